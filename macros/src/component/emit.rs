@@ -1,0 +1,165 @@
+//! Emits the glue of a component: its ports structs, the `Component` impl
+//! (metadata and dispatch) and one `InputAt`/`OutputAt` impl per port, which
+//! is how `graph!` finds a port's packet type by name at compile time.
+
+use super::parse::Spec;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+
+pub(crate) fn emit(spec: &Spec) -> TokenStream {
+    let Spec { item, self_ty, type_name, version, inputs, outputs, source, on_end } = spec;
+    let name_str = type_name.to_string();
+    let rt = quote!(::evoflow::__private::rt);
+
+    let outputs_ty = format_ident!("{}Outputs", type_name);
+    let inputs_ty = format_ident!("__{}Inputs", type_name);
+
+    let (outputs_decl, outputs_path) = if outputs.is_empty() {
+        (quote!(), quote!(#rt::NoOutputs))
+    } else {
+        let names: Vec<_> = outputs.iter().map(|o| &o.name).collect();
+        let tys: Vec<_> = outputs.iter().map(|o| &o.ty).collect();
+        let idx = 0..outputs.len();
+        let len = outputs.len();
+        let docs = names.iter().map(|n| format!("Emits a packet on output `{n}`."));
+        let doc = format!("Output ports of [`{name_str}`]; handlers emit through its methods.");
+        let decl = quote! {
+            #[doc = #doc]
+            pub struct #outputs_ty { #( #names: #rt::OutPort<#tys>, )* }
+
+            impl #outputs_ty {
+                #(
+                    #[doc = #docs]
+                    #[inline]
+                    pub fn #names(&mut self, packet: #tys) { self.#names.send(packet) }
+                )*
+            }
+
+            impl #rt::OutputSet for #outputs_ty {
+                const LEN: usize = #len;
+                fn from_erased(ends: ::std::vec::Vec<#rt::ErasedEnd>) -> Self {
+                    let mut ends = ends.into_iter();
+                    #outputs_ty { #( #names: #rt::OutPort::from_erased(ends.next().expect("one arc end per output")), )* }
+                }
+                fn port(&mut self, port: usize) -> &mut dyn #rt::ErasedOutPort {
+                    match port {
+                        #( #idx => &mut self.#names, )*
+                        _ => unreachable!("no output port {}", port),
+                    }
+                }
+            }
+        };
+        (decl, quote!(#outputs_ty))
+    };
+
+    let (inputs_decl, inputs_path) = if inputs.is_empty() {
+        (quote!(), quote!(#rt::NoInputs))
+    } else {
+        let names: Vec<_> = inputs.iter().map(|i| &i.name).collect();
+        let tys: Vec<_> = inputs.iter().map(|i| &i.ty).collect();
+        let idx = 0..inputs.len();
+        let len = inputs.len();
+        let decl = quote! {
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            pub struct #inputs_ty { #( #names: #rt::InPort<#tys>, )* }
+
+            impl #rt::InputSet for #inputs_ty {
+                const LEN: usize = #len;
+                fn from_erased(ends: ::std::vec::Vec<::std::vec::Vec<#rt::ErasedEnd>>) -> Self {
+                    let mut ends = ends.into_iter();
+                    #inputs_ty { #( #names: #rt::InPort::from_erased(ends.next().expect("arc ends per input")), )* }
+                }
+                fn port(&self, port: usize) -> &dyn #rt::ErasedInPort {
+                    match port {
+                        #( #idx => &self.#names, )*
+                        _ => unreachable!("no input port {}", port),
+                    }
+                }
+            }
+        };
+        (decl, quote!(#inputs_ty))
+    };
+
+    let port_meta = |name: &syn::Ident, ty: &syn::Type| {
+        let n = name.to_string();
+        quote!(#rt::PortMeta { name: #n, packet: #rt::PacketType::of::<#ty> })
+    };
+    let in_meta = inputs.iter().map(|i| port_meta(&i.name, &i.ty));
+    let out_meta = outputs.iter().map(|o| port_meta(&o.name, &o.ty));
+
+    let drain_arms = inputs.iter().enumerate().map(|(i, input)| {
+        let name = &input.name;
+        let call = if input.takes_outputs { quote!(self.#name(p, outputs)) } else { quote!(self.#name(p)) };
+        quote!(#i => inputs.#name.drain(arc, budget, |p| #call),)
+    });
+    let drain = if inputs.is_empty() {
+        quote!(let _ = (inputs, outputs, arc, budget); unreachable!("a source has no input port {}", port))
+    } else {
+        quote!(
+            let _ = &outputs;
+            match port {
+                #( #drain_arms )*
+                _ => unreachable!("no input port {}", port),
+            }
+        )
+    };
+    let hook_call = |h: &super::parse::Hook| {
+        let name = &h.name;
+        if h.takes_outputs {
+            quote!(self.#name(outputs))
+        } else {
+            quote!({ let _ = outputs; self.#name() })
+        }
+    };
+    let generate = source.as_ref().map(|s| {
+        let call = hook_call(s);
+        let span = s.name.span();
+        quote_spanned!(span=> fn __generate(&mut self, outputs: &mut Self::Outputs) -> #rt::Flow { #call })
+    });
+    let finish = on_end.as_ref().map(|h| {
+        let call = hook_call(h);
+        quote!(fn __finish(&mut self, outputs: &mut Self::Outputs) { #call; })
+    });
+
+    let input_at = inputs.iter().enumerate().map(|(i, input)| {
+        let ty = &input.ty;
+        quote!(impl ::evoflow::__private::InputAt<#i> for #self_ty { type Packet = #ty; })
+    });
+    let output_at = outputs.iter().enumerate().map(|(i, output)| {
+        let ty = &output.ty;
+        quote!(impl ::evoflow::__private::OutputAt<#i> for #self_ty { type Packet = #ty; })
+    });
+
+    quote! {
+        #item
+        #outputs_decl
+        #inputs_decl
+
+        impl #rt::Component for #self_ty {
+            type Inputs = #inputs_path;
+            type Outputs = #outputs_path;
+            const META: #rt::ComponentMeta = #rt::ComponentMeta {
+                name: #name_str,
+                version: #version,
+                inputs: &[ #( #in_meta ),* ],
+                outputs: &[ #( #out_meta ),* ],
+            };
+            #[inline]
+            fn __drain(
+                &mut self,
+                inputs: &mut Self::Inputs,
+                outputs: &mut Self::Outputs,
+                port: usize,
+                arc: usize,
+                budget: usize,
+            ) -> #rt::Drained {
+                #drain
+            }
+            #generate
+            #finish
+        }
+        #( #input_at )*
+        #( #output_at )*
+    }
+}

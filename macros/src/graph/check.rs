@@ -1,0 +1,196 @@
+//! Checks that need only the tokens of `graph!`: settings, instance names,
+//! unknown instances, duplicate arcs, outputs used twice, cycles. Port names
+//! and types are left to rustc (see `emit`).
+
+use super::parse::{ArcDecl, GraphDecl, InstanceDecl, Setting};
+use syn::{Error, LitInt};
+
+pub(crate) struct Instance {
+    pub decl: InstanceDecl,
+    pub worker: Option<usize>,
+    pub cost: u64,
+}
+
+pub(crate) struct Arc {
+    pub decl: ArcDecl,
+    pub from: usize,
+    pub to: usize,
+    pub capacity: usize,
+}
+
+/// A graph that passed every token-level check.
+pub(crate) struct Graph {
+    pub name: String,
+    pub workers: usize,
+    pub instances: Vec<Instance>,
+    pub arcs: Vec<Arc>,
+    /// Instances in a topological order (stable: ties by declaration).
+    pub topo: Vec<usize>,
+}
+
+const DEFAULT_CAPACITY: usize = 1024;
+
+fn positive(lit: &LitInt, what: &str) -> syn::Result<usize> {
+    match lit.base10_parse::<usize>()? {
+        0 => Err(Error::new(lit.span(), format!("{what} must be at least 1"))),
+        n => Ok(n),
+    }
+}
+
+/// Levenshtein distance, for "did you mean".
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+fn unknown_instance(name: &syn::Ident, instances: &[Instance]) -> Error {
+    let n = name.to_string();
+    let names: Vec<String> = instances.iter().map(|i| i.decl.name.to_string()).collect();
+    let mut msg = format!("no instance named `{n}` in this graph");
+    if let Some(best) = names.iter().filter(|c| distance(c, &n) <= 2.max(n.len() / 3)).min_by_key(|c| distance(c, &n)) {
+        msg.push_str(&format!("; did you mean `{best}`?"));
+    }
+    if names.is_empty() {
+        msg.push_str("; declare it first: `name: Type;`");
+    } else {
+        msg.push_str(&format!(
+            " (instances: {})",
+            names.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Error::new(name.span(), msg)
+}
+
+pub(crate) fn check(decl: GraphDecl) -> syn::Result<Graph> {
+    let (mut name, mut workers, mut capacity) = (None, None, None);
+    for (key, setting) in &decl.settings {
+        let slot_taken = match setting {
+            Setting::Name(s) => name.replace(s.value()).is_some(),
+            Setting::Workers(n) => workers.replace(positive(n, "`workers`")?).is_some(),
+            Setting::Capacity(n) => capacity.replace(positive(n, "`capacity`")?).is_some(),
+        };
+        if slot_taken {
+            return Err(Error::new(key.span(), format!("`{key}` is set twice")));
+        }
+    }
+    let workers = workers.unwrap_or(1);
+    let capacity = capacity.unwrap_or(DEFAULT_CAPACITY);
+    if decl.instances.is_empty() {
+        return Err(Error::new(proc_macro2::Span::call_site(), "a graph needs at least one instance: `name: Type;`"));
+    }
+
+    let mut instances: Vec<Instance> = Vec::new();
+    for d in decl.instances {
+        if let Some(prev) = instances.iter().find(|i| i.decl.name == d.name) {
+            let mut e = Error::new(d.name.span(), format!("instance `{}` is declared twice", d.name));
+            e.combine(Error::new(prev.decl.name.span(), "first declared here"));
+            return Err(e);
+        }
+        let worker = match &d.worker {
+            Some(w) => {
+                let k = w.base10_parse::<usize>()?;
+                if k >= workers {
+                    return Err(Error::new(
+                        w.span(),
+                        format!("worker {k} does not exist: this graph has {workers} worker(s), numbered from 0"),
+                    ));
+                }
+                Some(k)
+            }
+            None => None,
+        };
+        let cost = match &d.cost {
+            Some(c) => positive(c, "a cost")? as u64,
+            None => 1,
+        };
+        instances.push(Instance { decl: d, worker, cost });
+    }
+
+    let find = |id: &syn::Ident| {
+        instances.iter().position(|i| i.decl.name == *id).ok_or_else(|| unknown_instance(id, &instances))
+    };
+    let mut arcs: Vec<Arc> = Vec::new();
+    for d in decl.arcs {
+        let (from, to) = (find(&d.from)?, find(&d.to)?);
+        if let Some(prev) = arcs.iter().find(|a| a.from == from && a.to == to && a.decl.out == d.out && a.decl.inp == d.inp) {
+            let mut e = Error::new(
+                d.arrow.spans[0],
+                format!("duplicate arc `{}.{} -> {}.{}`; remove one of them", d.from, d.out, d.to, d.inp),
+            );
+            e.combine(Error::new(prev.decl.arrow.spans[0], "first declared here"));
+            return Err(e);
+        }
+        if let Some(prev) = arcs.iter().find(|a| a.from == from && a.decl.out == d.out) {
+            let mut e = Error::new(
+                d.out.span(),
+                format!(
+                    "output `{}.{}` is already connected to `{}.{}`; packets are moved, not cloned: \
+                     to send to several consumers, give the component one output per consumer",
+                    d.from, d.out, prev.decl.to, prev.decl.inp
+                ),
+            );
+            e.combine(Error::new(prev.decl.out.span(), "first connected here"));
+            return Err(e);
+        }
+        let capacity = match &d.capacity {
+            Some(c) => positive(c, "an arc capacity")?,
+            None => capacity,
+        };
+        arcs.push(Arc { decl: d, from, to, capacity });
+    }
+
+    let topo = topological_order(&instances, &arcs)?;
+    Ok(Graph { name: name.unwrap_or_else(|| "graph".to_owned()), workers, instances, arcs, topo })
+}
+
+/// Kahn's algorithm, always taking the earliest-declared ready instance; on
+/// a cycle, reports the arc that closes it with the whole cycle.
+fn topological_order(instances: &[Instance], arcs: &[Arc]) -> syn::Result<Vec<usize>> {
+    let n = instances.len();
+    let mut indegree = vec![0usize; n];
+    for a in arcs {
+        indegree[a.to] += 1;
+    }
+    let mut order = Vec::with_capacity(n);
+    let mut done = vec![false; n];
+    while let Some(i) = (0..n).find(|&i| !done[i] && indegree[i] == 0) {
+        done[i] = true;
+        order.push(i);
+        for a in arcs.iter().filter(|a| a.from == i) {
+            indegree[a.to] -= 1;
+        }
+    }
+    if order.len() == n {
+        return Ok(order);
+    }
+    // Walk forward along arcs between unfinished instances until one repeats.
+    let mut path = vec![(0..n).find(|&i| !done[i]).expect("an instance is left")];
+    loop {
+        let cur = *path.last().expect("non-empty");
+        let next = arcs.iter().find(|a| a.from == cur && !done[a.to]).expect("a cycle continues");
+        if let Some(pos) = path.iter().position(|&i| i == next.to) {
+            let mut names: Vec<String> = path[pos..].iter().map(|&i| instances[i].decl.name.to_string()).collect();
+            names.push(instances[next.to].decl.name.to_string());
+            return Err(Error::new(
+                next.decl.arrow.spans[0],
+                format!(
+                    "this arc closes a cycle: {}; evoflow graphs must be acyclic (end of stream and \
+                     update markers travel downstream): break the cycle or keep the feedback inside \
+                     one component's state",
+                    names.join(" -> ")
+                ),
+            ));
+        }
+        path.push(next.to);
+    }
+}

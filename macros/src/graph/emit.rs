@@ -1,0 +1,84 @@
+//! Emits the graph: constructors, spanned compile-time checks of port names
+//! and packet types, then builder calls in schedule order.
+//!
+//! Port names are looked up by `const fn`s over each component's metadata;
+//! a wrong name panics during const evaluation, which rustc reports at the
+//! span of the port token with the message naming the ports that exist.
+//! Packet types are compared through `InputAt`/`OutputAt`, whose mismatch is
+//! reported at the arc's arrow.
+
+use super::check::Graph;
+use super::schedule::Schedule;
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+pub(crate) fn emit(g: &Graph, s: &Schedule) -> TokenStream {
+    let p = quote!(::evoflow::__private);
+    let component = |ty: &syn::Type| quote_spanned!(ty.span()=> <#ty as #p::rt::Component>);
+    let local = |prefix: &str, i: usize| format_ident!("__evoflow_{}{}", prefix, i, span = Span::mixed_site());
+
+    let construct = g.instances.iter().enumerate().map(|(i, inst)| {
+        let (var, ty) = (local("c", i), &inst.decl.ty);
+        let init = match &inst.decl.init {
+            Some(e) => quote!(#e),
+            None => quote_spanned!(ty.span()=> <#ty as ::core::default::Default>::default()),
+        };
+        quote!(let #var: #ty = #init;)
+    });
+
+    let mut checks = Vec::new();
+    let mut connects = Vec::new();
+    for (n, arc) in g.arcs.iter().enumerate() {
+        let (f, t) = (&g.instances[arc.from], &g.instances[arc.to]);
+        let (fc, tc) = (component(&f.decl.ty), component(&t.decl.ty));
+        let (fname, tname) = (f.decl.name.to_string(), t.decl.name.to_string());
+        let (out, inp) = (arc.decl.out.to_string(), arc.decl.inp.to_string());
+        let (oc, ic) = (format_ident!("__EVOFLOW_ARC{}_OUT", n), format_ident!("__EVOFLOW_ARC{}_IN", n));
+        let out_idx = quote_spanned!(arc.decl.out.span()=> #p::output_index(&#fc::META, #fname, #out));
+        let in_idx = quote_spanned!(arc.decl.inp.span()=> #p::input_index(&#tc::META, #tname, #inp));
+        let (fty, tty) = (&f.decl.ty, &t.decl.ty);
+        let out_ty = quote!(<#fty as #p::OutputAt<{ #oc }>>::Packet);
+        let in_ty = quote!(<#tty as #p::InputAt<{ #ic }>>::Packet);
+        let arrow = arc.decl.arrow.spans[0];
+        checks.push(quote! {
+            const #oc: usize = #out_idx;
+            const #ic: usize = #in_idx;
+        });
+        checks.push(quote_spanned!(arrow=> #p::assert_same_packet::<#out_ty, #in_ty>();));
+        let (fv, tv, cap) = (local("i", arc.from), local("i", arc.to), arc.capacity);
+        let b = local("builder", 0);
+        connects.push(quote! {
+            #b.connect::<#out_ty>(#fv, #oc, #tv, #ic, #cap)
+                .unwrap_or_else(|e| panic!("evoflow: graph! accepted an arc the runtime refuses: {}", e));
+        });
+    }
+
+    let connected = g.instances.iter().enumerate().map(|(i, inst)| {
+        let ins = g.arcs.iter().filter(|a| a.to == i).map(|a| a.decl.inp.to_string());
+        let outs = g.arcs.iter().filter(|a| a.from == i).map(|a| a.decl.out.to_string());
+        let (c, name) = (component(&inst.decl.ty), inst.decl.name.to_string());
+        let check = quote_spanned!(inst.decl.name.span()=> #p::check_connected(&#c::META, #name, &[#(#ins),*], &[#(#outs),*]));
+        quote!(const _: () = #check;)
+    });
+
+    let b = local("builder", 0);
+    let add = s.sections.iter().enumerate().flat_map(|(section, members)| {
+        members.iter().map(move |&i| (section, i))
+    });
+    let add = add.map(|(section, i)| {
+        let inst = &g.instances[i];
+        let (iv, cv, ty, name) = (local("i", i), local("c", i), &inst.decl.ty, inst.decl.name.to_string());
+        quote!(let #iv = #b.instance::<#ty>(#name, #section, #cv);)
+    });
+    let (name, sections) = (&g.name, s.sections.len());
+    quote! {{
+        #( #construct )*
+        #( #connected )*
+        #( #checks )*
+        let mut #b = #p::GraphBuilder::new(#name, #sections);
+        #( #add )*
+        #( #connects )*
+        #b.build().unwrap_or_else(|e| panic!("evoflow: graph! accepted a graph the runtime refuses: {}", e))
+    }}
+}

@@ -1,0 +1,126 @@
+//! The syntax of `graph!`:
+//!
+//! ```text
+//! name = "pipeline";                 // optional; default "graph"
+//! workers = 2;                       // optional; default 1
+//! capacity = 1024;                   // optional default arc capacity
+//! #[worker(1)] #[cost(3)]            // optional placement / cost hint
+//! split: Split = Split::new(3);      // instance: name: Type [= constructor];
+//! #[capacity(16)]                    // optional per-arc capacity
+//! src.out -> split.inp;              // arc: instance.output -> instance.input;
+//! ```
+
+use syn::parse::{Parse, ParseStream};
+use syn::{Attribute, Error, Expr, Ident, LitInt, LitStr, Token, Type};
+
+/// A graph-wide setting.
+pub(crate) enum Setting {
+    Name(LitStr),
+    Workers(LitInt),
+    Capacity(LitInt),
+}
+
+/// `name: Type [= expr];`
+pub(crate) struct InstanceDecl {
+    pub name: Ident,
+    pub ty: Type,
+    pub init: Option<Expr>,
+    pub worker: Option<LitInt>,
+    pub cost: Option<LitInt>,
+}
+
+/// `a.out -> b.inp;`
+pub(crate) struct ArcDecl {
+    pub from: Ident,
+    pub out: Ident,
+    pub arrow: Token![->],
+    pub to: Ident,
+    pub inp: Ident,
+    pub capacity: Option<LitInt>,
+}
+
+pub(crate) struct GraphDecl {
+    pub settings: Vec<(Ident, Setting)>,
+    pub instances: Vec<InstanceDecl>,
+    pub arcs: Vec<ArcDecl>,
+}
+
+/// Reads `#[key(n)]` attributes, allowing only `allowed` keys.
+fn int_attrs(attrs: &[Attribute], allowed: &[&str]) -> syn::Result<Vec<(String, LitInt)>> {
+    let mut out: Vec<(String, LitInt)> = Vec::new();
+    for a in attrs {
+        let key = a.path().get_ident().map(Ident::to_string).unwrap_or_default();
+        if !allowed.contains(&key.as_str()) {
+            let list = allowed.iter().map(|k| format!("`#[{k}(N)]`")).collect::<Vec<_>>().join(", ");
+            return Err(Error::new_spanned(a, format!("unknown attribute here; expected {list}")));
+        }
+        if out.iter().any(|(k, _)| *k == key) {
+            return Err(Error::new_spanned(a, format!("`#[{key}]` is given twice")));
+        }
+        let n: LitInt = a.parse_args()?;
+        n.base10_parse::<usize>()?;
+        out.push((key, n));
+    }
+    Ok(out)
+}
+
+fn take(attrs: &mut Vec<(String, LitInt)>, key: &str) -> Option<LitInt> {
+    let i = attrs.iter().position(|(k, _)| k == key)?;
+    Some(attrs.remove(i).1)
+}
+
+impl Parse for GraphDecl {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let mut g = GraphDecl { settings: Vec::new(), instances: Vec::new(), arcs: Vec::new() };
+        while !input.is_empty() {
+            let attrs = input.call(Attribute::parse_outer)?;
+            let first: Ident = input.parse()?;
+            if input.peek(Token![=]) {
+                if let Some(a) = attrs.first() {
+                    return Err(Error::new_spanned(a, "settings take no attributes"));
+                }
+                input.parse::<Token![=]>()?;
+                let setting = match first.to_string().as_str() {
+                    "name" => Setting::Name(input.parse()?),
+                    "workers" => Setting::Workers(input.parse()?),
+                    "capacity" => Setting::Capacity(input.parse()?),
+                    other => {
+                        return Err(Error::new(
+                            first.span(),
+                            format!("unknown setting `{other}`; expected `name`, `workers` or `capacity` (an instance is `{other}: Type;`)"),
+                        ))
+                    }
+                };
+                g.settings.push((first, setting));
+            } else if input.peek(Token![:]) && !input.peek(Token![::]) {
+                input.parse::<Token![:]>()?;
+                let ty: Type = input.parse()?;
+                let init = if input.peek(Token![=]) {
+                    input.parse::<Token![=]>()?;
+                    Some(input.parse()?)
+                } else {
+                    None
+                };
+                let mut a = int_attrs(&attrs, &["worker", "cost"])?;
+                let (worker, cost) = (take(&mut a, "worker"), take(&mut a, "cost"));
+                g.instances.push(InstanceDecl { name: first, ty, init, worker, cost });
+            } else if input.peek(Token![.]) {
+                input.parse::<Token![.]>()?;
+                let out: Ident = input.parse()?;
+                let arrow: Token![->] = input.parse()?;
+                let to: Ident = input.parse()?;
+                input.parse::<Token![.]>()?;
+                let inp: Ident = input.parse()?;
+                let mut a = int_attrs(&attrs, &["capacity"])?;
+                g.arcs.push(ArcDecl { from: first, out, arrow, to, inp, capacity: take(&mut a, "capacity") });
+            } else {
+                return Err(Error::new(
+                    first.span(),
+                    "expected a setting (`workers = 2;`), an instance (`name: Type;`) or an arc (`a.out -> b.inp;`)",
+                ));
+            }
+            input.parse::<Token![;]>()?;
+        }
+        Ok(g)
+    }
+}

@@ -1,0 +1,82 @@
+//! The static schedule: which worker runs which instance, in which order.
+//!
+//! Unpinned instances, in topological order, are cut into one contiguous run
+//! per worker so that the busiest worker's cost (sum of cost hints, 1 by
+//! default) is as small as possible, and among such cuts the one with the
+//! fewest arcs between workers: contiguous runs keep most hops of a pipeline
+//! inside a section, where they are cheap. Pinned instances (`#[worker(k)]`)
+//! count towards their worker's cost. Within a section instances run in
+//! topological order, so one pass moves a packet through the whole section.
+
+use super::check::Graph;
+
+/// Sections in run order; empty sections are dropped.
+pub(crate) struct Schedule {
+    pub sections: Vec<Vec<usize>>,
+}
+
+/// Cost of a candidate: busiest worker first, then cross-worker arcs.
+type Score = (u64, usize);
+
+pub(crate) fn schedule(g: &Graph) -> Schedule {
+    let k = g.workers;
+    let free: Vec<usize> = g.topo.iter().copied().filter(|&i| g.instances[i].worker.is_none()).collect();
+    let mut pinned_cost = vec![0u64; k];
+    for inst in &g.instances {
+        if let Some(w) = inst.worker {
+            pinned_cost[w] += inst.cost;
+        }
+    }
+    let mut pos = vec![None; g.instances.len()];
+    for (p, &i) in free.iter().enumerate() {
+        pos[i] = Some(p);
+    }
+    let pos_of = |i: usize| pos[i];
+    // Cross arcs charged to the chunk free[a..b] on worker w: arcs between
+    // a member and an earlier free instance, or a pinned one elsewhere.
+    let chunk_cross = |a: usize, b: usize, w: usize| -> usize {
+        g.arcs
+            .iter()
+            .filter(|arc| {
+                let (pf, pt) = (pos_of(arc.from), pos_of(arc.to));
+                let inside = |p: Option<usize>| p.is_some_and(|p| a <= p && p < b);
+                let before = |p: Option<usize>| p.is_some_and(|p| p < a);
+                let pinned_elsewhere = |i: usize| g.instances[i].worker.is_some_and(|pw| pw != w);
+                (inside(pf) && (before(pt) || pinned_elsewhere(arc.to)))
+                    || (inside(pt) && (before(pf) || pinned_elsewhere(arc.from)))
+            })
+            .count()
+    };
+    let chunk_cost = |a: usize, b: usize| -> u64 { free[a..b].iter().map(|&i| g.instances[i].cost).sum() };
+
+    // best[j][b]: best score for free[..b] on workers 0..j, with the cut.
+    let n = free.len();
+    let mut best: Vec<Vec<Option<(Score, usize)>>> = vec![vec![None; n + 1]; k + 1];
+    best[0][0] = Some(((0, 0), 0));
+    for j in 1..=k {
+        for b in 0..=n {
+            for a in 0..=b {
+                let Some(((max, cross), _)) = best[j - 1][a] else { continue };
+                let score = (max.max(chunk_cost(a, b) + pinned_cost[j - 1]), cross + chunk_cross(a, b, j - 1));
+                if best[j][b].is_none_or(|(s, _)| score < s) {
+                    best[j][b] = Some((score, a));
+                }
+            }
+        }
+    }
+    let mut cuts = vec![n; k + 1];
+    for j in (1..=k).rev() {
+        cuts[j - 1] = best[j][cuts[j]].expect("every prefix fits").1;
+    }
+    let mut sections: Vec<Vec<usize>> = (0..k).map(|w| free[cuts[w]..cuts[w + 1]].to_vec()).collect();
+    for &i in &g.topo {
+        if let Some(w) = g.instances[i].worker {
+            sections[w].push(i);
+        }
+    }
+    for s in &mut sections {
+        s.sort_by_key(|i| g.topo.iter().position(|t| t == i));
+    }
+    sections.retain(|s| !s.is_empty());
+    Schedule { sections }
+}

@@ -1,0 +1,29 @@
+//! Procedural macros of evoflow. Use them through the `evoflow` crate.
+//!
+//! * `#[component]` turns an `impl` block into a dataflow component: its
+//!   `#[input]` methods are input ports, the outputs are declared in the
+//!   attribute, and the generated glue lets the runtime drive it and lets
+//!   `graph!` check every port at compile time.
+//! * `graph!` wires instances into a graph, checks it, computes the static
+//!   multi-core schedule and builds the runnable graph.
+
+mod component;
+mod graph;
+
+use proc_macro::TokenStream;
+
+/// Makes the type of an `impl` block a dataflow component.
+///
+/// See the `evoflow` crate documentation for the full syntax.
+#[proc_macro_attribute]
+pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {
+    component::expand(args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+/// Declares, checks, schedules and builds a dataflow graph.
+///
+/// See the `evoflow` crate documentation for the full syntax.
+#[proc_macro]
+pub fn graph(input: TokenStream) -> TokenStream {
+    graph::expand(input.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+}

@@ -1,0 +1,246 @@
+//! Assembles a graph from instances and arcs. `graph!` emits calls to this
+//! after checking everything at compile time; used by hand, it checks the
+//! same rules at run time and reports them as [`BuildError`]s.
+
+use crate::component::{Component, ComponentMeta, PacketType};
+use crate::node::{ComponentNode, Node};
+use crate::port::{ErasedEnd, InputSet, OutputSet};
+use crate::queue::{self, Placement, Rx, Tx};
+use crate::run::Graph;
+use crate::schedule::{ArcInfo, InstanceInfo, Schedule};
+use crate::wake::Sleeper;
+use crate::worker::Worker;
+use std::fmt;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// Handle of an instance added to a [`GraphBuilder`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct InstanceId(usize);
+
+type MakeNode = Box<dyn FnOnce(Vec<Vec<ErasedEnd>>, Vec<ErasedEnd>, Arc<AtomicBool>) -> Box<dyn Node>>;
+
+struct Pending {
+    name: String,
+    meta: &'static ComponentMeta,
+    section: usize,
+    inputs: Vec<Vec<ErasedEnd>>,
+    outputs: Vec<Option<ErasedEnd>>,
+    make: MakeNode,
+}
+
+/// Builds a [`Graph`]: add instances in run order per section, then arcs.
+pub struct GraphBuilder {
+    name: String,
+    sleepers: Vec<Sleeper>,
+    instances: Vec<Pending>,
+    arcs: Vec<(InstanceId, usize, InstanceId, usize, ArcInfo)>,
+}
+
+/// A rule of graph construction that was broken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BuildError {
+    /// An arc names a port index the component does not have.
+    NoSuchPort { instance: String, port: usize, output: bool },
+    /// The arc's packet type differs from the port's.
+    TypeMismatch { arc: String, expected: &'static str, found: &'static str },
+    /// An output port has a second arc (packets are moved, never cloned).
+    OutputTaken { port: String },
+    /// A port has no arc.
+    Unconnected { port: String },
+    /// The arcs form a cycle through these instances.
+    Cycle { instances: Vec<String> },
+    /// An instance was placed on a section that does not exist.
+    NoSuchSection { instance: String, section: usize, sections: usize },
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::NoSuchPort { instance, port, output } => {
+                let kind = if *output { "output" } else { "input" };
+                write!(f, "instance `{instance}` has no {kind} port number {port}")
+            }
+            BuildError::TypeMismatch { arc, expected, found } => {
+                write!(f, "arc `{arc}` carries `{found}` but the port expects `{expected}`")
+            }
+            BuildError::OutputTaken { port } => write!(
+                f,
+                "output `{port}` is connected twice; packets are moved, not cloned: add an output port to fan out"
+            ),
+            BuildError::Unconnected { port } => write!(f, "port `{port}` is not connected to any arc"),
+            BuildError::Cycle { instances } => {
+                write!(f, "the arcs form a cycle: {} -> {}", instances.join(" -> "), instances[0])
+            }
+            BuildError::NoSuchSection { instance, section, sections } => write!(
+                f,
+                "instance `{instance}` is placed on worker {section}, but the graph has {sections} workers"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+impl GraphBuilder {
+    /// A graph named `name` with `workers` sections (at least one).
+    pub fn new(name: impl Into<String>, workers: usize) -> Self {
+        GraphBuilder {
+            name: name.into(),
+            sleepers: (0..workers.max(1)).map(|_| Sleeper::new()).collect(),
+            instances: Vec::new(),
+            arcs: Vec::new(),
+        }
+    }
+
+    /// Adds an instance to `section`; instances of a section run in the
+    /// order they are added.
+    pub fn instance<C: Component>(&mut self, name: impl Into<String>, section: usize, component: C) -> InstanceId {
+        let name: String = name.into();
+        let node_name: Arc<str> = name.as_str().into();
+        let make: MakeNode = Box::new(move |inputs, outputs, stop| {
+            let inputs = C::Inputs::from_erased(inputs);
+            let outputs = C::Outputs::from_erased(outputs);
+            Box::new(ComponentNode::new(node_name, component, inputs, outputs, stop))
+        });
+        self.instances.push(Pending {
+            name,
+            meta: &C::META,
+            section,
+            inputs: (0..C::META.inputs.len()).map(|_| Vec::new()).collect(),
+            outputs: (0..C::META.outputs.len()).map(|_| None).collect(),
+            make,
+        });
+        InstanceId(self.instances.len() - 1)
+    }
+
+    /// Connects output `out` of `from` to input `inp` of `to` with an arc of
+    /// `capacity` packets of type `T`.
+    pub fn connect<T: Send + 'static>(
+        &mut self,
+        from: InstanceId,
+        out: usize,
+        to: InstanceId,
+        inp: usize,
+        capacity: usize,
+    ) -> Result<(), BuildError> {
+        let (f, t) = (&self.instances[from.0], &self.instances[to.0]);
+        let out_meta = f.meta.outputs.get(out).ok_or_else(|| BuildError::NoSuchPort {
+            instance: f.name.clone(),
+            port: out,
+            output: true,
+        })?;
+        let in_meta = t.meta.inputs.get(inp).ok_or_else(|| BuildError::NoSuchPort {
+            instance: t.name.clone(),
+            port: inp,
+            output: false,
+        })?;
+        let arc_name = format!("{}.{} -> {}.{}", f.name, out_meta.name, t.name, in_meta.name);
+        let packet = PacketType::of::<T>();
+        for expected in [(out_meta.packet)(), (in_meta.packet)()] {
+            if expected != packet {
+                return Err(BuildError::TypeMismatch { arc: arc_name, expected: expected.name, found: packet.name });
+            }
+        }
+        if f.outputs[out].is_some() {
+            return Err(BuildError::OutputTaken { port: format!("{}.{}", f.name, out_meta.name) });
+        }
+        let sections = self.sleepers.len();
+        for p in [f, t] {
+            if p.section >= sections {
+                return Err(BuildError::NoSuchSection { instance: p.name.clone(), section: p.section, sections });
+            }
+        }
+        let cross_section = f.section != t.section;
+        let placement = if cross_section {
+            Placement::Cross { producer: self.sleepers[f.section].waker(), consumer: self.sleepers[t.section].waker() }
+        } else {
+            Placement::Local
+        };
+        let info = ArcInfo {
+            from: (f.name.clone(), out_meta.name),
+            to: (t.name.clone(), in_meta.name),
+            packet,
+            capacity,
+            cross_section,
+        };
+        let (tx, rx): (Tx<T>, Rx<T>) = queue::arc(capacity, placement);
+        self.instances[from.0].outputs[out] = Some(Box::new(tx));
+        self.instances[to.0].inputs[inp].push(Box::new(rx));
+        self.arcs.push((from, out, to, inp, info));
+        Ok(())
+    }
+
+    /// Checks that every port is connected and the arcs are acyclic, and
+    /// produces the runnable graph.
+    pub fn build(self) -> Result<Graph, BuildError> {
+        for p in &self.instances {
+            let unconnected_in = p.inputs.iter().position(Vec::is_empty).map(|i| p.meta.inputs[i].name);
+            let unconnected_out = p.outputs.iter().position(Option::is_none).map(|i| p.meta.outputs[i].name);
+            if let Some(port) = unconnected_in.or(unconnected_out) {
+                return Err(BuildError::Unconnected { port: format!("{}.{port}", p.name) });
+            }
+        }
+        self.check_acyclic()?;
+        let mut sections: Vec<Vec<InstanceInfo>> = vec![Vec::new(); self.sleepers.len()];
+        let mut nodes: Vec<Vec<Box<dyn Node>>> = (0..self.sleepers.len()).map(|_| Vec::new()).collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        for p in self.instances {
+            sections[p.section].push(InstanceInfo {
+                name: p.name,
+                component: p.meta.name,
+                version: p.meta.version,
+                section: p.section,
+            });
+            let outputs = p.outputs.into_iter().map(|o| o.expect("checked above")).collect();
+            nodes[p.section].push((p.make)(p.inputs, outputs, stop.clone()));
+        }
+        let schedule = Schedule { name: self.name, sections, arcs: self.arcs.into_iter().map(|a| a.4).collect() };
+        let workers = nodes.into_iter().zip(self.sleepers).map(|(nodes, sleeper)| Worker { nodes, sleeper }).collect();
+        Ok(Graph::new(schedule, workers, stop))
+    }
+
+    /// Kahn's algorithm; on failure, walks back along unfinished arcs to name
+    /// one cycle.
+    fn check_acyclic(&self) -> Result<(), BuildError> {
+        let n = self.instances.len();
+        let mut indegree = vec![0usize; n];
+        let mut succ = vec![Vec::new(); n];
+        for (from, _, to, _, _) in &self.arcs {
+            indegree[to.0] += 1;
+            succ[from.0].push(to.0);
+        }
+        let mut ready: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+        let mut seen = 0;
+        while let Some(i) = ready.pop() {
+            seen += 1;
+            for &j in &succ[i] {
+                indegree[j] -= 1;
+                if indegree[j] == 0 {
+                    ready.push(j);
+                }
+            }
+        }
+        if seen == n {
+            return Ok(());
+        }
+        // Every node left with indegree > 0 has a predecessor also left; walk
+        // predecessors until one repeats.
+        let mut path = vec![(0..n).find(|&i| indegree[i] > 0).expect("a node is left")];
+        loop {
+            let cur = *path.last().expect("non-empty");
+            let pred = self
+                .arcs
+                .iter()
+                .find(|(f, _, t, _, _)| t.0 == cur && indegree[f.0] > 0)
+                .map(|(f, ..)| f.0)
+                .expect("a left node has a left predecessor");
+            if let Some(pos) = path.iter().position(|&p| p == pred) {
+                let mut cycle: Vec<String> = path[pos..].iter().map(|&i| self.instances[i].name.clone()).collect();
+                cycle.reverse();
+                return Err(BuildError::Cycle { instances: cycle });
+            }
+            path.push(pred);
+        }
+    }
+}

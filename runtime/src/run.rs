@@ -1,0 +1,141 @@
+//! Running a built graph: one thread per section, a handle to stop, wait
+//! for and inspect it, and the final report.
+
+use crate::schedule::Schedule;
+use crate::worker::{Finals, Panic, Shared, Worker};
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// A graph ready to run (what `graph!` returns).
+pub struct Graph {
+    schedule: Schedule,
+    workers: Vec<Worker>,
+    stop: Arc<AtomicBool>,
+}
+
+/// Why a run failed.
+#[derive(Debug)]
+pub enum RunError {
+    /// An instance panicked; the other workers were stopped.
+    Panicked(Panic),
+    /// A worker thread could not be started.
+    Spawn(std::io::Error),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Panicked(p) => write!(f, "instance `{}` panicked: {}", p.instance, p.message),
+            RunError::Spawn(e) => write!(f, "cannot start a worker thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+impl Graph {
+    pub(crate) fn new(schedule: Schedule, workers: Vec<Worker>, stop: Arc<AtomicBool>) -> Self {
+        Graph { schedule, workers, stop }
+    }
+
+    /// The static schedule: sections, run order, arcs.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// Starts one worker thread per section.
+    pub fn run(self) -> Result<Running, RunError> {
+        let shared = Arc::new(Shared {
+            abort: AtomicBool::new(false),
+            panic: Mutex::new(None),
+            wakers: self.workers.iter().map(|w| w.sleeper.waker()).collect(),
+        });
+        let mut threads = Vec::with_capacity(self.workers.len());
+        for (i, worker) in self.workers.into_iter().enumerate() {
+            let sh = shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("evoflow-{}-{i}", self.schedule.name))
+                .spawn(move || worker.run(&sh));
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    shared.abort.store(true, Ordering::Release);
+                    shared.wake_all();
+                    threads.into_iter().for_each(|t| drop(t.join()));
+                    return Err(RunError::Spawn(e));
+                }
+            }
+        }
+        Ok(Running { schedule: self.schedule, threads, shared, stop: self.stop })
+    }
+
+    /// Runs the graph until its sources are done and it has drained.
+    pub fn run_to_end(self) -> Result<Report, RunError> {
+        self.run()?.join()
+    }
+}
+
+/// A running graph.
+pub struct Running {
+    schedule: Schedule,
+    threads: Vec<JoinHandle<Finals>>,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Running {
+    /// The schedule the graph runs with.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// Asks every source to finish at its next call; the graph then drains
+    /// (every packet already emitted is still processed) and `join` returns.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.shared.wake_all();
+    }
+
+    /// True once every worker has finished.
+    pub fn is_finished(&self) -> bool {
+        self.threads.iter().all(JoinHandle::is_finished)
+    }
+
+    /// Waits until the graph has drained, or for the first panic.
+    pub fn join(self) -> Result<Report, RunError> {
+        let mut components = HashMap::new();
+        for t in self.threads {
+            // Workers catch handler panics, so a join error would be a bug in
+            // the runtime itself.
+            let finals = t.join().expect("evoflow worker thread panicked outside a component");
+            components.extend(finals);
+        }
+        if let Some(p) = self.shared.panic.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            return Err(RunError::Panicked(p));
+        }
+        Ok(Report { components })
+    }
+}
+
+/// The instances of a finished graph, with their final state.
+pub struct Report {
+    components: HashMap<String, Box<dyn Any + Send>>,
+}
+
+impl Report {
+    /// Takes instance `name` out of the report, if it exists and is a `C`.
+    pub fn take<C: 'static>(&mut self, name: &str) -> Option<C> {
+        let c = self.components.remove(name)?;
+        match c.downcast::<C>() {
+            Ok(c) => Some(*c),
+            Err(c) => {
+                self.components.insert(name.to_owned(), c);
+                None
+            }
+        }
+    }
+}

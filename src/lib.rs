@@ -1,0 +1,54 @@
+//! evoflow: dataflow programs that evolve while they run.
+//!
+//! Components are Rust types whose `impl` block carries `#[component]`;
+//! `graph!` wires instances together, checks every port at compile time,
+//! and computes a static schedule over worker threads.
+//!
+//! ```
+//! use evoflow::{component, graph, Flow, Outputs};
+//!
+//! #[derive(Default)]
+//! struct Count { next: u64 }
+//!
+//! #[component(outputs(out: u64))]
+//! impl Count {
+//!     #[source]
+//!     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+//!         if self.next == 1000 { return Flow::Done; }
+//!         out.out(self.next);
+//!         self.next += 1;
+//!         Flow::Continue
+//!     }
+//! }
+//!
+//! #[derive(Default)]
+//! struct Sum { total: u64 }
+//!
+//! #[component]
+//! impl Sum {
+//!     #[input]
+//!     fn inp(&mut self, x: u64) { self.total += x; }
+//! }
+//!
+//! let mut report = graph! {
+//!     workers = 2;
+//!     count: Count;
+//!     sum: Sum;
+//!     count.out -> sum.inp;
+//! }
+//! .run_to_end()
+//! .unwrap();
+//! assert_eq!(report.take::<Sum>("sum").unwrap().total, 999 * 1000 / 2);
+//! ```
+
+pub use evoflow_macros::{component, graph};
+pub use evoflow_runtime::{
+    ArcInfo, BuildError, Component, ComponentMeta, Flow, Graph, GraphBuilder, InstanceId, InstanceInfo, Outputs,
+    PacketType, Panic, PortMeta, Report, RunError, Running, Schedule,
+};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use evoflow_runtime as rt;
+    pub use evoflow_runtime::__private::*;
+}
