@@ -25,5 +25,12 @@ pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {
 /// See the `evoflow` crate documentation for the full syntax.
 #[proc_macro]
 pub fn graph(input: TokenStream) -> TokenStream {
-    graph::expand(input.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+    graph::expand(input.into())
+        .unwrap_or_else(|e| {
+            // Keep the expansion a `Graph` expression so the only errors the
+            // user sees are ours, not follow-ups about the placeholder's type.
+            let errors = e.into_compile_error();
+            quote::quote!({ #errors ::evoflow::__private::invalid_graph() })
+        })
+        .into()
 }

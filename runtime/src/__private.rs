@@ -8,6 +8,14 @@
 use crate::component::{ComponentMeta, PortMeta};
 
 pub use crate::builder::GraphBuilder;
+use crate::run::Graph;
+
+/// Stands in for the graph when `graph!` reports an error, so that code
+/// using the graph does not add errors of its own. Never runs: the program
+/// does not compile.
+pub fn invalid_graph() -> Graph {
+    unreachable!("graph! reported a compile error")
+}
 
 /// Packet type of input port number `I` of a component.
 pub trait InputAt<const I: usize> {
@@ -35,8 +43,9 @@ impl<T> SamePacket<T> for T {}
 /// Compiles only if `Out` and `In` are the same type.
 pub const fn assert_same_packet<Out: SamePacket<In>, In>() {}
 
-/// A message assembled at compile time (const panics take one `&str`).
-struct Msg {
+/// A diagnostic assembled at compile time. `graph!` panics with it in its
+/// own constant, so rustc reports it at the user's token.
+pub struct Msg {
     buf: [u8; 1024],
     len: usize,
 }
@@ -70,10 +79,11 @@ impl Msg {
         self
     }
 
-    const fn fail(&self) -> ! {
+    /// The message text.
+    pub const fn as_str(&self) -> &str {
         match core::str::from_utf8(self.buf.split_at(self.len).0) {
-            Ok(s) => panic!("{}", s),
-            Err(_) => panic!("evoflow: invalid port reference"),
+            Ok(s) => s,
+            Err(_) => "evoflow: invalid port reference",
         }
     }
 }
@@ -104,11 +114,10 @@ const fn find(ports: &[PortMeta], name: &str) -> Option<usize> {
     None
 }
 
-/// Index of output `port` of `instance`, or a compile error saying what
-/// exists instead.
-pub const fn output_index(meta: &ComponentMeta, instance: &str, port: &str) -> usize {
+/// Index of output `port` of `instance`, or a message saying what exists.
+pub const fn output_index(meta: &ComponentMeta, instance: &str, port: &str) -> Result<usize, Msg> {
     if let Some(i) = find(meta.outputs, port) {
-        return i;
+        return Ok(i);
     }
     let m = Msg::new();
     let m = if find(meta.inputs, port).is_some() {
@@ -131,14 +140,13 @@ pub const fn output_index(meta: &ComponentMeta, instance: &str, port: &str) -> u
             .push("`; its output ports are: ")
             .push_ports(meta.outputs)
     };
-    m.fail()
+    Err(m)
 }
 
-/// Index of input `port` of `instance`, or a compile error saying what
-/// exists instead.
-pub const fn input_index(meta: &ComponentMeta, instance: &str, port: &str) -> usize {
+/// Index of input `port` of `instance`, or a message saying what exists.
+pub const fn input_index(meta: &ComponentMeta, instance: &str, port: &str) -> Result<usize, Msg> {
     if let Some(i) = find(meta.inputs, port) {
-        return i;
+        return Ok(i);
     }
     let m = Msg::new();
     let m = if find(meta.outputs, port).is_some() {
@@ -161,15 +169,20 @@ pub const fn input_index(meta: &ComponentMeta, instance: &str, port: &str) -> us
             .push("`; its input ports are: ")
             .push_ports(meta.inputs)
     };
-    m.fail()
+    Err(m)
 }
 
-/// Compile error if a port of `instance` is not among the connected ones.
-pub const fn check_connected(meta: &ComponentMeta, instance: &str, inputs: &[&str], outputs: &[&str]) {
+/// A message if a port of `instance` is not among the connected ones. Says
+/// nothing if an arc names a port that does not exist: that arc's own error
+/// explains it, and "not connected" would only repeat it.
+pub const fn check_connected(meta: &ComponentMeta, instance: &str, inputs: &[&str], outputs: &[&str]) -> Option<Msg> {
+    if !all_known(meta.inputs, inputs) || !all_known(meta.outputs, outputs) {
+        return None;
+    }
     let mut i = 0;
     while i < meta.inputs.len() {
         if !contains(inputs, meta.inputs[i].name) {
-            Msg::new()
+            return Some(Msg::new()
                 .push("input port `")
                 .push(meta.inputs[i].name)
                 .push("` of `")
@@ -180,15 +193,14 @@ pub const fn check_connected(meta: &ComponentMeta, instance: &str, inputs: &[&st
                 .push(instance)
                 .push(".")
                 .push(meta.inputs[i].name)
-                .push("`")
-                .fail();
+                .push("`"));
         }
         i += 1;
     }
     let mut o = 0;
     while o < meta.outputs.len() {
         if !contains(outputs, meta.outputs[o].name) {
-            Msg::new()
+            return Some(Msg::new()
                 .push("output port `")
                 .push(meta.outputs[o].name)
                 .push("` of `")
@@ -199,11 +211,11 @@ pub const fn check_connected(meta: &ComponentMeta, instance: &str, inputs: &[&st
                 .push(instance)
                 .push(".")
                 .push(meta.outputs[o].name)
-                .push(" -> <instance>.<input>`")
-                .fail();
+                .push(" -> <instance>.<input>`"));
         }
         o += 1;
     }
+    None
 }
 
 const fn contains(names: &[&str], name: &str) -> bool {
@@ -215,4 +227,15 @@ const fn contains(names: &[&str], name: &str) -> bool {
         i += 1;
     }
     false
+}
+
+const fn all_known(ports: &[PortMeta], names: &[&str]) -> bool {
+    let mut i = 0;
+    while i < names.len() {
+        if find(ports, names[i]).is_none() {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }

@@ -97,6 +97,11 @@ impl ComponentMeta {
 
 /// A dataflow component. Implemented by `#[component]`; the `__`-prefixed
 /// items are the generated glue and not meant to be called by hand.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an evoflow component",
+    label = "not a component",
+    note = "put `#[evoflow::component]` on an `impl {Self} {{ ... }}` block with `#[input]` handlers or a `#[source]` method"
+)]
 pub trait Component: Send + Sized + 'static {
     /// The component's input ports (generated).
     type Inputs: InputSet;

@@ -55,7 +55,7 @@ impl Graph {
             wakers: self.workers.iter().map(|w| w.sleeper.waker()).collect(),
         });
         let mut threads = Vec::with_capacity(self.workers.len());
-        for (i, worker) in self.workers.into_iter().enumerate() {
+        for (i, worker) in self.workers.into_iter().enumerate().filter(|(_, w)| !w.nodes.is_empty()) {
             let sh = shared.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("evoflow-{}-{i}", self.schedule.name))

@@ -13,6 +13,17 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
+/// `match __private::<lookup> { Ok(i) => i, Err(e) => panic!(e) }`, every
+/// token spanned at the user's port name so the const panic is reported there.
+fn port_index(span: Span, lookup: TokenStream) -> TokenStream {
+    quote_spanned! {span=>
+        match ::evoflow::__private::#lookup {
+            ::core::result::Result::Ok(i) => i,
+            ::core::result::Result::Err(e) => ::core::panic!("{}", e.as_str()),
+        }
+    }
+}
+
 pub(crate) fn emit(g: &Graph, s: &Schedule) -> TokenStream {
     let p = quote!(::evoflow::__private);
     let component = |ty: &syn::Type| quote_spanned!(ty.span()=> <#ty as #p::rt::Component>);
@@ -34,18 +45,19 @@ pub(crate) fn emit(g: &Graph, s: &Schedule) -> TokenStream {
         let (fc, tc) = (component(&f.decl.ty), component(&t.decl.ty));
         let (fname, tname) = (f.decl.name.to_string(), t.decl.name.to_string());
         let (out, inp) = (arc.decl.out.to_string(), arc.decl.inp.to_string());
-        let (oc, ic) = (format_ident!("__EVOFLOW_ARC{}_OUT", n), format_ident!("__EVOFLOW_ARC{}_IN", n));
-        let out_idx = quote_spanned!(arc.decl.out.span()=> #p::output_index(&#fc::META, #fname, #out));
-        let in_idx = quote_spanned!(arc.decl.inp.span()=> #p::input_index(&#tc::META, #tname, #inp));
+        let oc = format_ident!("__EVOFLOW_ARC{}_OUT", n, span = arc.decl.out.span());
+        let ic = format_ident!("__EVOFLOW_ARC{}_IN", n, span = arc.decl.inp.span());
         let (fty, tty) = (&f.decl.ty, &t.decl.ty);
-        let out_ty = quote!(<#fty as #p::OutputAt<{ #oc }>>::Packet);
-        let in_ty = quote!(<#tty as #p::InputAt<{ #ic }>>::Packet);
+        let out_idx = port_index(arc.decl.out.span(), quote!(output_index(&#fc::META, #fname, #out)));
+        let in_idx = port_index(arc.decl.inp.span(), quote!(input_index(&#tc::META, #tname, #inp)));
         let arrow = arc.decl.arrow.spans[0];
+        let out_ty = quote_spanned!(arrow=> <#fty as ::evoflow::__private::OutputAt<{ #oc }>>::Packet);
+        let in_ty = quote_spanned!(arrow=> <#tty as ::evoflow::__private::InputAt<{ #ic }>>::Packet);
         checks.push(quote! {
             const #oc: usize = #out_idx;
             const #ic: usize = #in_idx;
         });
-        checks.push(quote_spanned!(arrow=> #p::assert_same_packet::<#out_ty, #in_ty>();));
+        checks.push(quote_spanned!(arrow=> ::evoflow::__private::assert_same_packet::<#out_ty, #in_ty>();));
         let (fv, tv, cap) = (local("i", arc.from), local("i", arc.to), arc.capacity);
         let b = local("builder", 0);
         connects.push(quote! {
@@ -58,8 +70,14 @@ pub(crate) fn emit(g: &Graph, s: &Schedule) -> TokenStream {
         let ins = g.arcs.iter().filter(|a| a.to == i).map(|a| a.decl.inp.to_string());
         let outs = g.arcs.iter().filter(|a| a.from == i).map(|a| a.decl.out.to_string());
         let (c, name) = (component(&inst.decl.ty), inst.decl.name.to_string());
-        let check = quote_spanned!(inst.decl.name.span()=> #p::check_connected(&#c::META, #name, &[#(#ins),*], &[#(#outs),*]));
-        quote!(const _: () = #check;)
+        let span = inst.decl.name.span();
+        quote_spanned! {span=>
+            const _: () = if let ::core::option::Option::Some(e) =
+                ::evoflow::__private::check_connected(&#c::META, #name, &[#(#ins),*], &[#(#outs),*])
+            {
+                ::core::panic!("{}", e.as_str())
+            };
+        }
     });
 
     let b = local("builder", 0);

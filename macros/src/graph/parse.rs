@@ -46,13 +46,13 @@ pub(crate) struct GraphDecl {
 }
 
 /// Reads `#[key(n)]` attributes, allowing only `allowed` keys.
-fn int_attrs(attrs: &[Attribute], allowed: &[&str]) -> syn::Result<Vec<(String, LitInt)>> {
+fn int_attrs(attrs: &[Attribute], what: &str, allowed: &[&str]) -> syn::Result<Vec<(String, LitInt)>> {
     let mut out: Vec<(String, LitInt)> = Vec::new();
     for a in attrs {
         let key = a.path().get_ident().map(Ident::to_string).unwrap_or_default();
         if !allowed.contains(&key.as_str()) {
             let list = allowed.iter().map(|k| format!("`#[{k}(N)]`")).collect::<Vec<_>>().join(", ");
-            return Err(Error::new_spanned(a, format!("unknown attribute here; expected {list}")));
+            return Err(Error::new_spanned(a, format!("`#[{key}]` does not apply to {what}; {what} takes {list}")));
         }
         if out.iter().any(|(k, _)| *k == key) {
             return Err(Error::new_spanned(a, format!("`#[{key}]` is given twice")));
@@ -101,7 +101,7 @@ impl Parse for GraphDecl {
                 } else {
                     None
                 };
-                let mut a = int_attrs(&attrs, &["worker", "cost"])?;
+                let mut a = int_attrs(&attrs, "an instance", &["worker", "cost"])?;
                 let (worker, cost) = (take(&mut a, "worker"), take(&mut a, "cost"));
                 g.instances.push(InstanceDecl { name: first, ty, init, worker, cost });
             } else if input.peek(Token![.]) {
@@ -111,7 +111,7 @@ impl Parse for GraphDecl {
                 let to: Ident = input.parse()?;
                 input.parse::<Token![.]>()?;
                 let inp: Ident = input.parse()?;
-                let mut a = int_attrs(&attrs, &["capacity"])?;
+                let mut a = int_attrs(&attrs, "an arc", &["capacity"])?;
                 g.arcs.push(ArcDecl { from: first, out, arrow, to, inp, capacity: take(&mut a, "capacity") });
             } else {
                 return Err(Error::new(

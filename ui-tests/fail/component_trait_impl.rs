@@ -1,0 +1,12 @@
+use evoflow::component;
+
+struct Sink;
+
+#[component]
+impl Default for Sink {
+    fn default() -> Self {
+        Sink
+    }
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use evoflow::graph;
+#[allow(unused_imports)]
+use evoflow_ui_tests::*;
+
+fn main() {
+    let _ = graph! {
+        numbers: Numbers;
+        numbers: Numbers;
+    };
+}
