@@ -43,8 +43,8 @@
 
 pub use evoflow_macros::{component, graph};
 pub use evoflow_runtime::{
-    ArcInfo, BuildError, Component, ComponentMeta, Flow, Graph, GraphBuilder, InstanceId, InstanceInfo, Outputs,
-    PacketType, Panic, PortMeta, Report, RunError, Running, Schedule,
+    ArcInfo, BuildError, Component, ComponentMeta, Flow, Graph, GraphBuilder, InstanceId,
+    InstanceInfo, Outputs, PacketType, Panic, PortMeta, Report, RunError, Running, Schedule,
 };
 
 #[doc(hidden)]

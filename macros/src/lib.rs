@@ -17,7 +17,9 @@ use proc_macro::TokenStream;
 /// See the `evoflow` crate documentation for the full syntax.
 #[proc_macro_attribute]
 pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {
-    component::expand(args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+    component::expand(args.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }
 
 /// Declares, checks, schedules and builds a dataflow graph.

@@ -52,7 +52,10 @@ pub struct Msg {
 
 impl Msg {
     const fn new() -> Self {
-        Msg { buf: [0; 1024], len: 0 }
+        Msg {
+            buf: [0; 1024],
+            len: 0,
+        }
     }
 
     const fn push(mut self, s: &str) -> Self {
@@ -115,6 +118,7 @@ const fn find(ports: &[PortMeta], name: &str) -> Option<usize> {
 }
 
 /// Index of output `port` of `instance`, or a message saying what exists.
+#[allow(clippy::result_large_err)] // only ever evaluated by the compiler
 pub const fn output_index(meta: &ComponentMeta, instance: &str, port: &str) -> Result<usize, Msg> {
     if let Some(i) = find(meta.outputs, port) {
         return Ok(i);
@@ -129,7 +133,11 @@ pub const fn output_index(meta: &ComponentMeta, instance: &str, port: &str) -> R
             .push(meta.name)
             .push("`, not an output; arcs go from an output to an input: `producer.output -> consumer.input`")
     } else if meta.outputs.is_empty() {
-        m.push("`").push(instance).push("` (`").push(meta.name).push("`) is a sink: it has no output ports")
+        m.push("`")
+            .push(instance)
+            .push("` (`")
+            .push(meta.name)
+            .push("`) is a sink: it has no output ports")
     } else {
         m.push("`")
             .push(instance)
@@ -144,6 +152,7 @@ pub const fn output_index(meta: &ComponentMeta, instance: &str, port: &str) -> R
 }
 
 /// Index of input `port` of `instance`, or a message saying what exists.
+#[allow(clippy::result_large_err)] // only ever evaluated by the compiler
 pub const fn input_index(meta: &ComponentMeta, instance: &str, port: &str) -> Result<usize, Msg> {
     if let Some(i) = find(meta.inputs, port) {
         return Ok(i);
@@ -158,7 +167,11 @@ pub const fn input_index(meta: &ComponentMeta, instance: &str, port: &str) -> Re
             .push(meta.name)
             .push("`, not an input; arcs go from an output to an input: `producer.output -> consumer.input`")
     } else if meta.inputs.is_empty() {
-        m.push("`").push(instance).push("` (`").push(meta.name).push("`) is a source: it has no input ports")
+        m.push("`")
+            .push(instance)
+            .push("` (`")
+            .push(meta.name)
+            .push("`) is a source: it has no input ports")
     } else {
         m.push("`")
             .push(instance)
@@ -175,43 +188,52 @@ pub const fn input_index(meta: &ComponentMeta, instance: &str, port: &str) -> Re
 /// A message if a port of `instance` is not among the connected ones. Says
 /// nothing if an arc names a port that does not exist: that arc's own error
 /// explains it, and "not connected" would only repeat it.
-pub const fn check_connected(meta: &ComponentMeta, instance: &str, inputs: &[&str], outputs: &[&str]) -> Option<Msg> {
+pub const fn check_connected(
+    meta: &ComponentMeta,
+    instance: &str,
+    inputs: &[&str],
+    outputs: &[&str],
+) -> Option<Msg> {
     if !all_known(meta.inputs, inputs) || !all_known(meta.outputs, outputs) {
         return None;
     }
     let mut i = 0;
     while i < meta.inputs.len() {
         if !contains(inputs, meta.inputs[i].name) {
-            return Some(Msg::new()
-                .push("input port `")
-                .push(meta.inputs[i].name)
-                .push("` of `")
-                .push(instance)
-                .push("` (`")
-                .push(meta.name)
-                .push("`) is not connected; add an arc `<instance>.<output> -> ")
-                .push(instance)
-                .push(".")
-                .push(meta.inputs[i].name)
-                .push("`"));
+            return Some(
+                Msg::new()
+                    .push("input port `")
+                    .push(meta.inputs[i].name)
+                    .push("` of `")
+                    .push(instance)
+                    .push("` (`")
+                    .push(meta.name)
+                    .push("`) is not connected; add an arc `<instance>.<output> -> ")
+                    .push(instance)
+                    .push(".")
+                    .push(meta.inputs[i].name)
+                    .push("`"),
+            );
         }
         i += 1;
     }
     let mut o = 0;
     while o < meta.outputs.len() {
         if !contains(outputs, meta.outputs[o].name) {
-            return Some(Msg::new()
-                .push("output port `")
-                .push(meta.outputs[o].name)
-                .push("` of `")
-                .push(instance)
-                .push("` (`")
-                .push(meta.name)
-                .push("`) is not connected, so its packets would be lost; add an arc `")
-                .push(instance)
-                .push(".")
-                .push(meta.outputs[o].name)
-                .push(" -> <instance>.<input>`"));
+            return Some(
+                Msg::new()
+                    .push("output port `")
+                    .push(meta.outputs[o].name)
+                    .push("` of `")
+                    .push(instance)
+                    .push("` (`")
+                    .push(meta.name)
+                    .push("`) is not connected, so its packets would be lost; add an arc `")
+                    .push(instance)
+                    .push(".")
+                    .push(meta.outputs[o].name)
+                    .push(" -> <instance>.<input>`"),
+            );
         }
         o += 1;
     }

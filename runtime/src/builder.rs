@@ -18,7 +18,8 @@ use std::sync::Arc;
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct InstanceId(usize);
 
-type MakeNode = Box<dyn FnOnce(Vec<Vec<ErasedEnd>>, Vec<ErasedEnd>, Arc<AtomicBool>) -> Box<dyn Node>>;
+type MakeNode =
+    Box<dyn FnOnce(Vec<Vec<ErasedEnd>>, Vec<ErasedEnd>, Arc<AtomicBool>) -> Box<dyn Node>>;
 
 struct Pending {
     name: String,
@@ -41,9 +42,17 @@ pub struct GraphBuilder {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BuildError {
     /// An arc names a port index the component does not have.
-    NoSuchPort { instance: String, port: usize, output: bool },
+    NoSuchPort {
+        instance: String,
+        port: usize,
+        output: bool,
+    },
     /// The arc's packet type differs from the port's.
-    TypeMismatch { arc: String, expected: &'static str, found: &'static str },
+    TypeMismatch {
+        arc: String,
+        expected: &'static str,
+        found: &'static str,
+    },
     /// An output port has a second arc (packets are moved, never cloned).
     OutputTaken { port: String },
     /// A port has no arc.
@@ -51,7 +60,11 @@ pub enum BuildError {
     /// The arcs form a cycle through these instances.
     Cycle { instances: Vec<String> },
     /// An instance was placed on a section that does not exist.
-    NoSuchSection { instance: String, section: usize, sections: usize },
+    NoSuchSection {
+        instance: String,
+        section: usize,
+        sections: usize,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -72,10 +85,9 @@ impl fmt::Display for BuildError {
             BuildError::Cycle { instances } => {
                 write!(f, "the arcs form a cycle: {} -> {}", instances.join(" -> "), instances[0])
             }
-            BuildError::NoSuchSection { instance, section, sections } => write!(
-                f,
-                "instance `{instance}` is placed on worker {section}, but the graph has {sections} workers"
-            ),
+            BuildError::NoSuchSection { instance, section, sections } => {
+                write!(f, "instance `{instance}` is placed on worker {section}, but the graph has {sections} workers")
+            }
         }
     }
 }
@@ -95,13 +107,20 @@ impl GraphBuilder {
 
     /// Adds an instance to `section`; instances of a section run in the
     /// order they are added.
-    pub fn instance<C: Component>(&mut self, name: impl Into<String>, section: usize, component: C) -> InstanceId {
+    pub fn instance<C: Component>(
+        &mut self,
+        name: impl Into<String>,
+        section: usize,
+        component: C,
+    ) -> InstanceId {
         let name: String = name.into();
         let node_name: Arc<str> = name.as_str().into();
         let make: MakeNode = Box::new(move |inputs, outputs, stop| {
             let inputs = C::Inputs::from_erased(inputs);
             let outputs = C::Outputs::from_erased(outputs);
-            Box::new(ComponentNode::new(node_name, component, inputs, outputs, stop))
+            Box::new(ComponentNode::new(
+                node_name, component, inputs, outputs, stop,
+            ))
         });
         self.instances.push(Pending {
             name,
@@ -125,35 +144,59 @@ impl GraphBuilder {
         capacity: usize,
     ) -> Result<(), BuildError> {
         let (f, t) = (&self.instances[from.0], &self.instances[to.0]);
-        let out_meta = f.meta.outputs.get(out).ok_or_else(|| BuildError::NoSuchPort {
-            instance: f.name.clone(),
-            port: out,
-            output: true,
-        })?;
-        let in_meta = t.meta.inputs.get(inp).ok_or_else(|| BuildError::NoSuchPort {
-            instance: t.name.clone(),
-            port: inp,
-            output: false,
-        })?;
-        let arc_name = format!("{}.{} -> {}.{}", f.name, out_meta.name, t.name, in_meta.name);
+        let out_meta = f
+            .meta
+            .outputs
+            .get(out)
+            .ok_or_else(|| BuildError::NoSuchPort {
+                instance: f.name.clone(),
+                port: out,
+                output: true,
+            })?;
+        let in_meta = t
+            .meta
+            .inputs
+            .get(inp)
+            .ok_or_else(|| BuildError::NoSuchPort {
+                instance: t.name.clone(),
+                port: inp,
+                output: false,
+            })?;
+        let arc_name = format!(
+            "{}.{} -> {}.{}",
+            f.name, out_meta.name, t.name, in_meta.name
+        );
         let packet = PacketType::of::<T>();
         for expected in [(out_meta.packet)(), (in_meta.packet)()] {
             if expected != packet {
-                return Err(BuildError::TypeMismatch { arc: arc_name, expected: expected.name, found: packet.name });
+                return Err(BuildError::TypeMismatch {
+                    arc: arc_name,
+                    expected: expected.name,
+                    found: packet.name,
+                });
             }
         }
         if f.outputs[out].is_some() {
-            return Err(BuildError::OutputTaken { port: format!("{}.{}", f.name, out_meta.name) });
+            return Err(BuildError::OutputTaken {
+                port: format!("{}.{}", f.name, out_meta.name),
+            });
         }
         let sections = self.sleepers.len();
         for p in [f, t] {
             if p.section >= sections {
-                return Err(BuildError::NoSuchSection { instance: p.name.clone(), section: p.section, sections });
+                return Err(BuildError::NoSuchSection {
+                    instance: p.name.clone(),
+                    section: p.section,
+                    sections,
+                });
             }
         }
         let cross_section = f.section != t.section;
         let placement = if cross_section {
-            Placement::Cross { producer: self.sleepers[f.section].waker(), consumer: self.sleepers[t.section].waker() }
+            Placement::Cross {
+                producer: self.sleepers[f.section].waker(),
+                consumer: self.sleepers[t.section].waker(),
+            }
         } else {
             Placement::Local
         };
@@ -175,15 +218,26 @@ impl GraphBuilder {
     /// produces the runnable graph.
     pub fn build(self) -> Result<Graph, BuildError> {
         for p in &self.instances {
-            let unconnected_in = p.inputs.iter().position(Vec::is_empty).map(|i| p.meta.inputs[i].name);
-            let unconnected_out = p.outputs.iter().position(Option::is_none).map(|i| p.meta.outputs[i].name);
+            let unconnected_in = p
+                .inputs
+                .iter()
+                .position(Vec::is_empty)
+                .map(|i| p.meta.inputs[i].name);
+            let unconnected_out = p
+                .outputs
+                .iter()
+                .position(Option::is_none)
+                .map(|i| p.meta.outputs[i].name);
             if let Some(port) = unconnected_in.or(unconnected_out) {
-                return Err(BuildError::Unconnected { port: format!("{}.{port}", p.name) });
+                return Err(BuildError::Unconnected {
+                    port: format!("{}.{port}", p.name),
+                });
             }
         }
         self.check_acyclic()?;
         let mut sections: Vec<Vec<InstanceInfo>> = vec![Vec::new(); self.sleepers.len()];
-        let mut nodes: Vec<Vec<Box<dyn Node>>> = (0..self.sleepers.len()).map(|_| Vec::new()).collect();
+        let mut nodes: Vec<Vec<Box<dyn Node>>> =
+            (0..self.sleepers.len()).map(|_| Vec::new()).collect();
         let stop = Arc::new(AtomicBool::new(false));
         for p in self.instances {
             sections[p.section].push(InstanceInfo {
@@ -192,11 +246,23 @@ impl GraphBuilder {
                 version: p.meta.version,
                 section: p.section,
             });
-            let outputs = p.outputs.into_iter().map(|o| o.expect("checked above")).collect();
+            let outputs = p
+                .outputs
+                .into_iter()
+                .map(|o| o.expect("checked above"))
+                .collect();
             nodes[p.section].push((p.make)(p.inputs, outputs, stop.clone()));
         }
-        let schedule = Schedule { name: self.name, sections, arcs: self.arcs.into_iter().map(|a| a.4).collect() };
-        let workers = nodes.into_iter().zip(self.sleepers).map(|(nodes, sleeper)| Worker { nodes, sleeper }).collect();
+        let schedule = Schedule {
+            name: self.name,
+            sections,
+            arcs: self.arcs.into_iter().map(|a| a.4).collect(),
+        };
+        let workers = nodes
+            .into_iter()
+            .zip(self.sleepers)
+            .map(|(nodes, sleeper)| Worker { nodes, sleeper })
+            .collect();
         Ok(Graph::new(schedule, workers, stop))
     }
 
@@ -236,7 +302,10 @@ impl GraphBuilder {
                 .map(|(f, ..)| f.0)
                 .expect("a left node has a left predecessor");
             if let Some(pos) = path.iter().position(|&p| p == pred) {
-                let mut cycle: Vec<String> = path[pos..].iter().map(|&i| self.instances[i].name.clone()).collect();
+                let mut cycle: Vec<String> = path[pos..]
+                    .iter()
+                    .map(|&i| self.instances[i].name.clone())
+                    .collect();
                 cycle.reverse();
                 return Err(BuildError::Cycle { instances: cycle });
             }

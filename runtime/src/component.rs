@@ -4,6 +4,7 @@
 //! only ever talks to components through it, so a later version of a
 //! component (a different Rust type) can take over the same ports.
 
+use crate::builder::{GraphBuilder, InstanceId};
 use crate::port::{Drained, InputSet, OutputSet};
 use std::any::type_name;
 use std::hash::{Hash, Hasher};
@@ -42,7 +43,12 @@ impl PacketType {
         // randomly keyed SipHash, so it is stable across processes.
         let mut h = Fnv1a::default();
         (name, size, align).hash(&mut h);
-        PacketType { name, size, align, fingerprint: h.finish() }
+        PacketType {
+            name,
+            size,
+            align,
+            fingerprint: h.finish(),
+        }
     }
 }
 
@@ -130,6 +136,14 @@ pub trait Component: Send + Sized + 'static {
     /// Calls the `#[on_end]` method, once, after every input has ended.
     #[doc(hidden)]
     fn __finish(&mut self, _outputs: &mut Self::Outputs) {}
+
+    /// Adds `self` to a builder. `graph!` calls this rather than
+    /// [`GraphBuilder::instance`] so that a type that is not a component
+    /// yields one error, at the type, instead of one per use.
+    #[doc(hidden)]
+    fn __add_to(self, builder: &mut GraphBuilder, name: &str, section: usize) -> InstanceId {
+        builder.instance(name, section, self)
+    }
 }
 
 /// The outputs handle a handler receives: `out: &mut Outputs<Self>`.

@@ -17,7 +17,10 @@ pub mod __private;
 
 pub use builder::{BuildError, GraphBuilder, InstanceId};
 pub use component::{Component, ComponentMeta, Flow, Outputs, PacketType, PortMeta};
-pub use port::{Drained, ErasedEnd, ErasedInPort, ErasedOutPort, InPort, InputSet, NoInputs, NoOutputs, OutPort, OutputSet};
+pub use port::{
+    Drained, ErasedEnd, ErasedInPort, ErasedOutPort, InPort, InputSet, NoInputs, NoOutputs,
+    OutPort, OutputSet,
+};
 pub use run::{Graph, Report, RunError, Running};
 pub use schedule::{ArcInfo, InstanceInfo, Schedule};
 pub use worker::Panic;

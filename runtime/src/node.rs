@@ -57,8 +57,22 @@ pub(crate) struct ComponentNode<C: Component> {
 }
 
 impl<C: Component> ComponentNode<C> {
-    pub(crate) fn new(name: Arc<str>, component: C, inputs: C::Inputs, outputs: C::Outputs, stop: Arc<AtomicBool>) -> Self {
-        ComponentNode { name, component, inputs, outputs, phase: Phase::Running, idle: false, stop }
+    pub(crate) fn new(
+        name: Arc<str>,
+        component: C,
+        inputs: C::Inputs,
+        outputs: C::Outputs,
+        stop: Arc<AtomicBool>,
+    ) -> Self {
+        ComponentNode {
+            name,
+            component,
+            inputs,
+            outputs,
+            phase: Phase::Running,
+            idle: false,
+            stop,
+        }
     }
 
     fn flush(&mut self) -> bool {
@@ -123,7 +137,9 @@ impl<C: Component> ComponentNode<C> {
         let mut step = Step::default();
         for p in 0..C::Inputs::LEN {
             for a in 0..self.inputs.port(p).arc_count() {
-                let d = self.component.__drain(&mut self.inputs, &mut self.outputs, p, a, budget);
+                let d = self
+                    .component
+                    .__drain(&mut self.inputs, &mut self.outputs, p, a, budget);
                 step.progress |= d.handled > 0 || d.ended;
             }
         }

@@ -43,7 +43,10 @@ impl<T: Send + 'static> InPort<T> {
             .into_iter()
             .map(|e| {
                 let rx = *e.downcast::<Rx<T>>().unwrap_or_else(|_| {
-                    panic!("evoflow: arc end does not carry `{}`", std::any::type_name::<T>())
+                    panic!(
+                        "evoflow: arc end does not carry `{}`",
+                        std::any::type_name::<T>()
+                    )
                 });
                 InArc { rx, ended: false }
             })
@@ -100,9 +103,15 @@ impl<T: Send + 'static> OutPort<T> {
     /// If the end does not carry `T` (graph! rules that out at compile time).
     pub fn from_erased(end: ErasedEnd) -> Self {
         let tx = *end.downcast::<Tx<T>>().unwrap_or_else(|_| {
-            panic!("evoflow: arc end does not carry `{}`", std::any::type_name::<T>())
+            panic!(
+                "evoflow: arc end does not carry `{}`",
+                std::any::type_name::<T>()
+            )
         });
-        OutPort { staged: VecDeque::new(), tx }
+        OutPort {
+            staged: VecDeque::new(),
+            tx,
+        }
     }
 
     /// Emits one packet.

@@ -42,19 +42,28 @@ pub(crate) enum Placement {
     /// Both ends on one worker.
     Local,
     /// Ends on two workers; each side wakes the other.
-    Cross { producer: Arc<Waker>, consumer: Arc<Waker> },
+    Cross {
+        producer: Arc<Waker>,
+        consumer: Arc<Waker>,
+    },
 }
 
 /// The sending end of an arc.
 pub(crate) enum Tx<T> {
     Local(Arc<LocalQueue<T>>),
-    Ring { ring: rtrb::Producer<Item<T>>, consumer: Arc<Waker> },
+    Ring {
+        ring: rtrb::Producer<Item<T>>,
+        consumer: Arc<Waker>,
+    },
 }
 
 /// The receiving end of an arc.
 pub(crate) enum Rx<T> {
     Local(Arc<LocalQueue<T>>),
-    Ring { ring: rtrb::Consumer<Item<T>>, producer: Arc<Waker> },
+    Ring {
+        ring: rtrb::Consumer<Item<T>>,
+        producer: Arc<Waker>,
+    },
 }
 
 /// Creates an arc of `capacity` items (at least 1).
@@ -62,12 +71,18 @@ pub(crate) fn arc<T: Send + 'static>(capacity: usize, placement: Placement) -> (
     let capacity = capacity.max(1);
     match placement {
         Placement::Local => {
-            let q = Arc::new(LocalQueue { items: Mutex::new(VecDeque::with_capacity(capacity)), capacity });
+            let q = Arc::new(LocalQueue {
+                items: Mutex::new(VecDeque::with_capacity(capacity)),
+                capacity,
+            });
             (Tx::Local(q.clone()), Rx::Local(q))
         }
         Placement::Cross { producer, consumer } => {
             let (p, c) = rtrb::RingBuffer::new(capacity);
-            (Tx::Ring { ring: p, consumer }, Rx::Ring { ring: c, producer })
+            (
+                Tx::Ring { ring: p, consumer },
+                Rx::Ring { ring: c, producer },
+            )
         }
     }
 }

@@ -39,7 +39,11 @@ impl std::error::Error for RunError {}
 
 impl Graph {
     pub(crate) fn new(schedule: Schedule, workers: Vec<Worker>, stop: Arc<AtomicBool>) -> Self {
-        Graph { schedule, workers, stop }
+        Graph {
+            schedule,
+            workers,
+            stop,
+        }
     }
 
     /// The static schedule: sections, run order, arcs.
@@ -55,7 +59,12 @@ impl Graph {
             wakers: self.workers.iter().map(|w| w.sleeper.waker()).collect(),
         });
         let mut threads = Vec::with_capacity(self.workers.len());
-        for (i, worker) in self.workers.into_iter().enumerate().filter(|(_, w)| !w.nodes.is_empty()) {
+        for (i, worker) in self
+            .workers
+            .into_iter()
+            .enumerate()
+            .filter(|(_, w)| !w.nodes.is_empty())
+        {
             let sh = shared.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("evoflow-{}-{i}", self.schedule.name))
@@ -70,7 +79,12 @@ impl Graph {
                 }
             }
         }
-        Ok(Running { schedule: self.schedule, threads, shared, stop: self.stop })
+        Ok(Running {
+            schedule: self.schedule,
+            threads,
+            shared,
+            stop: self.stop,
+        })
     }
 
     /// Runs the graph until its sources are done and it has drained.
@@ -111,10 +125,18 @@ impl Running {
         for t in self.threads {
             // Workers catch handler panics, so a join error would be a bug in
             // the runtime itself.
-            let finals = t.join().expect("evoflow worker thread panicked outside a component");
+            let finals = t
+                .join()
+                .expect("evoflow worker thread panicked outside a component");
             components.extend(finals);
         }
-        if let Some(p) = self.shared.panic.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(p) = self
+            .shared
+            .panic
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
             return Err(RunError::Panicked(p));
         }
         Ok(Report { components })

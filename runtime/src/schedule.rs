@@ -47,7 +47,10 @@ impl Schedule {
     /// The schedule as a Graphviz digraph: one cluster per section, arcs
     /// labelled with ports and packet types, cross-section arcs bold.
     pub fn to_dot(&self) -> String {
-        let mut dot = format!("digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box];\n", esc(&self.name));
+        let mut dot = format!(
+            "digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box];\n",
+            esc(&self.name)
+        );
         for (s, section) in self.sections.iter().enumerate() {
             let _ = writeln!(dot, "  subgraph cluster_{s} {{\n    label=\"worker {s}\";");
             for i in section {
@@ -97,8 +100,10 @@ impl fmt::Display for Schedule {
             cross
         )?;
         for (s, section) in self.sections.iter().enumerate() {
-            let order: Vec<String> =
-                section.iter().map(|i| format!("{} ({} v{})", i.name, i.component, i.version)).collect();
+            let order: Vec<String> = section
+                .iter()
+                .map(|i| format!("{} ({} v{})", i.name, i.component, i.version))
+                .collect();
             writeln!(f, "  worker {s}: {}", order.join(" -> "))?;
         }
         for a in &self.arcs {

@@ -47,7 +47,10 @@ impl Shared {
             "non-string panic payload".to_owned()
         };
         let mut first = self.panic.lock().unwrap_or_else(|e| e.into_inner());
-        first.get_or_insert(Panic { instance: instance.to_owned(), message });
+        first.get_or_insert(Panic {
+            instance: instance.to_owned(),
+            message,
+        });
         drop(first);
         self.abort.store(true, Ordering::Release);
         self.wake_all();
@@ -94,11 +97,16 @@ impl Worker {
                 backoff.snooze();
             } else {
                 let nodes = &mut self.nodes;
-                self.sleeper.park_unless(polling.then_some(POLL_INTERVAL), || {
-                    shared.abort.load(Ordering::Acquire) || nodes.iter_mut().any(|n| n.has_work())
-                });
+                self.sleeper
+                    .park_unless(polling.then_some(POLL_INTERVAL), || {
+                        shared.abort.load(Ordering::Acquire)
+                            || nodes.iter_mut().any(|n| n.has_work())
+                    });
             }
         }
-        self.nodes.into_iter().map(|n| (n.name().to_owned(), n.into_component())).collect()
+        self.nodes
+            .into_iter()
+            .map(|n| (n.name().to_owned(), n.into_component()))
+            .collect()
     }
 }

@@ -7,7 +7,16 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 
 pub(crate) fn emit(spec: &Spec) -> TokenStream {
-    let Spec { item, self_ty, type_name, version, inputs, outputs, source, on_end } = spec;
+    let Spec {
+        item,
+        self_ty,
+        type_name,
+        version,
+        inputs,
+        outputs,
+        source,
+        on_end,
+    } = spec;
     let name_str = type_name.to_string();
     let rt = quote!(::evoflow::__private::rt);
 
@@ -21,7 +30,9 @@ pub(crate) fn emit(spec: &Spec) -> TokenStream {
         let tys: Vec<_> = outputs.iter().map(|o| &o.ty).collect();
         let idx = 0..outputs.len();
         let len = outputs.len();
-        let docs = names.iter().map(|n| format!("Emits a packet on output `{n}`."));
+        let docs = names
+            .iter()
+            .map(|n| format!("Emits a packet on output `{n}`."));
         let doc = format!("Output ports of [`{name_str}`]; handlers emit through its methods.");
         let decl = quote! {
             #[doc = #doc]
@@ -90,7 +101,11 @@ pub(crate) fn emit(spec: &Spec) -> TokenStream {
 
     let drain_arms = inputs.iter().enumerate().map(|(i, input)| {
         let name = &input.name;
-        let call = if input.takes_outputs { quote!(self.#name(p, outputs)) } else { quote!(self.#name(p)) };
+        let call = if input.takes_outputs {
+            quote!(self.#name(p, outputs))
+        } else {
+            quote!(self.#name(p))
+        };
         quote!(#i => inputs.#name.drain(arc, budget, |p| #call),)
     });
     let drain = if inputs.is_empty() {

@@ -20,7 +20,10 @@ pub(crate) struct Args {
 
 impl Parse for Args {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let mut args = Args { version: None, outputs: Vec::new() };
+        let mut args = Args {
+            version: None,
+            outputs: Vec::new(),
+        };
         let mut seen_outputs = false;
         while !input.is_empty() {
             let key: Ident = input.parse()?;
@@ -30,12 +33,19 @@ impl Parse for Args {
                 }
                 input.parse::<Token![=]>()?;
                 let v: LitInt = input.parse()?;
-                v.base10_parse::<u32>()
-                    .map_err(|_| Error::new(v.span(), "`version` must be a whole number that fits in u32"))?;
+                v.base10_parse::<u32>().map_err(|_| {
+                    Error::new(
+                        v.span(),
+                        "`version` must be a whole number that fits in u32",
+                    )
+                })?;
                 args.version = Some(v);
             } else if key == "outputs" {
                 if seen_outputs {
-                    return Err(Error::new(key.span(), "`outputs(...)` is given twice; list all outputs in one"));
+                    return Err(Error::new(
+                        key.span(),
+                        "`outputs(...)` is given twice; list all outputs in one",
+                    ));
                 }
                 seen_outputs = true;
                 let content;
@@ -43,11 +53,17 @@ impl Parse for Args {
                 let ports = Punctuated::<PortDecl, Token![,]>::parse_terminated(&content)?;
                 for p in ports {
                     if let Some(prev) = args.outputs.iter().find(|o| o.name == p.name) {
-                        let mut e = Error::new(p.name.span(), format!("output port `{}` is declared twice", p.name));
+                        let mut e = Error::new(
+                            p.name.span(),
+                            format!("output port `{}` is declared twice", p.name),
+                        );
                         e.combine(Error::new(prev.name.span(), "first declared here"));
                         return Err(e);
                     }
-                    args.outputs.push(Output { name: p.name, ty: p.ty });
+                    args.outputs.push(Output {
+                        name: p.name,
+                        ty: p.ty,
+                    });
                 }
             } else {
                 return Err(Error::new(
@@ -72,7 +88,10 @@ impl Parse for PortDecl {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let name = input.parse()?;
         input.parse::<Token![:]>()?;
-        Ok(PortDecl { name, ty: input.parse()? })
+        Ok(PortDecl {
+            name,
+            ty: input.parse()?,
+        })
     }
 }
 
@@ -124,7 +143,10 @@ fn take_role(f: &mut ImplItemFn) -> syn::Result<Option<(Role, proc_macro2::Span)
         };
         if role.is_some() {
             err.get_or_insert_with(|| {
-                Error::new(a.span(), "a method can be only one of `#[input]`, `#[source]`, `#[on_end]`")
+                Error::new(
+                    a.span(),
+                    "a method can be only one of `#[input]`, `#[source]`, `#[on_end]`",
+                )
             });
         }
         role = Some((r, a.span()));
@@ -139,14 +161,20 @@ fn take_role(f: &mut ImplItemFn) -> syn::Result<Option<(Role, proc_macro2::Span)
 fn check_receiver(f: &ImplItemFn) -> syn::Result<()> {
     match f.sig.inputs.first() {
         Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_some() => Ok(()),
-        _ => Err(Error::new(f.sig.span(), format!("`{}` must take `&mut self`", f.sig.ident))),
+        _ => Err(Error::new(
+            f.sig.span(),
+            format!("`{}` must take `&mut self`", f.sig.ident),
+        )),
     }
 }
 
 fn check_unit_return(f: &ImplItemFn) -> syn::Result<()> {
     match &f.sig.output {
         ReturnType::Default => Ok(()),
-        ReturnType::Type(_, t) => Err(Error::new(t.span(), "an `#[input]` or `#[on_end]` handler returns nothing; emit packets through its outputs argument instead")),
+        ReturnType::Type(_, t) => Err(Error::new(
+            t.span(),
+            "an `#[input]` or `#[on_end]` handler returns nothing; emit packets through its outputs argument instead",
+        )),
     }
 }
 
@@ -163,23 +191,36 @@ fn check_plain(f: &ImplItemFn) -> syn::Result<()> {
 impl Spec {
     pub(crate) fn from_impl(args: Args, mut item: ItemImpl) -> syn::Result<Self> {
         if let Some((_, path, _)) = &item.trait_ {
-            return Err(Error::new(path.span(), "`#[component]` goes on an inherent `impl Type { ... }` block, not a trait impl"));
+            return Err(Error::new(
+                path.span(),
+                "`#[component]` goes on an inherent `impl Type { ... }` block, not a trait impl",
+            ));
         }
         if !item.generics.params.is_empty() {
-            return Err(Error::new(item.generics.span(), "generic components are not supported; make the type concrete"));
+            return Err(Error::new(
+                item.generics.span(),
+                "generic components are not supported; make the type concrete",
+            ));
         }
         let type_name = match &*item.self_ty {
             Type::Path(p) if p.qself.is_none() => p.path.segments.last().map(|s| s.ident.clone()),
             _ => None,
         }
-        .ok_or_else(|| Error::new(item.self_ty.span(), "`#[component]` needs a named struct or enum type"))?;
+        .ok_or_else(|| {
+            Error::new(
+                item.self_ty.span(),
+                "`#[component]` needs a named struct or enum type",
+            )
+        })?;
 
         let mut inputs = Vec::new();
         let mut source: Option<Hook> = None;
         let mut on_end: Option<Hook> = None;
         for it in &mut item.items {
             let ImplItem::Fn(f) = it else { continue };
-            let Some((role, span)) = take_role(f)? else { continue };
+            let Some((role, span)) = take_role(f)? else {
+                continue;
+            };
             check_receiver(f)?;
             check_plain(f)?;
             let args: Vec<&FnArg> = f.sig.inputs.iter().skip(1).collect();
@@ -187,24 +228,40 @@ impl Spec {
                 Role::Input => {
                     check_unit_return(f)?;
                     let Some(FnArg::Typed(packet)) = args.first() else {
-                        return Err(Error::new(f.sig.span(), format!(
-                            "input handler `{}` needs the packet as its argument: `fn {}(&mut self, packet: T)`",
-                            f.sig.ident, f.sig.ident
-                        )));
+                        return Err(Error::new(
+                            f.sig.span(),
+                            format!(
+                                "input handler `{}` needs the packet as its argument: `fn {}(&mut self, packet: T)`",
+                                f.sig.ident, f.sig.ident
+                            ),
+                        ));
                     };
                     if args.len() > 2 {
                         return Err(Error::new(args[2].span(), "an input handler takes the packet and, optionally, `out: &mut Outputs<Self>`; nothing else"));
                     }
-                    inputs.push(Input { name: f.sig.ident.clone(), ty: (*packet.ty).clone(), takes_outputs: args.len() == 2 });
+                    inputs.push(Input {
+                        name: f.sig.ident.clone(),
+                        ty: (*packet.ty).clone(),
+                        takes_outputs: args.len() == 2,
+                    });
                 }
                 Role::Source | Role::OnEnd => {
                     if args.len() > 1 {
-                        return Err(Error::new(args[1].span(), "this method takes at most `out: &mut Outputs<Self>`"));
+                        return Err(Error::new(
+                            args[1].span(),
+                            "this method takes at most `out: &mut Outputs<Self>`",
+                        ));
                     }
-                    let hook = Hook { name: f.sig.ident.clone(), takes_outputs: args.len() == 1 };
+                    let hook = Hook {
+                        name: f.sig.ident.clone(),
+                        takes_outputs: args.len() == 1,
+                    };
                     let (slot, what) = if role == Role::Source {
                         if matches!(f.sig.output, ReturnType::Default) {
-                            return Err(Error::new(f.sig.span(), "a `#[source]` method returns `evoflow::Flow` (Continue, Idle or Done)"));
+                            return Err(Error::new(
+                                f.sig.span(),
+                                "a `#[source]` method returns `evoflow::Flow` (Continue, Idle or Done)",
+                            ));
                         }
                         (&mut source, "#[source]")
                     } else {
@@ -212,7 +269,10 @@ impl Spec {
                         (&mut on_end, "#[on_end]")
                     };
                     if slot.is_some() {
-                        return Err(Error::new(span, format!("a component has at most one `{what}` method")));
+                        return Err(Error::new(
+                            span,
+                            format!("a component has at most one `{what}` method"),
+                        ));
                     }
                     *slot = Some(hook);
                 }
@@ -221,11 +281,16 @@ impl Spec {
         if source.is_none() && inputs.is_empty() {
             return Err(Error::new(
                 item.self_ty.span(),
-                format!("component `{type_name}` has no `#[input]` handler and no `#[source]` method; add at least one"),
+                format!(
+                    "component `{type_name}` has no `#[input]` handler and no `#[source]` method; add at least one"
+                ),
             ));
         }
         if let (Some(s), Some(i)) = (&source, inputs.first()) {
-            let mut e = Error::new(s.name.span(), "a `#[source]` component cannot also have `#[input]` handlers");
+            let mut e = Error::new(
+                s.name.span(),
+                "a `#[source]` component cannot also have `#[input]` handlers",
+            );
             e.combine(Error::new(i.name.span(), "input handler declared here"));
             return Err(e);
         }

@@ -57,7 +57,11 @@ fn unknown_instance(name: &syn::Ident, instances: &[Instance]) -> Error {
     let n = name.to_string();
     let names: Vec<String> = instances.iter().map(|i| i.decl.name.to_string()).collect();
     let mut msg = format!("no instance named `{n}` in this graph");
-    if let Some(best) = names.iter().filter(|c| distance(c, &n) <= 2.max(n.len() / 3)).min_by_key(|c| distance(c, &n)) {
+    if let Some(best) = names
+        .iter()
+        .filter(|c| distance(c, &n) <= 2.max(n.len() / 3))
+        .min_by_key(|c| distance(c, &n))
+    {
         msg.push_str(&format!("; did you mean `{best}`?"));
     }
     if names.is_empty() {
@@ -65,7 +69,11 @@ fn unknown_instance(name: &syn::Ident, instances: &[Instance]) -> Error {
     } else {
         msg.push_str(&format!(
             " (instances: {})",
-            names.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+            names
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     Error::new(name.span(), msg)
@@ -86,13 +94,19 @@ pub(crate) fn check(decl: GraphDecl) -> syn::Result<Graph> {
     let workers = workers.unwrap_or(1);
     let capacity = capacity.unwrap_or(DEFAULT_CAPACITY);
     if decl.instances.is_empty() {
-        return Err(Error::new(proc_macro2::Span::call_site(), "a graph needs at least one instance: `name: Type;`"));
+        return Err(Error::new(
+            proc_macro2::Span::call_site(),
+            "a graph needs at least one instance: `name: Type;`",
+        ));
     }
 
     let mut instances: Vec<Instance> = Vec::new();
     for d in decl.instances {
         if let Some(prev) = instances.iter().find(|i| i.decl.name == d.name) {
-            let mut e = Error::new(d.name.span(), format!("instance `{}` is declared twice", d.name));
+            let mut e = Error::new(
+                d.name.span(),
+                format!("instance `{}` is declared twice", d.name),
+            );
             e.combine(Error::new(prev.decl.name.span(), "first declared here"));
             return Err(e);
         }
@@ -113,19 +127,32 @@ pub(crate) fn check(decl: GraphDecl) -> syn::Result<Graph> {
             Some(c) => positive(c, "a cost")? as u64,
             None => 1,
         };
-        instances.push(Instance { decl: d, worker, cost });
+        instances.push(Instance {
+            decl: d,
+            worker,
+            cost,
+        });
     }
 
     let find = |id: &syn::Ident| {
-        instances.iter().position(|i| i.decl.name == *id).ok_or_else(|| unknown_instance(id, &instances))
+        instances
+            .iter()
+            .position(|i| i.decl.name == *id)
+            .ok_or_else(|| unknown_instance(id, &instances))
     };
     let mut arcs: Vec<Arc> = Vec::new();
     for d in decl.arcs {
         let (from, to) = (find(&d.from)?, find(&d.to)?);
-        if let Some(prev) = arcs.iter().find(|a| a.from == from && a.to == to && a.decl.out == d.out && a.decl.inp == d.inp) {
+        if let Some(prev) = arcs
+            .iter()
+            .find(|a| a.from == from && a.to == to && a.decl.out == d.out && a.decl.inp == d.inp)
+        {
             let mut e = Error::new(
                 d.arrow.spans[0],
-                format!("duplicate arc `{}.{} -> {}.{}`; remove one of them", d.from, d.out, d.to, d.inp),
+                format!(
+                    "duplicate arc `{}.{} -> {}.{}`; remove one of them",
+                    d.from, d.out, d.to, d.inp
+                ),
             );
             e.combine(Error::new(prev.decl.arrow.spans[0], "first declared here"));
             return Err(e);
@@ -146,11 +173,22 @@ pub(crate) fn check(decl: GraphDecl) -> syn::Result<Graph> {
             Some(c) => positive(c, "an arc capacity")?,
             None => capacity,
         };
-        arcs.push(Arc { decl: d, from, to, capacity });
+        arcs.push(Arc {
+            decl: d,
+            from,
+            to,
+            capacity,
+        });
     }
 
     let topo = topological_order(&instances, &arcs)?;
-    Ok(Graph { name: name.unwrap_or_else(|| "graph".to_owned()), workers, instances, arcs, topo })
+    Ok(Graph {
+        name: name.unwrap_or_else(|| "graph".to_owned()),
+        workers,
+        instances,
+        arcs,
+        topo,
+    })
 }
 
 /// Kahn's algorithm, always taking the earliest-declared ready instance; on
@@ -177,9 +215,15 @@ fn topological_order(instances: &[Instance], arcs: &[Arc]) -> syn::Result<Vec<us
     let mut path = vec![(0..n).find(|&i| !done[i]).expect("an instance is left")];
     loop {
         let cur = *path.last().expect("non-empty");
-        let next = arcs.iter().find(|a| a.from == cur && !done[a.to]).expect("a cycle continues");
+        let next = arcs
+            .iter()
+            .find(|a| a.from == cur && !done[a.to])
+            .expect("a cycle continues");
         if let Some(pos) = path.iter().position(|&i| i == next.to) {
-            let mut names: Vec<String> = path[pos..].iter().map(|&i| instances[i].decl.name.to_string()).collect();
+            let mut names: Vec<String> = path[pos..]
+                .iter()
+                .map(|&i| instances[i].decl.name.to_string())
+                .collect();
             names.push(instances[next.to].decl.name.to_string());
             return Err(Error::new(
                 next.decl.arrow.spans[0],

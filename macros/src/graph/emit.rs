@@ -27,7 +27,9 @@ fn port_index(span: Span, lookup: TokenStream) -> TokenStream {
 pub(crate) fn emit(g: &Graph, s: &Schedule) -> TokenStream {
     let p = quote!(::evoflow::__private);
     let component = |ty: &syn::Type| quote_spanned!(ty.span()=> <#ty as #p::rt::Component>);
-    let local = |prefix: &str, i: usize| format_ident!("__evoflow_{}{}", prefix, i, span = Span::mixed_site());
+    let local = |prefix: &str, i: usize| {
+        format_ident!("__evoflow_{}{}", prefix, i, span = Span::mixed_site())
+    };
 
     let construct = g.instances.iter().enumerate().map(|(i, inst)| {
         let (var, ty) = (local("c", i), &inst.decl.ty);
@@ -48,16 +50,26 @@ pub(crate) fn emit(g: &Graph, s: &Schedule) -> TokenStream {
         let oc = format_ident!("__EVOFLOW_ARC{}_OUT", n, span = arc.decl.out.span());
         let ic = format_ident!("__EVOFLOW_ARC{}_IN", n, span = arc.decl.inp.span());
         let (fty, tty) = (&f.decl.ty, &t.decl.ty);
-        let out_idx = port_index(arc.decl.out.span(), quote!(output_index(&#fc::META, #fname, #out)));
-        let in_idx = port_index(arc.decl.inp.span(), quote!(input_index(&#tc::META, #tname, #inp)));
+        let out_idx = port_index(
+            arc.decl.out.span(),
+            quote!(output_index(&#fc::META, #fname, #out)),
+        );
+        let in_idx = port_index(
+            arc.decl.inp.span(),
+            quote!(input_index(&#tc::META, #tname, #inp)),
+        );
         let arrow = arc.decl.arrow.spans[0];
-        let out_ty = quote_spanned!(arrow=> <#fty as ::evoflow::__private::OutputAt<{ #oc }>>::Packet);
-        let in_ty = quote_spanned!(arrow=> <#tty as ::evoflow::__private::InputAt<{ #ic }>>::Packet);
+        let out_ty =
+            quote_spanned!(arrow=> <#fty as ::evoflow::__private::OutputAt<{ #oc }>>::Packet);
+        let in_ty =
+            quote_spanned!(arrow=> <#tty as ::evoflow::__private::InputAt<{ #ic }>>::Packet);
         checks.push(quote! {
             const #oc: usize = #out_idx;
             const #ic: usize = #in_idx;
         });
-        checks.push(quote_spanned!(arrow=> ::evoflow::__private::assert_same_packet::<#out_ty, #in_ty>();));
+        checks.push(
+            quote_spanned!(arrow=> ::evoflow::__private::assert_same_packet::<#out_ty, #in_ty>();),
+        );
         let (fv, tv, cap) = (local("i", arc.from), local("i", arc.to), arc.capacity);
         let b = local("builder", 0);
         connects.push(quote! {
@@ -67,8 +79,16 @@ pub(crate) fn emit(g: &Graph, s: &Schedule) -> TokenStream {
     }
 
     let connected = g.instances.iter().enumerate().map(|(i, inst)| {
-        let ins = g.arcs.iter().filter(|a| a.to == i).map(|a| a.decl.inp.to_string());
-        let outs = g.arcs.iter().filter(|a| a.from == i).map(|a| a.decl.out.to_string());
+        let ins = g
+            .arcs
+            .iter()
+            .filter(|a| a.to == i)
+            .map(|a| a.decl.inp.to_string());
+        let outs = g
+            .arcs
+            .iter()
+            .filter(|a| a.from == i)
+            .map(|a| a.decl.out.to_string());
         let (c, name) = (component(&inst.decl.ty), inst.decl.name.to_string());
         let span = inst.decl.name.span();
         quote_spanned! {span=>
@@ -81,13 +101,21 @@ pub(crate) fn emit(g: &Graph, s: &Schedule) -> TokenStream {
     });
 
     let b = local("builder", 0);
-    let add = s.sections.iter().enumerate().flat_map(|(section, members)| {
-        members.iter().map(move |&i| (section, i))
-    });
+    let add = s
+        .sections
+        .iter()
+        .enumerate()
+        .flat_map(|(section, members)| members.iter().map(move |&i| (section, i)));
     let add = add.map(|(section, i)| {
         let inst = &g.instances[i];
-        let (iv, cv, ty, name) = (local("i", i), local("c", i), &inst.decl.ty, inst.decl.name.to_string());
-        quote!(let #iv = #b.instance::<#ty>(#name, #section, #cv);)
+        let (iv, cv, ty, name) = (
+            local("i", i),
+            local("c", i),
+            &inst.decl.ty,
+            inst.decl.name.to_string(),
+        );
+        let c = component(ty);
+        quote!(let #iv = #c::__add_to(#cv, &mut #b, #name, #section);)
     });
     let (name, sections) = (&g.name, s.sections.len());
     quote! {{

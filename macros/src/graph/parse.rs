@@ -46,13 +46,28 @@ pub(crate) struct GraphDecl {
 }
 
 /// Reads `#[key(n)]` attributes, allowing only `allowed` keys.
-fn int_attrs(attrs: &[Attribute], what: &str, allowed: &[&str]) -> syn::Result<Vec<(String, LitInt)>> {
+fn int_attrs(
+    attrs: &[Attribute],
+    what: &str,
+    allowed: &[&str],
+) -> syn::Result<Vec<(String, LitInt)>> {
     let mut out: Vec<(String, LitInt)> = Vec::new();
     for a in attrs {
-        let key = a.path().get_ident().map(Ident::to_string).unwrap_or_default();
+        let key = a
+            .path()
+            .get_ident()
+            .map(Ident::to_string)
+            .unwrap_or_default();
         if !allowed.contains(&key.as_str()) {
-            let list = allowed.iter().map(|k| format!("`#[{k}(N)]`")).collect::<Vec<_>>().join(", ");
-            return Err(Error::new_spanned(a, format!("`#[{key}]` does not apply to {what}; {what} takes {list}")));
+            let list = allowed
+                .iter()
+                .map(|k| format!("`#[{k}(N)]`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(Error::new_spanned(
+                a,
+                format!("`#[{key}]` does not apply to {what}; {what} takes {list}"),
+            ));
         }
         if out.iter().any(|(k, _)| *k == key) {
             return Err(Error::new_spanned(a, format!("`#[{key}]` is given twice")));
@@ -71,7 +86,11 @@ fn take(attrs: &mut Vec<(String, LitInt)>, key: &str) -> Option<LitInt> {
 
 impl Parse for GraphDecl {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let mut g = GraphDecl { settings: Vec::new(), instances: Vec::new(), arcs: Vec::new() };
+        let mut g = GraphDecl {
+            settings: Vec::new(),
+            instances: Vec::new(),
+            arcs: Vec::new(),
+        };
         while !input.is_empty() {
             let attrs = input.call(Attribute::parse_outer)?;
             let first: Ident = input.parse()?;
@@ -103,7 +122,13 @@ impl Parse for GraphDecl {
                 };
                 let mut a = int_attrs(&attrs, "an instance", &["worker", "cost"])?;
                 let (worker, cost) = (take(&mut a, "worker"), take(&mut a, "cost"));
-                g.instances.push(InstanceDecl { name: first, ty, init, worker, cost });
+                g.instances.push(InstanceDecl {
+                    name: first,
+                    ty,
+                    init,
+                    worker,
+                    cost,
+                });
             } else if input.peek(Token![.]) {
                 input.parse::<Token![.]>()?;
                 let out: Ident = input.parse()?;
@@ -112,7 +137,14 @@ impl Parse for GraphDecl {
                 input.parse::<Token![.]>()?;
                 let inp: Ident = input.parse()?;
                 let mut a = int_attrs(&attrs, "an arc", &["capacity"])?;
-                g.arcs.push(ArcDecl { from: first, out, arrow, to, inp, capacity: take(&mut a, "capacity") });
+                g.arcs.push(ArcDecl {
+                    from: first,
+                    out,
+                    arrow,
+                    to,
+                    inp,
+                    capacity: take(&mut a, "capacity"),
+                });
             } else {
                 return Err(Error::new(
                     first.span(),

@@ -21,7 +21,12 @@ type Score = (u64, usize);
 
 pub(crate) fn schedule(g: &Graph) -> Schedule {
     let k = g.workers;
-    let free: Vec<usize> = g.topo.iter().copied().filter(|&i| g.instances[i].worker.is_none()).collect();
+    let free: Vec<usize> = g
+        .topo
+        .iter()
+        .copied()
+        .filter(|&i| g.instances[i].worker.is_none())
+        .collect();
     let mut pinned_cost = vec![0u64; k];
     for inst in &g.instances {
         if let Some(w) = inst.worker {
@@ -48,7 +53,8 @@ pub(crate) fn schedule(g: &Graph) -> Schedule {
             })
             .count()
     };
-    let chunk_cost = |a: usize, b: usize| -> u64 { free[a..b].iter().map(|&i| g.instances[i].cost).sum() };
+    let chunk_cost =
+        |a: usize, b: usize| -> u64 { free[a..b].iter().map(|&i| g.instances[i].cost).sum() };
 
     // best[j][b]: best score for free[..b] on workers 0..j, with the cut.
     let n = free.len();
@@ -57,8 +63,13 @@ pub(crate) fn schedule(g: &Graph) -> Schedule {
     for j in 1..=k {
         for b in 0..=n {
             for a in 0..=b {
-                let Some(((max, cross), _)) = best[j - 1][a] else { continue };
-                let score = (max.max(chunk_cost(a, b) + pinned_cost[j - 1]), cross + chunk_cross(a, b, j - 1));
+                let Some(((max, cross), _)) = best[j - 1][a] else {
+                    continue;
+                };
+                let score = (
+                    max.max(chunk_cost(a, b) + pinned_cost[j - 1]),
+                    cross + chunk_cross(a, b, j - 1),
+                );
                 if best[j][b].is_none_or(|(s, _)| score < s) {
                     best[j][b] = Some((score, a));
                 }
@@ -69,7 +80,9 @@ pub(crate) fn schedule(g: &Graph) -> Schedule {
     for j in (1..=k).rev() {
         cuts[j - 1] = best[j][cuts[j]].expect("every prefix fits").1;
     }
-    let mut sections: Vec<Vec<usize>> = (0..k).map(|w| free[cuts[w]..cuts[w + 1]].to_vec()).collect();
+    let mut sections: Vec<Vec<usize>> = (0..k)
+        .map(|w| free[cuts[w]..cuts[w + 1]].to_vec())
+        .collect();
     for &i in &g.topo {
         if let Some(w) = g.instances[i].worker {
             sections[w].push(i);

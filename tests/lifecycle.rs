@@ -1,0 +1,164 @@
+//! End of stream, stop, panics and idle sources.
+
+mod common;
+
+use common::*;
+use evoflow::{component, graph, Flow, Outputs, RunError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Panics on packet `at`.
+struct Fragile {
+    at: u64,
+}
+
+#[component(outputs(out: Seq))]
+impl Fragile {
+    #[input]
+    fn inp(&mut self, p: Seq, out: &mut Outputs<Self>) {
+        if p.n == self.at {
+            panic!("packet {} is cursed", p.n);
+        }
+        out.out(p);
+    }
+}
+
+/// Emits forever; counts what it emitted.
+struct Endless {
+    next: u64,
+    emitted: Arc<AtomicU64>,
+}
+
+#[component(outputs(out: Seq))]
+impl Endless {
+    #[source]
+    fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+        out.out(Seq {
+            stream: 0,
+            n: self.next,
+        });
+        self.next += 1;
+        self.emitted.store(self.next, Ordering::Relaxed);
+        Flow::Continue
+    }
+}
+
+/// Emits one packet every few calls, idle in between, like a socket source.
+struct Trickle {
+    calls: u64,
+    next: u64,
+}
+
+#[component(outputs(out: Seq))]
+impl Trickle {
+    #[source]
+    fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+        self.calls += 1;
+        if self.calls % 3 != 0 {
+            return Flow::Idle;
+        }
+        out.out(Seq {
+            stream: 0,
+            n: self.next,
+        });
+        self.next += 1;
+        Flow::Continue
+    }
+}
+
+#[test]
+fn a_panic_names_the_instance_and_stops_every_worker() {
+    let err = within(LIMIT, || {
+        graph! {
+            workers = 2;
+            capacity = 4;
+            src: Source = Source::new(0, 10_000_000);
+            relay: Relay;
+            #[worker(1)]
+            fragile: Fragile = Fragile { at: 12_345 };
+            check: Check = Check::new(1, 0, 1);
+            src.out -> relay.inp;
+            relay.out -> fragile.inp;
+            fragile.out -> check.inp;
+        }
+        .run_to_end()
+        .err()
+        .expect("the run must fail")
+    });
+    match err {
+        RunError::Panicked(p) => {
+            assert_eq!(p.instance, "fragile");
+            assert_eq!(p.message, "packet 12345 is cursed");
+        }
+        other => panic!("unexpected error {other}"),
+    }
+}
+
+#[test]
+fn stop_drains_everything_already_emitted() {
+    let emitted = Arc::new(AtomicU64::new(0));
+    let e = emitted.clone();
+    let mut report = within(LIMIT, move || {
+        let running = graph! {
+            workers = 2;
+            capacity = 16;
+            src: Endless = Endless { next: 0, emitted: e };
+            a: Relay;
+            b: Relay;
+            check: Check = Check::new(1, 0, 1);
+            src.out -> a.inp;
+            a.out -> b.inp;
+            b.out -> check.inp;
+        }
+        .run()
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        running.stop();
+        running.join().unwrap()
+    });
+    let check = report.take::<Check>("check").unwrap();
+    assert!(check.ended);
+    assert!(check.received > 0);
+    assert_eq!(check.received, emitted.load(Ordering::Relaxed));
+}
+
+#[test]
+fn idle_sources_are_polled_and_can_be_stopped() {
+    let mut report = within(LIMIT, || {
+        let running = graph! {
+            workers = 2;
+            src: Trickle = Trickle { calls: 0, next: 0 };
+            check: Check = Check::new(1, 0, 1);
+            src.out -> check.inp;
+        }
+        .run()
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        running.stop();
+        running.join().unwrap()
+    });
+    let check = report.take::<Check>("check").unwrap();
+    assert!(
+        check.received > 10,
+        "an idle source must be polled again ({} packets)",
+        check.received
+    );
+}
+
+#[test]
+fn a_finished_graph_reports_every_instance() {
+    let mut report =
+        graph! { src: Source = Source::new(0, 10); check: Check = Check::new(1, 0, 1); src.out -> check.inp; }
+            .run_to_end()
+            .unwrap();
+    assert!(
+        report.take::<Relay>("check").is_none(),
+        "wrong type gives None"
+    );
+    assert_eq!(report.take::<Source>("src").unwrap().next, 10);
+    assert_eq!(report.take::<Check>("check").unwrap().received, 10);
+    assert!(report.take::<Check>("check").is_none(), "taken once");
+}

@@ -1,0 +1,114 @@
+//! The static schedule computed by graph!, its printed and DOT forms, and
+//! the run-time checks of the hand-written builder.
+
+mod common;
+
+use common::*;
+use evoflow::{graph, BuildError, GraphBuilder};
+
+#[test]
+fn a_linear_pipeline_is_cut_once_into_balanced_sections() {
+    let g = graph! {
+        name = "six";
+        workers = 2;
+        src: Source = Source::new(0, 1);
+        a: Relay; b: Relay; c: Relay; d: Relay;
+        check: Check = Check::new(1, 0, 1);
+        src.out -> a.inp; a.out -> b.inp; b.out -> c.inp; c.out -> d.inp; d.out -> check.inp;
+    };
+    let s = g.schedule();
+    let names: Vec<Vec<&str>> = s
+        .sections
+        .iter()
+        .map(|sec| sec.iter().map(|i| i.name.as_str()).collect())
+        .collect();
+    assert_eq!(names, vec![vec!["src", "a", "b"], vec!["c", "d", "check"]]);
+    assert_eq!(s.arcs.iter().filter(|a| a.cross_section).count(), 1);
+    let text = s.to_string();
+    assert!(
+        text.contains("graph `six`: 2 workers, 6 instances, 5 arcs (1 cross-section)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("b.out -> c.inp  [ring, capacity 1024, "),
+        "{text}"
+    );
+    let dot = s.to_dot();
+    assert!(dot.starts_with("digraph \"six\" {"));
+    assert!(dot.contains("subgraph cluster_1"));
+    assert!(dot.contains("\"b\" -> \"c\""));
+    g.run_to_end().unwrap();
+}
+
+#[test]
+fn cost_hints_and_placement_shape_the_schedule() {
+    let g = graph! {
+        workers = 2;
+        src: Source = Source::new(0, 1);
+        #[cost(4)]
+        heavy: Relay;
+        a: Relay;
+        b: Relay;
+        check: Check = Check::new(1, 0, 1);
+        src.out -> heavy.inp; heavy.out -> a.inp; a.out -> b.inp; b.out -> check.inp;
+    };
+    // src + heavy (5) against a + b + check (3) beats any other cut.
+    assert_eq!(
+        sections(&g),
+        vec![vec!["src", "heavy"], vec!["a", "b", "check"]]
+    );
+    g.run_to_end().unwrap();
+
+    let g = graph! {
+        workers = 3;
+        #[worker(2)]
+        src: Source = Source::new(0, 1);
+        a: Relay;
+        check: Check = Check::new(1, 0, 1);
+        src.out -> a.inp; a.out -> check.inp;
+    };
+    assert_eq!(sections(&g)[2][0], "src");
+    g.run_to_end().unwrap();
+}
+
+fn sections(g: &evoflow::Graph) -> Vec<Vec<String>> {
+    g.schedule()
+        .sections
+        .iter()
+        .map(|sec| sec.iter().map(|i| i.name.clone()).collect())
+        .collect()
+}
+
+#[test]
+fn the_builder_checks_at_run_time_what_graph_checks_at_compile_time() {
+    let mut b = GraphBuilder::new("by hand", 1);
+    let src = b.instance("src", 0, Source::new(0, 1));
+    let check = b.instance("check", 0, Check::new(1, 0, 1));
+    assert!(matches!(
+        b.connect::<u64>(src, 0, check, 0, 4),
+        Err(BuildError::TypeMismatch { .. })
+    ));
+    assert!(matches!(
+        b.connect::<Seq>(src, 1, check, 0, 4),
+        Err(BuildError::NoSuchPort { output: true, .. })
+    ));
+    let e = b.build().err().unwrap();
+    assert_eq!(e.to_string(), "port `src.out` is not connected to any arc");
+
+    let mut b = GraphBuilder::new("loop", 2);
+    let merge = b.instance("merge", 0, Merge);
+    let split = b.instance("split", 1, Split);
+    b.connect::<Seq>(merge, 0, split, 0, 4).unwrap();
+    b.connect::<Seq>(split, 0, merge, 0, 4).unwrap();
+    b.connect::<Seq>(split, 1, merge, 1, 4).unwrap();
+    let e = b.connect::<Seq>(split, 1, merge, 1, 4).err().unwrap();
+    assert_eq!(
+        e.to_string(),
+        "output `split.odd` is connected twice; packets are moved, not cloned: add an output port to fan out"
+    );
+    match b.build() {
+        Err(BuildError::Cycle { instances }) => assert_eq!(instances.len(), 2),
+        Err(other) => panic!("expected a cycle, got {other}"),
+        Ok(_) => panic!("expected a cycle"),
+    }
+}
