@@ -12,7 +12,7 @@ use std::time::Duration;
 
 /// Packets (or source calls) per instance per visit: large enough to
 /// amortise a visit, small enough to keep the pipeline flowing.
-const BUDGET: usize = 64;
+const BUDGET: usize = 512;
 
 /// How long a worker whose source is idle (waiting for I/O) sleeps before
 /// polling it again.
