@@ -19,7 +19,9 @@ const STAGES: u64 = 6;
 /// The work of one middle stage: a few cheap arithmetic operations.
 #[inline]
 fn work(x: u64, salt: u64) -> u64 {
-    (x ^ salt).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
+    (x ^ salt)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .rotate_left(17)
 }
 
 struct Gen {
@@ -84,7 +86,12 @@ fn evoflow_pipeline(workers: usize) -> u64 {
             gen.out -> s1.inp; s1.out -> s2.inp; s2.out -> s3.inp; s3.out -> s4.inp; s4.out -> fold.inp;
         }
     };
-    graph.run_to_end().unwrap().take::<Fold>("fold").unwrap().acc
+    graph
+        .run_to_end()
+        .unwrap()
+        .take::<Fold>("fold")
+        .unwrap()
+        .acc
 }
 
 fn plain_calls() -> u64 {
@@ -167,14 +174,21 @@ fn rtrb_threads() -> u64 {
     sink.join().unwrap()
 }
 
-const VARIANTS: [&str; 5] =
-    ["evoflow_2_workers", "evoflow_1_worker", "plain_calls_1_thread", "crossbeam_thread_per_stage", "rtrb_thread_per_stage"];
+const VARIANTS: [&str; 5] = [
+    "evoflow_2_workers",
+    "evoflow_1_worker",
+    "plain_calls_1_thread",
+    "crossbeam_thread_per_stage",
+    "rtrb_thread_per_stage",
+];
 
 fn bench(c: &mut Criterion) {
     let expected = plain_calls();
     let mut g = c.benchmark_group("pipeline6");
     g.throughput(Throughput::Elements(PACKETS));
-    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
     for name in VARIANTS {
         let run: fn() -> u64 = match name {
             "evoflow_2_workers" => || evoflow_pipeline(2),
@@ -193,16 +207,24 @@ criterion_group!(benches, bench);
 
 /// Mean time per iteration of a variant, from criterion's saved estimate.
 fn mean_ns(variant: &str) -> Option<f64> {
-    let dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target")
-    });
-    let path = dir.join("criterion/pipeline6").join(variant).join("new/estimates.json");
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let path = dir
+        .join("criterion/pipeline6")
+        .join(variant)
+        .join("new/estimates.json");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
     json["mean"]["point_estimate"].as_f64()
 }
 
 fn summary() {
-    let Some(times) = VARIANTS.iter().map(|v| mean_ns(v)).collect::<Option<Vec<f64>>>() else {
+    let Some(times) = VARIANTS
+        .iter()
+        .map(|v| mean_ns(v))
+        .collect::<Option<Vec<f64>>>()
+    else {
         return; // filtered run: not every variant was measured
     };
     let t = |name: &str| times[VARIANTS.iter().position(|v| *v == name).unwrap()];
@@ -212,9 +234,18 @@ fn summary() {
     }
     let evo = t("evoflow_2_workers");
     println!("ratios (higher is better for evoflow):");
-    println!("  evoflow 2 workers / crossbeam thread-per-stage: {:.2}x", t("crossbeam_thread_per_stage") / evo);
-    println!("  evoflow 2 workers / rtrb thread-per-stage:      {:.2}x", t("rtrb_thread_per_stage") / evo);
-    println!("  evoflow 2 workers / plain calls on 1 thread:    {:.2}x", t("plain_calls_1_thread") / evo);
+    println!(
+        "  evoflow 2 workers / crossbeam thread-per-stage: {:.2}x",
+        t("crossbeam_thread_per_stage") / evo
+    );
+    println!(
+        "  evoflow 2 workers / rtrb thread-per-stage:      {:.2}x",
+        t("rtrb_thread_per_stage") / evo
+    );
+    println!(
+        "  evoflow 2 workers / plain calls on 1 thread:    {:.2}x",
+        t("plain_calls_1_thread") / evo
+    );
     let hops = (PACKETS * (STAGES - 1)) as f64;
     println!(
         "  in-section hop (1 worker vs plain calls):       {:.2} ns",

@@ -8,13 +8,18 @@ use evoflow::{component, graph, Flow, Outputs};
 use std::time::Instant;
 
 /// Emits 0..n.
-struct Count { next: u64, n: u64 }
+struct Count {
+    next: u64,
+    n: u64,
+}
 
 #[component(outputs(out: u64))]
 impl Count {
     #[source]
     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
-        if self.next == self.n { return Flow::Done; }
+        if self.next == self.n {
+            return Flow::Done;
+        }
         out.out(self.next);
         self.next += 1;
         Flow::Continue
@@ -29,7 +34,11 @@ struct Parity;
 impl Parity {
     #[input]
     fn inp(&mut self, x: u64, out: &mut Outputs<Self>) {
-        if x % 2 == 0 { out.even(x) } else { out.odd(x) }
+        if x % 2 == 0 {
+            out.even(x)
+        } else {
+            out.odd(x)
+        }
     }
 }
 
@@ -40,31 +49,50 @@ struct Square;
 #[component(outputs(out: u64))]
 impl Square {
     #[input]
-    fn inp(&mut self, x: u64, out: &mut Outputs<Self>) { out.out(x * x) }
+    fn inp(&mut self, x: u64, out: &mut Outputs<Self>) {
+        out.out(x * x)
+    }
 }
 
 /// Fan-in: two inputs, one output; remembers how many came from each side.
 #[derive(Default)]
-struct Join { left: u64, right: u64 }
+struct Join {
+    left: u64,
+    right: u64,
+}
 
 #[component(version = 2, outputs(out: u64))]
 impl Join {
     #[input]
-    fn evens(&mut self, x: u64, out: &mut Outputs<Self>) { self.left += 1; out.out(x) }
+    fn evens(&mut self, x: u64, out: &mut Outputs<Self>) {
+        self.left += 1;
+        out.out(x)
+    }
     #[input]
-    fn odds(&mut self, x: u64, out: &mut Outputs<Self>) { self.right += 1; out.out(x) }
+    fn odds(&mut self, x: u64, out: &mut Outputs<Self>) {
+        self.right += 1;
+        out.out(x)
+    }
 }
 
 /// Sink: sums everything, prints a summary at end of stream.
 #[derive(Default)]
-struct Total { sum: u64, packets: u64 }
+struct Total {
+    sum: u64,
+    packets: u64,
+}
 
 #[component]
 impl Total {
     #[input]
-    fn inp(&mut self, x: u64) { self.sum = self.sum.wrapping_add(x); self.packets += 1; }
+    fn inp(&mut self, x: u64) {
+        self.sum = self.sum.wrapping_add(x);
+        self.packets += 1;
+    }
     #[on_end]
-    fn done(&mut self) { println!("total: {} packets, sum {}", self.packets, self.sum); }
+    fn done(&mut self) {
+        println!("total: {} packets, sum {}", self.packets, self.sum);
+    }
 }
 
 fn main() {
@@ -92,5 +120,10 @@ fn main() {
     let mut report = graph.run_to_end().expect("the pipeline runs");
     let secs = start.elapsed().as_secs_f64();
     let join = report.take::<Join>("join").expect("join is a Join");
-    println!("even {} / odd {}; {:.1} M packets/s through 5 stages on 2 workers", join.left, join.right, N as f64 / secs / 1e6);
+    println!(
+        "even {} / odd {}; {:.1} M packets/s through 5 stages on 2 workers",
+        join.left,
+        join.right,
+        N as f64 / secs / 1e6
+    );
 }

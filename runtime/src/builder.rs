@@ -3,30 +3,25 @@
 //! same rules at run time and reports them as [`BuildError`]s.
 
 use crate::component::{Component, ComponentMeta, PacketType};
-use crate::node::{ComponentNode, Node};
-use crate::port::{ErasedEnd, InputSet, OutputSet};
-use crate::queue::{self, Placement, Rx, Tx};
+use crate::node::ComponentNode;
+use crate::plan::{EndPlan, InstancePlan, LocalArcPlan, MakeNode, SectionPlan};
+use crate::port::{InputSet, OutputSet};
 use crate::run::Graph;
 use crate::schedule::{ArcInfo, InstanceInfo, Schedule};
 use crate::wake::Sleeper;
 use crate::worker::Worker;
 use std::fmt;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 /// Handle of an instance added to a [`GraphBuilder`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct InstanceId(usize);
 
-type MakeNode =
-    Box<dyn FnOnce(Vec<Vec<ErasedEnd>>, Vec<ErasedEnd>, Arc<AtomicBool>) -> Box<dyn Node>>;
-
 struct Pending {
     name: String,
     meta: &'static ComponentMeta,
     section: usize,
-    inputs: Vec<Vec<ErasedEnd>>,
-    outputs: Vec<Option<ErasedEnd>>,
+    inputs: Vec<Vec<EndPlan>>,
+    outputs: Vec<Option<EndPlan>>,
     make: MakeNode,
 }
 
@@ -34,6 +29,8 @@ struct Pending {
 pub struct GraphBuilder {
     name: String,
     sleepers: Vec<Sleeper>,
+    /// Local arcs of each section.
+    local_arcs: Vec<Vec<LocalArcPlan>>,
     instances: Vec<Pending>,
     arcs: Vec<(InstanceId, usize, InstanceId, usize, ArcInfo)>,
 }
@@ -100,6 +97,7 @@ impl GraphBuilder {
         GraphBuilder {
             name: name.into(),
             sleepers: (0..workers.max(1)).map(|_| Sleeper::new()).collect(),
+            local_arcs: (0..workers.max(1)).map(|_| Vec::new()).collect(),
             instances: Vec::new(),
             arcs: Vec::new(),
         }
@@ -114,7 +112,7 @@ impl GraphBuilder {
         component: C,
     ) -> InstanceId {
         let name: String = name.into();
-        let node_name: Arc<str> = name.as_str().into();
+        let node_name: std::sync::Arc<str> = name.as_str().into();
         let make: MakeNode = Box::new(move |inputs, outputs, stop| {
             let inputs = C::Inputs::from_erased(inputs);
             let outputs = C::Outputs::from_erased(outputs);
@@ -192,14 +190,6 @@ impl GraphBuilder {
             }
         }
         let cross_section = f.section != t.section;
-        let placement = if cross_section {
-            Placement::Cross {
-                producer: self.sleepers[f.section].waker(),
-                consumer: self.sleepers[t.section].waker(),
-            }
-        } else {
-            Placement::Local
-        };
         let info = ArcInfo {
             from: (f.name.clone(), out_meta.name),
             to: (t.name.clone(), in_meta.name),
@@ -207,9 +197,23 @@ impl GraphBuilder {
             capacity,
             cross_section,
         };
-        let (tx, rx): (Tx<T>, Rx<T>) = queue::arc(capacity, placement);
-        self.instances[from.0].outputs[out] = Some(Box::new(tx));
-        self.instances[to.0].inputs[inp].push(Box::new(rx));
+        let (tx, rx) = if cross_section {
+            let (p, c) = (
+                self.sleepers[f.section].waker(),
+                self.sleepers[t.section].waker(),
+            );
+            EndPlan::ring::<T>(capacity, p, c)
+        } else {
+            let locals = &mut self.local_arcs[f.section];
+            locals.push(LocalArcPlan::of::<T>(capacity));
+            let arc = locals.len() - 1;
+            (
+                EndPlan::Local { arc, sender: true },
+                EndPlan::Local { arc, sender: false },
+            )
+        };
+        self.instances[from.0].outputs[out] = Some(tx);
+        self.instances[to.0].inputs[inp].push(rx);
         self.arcs.push((from, out, to, inp, info));
         Ok(())
     }
@@ -236,9 +240,14 @@ impl GraphBuilder {
         }
         self.check_acyclic()?;
         let mut sections: Vec<Vec<InstanceInfo>> = vec![Vec::new(); self.sleepers.len()];
-        let mut nodes: Vec<Vec<Box<dyn Node>>> =
-            (0..self.sleepers.len()).map(|_| Vec::new()).collect();
-        let stop = Arc::new(AtomicBool::new(false));
+        let mut plans: Vec<SectionPlan> = self
+            .local_arcs
+            .into_iter()
+            .map(|local_arcs| SectionPlan {
+                instances: Vec::new(),
+                local_arcs,
+            })
+            .collect();
         for p in self.instances {
             sections[p.section].push(InstanceInfo {
                 name: p.name,
@@ -251,19 +260,23 @@ impl GraphBuilder {
                 .into_iter()
                 .map(|o| o.expect("checked above"))
                 .collect();
-            nodes[p.section].push((p.make)(p.inputs, outputs, stop.clone()));
+            plans[p.section].instances.push(InstancePlan {
+                inputs: p.inputs,
+                outputs,
+                make: p.make,
+            });
         }
         let schedule = Schedule {
             name: self.name,
             sections,
             arcs: self.arcs.into_iter().map(|a| a.4).collect(),
         };
-        let workers = nodes
+        let workers = plans
             .into_iter()
             .zip(self.sleepers)
-            .map(|(nodes, sleeper)| Worker { nodes, sleeper })
+            .map(|(plan, sleeper)| Worker { plan, sleeper })
             .collect();
-        Ok(Graph::new(schedule, workers, stop))
+        Ok(Graph::new(schedule, workers))
     }
 
     /// Kahn's algorithm; on failure, walks back along unfinished arcs to name

@@ -5,6 +5,7 @@
 mod builder;
 mod component;
 mod node;
+mod plan;
 mod port;
 mod queue;
 mod run;

@@ -23,7 +23,7 @@ pub(crate) struct Step {
 }
 
 /// The worker's view of an instance.
-pub(crate) trait Node: Send {
+pub(crate) trait Node {
     /// Runs one batch.
     fn step(&mut self, budget: usize) -> Step;
     /// True once the end of stream has been emitted and flushed.

@@ -2,16 +2,16 @@
 //! emit through.
 //!
 //! Ports are typed, so moving a packet never boxes or checks a type. The
-//! builder hands ports their arc ends as `Box<dyn Any>`; each port downcasts
+//! worker hands ports their arc ends as `Box<dyn Any>`; each port downcasts
 //! once, at wiring time.
 
 use crate::queue::{Item, Rx, Tx};
 use smallvec::SmallVec;
 use std::any::Any;
-use std::collections::VecDeque;
 
-/// An arc end on its way to a port, type-erased by the builder.
-pub type ErasedEnd = Box<dyn Any + Send>;
+/// An arc end on its way to a port, type-erased. Local arc ends are not
+/// `Send`: they are made on the worker thread that runs both ends.
+pub type ErasedEnd = Box<dyn Any>;
 
 /// What one drain of an input arc did.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -88,11 +88,9 @@ impl<T: Send + 'static> ErasedInPort for InPort<T> {
     }
 }
 
-/// An output port: a staging buffer in front of its arc. Handlers emit into
-/// the buffer; the runtime moves it into the arc after each batch, so a
-/// handler never blocks, whatever it emits.
+/// An output port. Emitting never blocks, whatever a handler emits: the
+/// runtime only checks for room before a batch (see [`ErasedOutPort`]).
 pub struct OutPort<T> {
-    staged: VecDeque<Item<T>>,
     tx: Tx<T>,
 }
 
@@ -108,26 +106,23 @@ impl<T: Send + 'static> OutPort<T> {
                 std::any::type_name::<T>()
             )
         });
-        OutPort {
-            staged: VecDeque::new(),
-            tx,
-        }
+        OutPort { tx }
     }
 
     /// Emits one packet.
     #[inline]
     pub fn send(&mut self, packet: T) {
-        self.staged.push_back(Item::Data(packet));
+        self.tx.send(Item::Data(packet));
     }
 }
 
 /// The runtime's view of an output port, independent of its packet type.
 pub trait ErasedOutPort {
-    /// Moves staged items into the arc; true if any moved.
+    /// Moves items staged for a ring into it; true if any moved.
     fn flush(&mut self) -> bool;
     /// True if nothing is staged and the arc has room.
     fn has_room(&self) -> bool;
-    /// True if nothing is left in the staging buffer.
+    /// True if nothing waits to be moved into the arc.
     fn is_flushed(&self) -> bool;
     /// Stages the end of stream behind everything already emitted.
     fn end(&mut self);
@@ -135,21 +130,21 @@ pub trait ErasedOutPort {
 
 impl<T: Send + 'static> ErasedOutPort for OutPort<T> {
     fn flush(&mut self) -> bool {
-        self.tx.flush(&mut self.staged)
+        self.tx.flush()
     }
     fn has_room(&self) -> bool {
-        self.staged.is_empty() && self.tx.has_room()
+        self.tx.has_room()
     }
     fn is_flushed(&self) -> bool {
-        self.staged.is_empty()
+        self.tx.is_flushed()
     }
     fn end(&mut self) {
-        self.staged.push_back(Item::End);
+        self.tx.send(Item::End);
     }
 }
 
 /// A component's inputs (a generated struct of [`InPort`]s).
-pub trait InputSet: Send + 'static + Sized {
+pub trait InputSet: 'static + Sized {
     /// Number of input ports.
     const LEN: usize;
     /// Builds the ports from arc ends, `ends[port]` holding that port's arcs.
@@ -159,7 +154,7 @@ pub trait InputSet: Send + 'static + Sized {
 }
 
 /// A component's outputs (a generated struct of [`OutPort`]s).
-pub trait OutputSet: Send + 'static + Sized {
+pub trait OutputSet: 'static + Sized {
     /// Number of output ports.
     const LEN: usize;
     /// Builds the ports from arc ends, one per port.

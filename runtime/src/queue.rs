@@ -1,15 +1,19 @@
 //! Arcs: bounded FIFO queues carrying packets and in-band control items.
 //!
-//! An arc inside a section is a local queue: both ends run on the same
-//! worker, so it is touched once per batch by each side. An arc between
-//! sections is a lock-free SPSC ring (rtrb) plus the wakers of the worker at
-//! each end. Either way the consumer sees items in the order they were sent,
+//! An arc inside a section is a local queue: both ends belong to nodes of one
+//! worker, which builds it on its own thread, so it is a plain `Rc<RefCell>`
+//! deque with no atomics, and a handler's emit goes straight into it. An arc
+//! between sections is a lock-free SPSC ring (rtrb): emits are staged and
+//! moved into the ring once per batch, and each side wakes the other's
+//! worker. Either way the consumer sees items in the order they were sent,
 //! and control items (end of stream, later update markers) travel in that
 //! same order, which is what lets them mark a precise point in the flow.
 
 use crate::wake::Waker;
+use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::rc::Rc;
+use std::sync::Arc;
 
 /// What travels on an arc.
 #[derive(Debug)]
@@ -20,117 +24,124 @@ pub(crate) enum Item<T> {
     End,
 }
 
-/// A queue whose two ends run on the same worker thread. The mutex is never
-/// contended (one thread); it only makes the sharing safe without `unsafe`,
-/// and is taken once per batch, not per packet.
-pub(crate) struct LocalQueue<T> {
-    items: Mutex<VecDeque<Item<T>>>,
+/// A queue whose two ends run on the same worker thread.
+pub(crate) struct Local<T> {
+    items: RefCell<VecDeque<Item<T>>>,
     capacity: usize,
 }
 
-impl<T> LocalQueue<T> {
-    fn lock(&self) -> MutexGuard<'_, VecDeque<Item<T>>> {
-        // A poisoned lock means a handler panicked; the graph is being torn
-        // down and the queue's contents are still consistent.
-        self.items.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+/// The sending end of a ring: emits are staged, then moved in per batch.
+pub(crate) struct RingTx<T> {
+    ring: rtrb::Producer<Item<T>>,
+    staged: VecDeque<Item<T>>,
+    consumer: Arc<Waker>,
 }
 
-/// Where an arc is, which decides how it is built.
-#[derive(Clone)]
-pub(crate) enum Placement {
-    /// Both ends on one worker.
-    Local,
-    /// Ends on two workers; each side wakes the other.
-    Cross {
-        producer: Arc<Waker>,
-        consumer: Arc<Waker>,
-    },
+/// The receiving end of a ring.
+pub(crate) struct RingRx<T> {
+    ring: rtrb::Consumer<Item<T>>,
+    producer: Arc<Waker>,
 }
 
 /// The sending end of an arc.
 pub(crate) enum Tx<T> {
-    Local(Arc<LocalQueue<T>>),
-    Ring {
-        ring: rtrb::Producer<Item<T>>,
-        consumer: Arc<Waker>,
-    },
+    Local(Rc<Local<T>>),
+    Ring(RingTx<T>),
 }
 
 /// The receiving end of an arc.
 pub(crate) enum Rx<T> {
-    Local(Arc<LocalQueue<T>>),
-    Ring {
-        ring: rtrb::Consumer<Item<T>>,
-        producer: Arc<Waker>,
-    },
+    Local(Rc<Local<T>>),
+    Ring(RingRx<T>),
 }
 
-/// Creates an arc of `capacity` items (at least 1).
-pub(crate) fn arc<T: Send + 'static>(capacity: usize, placement: Placement) -> (Tx<T>, Rx<T>) {
-    let capacity = capacity.max(1);
-    match placement {
-        Placement::Local => {
-            let q = Arc::new(LocalQueue {
-                items: Mutex::new(VecDeque::with_capacity(capacity)),
-                capacity,
-            });
-            (Tx::Local(q.clone()), Rx::Local(q))
-        }
-        Placement::Cross { producer, consumer } => {
-            let (p, c) = rtrb::RingBuffer::new(capacity);
-            (
-                Tx::Ring { ring: p, consumer },
-                Rx::Ring { ring: c, producer },
-            )
-        }
-    }
+/// Creates an arc between two nodes of the calling worker.
+pub(crate) fn local<T: 'static>(capacity: usize) -> (Tx<T>, Rx<T>) {
+    let q = Rc::new(Local {
+        items: RefCell::new(VecDeque::with_capacity(capacity)),
+        capacity: capacity.max(1),
+    });
+    (Tx::Local(q.clone()), Rx::Local(q))
+}
+
+/// Creates an arc between two workers; `producer` and `consumer` wake them.
+pub(crate) fn ring<T: Send + 'static>(
+    capacity: usize,
+    producer: Arc<Waker>,
+    consumer: Arc<Waker>,
+) -> (RingTx<T>, RingRx<T>) {
+    let (p, c) = rtrb::RingBuffer::new(capacity.max(1));
+    (
+        RingTx {
+            ring: p,
+            staged: VecDeque::new(),
+            consumer,
+        },
+        RingRx { ring: c, producer },
+    )
 }
 
 impl<T> Tx<T> {
-    /// Moves as many staged items as fit into the arc, in order. Returns
-    /// whether any moved. A local queue takes them all (its bound is enforced
-    /// by [`Tx::has_room`] before the producer runs again).
-    pub(crate) fn flush(&mut self, staged: &mut VecDeque<Item<T>>) -> bool {
-        if staged.is_empty() {
+    /// Sends an item; never blocks. The bound is enforced by
+    /// [`Tx::has_room`], which the runtime checks before each batch.
+    #[inline]
+    pub(crate) fn send(&mut self, item: Item<T>) {
+        match self {
+            Tx::Local(q) => q.items.borrow_mut().push_back(item),
+            Tx::Ring(r) => r.staged.push_back(item),
+        }
+    }
+
+    /// Moves as many staged items as fit into a ring, in order. Returns
+    /// whether any moved.
+    pub(crate) fn flush(&mut self) -> bool {
+        let Tx::Ring(RingTx {
+            ring,
+            staged,
+            consumer,
+        }) = self
+        else {
+            return false;
+        };
+        let n = ring.slots().min(staged.len());
+        if n == 0 {
             return false;
         }
+        let chunk = ring.write_chunk_uninit(n).expect("n <= free slots");
+        chunk.fill_from_iter(staged.drain(..n));
+        consumer.notify();
+        true
+    }
+
+    /// True if nothing waits to be moved into the arc.
+    pub(crate) fn is_flushed(&self) -> bool {
         match self {
-            Tx::Local(q) => {
-                q.lock().extend(staged.drain(..));
-                true
-            }
-            Tx::Ring { ring, consumer } => {
-                let n = ring.slots().min(staged.len());
-                if n == 0 {
-                    return false;
-                }
-                let chunk = ring.write_chunk_uninit(n).expect("n <= free slots");
-                chunk.fill_from_iter(staged.drain(..n));
-                consumer.notify();
-                true
-            }
+            Tx::Local(_) => true,
+            Tx::Ring(r) => r.staged.is_empty(),
         }
     }
 
     /// True when the consumer can take more: the producer may run a batch.
     pub(crate) fn has_room(&self) -> bool {
         match self {
-            Tx::Local(q) => q.lock().len() < q.capacity,
-            Tx::Ring { ring, .. } => !ring.is_full(),
+            Tx::Local(q) => q.items.borrow().len() < q.capacity,
+            Tx::Ring(r) => r.staged.is_empty() && !r.ring.is_full(),
         }
     }
 }
 
 impl<T> Rx<T> {
     /// Pops up to `budget` items, handing packets to `on_data`; stops early
-    /// at an empty arc or after a control item. Returns the number of packets
-    /// handled and whether the end of stream was reached.
+    /// at an empty arc or after the end of stream. Returns the number of
+    /// packets handled and whether the end was reached.
+    #[inline]
     pub(crate) fn drain(&mut self, budget: usize, mut on_data: impl FnMut(T)) -> (usize, bool) {
         let mut handled = 0;
         let ended = match self {
             Rx::Local(q) => {
-                let mut items = q.lock();
+                // The handler emits into other arcs only (graphs are
+                // acyclic), so this borrow never overlaps another of `q`.
+                let mut items = q.items.borrow_mut();
                 loop {
                     if handled == budget {
                         break false;
@@ -145,7 +156,7 @@ impl<T> Rx<T> {
                     }
                 }
             }
-            Rx::Ring { ring, producer } => {
+            Rx::Ring(RingRx { ring, producer }) => {
                 let n = ring.slots().min(budget);
                 let mut ended = false;
                 if n > 0 {
@@ -173,8 +184,8 @@ impl<T> Rx<T> {
     /// True when an item is waiting (used before parking).
     pub(crate) fn has_item(&self) -> bool {
         match self {
-            Rx::Local(q) => !q.lock().is_empty(),
-            Rx::Ring { ring, .. } => !ring.is_empty(),
+            Rx::Local(q) => !q.items.borrow().is_empty(),
+            Rx::Ring(r) => !r.ring.is_empty(),
         }
     }
 }

@@ -14,7 +14,6 @@ use std::thread::JoinHandle;
 pub struct Graph {
     schedule: Schedule,
     workers: Vec<Worker>,
-    stop: Arc<AtomicBool>,
 }
 
 /// Why a run failed.
@@ -38,12 +37,8 @@ impl fmt::Display for RunError {
 impl std::error::Error for RunError {}
 
 impl Graph {
-    pub(crate) fn new(schedule: Schedule, workers: Vec<Worker>, stop: Arc<AtomicBool>) -> Self {
-        Graph {
-            schedule,
-            workers,
-            stop,
-        }
+    pub(crate) fn new(schedule: Schedule, workers: Vec<Worker>) -> Self {
+        Graph { schedule, workers }
     }
 
     /// The static schedule: sections, run order, arcs.
@@ -57,13 +52,14 @@ impl Graph {
             abort: AtomicBool::new(false),
             panic: Mutex::new(None),
             wakers: self.workers.iter().map(|w| w.sleeper.waker()).collect(),
+            stop: Arc::new(AtomicBool::new(false)),
         });
         let mut threads = Vec::with_capacity(self.workers.len());
         for (i, worker) in self
             .workers
             .into_iter()
             .enumerate()
-            .filter(|(_, w)| !w.nodes.is_empty())
+            .filter(|(_, w)| !w.plan.instances.is_empty())
         {
             let sh = shared.clone();
             let spawned = std::thread::Builder::new()
@@ -83,7 +79,6 @@ impl Graph {
             schedule: self.schedule,
             threads,
             shared,
-            stop: self.stop,
         })
     }
 
@@ -98,7 +93,6 @@ pub struct Running {
     schedule: Schedule,
     threads: Vec<JoinHandle<Finals>>,
     shared: Arc<Shared>,
-    stop: Arc<AtomicBool>,
 }
 
 impl Running {
@@ -110,7 +104,7 @@ impl Running {
     /// Asks every source to finish at its next call; the graph then drains
     /// (every packet already emitted is still processed) and `join` returns.
     pub fn stop(&self) {
-        self.stop.store(true, Ordering::Release);
+        self.shared.stop.store(true, Ordering::Release);
         self.shared.wake_all();
     }
 

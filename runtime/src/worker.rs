@@ -1,7 +1,7 @@
 //! One worker thread per section: runs its instances in the schedule's
 //! fixed order, backs off when idle, and stops the graph on a panic.
 
-use crate::node::Node;
+use crate::plan::SectionPlan;
 use crate::wake::{Sleeper, Waker};
 use crossbeam_utils::Backoff;
 use std::any::Any;
@@ -35,6 +35,8 @@ pub(crate) struct Shared {
     pub panic: Mutex<Option<Panic>>,
     /// Wakers of all workers, to wake them for stop or abort.
     pub wakers: Vec<Arc<Waker>>,
+    /// Set by `Running::stop`: sources end at their next call.
+    pub stop: Arc<AtomicBool>,
 }
 
 impl Shared {
@@ -66,17 +68,19 @@ pub(crate) type Finals = Vec<(String, Box<dyn Any + Send>)>;
 
 /// A section, ready to run on its own thread.
 pub(crate) struct Worker {
-    pub nodes: Vec<Box<dyn Node>>,
+    pub plan: SectionPlan,
     pub sleeper: Sleeper,
 }
 
 impl Worker {
-    /// Runs until every instance has finished or the graph aborts.
-    pub(crate) fn run(mut self, shared: &Shared) -> Finals {
+    /// Builds the section's nodes, then runs them until every instance has
+    /// finished or the graph aborts.
+    pub(crate) fn run(self, shared: &Shared) -> Finals {
+        let mut nodes = self.plan.build(&shared.stop);
         let backoff = Backoff::new();
         while !shared.abort.load(Ordering::Acquire) {
             let (mut progress, mut polling) = (false, false);
-            for node in self.nodes.iter_mut().filter(|n| !n.is_finished()) {
+            for node in nodes.iter_mut().filter(|n| !n.is_finished()) {
                 match catch_unwind(AssertUnwindSafe(|| node.step(BUDGET))) {
                     Ok(step) => {
                         progress |= step.progress;
@@ -88,7 +92,7 @@ impl Worker {
                     }
                 }
             }
-            if self.nodes.iter().all(|n| n.is_finished()) {
+            if nodes.iter().all(|n| n.is_finished()) {
                 break;
             }
             if progress {
@@ -96,7 +100,7 @@ impl Worker {
             } else if !backoff.is_completed() {
                 backoff.snooze();
             } else {
-                let nodes = &mut self.nodes;
+                let nodes = &mut nodes;
                 self.sleeper
                     .park_unless(polling.then_some(POLL_INTERVAL), || {
                         shared.abort.load(Ordering::Acquire)
@@ -104,7 +108,7 @@ impl Worker {
                     });
             }
         }
-        self.nodes
+        nodes
             .into_iter()
             .map(|n| (n.name().to_owned(), n.into_component()))
             .collect()
