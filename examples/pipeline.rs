@@ -34,7 +34,7 @@ struct Parity;
 impl Parity {
     #[input]
     fn inp(&mut self, x: u64, out: &mut Outputs<Self>) {
-        if x % 2 == 0 {
+        if x.is_multiple_of(2) {
             out.even(x)
         } else {
             out.odd(x)

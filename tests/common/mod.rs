@@ -68,7 +68,7 @@ pub struct Split;
 impl Split {
     #[input]
     fn inp(&mut self, p: Seq, out: &mut Outputs<Self>) {
-        if p.n % 2 == 0 {
+        if p.n.is_multiple_of(2) {
             out.even(p)
         } else {
             out.odd(p)
