@@ -57,7 +57,7 @@ impl Trickle {
     #[source]
     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
         self.calls += 1;
-        if self.calls % 3 != 0 {
+        if !self.calls.is_multiple_of(3) {
             return Flow::Idle;
         }
         out.out(Seq {
