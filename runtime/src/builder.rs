@@ -3,14 +3,15 @@
 //! same rules at run time and reports them as [`BuildError`]s.
 
 use crate::component::{Component, ComponentMeta, PacketType};
+use crate::control::{CArc, CInstance, ControlGraph};
 use crate::node::ComponentNode;
-use crate::plan::{EndPlan, InstancePlan, LocalArcPlan, MakeNode, SectionPlan};
-use crate::port::{InputSet, OutputSet};
+use crate::plan::{EndPlan, InstancePlan, MakeNode};
+use crate::port::{ArcId, InputSet, OutputSet};
 use crate::run::Graph;
-use crate::schedule::{ArcInfo, InstanceInfo, Schedule};
 use crate::wake::Sleeper;
 use crate::worker::Worker;
 use std::fmt;
+use std::sync::Arc;
 
 /// Handle of an instance added to a [`GraphBuilder`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -29,10 +30,9 @@ struct Pending {
 pub struct GraphBuilder {
     name: String,
     sleepers: Vec<Sleeper>,
-    /// Local arcs of each section.
-    local_arcs: Vec<Vec<LocalArcPlan>>,
     instances: Vec<Pending>,
-    arcs: Vec<(InstanceId, usize, InstanceId, usize, ArcInfo)>,
+    arcs: Vec<(InstanceId, InstanceId, CArc)>,
+    default_capacity: usize,
 }
 
 /// A rule of graph construction that was broken.
@@ -40,26 +40,44 @@ pub struct GraphBuilder {
 pub enum BuildError {
     /// An arc names a port index the component does not have.
     NoSuchPort {
+        /// Instance name.
         instance: String,
+        /// Port index.
         port: usize,
+        /// True for an output port.
         output: bool,
     },
     /// The arc's packet type differs from the port's.
     TypeMismatch {
+        /// The arc, as `a.out -> b.inp`.
         arc: String,
+        /// Packet type of the port.
         expected: &'static str,
+        /// Packet type of the arc.
         found: &'static str,
     },
     /// An output port has a second arc (packets are moved, never cloned).
-    OutputTaken { port: String },
+    OutputTaken {
+        /// The port, as `a.out`.
+        port: String,
+    },
     /// A port has no arc.
-    Unconnected { port: String },
+    Unconnected {
+        /// The port, as `a.out`.
+        port: String,
+    },
     /// The arcs form a cycle through these instances.
-    Cycle { instances: Vec<String> },
+    Cycle {
+        /// The instances on the cycle, in order.
+        instances: Vec<String>,
+    },
     /// An instance was placed on a section that does not exist.
     NoSuchSection {
+        /// Instance name.
         instance: String,
+        /// The section asked for.
         section: usize,
+        /// How many there are.
         sections: usize,
     },
 }
@@ -82,9 +100,10 @@ impl fmt::Display for BuildError {
             BuildError::Cycle { instances } => {
                 write!(f, "the arcs form a cycle: {} -> {}", instances.join(" -> "), instances[0])
             }
-            BuildError::NoSuchSection { instance, section, sections } => {
-                write!(f, "instance `{instance}` is placed on worker {section}, but the graph has {sections} workers")
-            }
+            BuildError::NoSuchSection { instance, section, sections } => write!(
+                f,
+                "instance `{instance}` is placed on worker {section}, but the graph has {sections} workers"
+            ),
         }
     }
 }
@@ -97,10 +116,16 @@ impl GraphBuilder {
         GraphBuilder {
             name: name.into(),
             sleepers: (0..workers.max(1)).map(|_| Sleeper::new()).collect(),
-            local_arcs: (0..workers.max(1)).map(|_| Vec::new()).collect(),
             instances: Vec::new(),
             arcs: Vec::new(),
+            default_capacity: 1024,
         }
+    }
+
+    /// Capacity of arcs that live updates add without naming one.
+    pub fn default_capacity(&mut self, capacity: usize) -> &mut Self {
+        self.default_capacity = capacity.max(1);
+        self
     }
 
     /// Adds an instance to `section`; instances of a section run in the
@@ -112,10 +137,10 @@ impl GraphBuilder {
         component: C,
     ) -> InstanceId {
         let name: String = name.into();
-        let node_name: std::sync::Arc<str> = name.as_str().into();
+        let node_name: Arc<str> = name.as_str().into();
         let make: MakeNode = Box::new(move |inputs, outputs, stop| {
-            let inputs = C::Inputs::from_erased(inputs);
-            let outputs = C::Outputs::from_erased(outputs);
+            let inputs = C::Inputs::from_ends(inputs);
+            let outputs = C::Outputs::from_ends(outputs);
             Box::new(ComponentNode::new(
                 node_name, component, inputs, outputs, stop,
             ))
@@ -160,17 +185,20 @@ impl GraphBuilder {
                 port: inp,
                 output: false,
             })?;
-        let arc_name = format!(
-            "{}.{} -> {}.{}",
-            f.name, out_meta.name, t.name, in_meta.name
-        );
-        let packet = PacketType::of::<T>();
+        let arc = CArc {
+            id: self.arcs.len() as ArcId,
+            from: (f.name.clone(), out_meta.name.to_owned()),
+            to: (t.name.clone(), in_meta.name.to_owned()),
+            packet: PacketType::of::<T>(),
+            capacity: capacity.max(1),
+            factory: out_meta.arcs,
+        };
         for expected in [(out_meta.packet)(), (in_meta.packet)()] {
-            if expected != packet {
+            if expected != arc.packet {
                 return Err(BuildError::TypeMismatch {
-                    arc: arc_name,
+                    arc: format!("{}.{} -> {}.{}", arc.from.0, arc.from.1, arc.to.0, arc.to.1),
                     expected: expected.name,
-                    found: packet.name,
+                    found: arc.packet.name,
                 });
             }
         }
@@ -189,32 +217,16 @@ impl GraphBuilder {
                 });
             }
         }
-        let cross_section = f.section != t.section;
-        let info = ArcInfo {
-            from: (f.name.clone(), out_meta.name),
-            to: (t.name.clone(), in_meta.name),
-            packet,
-            capacity,
-            cross_section,
-        };
-        let (tx, rx) = if cross_section {
-            let (p, c) = (
-                self.sleepers[f.section].waker(),
-                self.sleepers[t.section].waker(),
-            );
-            EndPlan::ring::<T>(capacity, p, c)
-        } else {
-            let locals = &mut self.local_arcs[f.section];
-            locals.push(LocalArcPlan::of::<T>(capacity));
-            let arc = locals.len() - 1;
-            (
-                EndPlan::Local { arc, sender: true },
-                EndPlan::Local { arc, sender: false },
-            )
-        };
+        let (wf, wt) = (
+            self.sleepers[f.section].waker(),
+            self.sleepers[t.section].waker(),
+        );
+        let (tx, rx) = arc
+            .factory
+            .plan(arc.id, arc.capacity, (f.section, &wf), (t.section, &wt));
         self.instances[from.0].outputs[out] = Some(tx);
         self.instances[to.0].inputs[inp].push(rx);
-        self.arcs.push((from, out, to, inp, info));
+        self.arcs.push((from, to, arc));
         Ok(())
     }
 
@@ -239,44 +251,46 @@ impl GraphBuilder {
             }
         }
         self.check_acyclic()?;
-        let mut sections: Vec<Vec<InstanceInfo>> = vec![Vec::new(); self.sleepers.len()];
-        let mut plans: Vec<SectionPlan> = self
-            .local_arcs
-            .into_iter()
-            .map(|local_arcs| SectionPlan {
-                instances: Vec::new(),
-                local_arcs,
-            })
-            .collect();
+        let control = ControlGraph {
+            name: self.name,
+            workers: self.sleepers.len(),
+            instances: self
+                .instances
+                .iter()
+                .map(|p| CInstance {
+                    name: p.name.clone(),
+                    meta: p.meta,
+                    worker: p.section,
+                    history: Vec::new(),
+                })
+                .collect(),
+            next_arc: self.arcs.len() as ArcId,
+            arcs: self.arcs.into_iter().map(|(_, _, a)| a).collect(),
+            default_capacity: self.default_capacity,
+        };
+        let mut plans: Vec<Vec<InstancePlan>> = self.sleepers.iter().map(|_| Vec::new()).collect();
         for p in self.instances {
-            sections[p.section].push(InstanceInfo {
-                name: p.name,
-                component: p.meta.name,
-                version: p.meta.version,
-                section: p.section,
-            });
             let outputs = p
                 .outputs
                 .into_iter()
                 .map(|o| o.expect("checked above"))
                 .collect();
-            plans[p.section].instances.push(InstancePlan {
+            plans[p.section].push(InstancePlan {
                 inputs: p.inputs,
                 outputs,
                 make: p.make,
             });
         }
-        let schedule = Schedule {
-            name: self.name,
-            sections,
-            arcs: self.arcs.into_iter().map(|a| a.4).collect(),
-        };
         let workers = plans
             .into_iter()
             .zip(self.sleepers)
-            .map(|(plan, sleeper)| Worker { plan, sleeper })
+            .map(|(instances, sleeper)| Worker {
+                instances,
+                sleeper,
+                mailbox: Default::default(),
+            })
             .collect();
-        Ok(Graph::new(schedule, workers))
+        Ok(Graph::new(control, workers))
     }
 
     /// Kahn's algorithm; on failure, walks back along unfinished arcs to name
@@ -285,7 +299,7 @@ impl GraphBuilder {
         let n = self.instances.len();
         let mut indegree = vec![0usize; n];
         let mut succ = vec![Vec::new(); n];
-        for (from, _, to, _, _) in &self.arcs {
+        for (from, to, _) in &self.arcs {
             indegree[to.0] += 1;
             succ[from.0].push(to.0);
         }
@@ -311,7 +325,7 @@ impl GraphBuilder {
             let pred = self
                 .arcs
                 .iter()
-                .find(|(f, _, t, _, _)| t.0 == cur && indegree[f.0] > 0)
+                .find(|(f, t, _)| t.0 == cur && indegree[f.0] > 0)
                 .map(|(f, ..)| f.0)
                 .expect("a left node has a left predecessor");
             if let Some(pos) = path.iter().position(|&p| p == pred) {

@@ -1,15 +1,19 @@
 //! Runtime of evoflow: typed arcs, one worker per section of a static
-//! schedule, and the graph handle. Users depend on the `evoflow` crate,
-//! which re-exports this together with the macros.
+//! schedule, the graph handle, and the live update engine. Users depend on
+//! the `evoflow` crate, which re-exports this together with the macros.
 
 mod builder;
 mod component;
+mod control;
 mod node;
 mod plan;
 mod port;
 mod queue;
+mod reconfig;
 mod run;
 mod schedule;
+mod state;
+mod update;
 mod wake;
 mod worker;
 
@@ -17,11 +21,14 @@ mod worker;
 pub mod __private;
 
 pub use builder::{BuildError, GraphBuilder, InstanceId};
-pub use component::{Component, ComponentMeta, Flow, Outputs, PacketType, PortMeta};
+pub use component::{Component, ComponentMeta, Flow, Migration, Outputs, PacketType, PortMeta};
+pub use plan::ArcFactory;
 pub use port::{
-    Drained, ErasedEnd, ErasedInPort, ErasedOutPort, InPort, InputSet, NoInputs, NoOutputs,
-    OutPort, OutputSet,
+    ArcId, ArcState, Drained, End, ErasedInPort, ErasedOutPort, InPort, InputSet, NoInputs,
+    NoOutputs, OutPort, OutputSet,
 };
 pub use run::{Graph, Report, RunError, Running};
 pub use schedule::{ArcInfo, InstanceInfo, Schedule};
+pub use state::{Resources, State, StateError};
+pub use update::{InstanceStatus, Update, UpdateError, UpdateReport, VersionChange};
 pub use worker::Panic;

@@ -1,14 +1,21 @@
 //! A running instance: a component with its ports, stepped by a worker.
 //!
 //! [`Node`] is the type-erased face the worker sees. One step flushes the
-//! outputs, and only if every output has room runs one batch: a source is
-//! called up to `budget` times, an operator drains up to `budget` packets
-//! from each input arc in turn. Ends of stream are forwarded once every input
-//! has ended, behind everything emitted before.
+//! outputs, advances a pending live update, and, if every output has room,
+//! runs one batch: a source is called up to `budget` times, an operator
+//! drains up to `budget` packets from each open input arc in turn. Ends of
+//! stream are forwarded once every input has ended, behind everything
+//! emitted before.
 
 use crate::component::{Component, Flow};
-use crate::port::{InputSet, OutputSet};
+use crate::plan::Locals;
+use crate::port::{ArcId, ArcState, InputSet, OutputSet};
+use crate::reconfig::{
+    advance, panic_text, Advance, Change, ComponentChange, Participant, Reconfig, Stage,
+};
+use crate::state::{Resources, State};
 use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -20,22 +27,37 @@ pub(crate) struct Step {
     /// A source reported [`Flow::Idle`]: the worker should poll it again
     /// soon even if nothing else wakes it.
     pub polling: bool,
+    /// The pending update committed: the worker must call [`Node::commit`].
+    pub commit: bool,
 }
 
 /// The worker's view of an instance.
 pub(crate) trait Node {
     /// Runs one batch.
     fn step(&mut self, budget: usize) -> Step;
-    /// True once the end of stream has been emitted and flushed.
+    /// True once the end of stream has been emitted and flushed, and no
+    /// update is pending.
     fn is_finished(&self) -> bool;
     /// True if a step could make progress now (checked before parking).
     fn has_work(&mut self) -> bool;
-    /// Instance name, for errors.
+    /// Instance name.
     fn name(&self) -> &str;
+    /// Gives the instance its part in an update.
+    fn set_pending(&mut self, rc: Reconfig);
+    /// Installs the committed update: the node that replaces this one, or
+    /// `None` if the instance was removed.
+    fn commit(self: Box<Self>, locals: &mut Locals) -> Option<Box<dyn Node>>;
+    /// The worker is exiting: fail and finish any pending update.
+    fn abandon(&mut self);
     /// The component itself, for the final report.
     fn into_component(self: Box<Self>) -> Box<dyn Any + Send>;
+    /// True for a placeholder whose update aborted: the worker drops it.
+    fn is_retired(&self) -> bool {
+        false
+    }
 }
 
+#[derive(PartialEq, Eq)]
 enum Phase {
     Running,
     /// End of stream staged; waiting for the outputs to take it.
@@ -54,6 +76,7 @@ pub(crate) struct ComponentNode<C: Component> {
     idle: bool,
     /// Set by `Running::stop`: sources end at their next call.
     stop: Arc<AtomicBool>,
+    pending: Option<(Reconfig, Stage)>,
 }
 
 impl<C: Component> ComponentNode<C> {
@@ -72,6 +95,7 @@ impl<C: Component> ComponentNode<C> {
             phase: Phase::Running,
             idle: false,
             stop,
+            pending: None,
         }
     }
 
@@ -94,7 +118,7 @@ impl<C: Component> ComponentNode<C> {
     fn all_inputs_ended(&self) -> bool {
         (0..C::Inputs::LEN).all(|p| {
             let port = self.inputs.port(p);
-            (0..port.arc_count()).all(|a| port.is_ended(a))
+            (0..port.arc_count()).all(|a| port.state(a) == ArcState::Ended)
         })
     }
 
@@ -140,7 +164,7 @@ impl<C: Component> ComponentNode<C> {
                 let d = self
                     .component
                     .__drain(&mut self.inputs, &mut self.outputs, p, a, budget);
-                step.progress |= d.handled > 0 || d.ended;
+                step.progress |= d.handled > 0 || d.stopped;
             }
         }
         if self.all_inputs_ended() {
@@ -149,18 +173,105 @@ impl<C: Component> ComponentNode<C> {
         }
         step
     }
+
+    /// Position of input arc `id`: (port, arc).
+    fn find_input(&self, id: ArcId) -> Option<(usize, usize)> {
+        (0..C::Inputs::LEN).find_map(|p| {
+            let port = self.inputs.port(p);
+            (0..port.arc_count())
+                .find(|&a| port.arc_id(a) == id)
+                .map(|a| (p, a))
+        })
+    }
+}
+
+impl<C: Component> Participant for ComponentNode<C> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn aligned(&self, wait: &[ArcId], id: u64) -> bool {
+        wait.iter().all(|&arc| match self.find_input(arc) {
+            Some((p, a)) => {
+                matches!(self.inputs.port(p).state(a), ArcState::Ended)
+                    || self.inputs.port(p).state(a) == ArcState::AtMarker(id)
+            }
+            None => true,
+        })
+    }
+
+    fn forward(&mut self, arcs: &[ArcId], id: u64) {
+        for p in 0..C::Outputs::LEN {
+            let port = self.outputs.port(p);
+            if arcs.contains(&port.arc_id()) {
+                port.marker(id);
+            }
+        }
+        self.flush();
+    }
+
+    fn release(&mut self) {
+        for p in 0..C::Inputs::LEN {
+            let port = self.inputs.port_mut(p);
+            for a in 0..port.arc_count() {
+                port.release(a);
+            }
+        }
+    }
+
+    fn running(&self) -> bool {
+        self.phase == Phase::Running
+    }
+
+    fn export(&mut self) -> Result<State, String> {
+        match catch_unwind(AssertUnwindSafe(|| self.component.__export())) {
+            Ok(Ok(state)) => Ok(state),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(p) => Err(format!(
+                "exporting the state of `{}` panicked: {}",
+                self.name,
+                panic_text(p.as_ref())
+            )),
+        }
+    }
 }
 
 impl<C: Component> Node for ComponentNode<C> {
     fn step(&mut self, budget: usize) -> Step {
         let flushed = self.flush();
+        let mut pending = self.pending.take();
+        let advanced = advance(&mut pending, self);
+        self.pending = pending;
+        match advanced {
+            Advance::Run => {}
+            Advance::Pause => {
+                return Step {
+                    progress: flushed,
+                    ..Step::default()
+                }
+            }
+            Advance::Commit => {
+                return Step {
+                    progress: true,
+                    commit: true,
+                    ..Step::default()
+                }
+            }
+        }
         let mut step = match self.phase {
-            Phase::Finished => return Step::default(),
+            Phase::Finished => {
+                return Step {
+                    progress: flushed,
+                    ..Step::default()
+                }
+            }
             Phase::Ending => Step::default(),
             Phase::Running => {
                 if !self.outputs_have_room() {
                     Step::default()
                 } else if C::META.is_source() {
+                    // A source in an update stops producing once aligned
+                    // (it has no inputs: right away) until the decision.
                     self.run_source(budget)
                 } else {
                     self.run_operator(budget)
@@ -168,7 +279,7 @@ impl<C: Component> Node for ComponentNode<C> {
             }
         };
         step.progress |= self.flush() | flushed;
-        if matches!(self.phase, Phase::Ending) && self.outputs_flushed() {
+        if self.phase == Phase::Ending && self.outputs_flushed() {
             self.phase = Phase::Finished;
             step.progress = true;
         }
@@ -176,10 +287,15 @@ impl<C: Component> Node for ComponentNode<C> {
     }
 
     fn is_finished(&self) -> bool {
-        matches!(self.phase, Phase::Finished)
+        self.phase == Phase::Finished && self.pending.is_none()
     }
 
     fn has_work(&mut self) -> bool {
+        if let Some((rc, _)) = &self.pending {
+            if rc.update.is_armed() {
+                return true;
+            }
+        }
         match self.phase {
             Phase::Finished => false,
             Phase::Ending => true,
@@ -203,7 +319,160 @@ impl<C: Component> Node for ComponentNode<C> {
         &self.name
     }
 
+    fn set_pending(&mut self, rc: Reconfig) {
+        debug_assert!(self.pending.is_none(), "updates are applied one at a time");
+        self.pending = Some((rc, Stage::Align));
+    }
+
+    fn commit(mut self: Box<Self>, locals: &mut Locals) -> Option<Box<dyn Node>> {
+        let (rc, _) = self
+            .pending
+            .take()
+            .expect("commit follows a pending update");
+        let Change {
+            inputs,
+            outputs,
+            component,
+        } = rc.change.expect("only changing instances commit");
+        let this = *self;
+        let mut old: Vec<_> = this.inputs.into_ends().into_iter().flatten().collect();
+        old.extend(this.outputs.into_ends());
+        let (ins, outs) = Change::ends(inputs, outputs, old, locals);
+        let mut component_old = this.component;
+        let node: Option<Box<dyn Node>> = match component {
+            ComponentChange::Keep => Some(Box::new(ComponentNode::new(
+                this.name,
+                component_old,
+                C::Inputs::from_ends(ins),
+                C::Outputs::from_ends(outs),
+                this.stop,
+            ))),
+            ComponentChange::Replace(incoming) => {
+                let mut handed = Resources::default();
+                component_old.__handover(&mut handed);
+                Some(incoming.assemble(this.name, &mut handed, ins, outs, this.stop))
+            }
+            ComponentChange::Remove => None,
+        };
+        rc.update.finish_one();
+        node
+    }
+
+    fn abandon(&mut self) {
+        if let Some((rc, _)) = self.pending.take() {
+            rc.update.failed(
+                &self.name,
+                "the graph finished before the update could be applied".to_owned(),
+            );
+            rc.update.finish_one();
+        }
+    }
+
     fn into_component(self: Box<Self>) -> Box<dyn Any + Send> {
         Box::new(self.component)
+    }
+}
+
+/// An instance an update inserts, until the update commits.
+pub(crate) struct VacantNode {
+    name: Arc<str>,
+    stop: Arc<AtomicBool>,
+    pending: Option<(Reconfig, Stage)>,
+}
+
+impl VacantNode {
+    pub(crate) fn new(name: Arc<str>, rc: Reconfig, stop: Arc<AtomicBool>) -> Self {
+        VacantNode {
+            name,
+            stop,
+            pending: Some((rc, Stage::Align)),
+        }
+    }
+}
+
+impl Participant for VacantNode {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn aligned(&self, _: &[ArcId], _: u64) -> bool {
+        true
+    }
+    fn forward(&mut self, _: &[ArcId], _: u64) {}
+    fn release(&mut self) {}
+    fn running(&self) -> bool {
+        true
+    }
+    fn export(&mut self) -> Result<State, String> {
+        Err("a new instance has no state to export".to_owned())
+    }
+}
+
+impl Node for VacantNode {
+    fn step(&mut self, _: usize) -> Step {
+        let mut pending = self.pending.take();
+        let advanced = advance(&mut pending, self);
+        self.pending = pending;
+        match advanced {
+            Advance::Commit => Step {
+                progress: true,
+                commit: true,
+                ..Step::default()
+            },
+            Advance::Run | Advance::Pause => Step::default(),
+        }
+    }
+    fn is_finished(&self) -> bool {
+        self.pending.is_none()
+    }
+    fn is_retired(&self) -> bool {
+        // The insert aborted: nothing to run, and the report omits it.
+        self.pending.is_none()
+    }
+    fn has_work(&mut self) -> bool {
+        self.pending
+            .as_ref()
+            .is_some_and(|(rc, _)| rc.update.is_armed())
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn set_pending(&mut self, rc: Reconfig) {
+        rc.update.failed(
+            &self.name,
+            "an inserted instance cannot be changed in the same update".to_owned(),
+        );
+        rc.update.finish_one();
+    }
+    fn commit(mut self: Box<Self>, locals: &mut Locals) -> Option<Box<dyn Node>> {
+        let (rc, _) = self
+            .pending
+            .take()
+            .expect("commit follows a pending update");
+        let Change {
+            inputs,
+            outputs,
+            component,
+        } = rc.change.expect("an insert is a change");
+        let (ins, outs) = Change::ends(inputs, outputs, Vec::new(), locals);
+        let node = match component {
+            ComponentChange::Replace(incoming) => {
+                Some(incoming.assemble(self.name, &mut Resources::default(), ins, outs, self.stop))
+            }
+            ComponentChange::Keep | ComponentChange::Remove => None,
+        };
+        rc.update.finish_one();
+        node
+    }
+    fn abandon(&mut self) {
+        if let Some((rc, _)) = self.pending.take() {
+            rc.update.failed(
+                &self.name,
+                "the graph finished before the update could be applied".to_owned(),
+            );
+            rc.update.finish_one();
+        }
+    }
+    fn into_component(self: Box<Self>) -> Box<dyn Any + Send> {
+        Box::new(())
     }
 }

@@ -1,126 +1,178 @@
-//! What a worker builds its section from. Local arcs hold `Rc`s, so they
-//! and the nodes using them are made on the worker's own thread; the plan
-//! that travels there is `Send`: components, ring ends, and constructors.
+//! What a worker builds nodes from. Local arcs hold `Rc`s, so they and the
+//! nodes using them are made on the worker's own thread; what travels there
+//! is `Send`: components, ring ends, and monomorphised constructors.
 
 use crate::node::Node;
-use crate::port::ErasedEnd;
+use crate::port::{ArcId, End};
 use crate::queue::{self, RingRx, RingTx, Rx, Tx};
 use crate::wake::Waker;
 use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 /// Builds a node from its arc ends (inputs per port, one per output).
 pub(crate) type MakeNode =
-    Box<dyn FnOnce(Vec<Vec<ErasedEnd>>, Vec<ErasedEnd>, Arc<AtomicBool>) -> Box<dyn Node> + Send>;
+    Box<dyn FnOnce(Vec<Vec<End>>, Vec<End>, Arc<AtomicBool>) -> Box<dyn Node> + Send>;
+
+/// Makes both ends of a local arc of some packet type.
+type MakeLocal = fn(usize) -> (Box<dyn Any>, Box<dyn Any>);
+
+/// Makes both ends of a ring of some packet type.
+type MakeRing = fn(ArcId, usize, Arc<Waker>, Arc<Waker>) -> (EndPlan, EndPlan);
+
+/// Arc constructors for one packet type, kept in a port's metadata so the
+/// runtime can create arcs for ports it only knows at run time (updates).
+#[derive(Copy, Clone)]
+pub struct ArcFactory {
+    local: MakeLocal,
+    ring: MakeRing,
+}
+
+impl fmt::Debug for ArcFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ArcFactory")
+    }
+}
+
+impl ArcFactory {
+    /// Constructors for arcs carrying `T`.
+    pub const fn of<T: Send + 'static>() -> Self {
+        ArcFactory {
+            local: make_local::<T>,
+            ring: make_ring::<T>,
+        }
+    }
+
+    /// Plans both ends of arc `id`: local if `producer` and `consumer` are
+    /// the same worker, a ring otherwise.
+    pub(crate) fn plan(
+        &self,
+        id: ArcId,
+        capacity: usize,
+        producer: (usize, &Arc<Waker>),
+        consumer: (usize, &Arc<Waker>),
+    ) -> (EndPlan, EndPlan) {
+        if producer.0 == consumer.0 {
+            let local = |sender| EndPlan::Local {
+                id,
+                make: self.local,
+                capacity,
+                sender,
+            };
+            (local(true), local(false))
+        } else {
+            (self.ring)(id, capacity, producer.1.clone(), consumer.1.clone())
+        }
+    }
+}
+
+fn make_local<T: Send + 'static>(capacity: usize) -> (Box<dyn Any>, Box<dyn Any>) {
+    let (tx, rx) = queue::local::<T>(capacity);
+    (Box::new(tx), Box::new(rx))
+}
+
+fn make_ring<T: Send + 'static>(
+    id: ArcId,
+    capacity: usize,
+    producer: Arc<Waker>,
+    consumer: Arc<Waker>,
+) -> (EndPlan, EndPlan) {
+    fn open_tx<T: Send + 'static>(end: Box<dyn Any + Send>) -> Box<dyn Any> {
+        Box::new(Tx::Ring(
+            *end.downcast::<RingTx<T>>().expect("planned with this type"),
+        ))
+    }
+    fn open_rx<T: Send + 'static>(end: Box<dyn Any + Send>) -> Box<dyn Any> {
+        Box::new(Rx::Ring(
+            *end.downcast::<RingRx<T>>().expect("planned with this type"),
+        ))
+    }
+    let (tx, rx) = queue::ring::<T>(capacity, producer, consumer);
+    (
+        EndPlan::Ring {
+            id,
+            end: Box::new(tx),
+            open: open_tx::<T>,
+        },
+        EndPlan::Ring {
+            id,
+            end: Box::new(rx),
+            open: open_rx::<T>,
+        },
+    )
+}
 
 /// Where a port's arc end will come from.
 pub(crate) enum EndPlan {
-    /// A ring end made by the builder, and how to make it a port's end.
+    /// A ring end, made off the worker, and how to make it a port's end.
     Ring {
+        id: ArcId,
         end: Box<dyn Any + Send>,
-        open: fn(Box<dyn Any + Send>) -> ErasedEnd,
+        open: fn(Box<dyn Any + Send>) -> Box<dyn Any>,
     },
-    /// The sending or receiving end of the section's local arc `arc`.
-    Local { arc: usize, sender: bool },
+    /// One end of a local arc; whichever end is opened first makes both.
+    Local {
+        id: ArcId,
+        make: MakeLocal,
+        capacity: usize,
+        sender: bool,
+    },
+}
+
+/// Local arc ends made on this worker whose other end is not taken yet.
+#[derive(Default)]
+pub(crate) struct Locals {
+    waiting: HashMap<ArcId, Box<dyn Any>>,
 }
 
 impl EndPlan {
-    /// Plans for both ends of a ring between two workers.
-    pub(crate) fn ring<T: Send + 'static>(
-        capacity: usize,
-        producer: Arc<Waker>,
-        consumer: Arc<Waker>,
-    ) -> (Self, Self) {
-        fn open_tx<T: Send + 'static>(end: Box<dyn Any + Send>) -> ErasedEnd {
-            Box::new(Tx::Ring(
-                *end.downcast::<RingTx<T>>().expect("planned with this type"),
-            ))
-        }
-        fn open_rx<T: Send + 'static>(end: Box<dyn Any + Send>) -> ErasedEnd {
-            Box::new(Rx::Ring(
-                *end.downcast::<RingRx<T>>().expect("planned with this type"),
-            ))
-        }
-        let (tx, rx) = queue::ring::<T>(capacity, producer, consumer);
-        (
-            EndPlan::Ring {
-                end: Box::new(tx),
-                open: open_tx::<T>,
+    /// Makes the end; runs on the worker that will use it.
+    pub(crate) fn open(self, locals: &mut Locals) -> End {
+        match self {
+            EndPlan::Ring { id, end, open } => End {
+                id,
+                end: open(end),
+                ended: false,
             },
-            EndPlan::Ring {
-                end: Box::new(rx),
-                open: open_rx::<T>,
-            },
-        )
-    }
-}
-
-/// A local arc to create: a monomorphised constructor and a capacity.
-pub(crate) struct LocalArcPlan {
-    pub make: fn(usize) -> (ErasedEnd, ErasedEnd),
-    pub capacity: usize,
-}
-
-impl LocalArcPlan {
-    pub(crate) fn of<T: 'static>(capacity: usize) -> Self {
-        fn make<T: 'static>(capacity: usize) -> (ErasedEnd, ErasedEnd) {
-            let (tx, rx) = queue::local::<T>(capacity);
-            (Box::new(tx), Box::new(rx))
-        }
-        LocalArcPlan {
-            make: make::<T>,
-            capacity,
+            EndPlan::Local {
+                id,
+                make,
+                capacity,
+                sender,
+            } => {
+                let end = locals.waiting.remove(&id).unwrap_or_else(|| {
+                    let (tx, rx) = make(capacity);
+                    let (mine, other) = if sender { (tx, rx) } else { (rx, tx) };
+                    locals.waiting.insert(id, other);
+                    mine
+                });
+                End {
+                    id,
+                    end,
+                    ended: false,
+                }
+            }
         }
     }
 }
 
-/// One instance of a section.
+/// One instance to build on a worker.
 pub(crate) struct InstancePlan {
     pub inputs: Vec<Vec<EndPlan>>,
     pub outputs: Vec<EndPlan>,
     pub make: MakeNode,
 }
 
-/// A section: its instances in run order and its local arcs.
-pub(crate) struct SectionPlan {
-    pub instances: Vec<InstancePlan>,
-    pub local_arcs: Vec<LocalArcPlan>,
-}
-
-impl SectionPlan {
-    /// Creates the local arcs and the nodes; runs on the worker thread.
-    pub(crate) fn build(self, stop: &Arc<AtomicBool>) -> Vec<Box<dyn Node>> {
-        let mut locals: Vec<(Option<ErasedEnd>, Option<ErasedEnd>)> = self
-            .local_arcs
-            .iter()
-            .map(|a| {
-                let (tx, rx) = (a.make)(a.capacity);
-                (Some(tx), Some(rx))
-            })
-            .collect();
-        let mut end = |plan: EndPlan| -> ErasedEnd {
-            match plan {
-                EndPlan::Ring { end, open } => open(end),
-                EndPlan::Local { arc, sender: true } => {
-                    locals[arc].0.take().expect("each end used once")
-                }
-                EndPlan::Local { arc, sender: false } => {
-                    locals[arc].1.take().expect("each end used once")
-                }
-            }
-        };
-        self.instances
+impl InstancePlan {
+    pub(crate) fn build(self, locals: &mut Locals, stop: &Arc<AtomicBool>) -> Box<dyn Node> {
+        let inputs = self
+            .inputs
             .into_iter()
-            .map(|i| {
-                let inputs = i
-                    .inputs
-                    .into_iter()
-                    .map(|arcs| arcs.into_iter().map(&mut end).collect())
-                    .collect();
-                let outputs = i.outputs.into_iter().map(&mut end).collect();
-                (i.make)(inputs, outputs, stop.clone())
-            })
-            .collect()
+            .map(|arcs| arcs.into_iter().map(|e| e.open(locals)).collect())
+            .collect();
+        let outputs = self.outputs.into_iter().map(|e| e.open(locals)).collect();
+        (self.make)(inputs, outputs, stop.clone())
     }
 }

@@ -2,30 +2,52 @@
 //! emit through.
 //!
 //! Ports are typed, so moving a packet never boxes or checks a type. The
-//! worker hands ports their arc ends as `Box<dyn Any>`; each port downcasts
-//! once, at wiring time.
+//! worker hands ports their arc ends type-erased ([`End`]); each port
+//! downcasts once, at wiring time, and gives them back the same way when a
+//! live update rebuilds the instance.
 
-use crate::queue::{Item, Rx, Tx};
+use crate::queue::{Item, Rx, Stop, Tx};
 use smallvec::SmallVec;
 use std::any::Any;
 
-/// An arc end on its way to a port, type-erased. Local arc ends are not
-/// `Send`: they are made on the worker thread that runs both ends.
-pub type ErasedEnd = Box<dyn Any>;
+/// Identifies an arc for the lifetime of a running graph.
+pub type ArcId = u64;
+
+/// An arc end on its way to or from a port, type-erased. Local arc ends
+/// are not `Send`: they live on the worker thread that runs both ends.
+pub struct End {
+    pub(crate) id: ArcId,
+    pub(crate) end: Box<dyn Any>,
+    /// An input arc that already delivered its end of stream.
+    pub(crate) ended: bool,
+}
+
+/// Where an input arc is in its stream.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ArcState {
+    /// Packets flow.
+    Open,
+    /// The marker of an update arrived; the arc is held until the update
+    /// releases it, so nothing behind the marker is handled too early.
+    AtMarker(u64),
+    /// The end of stream arrived.
+    Ended,
+}
 
 /// What one drain of an input arc did.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Drained {
     /// Packets handed to the handler.
     pub handled: usize,
-    /// The arc delivered its end of stream.
-    pub ended: bool,
+    /// The arc reached a control item (end of stream or update marker).
+    pub stopped: bool,
 }
 
-/// One input arc and whether it has ended.
+/// One input arc.
 struct InArc<T> {
+    id: ArcId,
     rx: Rx<T>,
-    ended: bool,
+    state: ArcState,
 }
 
 /// An input port: the arcs feeding it (fan-in is several arcs).
@@ -33,36 +55,62 @@ pub struct InPort<T> {
     arcs: SmallVec<[InArc<T>; 1]>,
 }
 
+fn downcast<E: 'static>(end: Box<dyn Any>) -> E {
+    *end.downcast::<E>()
+        .unwrap_or_else(|_| panic!("evoflow: arc end is not a `{}`", std::any::type_name::<E>()))
+}
+
 impl<T: Send + 'static> InPort<T> {
-    /// Builds the port from the arc ends the builder made for it.
+    /// Builds the port from its arc ends.
     ///
     /// # Panics
-    /// If an end does not carry `T` (graph! rules that out at compile time).
-    pub fn from_erased(ends: Vec<ErasedEnd>) -> Self {
+    /// If an end does not carry `T` (graph! and update validation rule
+    /// that out).
+    pub fn from_ends(ends: Vec<End>) -> Self {
         let arcs = ends
             .into_iter()
-            .map(|e| {
-                let rx = *e.downcast::<Rx<T>>().unwrap_or_else(|_| {
-                    panic!(
-                        "evoflow: arc end does not carry `{}`",
-                        std::any::type_name::<T>()
-                    )
-                });
-                InArc { rx, ended: false }
+            .map(|e| InArc {
+                id: e.id,
+                rx: downcast::<Rx<T>>(e.end),
+                state: if e.ended {
+                    ArcState::Ended
+                } else {
+                    ArcState::Open
+                },
             })
             .collect();
         InPort { arcs }
     }
 
+    /// Gives the arc ends back (a held marker is consumed).
+    pub fn into_ends(self) -> Vec<End> {
+        self.arcs
+            .into_iter()
+            .map(|a| End {
+                id: a.id,
+                end: Box::new(a.rx),
+                ended: a.state == ArcState::Ended,
+            })
+            .collect()
+    }
+
     /// Hands up to `budget` packets of arc `arc` to `handler`.
+    #[inline]
     pub fn drain(&mut self, arc: usize, budget: usize, handler: impl FnMut(T)) -> Drained {
         let a = &mut self.arcs[arc];
-        if a.ended {
+        if a.state != ArcState::Open {
             return Drained::default();
         }
-        let (handled, ended) = a.rx.drain(budget, handler);
-        a.ended = ended;
-        Drained { handled, ended }
+        let (handled, stop) = a.rx.drain(budget, handler);
+        match stop {
+            Stop::None => {}
+            Stop::End => a.state = ArcState::Ended,
+            Stop::Marker(id) => a.state = ArcState::AtMarker(id),
+        }
+        Drained {
+            handled,
+            stopped: stop != Stop::None,
+        }
     }
 }
 
@@ -70,9 +118,15 @@ impl<T: Send + 'static> InPort<T> {
 pub trait ErasedInPort {
     /// Number of arcs feeding the port.
     fn arc_count(&self) -> usize;
-    /// True if arc `arc` has delivered its end of stream.
-    fn is_ended(&self, arc: usize) -> bool;
-    /// True if arc `arc` has an item waiting.
+    /// Id of arc `arc`.
+    fn arc_id(&self, arc: usize) -> ArcId;
+    /// State of arc `arc`.
+    #[doc(hidden)]
+    fn state(&self, arc: usize) -> ArcState;
+    /// Lets a held arc flow again.
+    #[doc(hidden)]
+    fn release(&mut self, arc: usize);
+    /// True if arc `arc` is open and has an item waiting.
     fn has_item(&self, arc: usize) -> bool;
 }
 
@@ -80,33 +134,49 @@ impl<T: Send + 'static> ErasedInPort for InPort<T> {
     fn arc_count(&self) -> usize {
         self.arcs.len()
     }
-    fn is_ended(&self, arc: usize) -> bool {
-        self.arcs[arc].ended
+    fn arc_id(&self, arc: usize) -> ArcId {
+        self.arcs[arc].id
+    }
+    fn state(&self, arc: usize) -> ArcState {
+        self.arcs[arc].state
+    }
+    fn release(&mut self, arc: usize) {
+        if let ArcState::AtMarker(_) = self.arcs[arc].state {
+            self.arcs[arc].state = ArcState::Open;
+        }
     }
     fn has_item(&self, arc: usize) -> bool {
-        !self.arcs[arc].ended && self.arcs[arc].rx.has_item()
+        self.arcs[arc].state == ArcState::Open && self.arcs[arc].rx.has_item()
     }
 }
 
 /// An output port. Emitting never blocks, whatever a handler emits: the
 /// runtime only checks for room before a batch (see [`ErasedOutPort`]).
 pub struct OutPort<T> {
+    id: ArcId,
     tx: Tx<T>,
 }
 
 impl<T: Send + 'static> OutPort<T> {
-    /// Builds the port from the arc end the builder made for it.
+    /// Builds the port from its arc end.
     ///
     /// # Panics
-    /// If the end does not carry `T` (graph! rules that out at compile time).
-    pub fn from_erased(end: ErasedEnd) -> Self {
-        let tx = *end.downcast::<Tx<T>>().unwrap_or_else(|_| {
-            panic!(
-                "evoflow: arc end does not carry `{}`",
-                std::any::type_name::<T>()
-            )
-        });
-        OutPort { tx }
+    /// If the end does not carry `T` (graph! and update validation rule
+    /// that out).
+    pub fn from_end(end: End) -> Self {
+        OutPort {
+            id: end.id,
+            tx: downcast::<Tx<T>>(end.end),
+        }
+    }
+
+    /// Gives the arc end back, with anything still staged in it.
+    pub fn into_end(self) -> End {
+        End {
+            id: self.id,
+            end: Box::new(self.tx),
+            ended: false,
+        }
     }
 
     /// Emits one packet.
@@ -118,17 +188,24 @@ impl<T: Send + 'static> OutPort<T> {
 
 /// The runtime's view of an output port, independent of its packet type.
 pub trait ErasedOutPort {
+    /// Id of the port's arc.
+    fn arc_id(&self) -> ArcId;
     /// Moves items staged for a ring into it; true if any moved.
     fn flush(&mut self) -> bool;
     /// True if nothing is staged and the arc has room.
     fn has_room(&self) -> bool;
     /// True if nothing waits to be moved into the arc.
     fn is_flushed(&self) -> bool;
-    /// Stages the end of stream behind everything already emitted.
+    /// Sends the end of stream behind everything already emitted.
     fn end(&mut self);
+    /// Sends the marker of update `id` behind everything already emitted.
+    fn marker(&mut self, id: u64);
 }
 
 impl<T: Send + 'static> ErasedOutPort for OutPort<T> {
+    fn arc_id(&self) -> ArcId {
+        self.id
+    }
     fn flush(&mut self) -> bool {
         self.tx.flush()
     }
@@ -141,6 +218,9 @@ impl<T: Send + 'static> ErasedOutPort for OutPort<T> {
     fn end(&mut self) {
         self.tx.send(Item::End);
     }
+    fn marker(&mut self, id: u64) {
+        self.tx.send(Item::Marker(id));
+    }
 }
 
 /// A component's inputs (a generated struct of [`InPort`]s).
@@ -148,9 +228,13 @@ pub trait InputSet: 'static + Sized {
     /// Number of input ports.
     const LEN: usize;
     /// Builds the ports from arc ends, `ends[port]` holding that port's arcs.
-    fn from_erased(ends: Vec<Vec<ErasedEnd>>) -> Self;
+    fn from_ends(ends: Vec<Vec<End>>) -> Self;
+    /// Gives the arc ends back, per port.
+    fn into_ends(self) -> Vec<Vec<End>>;
     /// Port number `port`.
     fn port(&self, port: usize) -> &dyn ErasedInPort;
+    /// Port number `port`, mutably.
+    fn port_mut(&mut self, port: usize) -> &mut dyn ErasedInPort;
 }
 
 /// A component's outputs (a generated struct of [`OutPort`]s).
@@ -158,7 +242,9 @@ pub trait OutputSet: 'static + Sized {
     /// Number of output ports.
     const LEN: usize;
     /// Builds the ports from arc ends, one per port.
-    fn from_erased(ends: Vec<ErasedEnd>) -> Self;
+    fn from_ends(ends: Vec<End>) -> Self;
+    /// Gives the arc ends back, one per port.
+    fn into_ends(self) -> Vec<End>;
     /// Port number `port`.
     fn port(&mut self, port: usize) -> &mut dyn ErasedOutPort;
 }
@@ -168,10 +254,16 @@ pub struct NoInputs;
 
 impl InputSet for NoInputs {
     const LEN: usize = 0;
-    fn from_erased(_: Vec<Vec<ErasedEnd>>) -> Self {
+    fn from_ends(_: Vec<Vec<End>>) -> Self {
         NoInputs
     }
+    fn into_ends(self) -> Vec<Vec<End>> {
+        Vec::new()
+    }
     fn port(&self, port: usize) -> &dyn ErasedInPort {
+        unreachable!("a source has no input port {port}")
+    }
+    fn port_mut(&mut self, port: usize) -> &mut dyn ErasedInPort {
         unreachable!("a source has no input port {port}")
     }
 }
@@ -181,8 +273,11 @@ pub struct NoOutputs;
 
 impl OutputSet for NoOutputs {
     const LEN: usize = 0;
-    fn from_erased(_: Vec<ErasedEnd>) -> Self {
+    fn from_ends(_: Vec<End>) -> Self {
         NoOutputs
+    }
+    fn into_ends(self) -> Vec<End> {
+        Vec::new()
     }
     fn port(&mut self, port: usize) -> &mut dyn ErasedOutPort {
         unreachable!("a sink has no output port {port}")

@@ -22,6 +22,21 @@ pub(crate) enum Item<T> {
     Data(T),
     /// The producer has finished; nothing follows.
     End,
+    /// Update marker: everything before it belongs to the flow before
+    /// update `id`, everything after it to the flow after.
+    Marker(u64),
+}
+
+/// Why a drain stopped early.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// Budget used up or arc empty.
+    None,
+    /// End of stream reached.
+    End,
+    /// Marker of update `id` reached; the arc is held until the update
+    /// releases it.
+    Marker(u64),
 }
 
 /// A queue whose two ends run on the same worker thread.
@@ -132,33 +147,34 @@ impl<T> Tx<T> {
 
 impl<T> Rx<T> {
     /// Pops up to `budget` items, handing packets to `on_data`; stops early
-    /// at an empty arc or after the end of stream. Returns the number of
-    /// packets handled and whether the end was reached.
+    /// at an empty arc or after a control item. Returns the number of
+    /// packets handled and why it stopped.
     #[inline]
-    pub(crate) fn drain(&mut self, budget: usize, mut on_data: impl FnMut(T)) -> (usize, bool) {
+    pub(crate) fn drain(&mut self, budget: usize, mut on_data: impl FnMut(T)) -> (usize, Stop) {
         let mut handled = 0;
-        let ended = match self {
+        let stop = match self {
             Rx::Local(q) => {
                 // The handler emits into other arcs only (graphs are
                 // acyclic), so this borrow never overlaps another of `q`.
                 let mut items = q.items.borrow_mut();
                 loop {
                     if handled == budget {
-                        break false;
+                        break Stop::None;
                     }
                     match items.pop_front() {
                         Some(Item::Data(x)) => {
                             on_data(x);
                             handled += 1;
                         }
-                        Some(Item::End) => break true,
-                        None => break false,
+                        Some(Item::End) => break Stop::End,
+                        Some(Item::Marker(id)) => break Stop::Marker(id),
+                        None => break Stop::None,
                     }
                 }
             }
             Rx::Ring(RingRx { ring, producer }) => {
                 let n = ring.slots().min(budget);
-                let mut ended = false;
+                let mut stop = Stop::None;
                 if n > 0 {
                     let chunk = ring.read_chunk(n).expect("n <= available slots");
                     for item in chunk {
@@ -168,17 +184,21 @@ impl<T> Rx<T> {
                                 handled += 1;
                             }
                             Item::End => {
-                                ended = true;
+                                stop = Stop::End;
+                                break;
+                            }
+                            Item::Marker(id) => {
+                                stop = Stop::Marker(id);
                                 break;
                             }
                         }
                     }
                     producer.notify();
                 }
-                ended
+                stop
             }
         };
-        (handled, ended)
+        (handled, stop)
     }
 
     /// True when an item is waiting (used before parking).

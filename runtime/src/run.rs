@@ -1,7 +1,9 @@
 //! Running a built graph: one thread per section, a handle to stop, wait
-//! for and inspect it, and the final report.
+//! for, inspect and update it, and the final report.
 
+use crate::control::{Control, ControlGraph};
 use crate::schedule::Schedule;
+use crate::update::{InstanceStatus, Update, UpdateError, UpdateReport};
 use crate::worker::{Finals, Panic, Shared, Worker};
 use std::any::Any;
 use std::collections::HashMap;
@@ -12,7 +14,7 @@ use std::thread::JoinHandle;
 
 /// A graph ready to run (what `graph!` returns).
 pub struct Graph {
-    schedule: Schedule,
+    control: ControlGraph,
     workers: Vec<Worker>,
 }
 
@@ -37,16 +39,16 @@ impl fmt::Display for RunError {
 impl std::error::Error for RunError {}
 
 impl Graph {
-    pub(crate) fn new(schedule: Schedule, workers: Vec<Worker>) -> Self {
-        Graph { schedule, workers }
+    pub(crate) fn new(control: ControlGraph, workers: Vec<Worker>) -> Self {
+        Graph { control, workers }
     }
 
     /// The static schedule: sections, run order, arcs.
-    pub fn schedule(&self) -> &Schedule {
-        &self.schedule
+    pub fn schedule(&self) -> Schedule {
+        self.control.schedule()
     }
 
-    /// Starts one worker thread per section.
+    /// Starts one worker thread per non-empty section.
     pub fn run(self) -> Result<Running, RunError> {
         let shared = Arc::new(Shared {
             abort: AtomicBool::new(false),
@@ -54,16 +56,17 @@ impl Graph {
             wakers: self.workers.iter().map(|w| w.sleeper.waker()).collect(),
             stop: Arc::new(AtomicBool::new(false)),
         });
+        let control = Control::new(
+            self.control,
+            self.workers.iter().map(|w| w.mailbox.clone()).collect(),
+            shared.wakers.clone(),
+        );
+        let name = control.schedule().name;
         let mut threads = Vec::with_capacity(self.workers.len());
-        for (i, worker) in self
-            .workers
-            .into_iter()
-            .enumerate()
-            .filter(|(_, w)| !w.plan.instances.is_empty())
-        {
+        for (i, worker) in self.workers.into_iter().enumerate() {
             let sh = shared.clone();
             let spawned = std::thread::Builder::new()
-                .name(format!("evoflow-{}-{i}", self.schedule.name))
+                .name(format!("evoflow-{name}-{i}"))
                 .spawn(move || worker.run(&sh));
             match spawned {
                 Ok(t) => threads.push(t),
@@ -76,7 +79,7 @@ impl Graph {
             }
         }
         Ok(Running {
-            schedule: self.schedule,
+            control,
             threads,
             shared,
         })
@@ -90,15 +93,30 @@ impl Graph {
 
 /// A running graph.
 pub struct Running {
-    schedule: Schedule,
+    control: Control,
     threads: Vec<JoinHandle<Finals>>,
     shared: Arc<Shared>,
 }
 
 impl Running {
-    /// The schedule the graph runs with.
-    pub fn schedule(&self) -> &Schedule {
-        &self.schedule
+    /// The schedule the graph runs with now (updates change it).
+    pub fn schedule(&self) -> Schedule {
+        self.control.schedule()
+    }
+
+    /// Every instance with its current version and version history.
+    pub fn instances(&self) -> Vec<InstanceStatus> {
+        self.control.instances()
+    }
+
+    /// Applies a live update and waits until it is complete: every
+    /// instance it touches has passed its marker. Other instances keep
+    /// running throughout. On error the graph is exactly as before.
+    pub fn update(&self, update: Update) -> Result<UpdateReport, UpdateError> {
+        if self.shared.abort.load(Ordering::Acquire) || self.is_finished() {
+            return Err(UpdateError::NotRunning);
+        }
+        self.control.apply(update)
     }
 
     /// Asks every source to finish at its next call; the graph then drains
@@ -117,8 +135,8 @@ impl Running {
     pub fn join(self) -> Result<Report, RunError> {
         let mut components = HashMap::new();
         for t in self.threads {
-            // Workers catch handler panics, so a join error would be a bug in
-            // the runtime itself.
+            // Workers catch component panics, so a join error would be a
+            // bug in the runtime itself.
             let finals = t
                 .join()
                 .expect("evoflow worker thread panicked outside a component");

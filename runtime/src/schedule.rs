@@ -21,9 +21,9 @@ pub struct InstanceInfo {
 #[derive(Clone, Debug)]
 pub struct ArcInfo {
     /// Producing instance and output port.
-    pub from: (String, &'static str),
+    pub from: (String, String),
     /// Consuming instance and input port.
-    pub to: (String, &'static str),
+    pub to: (String, String),
     /// Packet type carried.
     pub packet: PacketType,
     /// Capacity in packets.

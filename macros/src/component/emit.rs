@@ -12,10 +12,14 @@ pub(crate) fn emit(spec: &Spec) -> TokenStream {
         self_ty,
         type_name,
         version,
+        state,
         inputs,
         outputs,
         source,
         on_end,
+        migrations,
+        handover,
+        takeover,
     } = spec;
     let name_str = type_name.to_string();
     let rt = quote!(::evoflow::__private::rt);
@@ -48,9 +52,12 @@ pub(crate) fn emit(spec: &Spec) -> TokenStream {
 
             impl #rt::OutputSet for #outputs_ty {
                 const LEN: usize = #len;
-                fn from_erased(ends: ::std::vec::Vec<#rt::ErasedEnd>) -> Self {
+                fn from_ends(ends: ::std::vec::Vec<#rt::End>) -> Self {
                     let mut ends = ends.into_iter();
-                    #outputs_ty { #( #names: #rt::OutPort::from_erased(ends.next().expect("one arc end per output")), )* }
+                    #outputs_ty { #( #names: #rt::OutPort::from_end(ends.next().expect("one arc end per output")), )* }
+                }
+                fn into_ends(self) -> ::std::vec::Vec<#rt::End> {
+                    ::std::vec![ #( self.#names.into_end() ),* ]
                 }
                 fn port(&mut self, port: usize) -> &mut dyn #rt::ErasedOutPort {
                     match port {
@@ -69,6 +76,7 @@ pub(crate) fn emit(spec: &Spec) -> TokenStream {
         let names: Vec<_> = inputs.iter().map(|i| &i.name).collect();
         let tys: Vec<_> = inputs.iter().map(|i| &i.ty).collect();
         let idx = 0..inputs.len();
+        let idx2 = 0..inputs.len();
         let len = inputs.len();
         let decl = quote! {
             #[doc(hidden)]
@@ -77,13 +85,22 @@ pub(crate) fn emit(spec: &Spec) -> TokenStream {
 
             impl #rt::InputSet for #inputs_ty {
                 const LEN: usize = #len;
-                fn from_erased(ends: ::std::vec::Vec<::std::vec::Vec<#rt::ErasedEnd>>) -> Self {
+                fn from_ends(ends: ::std::vec::Vec<::std::vec::Vec<#rt::End>>) -> Self {
                     let mut ends = ends.into_iter();
-                    #inputs_ty { #( #names: #rt::InPort::from_erased(ends.next().expect("arc ends per input")), )* }
+                    #inputs_ty { #( #names: #rt::InPort::from_ends(ends.next().expect("arc ends per input")), )* }
+                }
+                fn into_ends(self) -> ::std::vec::Vec<::std::vec::Vec<#rt::End>> {
+                    ::std::vec![ #( self.#names.into_ends() ),* ]
                 }
                 fn port(&self, port: usize) -> &dyn #rt::ErasedInPort {
                     match port {
                         #( #idx => &self.#names, )*
+                        _ => unreachable!("no input port {}", port),
+                    }
+                }
+                fn port_mut(&mut self, port: usize) -> &mut dyn #rt::ErasedInPort {
+                    match port {
+                        #( #idx2 => &mut self.#names, )*
                         _ => unreachable!("no input port {}", port),
                     }
                 }
@@ -94,7 +111,7 @@ pub(crate) fn emit(spec: &Spec) -> TokenStream {
 
     let port_meta = |name: &syn::Ident, ty: &syn::Type| {
         let n = name.to_string();
-        quote!(#rt::PortMeta { name: #n, packet: #rt::PacketType::of::<#ty> })
+        quote!(#rt::PortMeta { name: #n, packet: #rt::PacketType::of::<#ty>, arcs: #rt::ArcFactory::of::<#ty>() })
     };
     let in_meta = inputs.iter().map(|i| port_meta(&i.name, &i.ty));
     let out_meta = outputs.iter().map(|o| port_meta(&o.name, &o.ty));
@@ -137,6 +154,47 @@ pub(crate) fn emit(spec: &Spec) -> TokenStream {
         quote!(fn __finish(&mut self, outputs: &mut Self::Outputs) { #call; })
     });
 
+    let mig_from = migrations.iter().map(|m| m.from);
+    let mig_to = migrations.iter().map(|m| m.to);
+    let state_glue = state.then(|| {
+        let steps = migrations.iter().map(|m| {
+            let (name, from, to, old) = (&m.name, m.from, m.to, &m.old);
+            let call = quote!(<#self_ty>::#name(state.decode::<#old>()?));
+            if to != *version {
+                quote!(#from => state = #rt::State::encode(#name_str, #to, &#call)?,)
+            } else if m.fallible {
+                quote!(#from => return #call.map_err(|e| #rt::StateError(::std::string::ToString::to_string(&e))),)
+            } else {
+                quote!(#from => return ::core::result::Result::Ok(#call),)
+            }
+        });
+        quote! {
+            fn __export(&self) -> ::core::result::Result<#rt::State, #rt::StateError> {
+                #rt::State::encode(#name_str, #version, self)
+            }
+            fn __import(mut state: #rt::State) -> ::core::result::Result<Self, #rt::StateError> {
+                loop {
+                    if state.version == #version {
+                        return state.decode::<Self>();
+                    }
+                    match state.version {
+                        #( #steps )*
+                        v => return ::core::result::Result::Err(#rt::StateError(::std::format!(
+                            "`{}` v{} has no migration from version {} (state of `{}`)",
+                            #name_str, #version, v, state.component
+                        ))),
+                    }
+                }
+            }
+        }
+    });
+    let handover_fn = handover
+        .as_ref()
+        .map(|h| quote!(fn __handover(&mut self, r: &mut #rt::Resources) { self.#h(r) }));
+    let takeover_fn = takeover
+        .as_ref()
+        .map(|h| quote!(fn __takeover(&mut self, r: &mut #rt::Resources) { self.#h(r) }));
+
     let input_at = inputs.iter().enumerate().map(|(i, input)| {
         let ty = &input.ty;
         quote!(impl ::evoflow::__private::InputAt<#i> for #self_ty { type Packet = #ty; })
@@ -159,6 +217,8 @@ pub(crate) fn emit(spec: &Spec) -> TokenStream {
                 version: #version,
                 inputs: &[ #( #in_meta ),* ],
                 outputs: &[ #( #out_meta ),* ],
+                state: #state,
+                migrations: &[ #( #rt::Migration { from: #mig_from, to: #mig_to } ),* ],
             };
             #[inline]
             fn __drain(
@@ -173,6 +233,9 @@ pub(crate) fn emit(spec: &Spec) -> TokenStream {
             }
             #generate
             #finish
+            #state_glue
+            #handover_fn
+            #takeover_fn
         }
         #( #input_at )*
         #( #output_at )*

@@ -16,6 +16,8 @@ pub(crate) struct Output {
 pub(crate) struct Args {
     pub version: Option<LitInt>,
     pub outputs: Vec<Output>,
+    /// `state`: export and import the component's fields through serde.
+    pub state: bool,
 }
 
 impl Parse for Args {
@@ -23,11 +25,17 @@ impl Parse for Args {
         let mut args = Args {
             version: None,
             outputs: Vec::new(),
+            state: false,
         };
         let mut seen_outputs = false;
         while !input.is_empty() {
             let key: Ident = input.parse()?;
-            if key == "version" {
+            if key == "state" {
+                if args.state {
+                    return Err(Error::new(key.span(), "`state` is given twice"));
+                }
+                args.state = true;
+            } else if key == "version" {
                 if args.version.is_some() {
                     return Err(Error::new(key.span(), "`version` is given twice"));
                 }
@@ -68,7 +76,7 @@ impl Parse for Args {
             } else {
                 return Err(Error::new(
                     key.span(),
-                    format!("unknown component option `{key}`; expected `version = N` or `outputs(name: Type, ...)`"),
+                    format!("unknown component option `{key}`; expected `version = N`, `state` or `outputs(name: Type, ...)`"),
                 ));
             }
             if !input.is_empty() {
@@ -108,50 +116,105 @@ pub(crate) struct Hook {
     pub takes_outputs: bool,
 }
 
+/// A `#[migrate(from = F [, to = T])]` function: `fn name(old: S) -> R`.
+pub(crate) struct Migrate {
+    pub name: Ident,
+    pub from: u32,
+    pub to: u32,
+    /// Type of the old state it reads.
+    pub old: Type,
+    /// Returns `Result<_, E>` rather than the value itself.
+    pub fallible: bool,
+}
+
 /// Everything the emitter needs.
 pub(crate) struct Spec {
     pub item: ItemImpl,
     pub self_ty: Type,
     pub type_name: Ident,
     pub version: u32,
+    pub state: bool,
     pub inputs: Vec<Input>,
     pub outputs: Vec<Output>,
     pub source: Option<Hook>,
     pub on_end: Option<Hook>,
+    pub migrations: Vec<Migrate>,
+    pub handover: Option<Ident>,
+    pub takeover: Option<Ident>,
 }
 
-#[derive(PartialEq)]
 enum Role {
     Input,
     Source,
     OnEnd,
+    Migrate { from: u32, to: Option<u32> },
+    Handover,
+    Takeover,
+}
+
+const ROLES: &str =
+    "`#[input]`, `#[source]`, `#[on_end]`, `#[migrate(from = N)]`, `#[handover]`, `#[takeover]`";
+
+fn parse_migrate(a: &syn::Attribute) -> syn::Result<Role> {
+    let (mut from, mut to) = (None, None);
+    a.parse_nested_meta(|m| {
+        let slot = if m.path.is_ident("from") {
+            &mut from
+        } else if m.path.is_ident("to") {
+            &mut to
+        } else {
+            return Err(m.error("expected `from = N` or `to = N`"));
+        };
+        let v: LitInt = m.value()?.parse()?;
+        *slot = Some(v.base10_parse::<u32>()?);
+        Ok(())
+    })
+    .map_err(|_| Error::new(a.span(), "write `#[migrate(from = N)]` (or `#[migrate(from = N, to = M)]` for a step to an older version)"))?;
+    let from = from.ok_or_else(|| {
+        Error::new(
+            a.span(),
+            "`#[migrate]` needs `from = N`: the version whose state it reads",
+        )
+    })?;
+    Ok(Role::Migrate { from, to })
 }
 
 /// Removes evoflow's marker attribute from a method and says which it was.
 fn take_role(f: &mut ImplItemFn) -> syn::Result<Option<(Role, proc_macro2::Span)>> {
     let mut role = None;
     let mut err: Option<Error> = None;
-    f.attrs.retain(|a| {
+    let mut keep = Vec::new();
+    for a in f.attrs.drain(..) {
         let r = if a.path().is_ident("input") {
             Role::Input
         } else if a.path().is_ident("source") {
             Role::Source
         } else if a.path().is_ident("on_end") {
             Role::OnEnd
+        } else if a.path().is_ident("handover") {
+            Role::Handover
+        } else if a.path().is_ident("takeover") {
+            Role::Takeover
+        } else if a.path().is_ident("migrate") {
+            match parse_migrate(&a) {
+                Ok(r) => r,
+                Err(e) => {
+                    err.get_or_insert(e);
+                    continue;
+                }
+            }
         } else {
-            return true;
+            keep.push(a);
+            continue;
         };
         if role.is_some() {
             err.get_or_insert_with(|| {
-                Error::new(
-                    a.span(),
-                    "a method can be only one of `#[input]`, `#[source]`, `#[on_end]`",
-                )
+                Error::new(a.span(), format!("a method can have only one of {ROLES}"))
             });
         }
         role = Some((r, a.span()));
-        false
-    });
+    }
+    f.attrs = keep;
     match err {
         Some(e) => Err(e),
         None => Ok(role),
@@ -173,7 +236,7 @@ fn check_unit_return(f: &ImplItemFn) -> syn::Result<()> {
         ReturnType::Default => Ok(()),
         ReturnType::Type(_, t) => Err(Error::new(
             t.span(),
-            "an `#[input]` or `#[on_end]` handler returns nothing; emit packets through its outputs argument instead",
+            "this method returns nothing; emit packets through its outputs argument instead",
         )),
     }
 }
@@ -185,6 +248,27 @@ fn check_plain(f: &ImplItemFn) -> syn::Result<()> {
     if let Some(a) = &f.sig.asyncness {
         return Err(Error::new(a.span(), "handlers cannot be `async`"));
     }
+    Ok(())
+}
+
+/// True if `ty` is `Self` or the component's own type name.
+fn is_self(ty: &Type, name: &Ident) -> bool {
+    matches!(ty, Type::Path(p) if p.qself.is_none() && (p.path.is_ident("Self") || p.path.is_ident(name)))
+}
+
+fn set_once<T>(
+    slot: &mut Option<T>,
+    value: T,
+    span: proc_macro2::Span,
+    what: &str,
+) -> syn::Result<()> {
+    if slot.is_some() {
+        return Err(Error::new(
+            span,
+            format!("a component has at most one `{what}` method"),
+        ));
+    }
+    *slot = Some(value);
     Ok(())
 }
 
@@ -212,40 +296,57 @@ impl Spec {
                 "`#[component]` needs a named struct or enum type",
             )
         })?;
+        let version = match &args.version {
+            Some(v) => v.base10_parse()?,
+            None => 1,
+        };
 
-        let mut inputs = Vec::new();
-        let mut source: Option<Hook> = None;
-        let mut on_end: Option<Hook> = None;
+        let mut spec = Spec {
+            self_ty: (*item.self_ty).clone(),
+            item: item.clone(),
+            type_name,
+            version,
+            state: args.state,
+            inputs: Vec::new(),
+            outputs: args.outputs,
+            source: None,
+            on_end: None,
+            migrations: Vec::new(),
+            handover: None,
+            takeover: None,
+        };
         for it in &mut item.items {
             let ImplItem::Fn(f) = it else { continue };
             let Some((role, span)) = take_role(f)? else {
                 continue;
             };
-            check_receiver(f)?;
             check_plain(f)?;
             let args: Vec<&FnArg> = f.sig.inputs.iter().skip(1).collect();
+            let name = f.sig.ident.clone();
             match role {
                 Role::Input => {
+                    check_receiver(f)?;
                     check_unit_return(f)?;
                     let Some(FnArg::Typed(packet)) = args.first() else {
                         return Err(Error::new(
                             f.sig.span(),
-                            format!(
-                                "input handler `{}` needs the packet as its argument: `fn {}(&mut self, packet: T)`",
-                                f.sig.ident, f.sig.ident
-                            ),
+                            format!("input handler `{name}` needs the packet as its argument: `fn {name}(&mut self, packet: T)`"),
                         ));
                     };
                     if args.len() > 2 {
-                        return Err(Error::new(args[2].span(), "an input handler takes the packet and, optionally, `out: &mut Outputs<Self>`; nothing else"));
+                        return Err(Error::new(
+                            args[2].span(),
+                            "an input handler takes the packet and, optionally, `out: &mut Outputs<Self>`; nothing else",
+                        ));
                     }
-                    inputs.push(Input {
-                        name: f.sig.ident.clone(),
+                    spec.inputs.push(Input {
+                        name,
                         ty: (*packet.ty).clone(),
                         takes_outputs: args.len() == 2,
                     });
                 }
                 Role::Source | Role::OnEnd => {
+                    check_receiver(f)?;
                     if args.len() > 1 {
                         return Err(Error::new(
                             args[1].span(),
@@ -253,40 +354,88 @@ impl Spec {
                         ));
                     }
                     let hook = Hook {
-                        name: f.sig.ident.clone(),
+                        name,
                         takes_outputs: args.len() == 1,
                     };
-                    let (slot, what) = if role == Role::Source {
+                    if matches!(role, Role::Source) {
                         if matches!(f.sig.output, ReturnType::Default) {
                             return Err(Error::new(
                                 f.sig.span(),
                                 "a `#[source]` method returns `evoflow::Flow` (Continue, Idle or Done)",
                             ));
                         }
-                        (&mut source, "#[source]")
+                        set_once(&mut spec.source, hook, span, "#[source]")?;
                     } else {
                         check_unit_return(f)?;
-                        (&mut on_end, "#[on_end]")
-                    };
-                    if slot.is_some() {
+                        set_once(&mut spec.on_end, hook, span, "#[on_end]")?;
+                    }
+                }
+                Role::Handover | Role::Takeover => {
+                    check_receiver(f)?;
+                    check_unit_return(f)?;
+                    if args.len() != 1 {
                         return Err(Error::new(
-                            span,
-                            format!("a component has at most one `{what}` method"),
+                            f.sig.span(),
+                            "this method takes `resources: &mut evoflow::Resources`",
                         ));
                     }
-                    *slot = Some(hook);
+                    if matches!(role, Role::Handover) {
+                        set_once(&mut spec.handover, name, span, "#[handover]")?;
+                    } else {
+                        set_once(&mut spec.takeover, name, span, "#[takeover]")?;
+                    }
+                }
+                Role::Migrate { from, to } => {
+                    if !spec.state {
+                        return Err(Error::new(
+                            span,
+                            "`#[migrate]` needs the component to carry its state: write `#[component(state, ...)]`",
+                        ));
+                    }
+                    let to = to.unwrap_or(version);
+                    if from >= to || to > version {
+                        return Err(Error::new(
+                            span,
+                            format!("a migration goes from an older version to a newer one, at most this component's version {version}"),
+                        ));
+                    }
+                    if spec.migrations.iter().any(|m| m.from == from) {
+                        return Err(Error::new(
+                            span,
+                            format!("there is already a migration from version {from}"),
+                        ));
+                    }
+                    let (Some(FnArg::Typed(old)), 1) = (f.sig.inputs.first(), f.sig.inputs.len())
+                    else {
+                        return Err(Error::new(
+                            f.sig.span(),
+                            format!("a migration takes the old state by value and no `self`: `fn {name}(old: StateV{from}) -> Self`"),
+                        ));
+                    };
+                    let ReturnType::Type(_, ret) = &f.sig.output else {
+                        return Err(Error::new(
+                            f.sig.span(),
+                            "a migration returns the new state (`Self`, or `Result<Self, E>`)",
+                        ));
+                    };
+                    let fallible = to == version && !is_self(ret, &spec.type_name);
+                    spec.migrations.push(Migrate {
+                        name,
+                        from,
+                        to,
+                        old: (*old.ty).clone(),
+                        fallible,
+                    });
                 }
             }
         }
-        if source.is_none() && inputs.is_empty() {
+        if spec.source.is_none() && spec.inputs.is_empty() {
             return Err(Error::new(
                 item.self_ty.span(),
-                format!(
-                    "component `{type_name}` has no `#[input]` handler and no `#[source]` method; add at least one"
-                ),
+                format!("component `{}` has no `#[input]` handler and no `#[source]` method; add at least one", spec.type_name),
             ));
         }
-        if let (Some(s), Some(i)) = (&source, inputs.first()) {
+        if let (Some(s), Some(i)) = (&spec.source, spec.inputs.first()) {
             let mut e = Error::new(
                 s.name.span(),
                 "a `#[source]` component cannot also have `#[input]` handlers",
@@ -294,19 +443,7 @@ impl Spec {
             e.combine(Error::new(i.name.span(), "input handler declared here"));
             return Err(e);
         }
-        let version = match &args.version {
-            Some(v) => v.base10_parse()?,
-            None => 1,
-        };
-        Ok(Spec {
-            self_ty: (*item.self_ty).clone(),
-            item,
-            type_name,
-            version,
-            inputs,
-            outputs: args.outputs,
-            source,
-            on_end,
-        })
+        spec.item = item;
+        Ok(spec)
     }
 }

@@ -1,0 +1,242 @@
+//! What a user asks of a running graph: an [`Update`], and what they get
+//! back: an [`UpdateReport`] or an [`UpdateError`].
+
+use crate::component::Component;
+use crate::reconfig::{Incoming, IncomingOf};
+use std::fmt;
+use std::time::Duration;
+
+/// One edit of an update.
+pub(crate) enum Edit {
+    Replace {
+        instance: String,
+        incoming: Box<dyn Incoming>,
+    },
+    Insert {
+        instance: String,
+        worker: Option<usize>,
+        incoming: Box<dyn Incoming>,
+    },
+    Remove {
+        instance: String,
+    },
+    Connect {
+        from: String,
+        to: String,
+        capacity: Option<usize>,
+    },
+    Disconnect {
+        from: String,
+        to: String,
+    },
+}
+
+/// A set of changes applied to a running graph together, with the
+/// guarantees of the design: nothing lost, duplicated or reordered; no
+/// packet of a new version meets an old version of another changed
+/// instance; the rest of the graph keeps running; all or nothing.
+///
+/// Ports are named `"instance.port"`.
+#[derive(Default)]
+#[must_use = "an update does nothing until passed to `Running::update`"]
+pub struct Update {
+    pub(crate) edits: Vec<Edit>,
+}
+
+impl Update {
+    /// An empty update.
+    pub fn new() -> Self {
+        Update::default()
+    }
+
+    /// Replaces `instance` by component `C`, built from the old instance's
+    /// exported state through `C`'s migrations.
+    pub fn replace<C: Component>(mut self, instance: &str) -> Self {
+        let incoming = Box::new(IncomingOf::<C>::migrated());
+        self.edits.push(Edit::Replace {
+            instance: instance.to_owned(),
+            incoming,
+        });
+        self
+    }
+
+    /// Replaces `instance` by `component`, which starts from its own state
+    /// (the old state is dropped; resources are still handed over).
+    pub fn replace_with<C: Component>(mut self, instance: &str, component: C) -> Self {
+        let incoming = Box::new(IncomingOf::fresh(component));
+        self.edits.push(Edit::Replace {
+            instance: instance.to_owned(),
+            incoming,
+        });
+        self
+    }
+
+    /// Inserts a new instance, run by the worker of its first producer.
+    pub fn insert<C: Component>(mut self, instance: &str, component: C) -> Self {
+        let incoming = Box::new(IncomingOf::fresh(component));
+        self.edits.push(Edit::Insert {
+            instance: instance.to_owned(),
+            worker: None,
+            incoming,
+        });
+        self
+    }
+
+    /// Inserts a new instance on worker `worker`.
+    pub fn insert_on<C: Component>(mut self, instance: &str, worker: usize, component: C) -> Self {
+        let incoming = Box::new(IncomingOf::fresh(component));
+        self.edits.push(Edit::Insert {
+            instance: instance.to_owned(),
+            worker: Some(worker),
+            incoming,
+        });
+        self
+    }
+
+    /// Deletes an instance and the arcs at its ports. Its producers and
+    /// consumers must be connected elsewhere in the same update.
+    pub fn remove(mut self, instance: &str) -> Self {
+        self.edits.push(Edit::Remove {
+            instance: instance.to_owned(),
+        });
+        self
+    }
+
+    /// Adds an arc `from` (`"a.out"`) -> `to` (`"b.inp"`) with the capacity
+    /// of the arc it replaces, or the graph's default.
+    pub fn connect(mut self, from: &str, to: &str) -> Self {
+        self.edits.push(Edit::Connect {
+            from: from.to_owned(),
+            to: to.to_owned(),
+            capacity: None,
+        });
+        self
+    }
+
+    /// Adds an arc with an explicit capacity.
+    pub fn connect_with_capacity(mut self, from: &str, to: &str, capacity: usize) -> Self {
+        self.edits.push(Edit::Connect {
+            from: from.to_owned(),
+            to: to.to_owned(),
+            capacity: Some(capacity),
+        });
+        self
+    }
+
+    /// Removes the arc `from` -> `to`.
+    pub fn disconnect(mut self, from: &str, to: &str) -> Self {
+        self.edits.push(Edit::Disconnect {
+            from: from.to_owned(),
+            to: to.to_owned(),
+        });
+        self
+    }
+}
+
+/// Why an update did not happen. In every case the graph is exactly as it
+/// was before.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UpdateError {
+    /// Validation refused it before anything changed.
+    Refused(String),
+    /// An instance failed to export, migrate or build its new version; every
+    /// instance of the update kept its old version and state.
+    RolledBack {
+        /// The instance that failed.
+        instance: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The graph has finished or aborted.
+    NotRunning,
+}
+
+impl fmt::Display for UpdateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UpdateError::Refused(why) => write!(f, "update refused, nothing changed: {why}"),
+            UpdateError::RolledBack { instance, reason } => {
+                write!(
+                    f,
+                    "update rolled back, nothing changed: instance `{instance}`: {reason}"
+                )
+            }
+            UpdateError::NotRunning => {
+                f.write_str("update refused: the graph is no longer running")
+            }
+        }
+    }
+}
+
+impl std::error::Error for UpdateError {}
+
+/// A version change of one instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionChange {
+    /// Update that made it.
+    pub update: u64,
+    /// Component and version before.
+    pub from: (String, u32),
+    /// Component and version after.
+    pub to: (String, u32),
+}
+
+/// What an applied update changed.
+#[derive(Clone, Debug, Default)]
+pub struct UpdateReport {
+    /// Sequence number of the update in this graph.
+    pub id: u64,
+    /// Instances that got a new implementation or version.
+    pub replaced: Vec<(String, VersionChange)>,
+    /// Instances inserted.
+    pub inserted: Vec<String>,
+    /// Instances removed.
+    pub removed: Vec<String>,
+    /// Arcs added, as `"a.out -> b.inp"`.
+    pub connected: Vec<String>,
+    /// Arcs removed.
+    pub disconnected: Vec<String>,
+    /// Instances that took part (changed, or passed the marker on).
+    pub participants: usize,
+    /// From submission to the last instance done.
+    pub duration: Duration,
+}
+
+impl fmt::Display for UpdateReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "update #{} applied in {:?}", self.id, self.duration)?;
+        for (name, c) in &self.replaced {
+            write!(
+                f,
+                "; {name}: {} v{} -> {} v{}",
+                c.from.0, c.from.1, c.to.0, c.to.1
+            )?;
+        }
+        for (what, list) in [
+            ("inserted", &self.inserted),
+            ("removed", &self.removed),
+            ("connected", &self.connected),
+            ("disconnected", &self.disconnected),
+        ] {
+            if !list.is_empty() {
+                write!(f, "; {what} {}", list.join(", "))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An instance of a running graph, as it is now.
+#[derive(Clone, Debug)]
+pub struct InstanceStatus {
+    /// Instance name.
+    pub name: String,
+    /// Component type name.
+    pub component: String,
+    /// Component version.
+    pub version: u32,
+    /// Worker that runs it.
+    pub worker: usize,
+    /// Every version change, oldest first.
+    pub history: Vec<VersionChange>,
+}
