@@ -43,8 +43,9 @@
 
 pub use evoflow_macros::{component, graph};
 pub use evoflow_runtime::{
-    ArcInfo, BuildError, Component, ComponentMeta, Flow, Graph, GraphBuilder, InstanceId,
-    InstanceInfo, Outputs, PacketType, Panic, PortMeta, Report, RunError, Running, Schedule,
+    ArcInfo, BuildError, Component, ComponentMeta, Flow, Graph, GraphBuilder, InstanceId, InstanceInfo, InstanceStatus,
+    Migration, Outputs, PacketType, Panic, PortMeta, Report, Resources, RunError, Running, Schedule, State, StateError,
+    Update, UpdateError, UpdateReport, VersionChange,
 };
 
 #[doc(hidden)]
