@@ -266,9 +266,11 @@ fn refused_updates_name_the_reason_and_change_nothing() {
         let why = refused(Update::new().replace::<CounterA>("counter").replace::<CounterV3>("counter"));
         assert!(why.contains("replaced twice"), "{why}");
         let why = refused(Update::new().remove("plain"));
-        assert!(why.contains("output `counter.out` would have no arc"), "{why}");
+        assert!(why.contains("input `check.inp` would have no arc"), "{why}");
+        let why = refused(Update::new().replace::<CounterB>("counter").remove("counter"));
+        assert!(why.contains("both replaced and removed"), "{why}");
         let why = refused(Update::new().disconnect("plain.out", "check.inp"));
-        assert!(why.contains("output `plain.out` would have no arc"), "{why}");
+        assert!(why.contains("input `check.inp` would have no arc"), "{why}");
         let why = refused(Update::new().insert("loop", CounterA::default()).connect("check.x", "loop.inp"));
         assert!(why.contains("has no output port `x`"), "{why}");
         let why = refused(

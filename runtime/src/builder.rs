@@ -3,7 +3,7 @@
 //! same rules at run time and reports them as [`BuildError`]s.
 
 use crate::component::{Component, ComponentMeta, PacketType};
-use crate::control::{CArc, CInstance, ControlGraph};
+use crate::shape::{CArc, Shape};
 use crate::node::ComponentNode;
 use crate::plan::{EndPlan, InstancePlan, MakeNode};
 use crate::port::{ArcId, InputSet, OutputSet};
@@ -251,23 +251,13 @@ impl GraphBuilder {
             }
         }
         self.check_acyclic()?;
-        let control = ControlGraph {
-            name: self.name,
-            workers: self.sleepers.len(),
-            instances: self
-                .instances
-                .iter()
-                .map(|p| CInstance {
-                    name: p.name.clone(),
-                    meta: p.meta,
-                    worker: p.section,
-                    history: Vec::new(),
-                })
-                .collect(),
-            next_arc: self.arcs.len() as ArcId,
-            arcs: self.arcs.into_iter().map(|(_, _, a)| a).collect(),
-            default_capacity: self.default_capacity,
-        };
+        let control = Shape::new(
+            self.name,
+            self.sleepers.len(),
+            self.default_capacity,
+            self.instances.iter().map(|p| (p.name.clone(), p.meta, p.section)).collect(),
+            self.arcs.into_iter().map(|(_, _, a)| a).collect(),
+        );
         let mut plans: Vec<Vec<InstancePlan>> = self.sleepers.iter().map(|_| Vec::new()).collect();
         for p in self.instances {
             let outputs = p

@@ -12,6 +12,7 @@ mod queue;
 mod reconfig;
 mod run;
 mod schedule;
+mod shape;
 mod state;
 mod update;
 mod wake;

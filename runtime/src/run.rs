@@ -1,7 +1,8 @@
 //! Running a built graph: one thread per section, a handle to stop, wait
 //! for, inspect and update it, and the final report.
 
-use crate::control::{Control, ControlGraph};
+use crate::control::Control;
+use crate::shape::Shape;
 use crate::schedule::Schedule;
 use crate::update::{InstanceStatus, Update, UpdateError, UpdateReport};
 use crate::worker::{Finals, Panic, Shared, Worker};
@@ -14,7 +15,7 @@ use std::thread::JoinHandle;
 
 /// A graph ready to run (what `graph!` returns).
 pub struct Graph {
-    control: ControlGraph,
+    control: Shape,
     workers: Vec<Worker>,
 }
 
@@ -39,7 +40,7 @@ impl fmt::Display for RunError {
 impl std::error::Error for RunError {}
 
 impl Graph {
-    pub(crate) fn new(control: ControlGraph, workers: Vec<Worker>) -> Self {
+    pub(crate) fn new(control: Shape, workers: Vec<Worker>) -> Self {
         Graph { control, workers }
     }
 
