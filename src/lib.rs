@@ -43,9 +43,10 @@
 
 pub use evoflow_macros::{component, graph};
 pub use evoflow_runtime::{
-    ArcInfo, BuildError, Component, ComponentMeta, Flow, Graph, GraphBuilder, InstanceId, InstanceInfo, InstanceStatus,
-    Migration, Outputs, PacketType, Panic, PortMeta, Report, Resources, RunError, Running, Schedule, State, StateError,
-    Update, UpdateError, UpdateReport, VersionChange,
+    ArcInfo, BuildError, Component, ComponentMeta, Flow, Graph, GraphBuilder, InstanceId,
+    InstanceInfo, InstanceStatus, Migration, Outputs, PacketType, Panic, PortMeta, Report,
+    Resources, RunError, Running, Schedule, State, StateError, Update, UpdateError, UpdateReport,
+    VersionChange,
 };
 
 #[doc(hidden)]

@@ -65,7 +65,10 @@ impl CounterV2 {
 
     #[migrate(from = 1)]
     fn from_v1(old: CountV1) -> Self {
-        CounterV2 { count: old.count, max: 0 }
+        CounterV2 {
+            count: old.count,
+            max: 0,
+        }
     }
 }
 
@@ -93,12 +96,19 @@ impl CounterV3 {
 
     #[migrate(from = 1, to = 2)]
     fn v1_to_v2(old: CountV1) -> CountV2 {
-        CountV2 { count: old.count, max: 0 }
+        CountV2 {
+            count: old.count,
+            max: 0,
+        }
     }
 
     #[migrate(from = 2)]
     fn from_v2(old: CountV2) -> Result<Self, String> {
-        Ok(CounterV3 { count: old.count, max: old.max, migrated_from: 2 })
+        Ok(CounterV3 {
+            count: old.count,
+            max: old.max,
+            migrated_from: 2,
+        })
     }
 }
 
@@ -152,9 +162,12 @@ impl Paced {
         if self.next == self.count {
             return Flow::Done;
         }
-        out.out(Seq { stream: 0, n: self.next });
+        out.out(Seq {
+            stream: 0,
+            n: self.next,
+        });
         self.next += 1;
-        if self.next % 64 == 0 {
+        if self.next.is_multiple_of(64) {
             std::thread::sleep(Duration::from_micros(50));
         }
         Flow::Continue
@@ -171,11 +184,18 @@ fn count_of(report: &mut evoflow::Report, name: &str) -> u64 {
     if let Some(c) = report.take::<CounterV2>(name) {
         return c.count;
     }
-    report.take::<CounterV3>(name).map(|c| c.count).expect("a counter")
+    report
+        .take::<CounterV3>(name)
+        .map(|c| c.count)
+        .expect("a counter")
 }
 
 fn version_of(running: &Running, name: &str) -> (String, u32) {
-    let i = running.instances().into_iter().find(|i| i.name == name).expect("instance exists");
+    let i = running
+        .instances()
+        .into_iter()
+        .find(|i| i.name == name)
+        .expect("instance exists");
     (i.component, i.version)
 }
 
@@ -194,17 +214,30 @@ fn a_single_replacement_migrates_state_through_a_chain_of_versions() {
         .run()
         .unwrap();
         std::thread::sleep(Duration::from_millis(20));
-        let r = running.update(Update::new().replace::<CounterV3>("counter")).unwrap();
+        let r = running
+            .update(Update::new().replace::<CounterV3>("counter"))
+            .unwrap();
         assert_eq!(r.replaced[0].1.from, ("CounterA".to_owned(), 1));
         assert_eq!(r.replaced[0].1.to, ("CounterV3".to_owned(), 3));
         assert_eq!(version_of(&running, "counter"), ("CounterV3".to_owned(), 3));
-        let history = &running.instances().into_iter().find(|i| i.name == "counter").unwrap().history;
+        let history = &running
+            .instances()
+            .into_iter()
+            .find(|i| i.name == "counter")
+            .unwrap()
+            .history;
         assert_eq!(history.len(), 1);
         running.join().unwrap()
     });
     let counter = report.take::<CounterV3>("counter").unwrap();
-    assert_eq!(counter.migrated_from, 2, "v1 state went through v1 -> v2 -> v3");
-    assert_eq!(counter.count, 200_000, "the count carried across versions is exact");
+    assert_eq!(
+        counter.migrated_from, 2,
+        "v1 state went through v1 -> v2 -> v3"
+    );
+    assert_eq!(
+        counter.count, 200_000,
+        "the count carried across versions is exact"
+    );
     assert_eq!(report.take::<Check>("check").unwrap().received, 200_000);
 }
 
@@ -232,13 +265,19 @@ fn a_failed_or_panicking_migration_rolls_back_and_loses_nothing() {
         }
         PICKY_PANICS.store(true, Ordering::Relaxed);
         match running.update(Update::new().replace::<Picky>("counter")) {
-            Err(UpdateError::RolledBack { reason, .. }) => assert!(reason.contains("panicked"), "{reason}"),
+            Err(UpdateError::RolledBack { reason, .. }) => {
+                assert!(reason.contains("panicked"), "{reason}")
+            }
             other => panic!("expected a rollback, got {other:?}"),
         }
         assert_eq!(version_of(&running, "counter"), ("CounterA".to_owned(), 1));
         running.join().unwrap()
     });
-    assert_eq!(report.take::<CounterA>("counter").unwrap().count, 100_000, "old version kept its state");
+    assert_eq!(
+        report.take::<CounterA>("counter").unwrap().count,
+        100_000,
+        "old version kept its state"
+    );
     assert_eq!(report.take::<Check>("check").unwrap().received, 100_000);
 }
 
@@ -261,17 +300,31 @@ fn refused_updates_name_the_reason_and_change_nothing() {
             Err(UpdateError::Refused(why)) => why,
             other => panic!("expected a refusal, got {other:?}"),
         };
-        assert!(refused(Update::new().replace::<CounterB>("countr")).starts_with("no instance named `countr`"));
-        assert!(refused(Update::new().replace::<CounterV2>("plain")).contains("does not export its state"));
-        let why = refused(Update::new().replace::<CounterA>("counter").replace::<CounterV3>("counter"));
+        assert!(refused(Update::new().replace::<CounterB>("countr"))
+            .starts_with("no instance named `countr`"));
+        assert!(refused(Update::new().replace::<CounterV2>("plain"))
+            .contains("does not export its state"));
+        let why = refused(
+            Update::new()
+                .replace::<CounterA>("counter")
+                .replace::<CounterV3>("counter"),
+        );
         assert!(why.contains("replaced twice"), "{why}");
         let why = refused(Update::new().remove("plain"));
         assert!(why.contains("input `check.inp` would have no arc"), "{why}");
-        let why = refused(Update::new().replace::<CounterB>("counter").remove("counter"));
+        let why = refused(
+            Update::new()
+                .replace::<CounterB>("counter")
+                .remove("counter"),
+        );
         assert!(why.contains("both replaced and removed"), "{why}");
         let why = refused(Update::new().disconnect("plain.out", "check.inp"));
         assert!(why.contains("input `check.inp` would have no arc"), "{why}");
-        let why = refused(Update::new().insert("loop", CounterA::default()).connect("check.x", "loop.inp"));
+        let why = refused(
+            Update::new()
+                .insert("loop", CounterA::default())
+                .connect("check.x", "loop.inp"),
+        );
         assert!(why.contains("has no output port `x`"), "{why}");
         let why = refused(
             Update::new()
@@ -283,11 +336,16 @@ fn refused_updates_name_the_reason_and_change_nothing() {
                 .connect("src.out", "back.right")
                 .connect("counter.out", "back.left"),
         );
-        assert!(why.contains("would have 2 arcs") || why.contains("cycle") || why.contains("no arc"), "{why}");
+        assert!(
+            why.contains("would have 2 arcs") || why.contains("cycle") || why.contains("no arc"),
+            "{why}"
+        );
         assert!(refused(Update::new()).contains("empty"));
         assert_eq!(version_of(&running, "counter"), ("CounterA".to_owned(), 1));
         // Still serving: a valid update goes through afterwards.
-        running.update(Update::new().replace_with("plain", Plain)).unwrap();
+        running
+            .update(Update::new().replace_with("plain", Plain))
+            .unwrap();
         running.join().unwrap();
     });
 }
@@ -335,11 +393,19 @@ fn resources_that_cannot_be_serialised_are_handed_over_in_process() {
         }
         .run()
         .unwrap();
-        running.update(Update::new().replace::<Listener>("l")).unwrap();
+        running
+            .update(Update::new().replace::<Listener>("l"))
+            .unwrap();
         running.join().unwrap()
     });
     let l = report.take::<Listener>("l").unwrap();
-    assert_eq!(l.socket.expect("the socket was handed over").local_addr().unwrap(), addr);
+    assert_eq!(
+        l.socket
+            .expect("the socket was handed over")
+            .local_addr()
+            .unwrap(),
+        addr
+    );
     assert_eq!(l.seen, 20_000);
 }
 
@@ -360,8 +426,11 @@ macro_rules! codec {
         impl $enc {
             #[input]
             fn inp(&mut self, p: Seq, out: &mut Outputs<Self>) {
-                let f = Frame { format: $format, seq: p };
-                if p.n % 3 == 0 {
+                let f = Frame {
+                    format: $format,
+                    seq: p,
+                };
+                if p.n.is_multiple_of(3) {
                     out.via(f)
                 } else {
                     out.direct(f)
@@ -386,7 +455,11 @@ macro_rules! codec {
                 self.check(f, out)
             }
             fn check(&mut self, f: Frame, out: &mut Outputs<Self>) {
-                assert_eq!(f.format, $format, "frame {:?} reached a decoder of another version", f.seq);
+                assert_eq!(
+                    f.format, $format,
+                    "frame {:?} reached a decoder of another version",
+                    f.seq
+                );
                 self.decoded += 1;
                 out.out(f.seq);
             }
@@ -463,7 +536,10 @@ fn coordinated_updates_never_mix_versions_across_markers() {
             };
             match running.update(u) {
                 Ok(r) => {
-                    assert_eq!(r.participants, 3, "enc, hop (between them) and dec pass the marker");
+                    assert_eq!(
+                        r.participants, 3,
+                        "enc, hop (between them) and dec pass the marker"
+                    );
                     applied += 1;
                 }
                 Err(UpdateError::NotRunning) => break,
@@ -486,7 +562,10 @@ fn updating_only_one_side_of_a_changed_format_is_refused() {
         // A real type change is caught: replacing the decoder by a counter.
         match running.update(Update::new().replace_with("dec", CounterA::default())) {
             Err(UpdateError::Refused(why)) => {
-                assert!(why.contains("`dec` (`CounterA`) has no input port `via`"), "{why}")
+                assert!(
+                    why.contains("`dec` (`CounterA`) has no input port `via`"),
+                    "{why}"
+                )
             }
             other => panic!("expected a refusal, got {other:?}"),
         }
@@ -524,7 +603,9 @@ fn thousands_of_updates_under_load_lose_nothing() {
         while !running.is_finished() {
             let u = match applied % 4 {
                 0 => Update::new().replace::<CounterB>("a"),
-                1 => Update::new().replace::<CounterA>("a").replace::<CounterB>("b"),
+                1 => Update::new()
+                    .replace::<CounterA>("a")
+                    .replace::<CounterB>("b"),
                 2 if !inserted => Update::new()
                     .disconnect("split.even", "a.inp")
                     .insert("extra", Relay::default())

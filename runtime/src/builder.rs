@@ -3,11 +3,11 @@
 //! same rules at run time and reports them as [`BuildError`]s.
 
 use crate::component::{Component, ComponentMeta, PacketType};
-use crate::shape::{CArc, Shape};
 use crate::node::ComponentNode;
 use crate::plan::{EndPlan, InstancePlan, MakeNode};
 use crate::port::{ArcId, InputSet, OutputSet};
 use crate::run::Graph;
+use crate::shape::{CArc, Shape};
 use crate::wake::Sleeper;
 use crate::worker::Worker;
 use std::fmt;
@@ -255,7 +255,10 @@ impl GraphBuilder {
             self.name,
             self.sleepers.len(),
             self.default_capacity,
-            self.instances.iter().map(|p| (p.name.clone(), p.meta, p.section)).collect(),
+            self.instances
+                .iter()
+                .map(|p| (p.name.clone(), p.meta, p.section))
+                .collect(),
             self.arcs.into_iter().map(|(_, _, a)| a).collect(),
         );
         let mut plans: Vec<Vec<InstancePlan>> = self.sleepers.iter().map(|_| Vec::new()).collect();

@@ -41,11 +41,7 @@ pub(crate) struct Control {
 }
 
 impl Control {
-    pub(crate) fn new(
-        graph: Shape,
-        mailboxes: Vec<Arc<Mailbox>>,
-        wakers: Vec<Arc<Waker>>,
-    ) -> Self {
+    pub(crate) fn new(graph: Shape, mailboxes: Vec<Arc<Mailbox>>, wakers: Vec<Arc<Waker>>) -> Self {
         Control {
             graph: Mutex::new(graph),
             mailboxes,
@@ -87,12 +83,18 @@ impl Control {
         })?;
         let (sync, commands) = self.plan(&graph, &mut draft, id);
         let participants = commands.len();
+        // Arming first is safe: a marker that reaches an instance before its
+        // part of the update is held at the arc until the part arrives.
+        sync.arm();
         for (worker, command) in commands {
             if let Err(command) = self.mailboxes[worker].post(command) {
-                refuse(command);
+                refuse(
+                    *command,
+                    &format!("worker {worker} has stopped: all its instances have finished"),
+                );
             }
+            self.wakers[worker].force();
         }
-        sync.arm();
         let outcome = sync.wait();
         draft.report.id = id;
         draft.report.participants = participants;
@@ -115,12 +117,26 @@ impl Control {
     }
 
     /// Computes every instance's part in the update (see `reconfig`).
-    fn plan(&self, old: &Shape, d: &mut Draft, id: u64) -> (Arc<UpdateSync>, Vec<(usize, Command)>) {
+    fn plan(
+        &self,
+        old: &Shape,
+        d: &mut Draft,
+        id: u64,
+    ) -> (Arc<UpdateSync>, Vec<(usize, Command)>) {
         // S: instances that change; R: S and every instance on a path
         // between two of them (only possible with two or more).
-        let mut changing: HashSet<String> = d.metas.keys().filter(|n| !d.inserted.contains_key(*n)).cloned().collect();
+        let mut changing: HashSet<String> = d
+            .metas
+            .keys()
+            .filter(|n| !d.inserted.contains_key(*n))
+            .cloned()
+            .collect();
         changing.extend(d.removed.iter().cloned());
-        for a in d.added.iter().chain(d.dropped.iter().map(|id| &old.arcs[id])) {
+        for a in d
+            .added
+            .iter()
+            .chain(d.dropped.iter().map(|id| &old.arcs[id]))
+        {
             for end in [&a.from.0, &a.to.0] {
                 if old.instances.contains_key(end) {
                     changing.insert(end.clone());
@@ -129,22 +145,35 @@ impl Control {
         }
         let region: HashSet<String> = if changing.len() > 1 {
             let (down, up) = (reach(old, &changing, true), reach(old, &changing, false));
-            down.intersection(&up).cloned().chain(changing.iter().cloned()).collect()
+            down.intersection(&up)
+                .cloned()
+                .chain(changing.iter().cloned())
+                .collect()
         } else {
             changing.clone()
         };
 
         // Both ends of every new arc.
-        let (mut tx_plans, mut rx_plans): (HashMap<ArcId, EndPlan>, HashMap<ArcId, EndPlan>) = Default::default();
+        let (mut tx_plans, mut rx_plans): (HashMap<ArcId, EndPlan>, HashMap<ArcId, EndPlan>) =
+            Default::default();
         for a in &d.added {
             let (wf, wt) = (d.worker(old, &a.from.0), d.worker(old, &a.to.0));
-            let (tx, rx) = a.factory.plan(a.id, a.capacity, (wf, &self.wakers[wf]), (wt, &self.wakers[wt]));
+            let (tx, rx) = a.factory.plan(
+                a.id,
+                a.capacity,
+                (wf, &self.wakers[wf]),
+                (wt, &self.wakers[wt]),
+            );
             tx_plans.insert(a.id, tx);
             rx_plans.insert(a.id, rx);
         }
         let mut change_of = |d: &Draft, name: &str, component: ComponentChange| -> Change {
             let Some(meta) = d.meta(old, name) else {
-                return Change { inputs: Vec::new(), outputs: Vec::new(), component };
+                return Change {
+                    inputs: Vec::new(),
+                    outputs: Vec::new(),
+                    component,
+                };
             };
             let spec = |id: ArcId, plans: &mut HashMap<ArcId, EndPlan>| match plans.remove(&id) {
                 Some(plan) => ArcSpec::New(plan),
@@ -154,27 +183,54 @@ impl Control {
             let inputs = meta
                 .inputs
                 .iter()
-                .map(|port| ins.iter().filter(|a| a.to.1 == port.name).map(|a| spec(a.id, &mut rx_plans)).collect())
+                .map(|port| {
+                    ins.iter()
+                        .filter(|a| a.to.1 == port.name)
+                        .map(|a| spec(a.id, &mut rx_plans))
+                        .collect()
+                })
                 .collect();
             let outputs = meta
                 .outputs
                 .iter()
                 .map(|port| {
-                    let a = outs.iter().find(|a| a.from.1 == port.name).expect("validated: one arc per output");
+                    let a = outs
+                        .iter()
+                        .find(|a| a.from.1 == port.name)
+                        .expect("validated: one arc per output");
                     spec(a.id, &mut tx_plans)
                 })
                 .collect();
-            Change { inputs, outputs, component }
+            Change {
+                inputs,
+                outputs,
+                component,
+            }
         };
 
         let inserted: Vec<String> = d.inserted.keys().cloned().collect();
         let changes = changing.len() + inserted.len();
-        let sync = Arc::new(UpdateSync::new(id, changes, region.len() + inserted.len(), self.wakers.clone()));
+        let sync = Arc::new(UpdateSync::new(
+            id,
+            changes,
+            region.len() + inserted.len(),
+            self.wakers.clone(),
+        ));
         let mut commands = Vec::new();
         for name in &region {
             let inst = &old.instances[name];
-            let wait = inst.ins.iter().filter(|a| region.contains(&old.arcs[*a].from.0)).copied().collect();
-            let forward = inst.outs.iter().filter(|a| region.contains(&old.arcs[*a].to.0)).copied().collect();
+            let wait = inst
+                .ins
+                .iter()
+                .filter(|a| region.contains(&old.arcs[*a].from.0))
+                .copied()
+                .collect();
+            let forward = inst
+                .outs
+                .iter()
+                .filter(|a| region.contains(&old.arcs[*a].to.0))
+                .copied()
+                .collect();
             let change = changing.contains(name).then(|| {
                 let component = if d.removed.contains(name) {
                     ComponentChange::Remove
@@ -185,13 +241,29 @@ impl Control {
                 };
                 change_of(d, name, component)
             });
-            let rc = Reconfig { update: sync.clone(), wait, forward, change };
-            commands.push((inst.worker, Command::Reconfig { instance: name.clone(), rc }));
+            let rc = Reconfig {
+                update: sync.clone(),
+                wait,
+                forward,
+                change,
+            };
+            commands.push((
+                inst.worker,
+                Command::Reconfig {
+                    instance: name.clone(),
+                    rc,
+                },
+            ));
         }
         for name in inserted {
             let incoming = d.incoming.remove(&name).expect("inserted with a component");
             let change = change_of(d, &name, ComponentChange::Replace(incoming));
-            let rc = Reconfig { update: sync.clone(), wait: Vec::new(), forward: Vec::new(), change: Some(change) };
+            let rc = Reconfig {
+                update: sync.clone(),
+                wait: Vec::new(),
+                forward: Vec::new(),
+                change: Some(change),
+            };
             commands.push((d.worker(old, &name), Command::Insert { instance: name, rc }));
         }
         (sync, commands)

@@ -10,6 +10,7 @@
 use crate::component::{Component, Flow};
 use crate::plan::Locals;
 use crate::port::{ArcId, ArcState, InputSet, OutputSet};
+use crate::reconfig::Decision;
 use crate::reconfig::{
     advance, panic_text, Advance, Change, ComponentChange, Participant, Reconfig, Stage,
 };
@@ -279,6 +280,8 @@ impl<C: Component> Node for ComponentNode<C> {
             }
         };
         step.progress |= self.flush() | flushed;
+        // An idle source must be polled again even if it could not run now.
+        step.polling |= self.idle && self.phase == Phase::Running;
         if self.phase == Phase::Ending && self.outputs_flushed() {
             self.phase = Phase::Finished;
             step.progress = true;
@@ -291,14 +294,19 @@ impl<C: Component> Node for ComponentNode<C> {
     }
 
     fn has_work(&mut self) -> bool {
-        if let Some((rc, _)) = &self.pending {
+        if let Some((rc, stage)) = &self.pending {
             if rc.update.is_armed() {
-                return true;
+                match stage {
+                    // Paused: only the decision (which wakes us) can move it.
+                    Stage::Decide => return rc.update.decision() != Decision::Undecided,
+                    Stage::Align if self.aligned(&rc.wait, rc.update.id) => return true,
+                    Stage::Align => {}
+                }
             }
         }
         match self.phase {
             Phase::Finished => false,
-            Phase::Ending => true,
+            Phase::Ending => self.outputs_flushed() || self.flush(),
             Phase::Running => {
                 let staged = !self.outputs_flushed();
                 if !self.outputs_have_room() {

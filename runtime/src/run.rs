@@ -2,8 +2,8 @@
 //! for, inspect and update it, and the final report.
 
 use crate::control::Control;
-use crate::shape::Shape;
 use crate::schedule::Schedule;
+use crate::shape::Shape;
 use crate::update::{InstanceStatus, Update, UpdateError, UpdateReport};
 use crate::worker::{Finals, Panic, Shared, Worker};
 use std::any::Any;

@@ -35,7 +35,10 @@ pub(crate) struct CArc {
 
 impl CArc {
     pub(crate) fn label(&self) -> String {
-        format!("{}.{} -> {}.{}", self.from.0, self.from.1, self.to.0, self.to.1)
+        format!(
+            "{}.{} -> {}.{}",
+            self.from.0, self.from.1, self.to.0, self.to.1
+        )
     }
 }
 
@@ -68,7 +71,16 @@ impl Shape {
             instances: instances
                 .into_iter()
                 .map(|(n, meta, worker)| {
-                    (n, CInstance { meta, worker, history: Vec::new(), ins: Vec::new(), outs: Vec::new() })
+                    (
+                        n,
+                        CInstance {
+                            meta,
+                            worker,
+                            history: Vec::new(),
+                            ins: Vec::new(),
+                            outs: Vec::new(),
+                        },
+                    )
                 })
                 .collect(),
             arcs: HashMap::new(),
@@ -79,8 +91,16 @@ impl Shape {
     }
 
     fn add_arc(&mut self, a: CArc) {
-        self.instances.get_mut(&a.from.0).expect("arc from an instance").outs.push(a.id);
-        self.instances.get_mut(&a.to.0).expect("arc to an instance").ins.push(a.id);
+        self.instances
+            .get_mut(&a.from.0)
+            .expect("arc from an instance")
+            .outs
+            .push(a.id);
+        self.instances
+            .get_mut(&a.to.0)
+            .expect("arc to an instance")
+            .ins
+            .push(a.id);
         self.arcs.insert(a.id, a);
     }
 
@@ -118,7 +138,11 @@ impl Shape {
                 cross_section: self.instances[&a.from.0].worker != self.instances[&a.to.0].worker,
             })
             .collect();
-        Schedule { name: self.name.clone(), sections, arcs }
+        Schedule {
+            name: self.name.clone(),
+            sections,
+            arcs,
+        }
     }
 
     /// Applies a validated draft.
@@ -131,7 +155,10 @@ impl Shape {
         }
         self.order.retain(|n| !draft.removed.contains(n));
         for (name, change) in &draft.report.replaced {
-            let inst = self.instances.get_mut(name).expect("replaced instance exists");
+            let inst = self
+                .instances
+                .get_mut(name)
+                .expect("replaced instance exists");
             inst.meta = draft.metas[name];
             inst.history.push(change.clone());
         }
@@ -139,7 +166,13 @@ impl Shape {
             let meta = draft.metas[name];
             self.instances.insert(
                 name.clone(),
-                CInstance { meta, worker: *worker, history: Vec::new(), ins: Vec::new(), outs: Vec::new() },
+                CInstance {
+                    meta,
+                    worker: *worker,
+                    history: Vec::new(),
+                    ins: Vec::new(),
+                    outs: Vec::new(),
+                },
             );
             self.order.push(name.clone());
         }
@@ -173,7 +206,11 @@ fn endpoint(s: &str) -> Result<(String, String), String> {
 }
 
 fn port_list(ports: &[PortMeta]) -> String {
-    ports.iter().map(|p| format!("`{}`", p.name)).collect::<Vec<_>>().join(", ")
+    ports
+        .iter()
+        .map(|p| format!("`{}`", p.name))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Draft {
@@ -182,19 +219,43 @@ impl Draft {
         if self.removed.contains(name) {
             return None;
         }
-        self.metas.get(name).copied().or_else(|| shape.instances.get(name).map(|i| i.meta))
+        self.metas
+            .get(name)
+            .copied()
+            .or_else(|| shape.instances.get(name).map(|i| i.meta))
     }
 
     /// Worker of `name` after the update.
     pub(crate) fn worker(&self, shape: &Shape, name: &str) -> usize {
-        self.inserted.get(name).copied().unwrap_or_else(|| shape.instances[name].worker)
+        self.inserted
+            .get(name)
+            .copied()
+            .unwrap_or_else(|| shape.instances[name].worker)
     }
 
     /// Arcs into (`incoming`) or out of `name` after the update.
-    pub(crate) fn arcs<'a>(&'a self, shape: &'a Shape, name: &str, incoming: bool) -> Vec<&'a CArc> {
-        let base = shape.instances.get(name).map(|i| if incoming { &i.ins } else { &i.outs });
-        let kept = base.into_iter().flatten().filter(|id| !self.dropped.contains(id)).map(|id| &shape.arcs[id]);
-        let added = self.added.iter().filter(|a| if incoming { a.to.0 == name } else { a.from.0 == name });
+    pub(crate) fn arcs<'a>(
+        &'a self,
+        shape: &'a Shape,
+        name: &str,
+        incoming: bool,
+    ) -> Vec<&'a CArc> {
+        let base = shape
+            .instances
+            .get(name)
+            .map(|i| if incoming { &i.ins } else { &i.outs });
+        let kept = base
+            .into_iter()
+            .flatten()
+            .filter(|id| !self.dropped.contains(id))
+            .map(|id| &shape.arcs[id]);
+        let added = self.added.iter().filter(|a| {
+            if incoming {
+                a.to.0 == name
+            } else {
+                a.from.0 == name
+            }
+        });
         kept.chain(added).collect()
     }
 
@@ -218,12 +279,19 @@ impl Draft {
         for edit in edits {
             match edit {
                 Edit::Replace { instance, incoming } => d.replace(shape, instance, incoming)?,
-                Edit::Insert { instance, worker, incoming } => {
+                Edit::Insert {
+                    instance,
+                    worker,
+                    incoming,
+                } => {
                     if d.meta(shape, &instance).is_some() || d.inserted.contains_key(&instance) {
                         return Err(format!("an instance named `{instance}` already exists"));
                     }
                     if let Some(w) = worker.filter(|&w| w >= shape.workers) {
-                        return Err(format!("worker {w} does not exist: the graph has {} workers", shape.workers));
+                        return Err(format!(
+                            "worker {w} does not exist: the graph has {} workers",
+                            shape.workers
+                        ));
                     }
                     d.metas.insert(instance.clone(), incoming.meta());
                     d.incoming.insert(instance.clone(), incoming);
@@ -234,12 +302,19 @@ impl Draft {
                 Edit::Remove { instance } => {
                     d.existing(shape, &instance)?;
                     if d.metas.contains_key(&instance) {
-                        return Err(format!("`{instance}` is both replaced and removed in one update"));
+                        return Err(format!(
+                            "`{instance}` is both replaced and removed in one update"
+                        ));
                     }
-                    for id in shape.instances[&instance].ins.iter().chain(&shape.instances[&instance].outs) {
+                    for id in shape.instances[&instance]
+                        .ins
+                        .iter()
+                        .chain(&shape.instances[&instance].outs)
+                    {
                         d.dropped.insert(*id);
                     }
-                    d.added.retain(|a| a.from.0 != instance && a.to.0 != instance);
+                    d.added
+                        .retain(|a| a.from.0 != instance && a.to.0 != instance);
                     d.metas.remove(&instance);
                     d.incoming.remove(&instance);
                     d.removed.insert(instance.clone());
@@ -247,8 +322,13 @@ impl Draft {
                 }
                 Edit::Disconnect { from, to } => {
                     let (f, t) = (endpoint(&from)?, endpoint(&to)?);
-                    let found = d.arcs(shape, &f.0, false).into_iter().find(|a| a.from == f && a.to == t).map(|a| a.id);
-                    let id = found.ok_or_else(|| format!("there is no arc `{from} -> {to}` to disconnect"))?;
+                    let found = d
+                        .arcs(shape, &f.0, false)
+                        .into_iter()
+                        .find(|a| a.from == f && a.to == t)
+                        .map(|a| a.id);
+                    let id = found
+                        .ok_or_else(|| format!("there is no arc `{from} -> {to}` to disconnect"))?;
                     d.added.retain(|a| a.id != id);
                     if shape.arcs.contains_key(&id) {
                         d.dropped.insert(id);
@@ -264,7 +344,9 @@ impl Draft {
         // unless placed explicitly.
         for (name, worker) in insert_workers {
             let producer = d.arcs(shape, &name, true).first().map(|a| a.from.0.clone());
-            let w = worker.or_else(|| producer.map(|p| d.worker(shape, &p))).unwrap_or(0);
+            let w = worker
+                .or_else(|| producer.map(|p| d.worker(shape, &p)))
+                .unwrap_or(0);
             d.inserted.insert(name, w);
         }
         d.check_touched(shape)?;
@@ -276,19 +358,29 @@ impl Draft {
 
     fn existing(&self, shape: &Shape, name: &str) -> Result<(), String> {
         if self.inserted.contains_key(name) {
-            return Err(format!("`{name}` is inserted by this update and cannot be changed in it too"));
+            return Err(format!(
+                "`{name}` is inserted by this update and cannot be changed in it too"
+            ));
         }
         if self.meta(shape, name).is_none() {
             let mut names: Vec<&str> = shape.order.iter().map(String::as_str).take(20).collect();
             if shape.order.len() > 20 {
                 names.push("...");
             }
-            return Err(format!("no instance named `{name}` (instances: {})", names.join(", ")));
+            return Err(format!(
+                "no instance named `{name}` (instances: {})",
+                names.join(", ")
+            ));
         }
         Ok(())
     }
 
-    fn replace(&mut self, shape: &Shape, instance: String, incoming: Box<dyn Incoming>) -> Result<(), String> {
+    fn replace(
+        &mut self,
+        shape: &Shape,
+        instance: String,
+        incoming: Box<dyn Incoming>,
+    ) -> Result<(), String> {
         self.existing(shape, &instance)?;
         if self.metas.contains_key(&instance) {
             return Err(format!("`{instance}` is replaced twice in one update"));
@@ -310,7 +402,11 @@ impl Draft {
                 ));
             }
             if !to.can_import(from.version) {
-                let steps: Vec<String> = to.migrations.iter().map(|m| format!("v{} -> v{}", m.from, m.to)).collect();
+                let steps: Vec<String> = to
+                    .migrations
+                    .iter()
+                    .map(|m| format!("v{} -> v{}", m.from, m.to))
+                    .collect();
                 return Err(format!(
                     "`{}` v{} has no migration path from `{}` v{} (it declares {}); add `#[migrate(from = {})]` to `{}`",
                     to.name,
@@ -323,27 +419,65 @@ impl Draft {
                 ));
             }
         }
-        let change =
-            VersionChange { update: 0, from: (from.name.to_owned(), from.version), to: (to.name.to_owned(), to.version) };
+        let change = VersionChange {
+            update: 0,
+            from: (from.name.to_owned(), from.version),
+            to: (to.name.to_owned(), to.version),
+        };
         self.report.replaced.push((instance.clone(), change));
         self.metas.insert(instance.clone(), to);
         self.incoming.insert(instance, incoming);
         Ok(())
     }
 
-    fn connect(&mut self, shape: &Shape, from: &str, to: &str, capacity: Option<usize>) -> Result<(), String> {
+    fn connect(
+        &mut self,
+        shape: &Shape,
+        from: &str,
+        to: &str,
+        capacity: Option<usize>,
+    ) -> Result<(), String> {
         let (f, t) = (endpoint(from)?, endpoint(to)?);
-        let fm = self.meta(shape, &f.0).ok_or_else(|| format!("no instance named `{}` for arc `{from} -> {to}`", f.0))?;
-        let tm = self.meta(shape, &t.0).ok_or_else(|| format!("no instance named `{}` for arc `{from} -> {to}`", t.0))?;
+        let fm = self
+            .meta(shape, &f.0)
+            .ok_or_else(|| format!("no instance named `{}` for arc `{from} -> {to}`", f.0))?;
+        let tm = self
+            .meta(shape, &t.0)
+            .ok_or_else(|| format!("no instance named `{}` for arc `{from} -> {to}`", t.0))?;
         let (_, out) = fm.output(&f.1).ok_or_else(|| {
-            format!("`{}` (`{}`) has no output port `{}`; its outputs are: {}", f.0, fm.name, f.1, port_list(fm.outputs))
+            format!(
+                "`{}` (`{}`) has no output port `{}`; its outputs are: {}",
+                f.0,
+                fm.name,
+                f.1,
+                port_list(fm.outputs)
+            )
         })?;
         let (_, inp) = tm.input(&t.1).ok_or_else(|| {
-            format!("`{}` (`{}`) has no input port `{}`; its inputs are: {}", t.0, tm.name, t.1, port_list(tm.inputs))
+            format!(
+                "`{}` (`{}`) has no input port `{}`; its inputs are: {}",
+                t.0,
+                tm.name,
+                t.1,
+                port_list(tm.inputs)
+            )
         })?;
-        let dropped_like = self.dropped.iter().map(|id| &shape.arcs[id]).find(|a| a.from == f || a.to == t);
-        let capacity = capacity.or(dropped_like.map(|a| a.capacity)).unwrap_or(shape.default_capacity);
-        let arc = CArc { id: self.next_arc, from: f, to: t, packet: (out.packet)(), capacity, factory: out.arcs };
+        let dropped_like = self
+            .dropped
+            .iter()
+            .map(|id| &shape.arcs[id])
+            .find(|a| a.from == f || a.to == t);
+        let capacity = capacity
+            .or(dropped_like.map(|a| a.capacity))
+            .unwrap_or(shape.default_capacity);
+        let arc = CArc {
+            id: self.next_arc,
+            from: f,
+            to: t,
+            packet: (out.packet)(),
+            capacity,
+            factory: out.arcs,
+        };
         self.next_arc += 1;
         if (inp.packet)() != arc.packet {
             return Err(format!(
@@ -362,7 +496,11 @@ impl Draft {
     /// both ends is replaced by a new one at the marker.
     fn check_touched(&mut self, shape: &Shape) -> Result<(), String> {
         let mut touched: HashSet<String> = self.metas.keys().cloned().collect();
-        for a in self.added.iter().chain(self.dropped.iter().map(|id| &shape.arcs[id])) {
+        for a in self
+            .added
+            .iter()
+            .chain(self.dropped.iter().map(|id| &shape.arcs[id]))
+        {
             touched.insert(a.from.0.clone());
             touched.insert(a.to.0.clone());
         }
@@ -372,7 +510,11 @@ impl Draft {
         let mut retyped = Vec::new();
         for name in &touched {
             let meta = self.meta(shape, name).expect("retained");
-            for arc in self.arcs(shape, name, true).into_iter().chain(self.arcs(shape, name, false)) {
+            for arc in self
+                .arcs(shape, name, true)
+                .into_iter()
+                .chain(self.arcs(shape, name, false))
+            {
                 let (fm, tm) = (
                     self.meta(shape, &arc.from.0).expect("arc ends exist"),
                     self.meta(shape, &arc.to.0).expect("arc ends exist"),
@@ -398,13 +540,30 @@ impl Draft {
                         expected.name
                     ));
                 }
-                if sent != arc.packet && shape.arcs.contains_key(&arc.id) && !retyped.iter().any(|(id, _)| *id == arc.id) {
-                    retyped.push((arc.id, CArc { packet: sent, factory: out.arcs, ..arc.clone() }));
+                if sent != arc.packet
+                    && shape.arcs.contains_key(&arc.id)
+                    && !retyped.iter().any(|(id, _)| *id == arc.id)
+                {
+                    retyped.push((
+                        arc.id,
+                        CArc {
+                            packet: sent,
+                            factory: out.arcs,
+                            ..arc.clone()
+                        },
+                    ));
                 }
             }
             for port in meta.inputs {
-                if !self.arcs(shape, name, true).iter().any(|a| a.to.1 == port.name) {
-                    return Err(format!("input `{name}.{}` would have no arc; connect it in the same update", port.name));
+                if !self
+                    .arcs(shape, name, true)
+                    .iter()
+                    .any(|a| a.to.1 == port.name)
+                {
+                    return Err(format!(
+                        "input `{name}.{}` would have no arc; connect it in the same update",
+                        port.name
+                    ));
                 }
             }
             for port in meta.outputs {
@@ -441,10 +600,17 @@ impl Draft {
             let mut todo = vec![arc.to.0.as_str()];
             while let Some(n) = todo.pop() {
                 if n == arc.from.0 {
-                    return Err(format!("arc `{}` would close a cycle; evoflow graphs are acyclic", arc.label()));
+                    return Err(format!(
+                        "arc `{}` would close a cycle; evoflow graphs are acyclic",
+                        arc.label()
+                    ));
                 }
                 if seen.insert(n) {
-                    todo.extend(self.arcs(shape, n, false).into_iter().map(|a| a.to.0.as_str()));
+                    todo.extend(
+                        self.arcs(shape, n, false)
+                            .into_iter()
+                            .map(|a| a.to.0.as_str()),
+                    );
                 }
             }
         }

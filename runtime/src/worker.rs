@@ -2,12 +2,13 @@
 //! schedule's fixed order, applies live updates between two steps, backs
 //! off when idle, and stops the graph on a panic.
 
-use crate::node::{Node, VacantNode};
+use crate::node::{Node, Step, VacantNode};
 use crate::plan::{InstancePlan, Locals};
 use crate::reconfig::{panic_text, Reconfig};
 use crate::wake::{Sleeper, Waker};
 use crossbeam_utils::Backoff;
 use std::any::Any;
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -77,10 +78,10 @@ pub(crate) struct Mailbox {
 
 impl Mailbox {
     /// Delivers a command, or gives it back if the worker has exited.
-    pub(crate) fn post(&self, command: Command) -> Result<(), Command> {
+    pub(crate) fn post(&self, command: Command) -> Result<(), Box<Command>> {
         let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
         if inbox.1 {
-            return Err(command);
+            return Err(Box::new(command));
         }
         inbox.0.push(command);
         self.has_mail.store(true, Ordering::Release);
@@ -107,12 +108,9 @@ impl Mailbox {
 }
 
 /// Fails and finishes an update part that will never run.
-pub(crate) fn refuse(command: Command) {
+pub(crate) fn refuse(command: Command, why: &str) {
     let (Command::Reconfig { instance, rc } | Command::Insert { instance, rc }) = command;
-    rc.update.failed(
-        &instance,
-        "the graph finished before the update could be applied".to_owned(),
-    );
+    rc.update.failed(&instance, why.to_owned());
     rc.update.finish_one();
 }
 
@@ -126,96 +124,186 @@ pub(crate) struct Worker {
     pub mailbox: Arc<Mailbox>,
 }
 
+/// A section's nodes, in run order, with an index by name for updates.
+struct Section {
+    nodes: Vec<Box<dyn Node>>,
+    index: HashMap<String, usize>,
+    locals: Locals,
+}
+
+/// An instance panicked; the graph is aborting.
+struct Panicked;
+
+impl Section {
+    fn reindex(&mut self) {
+        self.index = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name().to_owned(), i))
+            .collect();
+    }
+
+    /// Steps node `i`, committing its update if it decided so. Returns the
+    /// step, and whether the node was removed.
+    fn step(&mut self, i: usize, budget: usize, shared: &Shared) -> Result<(Step, bool), Panicked> {
+        let node = &mut self.nodes[i];
+        let step = catch_unwind(AssertUnwindSafe(|| node.step(budget))).map_err(|p| {
+            shared.fail(node.name(), p);
+            Panicked
+        })?;
+        if !step.commit {
+            return Ok((step, false));
+        }
+        let node = self.nodes.remove(i);
+        let name = node.name().to_owned();
+        let locals = &mut self.locals;
+        let removed = match catch_unwind(AssertUnwindSafe(|| node.commit(locals))) {
+            Ok(Some(new)) => {
+                self.nodes.insert(i, new);
+                false
+            }
+            Ok(None) => true,
+            Err(p) => {
+                shared.fail(&name, p);
+                return Err(Panicked);
+            }
+        };
+        if removed {
+            self.reindex();
+        }
+        Ok((step, removed))
+    }
+
+    /// Hands a command to its instance (or creates the inserted one) and
+    /// advances it at once: a single-instance update swaps right here.
+    fn deliver(
+        &mut self,
+        command: Command,
+        stop: &Arc<AtomicBool>,
+        shared: &Shared,
+    ) -> Result<Option<usize>, Panicked> {
+        let i = match command {
+            Command::Reconfig { instance, rc } => match self.index.get(&instance) {
+                Some(&i) => {
+                    self.nodes[i].set_pending(rc);
+                    i
+                }
+                None => {
+                    refuse(
+                        Command::Reconfig { instance, rc },
+                        "the instance is not on its worker",
+                    );
+                    return Ok(None);
+                }
+            },
+            Command::Insert { instance, rc } => {
+                self.nodes.push(Box::new(VacantNode::new(
+                    instance.as_str().into(),
+                    rc,
+                    stop.clone(),
+                )));
+                self.reindex();
+                self.nodes.len() - 1
+            }
+        };
+        let (_, removed) = self.step(i, 0, shared)?;
+        Ok((removed).then_some(i))
+    }
+}
+
 impl Worker {
     /// Builds the section's nodes, then runs them until every instance has
     /// finished or the graph aborts.
     pub(crate) fn run(self, shared: &Shared) -> Finals {
         let mut locals = Locals::default();
-        let mut nodes: Vec<Box<dyn Node>> = self
+        let nodes = self
             .instances
             .into_iter()
             .map(|i| i.build(&mut locals, &shared.stop))
             .collect();
+        let mut section = Section {
+            nodes,
+            index: HashMap::new(),
+            locals,
+        };
+        section.reindex();
+        let outcome = Self::run_section(&mut section, &self.sleeper, &self.mailbox, shared);
+        let why = "the graph finished before the update could be applied";
+        self.mailbox
+            .close()
+            .into_iter()
+            .for_each(|c| refuse(c, why));
+        section.nodes.iter_mut().for_each(|n| n.abandon());
+        if outcome.is_err() {
+            return Vec::new();
+        }
+        section.nodes.retain(|n| !n.is_retired());
+        section
+            .nodes
+            .into_iter()
+            .map(|n| (n.name().to_owned(), n.into_component()))
+            .collect()
+    }
+
+    fn run_section(
+        s: &mut Section,
+        sleeper: &Sleeper,
+        mailbox: &Mailbox,
+        shared: &Shared,
+    ) -> Result<(), Panicked> {
         let backoff = Backoff::new();
         while !shared.abort.load(Ordering::Acquire) {
-            for command in self.mailbox.take() {
-                deliver(command, &mut nodes, &shared.stop);
-            }
             let (mut progress, mut polling) = (false, false);
-            let mut commits = Vec::new();
-            for (i, node) in nodes
-                .iter_mut()
-                .enumerate()
-                .filter(|(_, n)| !n.is_finished())
-            {
-                match catch_unwind(AssertUnwindSafe(|| node.step(BUDGET))) {
-                    Ok(step) => {
-                        progress |= step.progress;
-                        polling |= step.polling;
-                        if step.commit {
-                            commits.push(i);
+            let mut i = 0;
+            while i < s.nodes.len() {
+                // Updates are picked up between any two steps, so how soon
+                // an instance swaps does not depend on the section's size.
+                if mailbox.has_mail() {
+                    for command in mailbox.take() {
+                        if let Some(removed) = s.deliver(command, &shared.stop, shared)? {
+                            if removed < i {
+                                i -= 1;
+                            }
                         }
-                    }
-                    Err(payload) => {
-                        shared.fail(node.name(), payload);
-                        return Vec::new();
+                        progress = true;
                     }
                 }
-            }
-            for i in commits.into_iter().rev() {
-                let node = nodes.remove(i);
-                let name = node.name().to_owned();
-                match catch_unwind(AssertUnwindSafe(|| node.commit(&mut locals))) {
-                    Ok(Some(new)) => nodes.insert(i, new),
-                    Ok(None) => {}
-                    Err(payload) => {
-                        shared.fail(&name, payload);
-                        return Vec::new();
-                    }
+                if i >= s.nodes.len() {
+                    break;
+                }
+                if s.nodes[i].is_finished() {
+                    i += 1;
+                    continue;
+                }
+                let (step, removed) = s.step(i, BUDGET, shared)?;
+                progress |= step.progress;
+                polling |= step.polling;
+                if !removed {
+                    i += 1;
                 }
             }
-            nodes.retain(|n| !n.is_retired());
-            if nodes.iter().all(|n| n.is_finished()) && !self.mailbox.has_mail() {
-                break;
+            let before = s.nodes.len();
+            s.nodes.retain(|n| !n.is_retired());
+            if s.nodes.len() != before {
+                s.reindex();
+            }
+            if s.nodes.iter().all(|n| n.is_finished()) && !mailbox.has_mail() {
+                return Ok(());
             }
             if progress {
                 backoff.reset();
             } else if !backoff.is_completed() {
                 backoff.snooze();
             } else {
-                let (nodes, mailbox) = (&mut nodes, &self.mailbox);
-                self.sleeper
-                    .park_unless(polling.then_some(POLL_INTERVAL), || {
-                        shared.abort.load(Ordering::Acquire)
-                            || mailbox.has_mail()
-                            || nodes.iter_mut().any(|n| n.has_work())
-                    });
+                let nodes = &mut s.nodes;
+                sleeper.park_unless(polling.then_some(POLL_INTERVAL), || {
+                    shared.abort.load(Ordering::Acquire)
+                        || mailbox.has_mail()
+                        || nodes.iter_mut().any(|n| n.has_work())
+                });
             }
         }
-        self.mailbox.close().into_iter().for_each(refuse);
-        nodes.iter_mut().for_each(|n| n.abandon());
-        nodes.retain(|n| !n.is_retired());
-        nodes
-            .into_iter()
-            .map(|n| (n.name().to_owned(), n.into_component()))
-            .collect()
-    }
-}
-
-/// Hands a command to its instance (or creates the inserted one).
-fn deliver(command: Command, nodes: &mut Vec<Box<dyn Node>>, stop: &Arc<AtomicBool>) {
-    match command {
-        Command::Reconfig { instance, rc } => match nodes.iter_mut().find(|n| n.name() == instance)
-        {
-            Some(node) => node.set_pending(rc),
-            None => refuse(Command::Reconfig { instance, rc }),
-        },
-        Command::Insert { instance, rc } => {
-            nodes.push(Box::new(VacantNode::new(
-                instance.as_str().into(),
-                rc,
-                stop.clone(),
-            )));
-        }
+        Ok(())
     }
 }

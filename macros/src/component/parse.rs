@@ -212,7 +212,7 @@ fn take_role(f: &mut ImplItemFn) -> syn::Result<Option<(Role, proc_macro2::Span)
                 Error::new(a.span(), format!("a method can have only one of {ROLES}"))
             });
         }
-        role = Some((r, a.span()));
+        role = Some((r, a.path().span()));
     }
     f.attrs = keep;
     match err {
@@ -253,7 +253,8 @@ fn check_plain(f: &ImplItemFn) -> syn::Result<()> {
 
 /// True if `ty` is `Self` or the component's own type name.
 fn is_self(ty: &Type, name: &Ident) -> bool {
-    matches!(ty, Type::Path(p) if p.qself.is_none() && (p.path.is_ident("Self") || p.path.is_ident(name)))
+    matches!(ty, Type::Path(p) if p.qself.is_none()
+        && (p.path.is_ident("Self") || p.path.segments.last().is_some_and(|s| s.ident == *name && s.arguments.is_empty())))
 }
 
 fn set_once<T>(

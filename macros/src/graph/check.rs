@@ -22,6 +22,8 @@ pub(crate) struct Arc {
 pub(crate) struct Graph {
     pub name: String,
     pub workers: usize,
+    /// Default arc capacity.
+    pub capacity: usize,
     pub instances: Vec<Instance>,
     pub arcs: Vec<Arc>,
     /// Instances in a topological order (stable: ties by declaration).
@@ -185,6 +187,7 @@ pub(crate) fn check(decl: GraphDecl) -> syn::Result<Graph> {
     Ok(Graph {
         name: name.unwrap_or_else(|| "graph".to_owned()),
         workers,
+        capacity,
         instances,
         arcs,
         topo,
@@ -211,22 +214,26 @@ fn topological_order(instances: &[Instance], arcs: &[Arc]) -> syn::Result<Vec<us
     if order.len() == n {
         return Ok(order);
     }
-    // Walk forward along arcs between unfinished instances until one repeats.
+    // Every unfinished instance has an unfinished producer: walk producers
+    // until one repeats; the walk, reversed, is a cycle.
     let mut path = vec![(0..n).find(|&i| !done[i]).expect("an instance is left")];
     loop {
         let cur = *path.last().expect("non-empty");
-        let next = arcs
+        let arc = arcs
             .iter()
-            .find(|a| a.from == cur && !done[a.to])
-            .expect("a cycle continues");
-        if let Some(pos) = path.iter().position(|&i| i == next.to) {
-            let mut names: Vec<String> = path[pos..]
-                .iter()
-                .map(|&i| instances[i].decl.name.to_string())
-                .collect();
-            names.push(instances[next.to].decl.name.to_string());
+            .find(|a| a.to == cur && !done[a.from])
+            .expect("an unfinished producer");
+        if let Some(pos) = path.iter().position(|&i| i == arc.from) {
+            let mut names = vec![instances[arc.from].decl.name.to_string()];
+            names.extend(
+                path[pos + 1..]
+                    .iter()
+                    .rev()
+                    .map(|&i| instances[i].decl.name.to_string()),
+            );
+            names.push(names[0].clone());
             return Err(Error::new(
-                next.decl.arrow.spans[0],
+                arc.decl.arrow.spans[0],
                 format!(
                     "this arc closes a cycle: {}; evoflow graphs must be acyclic (end of stream and \
                      update markers travel downstream): break the cycle or keep the feedback inside \
@@ -235,6 +242,6 @@ fn topological_order(instances: &[Instance], arcs: &[Arc]) -> syn::Result<Vec<us
                 ),
             ));
         }
-        path.push(next.to);
+        path.push(arc.from);
     }
 }

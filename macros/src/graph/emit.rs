@@ -117,12 +117,13 @@ pub(crate) fn emit(g: &Graph, s: &Schedule) -> TokenStream {
         let c = component(ty);
         quote!(let #iv = #c::__add_to(#cv, &mut #b, #name, #section);)
     });
-    let (name, sections) = (&g.name, s.sections.len());
+    let (name, sections, capacity) = (&g.name, s.sections.len(), g.capacity);
     quote! {{
         #( #construct )*
         #( #connected )*
         #( #checks )*
         let mut #b = #p::GraphBuilder::new(#name, #sections);
+        #b.default_capacity(#capacity);
         #( #add )*
         #( #connects )*
         #b.build().unwrap_or_else(|e| panic!("evoflow: graph! accepted a graph the runtime refuses: {}", e))

@@ -95,7 +95,7 @@ impl Parse for GraphDecl {
             let attrs = input.call(Attribute::parse_outer)?;
             let first: Ident = input.parse()?;
             if input.peek(Token![=]) {
-                if let Some(a) = attrs.first() {
+                if let Some(a) = attrs.iter().find(|a| !a.path().is_ident("doc")) {
                     return Err(Error::new_spanned(a, "settings take no attributes"));
                 }
                 input.parse::<Token![=]>()?;
