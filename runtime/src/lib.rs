@@ -14,9 +14,13 @@ mod run;
 mod schedule;
 mod shape;
 mod state;
+mod sync;
 mod update;
 mod wake;
 mod worker;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
 
 #[doc(hidden)]
 pub mod __private;

@@ -20,12 +20,12 @@ use crate::node::{ComponentNode, Node};
 use crate::plan::{EndPlan, Locals};
 use crate::port::{ArcId, End, InputSet, OutputSet};
 use crate::state::{Resources, State};
+use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, Condvar, Mutex, Ordering};
 use crate::wake::Waker;
 use std::any::Any;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 
 const UNDECIDED: u8 = 0;
 const COMMIT: u8 = 1;
@@ -163,7 +163,7 @@ pub(crate) trait Incoming: Send {
         handed: &mut Resources,
         inputs: Vec<Vec<End>>,
         outputs: Vec<End>,
-        stop: Arc<AtomicBool>,
+        stop: Arc<std::sync::atomic::AtomicBool>,
     ) -> Box<dyn Node>;
     /// The new component's metadata.
     fn meta(&self) -> &'static ComponentMeta;
@@ -227,7 +227,7 @@ impl<C: Component> Incoming for IncomingOf<C> {
         handed: &mut Resources,
         inputs: Vec<Vec<End>>,
         outputs: Vec<End>,
-        stop: Arc<AtomicBool>,
+        stop: Arc<std::sync::atomic::AtomicBool>,
     ) -> Box<dyn Node> {
         let mut c = self.instance.expect("prepared before commit");
         c.__takeover(handed);

@@ -5,8 +5,7 @@
 //! on both sides (Dekker), at least one of them sees the other, so a wake-up
 //! can never be lost between the worker's last check and its park.
 
-use crossbeam_utils::sync::{Parker, Unparker};
-use std::sync::atomic::{fence, AtomicBool, Ordering};
+use crate::sync::{fence, AtomicBool, Ordering, Parker, Unparker};
 use std::time::Duration;
 
 /// The waking side of one worker, shared with every producer that feeds it.
