@@ -396,6 +396,15 @@ impl VacantNode {
             pending: Some((rc, Stage::Align)),
         }
     }
+
+    /// The place of an instance an update removed, until swept away.
+    pub(crate) fn retired(name: Arc<str>, stop: Arc<AtomicBool>) -> Self {
+        VacantNode {
+            name,
+            stop,
+            pending: None,
+        }
+    }
 }
 
 impl Participant for VacantNode {

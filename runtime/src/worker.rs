@@ -144,35 +144,38 @@ impl Section {
             .collect();
     }
 
-    /// Steps node `i`, committing its update if it decided so. Returns the
-    /// step, and whether the node was removed.
-    fn step(&mut self, i: usize, budget: usize, shared: &Shared) -> Result<(Step, bool), Panicked> {
+    /// Steps node `i`, committing its update if it decided so. The new
+    /// version takes the old one's place; a removed instance leaves a
+    /// retired placeholder that the end of the pass sweeps away.
+    fn step(
+        &mut self,
+        i: usize,
+        budget: usize,
+        stop: &Arc<AtomicBool>,
+        shared: &Shared,
+    ) -> Result<Step, Panicked> {
         let node = &mut self.nodes[i];
         let step = catch_unwind(AssertUnwindSafe(|| node.step(budget))).map_err(|p| {
             shared.fail(node.name(), p);
             Panicked
         })?;
-        if !step.commit {
-            return Ok((step, false));
-        }
-        let node = self.nodes.remove(i);
-        let name = node.name().to_owned();
-        let locals = &mut self.locals;
-        let removed = match catch_unwind(AssertUnwindSafe(|| node.commit(locals))) {
-            Ok(Some(new)) => {
-                self.nodes.insert(i, new);
-                false
+        if step.commit {
+            let name: Arc<str> = self.nodes[i].name().into();
+            let node = std::mem::replace(
+                &mut self.nodes[i],
+                Box::new(VacantNode::retired(name.clone(), stop.clone())),
+            );
+            let locals = &mut self.locals;
+            match catch_unwind(AssertUnwindSafe(|| node.commit(locals))) {
+                Ok(Some(new)) => self.nodes[i] = new,
+                Ok(None) => {}
+                Err(p) => {
+                    shared.fail(&name, p);
+                    return Err(Panicked);
+                }
             }
-            Ok(None) => true,
-            Err(p) => {
-                shared.fail(&name, p);
-                return Err(Panicked);
-            }
-        };
-        if removed {
-            self.reindex();
         }
-        Ok((step, removed))
+        Ok(step)
     }
 
     /// Hands a command to its instance (or creates the inserted one) and
@@ -182,7 +185,7 @@ impl Section {
         command: Command,
         stop: &Arc<AtomicBool>,
         shared: &Shared,
-    ) -> Result<Option<usize>, Panicked> {
+    ) -> Result<(), Panicked> {
         let i = match command {
             Command::Reconfig { instance, rc } => match self.index.get(&instance) {
                 Some(&i) => {
@@ -194,21 +197,28 @@ impl Section {
                         Command::Reconfig { instance, rc },
                         "the instance is not on its worker",
                     );
-                    return Ok(None);
+                    return Ok(());
                 }
             },
             Command::Insert { instance, rc } => {
+                self.index.insert(instance.clone(), self.nodes.len());
                 self.nodes.push(Box::new(VacantNode::new(
                     instance.as_str().into(),
                     rc,
                     stop.clone(),
                 )));
-                self.reindex();
                 self.nodes.len() - 1
             }
         };
-        let (_, removed) = self.step(i, 0, shared)?;
-        Ok((removed).then_some(i))
+        self.step(i, 0, stop, shared).map(drop)
+    }
+
+    /// Drops retired placeholders.
+    fn sweep(&mut self) {
+        if self.nodes.iter().any(|n| n.is_retired()) {
+            self.nodes.retain(|n| !n.is_retired());
+            self.reindex();
+        }
     }
 }
 
@@ -261,33 +271,18 @@ impl Worker {
                 // an instance swaps does not depend on the section's size.
                 if mailbox.has_mail() {
                     for command in mailbox.take() {
-                        if let Some(removed) = s.deliver(command, &shared.stop, shared)? {
-                            if removed < i {
-                                i -= 1;
-                            }
-                        }
+                        s.deliver(command, &shared.stop, shared)?;
                         progress = true;
                     }
                 }
-                if i >= s.nodes.len() {
-                    break;
+                if !s.nodes[i].is_finished() {
+                    let step = s.step(i, BUDGET, &shared.stop, shared)?;
+                    progress |= step.progress;
+                    polling |= step.polling;
                 }
-                if s.nodes[i].is_finished() {
-                    i += 1;
-                    continue;
-                }
-                let (step, removed) = s.step(i, BUDGET, shared)?;
-                progress |= step.progress;
-                polling |= step.polling;
-                if !removed {
-                    i += 1;
-                }
+                i += 1;
             }
-            let before = s.nodes.len();
-            s.nodes.retain(|n| !n.is_retired());
-            if s.nodes.len() != before {
-                s.reindex();
-            }
+            s.sweep();
             if s.nodes.iter().all(|n| n.is_finished()) && !mailbox.has_mail() {
                 return Ok(());
             }
