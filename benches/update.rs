@@ -172,7 +172,7 @@ fn bench_swaps(c: &mut Criterion, samples: &Samples) {
 }
 
 /// Packets per throughput run.
-const PACKETS: u64 = 20_000_000;
+const PACKETS: u64 = 100_000_000;
 
 /// Runs a 6-stage pipeline over `PACKETS` packets while another thread
 /// applies `rate` updates per second (alternating single and coordinated).
