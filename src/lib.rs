@@ -54,3 +54,8 @@ pub mod __private {
     pub use evoflow_runtime as rt;
     pub use evoflow_runtime::__private::*;
 }
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
