@@ -25,7 +25,7 @@ impl Ticks {
         }
         out.out(self.next);
         self.next += 1;
-        if self.next % 2_000 == 0 {
+        if self.next.is_multiple_of(2_000) {
             std::thread::sleep(Duration::from_millis(1));
         }
         Flow::Continue
