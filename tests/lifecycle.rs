@@ -162,3 +162,54 @@ fn a_finished_graph_reports_every_instance() {
     assert_eq!(report.take::<Check>("check").unwrap().received, 10);
     assert!(report.take::<Check>("check").is_none(), "taken once");
 }
+
+/// Holds packets back and releases them from its `#[poll]` method, one per
+/// call, like a component that writes to sockets as they become ready.
+#[derive(Default)]
+struct Trickler {
+    held: std::collections::VecDeque<Seq>,
+    calls: u64,
+}
+
+#[component(outputs(out: Seq))]
+impl Trickler {
+    #[input]
+    fn inp(&mut self, p: Seq) {
+        self.held.push_back(p);
+    }
+
+    #[poll]
+    fn release(&mut self, out: &mut Outputs<Self>) -> Flow {
+        self.calls += 1;
+        match self.held.pop_front() {
+            Some(p) if self.calls.is_multiple_of(2) => {
+                out.out(p);
+                Flow::Continue
+            }
+            Some(p) => {
+                self.held.push_front(p);
+                Flow::Idle
+            }
+            None => Flow::Done,
+        }
+    }
+}
+
+#[test]
+fn a_polling_operator_drains_before_the_graph_ends() {
+    let mut report = within(LIMIT, || {
+        graph! {
+            workers = 2;
+            capacity = 4;
+            src: Source = Source::new(0, 20_000);
+            t: Trickler;
+            check: Check = Check::new(1, 0, 1);
+            src.out -> t.inp;
+            t.out -> check.inp;
+        }
+        .run_to_end()
+        .unwrap()
+    });
+    assert_eq!(report.take::<Check>("check").unwrap().received, 20_000);
+    assert!(report.take::<Trickler>("t").unwrap().held.is_empty());
+}

@@ -108,6 +108,9 @@ pub struct ComponentMeta {
     pub inputs: &'static [PortMeta],
     /// Output ports, in declaration order.
     pub outputs: &'static [PortMeta],
+    /// True if the component has a `#[source]` or `#[poll]` method that the
+    /// runtime calls to produce packets without input.
+    pub polls: bool,
     /// True if the component exports its state (`#[component(state)]`).
     pub state: bool,
     /// Migration steps it declares.
@@ -176,7 +179,7 @@ pub trait Component: Send + Sized + 'static {
         budget: usize,
     ) -> Drained;
 
-    /// Calls the `#[source]` method once; only sources are asked.
+    /// Calls the `#[source]` or `#[poll]` method once.
     #[doc(hidden)]
     fn __generate(&mut self, _outputs: &mut Self::Outputs) -> Flow {
         Flow::Done

@@ -75,6 +75,8 @@ pub(crate) struct ComponentNode<C: Component> {
     phase: Phase,
     /// The source last reported [`Flow::Idle`]; only polling revives it.
     idle: bool,
+    /// An operator's `#[poll]` method reported [`Flow::Done`].
+    poll_done: bool,
     /// Set by `Running::stop`: sources end at their next call.
     stop: Arc<AtomicBool>,
     pending: Option<(Reconfig, Stage)>,
@@ -95,6 +97,7 @@ impl<C: Component> ComponentNode<C> {
             outputs,
             phase: Phase::Running,
             idle: false,
+            poll_done: false,
             stop,
             pending: None,
         }
@@ -132,28 +135,32 @@ impl<C: Component> ComponentNode<C> {
         self.phase = Phase::Ending;
     }
 
-    fn run_source(&mut self, budget: usize) -> Step {
-        let mut step = Step::default();
+    /// Calls the `#[source]`/`#[poll]` method up to `budget` times, until it
+    /// is idle or done. Returns whether it is done.
+    fn poll(&mut self, budget: usize, step: &mut Step) -> bool {
         self.idle = false;
         for _ in 0..budget {
             if self.stop.load(Ordering::Relaxed) {
-                self.begin_end();
-                step.progress = true;
-                break;
+                return true;
             }
             match self.component.__generate(&mut self.outputs) {
                 Flow::Continue => step.progress = true,
                 Flow::Idle => {
                     self.idle = true;
                     step.polling = true;
-                    break;
+                    return false;
                 }
-                Flow::Done => {
-                    self.begin_end();
-                    step.progress = true;
-                    break;
-                }
+                Flow::Done => return true,
             }
+        }
+        false
+    }
+
+    fn run_source(&mut self, budget: usize) -> Step {
+        let mut step = Step::default();
+        if self.poll(budget, &mut step) {
+            self.begin_end();
+            step.progress = true;
         }
         step
     }
@@ -168,7 +175,17 @@ impl<C: Component> ComponentNode<C> {
                 step.progress |= d.handled > 0 || d.stopped;
             }
         }
-        if self.all_inputs_ended() {
+        // A poller's Done counts once its inputs have ended; before, more
+        // input may come, so it is polled again like an idle one.
+        if C::META.polls && !self.poll_done && self.poll(budget, &mut step) {
+            if self.all_inputs_ended() {
+                self.poll_done = true;
+            } else {
+                self.idle = true;
+                step.polling = true;
+            }
+        }
+        if self.all_inputs_ended() && (self.poll_done || !C::META.polls) {
             self.begin_end();
             step.progress = true;
         }
@@ -313,7 +330,7 @@ impl<C: Component> Node for ComponentNode<C> {
                     // Blocked on a full output; a flush may now succeed.
                     return staged && self.flush();
                 }
-                (C::META.is_source() && !self.idle)
+                (C::META.polls && !self.idle && !self.poll_done)
                     || staged
                     || (0..C::Inputs::LEN).any(|p| {
                         let port = self.inputs.port(p);

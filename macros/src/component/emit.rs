@@ -154,6 +154,7 @@ pub(crate) fn emit(spec: &Spec) -> TokenStream {
         quote!(fn __finish(&mut self, outputs: &mut Self::Outputs) { #call; })
     });
 
+    let polls = source.is_some();
     let mig_from = migrations.iter().map(|m| m.from);
     let mig_to = migrations.iter().map(|m| m.to);
     let state_glue = state.then(|| {
@@ -217,6 +218,7 @@ pub(crate) fn emit(spec: &Spec) -> TokenStream {
                 version: #version,
                 inputs: &[ #( #in_meta ),* ],
                 outputs: &[ #( #out_meta ),* ],
+                polls: #polls,
                 state: #state,
                 migrations: &[ #( #rt::Migration { from: #mig_from, to: #mig_to } ),* ],
             };

@@ -146,6 +146,7 @@ pub(crate) struct Spec {
 enum Role {
     Input,
     Source,
+    Poll,
     OnEnd,
     Migrate { from: u32, to: Option<u32> },
     Handover,
@@ -189,6 +190,8 @@ fn take_role(f: &mut ImplItemFn) -> syn::Result<Option<(Role, proc_macro2::Span)
             Role::Input
         } else if a.path().is_ident("source") {
             Role::Source
+        } else if a.path().is_ident("poll") {
+            Role::Poll
         } else if a.path().is_ident("on_end") {
             Role::OnEnd
         } else if a.path().is_ident("handover") {
@@ -316,6 +319,7 @@ impl Spec {
             handover: None,
             takeover: None,
         };
+        let mut poll_span = None;
         for it in &mut item.items {
             let ImplItem::Fn(f) = it else { continue };
             let Some((role, span)) = take_role(f)? else {
@@ -346,7 +350,7 @@ impl Spec {
                         takes_outputs: args.len() == 2,
                     });
                 }
-                Role::Source | Role::OnEnd => {
+                Role::Source | Role::Poll | Role::OnEnd => {
                     check_receiver(f)?;
                     if args.len() > 1 {
                         return Err(Error::new(
@@ -358,14 +362,17 @@ impl Spec {
                         name,
                         takes_outputs: args.len() == 1,
                     };
-                    if matches!(role, Role::Source) {
+                    if matches!(role, Role::Source | Role::Poll) {
                         if matches!(f.sig.output, ReturnType::Default) {
                             return Err(Error::new(
                                 f.sig.span(),
-                                "a `#[source]` method returns `evoflow::Flow` (Continue, Idle or Done)",
+                                "a `#[source]` or `#[poll]` method returns `evoflow::Flow` (Continue, Idle or Done)",
                             ));
                         }
-                        set_once(&mut spec.source, hook, span, "#[source]")?;
+                        if matches!(role, Role::Poll) {
+                            poll_span = Some(span);
+                        }
+                        set_once(&mut spec.source, hook, span, "#[source]` or `#[poll]")?;
                     } else {
                         check_unit_return(f)?;
                         set_once(&mut spec.on_end, hook, span, "#[on_end]")?;
@@ -436,10 +443,16 @@ impl Spec {
                 format!("component `{}` has no `#[input]` handler and no `#[source]` method; add at least one", spec.type_name),
             ));
         }
-        if let (Some(s), Some(i)) = (&spec.source, spec.inputs.first()) {
+        if let (Some(span), true) = (poll_span, spec.inputs.is_empty()) {
+            return Err(Error::new(
+                span,
+                "a component without inputs is a source: use `#[source]`",
+            ));
+        }
+        if let (Some(s), Some(i), None) = (&spec.source, spec.inputs.first(), poll_span) {
             let mut e = Error::new(
                 s.name.span(),
-                "a `#[source]` component cannot also have `#[input]` handlers",
+                "a `#[source]` component cannot also have `#[input]` handlers; to be called while inputs are quiet, mark the method `#[poll]`",
             );
             e.combine(Error::new(i.name.span(), "input handler declared here"));
             return Err(e);
