@@ -1,0 +1,39 @@
+//! Writes response heads.
+
+use super::http::{Loaded, Response};
+use evoflow::{component, Outputs};
+use std::fmt::Write as _;
+
+/// Composes the status line and headers.
+#[derive(Default)]
+pub struct Compose;
+
+/// The head of a response for `l`, with `extra` headers.
+pub fn head(l: &Loaded, extra: &str) -> Vec<u8> {
+    let (code, reason) = l.status.line();
+    let mut h = String::with_capacity(160);
+    let _ = write!(
+        h,
+        "HTTP/1.1 {code} {reason}\r\nServer: evoflow\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n{extra}\r\n",
+        l.content_type,
+        l.body.len(),
+        if l.keep_alive { "keep-alive" } else { "close" },
+    );
+    h.into_bytes()
+}
+
+#[component(outputs(out: Response))]
+impl Compose {
+    #[input]
+    fn inp(&mut self, l: Loaded, out: &mut Outputs<Self>) {
+        let head = head(&l, "");
+        let body = (!l.head_only).then_some(l.body);
+        out.out(Response {
+            conn: l.conn,
+            seq: l.seq,
+            head,
+            body,
+            close: !l.keep_alive,
+        });
+    }
+}

@@ -1,0 +1,102 @@
+//! The packets that flow through the server, and HTTP status codes.
+
+use mio::net::TcpStream;
+use std::sync::Arc;
+
+/// A connection shared by `read` (reading) and `reply` (writing).
+#[derive(Clone)]
+pub struct ConnRef {
+    /// Unique per server.
+    pub id: u64,
+    /// The socket, non-blocking.
+    pub stream: Arc<TcpStream>,
+}
+
+/// A newly accepted connection.
+pub struct Conn {
+    /// Unique per server.
+    pub id: u64,
+    /// The socket, non-blocking.
+    pub stream: TcpStream,
+}
+
+/// One framed request: its head, or why it could not be framed.
+pub struct Raw {
+    /// Where it came from.
+    pub conn: ConnRef,
+    /// Position among the connection's requests, from 0.
+    pub seq: u64,
+    /// Request line and headers, without the blank line.
+    pub head: Vec<u8>,
+    /// Set when the request is refused at framing (the connection closes).
+    pub problem: Option<Status>,
+}
+
+/// Methods the server serves.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+}
+
+/// A parsed request.
+pub struct Request {
+    pub conn: ConnRef,
+    pub seq: u64,
+    pub method: Method,
+    /// Path as sent (percent-encoded, maybe with a query).
+    pub path: String,
+    /// The client keeps the connection open after the response.
+    pub keep_alive: bool,
+    /// Set when the request is answered with an error without loading.
+    pub error: Option<Status>,
+}
+
+/// A loaded response body, or an error.
+pub struct Loaded {
+    pub conn: ConnRef,
+    pub seq: u64,
+    pub status: Status,
+    pub content_type: &'static str,
+    pub body: Arc<[u8]>,
+    /// HEAD: send the headers only.
+    pub head_only: bool,
+    pub keep_alive: bool,
+}
+
+/// A response ready to write.
+pub struct Response {
+    pub conn: ConnRef,
+    pub seq: u64,
+    pub head: Vec<u8>,
+    pub body: Option<Arc<[u8]>>,
+    /// Close the connection after this response.
+    pub close: bool,
+}
+
+/// The status codes the server sends.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    Ok = 200,
+    BadRequest = 400,
+    NotFound = 404,
+    MethodNotAllowed = 405,
+    PayloadTooLarge = 413,
+    HeadersTooLarge = 431,
+    VersionNotSupported = 505,
+}
+
+impl Status {
+    /// Code and reason phrase.
+    pub fn line(self) -> (u16, &'static str) {
+        match self {
+            Status::Ok => (200, "OK"),
+            Status::BadRequest => (400, "Bad Request"),
+            Status::NotFound => (404, "Not Found"),
+            Status::MethodNotAllowed => (405, "Method Not Allowed"),
+            Status::PayloadTooLarge => (413, "Content Too Large"),
+            Status::HeadersTooLarge => (431, "Request Header Fields Too Large"),
+            Status::VersionNotSupported => (505, "HTTP Version Not Supported"),
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! An HTTP/1.1 static file server as an evoflow graph:
+//!
+//! ```text
+//! accept -> read -> parse -> load -> compose -> reply
+//! ```
+//!
+//! `read` owns the connections for reading (keep-alive, pipelining,
+//! limits, idle timeouts); `reply` writes responses back in request order
+//! per connection, without ever blocking its worker on a slow client.
+
+pub mod accept;
+pub mod compose;
+pub mod http;
+pub mod load;
+pub mod parse;
+pub mod read;
+pub mod reply;
+pub mod site;
+
+use accept::Accept;
+use compose::Compose;
+use evoflow::{graph, Graph};
+use load::Load;
+use parse::Parse;
+use read::Read;
+use reply::Reply;
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+/// What the server serves and how.
+pub struct Config {
+    /// A bound listener.
+    pub listener: TcpListener,
+    /// Directory to serve; `None` serves the embedded default site.
+    pub root: Option<PathBuf>,
+    /// Worker threads.
+    pub workers: usize,
+}
+
+/// Builds the server graph.
+pub fn server(config: Config) -> std::io::Result<Graph> {
+    let accept = Accept::new(config.listener)?;
+    let load = Load::new(config.root.as_deref())?;
+    Ok(match config.workers {
+        1 => graph! {
+            name = "webserver";
+            workers = 1;
+            accept: Accept = accept;
+            read: Read = Read::new()?;
+            parse: Parse;
+            load: Load = load;
+            compose: Compose;
+            reply: Reply;
+            accept.out -> read.conns;
+            read.out -> parse.inp;
+            parse.out -> load.inp;
+            load.out -> compose.inp;
+            compose.out -> reply.inp;
+        },
+        _ => graph! {
+            name = "webserver";
+            workers = 2;
+            accept: Accept = accept;
+            read: Read = Read::new()?;
+            parse: Parse;
+            #[worker(1)]
+            load: Load = load;
+            compose: Compose;
+            reply: Reply;
+            accept.out -> read.conns;
+            read.out -> parse.inp;
+            parse.out -> load.inp;
+            load.out -> compose.inp;
+            compose.out -> reply.inp;
+        },
+    })
+}

@@ -1,0 +1,86 @@
+//! Parses request heads: method, target, version, keep-alive.
+
+use super::http::{Method, Raw, Request, Status};
+use evoflow::{component, Outputs};
+
+/// Turns framed heads into requests; malformed ones get their status.
+#[derive(Default)]
+pub struct Parse;
+
+fn parse(head: &[u8]) -> Result<(Method, String, bool), Status> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut headers);
+    let mut with_end = head.to_vec();
+    with_end.extend_from_slice(b"\r\n\r\n");
+    match req.parse(&with_end) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Err(httparse::Error::Version) => return Err(Status::VersionNotSupported),
+        _ => return Err(Status::BadRequest),
+    }
+    let minor = req.version.ok_or(Status::BadRequest)?;
+    let method = match req.method.ok_or(Status::BadRequest)? {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        _ => return Err(Status::MethodNotAllowed),
+    };
+    let path = req.path.ok_or(Status::BadRequest)?.to_owned();
+    if !path.starts_with('/') {
+        return Err(Status::BadRequest);
+    }
+    let connection = req
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("connection"))
+        .map(|h| h.value);
+    let says = |word: &str| {
+        connection.is_some_and(|v| {
+            v.split(|b| *b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(word.as_bytes()))
+        })
+    };
+    let keep_alive = if minor == 1 {
+        !says("close")
+    } else {
+        says("keep-alive")
+    };
+    Ok((method, path, keep_alive))
+}
+
+/// httparse accepts only HTTP/1.x; anything else in the request line's
+/// version position is reported as 505 rather than 400.
+fn other_version(head: &[u8]) -> bool {
+    let line = head.split(|b| *b == b'\r').next().unwrap_or_default();
+    line.rsplit(|b| *b == b' ')
+        .next()
+        .is_some_and(|v| v.starts_with(b"HTTP/") && !v.starts_with(b"HTTP/1."))
+}
+
+#[component(outputs(out: Request))]
+impl Parse {
+    #[input]
+    fn inp(&mut self, raw: Raw, out: &mut Outputs<Self>) {
+        let parsed = match raw.problem {
+            Some(status) => Err(status),
+            None if other_version(&raw.head) => Err(Status::VersionNotSupported),
+            None => parse(&raw.head),
+        };
+        out.out(match parsed {
+            Ok((method, path, keep_alive)) => Request {
+                conn: raw.conn,
+                seq: raw.seq,
+                method,
+                path,
+                keep_alive,
+                error: None,
+            },
+            Err(status) => Request {
+                conn: raw.conn,
+                seq: raw.seq,
+                method: Method::Get,
+                path: String::new(),
+                keep_alive: false,
+                error: Some(status),
+            },
+        });
+    }
+}
