@@ -37,3 +37,24 @@ impl Compose {
         });
     }
 }
+
+/// Version 2: the same responses with one more header, the kind of change
+/// made live to a running server.
+#[derive(Default)]
+pub struct ComposeV2;
+
+#[component(version = 2, outputs(out: Response))]
+impl ComposeV2 {
+    #[input]
+    fn inp(&mut self, l: Loaded, out: &mut Outputs<Self>) {
+        let head = head(&l, "X-Evoflow-Compose: 2\r\n");
+        let body = (!l.head_only).then_some(l.body);
+        out.out(Response {
+            conn: l.conn,
+            seq: l.seq,
+            head,
+            body,
+            close: !l.keep_alive,
+        });
+    }
+}

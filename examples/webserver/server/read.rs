@@ -73,6 +73,13 @@ fn frame(buf: &[u8]) -> Framed {
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(&buf[..end + 4]) {
         Ok(httparse::Status::Complete(_)) => {}
+        // Another HTTP version: `parse` answers 505 and the connection closes.
+        Err(httparse::Error::Version) => {
+            return Framed::Request {
+                head: end,
+                total: end + 4,
+            }
+        }
         Err(httparse::Error::TooManyHeaders) => return Framed::Refused(Status::HeadersTooLarge),
         _ => return Framed::Refused(Status::BadRequest),
     }

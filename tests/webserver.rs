@@ -1,0 +1,308 @@
+//! The web server example over real loopback sockets: status codes,
+//! keep-alive, pipelining, HEAD, path traversal, slow clients, and live
+//! updates while connections are active.
+
+#[path = "../examples/webserver/server/mod.rs"]
+#[allow(dead_code)]
+mod server;
+
+use evoflow::{Running, Update};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+struct Served {
+    addr: SocketAddr,
+    running: Running,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.running.stop();
+    }
+}
+
+fn serve(root: Option<PathBuf>) -> Served {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let running = server::server(server::Config {
+        listener,
+        root,
+        workers: 2,
+    })
+    .unwrap()
+    .run()
+    .unwrap();
+    Served { addr, running }
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// One parsed response.
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one response from `s`, using `buf` for bytes read past it.
+fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>, head_request: bool) -> Resp {
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8(buf[..end].to_vec()).unwrap();
+            let mut lines = head.split("\r\n");
+            let status = lines
+                .next()
+                .unwrap()
+                .split(' ')
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap();
+            let headers: Vec<(String, String)> = lines
+                .map(|l| {
+                    let (n, v) = l.split_once(':').unwrap();
+                    (n.trim().to_owned(), v.trim().to_owned())
+                })
+                .collect();
+            let len: usize = headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                .unwrap()
+                .1
+                .parse()
+                .unwrap();
+            let len = if head_request { 0 } else { len };
+            while buf.len() < end + 4 + len {
+                fill(s, buf);
+            }
+            let body = buf[end + 4..end + 4 + len].to_vec();
+            buf.drain(..end + 4 + len);
+            return Resp {
+                status,
+                headers,
+                body,
+            };
+        }
+        fill(s, buf);
+    }
+}
+
+fn fill(s: &mut TcpStream, buf: &mut Vec<u8>) {
+    let mut chunk = [0u8; 4096];
+    let n = s.read(&mut chunk).expect("response");
+    assert!(n > 0, "connection closed before a complete response");
+    buf.extend_from_slice(&chunk[..n]);
+}
+
+fn request(addr: SocketAddr, raw: &str) -> Resp {
+    let mut s = connect(addr);
+    s.write_all(raw.as_bytes()).unwrap();
+    read_response(&mut s, &mut Vec::new(), raw.starts_with("HEAD"))
+}
+
+fn get(addr: SocketAddr, path: &str) -> Resp {
+    request(addr, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"))
+}
+
+/// True once the server has closed the connection.
+fn closed(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    matches!(s.read(&mut b), Ok(0) | Err(_))
+}
+
+#[test]
+fn serves_the_embedded_site_with_content_types() {
+    let srv = serve(None);
+    let r = get(srv.addr, "/");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    assert!(String::from_utf8_lossy(&r.body).contains("<h1>evoflow</h1>"));
+    let r = get(srv.addr, "/style.css?v=3");
+    assert_eq!(
+        (r.status, r.header("content-type")),
+        (200, Some("text/css"))
+    );
+    let r = get(srv.addr, "/hello.txt");
+    assert_eq!(r.body, b"hello from evoflow\n");
+    assert_eq!(r.header("content-length"), Some("19"));
+}
+
+#[test]
+fn answers_every_error_with_its_status() {
+    let srv = serve(None);
+    assert_eq!(get(srv.addr, "/missing.html").status, 404);
+    assert_eq!(
+        request(
+            srv.addr,
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+        )
+        .status,
+        405
+    );
+    assert_eq!(request(srv.addr, "DELETE / HTTP/1.1\r\n\r\n").status, 405);
+    assert_eq!(request(srv.addr, "GET / HTTP/2.0\r\n\r\n").status, 505);
+    assert_eq!(
+        request(srv.addr, "GET / HTTP/1.1\r\nBad Header Line\r\n\r\n").status,
+        400
+    );
+    assert_eq!(request(srv.addr, "garbage\r\n\r\n").status, 400);
+    assert_eq!(request(srv.addr, "GET nohost HTTP/1.1\r\n\r\n").status, 400);
+    let big = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(10_000));
+    assert_eq!(request(srv.addr, &big).status, 431);
+    assert_eq!(
+        request(
+            srv.addr,
+            "GET / HTTP/1.1\r\nContent-Length: 10000000\r\n\r\n"
+        )
+        .status,
+        413
+    );
+    // A refused request closes its connection.
+    let mut s = connect(srv.addr);
+    s.write_all(b"GET / HTTP/9.9\r\n\r\n").unwrap();
+    let r = read_response(&mut s, &mut Vec::new(), false);
+    assert_eq!((r.status, r.header("connection")), (505, Some("close")));
+    assert!(closed(&mut s));
+}
+
+#[test]
+fn keep_alive_pipelining_and_head() {
+    let srv = serve(None);
+    let mut s = connect(srv.addr);
+    // Three pipelined requests in one write; answered in order.
+    s.write_all(b"GET /hello.txt HTTP/1.1\r\n\r\nHEAD /style.css HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    let a = read_response(&mut s, &mut buf, false);
+    let b = read_response(&mut s, &mut buf, true);
+    let c = read_response(&mut s, &mut buf, false);
+    assert_eq!(
+        (a.status, a.body.as_slice()),
+        (200, &b"hello from evoflow\n"[..])
+    );
+    assert_eq!((b.status, b.header("content-length")), (200, Some("69")));
+    assert_eq!(c.status, 404);
+    assert!(buf.is_empty(), "HEAD has no body");
+    // The connection is still open for more.
+    s.write_all(b"GET /hello.txt HTTP/1.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let d = read_response(&mut s, &mut buf, false);
+    assert_eq!((d.status, d.header("connection")), (200, Some("close")));
+    assert!(closed(&mut s));
+    // HTTP/1.0 closes unless asked to keep alive.
+    let mut s = connect(srv.addr);
+    s.write_all(b"GET /hello.txt HTTP/1.0\r\n\r\n").unwrap();
+    assert_eq!(
+        read_response(&mut s, &mut Vec::new(), false).header("connection"),
+        Some("close")
+    );
+    assert!(closed(&mut s));
+}
+
+#[test]
+fn no_path_escapes_the_root() {
+    let dir = std::env::temp_dir().join(format!("evoflow-root-{}", std::process::id()));
+    let root = dir.join("site");
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::write(root.join("index.html"), "root index").unwrap();
+    std::fs::write(root.join("sub/page.txt"), "inside").unwrap();
+    std::fs::write(dir.join("secret.txt"), "outside").unwrap();
+    let _ = std::fs::remove_file(root.join("link.txt"));
+    std::os::unix::fs::symlink(dir.join("secret.txt"), root.join("link.txt")).unwrap();
+    let srv = serve(Some(root.clone()));
+    assert_eq!(get(srv.addr, "/").body, b"root index");
+    assert_eq!(get(srv.addr, "/sub/page.txt").body, b"inside");
+    assert_eq!(
+        get(srv.addr, "/sub/../sub/page.txt").status,
+        404,
+        "no `..`, even harmless"
+    );
+    for path in [
+        "/../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E/secret.txt",
+        "/sub/%2e%2e/%2e%2e/secret.txt",
+        "/link.txt",
+        "/..%2fsecret.txt",
+        "/%00",
+    ] {
+        let r = get(srv.addr, path);
+        assert_eq!(r.status, 404, "{path} must not be served");
+        assert!(!String::from_utf8_lossy(&r.body).contains("outside"));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_slow_client_does_not_stall_others() {
+    let srv = serve(None);
+    // Half a request, never finished; and a client that never reads.
+    let mut slow = connect(srv.addr);
+    slow.write_all(b"GET /hello.txt HTTP/1.1\r\nHost:").unwrap();
+    let mut deaf = connect(srv.addr);
+    for _ in 0..200 {
+        deaf.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    }
+    for _ in 0..50 {
+        assert_eq!(get(srv.addr, "/hello.txt").status, 200);
+    }
+}
+
+#[test]
+fn live_updates_during_active_connections_fail_no_request() {
+    let srv = serve(None);
+    let addr = srv.addr;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut s = connect(addr);
+                let mut buf = Vec::new();
+                let (mut served, mut saw_v2) = (0, false);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    s.write_all(b"GET /hello.txt HTTP/1.1\r\n\r\n").unwrap();
+                    let r = read_response(&mut s, &mut buf, false);
+                    assert_eq!(
+                        (r.status, r.body.as_slice()),
+                        (200, &b"hello from evoflow\n"[..])
+                    );
+                    saw_v2 |= r.header("x-evoflow-compose") == Some("2");
+                    served += 1;
+                }
+                (served, saw_v2)
+            })
+        })
+        .collect();
+    for i in 0..40 {
+        std::thread::sleep(Duration::from_millis(5));
+        let u = if i % 2 == 0 {
+            Update::new().replace_with("compose", server::compose::ComposeV2)
+        } else {
+            Update::new().replace_with("compose", server::compose::Compose)
+        };
+        srv.running.update(u).unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let results: Vec<(u64, bool)> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    assert!(results.iter().all(|(served, _)| *served > 0));
+    assert!(
+        results.iter().any(|(_, v2)| *v2),
+        "some responses came from the updated compose"
+    );
+}
