@@ -306,3 +306,111 @@ fn live_updates_during_active_connections_fail_no_request() {
         "some responses came from the updated compose"
     );
 }
+
+/// A directory root with a small page, a 1 MB file and a text file.
+fn site(tag: &str) -> (PathBuf, Vec<u8>) {
+    let dir = std::env::temp_dir().join(format!("evoflow-site-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "<h1>index</h1>").unwrap();
+    std::fs::write(dir.join("a.txt"), "file a").unwrap();
+    let big: Vec<u8> = (0..1_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(dir.join("big.bin"), &big).unwrap();
+    (dir, big)
+}
+
+#[test]
+fn every_scenario_applies_live_without_failing_a_request() {
+    use server::scenarios::*;
+    let (dir, big) = site("scenarios");
+    let root = server::load::Root::new(Some(&dir)).unwrap();
+    let srv = serve(Some(dir.clone()));
+    let addr = srv.addr;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (stop, big) = (stop.clone(), big.clone());
+            std::thread::spawn(move || {
+                let mut s = connect(addr);
+                let mut buf = Vec::new();
+                let mut served = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let (path, want): (&str, Option<&[u8]>) = match (served + c) % 4 {
+                        0 => ("/index.html", Some(b"<h1>index</h1>")),
+                        1 => ("/big.bin", Some(&big)),
+                        2 => ("/a.txt", Some(b"file a")),
+                        _ => ("/missing", None),
+                    };
+                    s.write_all(format!("GET {path} HTTP/1.1\r\n\r\n").as_bytes())
+                        .unwrap();
+                    let r = read_response(&mut s, &mut buf, false);
+                    match want {
+                        Some(body) => {
+                            assert_eq!((r.status, r.body.as_slice()), (200, body), "{path}")
+                        }
+                        None => assert_eq!(r.status, 404),
+                    }
+                    served += 1;
+                }
+                served
+            })
+        })
+        .collect();
+    let steps = [
+        header(true),
+        header(false),
+        insert_cache(root.clone()),
+        upgrade_cache(),
+        remove_cache(),
+        streaming(true, root.clone()),
+        streaming(false, root.clone()),
+        streaming(true, root.clone()),
+        insert_cache(root.clone()),
+    ];
+    let mut refused = Vec::new();
+    for (i, step) in steps.into_iter().enumerate() {
+        std::thread::sleep(Duration::from_millis(30));
+        if let Err(e) = srv.running.update(step) {
+            refused.push((i, e.to_string()));
+        }
+    }
+    // A cache serves in-memory bodies; after the switch to streaming its hit
+    // path would send the old packet type into the new compose: refused.
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].0 == 8 && refused[0].1.contains("cache.hit -> compose.inp"),
+        "{refused:?}"
+    );
+    std::thread::sleep(Duration::from_millis(30));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for c in clients {
+        assert!(c.join().unwrap() > 10);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn cache_contents_survive_an_update_of_the_cache() {
+    use server::scenarios::*;
+    let (dir, _) = site("cache");
+    let root = server::load::Root::new(Some(&dir)).unwrap();
+    let srv = serve(Some(dir.clone()));
+    srv.running.update(insert_cache(root)).unwrap();
+    assert_eq!(get(srv.addr, "/a.txt").body, b"file a");
+    srv.running.update(upgrade_cache()).unwrap();
+    std::fs::remove_file(dir.join("a.txt")).unwrap();
+    let r = get(srv.addr, "/a.txt");
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &b"file a"[..]),
+        "served from the migrated cache"
+    );
+    srv.running.update(remove_cache()).unwrap();
+    assert_eq!(
+        get(srv.addr, "/a.txt").status,
+        404,
+        "without the cache, load finds no file"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -22,6 +22,39 @@ struct Args {
     /// Worker threads (1 or 2).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=2))]
     workers: u16,
+    /// Apply the live-update scenarios in a loop, one every MS milliseconds:
+    /// header change, cache insert / upgrade / removal, switch to streaming
+    /// and back.
+    #[arg(long, value_name = "MS")]
+    demo_updates: Option<u64>,
+}
+
+/// Cycles through the scenarios on the running server, printing each report.
+fn demo(running: &evoflow::Running, root: server::load::Root, every: std::time::Duration) {
+    use server::scenarios::*;
+    let steps: Vec<Box<dyn Fn() -> evoflow::Update>> = vec![
+        Box::new(|| header(true)),
+        Box::new(|| header(false)),
+        Box::new({
+            let root = root.clone();
+            move || insert_cache(root.clone())
+        }),
+        Box::new(upgrade_cache),
+        Box::new(remove_cache),
+        Box::new({
+            let root = root.clone();
+            move || streaming(true, root.clone())
+        }),
+        Box::new(move || streaming(false, root.clone())),
+    ];
+    for step in steps.iter().cycle() {
+        std::thread::sleep(every);
+        match running.update(step()) {
+            Ok(report) => println!("{report}"),
+            Err(evoflow::UpdateError::NotRunning) => return,
+            Err(e) => println!("{e}"),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -33,12 +66,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(root) = &args.root {
-        if !root.is_dir() {
-            eprintln!("error: --root {} is not a directory", root.display());
+    let root = match server::load::Root::new(args.root.as_deref()) {
+        Ok(root) => root,
+        Err(e) => {
+            let dir = args
+                .root
+                .as_ref()
+                .map(|r| r.display().to_string())
+                .unwrap_or_default();
+            eprintln!("error: --root {dir}: {e}");
             return ExitCode::FAILURE;
         }
-    }
+    };
     let config = server::Config {
         listener,
         root: args.root.clone(),
@@ -57,7 +96,17 @@ fn main() -> ExitCode {
         .as_ref()
         .map_or("the embedded site".to_owned(), |r| r.display().to_string());
     println!("serving {what} on http://{}/", args.addr);
-    match graph.run().and_then(|r| r.join()) {
+    let running = match graph.run() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(ms) = args.demo_updates {
+        demo(&running, root, std::time::Duration::from_millis(ms.max(1)));
+    }
+    match running.join() {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -1,6 +1,6 @@
 //! Writes response heads.
 
-use super::http::{Loaded, Response};
+use super::http::{Loaded, Opened, Response, Streamed};
 use evoflow::{component, Outputs};
 use std::fmt::Write as _;
 
@@ -10,14 +10,30 @@ pub struct Compose;
 
 /// The head of a response for `l`, with `extra` headers.
 pub fn head(l: &Loaded, extra: &str) -> Vec<u8> {
-    let (code, reason) = l.status.line();
+    head_of(
+        l.status,
+        l.content_type,
+        l.body.len() as u64,
+        l.keep_alive,
+        extra,
+    )
+}
+
+fn head_of(
+    status: super::http::Status,
+    content_type: &str,
+    len: u64,
+    keep_alive: bool,
+    extra: &str,
+) -> Vec<u8> {
+    let (code, reason) = status.line();
     let mut h = String::with_capacity(160);
     let _ = write!(
         h,
         "HTTP/1.1 {code} {reason}\r\nServer: evoflow\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n{extra}\r\n",
-        l.content_type,
-        l.body.len(),
-        if l.keep_alive { "keep-alive" } else { "close" },
+        content_type,
+        len,
+        if keep_alive { "keep-alive" } else { "close" },
     );
     h.into_bytes()
 }
@@ -55,6 +71,27 @@ impl ComposeV2 {
             head,
             body,
             close: !l.keep_alive,
+        });
+    }
+}
+
+/// Version 3: composes heads for opened files, passing their bodies on to
+/// `ReplyStream` (the coordinated switch to streaming).
+#[derive(Default)]
+pub struct ComposeStream;
+
+#[component(version = 3, outputs(out: Streamed))]
+impl ComposeStream {
+    #[input]
+    fn inp(&mut self, o: Opened, out: &mut Outputs<Self>) {
+        let head = head_of(o.status, o.content_type, o.body.len(), o.keep_alive, "");
+        let body = (!o.head_only).then_some(o.body);
+        out.out(Streamed {
+            conn: o.conn,
+            seq: o.seq,
+            head,
+            body,
+            close: !o.keep_alive,
         });
     }
 }

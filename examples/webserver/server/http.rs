@@ -74,6 +74,54 @@ pub struct Response {
     pub close: bool,
 }
 
+/// A body in memory, or an open file streamed as the client takes it.
+pub enum Body {
+    Memory(Arc<[u8]>),
+    File { file: std::fs::File, len: u64 },
+}
+
+impl Body {
+    /// Length in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Body::Memory(b) => b.len() as u64,
+            Body::File { len, .. } => *len,
+        }
+    }
+}
+
+/// What the streaming `load` sends: like [`Loaded`], with a [`Body`].
+pub struct Opened {
+    pub conn: ConnRef,
+    pub seq: u64,
+    pub status: Status,
+    pub content_type: &'static str,
+    pub body: Body,
+    pub head_only: bool,
+    pub keep_alive: bool,
+}
+
+/// What the streaming `compose` sends: like [`Response`], with a [`Body`].
+pub struct Streamed {
+    pub conn: ConnRef,
+    pub seq: u64,
+    pub head: Vec<u8>,
+    pub body: Option<Body>,
+    pub close: bool,
+}
+
+impl From<Response> for Streamed {
+    fn from(r: Response) -> Self {
+        Streamed {
+            conn: r.conn,
+            seq: r.seq,
+            head: r.head,
+            body: r.body.map(Body::Memory),
+            close: r.close,
+        }
+    }
+}
+
 /// The status codes the server sends.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Status {

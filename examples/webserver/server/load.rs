@@ -1,13 +1,15 @@
 //! Loads the file a request names, from a directory or the embedded site,
 //! without ever leaving the root.
 
-use super::http::{Loaded, Method, Request, Status};
+use super::http::{Body, Loaded, Method, Opened, Request, Status};
 use super::site;
 use evoflow::{component, Outputs};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Where files come from.
+#[derive(Clone, Serialize, Deserialize)]
 pub enum Root {
     /// A directory, canonicalised.
     Dir(PathBuf),
@@ -15,34 +17,40 @@ pub enum Root {
     Embedded,
 }
 
-/// Reads files into memory.
-pub struct Load {
-    root: Root,
-}
-
-impl Load {
-    /// Serves `root`, or the embedded site if `None`.
-    pub fn new(root: Option<&Path>) -> std::io::Result<Self> {
-        let root = match root {
+impl Root {
+    /// Checks and canonicalises `dir`, or picks the embedded site.
+    pub fn new(dir: Option<&Path>) -> std::io::Result<Self> {
+        Ok(match dir {
             Some(dir) => {
                 let dir = dir.canonicalize()?;
                 if !dir.is_dir() {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::NotADirectory,
-                        format!("{} is not a directory", dir.display()),
-                    ));
+                    let msg = format!("{} is not a directory", dir.display());
+                    return Err(std::io::Error::new(std::io::ErrorKind::NotADirectory, msg));
                 }
                 Root::Dir(dir)
             }
             None => Root::Embedded,
-        };
-        Ok(Load { root })
+        })
     }
 
-    fn find(&self, target: &str) -> Option<Vec<u8>> {
-        let path = clean_path(target)?;
-        match &self.root {
+    /// The file `target` names, if it exists inside a directory root.
+    pub fn file(&self, target: &str) -> Option<PathBuf> {
+        let Root::Dir(root) = self else { return None };
+        let mut file = root.join(clean_path(target)?);
+        if file.is_dir() {
+            file.push("index.html");
+        }
+        // Canonicalising resolves symlinks: a link out of the root lands
+        // outside it and is not served.
+        let file = file.canonicalize().ok()?;
+        (file.starts_with(root) && file.is_file()).then_some(file)
+    }
+
+    /// The content `target` names, read into memory.
+    pub fn read(&self, target: &str) -> Option<Vec<u8>> {
+        match self {
             Root::Embedded => {
+                let path = clean_path(target)?;
                 let path = if path.is_empty() {
                     "/index.html".to_owned()
                 } else {
@@ -53,19 +61,7 @@ impl Load {
                     .find(|(p, _)| *p == path)
                     .map(|(_, body)| body.to_vec())
             }
-            Root::Dir(root) => {
-                let mut file = root.join(&path);
-                if file.is_dir() {
-                    file.push("index.html");
-                }
-                // Canonicalising resolves symlinks: a link out of the root
-                // lands outside it and is not served.
-                let file = file.canonicalize().ok()?;
-                if !file.starts_with(root) || !file.is_file() {
-                    return None;
-                }
-                std::fs::read(file).ok()
-            }
+            Root::Dir(_) => std::fs::read(self.file(target)?).ok(),
         }
     }
 }
@@ -113,8 +109,7 @@ pub fn content_type(target: &str) -> &'static str {
         .and_then(|f| f.rsplit_once('.'))
         .map(|(_, e)| e.to_ascii_lowercase());
     match ext.as_deref() {
-        None if path.ends_with('/') => "text/html; charset=utf-8",
-        Some("html" | "htm") => "text/html; charset=utf-8",
+        None | Some("html" | "htm") => "text/html; charset=utf-8",
         Some("css") => "text/css",
         Some("js") => "text/javascript",
         Some("json") => "application/json",
@@ -126,7 +121,6 @@ pub fn content_type(target: &str) -> &'static str {
         Some("ico") => "image/x-icon",
         Some("wasm") => "application/wasm",
         Some("pdf") => "application/pdf",
-        None => "text/html; charset=utf-8",
         Some(_) => "application/octet-stream",
     }
 }
@@ -139,22 +133,47 @@ pub fn error_page(status: Status) -> Arc<[u8]> {
         .into()
 }
 
-#[component(outputs(out: Loaded))]
+/// The status, type and body answering `r` from `root`, in memory.
+pub fn answer(root: &Root, r: &Request) -> (Status, &'static str, Arc<[u8]>) {
+    match r.error {
+        Some(status) => (status, "text/html; charset=utf-8", error_page(status)),
+        None => match root.read(&r.path) {
+            Some(body) => (Status::Ok, content_type(&r.path), body.into()),
+            None => (
+                Status::NotFound,
+                "text/html; charset=utf-8",
+                error_page(Status::NotFound),
+            ),
+        },
+    }
+}
+
+/// Reads files into memory.
+#[derive(Serialize, Deserialize)]
+pub struct Load {
+    root: Root,
+}
+
+impl Load {
+    /// Serves `root`, or the embedded site if `None`.
+    pub fn new(root: Option<&Path>) -> std::io::Result<Self> {
+        Ok(Load {
+            root: Root::new(root)?,
+        })
+    }
+
+    /// Serves an already checked root.
+    pub fn from_root(root: Root) -> Self {
+        Load { root }
+    }
+}
+
+#[component(state, outputs(out: Loaded))]
 impl Load {
     #[input]
     fn inp(&mut self, r: Request, out: &mut Outputs<Self>) {
         let head_only = r.method == Method::Head;
-        let (status, content_type, body) = match r.error {
-            Some(status) => (status, "text/html; charset=utf-8", error_page(status)),
-            None => match self.find(&r.path) {
-                Some(body) => (Status::Ok, content_type(&r.path), body.into()),
-                None => (
-                    Status::NotFound,
-                    "text/html; charset=utf-8",
-                    error_page(Status::NotFound),
-                ),
-            },
-        };
+        let (status, content_type, body) = answer(&self.root, &r);
         let keep_alive = r.keep_alive && r.error.is_none();
         out.out(Loaded {
             conn: r.conn,
@@ -165,5 +184,48 @@ impl Load {
             head_only,
             keep_alive,
         });
+    }
+}
+
+/// Version 2: opens files instead of reading them, so large files stream
+/// through `ReplyStream` without being held in memory.
+#[derive(Serialize, Deserialize)]
+pub struct LoadOpen {
+    root: Root,
+}
+
+#[component(version = 2, state, outputs(out: Opened))]
+impl LoadOpen {
+    #[input]
+    fn inp(&mut self, r: Request, out: &mut Outputs<Self>) {
+        let head_only = r.method == Method::Head;
+        let keep_alive = r.keep_alive && r.error.is_none();
+        let opened = match r.error {
+            None => self.root.file(&r.path).and_then(|f| {
+                let file = std::fs::File::open(f).ok()?;
+                let len = file.metadata().ok()?.len();
+                Some((Status::Ok, content_type(&r.path), Body::File { file, len }))
+            }),
+            Some(_) => None,
+        };
+        let (status, content_type, body) = opened.unwrap_or_else(|| {
+            let (s, t, b) = answer(&self.root, &r);
+            (s, t, Body::Memory(b))
+        });
+        out.out(Opened {
+            conn: r.conn,
+            seq: r.seq,
+            status,
+            content_type,
+            body,
+            head_only,
+            keep_alive,
+        });
+    }
+
+    /// Version 1's state is the root; it carries over as is.
+    #[migrate(from = 1)]
+    fn from_load(old: Load) -> Self {
+        LoadOpen { root: old.root }
     }
 }

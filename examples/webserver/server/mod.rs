@@ -9,12 +9,14 @@
 //! per connection, without ever blocking its worker on a slow client.
 
 pub mod accept;
+pub mod cache;
 pub mod compose;
 pub mod http;
 pub mod load;
 pub mod parse;
 pub mod read;
 pub mod reply;
+pub mod scenarios;
 pub mod site;
 
 use accept::Accept;

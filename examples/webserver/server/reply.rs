@@ -1,59 +1,117 @@
 //! Writes responses: in request order per connection, without blocking on
 //! a slow client (unwritten bytes wait and are retried when polled).
+//!
+//! Two implementations share the writing: `Reply` takes in-memory
+//! responses, `ReplyStream` also streams open files. Switching between them
+//! hands the connections and their unwritten bytes over in-process.
 
-use super::http::{ConnRef, Response};
-use evoflow::{component, Flow};
+use super::http::{Body, ConnRef, Response, Streamed};
+use evoflow::{component, Flow, Resources};
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::{ErrorKind, Write as _};
+use std::io::{ErrorKind, Read as _, Write as _};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A client that takes nothing for this long is dropped.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Bytes read from a file per write attempt.
+const FILE_CHUNK: usize = 64 * 1024;
+
+enum Chunk {
+    Bytes(Vec<u8>),
+    Shared(Arc<[u8]>),
+    /// An open file with `left` bytes to send; `buf[off..]` is read but
+    /// not yet written.
+    File {
+        file: std::fs::File,
+        left: u64,
+        buf: Vec<u8>,
+        off: usize,
+    },
+}
+
 struct Out {
     conn: ConnRef,
     next_seq: u64,
     /// Responses that arrived ahead of their turn.
-    early: BTreeMap<u64, Response>,
-    /// Bytes to write, in order, with the offset written so far.
+    early: BTreeMap<u64, Streamed>,
+    /// What to write, in order, with the offset written so far.
     queue: VecDeque<(Chunk, usize)>,
     close_after: bool,
     last_progress: Instant,
 }
 
-enum Chunk {
-    Head(Vec<u8>),
-    Body(Arc<[u8]>),
+enum Wrote {
+    All,
+    Blocked,
+    Failed,
 }
 
-impl Chunk {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Chunk::Head(v) => v,
-            Chunk::Body(b) => b,
+fn write_all_nonblocking(
+    conn: &ConnRef,
+    bytes: &[u8],
+    off: &mut usize,
+    progress: &mut Instant,
+) -> Wrote {
+    while *off < bytes.len() {
+        match (&*conn.stream).write(&bytes[*off..]) {
+            Ok(0) => return Wrote::Failed,
+            Ok(n) => {
+                *off += n;
+                *progress = Instant::now();
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Wrote::Blocked,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return Wrote::Failed,
         }
     }
+    Wrote::All
 }
 
 impl Out {
     /// Writes what the socket takes; false once the connection is done.
     fn write(&mut self) -> bool {
         while let Some((chunk, off)) = self.queue.front_mut() {
-            match (&*self.conn.stream).write(&chunk.bytes()[*off..]) {
-                Ok(0) => return false,
-                Ok(n) => {
-                    *off += n;
-                    self.last_progress = Instant::now();
-                    if *off == chunk.bytes().len() {
-                        self.queue.pop_front();
+            let wrote = match chunk {
+                Chunk::Bytes(b) => {
+                    write_all_nonblocking(&self.conn, b, off, &mut self.last_progress)
+                }
+                Chunk::Shared(b) => {
+                    write_all_nonblocking(&self.conn, b, off, &mut self.last_progress)
+                }
+                Chunk::File {
+                    file,
+                    left,
+                    buf,
+                    off: boff,
+                } => loop {
+                    if *boff == buf.len() {
+                        if *left == 0 {
+                            break Wrote::All;
+                        }
+                        buf.resize(FILE_CHUNK.min(*left as usize), 0);
+                        match file.read(buf) {
+                            Ok(0) | Err(_) => break Wrote::Failed,
+                            Ok(n) => {
+                                buf.truncate(n);
+                                *left -= n as u64;
+                                *boff = 0;
+                            }
+                        }
                     }
+                    match write_all_nonblocking(&self.conn, buf, boff, &mut self.last_progress) {
+                        Wrote::All => {}
+                        other => break other,
+                    }
+                },
+            };
+            match wrote {
+                Wrote::All => {
+                    self.queue.pop_front();
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    return self.last_progress.elapsed() < WRITE_TIMEOUT
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return false,
+                Wrote::Blocked => return self.last_progress.elapsed() < WRITE_TIMEOUT,
+                Wrote::Failed => return false,
             }
         }
         if self.close_after {
@@ -70,25 +128,35 @@ impl Out {
                 break;
             };
             self.next_seq += 1;
-            self.queue.push_back((Chunk::Head(r.head), 0));
-            if let Some(body) = r.body.filter(|b| !b.is_empty()) {
-                self.queue.push_back((Chunk::Body(body), 0));
+            self.queue.push_back((Chunk::Bytes(r.head), 0));
+            match r.body {
+                Some(Body::Memory(b)) if !b.is_empty() => {
+                    self.queue.push_back((Chunk::Shared(b), 0))
+                }
+                Some(Body::File { file, len }) if len > 0 => self.queue.push_back((
+                    Chunk::File {
+                        file,
+                        left: len,
+                        buf: Vec::new(),
+                        off: 0,
+                    },
+                    0,
+                )),
+                _ => {}
             }
             self.close_after = r.close;
         }
     }
 }
 
-/// Writes responses to their connections.
+/// The connections being written to; what moves between implementations.
 #[derive(Default)]
-pub struct Reply {
+pub struct Writers {
     outs: HashMap<u64, Out>,
 }
 
-#[component]
-impl Reply {
-    #[input]
-    fn inp(&mut self, r: Response) {
+impl Writers {
+    fn push(&mut self, r: Streamed) {
         let id = r.conn.id;
         let out = self.outs.entry(id).or_insert_with(|| Out {
             conn: r.conn.clone(),
@@ -105,7 +173,6 @@ impl Reply {
         }
     }
 
-    #[poll]
     fn flush(&mut self) -> Flow {
         self.outs.retain(|_, o| {
             // Written out, and nobody else holds the connection: done.
@@ -118,5 +185,73 @@ impl Reply {
         } else {
             Flow::Done
         }
+    }
+
+    fn hand_over(&mut self, r: &mut Resources) {
+        r.put("writers", std::mem::take(self));
+    }
+
+    fn take_over(&mut self, r: &mut Resources) {
+        if let Some(w) = r.take::<Writers>("writers") {
+            *self = w;
+        }
+    }
+}
+
+/// Writes in-memory responses.
+#[derive(Default)]
+pub struct Reply {
+    writers: Writers,
+}
+
+#[component(outputs())]
+impl Reply {
+    #[input]
+    fn inp(&mut self, r: Response) {
+        self.writers.push(r.into());
+    }
+
+    #[poll]
+    fn flush(&mut self) -> Flow {
+        self.writers.flush()
+    }
+
+    #[handover]
+    fn hand_over(&mut self, r: &mut Resources) {
+        self.writers.hand_over(r)
+    }
+
+    #[takeover]
+    fn take_over(&mut self, r: &mut Resources) {
+        self.writers.take_over(r)
+    }
+}
+
+/// Writes responses whose bodies may be open files, streamed in chunks.
+#[derive(Default)]
+pub struct ReplyStream {
+    writers: Writers,
+}
+
+#[component(version = 2, outputs())]
+impl ReplyStream {
+    #[input]
+    fn inp(&mut self, r: Streamed) {
+        self.writers.push(r);
+    }
+
+    #[poll]
+    fn flush(&mut self) -> Flow {
+        self.writers.flush()
+    }
+
+    #[handover]
+    fn hand_over(&mut self, r: &mut Resources) {
+        self.writers.hand_over(r)
+    }
+
+    #[takeover]
+    fn take_over(&mut self, r: &mut Resources) {
+        self.writers.take_over(r)
     }
 }
