@@ -19,7 +19,8 @@ pub fn head(l: &Loaded, extra: &str) -> Vec<u8> {
     )
 }
 
-fn head_of(
+/// A response head: status line, type, length, connection, `extra` headers.
+pub fn head_of(
     status: super::http::Status,
     content_type: &str,
     len: u64,

@@ -133,12 +133,13 @@ pub fn error_page(status: Status) -> Arc<[u8]> {
         .into()
 }
 
-/// The status, type and body answering `r` from `root`, in memory.
-pub fn answer(root: &Root, r: &Request) -> (Status, &'static str, Arc<[u8]>) {
-    match r.error {
+/// The status, type and body answering a request for `path` (or refused
+/// with `error`) from `root`, in memory.
+pub fn answer(root: &Root, error: Option<Status>, path: &str) -> (Status, &'static str, Arc<[u8]>) {
+    match error {
         Some(status) => (status, "text/html; charset=utf-8", error_page(status)),
-        None => match root.read(&r.path) {
-            Some(body) => (Status::Ok, content_type(&r.path), body.into()),
+        None => match root.read(path) {
+            Some(body) => (Status::Ok, content_type(path), body.into()),
             None => (
                 Status::NotFound,
                 "text/html; charset=utf-8",
@@ -173,7 +174,7 @@ impl Load {
     #[input]
     fn inp(&mut self, r: Request, out: &mut Outputs<Self>) {
         let head_only = r.method == Method::Head;
-        let (status, content_type, body) = answer(&self.root, &r);
+        let (status, content_type, body) = answer(&self.root, r.error, &r.path);
         let keep_alive = r.keep_alive && r.error.is_none();
         out.out(Loaded {
             conn: r.conn,
@@ -209,7 +210,7 @@ impl LoadOpen {
             Some(_) => None,
         };
         let (status, content_type, body) = opened.unwrap_or_else(|| {
-            let (s, t, b) = answer(&self.root, &r);
+            let (s, t, b) = answer(&self.root, r.error, &r.path);
             (s, t, Body::Memory(b))
         });
         out.out(Opened {

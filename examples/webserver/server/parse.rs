@@ -7,7 +7,12 @@ use evoflow::{component, Outputs};
 #[derive(Default)]
 pub struct Parse;
 
-fn parse(head: &[u8]) -> Result<(Method, String, bool), Status> {
+/// Method, target and keep-alive of a request head (without the blank
+/// line), or the status that refuses it.
+pub fn parse_head(head: &[u8]) -> Result<(Method, String, bool), Status> {
+    if other_version(head) {
+        return Err(Status::VersionNotSupported);
+    }
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut req = httparse::Request::new(&mut headers);
     let mut with_end = head.to_vec();
@@ -61,8 +66,7 @@ impl Parse {
     fn inp(&mut self, raw: Raw, out: &mut Outputs<Self>) {
         let parsed = match raw.problem {
             Some(status) => Err(status),
-            None if other_version(&raw.head) => Err(Status::VersionNotSupported),
-            None => parse(&raw.head),
+            None => parse_head(&raw.head),
         };
         out.out(match parsed {
             Ok((method, path, keep_alive)) => Request {

@@ -1,0 +1,241 @@
+//! The web server under load while it is updated live, next to what users
+//! would run instead. One command:
+//!
+//!     cargo bench --bench webserver
+//!
+//! For each server it drives 32 keep-alive connections with a Rust load
+//! generator, at saturation and at a fixed offered rate below it, records
+//! every request in 10 ms windows, prints a table of results and ratios,
+//! and draws `benches/results/webserver.png`. The evoflow server is run
+//! without updates, while applying every live-update scenario (ending with
+//! 10 updates per second), and deployed the usual way: killed and
+//! restarted as a new process. Baselines: a hand-written thread-per-
+//! connection server and a hyper server with the same rules.
+
+#[path = "../../examples/webserver/server/mod.rs"]
+#[allow(dead_code)]
+mod server;
+
+mod baselines;
+mod load;
+mod plot;
+
+use evoflow::Running;
+use load::{Offer, Sample, Window};
+use plotters::style::RGBColor;
+use server::load::Root;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+const CONNS: usize = 32;
+const RUN: Duration = Duration::from_secs(5);
+const WINDOW: Duration = Duration::from_millis(10);
+/// Windows ignored at the start of a run (connections warming up).
+const WARMUP: usize = 20;
+const PATH: &str = "/index.html";
+
+fn site() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("evoflow-bench-site-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = format!("<!doctype html><h1>bench</h1>{}\n", "<p>evoflow serves this page.</p>".repeat(30));
+    std::fs::write(dir.join("index.html"), page).unwrap();
+    dir
+}
+
+fn listener() -> (TcpListener, SocketAddr) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    (l, addr)
+}
+
+fn evoflow_server(root: &Path) -> (Running, SocketAddr) {
+    let (listener, addr) = listener();
+    let config = server::Config { listener, root: Some(root.to_owned()), workers: 2 };
+    (server::server(config).unwrap().run().unwrap(), addr)
+}
+
+/// The evoflow server in a child process (this benchmark, re-executed).
+fn spawn_child(addr: SocketAddr, root: &Path) -> Child {
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["--serve", &addr.to_string(), root.to_str().unwrap()])
+        .spawn()
+        .expect("start a server process");
+    // Ready when it accepts.
+    let t = Instant::now();
+    while std::net::TcpStream::connect(addr).is_err() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child
+}
+
+/// Applies every scenario during a run; returns when each was applied.
+fn apply_scenarios(running: &Running, root: Root, start: Instant) -> Vec<Duration> {
+    use server::scenarios::*;
+    let mut plan: Vec<(f64, evoflow::Update)> = vec![
+        (0.5, header(true)),
+        (1.0, header(false)),
+        (1.5, insert_cache(root.clone())),
+        (2.0, upgrade_cache()),
+        (2.5, remove_cache()),
+        (3.0, streaming(true, root.clone())),
+        (3.5, streaming(false, root.clone())),
+    ];
+    // Then 10 updates per second until the end.
+    for i in 0..10 {
+        plan.push((4.0 + i as f64 * 0.1, header(i % 2 == 0)));
+    }
+    let mut moments = Vec::new();
+    for (at, update) in plan {
+        let when = start + Duration::from_secs_f64(at);
+        std::thread::sleep(when.saturating_duration_since(Instant::now()));
+        running.update(update).expect("scenario applies");
+        moments.push(start.elapsed());
+    }
+    moments
+}
+
+/// Summary of one run.
+struct Result {
+    name: String,
+    windows: Vec<Window>,
+    samples: Vec<Sample>,
+}
+
+impl Result {
+    fn new(name: &str, samples: Vec<Sample>) -> Self {
+        Result { name: name.to_owned(), windows: load::windows(&samples, RUN, WINDOW), samples }
+    }
+    fn measured(&self) -> &[Window] {
+        let n = self.windows.len();
+        &self.windows[WARMUP.min(n)..n.saturating_sub(1)]
+    }
+    fn rps(&self) -> f64 {
+        let done: u64 = self.measured().iter().map(|w| w.done).sum();
+        done as f64 / (self.measured().len() as f64 * WINDOW.as_secs_f64())
+    }
+    fn failed(&self) -> u64 {
+        self.samples.iter().filter(|s| !s.ok).count() as u64
+    }
+    fn p99(&self) -> Duration {
+        let mut l: Vec<Duration> = self.samples.iter().filter(|s| s.ok).map(|s| s.latency).collect();
+        load::percentile(&mut l, 0.99)
+    }
+    fn p50(&self) -> Duration {
+        let mut l: Vec<Duration> = self.samples.iter().filter(|s| s.ok).map(|s| s.latency).collect();
+        load::percentile(&mut l, 0.50)
+    }
+    /// Lowest window throughput relative to `steady` requests/s.
+    fn min_window(&self, steady: f64) -> f64 {
+        self.measured().iter().map(|w| w.done as f64 / WINDOW.as_secs_f64() / steady).fold(f64::MAX, f64::min)
+    }
+}
+
+fn run_evoflow(root: &Path, offer: Offer, updates: bool) -> (Result, Vec<Duration>) {
+    let (running, addr) = evoflow_server(root);
+    let start = Instant::now();
+    let (samples, moments) = std::thread::scope(|s| {
+        let gen = s.spawn(|| load::run(addr, PATH, CONNS, offer, RUN));
+        let moments = if updates { apply_scenarios(&running, Root::new(Some(root)).unwrap(), start) } else { Vec::new() };
+        (gen.join().unwrap(), moments)
+    });
+    running.stop();
+    drop(running);
+    let name = if updates { "evoflow, live updates" } else { "evoflow, no updates" };
+    (Result::new(name, samples), moments)
+}
+
+fn run_restart(root: &Path, offer: Offer) -> (Result, Duration) {
+    let (l, addr) = listener();
+    drop(l);
+    let mut child = spawn_child(addr, root);
+    let start = Instant::now();
+    let (samples, at) = std::thread::scope(|s| {
+        let gen = s.spawn(|| load::run(addr, PATH, CONNS, offer, RUN));
+        std::thread::sleep(Duration::from_millis(2500));
+        let at = start.elapsed();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        child = spawn_child(addr, root);
+        (gen.join().unwrap(), at)
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    (Result::new("kill and restart", samples), at)
+}
+
+fn run_baseline(name: &str, root: &Path, offer: Offer, start: fn(TcpListener, Root)) -> Result {
+    let (l, addr) = listener();
+    start(l, Root::new(Some(root)).unwrap());
+    Result::new(name, load::run(addr, PATH, CONNS, offer, RUN))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--serve") {
+        let listener = TcpListener::bind(&args[2]).expect("bind");
+        let config = server::Config { listener, root: Some(PathBuf::from(&args[3])), workers: 2 };
+        server::server(config).unwrap().run().unwrap().join().unwrap();
+        return;
+    }
+    if args.iter().any(|a| a == "--list") {
+        return; // `cargo bench -- --list` asks for benchmark names; there are none to list.
+    }
+    let root = site();
+    println!("saturation runs ({CONNS} keep-alive connections, {RUN:?} each)...");
+    let (steady, _) = run_evoflow(&root, Offer::Saturate, false);
+    let (updating, moments) = run_evoflow(&root, Offer::Saturate, true);
+    let (restart, restart_at) = run_restart(&root, Offer::Saturate);
+    let threaded = run_baseline("thread per connection", &root, Offer::Saturate, baselines::threaded);
+    let hyper = run_baseline("hyper", &root, Offer::Saturate, baselines::hyper);
+    let rate = (steady.rps() * 0.5) as u64;
+    println!("fixed-rate runs at {rate} requests/s (half of evoflow's saturation)...");
+    let (steady_r, _) = run_evoflow(&root, Offer::Rate(rate), false);
+    let (updating_r, _) = run_evoflow(&root, Offer::Rate(rate), true);
+    let (restart_r, _) = run_restart(&root, Offer::Rate(rate));
+
+    println!("\nat saturation:");
+    println!("  {:<26} {:>10} {:>9} {:>9} {:>8} {:>12}", "server", "req/s", "p50", "p99", "failed", "min window");
+    for r in [&steady, &updating, &restart, &threaded, &hyper] {
+        println!(
+            "  {:<26} {:>10.0} {:>9.1?} {:>9.1?} {:>8} {:>11.0}%",
+            r.name,
+            r.rps(),
+            r.p50(),
+            r.p99(),
+            r.failed(),
+            100.0 * r.min_window(steady.rps())
+        );
+    }
+    println!("at {rate} requests/s:");
+    for r in [&steady_r, &updating_r, &restart_r] {
+        println!("  {:<26} {:>10.0} {:>9.1?} {:>9.1?} {:>8}", r.name, r.rps(), r.p50(), r.p99(), r.failed());
+    }
+    println!("ratios:");
+    println!("  evoflow / thread per connection (throughput): {:.2}x", steady.rps() / threaded.rps());
+    println!("  evoflow / hyper (throughput):                 {:.2}x", steady.rps() / hyper.rps());
+    println!("  throughput while updating / without:          {:.3}x", updating.rps() / steady.rps());
+    println!("  lowest 10 ms window while updating:           {:.0}% of steady", 100.0 * updating.min_window(steady.rps()));
+    println!("  p99 while updating / without (fixed rate):    {:.2}x", updating_r.p99().as_secs_f64() / steady_r.p99().as_secs_f64());
+    println!("  failed requests while updating:               {} (kill and restart: {})", updating.failed() + updating_r.failed(), restart.failed() + restart_r.failed());
+    println!("  {} updates applied per run; restart at {restart_at:.1?}", moments.len());
+
+    let png = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/results/webserver.png");
+    std::fs::create_dir_all(png.parent().unwrap()).unwrap();
+    let (blue, red, grey) = (RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(120, 120, 120));
+    fn series(r: &Result, color: RGBColor) -> plot::Series<'_> {
+        plot::Series { label: &r.name, windows: &r.windows, color }
+    }
+    match plot::timeline(
+        &png,
+        WINDOW,
+        &[series(&steady, grey), series(&restart, red), series(&updating, blue)],
+        &[series(&steady_r, grey), series(&restart_r, red), series(&updating_r, blue)],
+        &moments,
+    ) {
+        Ok(()) => println!("timeline: {}", png.display()),
+        Err(e) => eprintln!("no timeline picture: {e}"),
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+}
