@@ -379,7 +379,7 @@ fn every_scenario_applies_live_without_failing_a_request() {
     // path would send the old packet type into the new compose: refused.
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert!(
-        refused[0].0 == 8 && refused[0].1.contains("cache.hit -> compose.inp"),
+        refused[0].0 == 8 && refused[0].1.contains(".hit -> compose.inp"),
         "{refused:?}"
     );
     std::thread::sleep(Duration::from_millis(30));
@@ -396,21 +396,20 @@ fn cache_contents_survive_an_update_of_the_cache() {
     let (dir, _) = site("cache");
     let root = server::load::Root::new(Some(&dir)).unwrap();
     let srv = serve(Some(dir.clone()));
+    // One connection: its requests always take the same lane and cache.
+    let mut s = connect(srv.addr);
+    let mut buf = Vec::new();
+    let mut get_a = || {
+        s.write_all(b"GET /a.txt HTTP/1.1\r\n\r\n").unwrap();
+        read_response(&mut s, &mut buf, false)
+    };
     srv.running.update(insert_cache(root)).unwrap();
-    assert_eq!(get(srv.addr, "/a.txt").body, b"file a");
+    assert_eq!(get_a().body, b"file a");
     srv.running.update(upgrade_cache()).unwrap();
     std::fs::remove_file(dir.join("a.txt")).unwrap();
-    let r = get(srv.addr, "/a.txt");
-    assert_eq!(
-        (r.status, r.body.as_slice()),
-        (200, &b"file a"[..]),
-        "served from the migrated cache"
-    );
+    let r = get_a();
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"file a"[..]), "served from the migrated cache");
     srv.running.update(remove_cache()).unwrap();
-    assert_eq!(
-        get(srv.addr, "/a.txt").status,
-        404,
-        "without the cache, load finds no file"
-    );
+    assert_eq!(get_a().status, 404, "without the cache, load finds no file");
     std::fs::remove_dir_all(&dir).unwrap();
 }

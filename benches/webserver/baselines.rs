@@ -30,7 +30,14 @@ fn connection(mut s: TcpStream, root: &Root) {
                 break end;
             }
             if buf.len() > MAX_HEAD {
-                let _ = respond(&mut s, root, Some(Status::HeadersTooLarge), "", false, false);
+                let _ = respond(
+                    &mut s,
+                    root,
+                    Some(Status::HeadersTooLarge),
+                    "",
+                    false,
+                    false,
+                );
                 return;
             }
             match s.read(&mut chunk) {
@@ -56,7 +63,14 @@ fn connection(mut s: TcpStream, root: &Root) {
     }
 }
 
-fn respond(s: &mut TcpStream, root: &Root, error: Option<Status>, path: &str, head_only: bool, keep_alive: bool) -> bool {
+fn respond(
+    s: &mut TcpStream,
+    root: &Root,
+    error: Option<Status>,
+    path: &str,
+    head_only: bool,
+    keep_alive: bool,
+) -> bool {
     let (status, content_type, body) = answer(root, error, path);
     let mut out = head_of(status, content_type, body.len() as u64, keep_alive, "");
     if !head_only {
@@ -70,34 +84,57 @@ pub fn hyper(listener: TcpListener, root: Root) {
     use http_body_util::Full;
     use hyper::body::Bytes;
     use hyper::{Method, Response, StatusCode};
-    listener.set_nonblocking(true).expect("non-blocking listener");
+    listener
+        .set_nonblocking(true)
+        .expect("non-blocking listener");
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let root = root.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let error = match *req.method() {
-                            Method::GET | Method::HEAD => None,
-                            _ => Some(Status::MethodNotAllowed),
-                        };
-                        let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
-                        let (status, content_type, body) = answer(&root, error, &path);
-                        let body = if req.method() == Method::HEAD { Bytes::new() } else { Bytes::from(body.to_vec()) };
-                        let response = Response::builder()
-                            .status(StatusCode::from_u16(status.line().0).expect("valid status"))
-                            .header("content-type", content_type)
-                            .header("server", "hyper")
-                            .body(Full::new(body))
-                            .expect("valid response");
-                        async move { Ok::<_, std::convert::Infallible>(response) }
-                    });
+                    let service = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let error = match *req.method() {
+                                Method::GET | Method::HEAD => None,
+                                _ => Some(Status::MethodNotAllowed),
+                            };
+                            let path = req
+                                .uri()
+                                .path_and_query()
+                                .map(|p| p.as_str())
+                                .unwrap_or("/")
+                                .to_owned();
+                            let (status, content_type, body) = answer(&root, error, &path);
+                            let body = if req.method() == Method::HEAD {
+                                Bytes::new()
+                            } else {
+                                Bytes::from(body.to_vec())
+                            };
+                            let response = Response::builder()
+                                .status(
+                                    StatusCode::from_u16(status.line().0).expect("valid status"),
+                                )
+                                .header("content-type", content_type)
+                                .header("server", "hyper")
+                                .body(Full::new(body))
+                                .expect("valid response");
+                            async move { Ok::<_, std::convert::Infallible>(response) }
+                        },
+                    );
                     let io = hyper_util::rt::TokioIo::new(stream);
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await;
                 });
             }
         });

@@ -26,16 +26,27 @@ pub struct Sample {
 }
 
 /// Runs `conns` connections against `addr` for `duration`.
-pub fn run(addr: SocketAddr, path: &str, conns: usize, offer: Offer, duration: Duration) -> Vec<Sample> {
+pub fn run(
+    addr: SocketAddr,
+    path: &str,
+    conns: usize,
+    offer: Offer,
+    duration: Duration,
+) -> Vec<Sample> {
     let start = Instant::now();
-    let request: Arc<[u8]> = format!("GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n").into_bytes().into();
+    let request: Arc<[u8]> = format!("GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n")
+        .into_bytes()
+        .into();
     let threads: Vec<_> = (0..conns)
         .map(|c| {
             let request = request.clone();
             std::thread::spawn(move || connection(addr, &request, c, conns, offer, start, duration))
         })
         .collect();
-    let mut all: Vec<Sample> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let mut all: Vec<Sample> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
     all.sort_by_key(|s| s.at);
     all
 }
@@ -75,7 +86,11 @@ fn connection(
             buf.clear();
         }
         let now = Instant::now();
-        samples.push(Sample { at: now.duration_since(start), latency: now.duration_since(scheduled), ok });
+        samples.push(Sample {
+            at: now.duration_since(start),
+            latency: now.duration_since(scheduled),
+            ok,
+        });
         if !ok {
             // A refused connection fails fast; don't spin on it.
             std::thread::sleep(Duration::from_millis(1));
@@ -84,9 +99,16 @@ fn connection(
 }
 
 /// Sends one request and reads one 200 response; false on any failure.
-fn exchange(addr: SocketAddr, stream: &mut Option<TcpStream>, request: &[u8], buf: &mut Vec<u8>) -> bool {
+fn exchange(
+    addr: SocketAddr,
+    stream: &mut Option<TcpStream>,
+    request: &[u8],
+    buf: &mut Vec<u8>,
+) -> bool {
     if stream.is_none() {
-        let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else { return false };
+        let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+            return false;
+        };
         let _ = s.set_nodelay(true);
         let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
         *stream = Some(s);
@@ -102,7 +124,10 @@ fn exchange(addr: SocketAddr, stream: &mut Option<TcpStream>, request: &[u8], bu
             let ok = head.starts_with("HTTP/1.1 200");
             let len = head
                 .lines()
-                .find_map(|l| l.strip_prefix("Content-Length: ").or_else(|| l.strip_prefix("content-length: ")))
+                .find_map(|l| {
+                    l.strip_prefix("Content-Length: ")
+                        .or_else(|| l.strip_prefix("content-length: "))
+                })
                 .and_then(|v| v.trim().parse::<usize>().ok())
                 .unwrap_or(0);
             while buf.len() < end + 4 + len {

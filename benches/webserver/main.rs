@@ -30,6 +30,10 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 const CONNS: usize = 32;
+/// Worker threads of the evoflow server. The load generator runs on the
+/// same two cores; one worker leaves the other core to it, which measures
+/// faster than two workers competing with it for the cores.
+const WORKERS: usize = 1;
 const RUN: Duration = Duration::from_secs(5);
 const WINDOW: Duration = Duration::from_millis(10);
 /// Windows ignored at the start of a run (connections warming up).
@@ -39,7 +43,10 @@ const PATH: &str = "/index.html";
 fn site() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("evoflow-bench-site-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let page = format!("<!doctype html><h1>bench</h1>{}\n", "<p>evoflow serves this page.</p>".repeat(30));
+    let page = format!(
+        "<!doctype html><h1>bench</h1>{}\n",
+        "<p>evoflow serves this page.</p>".repeat(30)
+    );
     std::fs::write(dir.join("index.html"), page).unwrap();
     dir
 }
@@ -52,14 +59,23 @@ fn listener() -> (TcpListener, SocketAddr) {
 
 fn evoflow_server(root: &Path) -> (Running, SocketAddr) {
     let (listener, addr) = listener();
-    let config = server::Config { listener, root: Some(root.to_owned()), workers: 2 };
+    let config = server::Config {
+        listener,
+        root: Some(root.to_owned()),
+        workers: WORKERS,
+    };
     (server::server(config).unwrap().run().unwrap(), addr)
 }
 
 /// The evoflow server in a child process (this benchmark, re-executed).
 fn spawn_child(addr: SocketAddr, root: &Path) -> Child {
     let child = Command::new(std::env::current_exe().unwrap())
-        .args(["--serve", &addr.to_string(), root.to_str().unwrap()])
+        .args([
+            "--serve",
+            "evoflow",
+            &addr.to_string(),
+            root.to_str().unwrap(),
+        ])
         .spawn()
         .expect("start a server process");
     // Ready when it accepts.
@@ -105,7 +121,11 @@ struct Result {
 
 impl Result {
     fn new(name: &str, samples: Vec<Sample>) -> Self {
-        Result { name: name.to_owned(), windows: load::windows(&samples, RUN, WINDOW), samples }
+        Result {
+            name: name.to_owned(),
+            windows: load::windows(&samples, RUN, WINDOW),
+            samples,
+        }
     }
     fn measured(&self) -> &[Window] {
         let n = self.windows.len();
@@ -119,16 +139,29 @@ impl Result {
         self.samples.iter().filter(|s| !s.ok).count() as u64
     }
     fn p99(&self) -> Duration {
-        let mut l: Vec<Duration> = self.samples.iter().filter(|s| s.ok).map(|s| s.latency).collect();
+        let mut l: Vec<Duration> = self
+            .samples
+            .iter()
+            .filter(|s| s.ok)
+            .map(|s| s.latency)
+            .collect();
         load::percentile(&mut l, 0.99)
     }
     fn p50(&self) -> Duration {
-        let mut l: Vec<Duration> = self.samples.iter().filter(|s| s.ok).map(|s| s.latency).collect();
+        let mut l: Vec<Duration> = self
+            .samples
+            .iter()
+            .filter(|s| s.ok)
+            .map(|s| s.latency)
+            .collect();
         load::percentile(&mut l, 0.50)
     }
     /// Lowest window throughput relative to `steady` requests/s.
     fn min_window(&self, steady: f64) -> f64 {
-        self.measured().iter().map(|w| w.done as f64 / WINDOW.as_secs_f64() / steady).fold(f64::MAX, f64::min)
+        self.measured()
+            .iter()
+            .map(|w| w.done as f64 / WINDOW.as_secs_f64() / steady)
+            .fold(f64::MAX, f64::min)
     }
 }
 
@@ -137,12 +170,20 @@ fn run_evoflow(root: &Path, offer: Offer, updates: bool) -> (Result, Vec<Duratio
     let start = Instant::now();
     let (samples, moments) = std::thread::scope(|s| {
         let gen = s.spawn(|| load::run(addr, PATH, CONNS, offer, RUN));
-        let moments = if updates { apply_scenarios(&running, Root::new(Some(root)).unwrap(), start) } else { Vec::new() };
+        let moments = if updates {
+            apply_scenarios(&running, Root::new(Some(root)).unwrap(), start)
+        } else {
+            Vec::new()
+        };
         (gen.join().unwrap(), moments)
     });
     running.stop();
     drop(running);
-    let name = if updates { "evoflow, live updates" } else { "evoflow, no updates" };
+    let name = if updates {
+        "evoflow, live updates"
+    } else {
+        "evoflow, no updates"
+    };
     (Result::new(name, samples), moments)
 }
 
@@ -171,13 +212,83 @@ fn run_baseline(name: &str, root: &Path, offer: Offer, start: fn(TcpListener, Ro
     Result::new(name, load::run(addr, PATH, CONNS, offer, RUN))
 }
 
+/// Saturation throughput measured by wrk (Debian's `wrk`), if installed:
+/// an event-driven generator, unlike this benchmark's thread per
+/// connection, which favours thread-per-connection servers.
+fn wrk_comparison(root: &Path) {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        println!("wrk not installed (apt-get install wrk): skipping the wrk comparison");
+        return;
+    }
+    let mut results = Vec::new();
+    for kind in ["evoflow", "threaded", "hyper"] {
+        let (l, addr) = listener();
+        drop(l);
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--serve", kind, &addr.to_string(), root.to_str().unwrap()])
+            .spawn()
+            .expect("start a server process");
+        let t = Instant::now();
+        while std::net::TcpStream::connect(addr).is_err() && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let out = Command::new("wrk")
+            .args([
+                "-t2",
+                &format!("-c{CONNS}"),
+                "-d4s",
+                &format!("http://{addr}{PATH}"),
+            ])
+            .output()
+            .expect("wrk runs");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let rps = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Requests/sec:"))
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        results.push((kind, rps.unwrap_or(0.0)));
+    }
+    println!("wrk -t2 -c{CONNS} -d4s, requests/s:");
+    for (kind, rps) in &results {
+        println!("  {kind:<10} {rps:>10.0}");
+    }
+    let evo = results[0].1;
+    println!(
+        "  evoflow / thread per connection: {:.2}x; evoflow / hyper: {:.2}x",
+        evo / results[1].1,
+        evo / results[2].1
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // `--serve KIND ADDR ROOT`: run one server in this process (used for
+    // kill and restart, and to point other load generators such as wrk at).
     if args.get(1).map(String::as_str) == Some("--serve") {
-        let listener = TcpListener::bind(&args[2]).expect("bind");
-        let config = server::Config { listener, root: Some(PathBuf::from(&args[3])), workers: 2 };
-        server::server(config).unwrap().run().unwrap().join().unwrap();
-        return;
+        let listener = TcpListener::bind(&args[3]).expect("bind");
+        let root = PathBuf::from(&args[4]);
+        match args[2].as_str() {
+            "threaded" => baselines::threaded(listener, Root::new(Some(&root)).unwrap()),
+            "hyper" => baselines::hyper(listener, Root::new(Some(&root)).unwrap()),
+            _ => {
+                let config = server::Config {
+                    listener,
+                    root: Some(root),
+                    workers: WORKERS,
+                };
+                server::server(config)
+                    .unwrap()
+                    .run()
+                    .unwrap()
+                    .join()
+                    .unwrap();
+            }
+        }
+        loop {
+            std::thread::park();
+        }
     }
     if args.iter().any(|a| a == "--list") {
         return; // `cargo bench -- --list` asks for benchmark names; there are none to list.
@@ -187,7 +298,12 @@ fn main() {
     let (steady, _) = run_evoflow(&root, Offer::Saturate, false);
     let (updating, moments) = run_evoflow(&root, Offer::Saturate, true);
     let (restart, restart_at) = run_restart(&root, Offer::Saturate);
-    let threaded = run_baseline("thread per connection", &root, Offer::Saturate, baselines::threaded);
+    let threaded = run_baseline(
+        "thread per connection",
+        &root,
+        Offer::Saturate,
+        baselines::threaded,
+    );
     let hyper = run_baseline("hyper", &root, Offer::Saturate, baselines::hyper);
     let rate = (steady.rps() * 0.5) as u64;
     println!("fixed-rate runs at {rate} requests/s (half of evoflow's saturation)...");
@@ -196,7 +312,10 @@ fn main() {
     let (restart_r, _) = run_restart(&root, Offer::Rate(rate));
 
     println!("\nat saturation:");
-    println!("  {:<26} {:>10} {:>9} {:>9} {:>8} {:>12}", "server", "req/s", "p50", "p99", "failed", "min window");
+    println!(
+        "  {:<26} {:>10} {:>9} {:>9} {:>8} {:>12}",
+        "server", "req/s", "p50", "p99", "failed", "min window"
+    );
     for r in [&steady, &updating, &restart, &threaded, &hyper] {
         println!(
             "  {:<26} {:>10.0} {:>9.1?} {:>9.1?} {:>8} {:>11.0}%",
@@ -210,28 +329,75 @@ fn main() {
     }
     println!("at {rate} requests/s:");
     for r in [&steady_r, &updating_r, &restart_r] {
-        println!("  {:<26} {:>10.0} {:>9.1?} {:>9.1?} {:>8}", r.name, r.rps(), r.p50(), r.p99(), r.failed());
+        println!(
+            "  {:<26} {:>10.0} {:>9.1?} {:>9.1?} {:>8}",
+            r.name,
+            r.rps(),
+            r.p50(),
+            r.p99(),
+            r.failed()
+        );
     }
     println!("ratios:");
-    println!("  evoflow / thread per connection (throughput): {:.2}x", steady.rps() / threaded.rps());
-    println!("  evoflow / hyper (throughput):                 {:.2}x", steady.rps() / hyper.rps());
-    println!("  throughput while updating / without:          {:.3}x", updating.rps() / steady.rps());
-    println!("  lowest 10 ms window while updating:           {:.0}% of steady", 100.0 * updating.min_window(steady.rps()));
-    println!("  p99 while updating / without (fixed rate):    {:.2}x", updating_r.p99().as_secs_f64() / steady_r.p99().as_secs_f64());
-    println!("  failed requests while updating:               {} (kill and restart: {})", updating.failed() + updating_r.failed(), restart.failed() + restart_r.failed());
-    println!("  {} updates applied per run; restart at {restart_at:.1?}", moments.len());
+    println!(
+        "  evoflow / thread per connection (throughput): {:.2}x",
+        steady.rps() / threaded.rps()
+    );
+    println!(
+        "  evoflow / hyper (throughput):                 {:.2}x",
+        steady.rps() / hyper.rps()
+    );
+    println!(
+        "  throughput while updating / without:          {:.3}x",
+        updating.rps() / steady.rps()
+    );
+    println!(
+        "  lowest 10 ms window while updating:           {:.0}% of steady",
+        100.0 * updating.min_window(steady.rps())
+    );
+    println!(
+        "  p99 while updating / without (fixed rate):    {:.2}x",
+        updating_r.p99().as_secs_f64() / steady_r.p99().as_secs_f64()
+    );
+    println!(
+        "  failed requests while updating:               {} (kill and restart: {})",
+        updating.failed() + updating_r.failed(),
+        restart.failed() + restart_r.failed()
+    );
+    println!(
+        "  {} updates applied per run; restart at {restart_at:.1?}",
+        moments.len()
+    );
+
+    wrk_comparison(&root);
 
     let png = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/results/webserver.png");
     std::fs::create_dir_all(png.parent().unwrap()).unwrap();
-    let (blue, red, grey) = (RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(120, 120, 120));
+    let (blue, red, grey) = (
+        RGBColor(31, 119, 180),
+        RGBColor(214, 39, 40),
+        RGBColor(120, 120, 120),
+    );
     fn series(r: &Result, color: RGBColor) -> plot::Series<'_> {
-        plot::Series { label: &r.name, windows: &r.windows, color }
+        plot::Series {
+            label: &r.name,
+            windows: &r.windows,
+            color,
+        }
     }
     match plot::timeline(
         &png,
         WINDOW,
-        &[series(&steady, grey), series(&restart, red), series(&updating, blue)],
-        &[series(&steady_r, grey), series(&restart_r, red), series(&updating_r, blue)],
+        &[
+            series(&steady, grey),
+            series(&restart, red),
+            series(&updating, blue),
+        ],
+        &[
+            series(&steady_r, grey),
+            series(&restart_r, red),
+            series(&updating_r, blue),
+        ],
         &moments,
     ) {
         Ok(()) => println!("timeline: {}", png.display()),

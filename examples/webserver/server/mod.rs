@@ -1,8 +1,11 @@
 //! An HTTP/1.1 static file server as an evoflow graph:
 //!
 //! ```text
-//! accept -> read -> parse -> load -> compose -> reply
+//! accept -> read -> parse =(lane0)=> load0 => compose -> reply
+//!                         =(lane1)=> load1 =>
 //! ```
+//!
+//! Two `load` instances, one per worker, share the file work.
 //!
 //! `read` owns the connections for reading (keep-alive, pipelining,
 //! limits, idle timeouts); `reply` writes responses back in request order
@@ -42,7 +45,10 @@ pub struct Config {
 /// Builds the server graph.
 pub fn server(config: Config) -> std::io::Result<Graph> {
     let accept = Accept::new(config.listener)?;
-    let load = Load::new(config.root.as_deref())?;
+    let (load0, load1) = (
+        Load::new(config.root.as_deref())?,
+        Load::new(config.root.as_deref())?,
+    );
     Ok(match config.workers {
         1 => graph! {
             name = "webserver";
@@ -50,13 +56,16 @@ pub fn server(config: Config) -> std::io::Result<Graph> {
             accept: Accept = accept;
             read: Read = Read::new()?;
             parse: Parse;
-            load: Load = load;
+            load0: Load = load0;
+            load1: Load = load1;
             compose: Compose;
             reply: Reply;
             accept.out -> read.conns;
             read.out -> parse.inp;
-            parse.out -> load.inp;
-            load.out -> compose.inp;
+            parse.lane0 -> load0.inp;
+            parse.lane1 -> load1.inp;
+            load0.out -> compose.inp;
+            load1.out -> compose.inp;
             compose.out -> reply.inp;
         },
         _ => graph! {
@@ -65,14 +74,19 @@ pub fn server(config: Config) -> std::io::Result<Graph> {
             accept: Accept = accept;
             read: Read = Read::new()?;
             parse: Parse;
+            load0: Load = load0;
             #[worker(1)]
-            load: Load = load;
+            load1: Load = load1;
+            #[worker(1)]
             compose: Compose;
+            #[worker(1)]
             reply: Reply;
             accept.out -> read.conns;
             read.out -> parse.inp;
-            parse.out -> load.inp;
-            load.out -> compose.inp;
+            parse.lane0 -> load0.inp;
+            parse.lane1 -> load1.inp;
+            load0.out -> compose.inp;
+            load1.out -> compose.inp;
             compose.out -> reply.inp;
         },
     })

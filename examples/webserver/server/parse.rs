@@ -4,6 +4,9 @@ use super::http::{Method, Raw, Request, Status};
 use evoflow::{component, Outputs};
 
 /// Turns framed heads into requests; malformed ones get their status.
+/// Requests leave on two lanes, by connection, so that two `load`
+/// instances on two workers share the file work; a connection always uses
+/// the same lane.
 #[derive(Default)]
 pub struct Parse;
 
@@ -60,7 +63,7 @@ fn other_version(head: &[u8]) -> bool {
         .is_some_and(|v| v.starts_with(b"HTTP/") && !v.starts_with(b"HTTP/1."))
 }
 
-#[component(outputs(out: Request))]
+#[component(outputs(lane0: Request, lane1: Request))]
 impl Parse {
     #[input]
     fn inp(&mut self, raw: Raw, out: &mut Outputs<Self>) {
@@ -68,7 +71,7 @@ impl Parse {
             Some(status) => Err(status),
             None => parse_head(&raw.head),
         };
-        out.out(match parsed {
+        let request = match parsed {
             Ok((method, path, keep_alive)) => Request {
                 conn: raw.conn,
                 seq: raw.seq,
@@ -85,6 +88,11 @@ impl Parse {
                 keep_alive: false,
                 error: Some(status),
             },
-        });
+        };
+        if request.conn.id % 2 == 0 {
+            out.lane0(request)
+        } else {
+            out.lane1(request)
+        }
     }
 }

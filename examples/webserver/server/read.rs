@@ -145,8 +145,9 @@ impl Open {
                     if !self.done {
                         self.buf.extend_from_slice(&chunk[..n]);
                     }
-                    if self.buf.len() > MAX_HEAD + MAX_BODY + 4 {
-                        // Framing refuses it; stop buffering.
+                    // A short read drained the socket; on Linux, data that
+                    // arrives later raises a new readiness edge.
+                    if n < chunk.len() || self.buf.len() > MAX_HEAD + MAX_BODY + 4 {
                         return true;
                     }
                 }

@@ -1,10 +1,13 @@
 //! The live updates a user would make to the running server, as `Update`s.
+//! `load` runs as two instances, `load0` and `load1` (one per lane).
 
 use super::cache::{Cache, CacheV2};
 use super::compose::{Compose, ComposeStream, ComposeV2};
 use super::load::{Load, LoadOpen, Root};
 use super::reply::{Reply, ReplyStream};
 use evoflow::Update;
+
+const LANES: [usize; 2] = [0, 1];
 
 /// Single: change a response header (adds `X-Evoflow-Compose: 2`), or back.
 pub fn header(on: bool) -> Update {
@@ -15,43 +18,53 @@ pub fn header(on: bool) -> Update {
     }
 }
 
-/// Coordinated: switch `load`, `compose` and `reply` together from
+/// Coordinated: switch both `load`s, `compose` and `reply` together from
 /// in-memory bodies to streamed files; the packets between them change
-/// type. `load`'s state (its root) migrates; `reply`'s open connections and
-/// unwritten bytes are handed over in-process.
+/// type. The `load`s' state (their root) migrates; `reply`'s open
+/// connections and unwritten bytes are handed over in-process.
 pub fn streaming(on: bool, root: Root) -> Update {
+    let mut u = Update::new();
+    for lane in LANES {
+        let name = format!("load{lane}");
+        u = if on {
+            u.replace::<LoadOpen>(&name)
+        } else {
+            u.replace_with(&name, Load::from_root(root.clone()))
+        };
+    }
     if on {
-        Update::new()
-            .replace::<LoadOpen>("load")
-            .replace_with("compose", ComposeStream)
+        u.replace_with("compose", ComposeStream)
             .replace_with("reply", ReplyStream::default())
     } else {
-        Update::new()
-            .replace_with("load", Load::from_root(root))
-            .replace_with("compose", Compose)
+        u.replace_with("compose", Compose)
             .replace_with("reply", Reply::default())
     }
 }
 
-/// Structural: insert a cache between `parse` and `load` (hits go straight
-/// to `compose`).
+/// Structural: insert a cache in front of each `load` (hits go straight to
+/// `compose`).
 pub fn insert_cache(root: Root) -> Update {
-    Update::new()
-        .disconnect("parse.out", "load.inp")
-        .insert("cache", Cache::new(root))
-        .connect("parse.out", "cache.inp")
-        .connect("cache.miss", "load.inp")
-        .connect("cache.hit", "compose.inp")
+    LANES.iter().fold(Update::new(), |u, lane| {
+        let (cache, load) = (format!("cache{lane}"), format!("load{lane}"));
+        u.disconnect(&format!("parse.lane{lane}"), &format!("{load}.inp"))
+            .insert(&cache, Cache::new(root.clone()))
+            .connect(&format!("parse.lane{lane}"), &format!("{cache}.inp"))
+            .connect(&format!("{cache}.miss"), &format!("{load}.inp"))
+            .connect(&format!("{cache}.hit"), "compose.inp")
+    })
 }
 
-/// Updates the cache itself; its entries survive through migration.
+/// Updates the caches themselves; their entries survive through migration.
 pub fn upgrade_cache() -> Update {
-    Update::new().replace::<CacheV2>("cache")
+    LANES.iter().fold(Update::new(), |u, lane| {
+        u.replace::<CacheV2>(&format!("cache{lane}"))
+    })
 }
 
-/// Structural: remove the cache again.
+/// Structural: remove the caches again.
 pub fn remove_cache() -> Update {
-    Update::new()
-        .remove("cache")
-        .connect("parse.out", "load.inp")
+    LANES.iter().fold(Update::new(), |u, lane| {
+        u.remove(&format!("cache{lane}"))
+            .connect(&format!("parse.lane{lane}"), &format!("load{lane}.inp"))
+    })
 }
