@@ -408,7 +408,11 @@ fn cache_contents_survive_an_update_of_the_cache() {
     srv.running.update(upgrade_cache()).unwrap();
     std::fs::remove_file(dir.join("a.txt")).unwrap();
     let r = get_a();
-    assert_eq!((r.status, r.body.as_slice()), (200, &b"file a"[..]), "served from the migrated cache");
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &b"file a"[..]),
+        "served from the migrated cache"
+    );
     srv.running.update(remove_cache()).unwrap();
     assert_eq!(get_a().status, 404, "without the cache, load finds no file");
     std::fs::remove_dir_all(&dir).unwrap();

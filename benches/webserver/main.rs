@@ -67,15 +67,11 @@ fn evoflow_server(root: &Path) -> (Running, SocketAddr) {
     (server::server(config).unwrap().run().unwrap(), addr)
 }
 
-/// The evoflow server in a child process (this benchmark, re-executed).
-fn spawn_child(addr: SocketAddr, root: &Path) -> Child {
+/// A server (`evoflow`, `threaded` or `hyper`) in a child process: this
+/// benchmark, re-executed with `--serve`.
+fn spawn_child(kind: &str, addr: SocketAddr, root: &Path) -> Child {
     let child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--serve",
-            "evoflow",
-            &addr.to_string(),
-            root.to_str().unwrap(),
-        ])
+        .args(["--serve", kind, &addr.to_string(), root.to_str().unwrap()])
         .spawn()
         .expect("start a server process");
     // Ready when it accepts.
@@ -190,7 +186,7 @@ fn run_evoflow(root: &Path, offer: Offer, updates: bool) -> (Result, Vec<Duratio
 fn run_restart(root: &Path, offer: Offer) -> (Result, Duration) {
     let (l, addr) = listener();
     drop(l);
-    let mut child = spawn_child(addr, root);
+    let mut child = spawn_child("evoflow", addr, root);
     let start = Instant::now();
     let (samples, at) = std::thread::scope(|s| {
         let gen = s.spawn(|| load::run(addr, PATH, CONNS, offer, RUN));
@@ -198,7 +194,7 @@ fn run_restart(root: &Path, offer: Offer) -> (Result, Duration) {
         let at = start.elapsed();
         child.kill().unwrap();
         child.wait().unwrap();
-        child = spawn_child(addr, root);
+        child = spawn_child("evoflow", addr, root);
         (gen.join().unwrap(), at)
     });
     child.kill().unwrap();
@@ -224,14 +220,7 @@ fn wrk_comparison(root: &Path) {
     for kind in ["evoflow", "threaded", "hyper"] {
         let (l, addr) = listener();
         drop(l);
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--serve", kind, &addr.to_string(), root.to_str().unwrap()])
-            .spawn()
-            .expect("start a server process");
-        let t = Instant::now();
-        while std::net::TcpStream::connect(addr).is_err() && t.elapsed() < Duration::from_secs(5) {
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        let mut child = spawn_child(kind, addr, root);
         let out = Command::new("wrk")
             .args([
                 "-t2",

@@ -12,7 +12,7 @@ use crate::plan::Locals;
 use crate::port::{ArcId, ArcState, InputSet, OutputSet};
 use crate::reconfig::Decision;
 use crate::reconfig::{
-    advance, panic_text, Advance, Change, ComponentChange, Participant, Reconfig, Stage,
+    abandon, advance, panic_text, Advance, Change, ComponentChange, Participant, Reconfig, Stage,
 };
 use crate::state::{Resources, State};
 use std::any::Any;
@@ -384,13 +384,7 @@ impl<C: Component> Node for ComponentNode<C> {
     }
 
     fn abandon(&mut self) {
-        if let Some((rc, _)) = self.pending.take() {
-            rc.update.failed(
-                &self.name,
-                "the graph finished before the update could be applied".to_owned(),
-            );
-            rc.update.finish_one();
-        }
+        abandon(&mut self.pending, &self.name);
     }
 
     fn into_component(self: Box<Self>) -> Box<dyn Any + Send> {
@@ -498,13 +492,7 @@ impl Node for VacantNode {
         node
     }
     fn abandon(&mut self) {
-        if let Some((rc, _)) = self.pending.take() {
-            rc.update.failed(
-                &self.name,
-                "the graph finished before the update could be applied".to_owned(),
-            );
-            rc.update.finish_one();
-        }
+        abandon(&mut self.pending, &self.name);
     }
     fn into_component(self: Box<Self>) -> Box<dyn Any + Send> {
         Box::new(())

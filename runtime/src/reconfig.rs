@@ -342,6 +342,18 @@ pub(crate) trait Participant {
     fn export(&mut self) -> Result<State, String>;
 }
 
+/// Fails and finishes a pending update part that will never run (its
+/// worker is exiting).
+pub(crate) fn abandon(pending: &mut Option<(Reconfig, Stage)>, name: &str) {
+    if let Some((rc, _)) = pending.take() {
+        rc.update.failed(
+            name,
+            "the graph finished before the update could be applied".to_owned(),
+        );
+        rc.update.finish_one();
+    }
+}
+
 /// Advances an instance's part in its pending update.
 pub(crate) fn advance(pending: &mut Option<(Reconfig, Stage)>, p: &mut dyn Participant) -> Advance {
     let Some((rc, stage)) = pending else {
