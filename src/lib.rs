@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! evoflow: dataflow programs that evolve while they run.
 //!
 //! Components are Rust types whose `impl` block carries `#[component]`;

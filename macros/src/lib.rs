@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! Procedural macros of evoflow. Use them through the `evoflow` crate.
 //!
 //! * `#[component]` turns an `impl` block into a dataflow component: its
