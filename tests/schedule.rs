@@ -71,6 +71,37 @@ fn cost_hints_and_placement_shape_the_schedule() {
     g.run_to_end().unwrap();
 }
 
+#[test]
+fn a_heavy_pinned_worker_leaves_the_rest_uncut() {
+    // Worker 2 carries 101 whatever the cut, so the chain's cost does not
+    // matter: the best schedule keeps the chain on one worker, with no ring.
+    let g = graph! {
+        workers = 3;
+        s: Source = Source::new(0, 1_000);
+        a: Relay;
+        b: Relay;
+        c: Check = Check::new(1, 0, 1);
+        #[worker(2)]
+        #[cost(100)]
+        p: Source = Source::new(0, 10);
+        #[worker(2)]
+        q: Check = Check::new(1, 0, 1);
+        s.out -> a.inp; a.out -> b.inp; b.out -> c.inp; p.out -> q.inp;
+    };
+    let cross: Vec<_> = g
+        .schedule()
+        .arcs
+        .into_iter()
+        .filter(|a| a.cross_section)
+        .collect();
+    assert!(
+        cross.is_empty(),
+        "{:?}",
+        cross.iter().map(|a| &a.from).collect::<Vec<_>>()
+    );
+    g.run_to_end().unwrap();
+}
+
 fn sections(g: &evoflow::Graph) -> Vec<Vec<String>> {
     g.schedule()
         .sections

@@ -57,28 +57,42 @@ pub(crate) fn schedule(g: &Graph) -> Schedule {
         |a: usize, b: usize| -> u64 { free[a..b].iter().map(|&i| g.instances[i].cost).sum() };
 
     // best[j][b]: best score for free[..b] on workers 0..j, with the cut.
+    // front[j][b]: the Pareto front of (busiest cost, cross arcs) over the
+    // cuts of free[..b] into workers 0..j, each with its back-pointer
+    // (where chunk j-1 starts, and which point of front[j-1][a]). Keeping
+    // the whole front, not one best score, finds the fewest cross arcs
+    // among the cuts whose busiest worker is least loaded.
     let n = free.len();
-    let mut best: Vec<Vec<Option<(Score, usize)>>> = vec![vec![None; n + 1]; k + 1];
-    best[0][0] = Some(((0, 0), 0));
+    let mut front: Vec<Vec<Vec<(Score, usize, usize)>>> = vec![vec![Vec::new(); n + 1]; k + 1];
+    front[0][0].push(((0, 0), 0, 0));
     for j in 1..=k {
         for b in 0..=n {
+            let mut points: Vec<(Score, usize, usize)> = Vec::new();
             for a in 0..=b {
-                let Some(((max, cross), _)) = best[j - 1][a] else {
-                    continue;
-                };
-                let score = (
-                    max.max(chunk_cost(a, b) + pinned_cost[j - 1]),
-                    cross + chunk_cross(a, b, j - 1),
+                let (cost, cross) = (
+                    chunk_cost(a, b) + pinned_cost[j - 1],
+                    chunk_cross(a, b, j - 1),
                 );
-                if best[j][b].is_none_or(|(s, _)| score < s) {
-                    best[j][b] = Some((score, a));
+                for (p, &((max, c), _, _)) in front[j - 1][a].iter().enumerate() {
+                    points.push(((max.max(cost), c + cross), a, p));
                 }
             }
+            points.sort();
+            let mut kept: Vec<(Score, usize, usize)> = Vec::new();
+            for pt in points {
+                if kept.last().is_none_or(|last| pt.0 .1 < last.0 .1) {
+                    kept.push(pt);
+                }
+            }
+            front[j][b] = kept;
         }
     }
     let mut cuts = vec![n; k + 1];
+    let mut point = 0; // the lexicographically best: least busiest cost, then fewest cross arcs
     for j in (1..=k).rev() {
-        cuts[j - 1] = best[j][cuts[j]].expect("every prefix fits").1;
+        let (_, a, p) = front[j][cuts[j]][point];
+        cuts[j - 1] = a;
+        point = p;
     }
     let mut sections: Vec<Vec<usize>> = (0..k)
         .map(|w| free[cuts[w]..cuts[w + 1]].to_vec())
