@@ -68,12 +68,12 @@ pub(crate) fn schedule(g: &Graph) -> Schedule {
     for j in 1..=k {
         for b in 0..=n {
             let mut points: Vec<(Score, usize, usize)> = Vec::new();
-            for a in 0..=b {
+            for (a, prev) in front[j - 1].iter().enumerate().take(b + 1) {
                 let (cost, cross) = (
                     chunk_cost(a, b) + pinned_cost[j - 1],
                     chunk_cross(a, b, j - 1),
                 );
-                for (p, &((max, c), _, _)) in front[j - 1][a].iter().enumerate() {
+                for (p, &((max, c), _, _)) in prev.iter().enumerate() {
                     points.push(((max.max(cost), c + cross), a, p));
                 }
             }
