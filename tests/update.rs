@@ -635,3 +635,28 @@ fn thousands_of_updates_under_load_lose_nothing() {
     assert_eq!(count_of(&mut report, "a"), N / 2);
     assert_eq!(count_of(&mut report, "b"), N / 2);
 }
+
+#[test]
+fn an_update_after_the_graph_finished_is_refused() {
+    let running = graph! {
+        src: Source = Source::new(0, 10);
+        counter: CounterA;
+        check: Check = Check::new(1, 0, 1);
+        src.out -> counter.inp;
+        counter.out -> check.inp;
+    }
+    .run()
+    .unwrap();
+    let t = std::time::Instant::now();
+    while !running.is_finished() {
+        assert!(t.elapsed() < LIMIT, "the graph did not finish");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(
+        running
+            .update(Update::new().replace::<CounterB>("counter"))
+            .unwrap_err(),
+        UpdateError::NotRunning
+    );
+    running.join().unwrap();
+}
