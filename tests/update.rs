@@ -660,3 +660,77 @@ fn an_update_after_the_graph_finished_is_refused() {
     );
     running.join().unwrap();
 }
+
+/// Its `#[takeover]` panics: after the commit, so it cannot roll back.
+#[derive(Default, Serialize, Deserialize)]
+struct Grumpy {
+    count: u64,
+}
+
+#[component(state, outputs(out: Seq))]
+impl Grumpy {
+    #[input]
+    fn inp(&mut self, p: Seq, out: &mut Outputs<Self>) {
+        out.out(p);
+    }
+
+    #[takeover]
+    fn take_over(&mut self, _r: &mut Resources) {
+        panic!("grumpy takeover");
+    }
+}
+
+#[test]
+fn a_panic_while_installing_stops_the_graph_and_never_hangs_the_caller() {
+    within(LIMIT, || {
+        let running = graph! {
+            workers = 2;
+            src: Paced = Paced { next: 0, count: 1_000_000 };
+            counter: CounterA;
+            check: Check = Check::new(1, 0, 1);
+            src.out -> counter.inp;
+            counter.out -> check.inp;
+        }
+        .run()
+        .unwrap();
+        match running.update(Update::new().replace::<Grumpy>("counter")) {
+            Err(UpdateError::RolledBack { instance, reason }) => {
+                assert_eq!(instance, "counter");
+                assert!(reason.contains("panicked while installing"), "{reason}");
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+        match running.join() {
+            Err(evoflow::RunError::Panicked(p)) => assert_eq!(p.message, "grumpy takeover"),
+            other => panic!(
+                "expected the graph to stop on the panic, got {:?}",
+                other.err()
+            ),
+        }
+    });
+}
+
+#[test]
+fn removing_and_inserting_one_name_is_refused() {
+    within(LIMIT, || {
+        let running = graph! {
+            src: Paced = Paced { next: 0, count: 10_000 };
+            counter: CounterA;
+            check: Check = Check::new(1, 0, 1);
+            src.out -> counter.inp;
+            counter.out -> check.inp;
+        }
+        .run()
+        .unwrap();
+        let u = Update::new()
+            .remove("counter")
+            .insert("counter", CounterB::default());
+        match running.update(u) {
+            Err(UpdateError::Refused(why)) => {
+                assert!(why.contains("removed and inserted"), "{why}")
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        running.join().unwrap();
+    });
+}

@@ -12,7 +12,8 @@ use crate::plan::Locals;
 use crate::port::{ArcId, ArcState, InputSet, OutputSet};
 use crate::reconfig::Decision;
 use crate::reconfig::{
-    abandon, advance, panic_text, Advance, Change, ComponentChange, Participant, Reconfig, Stage,
+    abandon, advance, panic_text, Advance, Change, ComponentChange, Finishing, Participant,
+    Reconfig, Stage,
 };
 use crate::state::{Resources, State};
 use std::any::Any;
@@ -359,6 +360,11 @@ impl<C: Component> Node for ComponentNode<C> {
             outputs,
             component,
         } = rc.change.expect("only changing instances commit");
+        let name = self.name.clone();
+        let _done = Finishing {
+            update: &rc.update,
+            instance: &name,
+        };
         let this = *self;
         let mut old: Vec<_> = this.inputs.into_ends().into_iter().flatten().collect();
         old.extend(this.outputs.into_ends());
@@ -379,7 +385,6 @@ impl<C: Component> Node for ComponentNode<C> {
             }
             ComponentChange::Remove => None,
         };
-        rc.update.finish_one();
         node
     }
 
@@ -459,7 +464,10 @@ impl Node for VacantNode {
     fn has_work(&mut self) -> bool {
         self.pending
             .as_ref()
-            .is_some_and(|(rc, _)| rc.update.is_armed())
+            .is_some_and(|(rc, stage)| match stage {
+                Stage::Align => rc.update.is_armed(),
+                Stage::Decide => rc.update.decision() != Decision::Undecided,
+            })
     }
     fn name(&self) -> &str {
         &self.name
@@ -481,6 +489,11 @@ impl Node for VacantNode {
             outputs,
             component,
         } = rc.change.expect("an insert is a change");
+        let name = self.name.clone();
+        let _done = Finishing {
+            update: &rc.update,
+            instance: &name,
+        };
         let (ins, outs) = Change::ends(inputs, outputs, Vec::new(), locals);
         let node = match component {
             ComponentChange::Replace(incoming) => {
@@ -488,7 +501,6 @@ impl Node for VacantNode {
             }
             ComponentChange::Keep | ComponentChange::Remove => None,
         };
-        rc.update.finish_one();
         node
     }
     fn abandon(&mut self) {

@@ -342,6 +342,25 @@ pub(crate) trait Participant {
     fn export(&mut self) -> Result<State, String>;
 }
 
+/// Counts an instance as done with its update when dropped, also when a
+/// commit-time hook panics: the submitter is never left waiting. A panic
+/// there comes after the decision, so it cannot roll back: it is reported
+/// and, like any component panic, stops the graph.
+pub(crate) struct Finishing<'a> {
+    pub update: &'a UpdateSync,
+    pub instance: &'a str,
+}
+
+impl Drop for Finishing<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let why = "panicked while installing the new version after the update committed; the graph stops";
+            self.update.failed(self.instance, why.to_owned());
+        }
+        self.update.finish_one();
+    }
+}
+
 /// Fails and finishes a pending update part that will never run (its
 /// worker is exiting).
 pub(crate) fn abandon(pending: &mut Option<(Reconfig, Stage)>, name: &str) {

@@ -284,6 +284,11 @@ impl Draft {
                     worker,
                     incoming,
                 } => {
+                    if d.removed.contains(&instance) {
+                        return Err(format!(
+                            "`{instance}` is removed and inserted in one update; replace it instead"
+                        ));
+                    }
                     if d.meta(shape, &instance).is_some() || d.inserted.contains_key(&instance) {
                         return Err(format!("an instance named `{instance}` already exists"));
                     }

@@ -270,8 +270,13 @@ impl Worker {
                 // Updates are picked up between any two steps, so how soon
                 // an instance swaps does not depend on the section's size.
                 if mailbox.has_mail() {
-                    for command in mailbox.take() {
-                        s.deliver(command, &shared.stop, shared)?;
+                    let mut commands = mailbox.take().into_iter();
+                    while let Some(command) = commands.next() {
+                        if let Err(p) = s.deliver(command, &shared.stop, shared) {
+                            commands
+                                .for_each(|c| refuse(c, "an instance panicked; the graph stops"));
+                            return Err(p);
+                        }
                         progress = true;
                     }
                 }
