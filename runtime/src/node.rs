@@ -495,13 +495,12 @@ impl Node for VacantNode {
             instance: &name,
         };
         let (ins, outs) = Change::ends(inputs, outputs, Vec::new(), locals);
-        let node = match component {
+        match component {
             ComponentChange::Replace(incoming) => {
                 Some(incoming.assemble(self.name, &mut Resources::default(), ins, outs, self.stop))
             }
             ComponentChange::Keep | ComponentChange::Remove => None,
-        };
-        node
+        }
     }
     fn abandon(&mut self) {
         abandon(&mut self.pending, &self.name);
