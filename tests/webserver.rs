@@ -417,3 +417,68 @@ fn cache_contents_survive_an_update_of_the_cache() {
     assert_eq!(get_a().status, 404, "without the cache, load finds no file");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+#[test]
+fn requests_after_a_close_do_not_leak_connections() {
+    let srv = serve(None);
+    let before = open_fds();
+    for _ in 0..300 {
+        let mut s = connect(srv.addr);
+        s.write_all(
+            b"GET /hello.txt HTTP/1.1\r\nConnection: close\r\n\r\nGET /hello.txt HTTP/1.1\r\n\r\n",
+        )
+        .unwrap();
+        let r = read_response(&mut s, &mut Vec::new(), false);
+        assert_eq!(r.header("connection"), Some("close"));
+        assert!(closed(&mut s));
+    }
+    let t = std::time::Instant::now();
+    while open_fds() > before + 20 && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        open_fds() <= before + 20,
+        "{} descriptors open, {before} before",
+        open_fds()
+    );
+}
+
+#[test]
+fn a_thousand_pipelined_requests_in_one_write_are_all_answered() {
+    let srv = serve(None);
+    let mut s = connect(srv.addr);
+    s.write_all(&b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000))
+        .unwrap();
+    let mut buf = Vec::new();
+    for i in 0..1000 {
+        let r = read_response(&mut s, &mut buf, false);
+        assert_eq!((r.status, r.body.len()), (200, 19), "response {i}");
+    }
+}
+
+#[test]
+fn framing_and_parsing_agree_on_where_a_request_ends() {
+    let srv = serve(None);
+    let mut s = connect(srv.addr);
+    s.write_all(b"GET /hello.txt HTTP/1.1\nHost: x\n\nGET /style.css HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = Vec::new();
+    assert_eq!(
+        read_response(&mut s, &mut buf, false).body,
+        b"hello from evoflow\n"
+    );
+    assert_eq!(
+        read_response(&mut s, &mut buf, false).header("content-type"),
+        Some("text/css")
+    );
+    let two_lengths = "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab";
+    assert_eq!(request(srv.addr, two_lengths).status, 400);
+    assert_eq!(
+        request(srv.addr, "GET / HTTP/1.1\r\nContent-Length: +1\r\n\r\na").status,
+        400
+    );
+}

@@ -45,7 +45,7 @@ fn connection(mut s: TcpStream, root: &Root) {
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
         };
-        let parsed = parse_head(&buf[..end]);
+        let parsed = parse_head(&buf[..end + 4]);
         buf.drain(..end + 4);
         let ok = match parsed {
             Ok((method, path, keep_alive)) => {

@@ -3,7 +3,7 @@
 //! Its contents are state, so an update of the cache itself keeps them.
 
 use super::http::{Loaded, Method, Request, Status};
-use super::load::{content_type, Root};
+use super::load::{clean_path, content_type, Root};
 use evoflow::{component, Outputs};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -34,12 +34,8 @@ fn lookup(root: &Root, entries: &mut HashMap<String, Vec<u8>>, r: &Request) -> O
     if r.error.is_some() {
         return None;
     }
-    let key = r
-        .path
-        .split(['?', '#'])
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    // One key per file however the path is spelled (`/./a`, `//a`, `/%61`).
+    let key = clean_path(&r.path)?;
     if let Some(body) = entries.get(&key) {
         return Some(body.as_slice().into());
     }

@@ -26,7 +26,7 @@ pub struct Raw {
     pub conn: ConnRef,
     /// Position among the connection's requests, from 0.
     pub seq: u64,
-    /// Request line and headers, without the blank line.
+    /// Request line and headers, up to and including the blank line.
     pub head: Vec<u8>,
     /// Set when the request is refused at framing (the connection closes).
     pub problem: Option<Status>,

@@ -10,17 +10,15 @@ use evoflow::{component, Outputs};
 #[derive(Default)]
 pub struct Parse;
 
-/// Method, target and keep-alive of a request head (without the blank
-/// line), or the status that refuses it.
+/// Method, target and keep-alive of a complete request head (ending with
+/// its blank line), or the status that refuses it.
 pub fn parse_head(head: &[u8]) -> Result<(Method, String, bool), Status> {
     if other_version(head) {
         return Err(Status::VersionNotSupported);
     }
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut req = httparse::Request::new(&mut headers);
-    let mut with_end = head.to_vec();
-    with_end.extend_from_slice(b"\r\n\r\n");
-    match req.parse(&with_end) {
+    match req.parse(head) {
         Ok(httparse::Status::Complete(_)) => {}
         Err(httparse::Error::Version) => return Err(Status::VersionNotSupported),
         _ => return Err(Status::BadRequest),

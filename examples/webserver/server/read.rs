@@ -33,6 +33,8 @@ pub struct Read {
     poll: Poll,
     events: Events,
     open: HashMap<u64, Open>,
+    /// Connections with data left to read before the next readiness event.
+    more: Vec<u64>,
     last_sweep: Instant,
 }
 
@@ -43,6 +45,7 @@ impl Read {
             poll: Poll::new()?,
             events: Events::with_capacity(256),
             open: HashMap::new(),
+            more: Vec::new(),
             last_sweep: Instant::now(),
         })
     }
@@ -58,54 +61,80 @@ enum Framed {
     Refused(Status),
 }
 
+/// End of the first blank line (`\r\n\r\n`, or a bare `\n\n`).
+fn blank_line(buf: &[u8]) -> Option<usize> {
+    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
+    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+    crlf.into_iter().chain(lf).min()
+}
+
+/// Frames the request at the start of `buf` exactly as httparse reads it,
+/// so that framing and parsing can never disagree about where a request
+/// ends (no desync, no smuggling).
 fn frame(buf: &[u8]) -> Framed {
-    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return if buf.len() > MAX_HEAD {
-            Framed::Refused(Status::HeadersTooLarge)
-        } else {
-            Framed::Partial
-        };
-    };
-    if end + 4 > MAX_HEAD {
-        return Framed::Refused(Status::HeadersTooLarge);
-    }
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut req = httparse::Request::new(&mut headers);
-    match req.parse(&buf[..end + 4]) {
-        Ok(httparse::Status::Complete(_)) => {}
+    let head = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
+            return Framed::Refused(Status::HeadersTooLarge)
+        }
+        Ok(httparse::Status::Partial) => return Framed::Partial,
         // Another HTTP version: `parse` answers 505 and the connection closes.
         Err(httparse::Error::Version) => {
-            return Framed::Request {
-                head: end,
-                total: end + 4,
+            return match blank_line(buf) {
+                Some(end) => Framed::Request {
+                    head: end,
+                    total: end,
+                },
+                None if buf.len() > MAX_HEAD => Framed::Refused(Status::HeadersTooLarge),
+                None => Framed::Partial,
             }
         }
         Err(httparse::Error::TooManyHeaders) => return Framed::Refused(Status::HeadersTooLarge),
-        _ => return Framed::Refused(Status::BadRequest),
+        Err(_) => return Framed::Refused(Status::BadRequest),
+    };
+    if head > MAX_HEAD {
+        return Framed::Refused(Status::HeadersTooLarge);
     }
-    let mut body = 0usize;
+    let mut body: Option<usize> = None;
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("transfer-encoding") {
             return Framed::Refused(Status::BadRequest);
         }
         if h.name.eq_ignore_ascii_case("content-length") {
-            match std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse::<usize>().ok())
-            {
-                Some(n) if n > MAX_BODY => return Framed::Refused(Status::PayloadTooLarge),
-                Some(n) => body = n,
-                None => return Framed::Refused(Status::BadRequest),
+            let v = h.value.trim_ascii();
+            let n = match std::str::from_utf8(v) {
+                Ok(d) if !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) => {
+                    d.parse::<usize>().ok()
+                }
+                _ => None,
+            };
+            match (n, body) {
+                (None, _) => return Framed::Refused(Status::BadRequest),
+                // Two different lengths: which one a proxy used is unknown.
+                (Some(n), Some(b)) if n != b => return Framed::Refused(Status::BadRequest),
+                (Some(n), _) if n > MAX_BODY => return Framed::Refused(Status::PayloadTooLarge),
+                (Some(n), _) => body = Some(n),
             }
         }
     }
-    if buf.len() < end + 4 + body {
+    let total = head + body.unwrap_or(0);
+    if buf.len() < total {
         return Framed::Partial;
     }
-    Framed::Request {
-        head: end,
-        total: end + 4 + body,
-    }
+    Framed::Request { head, total }
+}
+
+/// What reading a socket found.
+enum Filled {
+    /// Read until the socket had nothing more.
+    Drained,
+    /// Stopped with data left in the socket (buffer full): read again
+    /// without waiting for a readiness event, which will not come.
+    More,
+    /// The peer closed, or the socket failed.
+    Closed,
 }
 
 impl Open {
@@ -135,25 +164,28 @@ impl Open {
         emitted
     }
 
-    /// Reads what the socket has; false once the peer closed or failed.
-    fn fill(&mut self) -> bool {
+    /// Reads what the socket has, up to a full buffer.
+    fn fill(&mut self) -> Filled {
         let mut chunk = [0u8; 16 * 1024];
         loop {
             match (&*self.conn.stream).read(&mut chunk) {
-                Ok(0) => return false,
+                Ok(0) => return Filled::Closed,
                 Ok(n) => {
                     if !self.done {
                         self.buf.extend_from_slice(&chunk[..n]);
                     }
                     // A short read drained the socket; on Linux, data that
                     // arrives later raises a new readiness edge.
-                    if n < chunk.len() || self.buf.len() > MAX_HEAD + MAX_BODY + 4 {
-                        return true;
+                    if n < chunk.len() {
+                        return Filled::Drained;
+                    }
+                    if self.buf.len() > MAX_HEAD + MAX_BODY {
+                        return Filled::More;
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Filled::Drained,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return false,
+                Err(_) => return Filled::Closed,
             }
         }
     }
@@ -197,15 +229,18 @@ impl Read {
             return Flow::Idle;
         }
         let mut emitted = false;
-        let ready: Vec<u64> = self.events.iter().map(|e| e.token().0 as u64).collect();
+        let mut ready: Vec<u64> = std::mem::take(&mut self.more);
+        ready.extend(self.events.iter().map(|e| e.token().0 as u64));
         for id in ready {
             let Some(open) = self.open.get_mut(&id) else {
                 continue;
             };
-            let alive = open.fill();
+            let filled = open.fill();
             emitted |= open.emit(out);
-            if !alive {
-                self.close(id, false);
+            match filled {
+                Filled::Drained => {}
+                Filled::More => self.more.push(id),
+                Filled::Closed => self.close(id, false),
             }
         }
         if self.last_sweep.elapsed() > Duration::from_secs(1) {
@@ -220,6 +255,9 @@ impl Read {
                 self.close(id, true);
             }
         }
+        if !self.more.is_empty() {
+            return Flow::Continue;
+        }
         if emitted {
             Flow::Continue
         } else if self.open.is_empty() {
@@ -229,14 +267,15 @@ impl Read {
         }
     }
 
-    /// Stops reading a connection. `reply` drops it once its responses
-    /// are written; an idle one is shut down at once.
+    /// Stops reading a connection. `reply` closes it once its responses
+    /// are written; an idle one stops receiving at once (a response still
+    /// being written goes on).
     fn close(&mut self, id: u64, shutdown: bool) {
         if let Some(open) = self.open.remove(&id) {
             let fd = open.conn.stream.as_raw_fd();
             let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
             if shutdown {
-                let _ = open.conn.stream.shutdown(std::net::Shutdown::Both);
+                let _ = open.conn.stream.shutdown(std::net::Shutdown::Read);
             }
         }
     }

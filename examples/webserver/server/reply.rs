@@ -39,6 +39,10 @@ struct Out {
     /// What to write, in order, with the offset written so far.
     queue: VecDeque<(Chunk, usize)>,
     close_after: bool,
+    /// Closed (after `Connection: close`, a failed write or a timeout):
+    /// later responses for it are dropped. The entry stays until nothing
+    /// else holds the connection, so a late response cannot reopen it.
+    closed: bool,
     last_progress: Instant,
 }
 
@@ -155,30 +159,45 @@ pub struct Writers {
     outs: HashMap<u64, Out>,
 }
 
+impl Out {
+    /// Writes what it can; closes the connection once it is done with.
+    fn progress(&mut self) {
+        if !self.closed && !self.write() {
+            self.closed = true;
+            self.queue.clear();
+            self.early.clear();
+            let _ = self.conn.stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
 impl Writers {
     fn push(&mut self, r: Streamed) {
-        let id = r.conn.id;
-        let out = self.outs.entry(id).or_insert_with(|| Out {
+        let out = self.outs.entry(r.conn.id).or_insert_with(|| Out {
             conn: r.conn.clone(),
             next_seq: 0,
             early: BTreeMap::new(),
             queue: VecDeque::new(),
             close_after: false,
+            closed: false,
             last_progress: Instant::now(),
         });
+        if out.closed {
+            return;
+        }
         out.early.insert(r.seq, r);
         out.admit();
-        if !out.write() {
-            self.outs.remove(&id);
-        }
+        out.progress();
     }
 
     fn flush(&mut self) -> Flow {
         self.outs.retain(|_, o| {
-            // Written out, and nobody else holds the connection: done.
-            let idle =
-                o.queue.is_empty() && o.early.is_empty() && Arc::strong_count(&o.conn.stream) == 1;
-            !idle && o.write()
+            o.progress();
+            // Nothing left to write, and nobody else holds the connection
+            // (`read` has let go, no response is on its way): forget it,
+            // which closes the socket.
+            let done = o.closed || (o.queue.is_empty() && o.early.is_empty());
+            !(done && Arc::strong_count(&o.conn.stream) == 1)
         });
         if self.outs.values().any(|o| !o.queue.is_empty()) {
             Flow::Idle
