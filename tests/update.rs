@@ -174,6 +174,21 @@ impl Paced {
     }
 }
 
+/// `Paced(count) -> CounterA -> Check` on two workers with small arcs.
+fn counted(count: u64) -> Running {
+    graph! {
+        workers = 2;
+        capacity = 4;
+        src: Paced = Paced { next: 0, count };
+        counter: CounterA;
+        check: Check = Check::new(1, 0, 1);
+        src.out -> counter.inp;
+        counter.out -> check.inp;
+    }
+    .run()
+    .unwrap()
+}
+
 fn count_of(report: &mut evoflow::Report, name: &str) -> u64 {
     if let Some(c) = report.take::<CounterA>(name) {
         return c.count;
@@ -202,17 +217,7 @@ fn version_of(running: &Running, name: &str) -> (String, u32) {
 #[test]
 fn a_single_replacement_migrates_state_through_a_chain_of_versions() {
     let mut report = within(LIMIT, || {
-        let running = graph! {
-            workers = 2;
-            capacity = 4;
-            src: Paced = Paced { next: 0, count: 200_000 };
-            counter: CounterA;
-            check: Check = Check::new(1, 0, 1);
-            src.out -> counter.inp;
-            counter.out -> check.inp;
-        }
-        .run()
-        .unwrap();
+        let running = counted(200_000);
         std::thread::sleep(Duration::from_millis(20));
         let r = running
             .update(Update::new().replace::<CounterV3>("counter"))
@@ -244,17 +249,7 @@ fn a_single_replacement_migrates_state_through_a_chain_of_versions() {
 #[test]
 fn a_failed_or_panicking_migration_rolls_back_and_loses_nothing() {
     let mut report = within(LIMIT, || {
-        let running = graph! {
-            workers = 2;
-            capacity = 4;
-            src: Paced = Paced { next: 0, count: 100_000 };
-            counter: CounterA;
-            check: Check = Check::new(1, 0, 1);
-            src.out -> counter.inp;
-            counter.out -> check.inp;
-        }
-        .run()
-        .unwrap();
+        let running = counted(100_000);
         std::thread::sleep(Duration::from_millis(10));
         match running.update(Update::new().replace::<Picky>("counter")) {
             Err(UpdateError::RolledBack { instance, reason }) => {
@@ -683,16 +678,7 @@ impl Grumpy {
 #[test]
 fn a_panic_while_installing_stops_the_graph_and_never_hangs_the_caller() {
     within(LIMIT, || {
-        let running = graph! {
-            workers = 2;
-            src: Paced = Paced { next: 0, count: 1_000_000 };
-            counter: CounterA;
-            check: Check = Check::new(1, 0, 1);
-            src.out -> counter.inp;
-            counter.out -> check.inp;
-        }
-        .run()
-        .unwrap();
+        let running = counted(1_000_000);
         match running.update(Update::new().replace::<Grumpy>("counter")) {
             Err(UpdateError::RolledBack { instance, reason }) => {
                 assert_eq!(instance, "counter");
@@ -713,15 +699,7 @@ fn a_panic_while_installing_stops_the_graph_and_never_hangs_the_caller() {
 #[test]
 fn removing_and_inserting_one_name_is_refused() {
     within(LIMIT, || {
-        let running = graph! {
-            src: Paced = Paced { next: 0, count: 10_000 };
-            counter: CounterA;
-            check: Check = Check::new(1, 0, 1);
-            src.out -> counter.inp;
-            counter.out -> check.inp;
-        }
-        .run()
-        .unwrap();
+        let running = counted(10_000);
         let u = Update::new()
             .remove("counter")
             .insert("counter", CounterB::default());
