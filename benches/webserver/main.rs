@@ -134,23 +134,21 @@ impl Result {
     fn failed(&self) -> u64 {
         self.samples.iter().filter(|s| !s.ok).count() as u64
     }
-    fn p99(&self) -> Duration {
+    /// Latency quantile `q` of the successful requests.
+    fn latency(&self, q: f64) -> Duration {
         let mut l: Vec<Duration> = self
             .samples
             .iter()
             .filter(|s| s.ok)
             .map(|s| s.latency)
             .collect();
-        load::percentile(&mut l, 0.99)
+        load::percentile(&mut l, q)
+    }
+    fn p99(&self) -> Duration {
+        self.latency(0.99)
     }
     fn p50(&self) -> Duration {
-        let mut l: Vec<Duration> = self
-            .samples
-            .iter()
-            .filter(|s| s.ok)
-            .map(|s| s.latency)
-            .collect();
-        load::percentile(&mut l, 0.50)
+        self.latency(0.50)
     }
     /// Lowest window throughput relative to `steady` requests/s.
     fn min_window(&self, steady: f64) -> f64 {
