@@ -12,15 +12,20 @@ use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Packets (or source calls) per instance per visit: large enough to
 /// amortise a visit, small enough to keep the pipeline flowing.
 const BUDGET: usize = 512;
 
 /// How long a worker whose source is idle (waiting for I/O) sleeps before
-/// polling it again.
-const POLL_INTERVAL: Duration = Duration::from_micros(200);
+/// polling it again: briefly while traffic is flowing, so I/O that arrives
+/// is picked up fast, and longer once it has been quiet for a while, so an
+/// idle graph costs little CPU.
+const POLL_BUSY: Duration = Duration::from_micros(50);
+const POLL_QUIET: Duration = Duration::from_millis(1);
+/// How long after its last progress a worker still counts as busy.
+const BUSY_FOR: Duration = Duration::from_millis(20);
 
 /// A panic inside an instance: which one and what it said.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -263,6 +268,7 @@ impl Worker {
         shared: &Shared,
     ) -> Result<(), Panicked> {
         let backoff = Backoff::new();
+        let mut last_progress = Instant::now();
         while !shared.abort.load(Ordering::Acquire) {
             let (mut progress, mut polling) = (false, false);
             let mut i = 0;
@@ -293,11 +299,17 @@ impl Worker {
             }
             if progress {
                 backoff.reset();
+                last_progress = Instant::now();
             } else if !backoff.is_completed() {
                 backoff.snooze();
             } else {
                 let nodes = &mut s.nodes;
-                sleeper.park_unless(polling.then_some(POLL_INTERVAL), || {
+                let interval = if last_progress.elapsed() < BUSY_FOR {
+                    POLL_BUSY
+                } else {
+                    POLL_QUIET
+                };
+                sleeper.park_unless(polling.then_some(interval), || {
                     shared.abort.load(Ordering::Acquire)
                         || mailbox.has_mail()
                         || nodes.iter_mut().any(|n| n.has_work())
