@@ -12,7 +12,7 @@ use crate::plan::Locals;
 use crate::port::{ArcId, ArcState, InputSet, OutputSet};
 use crate::reconfig::Decision;
 use crate::reconfig::{
-    abandon, advance, panic_text, Advance, Change, ComponentChange, Finishing, Participant,
+    abandon, advance, begin_commit, panic_text, Advance, Change, ComponentChange, Participant,
     Reconfig, Stage,
 };
 use crate::state::{Resources, State};
@@ -351,20 +351,14 @@ impl<C: Component> Node for ComponentNode<C> {
     }
 
     fn commit(mut self: Box<Self>, locals: &mut Locals) -> Option<Box<dyn Node>> {
-        let (rc, _) = self
-            .pending
-            .take()
-            .expect("commit follows a pending update");
-        let Change {
-            inputs,
-            outputs,
-            component,
-        } = rc.change.expect("only changing instances commit");
-        let name = self.name.clone();
-        let _done = Finishing {
-            update: &rc.update,
-            instance: &name,
-        };
+        let (
+            Change {
+                inputs,
+                outputs,
+                component,
+            },
+            _done,
+        ) = begin_commit(&mut self.pending, &self.name);
         let this = *self;
         let mut old: Vec<_> = this.inputs.into_ends().into_iter().flatten().collect();
         old.extend(this.outputs.into_ends());
@@ -473,27 +467,20 @@ impl Node for VacantNode {
         &self.name
     }
     fn set_pending(&mut self, rc: Reconfig) {
-        rc.update.failed(
+        rc.update.give_up(
             &self.name,
-            "an inserted instance cannot be changed in the same update".to_owned(),
+            "an inserted instance cannot be changed in the same update",
         );
-        rc.update.finish_one();
     }
     fn commit(mut self: Box<Self>, locals: &mut Locals) -> Option<Box<dyn Node>> {
-        let (rc, _) = self
-            .pending
-            .take()
-            .expect("commit follows a pending update");
-        let Change {
-            inputs,
-            outputs,
-            component,
-        } = rc.change.expect("an insert is a change");
-        let name = self.name.clone();
-        let _done = Finishing {
-            update: &rc.update,
-            instance: &name,
-        };
+        let (
+            Change {
+                inputs,
+                outputs,
+                component,
+            },
+            _done,
+        ) = begin_commit(&mut self.pending, &self.name);
         let (ins, outs) = Change::ends(inputs, outputs, Vec::new(), locals);
         match component {
             ComponentChange::Replace(incoming) => {

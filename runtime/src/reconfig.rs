@@ -121,6 +121,13 @@ impl UpdateSync {
         }
     }
 
+    /// An instance's part will never run: the update fails, and the
+    /// instance counts as done.
+    pub(crate) fn give_up(&self, instance: &str, why: &str) {
+        self.failed(instance, why.to_owned());
+        self.finish_one();
+    }
+
     /// One instance is done with the update.
     pub(crate) fn finish_one(&self) {
         if self.to_finish.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -346,30 +353,46 @@ pub(crate) trait Participant {
 /// commit-time hook panics: the submitter is never left waiting. A panic
 /// there comes after the decision, so it cannot roll back: it is reported
 /// and, like any component panic, stops the graph.
-pub(crate) struct Finishing<'a> {
-    pub update: &'a UpdateSync,
-    pub instance: &'a str,
+pub(crate) struct Finishing {
+    update: Arc<UpdateSync>,
+    instance: Arc<str>,
 }
 
-impl Drop for Finishing<'_> {
+impl Drop for Finishing {
     fn drop(&mut self) {
         if std::thread::panicking() {
             let why = "panicked while installing the new version after the update committed; the graph stops";
-            self.update.failed(self.instance, why.to_owned());
+            self.update.failed(&self.instance, why.to_owned());
         }
         self.update.finish_one();
     }
+}
+
+/// Takes a committed update's change out of `pending`, with the guard that
+/// counts the instance done once the change is installed (or panics).
+pub(crate) fn begin_commit(
+    pending: &mut Option<(Reconfig, Stage)>,
+    instance: &Arc<str>,
+) -> (Change, Finishing) {
+    let (rc, _) = pending.take().expect("commit follows a pending update");
+    let change = rc.change.expect("only changing instances commit");
+    (
+        change,
+        Finishing {
+            update: rc.update,
+            instance: instance.clone(),
+        },
+    )
 }
 
 /// Fails and finishes a pending update part that will never run (its
 /// worker is exiting).
 pub(crate) fn abandon(pending: &mut Option<(Reconfig, Stage)>, name: &str) {
     if let Some((rc, _)) = pending.take() {
-        rc.update.failed(
+        rc.update.give_up(
             name,
-            "the graph finished before the update could be applied".to_owned(),
+            "the graph finished before the update could be applied",
         );
-        rc.update.finish_one();
     }
 }
 

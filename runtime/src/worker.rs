@@ -115,8 +115,7 @@ impl Mailbox {
 /// Fails and finishes an update part that will never run.
 pub(crate) fn refuse(command: Command, why: &str) {
     let (Command::Reconfig { instance, rc } | Command::Insert { instance, rc }) = command;
-    rc.update.failed(&instance, why.to_owned());
-    rc.update.finish_one();
+    rc.update.give_up(&instance, why);
 }
 
 /// The final states of a section's instances, by name.

@@ -39,19 +39,24 @@ pub fn head_of(
     h.into_bytes()
 }
 
+/// The response for `l`, with `extra` headers.
+fn response(l: Loaded, extra: &str) -> Response {
+    let head = head(&l, extra);
+    let body = (!l.head_only).then_some(l.body);
+    Response {
+        conn: l.conn,
+        seq: l.seq,
+        head,
+        body,
+        close: !l.keep_alive,
+    }
+}
+
 #[component(outputs(out: Response))]
 impl Compose {
     #[input]
     fn inp(&mut self, l: Loaded, out: &mut Outputs<Self>) {
-        let head = head(&l, "");
-        let body = (!l.head_only).then_some(l.body);
-        out.out(Response {
-            conn: l.conn,
-            seq: l.seq,
-            head,
-            body,
-            close: !l.keep_alive,
-        });
+        out.out(response(l, ""));
     }
 }
 
@@ -64,15 +69,7 @@ pub struct ComposeV2;
 impl ComposeV2 {
     #[input]
     fn inp(&mut self, l: Loaded, out: &mut Outputs<Self>) {
-        let head = head(&l, "X-Evoflow-Compose: 2\r\n");
-        let body = (!l.head_only).then_some(l.body);
-        out.out(Response {
-            conn: l.conn,
-            seq: l.seq,
-            head,
-            body,
-            close: !l.keep_alive,
-        });
+        out.out(response(l, "X-Evoflow-Compose: 2\r\n"));
     }
 }
 
