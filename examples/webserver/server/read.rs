@@ -35,6 +35,8 @@ pub struct Read {
     open: HashMap<u64, Open>,
     /// Connections with data left to read before the next readiness event.
     more: Vec<u64>,
+    /// Connections to read in this poll; kept to reuse its allocation.
+    ready: Vec<u64>,
     last_sweep: Instant,
 }
 
@@ -46,6 +48,7 @@ impl Read {
             events: Events::with_capacity(256),
             open: HashMap::new(),
             more: Vec::new(),
+            ready: Vec::new(),
             last_sweep: Instant::now(),
         })
     }
@@ -229,9 +232,11 @@ impl Read {
             return Flow::Idle;
         }
         let mut emitted = false;
-        let mut ready: Vec<u64> = std::mem::take(&mut self.more);
+        let mut ready = std::mem::take(&mut self.ready);
+        ready.clear();
+        ready.append(&mut self.more);
         ready.extend(self.events.iter().map(|e| e.token().0 as u64));
-        for id in ready {
+        for &id in &ready {
             let Some(open) = self.open.get_mut(&id) else {
                 continue;
             };
@@ -243,6 +248,7 @@ impl Read {
                 Filled::Closed => self.close(id, false),
             }
         }
+        self.ready = ready;
         if self.last_sweep.elapsed() > Duration::from_secs(1) {
             self.last_sweep = Instant::now();
             let stale: Vec<u64> = self
