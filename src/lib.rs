@@ -42,12 +42,13 @@
 //! assert_eq!(report.take::<Sum>("sum").unwrap().total, 999 * 1000 / 2);
 //! ```
 
-pub use evoflow_macros::{component, graph};
+pub use evoflow_macros::{component, graph, library};
+pub use evoflow_reload as reload;
 pub use evoflow_runtime::{
-    ArcInfo, BuildError, Component, ComponentMeta, Flow, Graph, GraphBuilder, InstanceId,
-    InstanceInfo, InstanceStatus, Migration, Outputs, PacketType, Panic, PortMeta, Report,
-    Resources, RunError, Running, Schedule, State, StateError, Update, UpdateError, UpdateReport,
-    VersionChange,
+    ArcInfo, BuildError, Component, ComponentMeta, Evolution, Fate, Flow, Graph, GraphBuilder,
+    InstanceEvolution, InstanceId, InstanceInfo, InstanceStatus, Migration, Outputs, PacketType,
+    Panic, PortMeta, Report, Resources, RunError, Running, Schedule, State, StateError, Update,
+    UpdateError, UpdateReport, VersionChange,
 };
 
 #[doc(hidden)]

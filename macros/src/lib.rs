@@ -7,9 +7,13 @@
 //!   `graph!` check every port at compile time.
 //! * `graph!` wires instances into a graph, checks it, computes the static
 //!   multi-core schedule and builds the runnable graph.
+//! * `library!` exports a graph from a component library, for a running
+//!   program to load and live-update itself with (`evoflow::reload`).
 
 mod component;
+mod fingerprint;
 mod graph;
+mod library;
 
 use proc_macro::TokenStream;
 
@@ -35,5 +39,16 @@ pub fn graph(input: TokenStream) -> TokenStream {
             let errors = e.into_compile_error();
             quote::quote!({ #errors ::evoflow::__private::invalid_graph() })
         })
+        .into()
+}
+
+/// Exports the entry points of a component library: `library!(path::to::graph_fn)`
+/// where `graph_fn() -> Graph` builds the program's graph.
+///
+/// See `evoflow::reload` for the layout of a reloadable program.
+#[proc_macro]
+pub fn library(input: TokenStream) -> TokenStream {
+    library::expand(input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

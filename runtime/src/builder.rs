@@ -3,15 +3,14 @@
 //! same rules at run time and reports them as [`BuildError`]s.
 
 use crate::component::{Component, ComponentMeta, PacketType};
-use crate::node::ComponentNode;
-use crate::plan::{EndPlan, InstancePlan, MakeNode};
-use crate::port::{ArcId, InputSet, OutputSet};
+use crate::plan::{EndPlan, InstancePlan};
+use crate::port::ArcId;
+use crate::reconfig::{Incoming, IncomingOf};
 use crate::run::Graph;
 use crate::shape::{CArc, Shape};
 use crate::wake::Sleeper;
 use crate::worker::Worker;
 use std::fmt;
-use std::sync::Arc;
 
 /// Handle of an instance added to a [`GraphBuilder`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -23,7 +22,7 @@ struct Pending {
     section: usize,
     inputs: Vec<Vec<EndPlan>>,
     outputs: Vec<Option<EndPlan>>,
-    make: MakeNode,
+    component: Box<dyn Incoming>,
 }
 
 /// Builds a [`Graph`]: add instances in run order per section, then arcs.
@@ -136,22 +135,13 @@ impl GraphBuilder {
         section: usize,
         component: C,
     ) -> InstanceId {
-        let name: String = name.into();
-        let node_name: Arc<str> = name.as_str().into();
-        let make: MakeNode = Box::new(move |inputs, outputs, stop| {
-            let inputs = C::Inputs::from_ends(inputs);
-            let outputs = C::Outputs::from_ends(outputs);
-            Box::new(ComponentNode::new(
-                node_name, component, inputs, outputs, stop,
-            ))
-        });
         self.instances.push(Pending {
-            name,
+            name: name.into(),
             meta: &C::META,
             section,
             inputs: (0..C::META.inputs.len()).map(|_| Vec::new()).collect(),
             outputs: (0..C::META.outputs.len()).map(|_| None).collect(),
-            make,
+            component: Box::new(IncomingOf::fresh(component)),
         });
         InstanceId(self.instances.len() - 1)
     }
@@ -269,9 +259,10 @@ impl GraphBuilder {
                 .map(|o| o.expect("checked above"))
                 .collect();
             plans[p.section].push(InstancePlan {
+                name: p.name.as_str().into(),
                 inputs: p.inputs,
                 outputs,
-                make: p.make,
+                component: p.component,
             });
         }
         let workers = plans

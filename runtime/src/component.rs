@@ -41,35 +41,15 @@ impl PacketType {
     pub fn of<T: 'static>() -> Self {
         let name = type_name::<T>();
         let (size, align) = (std::mem::size_of::<T>(), std::mem::align_of::<T>());
-        // FNV-1a via Hasher keeps the fingerprint independent of std's
-        // randomly keyed SipHash, so it is stable across processes.
-        let mut h = Fnv1a::default();
+        // FNV-1a keeps the fingerprint independent of std's randomly keyed
+        // SipHash, so it is stable across processes and builds.
+        let mut h = fnv::FnvHasher::default();
         (name, size, align).hash(&mut h);
         PacketType {
             name,
             size,
             align,
             fingerprint: h.finish(),
-        }
-    }
-}
-
-/// 64-bit FNV-1a: tiny, deterministic across runs and builds.
-struct Fnv1a(u64);
-
-impl Default for Fnv1a {
-    fn default() -> Self {
-        Fnv1a(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv1a {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
         }
     }
 }
@@ -115,6 +95,10 @@ pub struct ComponentMeta {
     pub state: bool,
     /// Migration steps it declares.
     pub migrations: &'static [Migration],
+    /// Hash of the component's definition as written (its `impl` block and
+    /// attribute): tells a rebuilt component whose code changed but whose
+    /// version did not from an unchanged one.
+    pub code: u64,
 }
 
 impl ComponentMeta {

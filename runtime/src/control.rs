@@ -2,9 +2,11 @@
 //! edits into a [`Draft`], plan each instance's part, deliver the parts,
 //! arm, wait until every instance is done, then record the new shape.
 
+use crate::evolve::Evolution;
 use crate::plan::EndPlan;
 use crate::port::ArcId;
 use crate::reconfig::{ArcSpec, Change, ComponentChange, Reconfig, UpdateSync};
+use crate::run::Graph;
 use crate::schedule::Schedule;
 use crate::shape::{Draft, Shape};
 use crate::update::{InstanceStatus, Update, UpdateError, UpdateReport};
@@ -70,6 +72,13 @@ impl Control {
                 history: i.history.clone(),
             })
             .collect()
+    }
+
+    pub(crate) fn evolution(&self, target: Graph) -> Result<Evolution, String> {
+        Evolution::between(
+            &self.graph.lock().unwrap_or_else(|e| e.into_inner()),
+            target,
+        )
     }
 
     /// Applies `update`; updates are serialised by the graph lock.

@@ -6,6 +6,7 @@
 mod builder;
 mod component;
 mod control;
+mod evolve;
 mod node;
 mod plan;
 mod port;
@@ -28,6 +29,7 @@ pub mod __private;
 
 pub use builder::{BuildError, GraphBuilder, InstanceId};
 pub use component::{Component, ComponentMeta, Flow, Migration, Outputs, PacketType, PortMeta};
+pub use evolve::{Evolution, Fate, InstanceEvolution};
 pub use plan::ArcFactory;
 pub use port::{
     ArcId, ArcState, Drained, End, ErasedInPort, ErasedOutPort, InPort, InputSet, NoInputs,

@@ -35,8 +35,11 @@ pub(crate) struct Step {
 
 /// The worker's view of an instance.
 pub(crate) trait Node {
-    /// Runs one batch.
-    fn step(&mut self, budget: usize) -> Step;
+    /// Runs one batch. A panic in component code is caught here, in the
+    /// component's own build, and returned as its message: a component
+    /// loaded from a library has its own panic runtime, and its panics must
+    /// not unwind into the host's frames.
+    fn step(&mut self, budget: usize) -> Result<Step, String>;
     /// True once the end of stream has been emitted and flushed, and no
     /// update is pending.
     fn is_finished(&self) -> bool;
@@ -47,8 +50,9 @@ pub(crate) trait Node {
     /// Gives the instance its part in an update.
     fn set_pending(&mut self, rc: Reconfig);
     /// Installs the committed update: the node that replaces this one, or
-    /// `None` if the instance was removed.
-    fn commit(self: Box<Self>, locals: &mut Locals) -> Option<Box<dyn Node>>;
+    /// `None` if the instance was removed. A panic in a `#[handover]` or
+    /// `#[takeover]` hook is caught (as in `step`) and returned.
+    fn commit(self: Box<Self>, locals: &mut Locals) -> Result<Option<Box<dyn Node>>, String>;
     /// The worker is exiting: fail and finish any pending update.
     fn abandon(&mut self);
     /// The component itself, for the final report.
@@ -255,8 +259,8 @@ impl<C: Component> Participant for ComponentNode<C> {
     }
 }
 
-impl<C: Component> Node for ComponentNode<C> {
-    fn step(&mut self, budget: usize) -> Step {
+impl<C: Component> ComponentNode<C> {
+    fn run_step(&mut self, budget: usize) -> Step {
         let flushed = self.flush();
         let mut pending = self.pending.take();
         let advanced = advance(&mut pending, self);
@@ -306,6 +310,12 @@ impl<C: Component> Node for ComponentNode<C> {
         }
         step
     }
+}
+
+impl<C: Component> Node for ComponentNode<C> {
+    fn step(&mut self, budget: usize) -> Result<Step, String> {
+        catch_unwind(AssertUnwindSafe(|| self.run_step(budget))).map_err(|p| panic_text(p.as_ref()))
+    }
 
     fn is_finished(&self) -> bool {
         self.phase == Phase::Finished && self.pending.is_none()
@@ -350,36 +360,38 @@ impl<C: Component> Node for ComponentNode<C> {
         self.pending = Some((rc, Stage::Align));
     }
 
-    fn commit(mut self: Box<Self>, locals: &mut Locals) -> Option<Box<dyn Node>> {
+    fn commit(mut self: Box<Self>, locals: &mut Locals) -> Result<Option<Box<dyn Node>>, String> {
         let (
             Change {
                 inputs,
                 outputs,
                 component,
             },
-            _done,
+            done,
         ) = begin_commit(&mut self.pending, &self.name);
         let this = *self;
         let mut old: Vec<_> = this.inputs.into_ends().into_iter().flatten().collect();
         old.extend(this.outputs.into_ends());
         let (ins, outs) = Change::ends(inputs, outputs, old, locals);
         let mut component_old = this.component;
-        let node: Option<Box<dyn Node>> = match component {
-            ComponentChange::Keep => Some(Box::new(ComponentNode::new(
+        match component {
+            ComponentChange::Keep => Ok(Some(Box::new(ComponentNode::new(
                 this.name,
                 component_old,
                 C::Inputs::from_ends(ins),
                 C::Outputs::from_ends(outs),
                 this.stop,
-            ))),
+            )))),
             ComponentChange::Replace(incoming) => {
                 let mut handed = Resources::default();
-                component_old.__handover(&mut handed);
-                Some(incoming.assemble(this.name, &mut handed, ins, outs, this.stop))
+                catch_unwind(AssertUnwindSafe(|| component_old.__handover(&mut handed)))
+                    .map_err(|p| format!("#[handover] panicked: {}", panic_text(p.as_ref())))
+                    .and_then(|()| incoming.assemble(this.name, &mut handed, ins, outs, this.stop))
+                    .map(Some)
+                    .map_err(|why| done.fail(why))
             }
-            ComponentChange::Remove => None,
-        };
-        node
+            ComponentChange::Remove => Ok(None),
+        }
     }
 
     fn abandon(&mut self) {
@@ -435,18 +447,18 @@ impl Participant for VacantNode {
 }
 
 impl Node for VacantNode {
-    fn step(&mut self, _: usize) -> Step {
+    fn step(&mut self, _: usize) -> Result<Step, String> {
         let mut pending = self.pending.take();
         let advanced = advance(&mut pending, self);
         self.pending = pending;
-        match advanced {
+        Ok(match advanced {
             Advance::Commit => Step {
                 progress: true,
                 commit: true,
                 ..Step::default()
             },
             Advance::Run | Advance::Pause => Step::default(),
-        }
+        })
     }
     fn is_finished(&self) -> bool {
         self.pending.is_none()
@@ -472,21 +484,22 @@ impl Node for VacantNode {
             "an inserted instance cannot be changed in the same update",
         );
     }
-    fn commit(mut self: Box<Self>, locals: &mut Locals) -> Option<Box<dyn Node>> {
+    fn commit(mut self: Box<Self>, locals: &mut Locals) -> Result<Option<Box<dyn Node>>, String> {
         let (
             Change {
                 inputs,
                 outputs,
                 component,
             },
-            _done,
+            done,
         ) = begin_commit(&mut self.pending, &self.name);
         let (ins, outs) = Change::ends(inputs, outputs, Vec::new(), locals);
         match component {
-            ComponentChange::Replace(incoming) => {
-                Some(incoming.assemble(self.name, &mut Resources::default(), ins, outs, self.stop))
-            }
-            ComponentChange::Keep | ComponentChange::Remove => None,
+            ComponentChange::Replace(incoming) => incoming
+                .assemble(self.name, &mut Resources::default(), ins, outs, self.stop)
+                .map(Some)
+                .map_err(|why| done.fail(why)),
+            ComponentChange::Keep | ComponentChange::Remove => Ok(None),
         }
     }
     fn abandon(&mut self) {

@@ -5,16 +5,13 @@
 use crate::node::Node;
 use crate::port::{ArcId, End};
 use crate::queue::{self, RingRx, RingTx, Rx, Tx};
+use crate::reconfig::Incoming;
 use crate::wake::Waker;
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-
-/// Builds a node from its arc ends (inputs per port, one per output).
-pub(crate) type MakeNode =
-    Box<dyn FnOnce(Vec<Vec<End>>, Vec<End>, Arc<AtomicBool>) -> Box<dyn Node> + Send>;
 
 /// Makes both ends of a local arc of some packet type.
 type MakeLocal = fn(usize) -> (Box<dyn Any>, Box<dyn Any>);
@@ -160,9 +157,10 @@ impl EndPlan {
 
 /// One instance to build on a worker.
 pub(crate) struct InstancePlan {
+    pub name: Arc<str>,
     pub inputs: Vec<Vec<EndPlan>>,
     pub outputs: Vec<EndPlan>,
-    pub make: MakeNode,
+    pub component: Box<dyn Incoming>,
 }
 
 impl InstancePlan {
@@ -173,6 +171,7 @@ impl InstancePlan {
             .map(|arcs| arcs.into_iter().map(|e| e.open(locals)).collect())
             .collect();
         let outputs = self.outputs.into_iter().map(|e| e.open(locals)).collect();
-        (self.make)(inputs, outputs, stop.clone())
+        self.component
+            .into_node(self.name, inputs, outputs, stop.clone())
     }
 }

@@ -163,7 +163,9 @@ pub(crate) trait Incoming: Send {
     /// Builds the new component: from the old one's exported state, or
     /// (fresh) from the instance given with the update.
     fn prepare(&mut self, state: Option<State>) -> Result<(), String>;
-    /// Installs it with its ports; runs on the worker.
+    /// Installs it with its ports after its `#[takeover]` took what the
+    /// old version handed over; runs on the worker. A panic in the hook is
+    /// caught in the component's own build and returned.
     fn assemble(
         self: Box<Self>,
         name: Arc<str>,
@@ -171,7 +173,18 @@ pub(crate) trait Incoming: Send {
         inputs: Vec<Vec<End>>,
         outputs: Vec<End>,
         stop: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<Box<dyn Node>, String>;
+    /// Makes the node of a graph's first run (nothing to take over).
+    fn into_node(
+        self: Box<Self>,
+        name: Arc<str>,
+        inputs: Vec<Vec<End>>,
+        outputs: Vec<End>,
+        stop: Arc<std::sync::atomic::AtomicBool>,
     ) -> Box<dyn Node>;
+    /// The same component type, to be built from the old instance's state
+    /// instead (the given instance is dropped).
+    fn into_migrated(self: Box<Self>) -> Box<dyn Incoming>;
     /// The new component's metadata.
     fn meta(&self) -> &'static ComponentMeta;
     /// True if it is built from the old state rather than given fresh.
@@ -235,16 +248,31 @@ impl<C: Component> Incoming for IncomingOf<C> {
         inputs: Vec<Vec<End>>,
         outputs: Vec<End>,
         stop: Arc<std::sync::atomic::AtomicBool>,
-    ) -> Box<dyn Node> {
+    ) -> Result<Box<dyn Node>, String> {
         let mut c = self.instance.expect("prepared before commit");
-        c.__takeover(handed);
+        catch_unwind(AssertUnwindSafe(|| c.__takeover(handed)))
+            .map_err(|p| format!("#[takeover] panicked: {}", panic_text(p.as_ref())))?;
+        Ok(Box::new(IncomingOf::fresh(c)).into_node(name, inputs, outputs, stop))
+    }
+
+    fn into_node(
+        self: Box<Self>,
+        name: Arc<str>,
+        inputs: Vec<Vec<End>>,
+        outputs: Vec<End>,
+        stop: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Box<dyn Node> {
         Box::new(ComponentNode::new(
             name,
-            c,
+            self.instance.expect("a fresh instance or a prepared one"),
             C::Inputs::from_ends(inputs),
             C::Outputs::from_ends(outputs),
             stop,
         ))
+    }
+
+    fn into_migrated(self: Box<Self>) -> Box<dyn Incoming> {
+        Box::new(IncomingOf::<C>::migrated())
     }
 
     fn meta(&self) -> &'static ComponentMeta {
@@ -356,6 +384,16 @@ pub(crate) trait Participant {
 pub(crate) struct Finishing {
     update: Arc<UpdateSync>,
     instance: Arc<str>,
+}
+
+impl Finishing {
+    /// The installation failed after the decision: reported as the update's
+    /// failure; the caller stops the graph. Returns the reason.
+    pub(crate) fn fail(self, why: String) -> String {
+        let why = format!("{why}; the update had committed, so the graph stops");
+        self.update.failed(&self.instance, why.clone());
+        why
+    }
 }
 
 impl Drop for Finishing {

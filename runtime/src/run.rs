@@ -2,6 +2,8 @@
 //! for, inspect and update it, and the final report.
 
 use crate::control::Control;
+use crate::evolve::Evolution;
+use crate::reconfig::Incoming;
 use crate::schedule::Schedule;
 use crate::shape::Shape;
 use crate::update::{InstanceStatus, Update, UpdateError, UpdateReport};
@@ -12,6 +14,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+
+/// An instance of a graph that has not run: its name and component.
+pub(crate) type Unbuilt = (Arc<str>, Box<dyn Incoming>);
 
 /// A graph ready to run (what `graph!` returns).
 pub struct Graph {
@@ -47,6 +52,17 @@ impl Graph {
     /// The static schedule: sections, run order, arcs.
     pub fn schedule(&self) -> Schedule {
         self.control.schedule()
+    }
+
+    /// The shape and the unbuilt instances, by name (for an evolution).
+    pub(crate) fn into_parts(self) -> (Shape, Vec<Unbuilt>) {
+        let instances = self
+            .workers
+            .into_iter()
+            .flat_map(|w| w.instances)
+            .map(|i| (i.name, i.component))
+            .collect();
+        (self.control, instances)
     }
 
     /// Starts one worker thread per non-empty section.
@@ -118,6 +134,13 @@ impl Running {
             return Err(UpdateError::NotRunning);
         }
         self.control.apply(update)
+    }
+
+    /// How this graph would become `target` (typically the graph of a
+    /// rebuilt program): what each instance's fate is, and the update that
+    /// does it. Nothing changes until that update is applied.
+    pub fn evolution(&self, target: Graph) -> Result<Evolution, String> {
+        self.control.evolution(target)
     }
 
     /// Asks every source to finish at its next call; the graph then drains

@@ -4,12 +4,11 @@
 
 use crate::node::{Node, Step, VacantNode};
 use crate::plan::{InstancePlan, Locals};
-use crate::reconfig::{panic_text, Reconfig};
+use crate::reconfig::Reconfig;
 use crate::wake::{Sleeper, Waker};
 use crossbeam_utils::Backoff;
 use std::any::Any;
 use std::collections::HashMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -49,8 +48,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn fail(&self, instance: &str, payload: Box<dyn Any + Send>) {
-        let message = panic_text(payload.as_ref());
+    fn fail(&self, instance: &str, message: String) {
         let mut first = self.panic.lock().unwrap_or_else(|e| e.into_inner());
         first.get_or_insert(Panic {
             instance: instance.to_owned(),
@@ -159,8 +157,8 @@ impl Section {
         shared: &Shared,
     ) -> Result<Step, Panicked> {
         let node = &mut self.nodes[i];
-        let step = catch_unwind(AssertUnwindSafe(|| node.step(budget))).map_err(|p| {
-            shared.fail(node.name(), p);
+        let step = node.step(budget).map_err(|message| {
+            shared.fail(node.name(), message);
             Panicked
         })?;
         if step.commit {
@@ -170,11 +168,11 @@ impl Section {
                 Box::new(VacantNode::retired(name.clone(), stop.clone())),
             );
             let locals = &mut self.locals;
-            match catch_unwind(AssertUnwindSafe(|| node.commit(locals))) {
+            match node.commit(locals) {
                 Ok(Some(new)) => self.nodes[i] = new,
                 Ok(None) => {}
-                Err(p) => {
-                    shared.fail(&name, p);
+                Err(message) => {
+                    shared.fail(&name, message);
                     return Err(Panicked);
                 }
             }

@@ -6,7 +6,7 @@ use super::parse::Spec;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 
-pub(crate) fn emit(spec: &Spec) -> TokenStream {
+pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
     let Spec {
         item,
         self_ty,
@@ -221,6 +221,7 @@ pub(crate) fn emit(spec: &Spec) -> TokenStream {
                 polls: #polls,
                 state: #state,
                 migrations: &[ #( #rt::Migration { from: #mig_from, to: #mig_to } ),* ],
+                code: #code,
             };
             #[inline]
             fn __drain(

@@ -1,0 +1,57 @@
+//! The library side of a reload: what `evoflow::library!` expands to calls
+//! these. Runs inside the component library, with the library's own copy of
+//! the runtime and of std.
+
+use crate::build_info::BuildInfo;
+use evoflow_runtime::Graph;
+use std::ffi::{c_char, CString};
+use std::panic::catch_unwind;
+use std::sync::OnceLock;
+
+/// What the host gives the library when it loads it.
+pub struct HostContext {
+    /// The host's log subscriber: the library's copy of `tracing` logs
+    /// through it, so components' logs and the host's go to one place.
+    pub(crate) dispatch: tracing::Dispatch,
+}
+
+/// A loaded library's graph and the table of its type definitions.
+pub struct Library {
+    pub(crate) crate_name: &'static str,
+    pub(crate) types: &'static [(&'static str, u64)],
+    pub(crate) graph: Graph,
+}
+
+/// The library's build info as a C string (`evoflow_build_info`).
+pub fn build_info(deps: u64) -> *const c_char {
+    static TEXT: OnceLock<CString> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        CString::new(BuildInfo::current(deps).to_string()).expect("build info has no NUL")
+    })
+    .as_ptr()
+}
+
+/// Builds the library's graph for the host (`evoflow_library_v1`). A panic
+/// in `graph` is caught here, by the library's own panic runtime.
+pub fn export(
+    host: &HostContext,
+    crate_name: &'static str,
+    types: &'static [(&'static str, u64)],
+    graph: fn() -> Graph,
+) -> Result<Library, String> {
+    // Fails only if already set: a library is initialised once per load.
+    let _ = tracing::dispatcher::set_global_default(host.dispatch.clone());
+    let graph = catch_unwind(graph).map_err(|p| {
+        let text = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic payload".into());
+        format!("its graph function panicked: {text}")
+    })?;
+    Ok(Library {
+        crate_name,
+        types,
+        graph,
+    })
+}

@@ -1,0 +1,270 @@
+//! A program whose graph comes from a component library and is updated
+//! from rebuilt copies of it: the reload sequence (load, diff, check,
+//! update) and the record of which build runs which instance.
+
+use crate::build_info::BuildInfo;
+use crate::check::{check, CodeOf};
+use crate::loader::{load, Loaded};
+use evoflow_runtime::{Fate, InstanceStatus, Report, RunError, Running, UpdateError, UpdateReport};
+use std::fmt;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Why a reload did not happen. The running program is untouched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReloadError {
+    /// The library could not be loaded or is incompatible with the running
+    /// program; the message names the cause and the fix.
+    Refused(String),
+    /// The update engine refused or rolled back the update.
+    Update(UpdateError),
+}
+
+impl fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReloadError::Refused(why) => write!(f, "reload refused, nothing changed: {why}"),
+            ReloadError::Update(e) => write!(f, "reload not applied: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReloadError {}
+
+/// What a reload did.
+#[derive(Clone, Debug)]
+pub struct ReloadReport {
+    /// The library loaded.
+    pub library: PathBuf,
+    /// The update applied, or `None` if the new build changes nothing.
+    pub update: Option<UpdateReport>,
+    /// Instances that keep running their code.
+    pub kept: usize,
+    /// Copying, mapping and checking the library, and building its graph.
+    pub load: Duration,
+    /// From the request to the completed update.
+    pub total: Duration,
+    /// Bytes the library maps for the rest of the process's life.
+    pub mapped: u64,
+}
+
+impl fmt::Display for ReloadReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "reloaded `{}` in {:.2?} (load {:.2?}",
+            self.library.display(),
+            self.total,
+            self.load
+        )?;
+        match &self.update {
+            Some(u) => write!(f, ", {u}); {} instances unchanged", self.kept)?,
+            None => write!(f, "); nothing changed: same components, versions and arcs")?,
+        }
+        write!(
+            f,
+            "; {:.1} MiB stay mapped",
+            self.mapped as f64 / (1 << 20) as f64
+        )
+    }
+}
+
+struct Builds {
+    /// Every library loaded, in order; never unmapped.
+    loaded: Vec<Arc<Loaded>>,
+    code_of: CodeOf,
+}
+
+/// A running graph loaded from a component library, updatable from
+/// rebuilt copies of it.
+pub struct App {
+    running: Running,
+    library: PathBuf,
+    host: BuildInfo,
+    scratch: Scratch,
+    builds: Mutex<Builds>,
+}
+
+impl App {
+    /// Loads the library at `library`, builds its graph and starts it.
+    pub fn start(library: impl AsRef<Path>) -> Result<App, ReloadError> {
+        let library = library.as_ref().to_owned();
+        static APPS: AtomicUsize = AtomicUsize::new(0);
+        let scratch = std::env::temp_dir().join(format!(
+            "evoflow-{}-{}",
+            std::process::id(),
+            APPS.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&scratch)
+            .map_err(|e| {
+                ReloadError::Refused(format!("cannot create `{}`: {e}", scratch.display()))
+            })?;
+        let host = BuildInfo::current(0);
+        let (lib, graph) =
+            load(&library, &scratch, 0, &host, None).map_err(ReloadError::Refused)?;
+        let running = graph
+            .run()
+            .map_err(|e| ReloadError::Refused(format!("cannot start the graph: {e}")))?;
+        let lib = Arc::new(lib);
+        let code_of = running
+            .instances()
+            .into_iter()
+            .map(|i| (i.name, lib.clone()))
+            .collect();
+        tracing::info!(library = %library.display(), "started graph `{}`", running.schedule().name);
+        Ok(App {
+            running,
+            library,
+            host,
+            scratch: Scratch(scratch),
+            builds: Mutex::new(Builds {
+                loaded: vec![lib],
+                code_of,
+            }),
+        })
+    }
+
+    /// The running graph.
+    pub fn running(&self) -> &Running {
+        &self.running
+    }
+
+    /// Waits until the graph has drained (after [`Running::stop`]) or an
+    /// instance panicked.
+    pub fn join(self) -> Result<Report, RunError> {
+        self.running.join()
+    }
+
+    /// The library path reloads use unless given another.
+    pub fn library(&self) -> &Path {
+        &self.library
+    }
+
+    /// Loads `library` (or the start library's path again), applies the
+    /// difference between its graph and the running one as one live
+    /// update, and reports what changed. Reloads are applied one at a time.
+    pub fn reload(&self, library: Option<&Path>) -> Result<ReloadReport, ReloadError> {
+        let start = Instant::now();
+        let path = library.unwrap_or(&self.library);
+        let mut builds = self.builds.lock().unwrap_or_else(|e| e.into_inner());
+        let outcome = self.apply(path, &mut builds, start);
+        match &outcome {
+            Ok(report) => tracing::info!("{report}"),
+            Err(e) => tracing::warn!("{e}"),
+        }
+        outcome
+    }
+
+    fn apply(
+        &self,
+        path: &Path,
+        builds: &mut Builds,
+        start: Instant,
+    ) -> Result<ReloadReport, ReloadError> {
+        let first = builds.loaded[0].clone();
+        let (lib, graph) = load(
+            path,
+            &self.scratch.0,
+            builds.loaded.len(),
+            &self.host,
+            Some(first.deps),
+        )
+        .map_err(ReloadError::Refused)?;
+        let lib = Arc::new(lib);
+        // Mapped from here on, whatever the outcome.
+        builds.loaded.push(lib.clone());
+        if lib.crate_name != first.crate_name {
+            return Err(ReloadError::Refused(format!(
+                "`{}` is the library of crate `{}`, but the program runs crate `{}`",
+                path.display(),
+                lib.crate_name,
+                first.crate_name
+            )));
+        }
+        let evolution = self
+            .running
+            .evolution(graph)
+            .map_err(ReloadError::Refused)?;
+        check(&evolution, &builds.code_of, &lib).map_err(ReloadError::Refused)?;
+        let load_time = start.elapsed();
+        let mut report = ReloadReport {
+            library: path.to_owned(),
+            update: None,
+            kept: evolution
+                .instances
+                .iter()
+                .filter(|i| i.fate == Fate::Kept)
+                .count(),
+            load: load_time,
+            total: load_time,
+            mapped: lib.size,
+        };
+        if evolution.is_empty() {
+            return Ok(report);
+        }
+        let changed: Vec<(String, Fate)> = evolution
+            .instances
+            .iter()
+            .filter(|i| i.fate != Fate::Kept)
+            .map(|i| (i.name.clone(), i.fate))
+            .collect();
+        let update = self
+            .running
+            .update(evolution.into_update())
+            .map_err(ReloadError::Update)?;
+        for (name, fate) in changed {
+            match fate {
+                Fate::Removed => builds.code_of.remove(&name),
+                _ => builds.code_of.insert(name, lib.clone()),
+            };
+        }
+        report.update = Some(update);
+        report.total = start.elapsed();
+        Ok(report)
+    }
+
+    /// Every instance with its version history, and the library each runs.
+    pub fn status(&self) -> String {
+        let builds = self.builds.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = format!(
+            "graph `{}`: {} libraries loaded ({:.1} MiB mapped)\n",
+            self.running.schedule().name,
+            builds.loaded.len(),
+            builds.loaded.iter().map(|l| l.size).sum::<u64>() as f64 / (1 << 20) as f64
+        );
+        for InstanceStatus {
+            name,
+            component,
+            version,
+            worker,
+            history,
+        } in self.running.instances()
+        {
+            let from = builds
+                .code_of
+                .get(&name)
+                .map(|l| l.path.display().to_string());
+            out.push_str(&format!(
+                "{name}: {component} v{version} on worker {worker}, {} updates, code from {}\n",
+                history.len(),
+                from.unwrap_or_default()
+            ));
+        }
+        out
+    }
+}
+
+/// The private directory of the library copies; removed when the program
+/// ends (the copies stay mapped; their files are no longer needed).
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

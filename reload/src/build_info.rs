@@ -1,0 +1,147 @@
+//! The identity of a build that decides whether two builds may share
+//! memory: Rust has no stable ABI, so a library is only loaded into a host
+//! built by the same compiler, for the same target, with the same evoflow
+//! and the same dependency set.
+//!
+//! A library states its build info through a C-ABI function, so the host
+//! can read it before it calls any Rust-ABI code of the library.
+
+use std::any::TypeId;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+/// First line of every build info text: a library without it is not an
+/// evoflow component library (or one of an incompatible format).
+pub(crate) const FORMAT: &str = "evoflow-library 1";
+
+/// The build of a host or a library.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct BuildInfo {
+    pub evoflow: String,
+    pub rustc: String,
+    pub target: String,
+    pub debug_assertions: bool,
+    /// Hash of the runtime's type identities: differs when the runtime was
+    /// compiled differently (features, profile, compiler).
+    pub runtime: u64,
+    /// Hash of the workspace's `Cargo.lock` when the library was built (0 for
+    /// the host, which checks against the first library it loads).
+    pub deps: u64,
+}
+
+impl BuildInfo {
+    /// This build's own info, with `deps` as given.
+    pub(crate) fn current(deps: u64) -> Self {
+        let mut h = fnv_hasher();
+        TypeId::of::<evoflow_runtime::Graph>().hash(&mut h);
+        TypeId::of::<evoflow_runtime::Update>().hash(&mut h);
+        BuildInfo {
+            evoflow: env!("CARGO_PKG_VERSION").to_owned(),
+            rustc: env!("EVOFLOW_RUSTC").to_owned(),
+            target: env!("EVOFLOW_TARGET").to_owned(),
+            debug_assertions: cfg!(debug_assertions),
+            runtime: h.finish(),
+            deps,
+        }
+    }
+
+    /// Parses the text a library's `evoflow_build_info` returns.
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let mut lines = text.lines();
+        if lines.next() != Some(FORMAT) {
+            return Err(format!(
+                "its build info does not start with `{FORMAT}`; it was built by another version of evoflow"
+            ));
+        }
+        let mut get = |key: &str| -> Result<String, String> {
+            lines
+                .next()
+                .and_then(|l| l.strip_prefix(key))
+                .and_then(|l| l.strip_prefix('='))
+                .map(str::to_owned)
+                .ok_or_else(|| format!("its build info lacks `{key}`"))
+        };
+        let num =
+            |s: String| u64::from_str_radix(&s, 16).map_err(|e| format!("bad build info: {e}"));
+        Ok(BuildInfo {
+            evoflow: get("evoflow")?,
+            rustc: get("rustc")?,
+            target: get("target")?,
+            debug_assertions: get("debug_assertions")? == "true",
+            runtime: num(get("runtime")?)?,
+            deps: num(get("deps")?)?,
+        })
+    }
+
+    /// Why a library with build info `lib` cannot share memory with this
+    /// build, if it cannot. `deps` is not compared here.
+    pub(crate) fn refuse(&self, lib: &BuildInfo) -> Option<String> {
+        let hex = |v: u64| format!("{v:016x}");
+        let pairs = [
+            ("compiler", self.rustc.clone(), lib.rustc.clone()),
+            ("target", self.target.clone(), lib.target.clone()),
+            ("evoflow version", self.evoflow.clone(), lib.evoflow.clone()),
+            (
+                "debug assertions setting (profile)",
+                self.debug_assertions.to_string(),
+                lib.debug_assertions.to_string(),
+            ),
+            (
+                "evoflow runtime build (features, profile)",
+                hex(self.runtime),
+                hex(lib.runtime),
+            ),
+        ];
+        pairs.into_iter().find(|(_, host, other)| host != other).map(|(what, host, other)| {
+            format!(
+                "its {what} is `{other}` but the running program's is `{host}`; a library can only be \
+                 loaded into a program built by the same compiler and `cargo build`: rebuild both and restart"
+            )
+        })
+    }
+}
+
+impl fmt::Display for BuildInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{FORMAT}\nevoflow={}\nrustc={}\ntarget={}\ndebug_assertions={}\nruntime={:016x}\ndeps={:016x}",
+            self.evoflow, self.rustc, self.target, self.debug_assertions, self.runtime, self.deps
+        )
+    }
+}
+
+/// The hasher of every build and type fingerprint: deterministic across
+/// processes (unlike std's keyed SipHash).
+pub(crate) fn fnv_hasher() -> impl Hasher {
+    fnv::FnvHasher::default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_round_trips() {
+        let info = BuildInfo::current(0xabc);
+        assert_eq!(BuildInfo::parse(&info.to_string()), Ok(info.clone()));
+        assert_eq!(info.refuse(&info), None);
+    }
+
+    #[test]
+    fn another_compiler_is_refused_by_name() {
+        let host = BuildInfo::current(1);
+        let lib = BuildInfo {
+            rustc: "rustc 1.0.0".into(),
+            ..host.clone()
+        };
+        let why = host.refuse(&lib).expect("refused");
+        assert!(why.contains("compiler is `rustc 1.0.0`"), "{why}");
+        assert!(why.contains(&host.rustc), "{why}");
+    }
+
+    #[test]
+    fn foreign_text_is_not_an_evoflow_build() {
+        assert!(BuildInfo::parse("hello").unwrap_err().contains(FORMAT));
+    }
+}

@@ -1,0 +1,162 @@
+//! The command line of a reloadable program's host binary: `run` starts
+//! the program, `reload` and `status` talk to a running one over its
+//! control socket. A host's `main` is one call: [`main`].
+
+use crate::app::App;
+use crate::control::{request, ControlSocket};
+use clap::{Parser, Subcommand};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(about = "A dataflow program that updates itself from its rebuilt component library")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the program. SIGHUP reloads the library; SIGINT or SIGTERM
+    /// stops it after draining.
+    Run {
+        /// The component library [default: next to this binary].
+        #[arg(long)]
+        library: Option<PathBuf>,
+        /// The control socket [default: $XDG_RUNTIME_DIR or /tmp/evoflow-<uid>].
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+    /// Makes the running program load its library again (or `--library`)
+    /// and apply what changed; prints the outcome.
+    Reload {
+        /// Another library file than the one the program started with.
+        #[arg(long)]
+        library: Option<PathBuf>,
+        /// The running program's control socket.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+    /// Prints the running program's instances, versions and libraries.
+    Status {
+        /// The running program's control socket.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+}
+
+/// Runs the host command line for the component library crate `library`
+/// (its crate name, e.g. `"my_components"`).
+pub fn main(library: &str) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let outcome = match Cli::parse().command {
+        Command::Run {
+            library: path,
+            socket,
+        } => run(
+            &path.unwrap_or_else(|| default_library(library)),
+            &socket.unwrap_or_else(|| default_socket(library)),
+        ),
+        Command::Reload {
+            library: path,
+            socket,
+        } => {
+            let req = match path {
+                Some(p) => format!("reload {}", absolute(&p).display()),
+                None => "reload".to_owned(),
+            };
+            ask(&socket.unwrap_or_else(|| default_socket(library)), &req)
+        }
+        Command::Status { socket } => {
+            ask(&socket.unwrap_or_else(|| default_socket(library)), "status")
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ask(socket: &Path, req: &str) -> Result<(), String> {
+    let (ok, text) = request(socket, req).map_err(|e| e.to_string())?;
+    if ok {
+        println!("{text}");
+        Ok(())
+    } else {
+        Err(text)
+    }
+}
+
+fn run(library: &Path, socket: &Path) -> Result<(), String> {
+    let app = Arc::new(App::start(library).map_err(|e| e.to_string())?);
+    let control = ControlSocket::serve(app.clone(), socket)
+        .map_err(|e| format!("cannot listen on `{}`: {e}", socket.display()))?;
+    let mut signals = Signals::new([SIGHUP, SIGINT, SIGTERM]).map_err(|e| e.to_string())?;
+    let signals_handle = signals.handle();
+    let on_signal = app.clone();
+    let signal_thread = std::thread::spawn(move || {
+        for signal in signals.forever() {
+            if signal == SIGHUP {
+                // The outcome is logged by `reload`.
+                let _ = on_signal.reload(None);
+            } else {
+                tracing::info!("stopping: sources end, then the graph drains");
+                on_signal.running().stop();
+            }
+        }
+    });
+    tracing::info!(
+        "pid {}: reload with `kill -HUP {}` or `{} reload`; control socket `{}`",
+        std::process::id(),
+        std::process::id(),
+        std::env::args().next().unwrap_or_default(),
+        socket.display()
+    );
+    while !app.running().is_finished() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(control);
+    signals_handle.close();
+    let _ = signal_thread.join();
+    let app = Arc::into_inner(app).expect("the control and signal threads have ended");
+    app.join().map(drop).map_err(|e| e.to_string())
+}
+
+fn default_library(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    exe.with_file_name(format!(
+        "{}{name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ))
+}
+
+/// `$XDG_RUNTIME_DIR/<name>.sock` (a per-user directory), else
+/// `/tmp/evoflow-<uid>/<name>.sock`.
+fn default_socket(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR") {
+        return Path::new(&dir).join(format!("{name}.sock"));
+    }
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let dir = std::env::temp_dir().join(format!("evoflow-{uid}"));
+    let _ =
+        std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700).create(&dir);
+    dir.join(format!("{name}.sock"))
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
+}

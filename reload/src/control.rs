@@ -1,0 +1,155 @@
+//! The control socket: a Unix socket only the process's owner can use,
+//! over which the `reload` and `status` commands reach a running program.
+//!
+//! Protocol: one request line (`reload`, `reload <library path>` or
+//! `status`), answered by `ok` or `refused` on the first line and the
+//! human-readable outcome after it; then the server closes the connection.
+
+use crate::app::App;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::io::AsRawFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// The longest request accepted (a command and a path).
+const MAX_REQUEST: u64 = 8192;
+
+/// A listening control socket; removes its file when dropped.
+pub struct ControlSocket {
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ControlSocket {
+    /// Listens on `path` (mode 0600; connections from other users are
+    /// refused too) and serves `app` on a thread of its own.
+    pub fn serve(app: Arc<App>, path: &Path) -> io::Result<ControlSocket> {
+        if path.exists() {
+            if UnixStream::connect(path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("`{}` is served by another running program", path.display()),
+                ));
+            }
+            // A stale socket of a program that did not exit cleanly.
+            std::fs::remove_file(path)?;
+        }
+        let listener = UnixListener::bind(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("evoflow-control".into())
+            .spawn(move || {
+                for stream in listener.incoming() {
+                    if stopping.load(Ordering::Acquire) {
+                        break;
+                    }
+                    match stream {
+                        Ok(s) => {
+                            if let Err(e) = handle(&app, s) {
+                                tracing::warn!("control connection failed: {e}");
+                            }
+                        }
+                        Err(e) => tracing::warn!("control socket: {e}"),
+                    }
+                }
+            })?;
+        Ok(ControlSocket {
+            path: path.to_owned(),
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for ControlSocket {
+    fn drop(&mut self) {
+        // Wake the accept loop, which then sees the flag.
+        self.stop.store(true, Ordering::Release);
+        let _ = UnixStream::connect(&self.path);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn handle(app: &App, stream: UnixStream) -> io::Result<()> {
+    let mut out = stream.try_clone()?;
+    if peer_uid(&stream) != Some(own_uid()) {
+        return out
+            .write_all(b"refused\nthe control socket only accepts its owner's connections\n");
+    }
+    let mut line = String::new();
+    BufReader::new(stream.take(MAX_REQUEST)).read_line(&mut line)?;
+    let line = line.trim_end();
+    let (ok, text) = match line.split_once(' ').unwrap_or((line, "")) {
+        ("reload", path) => {
+            let path = (!path.is_empty()).then(|| Path::new(path));
+            match app.reload(path) {
+                Ok(report) => (true, report.to_string()),
+                Err(e) => (false, e.to_string()),
+            }
+        }
+        ("status", "") => (true, app.status()),
+        _ => (
+            false,
+            format!("unknown request `{line}`; expected `reload [library]` or `status`"),
+        ),
+    };
+    let head = if ok { "ok" } else { "refused" };
+    out.write_all(format!("{head}\n{text}\n").as_bytes())
+}
+
+/// Sends `request` to the program serving `path`; returns whether it
+/// succeeded and its message.
+pub fn request(path: &Path, request: &str) -> io::Result<(bool, String)> {
+    let mut s = UnixStream::connect(path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "cannot reach a running program at `{}`: {e}",
+                path.display()
+            ),
+        )
+    })?;
+    s.write_all(format!("{request}\n").as_bytes())?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer)?;
+    let (head, text) = answer.split_once('\n').unwrap_or((&answer, ""));
+    Ok((head == "ok", text.trim_end().to_owned()))
+}
+
+/// The connecting process's user id (SO_PEERCRED).
+fn peer_uid(s: &UnixStream) -> Option<u32> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid for writes of a `ucred`, the size
+    // SO_PEERCRED fills; the fd is open for the duration of the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(cred.uid)
+}
+
+/// This process's user id.
+fn own_uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
