@@ -1,0 +1,377 @@
+//! End to end, for real: builds the reload example (host binary and
+//! component library) in a scratch copy of its workspace, runs it, feeds it
+//! numbered words over TCP without pause, edits the component source,
+//! rebuilds with cargo and reloads with SIGHUP and with the CLI. Checks the
+//! new behaviour, the migrated state, that every word is answered exactly
+//! once and in order across the update, and that incompatible builds are
+//! refused with the cause while the old code keeps serving.
+//!
+//! The scratch workspace and its target directory persist under `target/`,
+//! so only the first run compiles the dependencies.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const WORDS: [&str; 3] = ["apple", "pear", "fig"];
+const WAIT: Duration = Duration::from_secs(60);
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The scratch workspace: the example's crates, depending on this checkout.
+struct Workspace {
+    dir: PathBuf,
+    target: PathBuf,
+}
+
+impl Workspace {
+    fn create() -> Workspace {
+        let dir = repo().join("target/reload-e2e/ws");
+        for krate in ["host", "components"] {
+            let from = repo().join("examples/reload").join(krate);
+            let to = dir.join(krate);
+            let _ = std::fs::remove_dir_all(to.join("src"));
+            std::fs::create_dir_all(to.join("src")).unwrap();
+            for file in ["Cargo.toml", "src/main.rs", "src/lib.rs", "src/types.rs"]
+                .into_iter()
+                .chain([
+                    "src/lines.rs",
+                    "src/parse.rs",
+                    "src/tally.rs",
+                    "src/print.rs",
+                ])
+            {
+                if from.join(file).exists() {
+                    std::fs::copy(from.join(file), to.join(file)).unwrap();
+                }
+            }
+        }
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            format!(
+                "[workspace]\nmembers = [\"host\", \"components\"]\nresolver = \"2\"\n\n\
+                 [workspace.package]\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT OR Apache-2.0\"\n\n\
+                 [workspace.dependencies]\nevoflow = {{ path = {:?} }}\n",
+                repo().display().to_string()
+            ),
+        )
+        .unwrap();
+        std::fs::copy(repo().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+        Workspace {
+            target: repo().join("target/reload-e2e/target"),
+            dir,
+        }
+    }
+
+    fn build(&self, packages: &[&str]) {
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.arg("build").current_dir(&self.dir);
+        for p in packages {
+            cmd.args(["-p", p]);
+        }
+        let out = cmd
+            .env("CARGO_TARGET_DIR", &self.target)
+            .env_remove("RUSTFLAGS")
+            .output()
+            .expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "cargo build failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Replaces a component source file with a fixture.
+    fn use_fixture(&self, fixture: &str, file: &str) {
+        std::fs::copy(
+            repo().join("examples/reload/fixtures").join(fixture),
+            self.dir.join("components/src").join(file),
+        )
+        .unwrap();
+    }
+
+    /// Puts back the example's own version of a component source file.
+    fn restore(&self, file: &str) {
+        std::fs::copy(
+            repo().join("examples/reload/components/src").join(file),
+            self.dir.join("components/src").join(file),
+        )
+        .unwrap();
+    }
+
+    fn host(&self) -> PathBuf {
+        self.target.join("debug/reload-host")
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.join("control.sock")
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(self.host())
+            .args(args)
+            .arg("--socket")
+            .arg(self.socket())
+            .output()
+            .expect("the host binary runs")
+    }
+}
+
+/// The running example: its process, its output lines, its log.
+struct Program {
+    child: Child,
+    lines: Receiver<String>,
+    log: PathBuf,
+}
+
+impl Program {
+    fn start(ws: &Workspace) -> Program {
+        let log = ws.dir.join("host.log");
+        let mut child = Command::new(ws.host())
+            .args(["run", "--socket"])
+            .arg(ws.socket())
+            .env("RELOAD_EXAMPLE_ADDR", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("the host starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Program { child, lines, log }
+    }
+
+    fn next_line(&self) -> String {
+        self.lines.recv_timeout(WAIT).unwrap_or_else(|_| {
+            panic!(
+                "no output from the program; its log:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            )
+        })
+    }
+
+    fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok, "kill {signal} failed");
+    }
+}
+
+/// Sends `<seq> <word>` lines without pause until stopped; returns the
+/// last sequence number sent.
+fn feed(addr: &str, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>) -> std::thread::JoinHandle<u64> {
+    let mut stream = TcpStream::connect(addr).expect("the example accepts connections");
+    std::thread::spawn(move || {
+        let mut seq = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let mut batch = String::new();
+            for _ in 0..20 {
+                seq += 1;
+                batch.push_str(&format!("{seq} {}\n", WORDS[(seq % 3) as usize]));
+            }
+            stream.write_all(batch.as_bytes()).unwrap();
+            sent.store(seq, Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        seq
+    })
+}
+
+/// One output line: `seq word count` (v1) or `seq word count of total`.
+#[derive(Debug)]
+struct Answer {
+    seq: u64,
+    word: String,
+    count: u64,
+    total: Option<u64>,
+}
+
+fn answer(line: &str) -> Answer {
+    let f: Vec<&str> = line.split(' ').collect();
+    let total = match f.len() {
+        3 => None,
+        5 if f[3] == "of" => Some(f[4].parse().unwrap()),
+        _ => panic!("unexpected output line {line:?}"),
+    };
+    Answer {
+        seq: f[0].parse().unwrap(),
+        word: f[1].to_owned(),
+        count: f[2].parse().unwrap(),
+        total,
+    }
+}
+
+/// Reads answers until `until` holds for one; checks each on the way.
+fn read_until(p: &Program, seen: &mut Vec<Answer>, until: impl Fn(&Answer) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(Instant::now() < deadline, "condition not reached in time");
+        let a = answer(&p.next_line());
+        let done = until(&a);
+        seen.push(a);
+        if done {
+            return;
+        }
+    }
+}
+
+/// The C library this test runs with: a real shared library that is not
+/// an evoflow build.
+fn libc_path() -> String {
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.contains("/libc.so") || p.contains("/libc-"))
+        .expect("the test process maps libc")
+        .to_owned()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_builds() {
+    let ws = Workspace::create();
+    ws.build(&["reload-host", "reload-components"]);
+    let mut program = Program::start(&ws);
+    let first = program.next_line();
+    let addr = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("expected the address, got {first:?}"))
+        .to_owned();
+    let (stop, sent) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let feeder = feed(&addr, stop.clone(), sent.clone());
+    let mut seen = Vec::new();
+    read_until(&program, &mut seen, |a| a.seq >= 300);
+
+    // A new version of `tally` with a state migration, loaded on SIGHUP
+    // while words keep arriving.
+    ws.use_fixture("tally_v2.rs", "tally.rs");
+    ws.build(&["reload-components"]);
+    program.signal("-HUP");
+    read_until(&program, &mut seen, |a| a.total.is_some());
+    let switched = seen.last().unwrap().seq;
+    read_until(&program, &mut seen, |a| a.seq >= switched + 300);
+    let status = ws.cli(&["status"]);
+    assert!(
+        text(&status).contains("tally: Tally v2"),
+        "{}",
+        text(&status)
+    );
+
+    // `Event` gets another layout, but only `tally` is updated: `parse`
+    // would still send the old layout. Refused; v2 keeps serving.
+    ws.use_fixture("types_v2.rs", "types.rs");
+    ws.use_fixture("tally_v3.rs", "tally.rs");
+    ws.build(&["reload-components"]);
+    let refused = ws.cli(&["reload"]);
+    assert!(!refused.status.success());
+    let why = text(&refused);
+    assert!(
+        why.contains("reload refused, nothing changed: the definition of `Event` changed")
+            && why.contains("arc `parse.out -> tally.inp`")
+            && why.contains("`parse` keeps running the old build (`Parse` v1 is unchanged)"),
+        "{why}"
+    );
+
+    // Files that are not an evoflow build of this program.
+    let missing = ws.cli(&["reload", "--library", "/nonexistent/libnothing.so"]);
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing).contains("cannot read `/nonexistent/libnothing.so`"),
+        "{}",
+        text(&missing)
+    );
+    let executable = ws.cli(&["reload", "--library", ws.host().to_str().unwrap()]);
+    assert!(!executable.status.success());
+    assert!(
+        text(&executable).contains("is not a loadable library"),
+        "{}",
+        text(&executable)
+    );
+    let libc = libc_path();
+    let foreign = ws.cli(&["reload", "--library", &libc]);
+    assert!(!foreign.status.success());
+    assert!(
+        text(&foreign).contains(&format!(
+            "`{libc}` is not an evoflow component library (it has no `evoflow_build_info` symbol)"
+        )),
+        "{}",
+        text(&foreign)
+    );
+
+    // The same sources as running, but another dependency set.
+    ws.restore("types.rs");
+    ws.use_fixture("tally_v2.rs", "tally.rs");
+    let manifest = ws.dir.join("components/Cargo.toml");
+    let toml = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, format!("{toml}itoa = \"1\"\n")).unwrap();
+    ws.build(&["reload-components"]);
+    let deps = ws.cli(&["reload"]);
+    assert!(!deps.status.success());
+    assert!(
+        text(&deps).contains("it was built with another dependency set"),
+        "{}",
+        text(&deps)
+    );
+
+    let resumed = seen.last().unwrap().seq;
+    read_until(&program, &mut seen, |a| a.seq >= resumed + 300);
+    stop.store(true, Ordering::Relaxed);
+    let last = feeder.join().unwrap();
+    read_until(&program, &mut seen, |a| a.seq == last);
+    program.signal("-TERM");
+    assert!(program.child.wait().unwrap().success());
+    assert_eq!(sent.load(Ordering::Relaxed), last);
+
+    // Every word answered once, in order; v1 until the switch, v2 after;
+    // counts continue across it (the state migrated) and v2's total, built
+    // by the migration, is the number of words so far.
+    let mut counts = std::collections::HashMap::new();
+    let mut in_v2 = false;
+    for (i, a) in seen.iter().enumerate() {
+        assert_eq!(a.seq, i as u64 + 1, "lost, duplicated or reordered: {a:?}");
+        let count = counts.entry(a.word.clone()).or_insert(0);
+        *count += 1;
+        assert_eq!(a.count, *count, "{a:?}");
+        match a.total {
+            Some(total) => {
+                in_v2 = true;
+                assert_eq!(total, a.seq, "{a:?}");
+            }
+            None => assert!(!in_v2, "a v1 answer after v2 took over: {a:?}"),
+        }
+    }
+    assert!(in_v2);
+    let log = std::fs::read_to_string(&program.log).unwrap();
+    assert!(
+        log.contains("tally: Tally v1 -> Tally v2"),
+        "the log reports the update:\n{log}"
+    );
+}
