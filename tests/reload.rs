@@ -9,6 +9,9 @@
 //! The scratch workspace and its target directory persist under `target/`,
 //! so only the first run compiles the dependencies.
 
+mod common;
+
+use common::scratch::Workspace;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -20,109 +23,6 @@ use std::time::{Duration, Instant};
 
 const WORDS: [&str; 3] = ["apple", "pear", "fig"];
 const WAIT: Duration = Duration::from_secs(60);
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The scratch workspace: the example's crates, depending on this checkout.
-struct Workspace {
-    dir: PathBuf,
-    target: PathBuf,
-}
-
-impl Workspace {
-    fn create() -> Workspace {
-        let dir = repo().join("target/reload-e2e/ws");
-        for krate in ["host", "components"] {
-            let from = repo().join("examples/reload").join(krate);
-            let to = dir.join(krate);
-            let _ = std::fs::remove_dir_all(to.join("src"));
-            std::fs::create_dir_all(to.join("src")).unwrap();
-            for file in ["Cargo.toml", "src/main.rs", "src/lib.rs", "src/types.rs"]
-                .into_iter()
-                .chain([
-                    "src/lines.rs",
-                    "src/parse.rs",
-                    "src/tally.rs",
-                    "src/print.rs",
-                ])
-            {
-                if from.join(file).exists() {
-                    std::fs::copy(from.join(file), to.join(file)).unwrap();
-                }
-            }
-        }
-        std::fs::write(
-            dir.join("Cargo.toml"),
-            format!(
-                "[workspace]\nmembers = [\"host\", \"components\"]\nresolver = \"2\"\n\n\
-                 [workspace.package]\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT OR Apache-2.0\"\n\n\
-                 [workspace.dependencies]\nevoflow = {{ path = {:?} }}\n",
-                repo().display().to_string()
-            ),
-        )
-        .unwrap();
-        std::fs::copy(repo().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
-        Workspace {
-            target: repo().join("target/reload-e2e/target"),
-            dir,
-        }
-    }
-
-    fn build(&self, packages: &[&str]) {
-        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cmd.arg("build").current_dir(&self.dir);
-        for p in packages {
-            cmd.args(["-p", p]);
-        }
-        let out = cmd
-            .env("CARGO_TARGET_DIR", &self.target)
-            .env_remove("RUSTFLAGS")
-            .output()
-            .expect("cargo runs");
-        assert!(
-            out.status.success(),
-            "cargo build failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// Replaces a component source file with a fixture.
-    fn use_fixture(&self, fixture: &str, file: &str) {
-        std::fs::copy(
-            repo().join("examples/reload/fixtures").join(fixture),
-            self.dir.join("components/src").join(file),
-        )
-        .unwrap();
-    }
-
-    /// Puts back the example's own version of a component source file.
-    fn restore(&self, file: &str) {
-        std::fs::copy(
-            repo().join("examples/reload/components/src").join(file),
-            self.dir.join("components/src").join(file),
-        )
-        .unwrap();
-    }
-
-    fn host(&self) -> PathBuf {
-        self.target.join("debug/reload-host")
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.join("control.sock")
-    }
-
-    fn cli(&self, args: &[&str]) -> Output {
-        Command::new(self.host())
-            .args(args)
-            .arg("--socket")
-            .arg(self.socket())
-            .output()
-            .expect("the host binary runs")
-    }
-}
 
 /// The running example: its process, its output lines, its log.
 struct Program {
@@ -254,7 +154,7 @@ fn text(out: &Output) -> String {
 
 #[test]
 fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_builds() {
-    let ws = Workspace::create();
+    let ws = Workspace::create("reload-e2e", false);
     ws.build(&["reload-host", "reload-components"]);
     let mut program = Program::start(&ws);
     let first = program.next_line();

@@ -248,7 +248,7 @@ impl App {
             let from = builds
                 .code_of
                 .get(&name)
-                .map(|l| l.path.display().to_string());
+                .map(|l| format!("load #{} (`{}`)", l.serial, l.path.display()));
             out.push_str(&format!(
                 "{name}: {component} v{version} on worker {worker}, {} updates, code from {}\n",
                 history.len(),

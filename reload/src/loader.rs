@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 pub(crate) struct Loaded {
     /// The path it was loaded from (the build's output).
     pub path: PathBuf,
+    /// Which load of the process this is, from 0.
+    pub serial: usize,
     /// Bytes mapped for it, for as long as the process runs.
     pub size: u64,
     pub crate_name: &'static str,
@@ -106,6 +108,7 @@ pub(crate) fn load(
     Ok((
         Loaded {
             path: path.to_owned(),
+            serial,
             size: meta.len(),
             crate_name: exported.crate_name,
             types: exported.types,

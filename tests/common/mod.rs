@@ -1,6 +1,8 @@
 //! Components and helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod scratch;
+
 use evoflow::{component, Flow, Outputs};
 use std::sync::mpsc;
 use std::time::Duration;

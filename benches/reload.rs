@@ -1,0 +1,204 @@
+//! Reload time, from the signal to the completed update, compilation
+//! excluded: the reload example (release build) runs under a steady stream
+//! of words; its library file is overwritten by a build whose `tally` has a
+//! new version with a state migration, and the host gets SIGHUP. Measured
+//! from outside (signal sent to the reload's log line seen, polled every
+//! 0.1 ms) and by the host itself (request to completed update, split
+//! into loading the library and the update), over fresh processes. Also
+//! the `reload` control command's round trip, and the memory a reload
+//! keeps mapped.
+//!
+//! `cargo bench --bench reload`
+
+#[path = "../tests/common/scratch.rs"]
+#[allow(dead_code)]
+mod scratch;
+
+use scratch::Workspace;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const RUNS: usize = 20;
+
+/// A running host, fed words until dropped.
+struct Host {
+    child: Child,
+    log: std::path::PathBuf,
+    feeding: Arc<AtomicBool>,
+}
+
+impl Host {
+    fn start(ws: &Workspace, library: &Path) -> Host {
+        let log = ws.dir.join("bench-host.log");
+        let mut child = Command::new(ws.host())
+            .args(["run", "--library"])
+            .arg(library)
+            .arg("--socket")
+            .arg(ws.socket())
+            .env("RELOAD_EXAMPLE_ADDR", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let addr = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap()
+            .to_owned();
+        // Drain the answers so the program never blocks on its stdout.
+        std::thread::spawn(move || for _ in stdout.lines() {});
+        let feeding = Arc::new(AtomicBool::new(true));
+        let on = feeding.clone();
+        let mut stream = TcpStream::connect(addr).unwrap();
+        std::thread::spawn(move || {
+            let mut seq = 0u64;
+            while on.load(Ordering::Relaxed) {
+                seq += 1;
+                if writeln!(stream, "{seq} word{}", seq % 100).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        });
+        Host {
+            child,
+            log,
+            feeding,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+            .unwrap()
+    }
+
+    fn stop(mut self) {
+        self.feeding.store(false, Ordering::Relaxed);
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Pulls `<what> <duration>` out of a reload report line, in ms.
+fn ms_after(line: &str, what: &str) -> f64 {
+    let rest = &line[line.find(what).unwrap() + what.len()..];
+    let d = rest.split([' ', ',', ')', ';']).next().unwrap();
+    let (num, unit) = d.split_at(d.find(|c: char| c.is_alphabetic() || c == 'µ').unwrap());
+    let v: f64 = num.parse().unwrap();
+    v * match unit {
+        "s" => 1e3,
+        "ms" => 1.0,
+        "µs" => 1e-3,
+        "ns" => 1e-6,
+        _ => panic!("unit {unit}"),
+    }
+}
+
+fn quantiles(name: &str, mut v: Vec<f64>) {
+    v.sort_by(f64::total_cmp);
+    println!(
+        "{name:<44} p50 {:>7.2} ms   max {:>7.2} ms",
+        v[v.len() / 2],
+        v[v.len() - 1]
+    );
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let ws = Workspace::create("reload-bench", true);
+    ws.build(&["reload-host", "reload-components"]);
+    let v1 = ws.dir.join("v1.so");
+    std::fs::copy(ws.library(), &v1).unwrap();
+    ws.use_fixture("tally_v2.rs", "tally.rs");
+    ws.build(&["reload-components"]);
+    let v2 = ws.dir.join("v2.so");
+    std::fs::copy(ws.library(), &v2).unwrap();
+    let live = ws.dir.join("live.so");
+    let size = std::fs::metadata(&v2).unwrap().len();
+
+    let (mut external, mut total, mut load, mut update, mut rss) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        std::fs::copy(&v1, &live).unwrap();
+        let host = Host::start(&ws, &live);
+        std::thread::sleep(Duration::from_millis(100));
+        // The build overwrites the library the program started from.
+        std::fs::copy(&v2, &live).unwrap();
+        let before = host.rss_kib();
+        let pid = host.child.id() as libc::pid_t;
+        let sent = Instant::now();
+        // SAFETY: kill has no memory preconditions; `pid` is our child.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+        let line = loop {
+            if let Some(l) = host.log().lines().find(|l| l.contains("reloaded")) {
+                break l.to_owned();
+            }
+            assert!(
+                sent.elapsed() < Duration::from_secs(10),
+                "no reload: {}",
+                host.log()
+            );
+            std::thread::sleep(Duration::from_micros(100));
+        };
+        external.push(sent.elapsed().as_secs_f64() * 1e3);
+        assert!(line.contains("Tally v1 -> Tally v2"), "{line}");
+        total.push(ms_after(&line, " in "));
+        load.push(ms_after(&line, "(load "));
+        update.push(ms_after(&line, " applied in "));
+        rss.push((host.rss_kib() as f64 - before as f64) / 1024.0);
+        host.stop();
+    }
+    println!(
+        "reload of the example library (release, {:.1} MiB), {RUNS} fresh processes, under load:",
+        size as f64 / (1 << 20) as f64
+    );
+    quantiles("SIGHUP -> update complete (outside view)", external);
+    quantiles("request -> update complete (host's view)", total);
+    quantiles("  of which: copy, map, check, build graph", load);
+    quantiles("  of which: the live update", update);
+    rss.sort_by(f64::total_cmp);
+    println!(
+        "resident memory added by one reload: p50 {:.1} MiB (the library stays mapped: {:.1} MiB of address space)",
+        rss[rss.len() / 2],
+        size as f64 / (1 << 20) as f64
+    );
+
+    // The control command: a CLI process, the socket, the same reload.
+    let mut cli = Vec::new();
+    for _ in 0..RUNS.min(10) {
+        std::fs::copy(&v1, &live).unwrap();
+        let host = Host::start(&ws, &live);
+        std::thread::sleep(Duration::from_millis(100));
+        std::fs::copy(&v2, &live).unwrap();
+        let start = Instant::now();
+        let out = ws.cli(&["reload"]);
+        cli.push(start.elapsed().as_secs_f64() * 1e3);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        host.stop();
+    }
+    quantiles("`reload` command round trip (incl. CLI start)", cli);
+}
