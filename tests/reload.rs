@@ -1,7 +1,7 @@
 //! End to end, for real: builds the reload example (host binary and
 //! component library) in a scratch copy of its workspace, runs it, feeds it
-//! numbered words over TCP without pause, edits the component source,
-//! rebuilds with cargo and reloads with SIGHUP and with the CLI. Checks the
+//! numbered words over TCP without pause, edits a component and then the
+//! graph, rebuilds with cargo and reloads with SIGHUP and with the CLI. Checks the
 //! new behaviour, the migrated state, that every word is answered exactly
 //! once and in order across the update, and that incompatible builds are
 //! refused with the cause while the old code keeps serving.
@@ -94,16 +94,22 @@ fn feed(addr: &str, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>) -> std::thread:
     })
 }
 
-/// One output line: `seq word count` (v1) or `seq word count of total`.
+/// One output line: `seq word count` (v1) or `seq word count of total`,
+/// followed by ` *` once the `mark` stage is in the graph.
 #[derive(Debug)]
 struct Answer {
     seq: u64,
     word: String,
     count: u64,
     total: Option<u64>,
+    marked: bool,
 }
 
 fn answer(line: &str) -> Answer {
+    let (line, marked) = match line.strip_suffix(" *") {
+        Some(l) => (l, true),
+        None => (line, false),
+    };
     let f: Vec<&str> = line.split(' ').collect();
     let total = match f.len() {
         3 => None,
@@ -115,6 +121,7 @@ fn answer(line: &str) -> Answer {
         word: f[1].to_owned(),
         count: f[2].parse().unwrap(),
         total,
+        marked,
     }
 }
 
@@ -185,6 +192,22 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
         text(&status)
     );
 
+    // A graph change: a new stage between `tally` and `print`, through the
+    // control command.
+    ws.use_fixture("mark.rs", "mark.rs");
+    ws.use_fixture("lib_marked.rs", "lib.rs");
+    ws.build(&["reload-components"]);
+    let inserted = ws.cli(&["reload"]);
+    assert!(inserted.status.success(), "{}", text(&inserted));
+    let report = text(&inserted);
+    assert!(
+        report.contains("inserted mark")
+            && report.contains("connected mark.out -> print.inp, tally.out -> mark.inp")
+            && report.contains("disconnected tally.out -> print.inp"),
+        "{report}"
+    );
+    read_until(&program, &mut seen, |a| a.marked);
+
     // `Event` gets another layout, but only `tally` is updated: `parse`
     // would still send the old layout. Refused; v2 keeps serving.
     ws.use_fixture("types_v2.rs", "types.rs");
@@ -254,7 +277,7 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
     // counts continue across it (the state migrated) and v2's total, built
     // by the migration, is the number of words so far.
     let mut counts = std::collections::HashMap::new();
-    let mut in_v2 = false;
+    let (mut in_v2, mut marked) = (false, false);
     for (i, a) in seen.iter().enumerate() {
         assert_eq!(a.seq, i as u64 + 1, "lost, duplicated or reordered: {a:?}");
         let count = counts.entry(a.word.clone()).or_insert(0);
@@ -267,8 +290,14 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
             }
             None => assert!(!in_v2, "a v1 answer after v2 took over: {a:?}"),
         }
+        assert!(
+            a.marked || !marked,
+            "an unmarked answer after `mark`: {a:?}"
+        );
+        assert!(!a.marked || in_v2, "`mark` came after v2: {a:?}");
+        marked = a.marked;
     }
-    assert!(in_v2);
+    assert!(in_v2 && marked);
     let log = std::fs::read_to_string(&program.log).unwrap();
     assert!(
         log.contains("tally: Tally v1 -> Tally v2"),
