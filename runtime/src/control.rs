@@ -118,7 +118,11 @@ impl Control {
                 tracing::info!(update = id, graph = %graph.name, "{report}");
                 Ok(report)
             }
-            Err((instance, reason)) => {
+            Err((instance, reason, true)) => {
+                tracing::error!(update = id, graph = %graph.name, "update failed after commit: `{instance}`: {reason}; the graph stops");
+                Err(UpdateError::FailedAfterCommit { instance, reason })
+            }
+            Err((instance, reason, false)) => {
                 tracing::warn!(update = id, graph = %graph.name, "update rolled back: `{instance}`: {reason}");
                 Err(UpdateError::RolledBack { instance, reason })
             }

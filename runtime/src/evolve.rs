@@ -2,9 +2,10 @@
 //! [`Update`]: how a rebuilt program's graph is applied to the running one.
 //!
 //! An instance keeps running as it is while its component and version are
-//! unchanged; a new component or version replaces it, migrating its state
-//! when both versions keep state (the update engine then checks the
-//! migration path); instances only in the target are inserted on the
+//! unchanged; a new version replaces it, migrating its state when both
+//! versions keep state (the update engine then checks the migration path);
+//! another component replaces it fresh, unless both keep state (refused:
+//! state only migrates within one component); instances only in the target are inserted on the
 //! target's worker, instances only in the running graph are removed. Arcs
 //! are matched by their ports; the capacity of a kept arc is kept.
 
@@ -96,6 +97,14 @@ impl Evolution {
                     Fate::Inserted
                 }
                 Some(b) if b.name == after.name && b.version == after.version => Fate::Kept,
+                Some(b) if b.state && after.state && b.name != after.name => {
+                    return Err(format!(
+                        "instance `{name}` would change from component `{}` to `{}`; state only migrates \
+                         between versions of one component: keep the name `{}` and bump its version, or give \
+                         the instance a new name to start it afresh",
+                        b.name, after.name, b.name
+                    ));
+                }
                 Some(b) => {
                     let migrated = b.state && after.state;
                     let incoming = if migrated {

@@ -7,6 +7,7 @@ mod builder;
 mod component;
 mod control;
 mod evolve;
+mod guard;
 mod node;
 mod plan;
 mod port;

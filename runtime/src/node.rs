@@ -8,6 +8,7 @@
 //! emitted before.
 
 use crate::component::{Component, Flow};
+use crate::guard::Guarded;
 use crate::plan::Locals;
 use crate::port::{ArcId, ArcState, InputSet, OutputSet};
 use crate::reconfig::Decision;
@@ -74,7 +75,7 @@ enum Phase {
 /// A component instance and its ports.
 pub(crate) struct ComponentNode<C: Component> {
     name: Arc<str>,
-    component: C,
+    component: Guarded<C>,
     inputs: C::Inputs,
     outputs: C::Outputs,
     phase: Phase,
@@ -97,7 +98,7 @@ impl<C: Component> ComponentNode<C> {
     ) -> Self {
         ComponentNode {
             name,
-            component,
+            component: Guarded::new(component),
             inputs,
             outputs,
             phase: Phase::Running,
@@ -369,29 +370,36 @@ impl<C: Component> Node for ComponentNode<C> {
             },
             done,
         ) = begin_commit(&mut self.pending, &self.name);
-        let this = *self;
-        let mut old: Vec<_> = this.inputs.into_ends().into_iter().flatten().collect();
-        old.extend(this.outputs.into_ends());
-        let (ins, outs) = Change::ends(inputs, outputs, old, locals);
-        let mut component_old = this.component;
-        match component {
-            ComponentChange::Keep => Ok(Some(Box::new(ComponentNode::new(
-                this.name,
-                component_old,
-                C::Inputs::from_ends(ins),
-                C::Outputs::from_ends(outs),
-                this.stop,
-            )))),
-            ComponentChange::Replace(incoming) => {
-                let mut handed = Resources::default();
-                catch_unwind(AssertUnwindSafe(|| component_old.__handover(&mut handed)))
-                    .map_err(|p| format!("#[handover] panicked: {}", panic_text(p.as_ref())))
-                    .and_then(|()| incoming.assemble(this.name, &mut handed, ins, outs, this.stop))
-                    .map(Some)
-                    .map_err(|why| done.fail(why))
+        // Everything here may run component code (hooks, the old version's
+        // destructor): caught in this, the component's own, build.
+        catch_unwind(AssertUnwindSafe(move || {
+            let this = *self;
+            let mut old: Vec<_> = this.inputs.into_ends().into_iter().flatten().collect();
+            old.extend(this.outputs.into_ends());
+            let (ins, outs) = Change::ends(inputs, outputs, old, locals);
+            match component {
+                ComponentChange::Keep => Ok(Some(Box::new(ComponentNode::new(
+                    this.name,
+                    this.component.into_inner(),
+                    C::Inputs::from_ends(ins),
+                    C::Outputs::from_ends(outs),
+                    this.stop,
+                )) as Box<dyn Node>)),
+                ComponentChange::Replace(incoming) => {
+                    let mut handed = Resources::default();
+                    let mut old = this.component;
+                    catch_unwind(AssertUnwindSafe(|| old.__handover(&mut handed)))
+                        .map_err(|p| format!("#[handover] panicked: {}", panic_text(p.as_ref())))?;
+                    drop(old);
+                    incoming
+                        .assemble(this.name, &mut handed, ins, outs, this.stop)
+                        .map(Some)
+                }
+                ComponentChange::Remove => Ok(None),
             }
-            ComponentChange::Remove => Ok(None),
-        }
+        }))
+        .unwrap_or_else(|p| Err(format!("installing the update panicked: {}", panic_text(p.as_ref()))))
+        .map_err(|why| done.fail(why))
     }
 
     fn abandon(&mut self) {
@@ -399,7 +407,7 @@ impl<C: Component> Node for ComponentNode<C> {
     }
 
     fn into_component(self: Box<Self>) -> Box<dyn Any + Send> {
-        Box::new(self.component)
+        Box::new(self.component.into_inner())
     }
 }
 

@@ -164,14 +164,22 @@ pub(crate) struct InstancePlan {
 }
 
 impl InstancePlan {
-    pub(crate) fn build(self, locals: &mut Locals, stop: &Arc<AtomicBool>) -> Box<dyn Node> {
+    /// Opens the arc ends and builds the node; a panic (in the component's
+    /// build) comes back as its message, with the instance's name.
+    pub(crate) fn build(
+        self,
+        locals: &mut Locals,
+        stop: &Arc<AtomicBool>,
+    ) -> Result<Box<dyn Node>, (Arc<str>, String)> {
         let inputs = self
             .inputs
             .into_iter()
             .map(|arcs| arcs.into_iter().map(|e| e.open(locals)).collect())
             .collect();
         let outputs = self.outputs.into_iter().map(|e| e.open(locals)).collect();
+        let name = self.name.clone();
         self.component
             .into_node(self.name, inputs, outputs, stop.clone())
+            .map_err(|why| (name, why))
     }
 }

@@ -16,6 +16,7 @@
 //!    that should not see it.
 
 use crate::component::{Component, ComponentMeta};
+use crate::guard::Guarded;
 use crate::node::{ComponentNode, Node};
 use crate::plan::{EndPlan, Locals};
 use crate::port::{ArcId, End, InputSet, OutputSet};
@@ -45,7 +46,9 @@ pub(crate) struct UpdateSync {
     armed: AtomicBool,
     to_prepare: AtomicUsize,
     decision: AtomicU8,
-    failure: Mutex<Option<(String, String)>>,
+    /// The first failure: instance, reason, and whether it came after the
+    /// update committed.
+    failure: Mutex<Option<(String, String, bool)>>,
     to_finish: AtomicUsize,
     finished: Mutex<bool>,
     finished_cv: Condvar,
@@ -106,12 +109,21 @@ impl UpdateSync {
         }
     }
 
+    /// An instance could not install its committed change: the update
+    /// cannot be undone, and the graph stops.
+    fn broke(&self, instance: &str, reason: String) {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert((instance.to_owned(), reason, true));
+    }
+
     /// An instance could not prepare: the update aborts.
     pub(crate) fn failed(&self, instance: &str, reason: String) {
         self.failure
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get_or_insert((instance.to_owned(), reason));
+            .get_or_insert((instance.to_owned(), reason, false));
         if self
             .decision
             .compare_exchange(UNDECIDED, ABORT, Ordering::AcqRel, Ordering::Acquire)
@@ -137,7 +149,7 @@ impl UpdateSync {
     }
 
     /// Waits until every instance is done; returns the failure, if any.
-    pub(crate) fn wait(&self) -> Result<(), (String, String)> {
+    pub(crate) fn wait(&self) -> Result<(), (String, String, bool)> {
         let mut done = self.finished.lock().unwrap_or_else(|e| e.into_inner());
         while !*done {
             done = self
@@ -181,7 +193,7 @@ pub(crate) trait Incoming: Send {
         inputs: Vec<Vec<End>>,
         outputs: Vec<End>,
         stop: Arc<std::sync::atomic::AtomicBool>,
-    ) -> Box<dyn Node>;
+    ) -> Result<Box<dyn Node>, String>;
     /// The same component type, to be built from the old instance's state
     /// instead (the given instance is dropped).
     fn into_migrated(self: Box<Self>) -> Box<dyn Incoming>;
@@ -193,7 +205,7 @@ pub(crate) trait Incoming: Send {
 
 /// [`Incoming`] for component type `C`.
 pub(crate) struct IncomingOf<C: Component> {
-    instance: Option<C>,
+    instance: Option<Guarded<C>>,
 }
 
 impl<C: Component> IncomingOf<C> {
@@ -202,7 +214,7 @@ impl<C: Component> IncomingOf<C> {
     }
     pub(crate) fn fresh(component: C) -> Self {
         IncomingOf {
-            instance: Some(component),
+            instance: Some(Guarded::new(component)),
         }
     }
 }
@@ -224,7 +236,7 @@ impl<C: Component> Incoming for IncomingOf<C> {
         let from = format!("`{}` v{}", state.component, state.version);
         match catch_unwind(AssertUnwindSafe(|| C::__import(state))) {
             Ok(Ok(c)) => {
-                self.instance = Some(c);
+                self.instance = Some(Guarded::new(c));
                 Ok(())
             }
             Ok(Err(e)) => Err(format!(
@@ -252,7 +264,7 @@ impl<C: Component> Incoming for IncomingOf<C> {
         let mut c = self.instance.expect("prepared before commit");
         catch_unwind(AssertUnwindSafe(|| c.__takeover(handed)))
             .map_err(|p| format!("#[takeover] panicked: {}", panic_text(p.as_ref())))?;
-        Ok(Box::new(IncomingOf::fresh(c)).into_node(name, inputs, outputs, stop))
+        Box::new(IncomingOf { instance: Some(c) }).into_node(name, inputs, outputs, stop)
     }
 
     fn into_node(
@@ -261,14 +273,18 @@ impl<C: Component> Incoming for IncomingOf<C> {
         inputs: Vec<Vec<End>>,
         outputs: Vec<End>,
         stop: Arc<std::sync::atomic::AtomicBool>,
-    ) -> Box<dyn Node> {
-        Box::new(ComponentNode::new(
-            name,
-            self.instance.expect("a fresh instance or a prepared one"),
-            C::Inputs::from_ends(inputs),
-            C::Outputs::from_ends(outputs),
-            stop,
-        ))
+    ) -> Result<Box<dyn Node>, String> {
+        let c = self.instance.expect("a fresh instance or a prepared one");
+        catch_unwind(AssertUnwindSafe(move || {
+            Box::new(ComponentNode::new(
+                name,
+                c.into_inner(),
+                C::Inputs::from_ends(inputs),
+                C::Outputs::from_ends(outputs),
+                stop,
+            )) as Box<dyn Node>
+        }))
+        .map_err(|p| format!("building the instance panicked: {}", panic_text(p.as_ref())))
     }
 
     fn into_migrated(self: Box<Self>) -> Box<dyn Incoming> {
@@ -390,8 +406,7 @@ impl Finishing {
     /// The installation failed after the decision: reported as the update's
     /// failure; the caller stops the graph. Returns the reason.
     pub(crate) fn fail(self, why: String) -> String {
-        let why = format!("{why}; the update had committed, so the graph stops");
-        self.update.failed(&self.instance, why.clone());
+        self.update.broke(&self.instance, why.clone());
         why
     }
 }
@@ -399,8 +414,8 @@ impl Finishing {
 impl Drop for Finishing {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let why = "panicked while installing the new version after the update committed; the graph stops";
-            self.update.failed(&self.instance, why.to_owned());
+            let why = "the runtime panicked while installing the new version";
+            self.update.broke(&self.instance, why.to_owned());
         }
         self.update.finish_one();
     }

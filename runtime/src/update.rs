@@ -147,6 +147,15 @@ pub enum UpdateError {
         /// What went wrong.
         reason: String,
     },
+    /// An instance failed to install its new version after the update had
+    /// committed (a `#[handover]` or `#[takeover]` hook panicked): the
+    /// update cannot be undone, and the graph stops as after any panic.
+    FailedAfterCommit {
+        /// The instance that failed.
+        instance: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The graph has finished or aborted.
     NotRunning,
 }
@@ -161,6 +170,10 @@ impl fmt::Display for UpdateError {
                     "update rolled back, nothing changed: instance `{instance}`: {reason}"
                 )
             }
+            UpdateError::FailedAfterCommit { instance, reason } => write!(
+                f,
+                "update failed after it committed: instance `{instance}`: {reason}; the graph stops"
+            ),
             UpdateError::NotRunning => {
                 f.write_str("update refused: the graph is no longer running")
             }

@@ -229,18 +229,27 @@ impl Worker {
     /// finished or the graph aborts.
     pub(crate) fn run(self, shared: &Shared) -> Finals {
         let mut locals = Locals::default();
-        let nodes = self
+        let built: Result<Vec<_>, _> = self
             .instances
             .into_iter()
             .map(|i| i.build(&mut locals, &shared.stop))
             .collect();
         let mut section = Section {
-            nodes,
+            nodes: Vec::new(),
             index: HashMap::new(),
             locals,
         };
-        section.reindex();
-        let outcome = Self::run_section(&mut section, &self.sleeper, &self.mailbox, shared);
+        let outcome = match built {
+            Ok(nodes) => {
+                section.nodes = nodes;
+                section.reindex();
+                Self::run_section(&mut section, &self.sleeper, &self.mailbox, shared)
+            }
+            Err((name, why)) => {
+                shared.fail(&name, why);
+                Err(Panicked)
+            }
+        };
         let why = "the graph finished before the update could be applied";
         self.mailbox
             .close()
