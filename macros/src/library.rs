@@ -2,11 +2,15 @@
 //! program loads to live-update itself (`evoflow::reload`).
 //!
 //! Besides the graph, the library carries what the loader needs to decide
-//! whether the new code may share memory with the running code: a hash of
-//! the workspace's `Cargo.lock` (the dependency set) and a table of the
-//! library's own type definitions (a packet type whose definition changed
-//! has another layout, though its name and size may not show it).
+//! whether the new code may share memory with the running code: the
+//! identity of its dependencies (the type identity of a marker, which
+//! follows cargo's build metadata: versions, features, profile, compiler,
+//! plus a hash of the sources of path dependencies, which metadata does not
+//! cover), and a table of the library's own type definitions (a packet type
+//! whose definition changed has another layout, though its name and size
+//! may not show it).
 
+use crate::fingerprint;
 use proc_macro2::{TokenStream, TokenTree};
 use quote::{quote, ToTokens};
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,25 +19,15 @@ use std::path::{Path, PathBuf};
 
 pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     let graph: syn::Path = syn::parse2(input)?;
-    let fail = |msg: String| syn::Error::new_spanned(&graph, msg);
     let dir = std::env::var("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)
-        .map_err(|_| fail("`library!` needs cargo: build the library with `cargo build`".into()))?;
-    let lock = dir
-        .ancestors()
-        .map(|d| d.join("Cargo.lock"))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            fail(format!(
-                "no Cargo.lock in {} or above; run `cargo generate-lockfile` in the workspace",
-                dir.display()
-            ))
+        .map_err(|_| {
+            syn::Error::new_spanned(
+                &graph,
+                "`library!` needs cargo: build the library with `cargo build`",
+            )
         })?;
-    let lock_text =
-        std::fs::read(&lock).map_err(|e| fail(format!("cannot read {}: {e}", lock.display())))?;
-    let mut h = fnv::FnvHasher::default();
-    h.write(&lock_text);
-    let deps = h.finish();
+    let sources = path_dependency_sources(&dir);
     let (names, hashes): (Vec<String>, Vec<u64>) = type_table(&dir.join("src")).into_iter().unzip();
     Ok(quote! {
         /// What the loader checks before it calls any Rust code of this
@@ -41,7 +35,11 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         #[doc(hidden)]
         #[no_mangle]
         pub extern "C" fn evoflow_build_info() -> *const ::std::ffi::c_char {
-            ::evoflow::reload::__library::build_info(#deps)
+            struct DependencyMarker;
+            ::evoflow::reload::__library::build_info(
+                #sources,
+                ::std::any::TypeId::of::<DependencyMarker>(),
+            )
         }
 
         /// The library's graph and type table, for a loader whose build
@@ -59,6 +57,73 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             )
         }
     })
+}
+
+/// Hash of the manifests, build scripts and `src` trees of every path
+/// dependency reachable from the crate in `dir` (not of the crate itself),
+/// found through `path = "..."` entries, including those of the workspace
+/// root when a dependency is inherited with `workspace = true`.
+fn path_dependency_sources(dir: &Path) -> u64 {
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(d) = todo.pop() {
+        let Ok(manifest) = std::fs::read_to_string(d.join("Cargo.toml")) else {
+            continue;
+        };
+        let mut bases = vec![d.clone()];
+        if manifest.contains("workspace = true") || manifest.contains("workspace=true") {
+            let root = d.ancestors().find(|a| {
+                std::fs::read_to_string(a.join("Cargo.toml"))
+                    .is_ok_and(|t| t.contains("[workspace]"))
+            });
+            bases.extend(root.map(Path::to_owned));
+        }
+        for base in bases {
+            let Ok(text) = std::fs::read_to_string(base.join("Cargo.toml")) else {
+                continue;
+            };
+            for p in paths_in(&text) {
+                if let Ok(p) = base.join(p).canonicalize() {
+                    if p.is_dir() && seen.insert(p.clone()) {
+                        todo.push(p);
+                    }
+                }
+            }
+        }
+    }
+    if let Ok(own) = dir.canonicalize() {
+        seen.remove(&own);
+    }
+    let mut files = Vec::new();
+    for d in &seen {
+        files.push(d.join("Cargo.toml"));
+        files.push(d.join("build.rs"));
+        rust_files(&d.join("src"), &mut files);
+    }
+    files.sort();
+    let mut h = fnv::FnvHasher::default();
+    for f in files {
+        if let Ok(bytes) = std::fs::read(&f) {
+            h.write(f.to_string_lossy().as_bytes());
+            h.write(&bytes);
+        }
+    }
+    h.finish()
+}
+
+/// The values of `path = "..."` entries in a manifest.
+fn paths_in(manifest: &str) -> Vec<&str> {
+    manifest
+        .match_indices("path")
+        .filter_map(|(i, _)| {
+            let rest = manifest[i + 4..]
+                .trim_start()
+                .strip_prefix('=')?
+                .trim_start();
+            let rest = rest.strip_prefix('"')?;
+            rest.find('"').map(|end| &rest[..end])
+        })
+        .collect()
 }
 
 /// Every struct, enum, union and type alias under `src`, by name, with a
@@ -92,12 +157,8 @@ fn type_table(src: &Path) -> BTreeMap<String, u64> {
                     }
                 }
             }
-            let mut h = fnv::FnvHasher::default();
-            for n in &seen {
-                h.write(n.as_bytes());
-                h.write(defs[n].0.as_bytes());
-            }
-            (name.clone(), h.finish())
+            let parts: Vec<String> = seen.iter().map(|n| format!("{n} {}", defs[n].0)).collect();
+            (name.clone(), fingerprint::texts(&parts))
         })
         .collect()
 }

@@ -2,9 +2,11 @@
 //! these. Runs inside the component library, with the library's own copy of
 //! the runtime and of std.
 
-use crate::build_info::BuildInfo;
+use crate::build_info::{fnv_hasher, BuildInfo};
 use evoflow_runtime::Graph;
+use std::any::TypeId;
 use std::ffi::{c_char, CString};
+use std::hash::{Hash, Hasher};
 use std::panic::catch_unwind;
 use std::sync::OnceLock;
 
@@ -22,11 +24,17 @@ pub struct Library {
     pub(crate) graph: Graph,
 }
 
-/// The library's build info as a C string (`evoflow_build_info`).
-pub fn build_info(deps: u64) -> *const c_char {
+/// The library's build info as a C string (`evoflow_build_info`):
+/// `sources` hashes its path dependencies' sources, `marker` is the type
+/// identity of a type of the library, which changes with any dependency's
+/// version or features (cargo's build metadata) and with the compiler.
+pub fn build_info(sources: u64, marker: TypeId) -> *const c_char {
     static TEXT: OnceLock<CString> = OnceLock::new();
     TEXT.get_or_init(|| {
-        CString::new(BuildInfo::current(deps).to_string()).expect("build info has no NUL")
+        let mut h = fnv_hasher();
+        sources.hash(&mut h);
+        marker.hash(&mut h);
+        CString::new(BuildInfo::current().library_text(h.finish())).expect("build info has no NUL")
     })
     .as_ptr()
 }

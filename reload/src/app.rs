@@ -4,10 +4,11 @@
 
 use crate::build_info::BuildInfo;
 use crate::check::{check, CodeOf};
-use crate::loader::{load, Loaded};
+use crate::loader::{map, open, Loaded};
 use evoflow_runtime::{Fate, InstanceStatus, Report, RunError, Running, UpdateError, UpdateReport};
 use std::fmt;
 use std::os::unix::fs::DirBuilderExt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -47,7 +48,8 @@ pub struct ReloadReport {
     pub load: Duration,
     /// From the request to the completed update.
     pub total: Duration,
-    /// Bytes the library maps for the rest of the process's life.
+    /// Size of the library file, which stays mapped for the rest of the
+    /// process's life.
     pub mapped: u64,
 }
 
@@ -73,9 +75,34 @@ impl fmt::Display for ReloadReport {
 }
 
 struct Builds {
-    /// Every library loaded, in order; never unmapped.
+    /// Every library whose build matched, in order.
     loaded: Vec<Arc<Loaded>>,
     code_of: CodeOf,
+    /// Load attempts so far (each gets its own copy of the file).
+    attempts: usize,
+    /// Libraries mapped (never unmapped, refused or not) and their size.
+    mapped: (usize, u64),
+}
+
+impl Builds {
+    /// Maps and opens `path` as a new attempt.
+    fn load(
+        &mut self,
+        path: &Path,
+        scratch: &Path,
+        host: &BuildInfo,
+    ) -> Result<(Arc<Loaded>, evoflow_runtime::Graph), String> {
+        let serial = self.attempts;
+        self.attempts += 1;
+        let mapped = map(path, scratch, serial)?;
+        self.mapped.0 += 1;
+        self.mapped.1 += mapped.size;
+        let baseline = self.loaded.first().map(|l| l.deps);
+        let (lib, graph) = open(mapped, host, baseline)?;
+        let lib = Arc::new(lib);
+        self.loaded.push(lib.clone());
+        Ok((lib, graph))
+    }
 }
 
 /// A running graph loaded from a component library, updatable from
@@ -104,14 +131,20 @@ impl App {
             .map_err(|e| {
                 ReloadError::Refused(format!("cannot create `{}`: {e}", scratch.display()))
             })?;
-        let host = BuildInfo::current(0);
-        let (lib, graph) =
-            load(&library, &scratch, 0, &host, None).map_err(ReloadError::Refused)?;
+        let host = BuildInfo::current();
+        let mut builds = Builds {
+            loaded: Vec::new(),
+            code_of: CodeOf::new(),
+            attempts: 0,
+            mapped: (0, 0),
+        };
+        let (lib, graph) = builds
+            .load(&library, &scratch, &host)
+            .map_err(ReloadError::Refused)?;
         let running = graph
             .run()
             .map_err(|e| ReloadError::Refused(format!("cannot start the graph: {e}")))?;
-        let lib = Arc::new(lib);
-        let code_of = running
+        builds.code_of = running
             .instances()
             .into_iter()
             .map(|i| (i.name, lib.clone()))
@@ -122,10 +155,7 @@ impl App {
             library,
             host,
             scratch: Scratch(scratch),
-            builds: Mutex::new(Builds {
-                loaded: vec![lib],
-                code_of,
-            }),
+            builds: Mutex::new(builds),
         })
     }
 
@@ -152,7 +182,18 @@ impl App {
         let start = Instant::now();
         let path = library.unwrap_or(&self.library);
         let mut builds = self.builds.lock().unwrap_or_else(|e| e.into_inner());
-        let outcome = self.apply(path, &mut builds, start);
+        // A bug here must not take the signal or control thread down.
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.apply(path, &mut builds, start)))
+            .unwrap_or_else(|p| {
+                let why = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(ReloadError::Refused(format!(
+                    "internal error while reloading: {why}"
+                )))
+            });
         match &outcome {
             Ok(report) => tracing::info!("{report}"),
             Err(e) => tracing::warn!("{e}"),
@@ -167,17 +208,9 @@ impl App {
         start: Instant,
     ) -> Result<ReloadReport, ReloadError> {
         let first = builds.loaded[0].clone();
-        let (lib, graph) = load(
-            path,
-            &self.scratch.0,
-            builds.loaded.len(),
-            &self.host,
-            Some(first.deps),
-        )
-        .map_err(ReloadError::Refused)?;
-        let lib = Arc::new(lib);
-        // Mapped from here on, whatever the outcome.
-        builds.loaded.push(lib.clone());
+        let (lib, graph) = builds
+            .load(path, &self.scratch.0, &self.host)
+            .map_err(ReloadError::Refused)?;
         if lib.crate_name != first.crate_name {
             return Err(ReloadError::Refused(format!(
                 "`{}` is the library of crate `{}`, but the program runs crate `{}`",
@@ -202,7 +235,7 @@ impl App {
                 .count(),
             load: load_time,
             total: load_time,
-            mapped: lib.size,
+            mapped: lib.mapped.size,
         };
         if evolution.is_empty() {
             return Ok(report);
@@ -232,10 +265,11 @@ impl App {
     pub fn status(&self) -> String {
         let builds = self.builds.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = format!(
-            "graph `{}`: {} libraries loaded ({:.1} MiB mapped)\n",
+            "graph `{}`: {} libraries loaded, {} mapped ({:.1} MiB)\n",
             self.running.schedule().name,
             builds.loaded.len(),
-            builds.loaded.iter().map(|l| l.size).sum::<u64>() as f64 / (1 << 20) as f64
+            builds.mapped.0,
+            builds.mapped.1 as f64 / (1 << 20) as f64
         );
         for InstanceStatus {
             name,
@@ -248,7 +282,7 @@ impl App {
             let from = builds
                 .code_of
                 .get(&name)
-                .map(|l| format!("load #{} (`{}`)", l.serial, l.path.display()));
+                .map(|l| format!("load #{} (`{}`)", l.mapped.serial, l.mapped.path.display()));
             out.push_str(&format!(
                 "{name}: {component} v{version} on worker {worker}, {} updates, code from {}\n",
                 history.len(),

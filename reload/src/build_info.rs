@@ -1,7 +1,7 @@
 //! The identity of a build that decides whether two builds may share
 //! memory: Rust has no stable ABI, so a library is only loaded into a host
 //! built by the same compiler, for the same target, with the same evoflow
-//! and the same dependency set.
+//! runtime; and every library must have the dependencies of the first one.
 //!
 //! A library states its build info through a C-ABI function, so the host
 //! can read it before it calls any Rust-ABI code of the library.
@@ -24,14 +24,11 @@ pub(crate) struct BuildInfo {
     /// Hash of the runtime's type identities: differs when the runtime was
     /// compiled differently (features, profile, compiler).
     pub runtime: u64,
-    /// Hash of the workspace's `Cargo.lock` when the library was built (0 for
-    /// the host, which checks against the first library it loads).
-    pub deps: u64,
 }
 
 impl BuildInfo {
-    /// This build's own info, with `deps` as given.
-    pub(crate) fn current(deps: u64) -> Self {
+    /// This build's own info.
+    pub(crate) fn current() -> Self {
         let mut h = fnv_hasher();
         TypeId::of::<evoflow_runtime::Graph>().hash(&mut h);
         TypeId::of::<evoflow_runtime::Update>().hash(&mut h);
@@ -41,12 +38,18 @@ impl BuildInfo {
             target: env!("EVOFLOW_TARGET").to_owned(),
             debug_assertions: cfg!(debug_assertions),
             runtime: h.finish(),
-            deps,
         }
     }
 
-    /// Parses the text a library's `evoflow_build_info` returns.
-    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+    /// A library's build info text: this build's info and the hash of the
+    /// library's dependencies.
+    pub(crate) fn library_text(&self, deps: u64) -> String {
+        format!("{self}\ndeps={deps:016x}")
+    }
+
+    /// Parses a library's build info text into the build info and the
+    /// hash of its dependencies.
+    pub(crate) fn parse(text: &str) -> Result<(Self, u64), String> {
         let mut lines = text.lines();
         if lines.next() != Some(FORMAT) {
             return Err(format!(
@@ -63,18 +66,18 @@ impl BuildInfo {
         };
         let num =
             |s: String| u64::from_str_radix(&s, 16).map_err(|e| format!("bad build info: {e}"));
-        Ok(BuildInfo {
+        let info = BuildInfo {
             evoflow: get("evoflow")?,
             rustc: get("rustc")?,
             target: get("target")?,
             debug_assertions: get("debug_assertions")? == "true",
             runtime: num(get("runtime")?)?,
-            deps: num(get("deps")?)?,
-        })
+        };
+        Ok((info, num(get("deps")?)?))
     }
 
     /// Why a library with build info `lib` cannot share memory with this
-    /// build, if it cannot. `deps` is not compared here.
+    /// build, if it cannot.
     pub(crate) fn refuse(&self, lib: &BuildInfo) -> Option<String> {
         let hex = |v: u64| format!("{v:016x}");
         let pairs = [
@@ -105,8 +108,8 @@ impl fmt::Display for BuildInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{FORMAT}\nevoflow={}\nrustc={}\ntarget={}\ndebug_assertions={}\nruntime={:016x}\ndeps={:016x}",
-            self.evoflow, self.rustc, self.target, self.debug_assertions, self.runtime, self.deps
+            "{FORMAT}\nevoflow={}\nrustc={}\ntarget={}\ndebug_assertions={}\nruntime={:016x}",
+            self.evoflow, self.rustc, self.target, self.debug_assertions, self.runtime
         )
     }
 }
@@ -123,14 +126,17 @@ mod tests {
 
     #[test]
     fn text_round_trips() {
-        let info = BuildInfo::current(0xabc);
-        assert_eq!(BuildInfo::parse(&info.to_string()), Ok(info.clone()));
+        let info = BuildInfo::current();
+        assert_eq!(
+            BuildInfo::parse(&info.library_text(0xabc)),
+            Ok((info.clone(), 0xabc))
+        );
         assert_eq!(info.refuse(&info), None);
     }
 
     #[test]
     fn another_compiler_is_refused_by_name() {
-        let host = BuildInfo::current(1);
+        let host = BuildInfo::current();
         let lib = BuildInfo {
             rustc: "rustc 1.0.0".into(),
             ..host.clone()

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use std::io::IsTerminal;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -62,10 +63,8 @@ pub fn main(library: &str) -> ExitCode {
         Command::Run {
             library: path,
             socket,
-        } => run(
-            &path.unwrap_or_else(|| default_library(library)),
-            &socket.unwrap_or_else(|| default_socket(library)),
-        ),
+        } => socket_or_default(socket, library)
+            .and_then(|s| run(&path.unwrap_or_else(|| default_library(library)), &s)),
         Command::Reload {
             library: path,
             socket,
@@ -74,10 +73,10 @@ pub fn main(library: &str) -> ExitCode {
                 Some(p) => format!("reload {}", absolute(&p).display()),
                 None => "reload".to_owned(),
             };
-            ask(&socket.unwrap_or_else(|| default_socket(library)), &req)
+            socket_or_default(socket, library).and_then(|s| ask(&s, &req))
         }
         Command::Status { socket } => {
-            ask(&socket.unwrap_or_else(|| default_socket(library)), "status")
+            socket_or_default(socket, library).and_then(|s| ask(&s, "status"))
         }
     };
     match outcome {
@@ -100,10 +99,11 @@ fn ask(socket: &Path, req: &str) -> Result<(), String> {
 }
 
 fn run(library: &Path, socket: &Path) -> Result<(), String> {
+    // Registered first: a SIGHUP during start-up waits instead of killing.
+    let mut signals = Signals::new([SIGHUP, SIGINT, SIGTERM]).map_err(|e| e.to_string())?;
     let app = Arc::new(App::start(library).map_err(|e| e.to_string())?);
     let control = ControlSocket::serve(app.clone(), socket)
         .map_err(|e| format!("cannot listen on `{}`: {e}", socket.display()))?;
-    let mut signals = Signals::new([SIGHUP, SIGINT, SIGTERM]).map_err(|e| e.to_string())?;
     let signals_handle = signals.handle();
     let on_signal = app.clone();
     let signal_thread = std::thread::spawn(move || {
@@ -143,18 +143,29 @@ fn default_library(name: &str) -> PathBuf {
     ))
 }
 
-/// `$XDG_RUNTIME_DIR/<name>.sock` (a per-user directory), else
-/// `/tmp/evoflow-<uid>/<name>.sock`.
-fn default_socket(name: &str) -> PathBuf {
+/// The given socket path, or `$XDG_RUNTIME_DIR/<name>.sock` (a per-user
+/// directory), else `/tmp/evoflow-<uid>/<name>.sock` in a directory that
+/// must be this user's own, mode 0700, and not a symbolic link.
+fn socket_or_default(given: Option<PathBuf>, name: &str) -> Result<PathBuf, String> {
+    if let Some(path) = given {
+        return Ok(path);
+    }
     if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR") {
-        return Path::new(&dir).join(format!("{name}.sock"));
+        return Ok(Path::new(&dir).join(format!("{name}.sock")));
     }
     // SAFETY: getuid has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };
     let dir = std::env::temp_dir().join(format!("evoflow-{uid}"));
-    let _ =
-        std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700).create(&dir);
-    dir.join(format!("{name}.sock"))
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    let meta = std::fs::symlink_metadata(&dir).map_err(|e| format!("`{}`: {e}", dir.display()))?;
+    if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
+        return Err(format!(
+            "`{}` must be a directory owned by you with mode 0700 (it holds the control socket); \
+             remove it, or pass --socket",
+            dir.display()
+        ));
+    }
+    Ok(dir.join(format!("{name}.sock")))
 }
 
 fn absolute(p: &Path) -> PathBuf {

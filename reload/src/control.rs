@@ -8,20 +8,26 @@
 use crate::app::App;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::io::AsRawFd;
+use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// The longest request accepted (a command and a path).
 const MAX_REQUEST: u64 = 8192;
+
+/// How long a client may take to send its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A listening control socket; removes its file when dropped.
 pub struct ControlSocket {
     path: PathBuf,
     stop: Arc<AtomicBool>,
+    /// The listening socket's fd, shut down to end the accept loop.
+    listener: RawFd,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -40,7 +46,10 @@ impl ControlSocket {
             std::fs::remove_file(path)?;
         }
         let listener = UnixListener::bind(path)?;
+        // Connections in the moment before this are refused by the peer
+        // check in `handle`.
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        let fd = listener.as_raw_fd();
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         let thread = std::thread::Builder::new()
@@ -63,6 +72,7 @@ impl ControlSocket {
         Ok(ControlSocket {
             path: path.to_owned(),
             stop,
+            listener: fd,
             thread: Some(thread),
         })
     }
@@ -72,7 +82,9 @@ impl Drop for ControlSocket {
     fn drop(&mut self) {
         // Wake the accept loop, which then sees the flag.
         self.stop.store(true, Ordering::Release);
-        let _ = UnixStream::connect(&self.path);
+        // SAFETY: the fd stays open until the thread, which owns the
+        // listener, is joined below; shutdown only makes `accept` fail.
+        unsafe { libc::shutdown(self.listener, libc::SHUT_RDWR) };
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -81,6 +93,8 @@ impl Drop for ControlSocket {
 }
 
 fn handle(app: &App, stream: UnixStream) -> io::Result<()> {
+    // A client that connects and says nothing must not block the others.
+    stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
     let mut out = stream.try_clone()?;
     if peer_uid(&stream) != Some(own_uid()) {
         return out

@@ -1,48 +1,49 @@
-//! Loads a component library: copies it to a unique path (so the build can
-//! overwrite its output while the copy stays mapped), maps it, checks its
-//! build against the host's, and takes its graph. A loaded library is never
-//! unmapped: code of it may run as long as the process does.
+//! Loads a component library in two steps. `map` copies it to a unique path
+//! (so the build can overwrite its output, and no mapped file is ever
+//! written again) and maps it; `open` checks its build against the host's
+//! and takes its graph. A mapped library is never unmapped, refused or not:
+//! once any of its code has run, its statics and destructors may be
+//! referenced anywhere.
 
 use crate::__library::{HostContext, Library};
 use crate::build_info::BuildInfo;
 use evoflow_runtime::Graph;
 use std::ffi::{c_char, CStr};
+use std::fs::OpenOptions;
 use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 
-/// A library mapped into the process, with what the reload checks need.
-pub(crate) struct Loaded {
+/// A library file mapped into the process, for good.
+pub(crate) struct Mapped {
     /// The path it was loaded from (the build's output).
     pub path: PathBuf,
-    /// Which load of the process this is, from 0.
+    /// Which load attempt of the process mapped it, from 0.
     pub serial: usize,
-    /// Bytes mapped for it, for as long as the process runs.
+    /// Size of the library file: about what stays mapped.
     pub size: u64,
+    library: ManuallyDrop<libloading::Library>,
+}
+
+/// A mapped library whose build matched, with what the reload checks need.
+pub(crate) struct Loaded {
+    pub mapped: Mapped,
     pub crate_name: &'static str,
     /// Its type definitions: name and definition hash.
     pub types: &'static [(&'static str, u64)],
     pub deps: u64,
-    /// Kept mapped forever: its code and statics may be in use anywhere.
-    _library: ManuallyDrop<libloading::Library>,
 }
 
 impl Loaded {
-    /// Definition hash of the library's own type `name`, if it defines one.
+    /// Definition hash of the library's own type `name`, if its sources
+    /// define one.
     pub(crate) fn type_hash(&self, name: &str) -> Option<u64> {
         self.types.iter().find(|(n, _)| *n == name).map(|(_, h)| *h)
     }
 }
 
-/// Loads `path` (copied to `scratch/<serial>-<file name>`) and takes its
-/// graph. `host` is the host's build; `baseline` the dependency hash every
-/// library must have (the first library's), if one is loaded already.
-pub(crate) fn load(
-    path: &Path,
-    scratch: &Path,
-    serial: usize,
-    host: &BuildInfo,
-    baseline: Option<u64>,
-) -> Result<(Loaded, Graph), String> {
+/// Copies `path` to `scratch/<serial>-<file name>` (a new file) and maps
+/// the copy.
+pub(crate) fn map(path: &Path, scratch: &Path, serial: usize) -> Result<Mapped, String> {
     let shown = path.display();
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
     if !meta.is_file() {
@@ -53,17 +54,34 @@ pub(crate) fn load(
         .expect("a file has a name")
         .to_string_lossy();
     let copy = scratch.join(format!("{serial}-{name}"));
-    std::fs::copy(path, &copy)
-        .map_err(|e| format!("cannot copy `{shown}` to `{}`: {e}", copy.display()))?;
+    let copied = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&copy)
+        .and_then(|mut to| std::io::copy(&mut std::fs::File::open(path)?, &mut to));
+    copied.map_err(|e| format!("cannot copy `{shown}` to `{}`: {e}", copy.display()))?;
     // SAFETY: mapping runs the library's initialisers. The file is a build
     // output the process owner asked to load (through the owner-only
-    // control socket, a signal or the program's arguments). It is never
-    // unmapped, even if refused: once any of its code has run, its statics
-    // and destructors may be referenced.
-    let library = ManuallyDrop::new(
-        unsafe { libloading::Library::new(&copy) }
-            .map_err(|e| format!("`{shown}` is not a loadable library: {e}"))?,
-    );
+    // control socket, a signal or the program's arguments).
+    let library = unsafe { libloading::Library::new(&copy) }
+        .map_err(|e| format!("`{shown}` is not a loadable library: {e}"))?;
+    Ok(Mapped {
+        path: path.to_owned(),
+        serial,
+        size: meta.len(),
+        library: ManuallyDrop::new(library),
+    })
+}
+
+/// Checks a mapped library's build against the host's (`host`) and, if
+/// one is loaded already, the dependencies of the first library
+/// (`baseline`); then takes its graph.
+pub(crate) fn open(
+    mapped: Mapped,
+    host: &BuildInfo,
+    baseline: Option<u64>,
+) -> Result<(Loaded, Graph), String> {
+    let shown = mapped.path.display();
     let not_evoflow = |why: String| {
         format!(
             "`{shown}` is not an evoflow component library ({why}); build the component crate as a \
@@ -74,21 +92,21 @@ pub(crate) fn load(
     // this C signature; a foreign library is refused by the symbol lookup
     // or by the text's first line.
     let text = unsafe {
-        let info = library
+        let info = mapped
+            .library
             .get::<extern "C" fn() -> *const c_char>(b"evoflow_build_info\0")
             .map_err(|_| not_evoflow("it has no `evoflow_build_info` symbol".into()))?;
         CStr::from_ptr(info()).to_string_lossy().into_owned()
     };
-    let info = BuildInfo::parse(&text).map_err(not_evoflow)?;
+    let (info, deps) = BuildInfo::parse(&text).map_err(not_evoflow)?;
     if let Some(why) = host.refuse(&info) {
         return Err(format!("`{shown}` cannot be loaded: {why}"));
     }
-    if let Some(deps) = baseline.filter(|&d| d != info.deps) {
+    if baseline.is_some_and(|b| b != deps) {
         return Err(format!(
-            "`{shown}` cannot be loaded: it was built with another dependency set (Cargo.lock hash \
-             {:016x}, the running program's is {deps:016x}); dependencies cannot be replaced while the \
-             program runs: restart it",
-            info.deps
+            "`{shown}` cannot be loaded: it was built with other dependencies than the running program \
+             (a dependency's version or features, or the source of a path dependency, differ); \
+             dependencies cannot be replaced while the program runs: restart it"
         ));
     }
     let host_context = HostContext {
@@ -99,7 +117,8 @@ pub(crate) fn load(
     // `Graph` and everything in them have the host's layout, and
     // `evoflow_library_v1` has the signature `library!` declares.
     let exported = unsafe {
-        let entry = library
+        let entry = mapped
+            .library
             .get::<fn(&HostContext) -> Result<Library, String>>(b"evoflow_library_v1\0")
             .map_err(|_| not_evoflow("it has no `evoflow_library_v1` symbol".into()))?;
         entry(&host_context)
@@ -107,13 +126,10 @@ pub(crate) fn load(
     .map_err(|why| format!("`{shown}` cannot be loaded: {why}"))?;
     Ok((
         Loaded {
-            path: path.to_owned(),
-            serial,
-            size: meta.len(),
+            mapped,
             crate_name: exported.crate_name,
             types: exported.types,
-            deps: info.deps,
-            _library: library,
+            deps,
         },
         exported.graph,
     ))

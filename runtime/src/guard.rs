@@ -41,7 +41,9 @@ impl<T> DerefMut for Guarded<T> {
 impl<T> Drop for Guarded<T> {
     fn drop(&mut self) {
         // SAFETY: drop runs once, and the value is not used afterwards.
-        let dropped = catch_unwind(AssertUnwindSafe(|| unsafe { ManuallyDrop::drop(&mut self.0) }));
+        let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
+            ManuallyDrop::drop(&mut self.0)
+        }));
         if dropped.is_err() {
             tracing::error!(
                 "the destructor of `{}` panicked; the panic was contained",

@@ -398,7 +398,12 @@ impl<C: Component> Node for ComponentNode<C> {
                 ComponentChange::Remove => Ok(None),
             }
         }))
-        .unwrap_or_else(|p| Err(format!("installing the update panicked: {}", panic_text(p.as_ref()))))
+        .unwrap_or_else(|p| {
+            Err(format!(
+                "installing the update panicked: {}",
+                panic_text(p.as_ref())
+            ))
+        })
         .map_err(|why| done.fail(why))
     }
 
