@@ -90,9 +90,16 @@ impl Host {
 
     fn stop(mut self) {
         self.feeding.store(false, Ordering::Relaxed);
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        // SAFETY: kill has no memory preconditions; the pid is our child's.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        // Only does something if the benchmark failed before `stop`.
+        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }

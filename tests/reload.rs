@@ -74,6 +74,14 @@ impl Program {
     }
 }
 
+impl Drop for Program {
+    fn drop(&mut self) {
+        // Only does something if the test failed before the program ended.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Sends `<seq> <word>` lines without pause until stopped; returns the
 /// last sequence number sent.
 fn feed(addr: &str, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>) -> std::thread::JoinHandle<u64> {
@@ -235,7 +243,7 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
     let executable = ws.cli(&["reload", "--library", ws.host().to_str().unwrap()]);
     assert!(!executable.status.success());
     assert!(
-        text(&executable).contains("is not a loadable library"),
+        text(&executable).contains("is not an evoflow component library"),
         "{}",
         text(&executable)
     );

@@ -8,6 +8,7 @@
 use crate::__library::{HostContext, Library};
 use crate::build_info::BuildInfo;
 use evoflow_runtime::Graph;
+use object::{Object, ObjectKind, ObjectSymbol};
 use std::ffi::{c_char, CStr};
 use std::fs::OpenOptions;
 use std::mem::ManuallyDrop;
@@ -60,9 +61,16 @@ pub(crate) fn map(path: &Path, scratch: &Path, serial: usize) -> Result<Mapped, 
         .open(&copy)
         .and_then(|mut to| std::io::copy(&mut std::fs::File::open(path)?, &mut to));
     copied.map_err(|e| format!("cannot copy `{shown}` to `{}`: {e}", copy.display()))?;
+    exports_build_info(&copy).map_err(|why| {
+        format!(
+            "`{shown}` is not an evoflow component library ({why}); build the component crate as a \
+             `cdylib` that invokes `evoflow::library!(your_graph_fn)`"
+        )
+    })?;
     // SAFETY: mapping runs the library's initialisers. The file is a build
     // output the process owner asked to load (through the owner-only
-    // control socket, a signal or the program's arguments).
+    // control socket, a signal or the program's arguments), and it exports
+    // the entry point of an evoflow library.
     let library = unsafe { libloading::Library::new(&copy) }
         .map_err(|e| format!("`{shown}` is not a loadable library: {e}"))?;
     Ok(Mapped {
@@ -71,6 +79,31 @@ pub(crate) fn map(path: &Path, scratch: &Path, serial: usize) -> Result<Mapped, 
         size: meta.len(),
         library: ManuallyDrop::new(library),
     })
+}
+
+/// Checks, without running any of its code, that the file is a shared
+/// object exporting `evoflow_build_info`.
+fn exports_build_info(file: &Path) -> Result<(), String> {
+    let file = std::fs::File::open(file).map_err(|e| e.to_string())?;
+    let data = object::ReadCache::new(file);
+    let object = object::File::parse(&data).map_err(|e| format!("not an object file: {e}"))?;
+    let kind = match object.kind() {
+        ObjectKind::Dynamic => None,
+        ObjectKind::Executable => Some("an executable"),
+        ObjectKind::Relocatable => Some("a relocatable object file"),
+        _ => Some("an object file of another kind"),
+    };
+    if let Some(kind) = kind {
+        return Err(format!("it is {kind}, not a shared library"));
+    }
+    let exported = object
+        .dynamic_symbols()
+        .any(|s| s.is_definition() && s.name() == Ok("evoflow_build_info"));
+    if exported {
+        Ok(())
+    } else {
+        Err("it has no `evoflow_build_info` symbol".into())
+    }
 }
 
 /// Checks a mapped library's build against the host's (`host`) and, if
