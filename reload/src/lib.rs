@@ -11,20 +11,40 @@
 //! * a host binary whose `main` is `evoflow::reload::cli::main("crate_name")`.
 //!
 //! Both are built by one `cargo build`: Rust has no stable ABI, so the
-//! loader refuses a library built by another compiler, for another
-//! target, or with another dependency set (`Cargo.lock`) than the program
-//! started with. An instance gets new code when its component's version
-//! changes; a component whose code changed under the same version, and a
-//! packet type whose definition changed on an arc whose ends are not both
-//! updated, are refused. Libraries are never unmapped: each reload costs
-//! the library's size in address space (resident only as far as used).
+//! loader first checks (without running any of its code) that the file
+//! exports evoflow's entry point, then reads its build info through a C
+//! function, and refuses a library built by another compiler, for another
+//! target, with another evoflow runtime build, or with other dependencies
+//! than the first library (cargo's build metadata: versions, features,
+//! profile; plus the sources of path dependencies).
 //!
-//! Constraints on the library: its graph function runs again on every
-//! reload to describe the target graph, and instances it builds that are
-//! kept or migrated are dropped unused, so constructors must not acquire
-//! resources (bind sockets in the first poll, or hand them over with
-//! `#[handover]`/`#[takeover]`). Host and library must both use the system
-//! allocator (no `#[global_allocator]`): memory is freed across the boundary.
+//! An instance gets new code when its component's version changes. A
+//! component whose `impl` block or type definition changed under the same
+//! version is refused, and so is an arc whose packet type's definition
+//! differs between the builds its two ends would run (found by hashing the
+//! library's type definitions, so a same-size change is caught too).
+//! Changes elsewhere (free functions, other `impl` blocks) are not seen:
+//! bump the version of the components they affect.
+//!
+//! Constraints on the library:
+//! * Its graph function runs again on every reload to describe the target
+//!   graph, and the instances it builds for unchanged components are
+//!   dropped unused, so constructors must not acquire resources (bind
+//!   sockets in the first poll, or hand them over).
+//! * Values handed over with `#[handover]`/`#[takeover]` between builds must
+//!   be of types that did not change (std or dependency types such as
+//!   sockets): they are matched by type identity, which stays the same
+//!   when a type of the library itself is redefined.
+//! * Host and library use the system allocator (no `#[global_allocator]`):
+//!   memory is freed across the boundary.
+//! * The library has its own copy of std: its panics are caught inside it
+//!   (and stop the graph like any component panic), it prints panic
+//!   messages with its own hook, and writes to stdout through its own
+//!   buffer (line-buffered, like the host's).
+//! * Libraries are never unmapped: each load costs the library's size in
+//!   address space, resident only as far as used.
+//! * Reloads and in-process `Running::update` calls on the same program are
+//!   not meant to be mixed: a reload refuses instances it did not build.
 
 mod app;
 mod build_info;
