@@ -14,7 +14,7 @@
 #[allow(dead_code)]
 mod scratch;
 
-use scratch::Workspace;
+use scratch::{Workspace, WORDCOUNT};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -132,12 +132,12 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let ws = Workspace::create("reload-bench", true);
-    ws.build(&["reload-host", "reload-components"]);
+    let ws = Workspace::create("reload-bench", &WORDCOUNT, true);
+    ws.build(true);
     let v1 = ws.dir.join("v1.so");
     std::fs::copy(ws.library(), &v1).unwrap();
-    ws.use_fixture("tally_v2.rs", "tally.rs");
-    ws.build(&["reload-components"]);
+    ws.use_fixture("tally_v2.rs", "components/src/tally.rs");
+    ws.build(false);
     let v2 = ws.dir.join("v2.so");
     std::fs::copy(ws.library(), &v2).unwrap();
     let live = ws.dir.join("live.so");

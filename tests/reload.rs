@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::scratch::Workspace;
+use common::scratch::{Workspace, WORDCOUNT};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -169,8 +169,8 @@ fn text(out: &Output) -> String {
 
 #[test]
 fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_builds() {
-    let ws = Workspace::create("reload-e2e", false);
-    ws.build(&["reload-host", "reload-components"]);
+    let ws = Workspace::create("reload-e2e", &WORDCOUNT, false);
+    ws.build(true);
     let mut program = Program::start(&ws);
     let first = program.next_line();
     let addr = first
@@ -187,8 +187,8 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
 
     // A new version of `tally` with a state migration, loaded on SIGHUP
     // while words keep arriving.
-    ws.use_fixture("tally_v2.rs", "tally.rs");
-    ws.build(&["reload-components"]);
+    ws.use_fixture("tally_v2.rs", "components/src/tally.rs");
+    ws.build(false);
     program.signal("-HUP");
     read_until(&program, &mut seen, |a| a.total.is_some());
     let switched = seen.last().unwrap().seq;
@@ -202,9 +202,9 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
 
     // A graph change: a new stage between `tally` and `print`, through the
     // control command.
-    ws.use_fixture("mark.rs", "mark.rs");
-    ws.use_fixture("lib_marked.rs", "lib.rs");
-    ws.build(&["reload-components"]);
+    ws.use_fixture("mark.rs", "components/src/mark.rs");
+    ws.use_fixture("lib_marked.rs", "components/src/lib.rs");
+    ws.build(false);
     let inserted = ws.cli(&["reload"]);
     assert!(inserted.status.success(), "{}", text(&inserted));
     let report = text(&inserted);
@@ -219,9 +219,9 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
     // `Event` gets another layout of the same size (name, size and
     // alignment cannot tell), but only `tally` is updated: `parse` would
     // still send the old layout. Refused; v2 keeps serving.
-    ws.use_fixture("types_v2.rs", "types.rs");
-    ws.use_fixture("tally_v3.rs", "tally.rs");
-    ws.build(&["reload-components"]);
+    ws.use_fixture("types_v2.rs", "components/src/types.rs");
+    ws.use_fixture("tally_v3.rs", "components/src/tally.rs");
+    ws.build(false);
     let refused = ws.cli(&["reload"]);
     assert!(!refused.status.success());
     let why = text(&refused);
@@ -259,12 +259,12 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
     );
 
     // The same sources as running, but another dependency set.
-    ws.restore("types.rs");
-    ws.use_fixture("tally_v2.rs", "tally.rs");
+    ws.restore("components/src/types.rs");
+    ws.use_fixture("tally_v2.rs", "components/src/tally.rs");
     let manifest = ws.dir.join("components/Cargo.toml");
     let toml = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, format!("{toml}itoa = \"1\"\n")).unwrap();
-    ws.build(&["reload-components"]);
+    ws.build(false);
     let deps = ws.cli(&["reload"]);
     assert!(!deps.status.success());
     assert!(

@@ -28,7 +28,8 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             )
         })?;
     let sources = path_dependency_sources(&dir);
-    let (names, hashes): (Vec<String>, Vec<u64>) = type_table(&dir.join("src")).into_iter().unzip();
+    let (names, hashes): (Vec<String>, Vec<u64>) =
+        type_table(&dir.join("src/lib.rs")).into_iter().unzip();
     Ok(quote! {
         /// What the loader checks before it calls any Rust code of this
         /// library (C ABI: safe to call from any build).
@@ -126,24 +127,15 @@ fn paths_in(manifest: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Every struct, enum, union and type alias under `src`, by name, with a
-/// hash of its definition and of the definitions of the library's types it
+/// Every struct, enum, union and type alias of the crate whose root file is
+/// `root` (following `mod` declarations, `#[path]` included), by name, with
+/// a hash of its definition and of the definitions of the crate's types it
 /// mentions (transitively). Files that do not parse are skipped: the
 /// compiler reports them.
-fn type_table(src: &Path) -> BTreeMap<String, u64> {
-    let mut defs: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
-    let mut files = Vec::new();
-    rust_files(src, &mut files);
-    files.sort();
-    for file in files {
-        let Ok(text) = std::fs::read_to_string(&file) else {
-            continue;
-        };
-        let Ok(parsed) = syn::parse_file(&text) else {
-            continue;
-        };
-        collect(&parsed.items, &mut defs);
-    }
+fn type_table(root: &Path) -> BTreeMap<String, u64> {
+    let mut defs = Defs::new();
+    let dir = root.parent().unwrap_or(Path::new("."));
+    collect_file(root, dir, &mut defs, &mut BTreeSet::new());
     let names: BTreeSet<String> = defs.keys().cloned().collect();
     defs.keys()
         .map(|name| {
@@ -163,22 +155,55 @@ fn type_table(src: &Path) -> BTreeMap<String, u64> {
         .collect()
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+/// Type definitions by name: their text and the identifiers they mention.
+type Defs = BTreeMap<String, (String, BTreeSet<String>)>;
+
+/// Collects the definitions of the module in `file`, whose submodules'
+/// files are under `children`.
+fn collect_file(file: &Path, children: &Path, defs: &mut Defs, seen: &mut BTreeSet<PathBuf>) {
+    if !seen.insert(file.to_owned()) {
+        return;
+    }
+    let Ok(text) = std::fs::read_to_string(file) else {
         return;
     };
-    for path in entries.flatten().map(|e| e.path()) {
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
+    let Ok(parsed) = syn::parse_file(&text) else {
+        return;
+    };
+    let here = file.parent().unwrap_or(Path::new("."));
+    collect(&parsed.items, here, children, defs, seen);
 }
 
-/// Records each type definition's text and the identifiers it mentions;
-/// two definitions with one name (in different modules) are merged.
-fn collect(items: &[syn::Item], defs: &mut BTreeMap<String, (String, BTreeSet<String>)>) {
+/// The value of a `#[path = "..."]` attribute.
+fn path_attr(attrs: &[syn::Attribute]) -> Option<String> {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("path"))
+        .find_map(|a| match &a.meta {
+            syn::Meta::NameValue(syn::MetaNameValue {
+                value:
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(s),
+                        ..
+                    }),
+                ..
+            }) => Some(s.value()),
+            _ => None,
+        })
+}
+
+/// Records each type definition's text and the identifiers it mentions
+/// (two definitions with one name, in different modules, are merged), and
+/// descends into modules: inline ones, and those in files, found as rustc
+/// does (`#[path]` relative to the declaring file's directory, else
+/// `children/name.rs` or `children/name/mod.rs`).
+fn collect(
+    items: &[syn::Item],
+    here: &Path,
+    children: &Path,
+    defs: &mut Defs,
+    seen: &mut BTreeSet<PathBuf>,
+) {
     for item in items {
         let ident = match item {
             syn::Item::Struct(i) => &i.ident,
@@ -186,8 +211,25 @@ fn collect(items: &[syn::Item], defs: &mut BTreeMap<String, (String, BTreeSet<St
             syn::Item::Union(i) => &i.ident,
             syn::Item::Type(i) => &i.ident,
             syn::Item::Mod(m) => {
-                if let Some((_, inner)) = &m.content {
-                    collect(inner, defs);
+                let name = m.ident.to_string();
+                match (&m.content, path_attr(&m.attrs)) {
+                    (Some((_, inner)), _) => {
+                        collect(inner, here, &children.join(&name), defs, seen)
+                    }
+                    (None, Some(path)) => {
+                        let file = here.join(path);
+                        let dir = file.parent().unwrap_or(here).to_owned();
+                        collect_file(&file, &dir, defs, seen);
+                    }
+                    (None, None) => {
+                        let flat = children.join(format!("{name}.rs"));
+                        let file = if flat.is_file() {
+                            flat
+                        } else {
+                            children.join(&name).join("mod.rs")
+                        };
+                        collect_file(&file, &children.join(&name), defs, seen);
+                    }
                 }
                 continue;
             }
@@ -197,6 +239,20 @@ fn collect(items: &[syn::Item], defs: &mut BTreeMap<String, (String, BTreeSet<St
         let entry = defs.entry(ident.to_string()).or_default();
         entry.0.push_str(&tokens.to_string());
         idents(tokens, &mut entry.1);
+    }
+}
+
+/// The `.rs` files under `dir`, except binaries' (`src/bin`).
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        if path.is_dir() && !path.ends_with("src/bin") {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
     }
 }
 

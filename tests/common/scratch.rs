@@ -1,68 +1,98 @@
-//! A scratch copy of the reload example's workspace (host binary and
-//! component library, depending on this checkout), for tests and the
+//! A scratch copy of a reloadable example's workspace (host binary and
+//! component library, depending on this checkout), for the tests and the
 //! reload benchmark that edit its sources and rebuild it with cargo. All
 //! copies share one target directory, so dependencies compile once.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A reloadable example: its folder under `examples/`, its two crates'
+/// folders, its host binary and its library's crate name.
+pub struct Example {
+    pub dir: &'static str,
+    pub members: [&'static str; 2],
+    pub host: &'static str,
+    pub library: &'static str,
+}
+
+/// `examples/reload`: the word count.
+pub const WORDCOUNT: Example = Example {
+    dir: "reload",
+    members: ["host", "components"],
+    host: "reload-host",
+    library: "reload_components",
+};
+
+/// `examples/webserver`: the flagship, as a component library.
+pub const WEBSERVER: Example = Example {
+    dir: "webserver",
+    members: ["host", "library"],
+    host: "webserver-host",
+    library: "webserver_library",
+};
+
 /// The example's sources, copied to `target/<name>/ws`.
 pub struct Workspace {
     pub dir: PathBuf,
+    example: &'static Example,
     target: PathBuf,
     release: bool,
 }
 
-impl Workspace {
-    /// Copies the example afresh (the example's own sources, unedited).
-    pub fn create(name: &str, release: bool) -> Workspace {
-        let dir = repo().join("target").join(name).join("ws");
-        let example = repo().join("examples/reload");
-        for krate in ["host", "components"] {
-            let to = dir.join(krate);
-            let _ = std::fs::remove_dir_all(&to);
-            std::fs::create_dir_all(to.join("src")).unwrap();
-            std::fs::copy(
-                example.join(krate).join("Cargo.toml"),
-                to.join("Cargo.toml"),
-            )
-            .unwrap();
-            for file in std::fs::read_dir(example.join(krate).join("src")).unwrap() {
-                let file = file.unwrap();
-                std::fs::copy(file.path(), to.join("src").join(file.file_name())).unwrap();
-            }
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if src.is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
         }
+    }
+}
+
+impl Workspace {
+    /// Copies the example afresh (its own sources, unedited).
+    pub fn create(name: &str, example: &'static Example, release: bool) -> Workspace {
+        let dir = repo().join("target").join(name).join("ws");
+        let _ = std::fs::remove_dir_all(&dir);
+        copy_tree(&repo().join("examples").join(example.dir), &dir);
         std::fs::write(
             dir.join("Cargo.toml"),
             format!(
-                "[workspace]\nmembers = [\"host\", \"components\"]\nresolver = \"2\"\n\n\
+                "[workspace]\nmembers = {:?}\nresolver = \"2\"\n\n\
                  [workspace.package]\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT OR Apache-2.0\"\n\n\
                  [workspace.dependencies]\nevoflow = {{ path = {:?} }}\n",
+                example.members,
                 repo().display().to_string()
             ),
         )
         .unwrap();
         std::fs::copy(repo().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
         Workspace {
-            target: repo().join("target/reload-scratch"),
             dir,
+            example,
+            target: repo().join("target/reload-scratch"),
             release,
         }
     }
 
-    /// `cargo build` of `packages`; panics with cargo's output on failure.
-    pub fn build(&self, packages: &[&str]) {
+    /// `cargo build` of the host and the library, or of the library only;
+    /// panics with cargo's output on failure.
+    pub fn build(&self, host_too: bool) {
         let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         cmd.arg("build").current_dir(&self.dir);
         if self.release {
             cmd.arg("--release");
         }
-        for p in packages {
-            cmd.args(["-p", p]);
+        cmd.args(["-p", &self.example.library.replace('_', "-")]);
+        if host_too {
+            cmd.args(["-p", self.example.host]);
         }
         let out = cmd
             .env("CARGO_TARGET_DIR", &self.target)
@@ -76,22 +106,25 @@ impl Workspace {
         );
     }
 
-    /// Replaces a component source file with a fixture.
-    pub fn use_fixture(&self, fixture: &str, file: &str) {
-        std::fs::copy(
-            repo().join("examples/reload/fixtures").join(fixture),
-            self.dir.join("components/src").join(file),
-        )
-        .unwrap();
+    /// Replaces the file at `path` (relative to the example) with a fixture
+    /// from the example's `fixtures/`.
+    pub fn use_fixture(&self, fixture: &str, path: &str) {
+        std::fs::copy(self.dir.join("fixtures").join(fixture), self.dir.join(path)).unwrap();
     }
 
-    /// Puts back the example's own version of a component source file.
-    pub fn restore(&self, file: &str) {
-        std::fs::copy(
-            repo().join("examples/reload/components/src").join(file),
-            self.dir.join("components/src").join(file),
-        )
-        .unwrap();
+    /// Puts back the example's own version of a file.
+    pub fn restore(&self, path: &str) {
+        let own = repo().join("examples").join(self.example.dir).join(path);
+        std::fs::copy(own, self.dir.join(path)).unwrap();
+    }
+
+    /// Replaces `from` by `to` in a source file; panics if `from` is not
+    /// there (the example changed under the test).
+    pub fn edit(&self, path: &str, from: &str, to: &str) {
+        let file = self.dir.join(path);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains(from), "{path} no longer contains {from:?}");
+        std::fs::write(file, text.replacen(from, to, 1)).unwrap();
     }
 
     fn out_dir(&self) -> PathBuf {
@@ -100,11 +133,12 @@ impl Workspace {
     }
 
     pub fn host(&self) -> PathBuf {
-        self.out_dir().join("reload-host")
+        self.out_dir().join(self.example.host)
     }
 
     pub fn library(&self) -> PathBuf {
-        self.out_dir().join("libreload_components.so")
+        self.out_dir()
+            .join(format!("lib{}.so", self.example.library))
     }
 
     pub fn socket(&self) -> PathBuf {

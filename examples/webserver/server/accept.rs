@@ -3,6 +3,8 @@
 use super::http::Conn;
 use evoflow::{component, Flow, Outputs};
 use mio::net::TcpListener;
+use std::io::Write;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// After finding no connection waiting, don't ask again for this long: an
@@ -12,9 +14,15 @@ const QUIET: Duration = Duration::from_micros(100);
 
 /// Source of new connections from a non-blocking listener.
 pub struct Accept {
-    listener: TcpListener,
+    listener: Listener,
     next_id: u64,
     quiet_until: Instant,
+}
+
+enum Listener {
+    Bound(TcpListener),
+    /// Bound in the first call.
+    Later(SocketAddr),
 }
 
 impl Accept {
@@ -22,10 +30,21 @@ impl Accept {
     pub fn new(listener: std::net::TcpListener) -> std::io::Result<Self> {
         listener.set_nonblocking(true)?;
         Ok(Accept {
-            listener: TcpListener::from_std(listener),
+            listener: Listener::Bound(TcpListener::from_std(listener)),
             next_id: 0,
             quiet_until: Instant::now(),
         })
+    }
+
+    /// Binds `addr` in its first call, then prints `listening on <address>`
+    /// to stdout. For a graph that every reload constructs again: only the
+    /// instance that runs may take the port.
+    pub fn bind_later(addr: SocketAddr) -> Self {
+        Accept {
+            listener: Listener::Later(addr),
+            next_id: 0,
+            quiet_until: Instant::now(),
+        }
     }
 }
 
@@ -36,7 +55,19 @@ impl Accept {
         if Instant::now() < self.quiet_until {
             return Flow::Idle;
         }
-        match self.listener.accept() {
+        let listener = match &self.listener {
+            Listener::Bound(l) => l,
+            Listener::Later(addr) => {
+                let l = TcpListener::bind(*addr)
+                    .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
+                let mut stdout = std::io::stdout().lock();
+                let _ = writeln!(stdout, "listening on {}", l.local_addr().expect("bound"));
+                let _ = stdout.flush();
+                self.listener = Listener::Bound(l);
+                return Flow::Continue;
+            }
+        };
+        match listener.accept() {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
                 self.next_id += 1;

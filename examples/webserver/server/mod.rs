@@ -30,7 +30,7 @@ use parse::Parse;
 use read::Read;
 use reply::Reply;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What the server serves and how.
 pub struct Config {
@@ -44,12 +44,17 @@ pub struct Config {
 
 /// Builds the server graph.
 pub fn server(config: Config) -> std::io::Result<Graph> {
-    let accept = Accept::new(config.listener)?;
-    let (load0, load1) = (
-        Load::new(config.root.as_deref())?,
-        Load::new(config.root.as_deref())?,
-    );
-    Ok(match config.workers {
+    graph_of(
+        Accept::new(config.listener)?,
+        config.root.as_deref(),
+        config.workers,
+    )
+}
+
+/// Builds the server graph around `accept`.
+pub fn graph_of(accept: Accept, root: Option<&Path>, workers: usize) -> std::io::Result<Graph> {
+    let (load0, load1) = (Load::new(root)?, Load::new(root)?);
+    Ok(match workers {
         1 => graph! {
             name = "webserver";
             workers = 1;

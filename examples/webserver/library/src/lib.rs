@@ -1,0 +1,39 @@
+//! The flagship web server (`examples/webserver/server`) as a component
+//! library: `webserver-host run` serves it, and after an edit (bump the
+//! changed component's version) and `cargo build -p webserver-library`,
+//! `kill -HUP` or `webserver-host reload` swaps the new code in while it
+//! serves.
+//!
+//! Configured by the environment, read on every reload (the host's stays
+//! the same): `EVOFLOW_WEB_ADDR` (default 127.0.0.1:8080; port 0 picks one,
+//! printed as `listening on <address>`), `EVOFLOW_WEB_ROOT` (default: the
+//! embedded site), `EVOFLOW_WEB_WORKERS` (1 or 2, default 1).
+
+#[path = "../../server/mod.rs"]
+pub mod server;
+
+use evoflow::Graph;
+use std::path::PathBuf;
+
+/// The server graph, configured from the environment.
+pub fn graph() -> Graph {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let addr = var("EVOFLOW_WEB_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
+    let addr = addr
+        .parse()
+        .unwrap_or_else(|e| panic!("EVOFLOW_WEB_ADDR={addr:?} is not an address: {e}"));
+    let workers = match var("EVOFLOW_WEB_WORKERS").as_deref() {
+        None | Some("1") => 1,
+        Some("2") => 2,
+        Some(other) => panic!("EVOFLOW_WEB_WORKERS={other:?}: use 1 or 2"),
+    };
+    let root = var("EVOFLOW_WEB_ROOT").map(PathBuf::from);
+    server::graph_of(
+        server::accept::Accept::bind_later(addr),
+        root.as_deref(),
+        workers,
+    )
+    .unwrap_or_else(|e| panic!("cannot serve EVOFLOW_WEB_ROOT: {e}"))
+}
+
+evoflow::library!(graph);
