@@ -3,6 +3,9 @@
 //!     cargo run --release --example webserver                      # embedded site on 127.0.0.1:8080
 //!     cargo run --release --example webserver -- --root DIR --addr 127.0.0.1:9000 --workers 2
 
+// Shared with the component library (`library/`), which uses what this
+// binary does not (`Accept::bind_later`).
+#[allow(dead_code)]
 mod server;
 
 use clap::Parser;
