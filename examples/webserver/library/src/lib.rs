@@ -9,8 +9,11 @@
 //! printed as `listening on <address>`), `EVOFLOW_WEB_ROOT` (default: the
 //! embedded site), `EVOFLOW_WEB_WORKERS` (1 or 2, default 1).
 
+// Shared with the in-process example, tests and benchmark; this library
+// uses part of it (not the in-process update scenarios).
 #[path = "../../server/mod.rs"]
-pub mod server;
+#[allow(dead_code)]
+mod server;
 
 use evoflow::Graph;
 use std::path::PathBuf;
