@@ -7,9 +7,9 @@
 
 mod common;
 
+use common::keepalive::Connection;
 use common::scratch::{Workspace, WEBSERVER};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -42,13 +42,11 @@ fn client(addr: String, stop: Arc<AtomicBool>, new_seen: Arc<AtomicU64>) -> Seen
         failures: Vec::new(),
     };
     while !stop.load(Ordering::Relaxed) {
-        let stream = TcpStream::connect(&addr).unwrap();
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut writer = stream;
+        let mut conn = Connection::open(&addr, WAIT).unwrap();
         while !stop.load(Ordering::Relaxed) {
-            match exchange(&mut writer, &mut reader) {
-                Ok(new) => {
+            match conn.get() {
+                Ok(headers) => {
+                    let new = headers.iter().any(|h| h == "X-Reloaded: yes");
                     if new {
                         new_seen.fetch_add(1, Ordering::Relaxed);
                     }
@@ -62,33 +60,6 @@ fn client(addr: String, stop: Arc<AtomicBool>, new_seen: Arc<AtomicU64>) -> Seen
         }
     }
     seen
-}
-
-/// One GET on the connection; whether the response has the new header.
-fn exchange(w: &mut TcpStream, r: &mut BufReader<TcpStream>) -> Result<bool, String> {
-    w.write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
-        .map_err(|e| format!("write: {e}"))?;
-    let mut status = String::new();
-    r.read_line(&mut status).map_err(|e| format!("read: {e}"))?;
-    if !status.starts_with("HTTP/1.1 200 ") {
-        return Err(format!("status line {status:?}"));
-    }
-    let (mut length, mut new) = (None, false);
-    loop {
-        let mut line = String::new();
-        r.read_line(&mut line).map_err(|e| format!("read: {e}"))?;
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some(v) = line.strip_prefix("Content-Length: ") {
-            length = v.parse::<usize>().ok();
-        }
-        new |= line == "X-Reloaded: yes";
-    }
-    let mut body = vec![0; length.ok_or("no Content-Length")?];
-    r.read_exact(&mut body).map_err(|e| format!("body: {e}"))?;
-    Ok(new)
 }
 
 #[test]

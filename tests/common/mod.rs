@@ -1,6 +1,7 @@
 //! Components and helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod keepalive;
 pub mod scratch;
 
 use evoflow::{component, Flow, Outputs};
