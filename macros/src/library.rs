@@ -267,3 +267,54 @@ fn idents(tokens: TokenStream, out: &mut BTreeSet<String>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{paths_in, type_table};
+    use std::path::PathBuf;
+
+    #[test]
+    fn finds_path_entries_in_a_manifest() {
+        let manifest = "[dependencies]\na = { path = \"../a\" }\nb = { version = \"1\", path=\"b\" }\n[lib]\npath = \"src/x.rs\"\n";
+        assert_eq!(paths_in(manifest), ["../a", "b", "src/x.rs"]);
+    }
+
+    /// A crate under a fresh temporary directory: `files` as (path, text).
+    fn crate_with(name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("evoflow-library-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (path, text) in files {
+            let file = dir.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn the_type_table_follows_modules_and_sees_definition_changes() {
+        let v1 = [
+            (
+                "src/lib.rs",
+                "mod a; #[path = \"../shared/b.rs\"] mod b; mod c { pub struct C(u8); }",
+            ),
+            ("src/a.rs", "pub struct A { pub b: crate::b::B }"),
+            ("shared/b.rs", "pub struct B { pub x: u64 }"),
+        ];
+        let d1 = crate_with("v1", &v1);
+        let t1 = type_table(&d1.join("src/lib.rs"));
+        assert_eq!(t1.keys().collect::<Vec<_>>(), ["A", "B", "C"]);
+        // `B` changes in a file outside src/: so do `B` and `A`, which holds one.
+        let mut v2 = v1;
+        v2[2].1 = "pub struct B { pub x: i64 }";
+        let d2 = crate_with("v2", &v2);
+        let t2 = type_table(&d2.join("src/lib.rs"));
+        assert_ne!(t1["B"], t2["B"]);
+        assert_ne!(t1["A"], t2["A"]);
+        assert_eq!(t1["C"], t2["C"]);
+        for d in [d1, d2] {
+            std::fs::remove_dir_all(d).unwrap();
+        }
+    }
+}

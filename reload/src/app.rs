@@ -44,6 +44,10 @@ pub struct ReloadReport {
     pub update: Option<UpdateReport>,
     /// Instances that keep running their code.
     pub kept: usize,
+    /// Instances the new build schedules on another worker than the one
+    /// they run on, which they keep (moving needs a restart): name, worker,
+    /// scheduled worker.
+    pub placement_kept: Vec<(String, usize, usize)>,
     /// Copying, mapping and checking the library, and building its graph.
     pub load: Duration,
     /// From the request to the completed update.
@@ -65,6 +69,12 @@ impl fmt::Display for ReloadReport {
         match &self.update {
             Some(u) => write!(f, ", {u}); {} instances unchanged", self.kept)?,
             None => write!(f, "); nothing changed: same components, versions and arcs")?,
+        }
+        for (name, worker, scheduled) in &self.placement_kept {
+            write!(
+                f,
+                "; `{name}` stays on worker {worker} (the new build schedules it on {scheduled}; moving needs a restart)"
+            )?;
         }
         write!(
             f,
@@ -233,6 +243,14 @@ impl App {
                 .iter()
                 .filter(|i| i.fate == Fate::Kept)
                 .count(),
+            placement_kept: evolution
+                .instances
+                .iter()
+                .filter_map(|i| match (i.worker, i.scheduled) {
+                    (Some(w), Some(s)) if w != s => Some((i.name.clone(), w, s)),
+                    _ => None,
+                })
+                .collect(),
             load: load_time,
             total: load_time,
             mapped: lib.mapped.size,

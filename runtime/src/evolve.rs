@@ -45,6 +45,11 @@ pub struct InstanceEvolution {
     pub after: Option<&'static ComponentMeta>,
     /// What the update does to it.
     pub fate: Fate,
+    /// The worker that runs it now (`None` if inserted).
+    pub worker: Option<usize>,
+    /// The worker the target graph's schedule puts it on (`None` if
+    /// removed). An instance that stays keeps its worker.
+    pub scheduled: Option<usize>,
 }
 
 /// How a running graph becomes a target graph: the [`Update`] to apply and
@@ -124,6 +129,8 @@ impl Evolution {
                 before,
                 after: Some(after),
                 fate,
+                worker: running.instances.get(name).map(|i| i.worker),
+                scheduled: Some(shape.instances[name].worker),
             });
         }
         let mut removed = HashSet::new();
@@ -141,6 +148,8 @@ impl Evolution {
                 before: Some(running.instances[name].meta),
                 after: None,
                 fate: Fate::Removed,
+                worker: Some(running.instances[name].worker),
+                scheduled: None,
             });
         }
         let label = |from: &(String, String), to: &(String, String)| {
