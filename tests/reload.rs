@@ -258,8 +258,22 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
         text(&foreign)
     );
 
-    // The same sources as running, but another dependency set.
+    // A version bump without a migration path from the running version.
     ws.restore("components/src/types.rs");
+    ws.use_fixture("tally_v2.rs", "components/src/tally.rs");
+    ws.edit("components/src/tally.rs", "version = 2,", "version = 3,");
+    ws.build(false);
+    let unmigratable = ws.cli(&["reload"]);
+    assert!(!unmigratable.status.success());
+    assert!(
+        text(&unmigratable).contains(
+            "`Tally` v3 has no migration path from `Tally` v2 (it declares v1 -> v3); add `#[migrate(from = 2)]` to `Tally`"
+        ),
+        "{}",
+        text(&unmigratable)
+    );
+
+    // The same sources as running, but another dependency set.
     ws.use_fixture("tally_v2.rs", "components/src/tally.rs");
     let manifest = ws.dir.join("components/Cargo.toml");
     let toml = std::fs::read_to_string(&manifest).unwrap();
