@@ -3,6 +3,7 @@
 //! the runtime and of std.
 
 use crate::build_info::{fnv_hasher, BuildInfo};
+use evoflow_runtime::__private::panic_text;
 use evoflow_runtime::Graph;
 use std::any::TypeId;
 use std::ffi::{c_char, CString};
@@ -49,14 +50,8 @@ pub fn export(
 ) -> Result<Library, String> {
     // Fails only if already set: a library is initialised once per load.
     let _ = tracing::dispatcher::set_global_default(host.dispatch.clone());
-    let graph = catch_unwind(graph).map_err(|p| {
-        let text = p
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "non-string panic payload".into());
-        format!("its graph function panicked: {text}")
-    })?;
+    let graph = catch_unwind(graph)
+        .map_err(|p| format!("its graph function panicked: {}", panic_text(p.as_ref())))?;
     Ok(Library {
         crate_name,
         types,

@@ -5,6 +5,7 @@
 use crate::build_info::BuildInfo;
 use crate::check::{check, CodeOf};
 use crate::loader::{map, open, Loaded};
+use evoflow_runtime::__private::panic_text;
 use evoflow_runtime::{Fate, InstanceStatus, Report, RunError, Running, UpdateError, UpdateReport};
 use std::fmt;
 use std::os::unix::fs::DirBuilderExt;
@@ -195,13 +196,9 @@ impl App {
         // A bug here must not take the signal or control thread down.
         let outcome = catch_unwind(AssertUnwindSafe(|| self.apply(path, &mut builds, start)))
             .unwrap_or_else(|p| {
-                let why = p
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| p.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
                 Err(ReloadError::Refused(format!(
-                    "internal error while reloading: {why}"
+                    "internal error while reloading: {}",
+                    panic_text(p.as_ref())
                 )))
             });
         match &outcome {

@@ -261,3 +261,6 @@ const fn all_known(ports: &[PortMeta], names: &[&str]) -> bool {
     }
     true
 }
+
+/// Text of a panic payload (also for the reload crate's catch sites).
+pub use crate::reconfig::panic_text;
