@@ -215,11 +215,7 @@ fn main() {
     for i in running.instances() {
         println!(
             "  {} runs {} v{} on worker {} ({} updates)",
-            i.name,
-            i.component,
-            i.version,
-            i.worker,
-            i.history.len()
+            i.name, i.component, i.version, i.worker, i.changes
         );
     }
     let mut report = running.join().expect("graph drains");

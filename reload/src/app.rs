@@ -291,7 +291,8 @@ impl App {
             component,
             version,
             worker,
-            history,
+            changes,
+            ..
         } in self.running.instances()
         {
             let from = builds
@@ -300,7 +301,7 @@ impl App {
                 .map(|l| format!("load #{} (`{}`)", l.mapped.serial, l.mapped.path.display()));
             out.push_str(&format!(
                 "{name}: {component} v{version} on worker {worker}, {} updates, code from {}\n",
-                history.len(),
+                changes,
                 from.unwrap_or_default()
             ));
         }

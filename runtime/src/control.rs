@@ -1,20 +1,23 @@
 //! The control side of a running graph: applies updates. Validate the
 //! edits into a [`Draft`], plan each instance's part, deliver the parts,
-//! arm, wait until every instance is done, then record the new shape.
+//! arm, wait until every instance is done (or the deadline), then publish
+//! the new shape if the update committed.
 
 use crate::evolve::Evolution;
+use crate::migrate::Migrator;
 use crate::plan::EndPlan;
 use crate::port::ArcId;
-use crate::reconfig::{ArcSpec, Change, ComponentChange, Reconfig, UpdateSync};
+use crate::reconfig::{ArcSpec, Change, ComponentChange, Decision, Failure, Reconfig, UpdateSync};
 use crate::run::Graph;
 use crate::schedule::Schedule;
 use crate::shape::{Draft, Shape};
-use crate::update::{InstanceStatus, Update, UpdateError, UpdateReport};
+use crate::update::{InstanceStatus, Update, UpdateError, UpdateReport, DEFAULT_DEADLINE};
 use crate::wake::Waker;
 use crate::worker::{refuse, Command, Mailbox};
+use arc_swap::ArcSwap;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 /// Instances reachable from `from` along arcs (forwards or backwards).
@@ -35,32 +38,76 @@ fn reach(g: &Shape, from: &HashSet<String>, forward: bool) -> HashSet<String> {
 }
 
 /// The control side of a running graph.
+///
+/// Readers never wait for an update: they load the shape published after
+/// the last committed update. Writers take turns; each waits at most until
+/// its deadline, for its turn and for its update.
 pub(crate) struct Control {
-    graph: Mutex<Shape>,
+    /// The shape as of the last committed update.
+    shape: ArcSwap<Shape>,
+    turn: Mutex<Turn>,
+    turn_free: Condvar,
     mailboxes: Vec<Arc<Mailbox>>,
     wakers: Vec<Arc<Waker>>,
+    migrator: Migrator,
     next_update: AtomicU64,
 }
 
+/// Whose turn it is to update.
+#[derive(Default)]
+struct Turn {
+    busy: bool,
+    /// An update whose caller stopped waiting at its deadline while some
+    /// of its parts had not finished (they abort, or install, when their
+    /// worker next runs them). The next update waits for it first: no
+    /// instance ever holds parts of two updates.
+    lingering: Option<Arc<UpdateSync>>,
+}
+
+/// Gives the turn back, also if the update panics.
+struct Holding<'a> {
+    control: &'a Control,
+    lingering: Option<Arc<UpdateSync>>,
+}
+
+impl Drop for Holding<'_> {
+    fn drop(&mut self) {
+        let mut turn = lock(&self.control.turn);
+        turn.busy = false;
+        turn.lingering = self.lingering.take();
+        drop(turn);
+        self.control.turn_free.notify_one();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Control {
-    pub(crate) fn new(graph: Shape, mailboxes: Vec<Arc<Mailbox>>, wakers: Vec<Arc<Waker>>) -> Self {
+    pub(crate) fn new(
+        graph: Shape,
+        mailboxes: Vec<Arc<Mailbox>>,
+        wakers: Vec<Arc<Waker>>,
+        migrator: Migrator,
+    ) -> Self {
         Control {
-            graph: Mutex::new(graph),
+            shape: ArcSwap::from_pointee(graph),
+            turn: Mutex::new(Turn::default()),
+            turn_free: Condvar::new(),
             mailboxes,
             wakers,
+            migrator,
             next_update: AtomicU64::new(1),
         }
     }
 
     pub(crate) fn schedule(&self) -> Schedule {
-        self.graph
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .schedule()
+        self.shape.load().schedule()
     }
 
     pub(crate) fn instances(&self) -> Vec<InstanceStatus> {
-        let g = self.graph.lock().unwrap_or_else(|e| e.into_inner());
+        let g = self.shape.load();
         g.order
             .iter()
             .map(|name| (name, &g.instances[name]))
@@ -69,32 +116,70 @@ impl Control {
                 component: i.meta.name.to_owned(),
                 version: i.meta.version,
                 worker: i.worker,
+                changes: i.changes,
                 history: i.history.clone(),
             })
             .collect()
     }
 
     pub(crate) fn evolution(&self, target: Graph) -> Result<Evolution, String> {
-        Evolution::between(
-            &self.graph.lock().unwrap_or_else(|e| e.into_inner()),
-            target,
-        )
+        Evolution::between(&self.shape.load(), target)
     }
 
-    /// Applies `update`; updates are serialised by the graph lock.
+    /// Waits (until `deadline`) for the turn to update, then for the
+    /// previous update's lingering parts to finish.
+    fn take_turn(&self, deadline: Instant) -> Result<Holding<'_>, UpdateError> {
+        let mut turn = lock(&self.turn);
+        while turn.busy {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(UpdateError::Busy {
+                    update: None,
+                    instances: Vec::new(),
+                });
+            }
+            turn = self
+                .turn_free
+                .wait_timeout(turn, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        turn.busy = true;
+        let mut holding = Holding {
+            control: self,
+            lingering: turn.lingering.take(),
+        };
+        drop(turn);
+        if let Some(previous) = &holding.lingering {
+            let unfinished = previous.wait_until(deadline);
+            if !unfinished.is_empty() {
+                return Err(UpdateError::Busy {
+                    update: Some(previous.id),
+                    instances: unfinished,
+                });
+            }
+            holding.lingering = None;
+        }
+        Ok(holding)
+    }
+
+    /// Applies `update`, waiting for it at most until its deadline.
     pub(crate) fn apply(&self, update: Update) -> Result<UpdateReport, UpdateError> {
         let start = Instant::now();
-        let mut graph = self.graph.lock().unwrap_or_else(|e| e.into_inner());
+        let limit = update.deadline.unwrap_or(DEFAULT_DEADLINE);
+        let deadline = start + limit;
+        let mut holding = self.take_turn(deadline)?;
+        let shape = self.shape.load_full();
         let id = self.next_update.fetch_add(1, Ordering::Relaxed);
-        let mut draft = Draft::new(&graph, update.edits).map_err(|why| {
-            tracing::warn!(update = id, graph = %graph.name, "update refused: {why}");
+        let mut draft = Draft::new(&shape, update.edits).map_err(|why| {
+            tracing::warn!(update = id, graph = %shape.name, "update refused: {why}");
             UpdateError::Refused(why)
         })?;
-        let (sync, commands) = self.plan(&graph, &mut draft, id);
+        let (sync, commands) = self.plan(&shape, &mut draft, id);
         let participants = commands.len();
-        // Arming first is safe: a marker that reaches an instance before its
-        // part of the update is held at the arc until the part arrives.
-        sync.arm();
+        // Every part is posted before the update is armed, so an instance
+        // has its part before any marker of the update can reach it (see
+        // `ComponentNode::stale_markers`).
         for (worker, command) in commands {
             if let Err(command) = self.mailboxes[worker].post(command) {
                 refuse(
@@ -102,29 +187,60 @@ impl Control {
                     &format!("worker {worker} has stopped: all its instances have finished"),
                 );
             }
-            self.wakers[worker].force();
         }
-        let outcome = sync.wait();
+        sync.arm();
+        let unfinished = sync.wait_until(deadline);
+        let timed_out = if unfinished.is_empty() {
+            None
+        } else {
+            sync.abort_late()
+        };
+        for (_, change) in &mut draft.report.replaced {
+            change.update = id;
+        }
         draft.report.id = id;
         draft.report.participants = participants;
         draft.report.duration = start.elapsed();
-        match outcome {
-            Ok(()) => {
-                for (_, change) in &mut draft.report.replaced {
-                    change.update = id;
-                }
-                let report = draft.report.clone();
-                graph.apply(draft);
-                tracing::info!(update = id, graph = %graph.name, "{report}");
-                Ok(report)
+        let report = draft.report.clone();
+        if sync.decision() == Decision::Commit {
+            let mut next = Shape::clone(&shape);
+            next.apply(draft);
+            self.shape.store(Arc::new(next));
+        }
+        if !unfinished.is_empty() {
+            holding.lingering = Some(sync.clone());
+        }
+        let name = &shape.name;
+        match (sync.failure(), timed_out) {
+            (_, Some(unprepared)) => {
+                let e = UpdateError::TimedOut {
+                    deadline: limit,
+                    unprepared,
+                };
+                tracing::warn!(update = id, graph = %name, "{e}");
+                Err(e)
             }
-            Err((instance, reason, true)) => {
-                tracing::error!(update = id, graph = %graph.name, "update failed after commit: `{instance}`: {reason}; the graph stops");
+            (Some(Failure::AfterCommit { instance, reason }), None) => {
+                tracing::error!(update = id, graph = %name, "update failed after commit: `{instance}`: {reason}; the graph stops");
                 Err(UpdateError::FailedAfterCommit { instance, reason })
             }
-            Err((instance, reason, false)) => {
-                tracing::warn!(update = id, graph = %graph.name, "update rolled back: `{instance}`: {reason}");
+            (Some(Failure::Prepare { instance, reason }), None) => {
+                tracing::warn!(update = id, graph = %name, "update rolled back: `{instance}`: {reason}");
                 Err(UpdateError::RolledBack { instance, reason })
+            }
+            (Some(Failure::TimedOut { .. }), None) => {
+                unreachable!("only this thread times an update out")
+            }
+            (None, None) if !unfinished.is_empty() => {
+                let e = UpdateError::CommittedUnfinished {
+                    instances: unfinished,
+                };
+                tracing::warn!(update = id, graph = %name, "{e}");
+                Err(e)
+            }
+            (None, None) => {
+                tracing::info!(update = id, graph = %name, "{report}");
+                Ok(report)
             }
         }
     }
@@ -222,11 +338,12 @@ impl Control {
         };
 
         let inserted: Vec<String> = d.inserted.keys().cloned().collect();
-        let changes = changing.len() + inserted.len();
+        let prepare: Vec<String> = changing.iter().chain(&inserted).cloned().collect();
+        let participants = region.iter().chain(&inserted).cloned().collect();
         let sync = Arc::new(UpdateSync::new(
             id,
-            changes,
-            region.len() + inserted.len(),
+            prepare,
+            participants,
             self.wakers.clone(),
         ));
         let mut commands = Vec::new();
@@ -259,6 +376,7 @@ impl Control {
                 wait,
                 forward,
                 change,
+                migrator: self.migrator.clone(),
             };
             commands.push((
                 inst.worker,
@@ -276,6 +394,7 @@ impl Control {
                 wait: Vec::new(),
                 forward: Vec::new(),
                 change: Some(change),
+                migrator: self.migrator.clone(),
             };
             commands.push((d.worker(old, &name), Command::Insert { instance: name, rc }));
         }

@@ -189,7 +189,10 @@ impl Evolution {
             capacity: Some(capacity),
         }));
         Ok(Evolution {
-            update: Update { edits },
+            update: Update {
+                edits,
+                deadline: None,
+            },
             instances,
             arcs: shape.schedule().arcs,
         })

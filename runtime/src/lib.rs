@@ -8,6 +8,7 @@ mod component;
 mod control;
 mod evolve;
 mod guard;
+mod migrate;
 mod node;
 mod plan;
 mod port;
@@ -39,5 +40,7 @@ pub use port::{
 pub use run::{Graph, Report, RunError, Running};
 pub use schedule::{ArcInfo, InstanceInfo, Schedule};
 pub use state::{Resources, State, StateError};
-pub use update::{InstanceStatus, Update, UpdateError, UpdateReport, VersionChange};
+pub use update::{
+    InstanceStatus, Update, UpdateError, UpdateReport, VersionChange, DEFAULT_DEADLINE, HISTORY,
+};
 pub use worker::Panic;

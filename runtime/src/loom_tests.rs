@@ -39,45 +39,58 @@ fn loom_the_update_commits_only_if_everyone_prepared() {
         let mut model = loom::model::Builder::new();
         model.preemption_bound = Some(3);
         model.check(move || {
-            let sync = Arc::new(UpdateSync::new(7, 2, 3, Vec::new()));
+            let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect();
+            let sync = Arc::new(UpdateSync::new(
+                7,
+                names(&["a", "b"]),
+                names(&["a", "b", "f"]),
+                Vec::new(),
+            ));
             let done = Arc::new(AtomicUsize::new(0));
-            let part = |failing: bool| {
+            let part = |name: &'static str, failing: bool| {
                 let (sync, done) = (sync.clone(), done.clone());
                 thread::spawn(move || {
                     if failing {
-                        sync.failed("b", "refused".to_owned());
+                        sync.failed(name, "refused".to_owned());
                     } else {
                         assert_ne!(
                             sync.decision(),
                             Decision::Commit,
                             "committed before this instance prepared"
                         );
-                        sync.prepared();
+                        sync.prepared(name);
                     }
                     done.fetch_add(1, Ordering::SeqCst);
-                    sync.finish_one();
+                    sync.finish_one(name);
                 })
             };
-            let (a, b) = (part(false), part(fail));
+            let (a, b) = (part("a", false), part("b", fail));
             let forwarder = {
                 let (sync, done) = (sync.clone(), done.clone());
                 thread::spawn(move || {
                     done.fetch_add(1, Ordering::SeqCst);
-                    sync.finish_one();
+                    sync.finish_one("f");
                 })
             };
             sync.arm();
-            let outcome = sync.wait();
+            // Loom has no time: a timed wait is a wait for the notification.
+            let unfinished = sync.wait_until(far_future());
+            assert!(unfinished.is_empty());
+            let outcome = sync.failure();
             assert_eq!(
                 done.load(Ordering::SeqCst),
                 3,
                 "wait returned before every instance was done"
             );
             assert_eq!(sync.decision() == Decision::Abort, fail);
-            assert_eq!(outcome.is_err(), fail);
+            assert_eq!(outcome.is_some(), fail);
             for t in [a, b, forwarder] {
                 t.join().unwrap();
             }
         });
     }
+}
+
+fn far_future() -> std::time::Instant {
+    std::time::Instant::now() + std::time::Duration::from_secs(3600)
 }

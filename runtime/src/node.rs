@@ -11,10 +11,9 @@ use crate::component::{Component, Flow};
 use crate::guard::Guarded;
 use crate::plan::Locals;
 use crate::port::{ArcId, ArcState, InputSet, OutputSet};
-use crate::reconfig::Decision;
 use crate::reconfig::{
-    abandon, advance, begin_commit, panic_text, Advance, Change, ComponentChange, Participant,
-    Reconfig, Stage,
+    abandon, advance, begin_commit, gate, panic_text, Advance, Change, ComponentChange, Gate,
+    Participant, Reconfig, Stage,
 };
 use crate::state::{Resources, State};
 use std::any::Any;
@@ -115,6 +114,54 @@ impl<C: Component> ComponentNode<C> {
             moved |= self.outputs.port(p).flush();
         }
         moved
+    }
+
+    /// True if a ring has room for output staged behind it (an update's
+    /// marker may be among it).
+    fn can_flush(&mut self) -> bool {
+        (0..C::Outputs::LEN).any(|p| self.outputs.port(p).can_flush())
+    }
+
+    /// Input arcs held at the marker of an update this instance has no
+    /// part in now. An instance's part is always delivered before a marker
+    /// of its update can reach it (the control side posts every part before
+    /// it arms the update, and a worker takes its mail before each step),
+    /// so such a marker belongs to an update whose part here already ended:
+    /// one aborted before its markers all arrived. It is passed over.
+    fn stale_markers(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let current = self.pending.as_ref().map(|(rc, _)| rc.update.id);
+        (0..C::Inputs::LEN).flat_map(move |p| {
+            let port = self.inputs.port(p);
+            (0..port.arc_count()).filter_map(move |a| match port.state(a) {
+                ArcState::AtMarker(id) if Some(id) != current => Some((p, a)),
+                _ => None,
+            })
+        })
+    }
+
+    /// Lets arcs held at a given-up update's marker flow again.
+    fn pass_stale_markers(&mut self) -> bool {
+        let stale: Vec<_> = self.stale_markers().collect();
+        for &(p, a) in &stale {
+            self.inputs.port_mut(p).release(a);
+        }
+        !stale.is_empty()
+    }
+
+    /// True if the instance could run a batch now (no update in the way).
+    fn could_run(&mut self) -> bool {
+        match self.phase {
+            Phase::Finished => false,
+            Phase::Ending => self.outputs_flushed(),
+            Phase::Running => {
+                self.outputs_have_room()
+                    && ((C::META.polls && !self.idle && !self.poll_done)
+                        || (0..C::Inputs::LEN).any(|p| {
+                            let port = self.inputs.port(p);
+                            (0..port.arc_count()).any(|a| port.has_item(a))
+                        }))
+            }
+        }
     }
 
     fn outputs_have_room(&mut self) -> bool {
@@ -262,7 +309,7 @@ impl<C: Component> Participant for ComponentNode<C> {
 
 impl<C: Component> ComponentNode<C> {
     fn run_step(&mut self, budget: usize) -> Step {
-        let flushed = self.flush();
+        let flushed = self.flush() | self.pass_stale_markers();
         let mut pending = self.pending.take();
         let advanced = advance(&mut pending, self);
         self.pending = pending;
@@ -322,33 +369,17 @@ impl<C: Component> Node for ComponentNode<C> {
         self.phase == Phase::Finished && self.pending.is_none()
     }
 
+    /// Mirrors `run_step`: staged output a ring now takes and given-up
+    /// markers to pass over are work in every stage; then the update's
+    /// [`Gate`] decides, as in [`advance`]; then the instance's own phase.
     fn has_work(&mut self) -> bool {
-        if let Some((rc, stage)) = &self.pending {
-            if rc.update.is_armed() {
-                match stage {
-                    // Paused: only the decision (which wakes us) can move it.
-                    Stage::Decide => return rc.update.decision() != Decision::Undecided,
-                    Stage::Align if self.aligned(&rc.wait, rc.update.id) => return true,
-                    Stage::Align => {}
-                }
-            }
+        if self.can_flush() || self.stale_markers().next().is_some() {
+            return true;
         }
-        match self.phase {
-            Phase::Finished => false,
-            Phase::Ending => self.outputs_flushed() || self.flush(),
-            Phase::Running => {
-                let staged = !self.outputs_flushed();
-                if !self.outputs_have_room() {
-                    // Blocked on a full output; a flush may now succeed.
-                    return staged && self.flush();
-                }
-                (C::META.polls && !self.idle && !self.poll_done)
-                    || staged
-                    || (0..C::Inputs::LEN).any(|p| {
-                        let port = self.inputs.port(p);
-                        (0..port.arc_count()).any(|a| port.has_item(a))
-                    })
-            }
+        match gate(&self.pending, self) {
+            Gate::Act => true,
+            Gate::Pause => false,
+            Gate::Run => self.could_run(),
         }
     }
 
@@ -396,6 +427,7 @@ impl<C: Component> Node for ComponentNode<C> {
                         .map(Some)
                 }
                 ComponentChange::Remove => Ok(None),
+                ComponentChange::Migrating(_) => unreachable!("resolved by begin_commit"),
             }
         }))
         .unwrap_or_else(|p| {
@@ -481,12 +513,7 @@ impl Node for VacantNode {
         self.pending.is_none()
     }
     fn has_work(&mut self) -> bool {
-        self.pending
-            .as_ref()
-            .is_some_and(|(rc, stage)| match stage {
-                Stage::Align => rc.update.is_armed(),
-                Stage::Decide => rc.update.decision() != Decision::Undecided,
-            })
+        gate(&self.pending, self) == Gate::Act
     }
     fn name(&self) -> &str {
         &self.name
@@ -513,6 +540,7 @@ impl Node for VacantNode {
                 .map(Some)
                 .map_err(|why| done.fail(why)),
             ComponentChange::Keep | ComponentChange::Remove => Ok(None),
+            ComponentChange::Migrating(_) => unreachable!("resolved by begin_commit"),
         }
     }
     fn abandon(&mut self) {

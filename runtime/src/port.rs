@@ -192,6 +192,8 @@ pub trait ErasedOutPort {
     fn arc_id(&self) -> ArcId;
     /// Moves items staged for a ring into it; true if any moved.
     fn flush(&mut self) -> bool;
+    /// True if items are staged and the arc has room for some of them.
+    fn can_flush(&self) -> bool;
     /// True if nothing is staged and the arc has room.
     fn has_room(&self) -> bool;
     /// True if nothing waits to be moved into the arc.
@@ -208,6 +210,9 @@ impl<T: Send + 'static> ErasedOutPort for OutPort<T> {
     }
     fn flush(&mut self) -> bool {
         self.tx.flush()
+    }
+    fn can_flush(&self) -> bool {
+        self.tx.can_flush()
     }
     fn has_room(&self) -> bool {
         self.tx.has_room()

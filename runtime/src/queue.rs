@@ -136,6 +136,16 @@ impl<T> Tx<T> {
         }
     }
 
+    /// True if staged items wait and the ring has room for some: a flush
+    /// would move them. Checked before parking, so that output held back
+    /// by a full ring (an update marker among it) is never forgotten.
+    pub(crate) fn can_flush(&self) -> bool {
+        match self {
+            Tx::Local(_) => false,
+            Tx::Ring(r) => !r.staged.is_empty() && !r.ring.is_full(),
+        }
+    }
+
     /// True when the consumer can take more: the producer may run a batch.
     pub(crate) fn has_room(&self) -> bool {
         match self {

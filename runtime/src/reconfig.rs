@@ -17,16 +17,18 @@
 
 use crate::component::{Component, ComponentMeta};
 use crate::guard::Guarded;
+use crate::migrate::Migrator;
 use crate::node::{ComponentNode, Node};
 use crate::plan::{EndPlan, Locals};
 use crate::port::{ArcId, End, InputSet, OutputSet};
 use crate::state::{Resources, State};
-use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicU8, Condvar, Mutex, MutexGuard, Ordering};
 use crate::wake::Waker;
 use std::any::Any;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
+use std::time::Instant;
 
 const UNDECIDED: u8 = 0;
 const COMMIT: u8 = 1;
@@ -40,36 +42,62 @@ pub(crate) enum Decision {
     Abort,
 }
 
+/// Why an update did not complete, as its instances (or its deadline)
+/// reported it. The first failure wins.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// An instance could not prepare (export, migrate, build) before the
+    /// decision: the update aborted and nothing changed.
+    Prepare { instance: String, reason: String },
+    /// An instance could not install its change after the update had
+    /// committed: it cannot be undone.
+    AfterCommit { instance: String, reason: String },
+    /// The deadline passed before these changing instances had prepared:
+    /// the update aborted and nothing changed.
+    TimedOut { unprepared: Vec<String> },
+}
+
 /// Shared by the instances of one update and the thread that submitted it.
+///
+/// The decision is one atomic, set once (compare-exchange) by whoever
+/// settles it: the last instance to prepare (commit), the first to fail,
+/// or the submitter at the deadline (abort). Everything else here is
+/// control-plane bookkeeping behind mutexes, off the packet path.
 pub(crate) struct UpdateSync {
     pub id: u64,
     armed: AtomicBool,
-    to_prepare: AtomicUsize,
     decision: AtomicU8,
-    /// The first failure: instance, reason, and whether it came after the
-    /// update committed.
-    failure: Mutex<Option<(String, String, bool)>>,
-    to_finish: AtomicUsize,
-    finished: Mutex<bool>,
+    /// Changing instances that have not prepared yet.
+    unprepared: Mutex<Vec<String>>,
+    /// The first failure. Recorded under this lock together with the
+    /// decision it caused, so a reader sees both or neither.
+    failure: Mutex<Option<Failure>>,
+    /// Participants not done with the update yet.
+    unfinished: Mutex<Vec<String>>,
     finished_cv: Condvar,
     wakers: Vec<Arc<Waker>>,
 }
 
 impl UpdateSync {
+    /// An update whose `changing` instances must prepare before it commits,
+    /// and which is complete once every one of `participants` is done.
     pub(crate) fn new(
         id: u64,
-        changing: usize,
-        participants: usize,
+        changing: Vec<String>,
+        participants: Vec<String>,
         wakers: Vec<Arc<Waker>>,
     ) -> Self {
         UpdateSync {
             id,
             armed: AtomicBool::new(false),
-            to_prepare: AtomicUsize::new(changing),
-            decision: AtomicU8::new(UNDECIDED),
+            decision: AtomicU8::new(if changing.is_empty() {
+                COMMIT
+            } else {
+                UNDECIDED
+            }),
+            unprepared: Mutex::new(changing),
             failure: Mutex::new(None),
-            to_finish: AtomicUsize::new(participants),
-            finished: Mutex::new(participants == 0),
+            unfinished: Mutex::new(participants),
             finished_cv: Condvar::new(),
             wakers,
         }
@@ -93,18 +121,21 @@ impl UpdateSync {
         }
     }
 
+    fn decide(&self, to: u8) -> bool {
+        self.decision
+            .compare_exchange(UNDECIDED, to, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
     fn wake(&self) {
         self.wakers.iter().for_each(|w| w.force());
     }
 
-    /// One changing instance is ready; the last one commits the update.
-    pub(crate) fn prepared(&self) {
-        if self.to_prepare.fetch_sub(1, Ordering::AcqRel) == 1
-            && self
-                .decision
-                .compare_exchange(UNDECIDED, COMMIT, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
+    /// Changing instance `instance` is ready; the last one commits.
+    pub(crate) fn prepared(&self, instance: &str) {
+        let mut unprepared = lock(&self.unprepared);
+        unprepared.retain(|n| n != instance);
+        if unprepared.is_empty() && self.decide(COMMIT) {
             self.wake();
         }
     }
@@ -112,62 +143,93 @@ impl UpdateSync {
     /// An instance could not install its committed change: the update
     /// cannot be undone, and the graph stops.
     fn broke(&self, instance: &str, reason: String) {
-        self.failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_or_insert((instance.to_owned(), reason, true));
+        lock(&self.failure).get_or_insert(Failure::AfterCommit {
+            instance: instance.to_owned(),
+            reason,
+        });
     }
 
-    /// An instance could not prepare: the update aborts.
+    /// An instance failed. Before the decision this aborts the update;
+    /// after a commit it is a failure after the commit, never reported as
+    /// a rollback.
     pub(crate) fn failed(&self, instance: &str, reason: String) {
-        self.failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_or_insert((instance.to_owned(), reason, false));
-        if self
-            .decision
-            .compare_exchange(UNDECIDED, ABORT, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
+        let mut failure = lock(&self.failure);
+        let aborted = self.decide(ABORT);
+        let instance = instance.to_owned();
+        failure.get_or_insert(if !aborted && self.decision() == Decision::Commit {
+            Failure::AfterCommit { instance, reason }
+        } else {
+            Failure::Prepare { instance, reason }
+        });
+        drop(failure);
+        if aborted {
             self.wake();
         }
+    }
+
+    /// The submitter's deadline passed: aborts the update if it is still
+    /// undecided, and returns the changing instances that had not
+    /// prepared. `None` if the update was already decided.
+    pub(crate) fn abort_late(&self) -> Option<Vec<String>> {
+        let mut failure = lock(&self.failure);
+        if !self.decide(ABORT) {
+            return None;
+        }
+        let unprepared = lock(&self.unprepared).clone();
+        *failure = Some(Failure::TimedOut {
+            unprepared: unprepared.clone(),
+        });
+        drop(failure);
+        self.wake();
+        Some(unprepared)
     }
 
     /// An instance's part will never run: the update fails, and the
     /// instance counts as done.
     pub(crate) fn give_up(&self, instance: &str, why: &str) {
         self.failed(instance, why.to_owned());
-        self.finish_one();
+        self.finish_one(instance);
     }
 
-    /// One instance is done with the update.
-    pub(crate) fn finish_one(&self) {
-        if self.to_finish.fetch_sub(1, Ordering::AcqRel) == 1 {
-            *self.finished.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    /// Participant `instance` is done with the update.
+    pub(crate) fn finish_one(&self, instance: &str) {
+        let mut unfinished = lock(&self.unfinished);
+        if let Some(i) = unfinished.iter().position(|n| n == instance) {
+            unfinished.swap_remove(i);
+        }
+        if unfinished.is_empty() {
             self.finished_cv.notify_all();
         }
     }
 
-    /// Waits until every instance is done; returns the failure, if any.
-    pub(crate) fn wait(&self) -> Result<(), (String, String, bool)> {
-        let mut done = self.finished.lock().unwrap_or_else(|e| e.into_inner());
-        while !*done {
-            done = self
+    /// Waits until every participant is done, or until `deadline`.
+    /// Returns the participants still not done (empty once complete).
+    pub(crate) fn wait_until(&self, deadline: Instant) -> Vec<String> {
+        let mut unfinished = lock(&self.unfinished);
+        while !unfinished.is_empty() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            unfinished = self
                 .finished_cv
-                .wait(done)
-                .unwrap_or_else(|e| e.into_inner());
+                .wait_timeout(unfinished, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
-        drop(done);
-        match self
-            .failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            Some(f) => Err(f),
-            None => Ok(()),
-        }
+        unfinished.clone()
     }
+
+    /// The failure, if any.
+    pub(crate) fn failure(&self) -> Option<Failure> {
+        lock(&self.failure).clone()
+    }
+}
+
+/// Locks a control-plane mutex; a panic elsewhere cannot poison it for us
+/// (the data it guards is valid after any partial update).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A new implementation of an instance, before and after it is built.
@@ -316,6 +378,9 @@ pub(crate) enum ComponentChange {
     Replace(Box<dyn Incoming>),
     /// The instance is deleted.
     Remove,
+    /// A replacement whose migration runs on the migrator thread; it puts
+    /// the built component back here before it reports.
+    Migrating(Arc<Mutex<Option<Box<dyn Incoming>>>>),
 }
 
 /// The new shape of a changing instance.
@@ -336,6 +401,8 @@ pub(crate) struct Reconfig {
     pub forward: Vec<ArcId>,
     /// `None` for instances that only pass the marker on.
     pub change: Option<Change>,
+    /// Where a migration from exported state runs.
+    pub migrator: Migrator,
 }
 
 impl Change {
@@ -378,6 +445,21 @@ pub(crate) enum Advance {
     Commit,
 }
 
+/// What a pending update lets its instance do, read without changing
+/// anything. [`advance`] acts on it and a node's park check asks it, so
+/// the two cannot disagree about whether a step has something to do.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Gate {
+    /// Nothing of the update is due: the instance runs normally (arcs held
+    /// at the marker stay held).
+    Run,
+    /// The update can move on (aligned, or decided): a step must come.
+    Act,
+    /// Waiting for the decision, which wakes the worker; the instance
+    /// handles nothing (output staged before the pause may still move).
+    Pause,
+}
+
 /// What the update state machine needs from an instance.
 pub(crate) trait Participant {
     fn name(&self) -> &str;
@@ -417,7 +499,7 @@ impl Drop for Finishing {
             let why = "the runtime panicked while installing the new version";
             self.update.broke(&self.instance, why.to_owned());
         }
-        self.update.finish_one();
+        self.update.finish_one(&self.instance);
     }
 }
 
@@ -428,7 +510,13 @@ pub(crate) fn begin_commit(
     instance: &Arc<str>,
 ) -> (Change, Finishing) {
     let (rc, _) = pending.take().expect("commit follows a pending update");
-    let change = rc.change.expect("only changing instances commit");
+    let mut change = rc.change.expect("only changing instances commit");
+    if let ComponentChange::Migrating(slot) = change.component {
+        let incoming = lock(&slot)
+            .take()
+            .expect("a migration is back before its instance reports it prepared");
+        change.component = ComponentChange::Replace(incoming);
+    }
     (
         change,
         Finishing {
@@ -449,62 +537,110 @@ pub(crate) fn abandon(pending: &mut Option<(Reconfig, Stage)>, name: &str) {
     }
 }
 
-/// Advances an instance's part in its pending update.
-pub(crate) fn advance(pending: &mut Option<(Reconfig, Stage)>, p: &mut dyn Participant) -> Advance {
+/// Reads what the pending update lets the instance do (see [`Gate`]).
+pub(crate) fn gate(pending: &Option<(Reconfig, Stage)>, p: &dyn Participant) -> Gate {
     let Some((rc, stage)) = pending else {
-        return Advance::Run;
+        return Gate::Run;
     };
-    let sync = rc.update.clone();
+    let sync = &rc.update;
     if !sync.is_armed() {
-        return Advance::Run;
+        return Gate::Run;
     }
+    match (stage, sync.decision()) {
+        // Aborted (a failure, or the deadline) before it aligned: give up
+        // at once rather than wait for markers that may never come.
+        (Stage::Align, Decision::Abort) => Gate::Act,
+        (Stage::Align, _) if p.aligned(&rc.wait, sync.id) => Gate::Act,
+        (Stage::Align, _) => Gate::Run,
+        (Stage::Decide, Decision::Undecided) => Gate::Pause,
+        (Stage::Decide, _) => Gate::Act,
+    }
+}
+
+/// Advances an instance's part in its pending update, as [`gate`] allows.
+pub(crate) fn advance(pending: &mut Option<(Reconfig, Stage)>, p: &mut dyn Participant) -> Advance {
+    match gate(pending, p) {
+        Gate::Run => return Advance::Run,
+        Gate::Pause => return Advance::Pause,
+        Gate::Act => {}
+    }
+    let (rc, stage) = pending.as_mut().expect("the gate acts on a pending update");
+    let sync = rc.update.clone();
     if let Stage::Align = stage {
-        if !p.aligned(&rc.wait, sync.id) {
-            return Advance::Run;
+        if sync.decision() == Decision::Abort {
+            // Markers of this update still on their way are passed over
+            // when they arrive (see `ComponentNode::stale_markers`).
+            return done(pending, p, &sync);
         }
         p.forward(&rc.forward, sync.id);
         let Some(change) = &mut rc.change else {
-            p.release();
-            *pending = None;
-            sync.finish_one();
-            return Advance::Run;
+            return done(pending, p, &sync);
         };
         if sync.decision() == Decision::Undecided {
-            match prepare(change, p) {
-                Ok(()) => sync.prepared(),
-                Err(reason) => sync.failed(p.name(), reason),
-            }
+            prepare(change, p, &sync, &rc.migrator);
         }
         *stage = Stage::Decide;
     }
     match sync.decision() {
         Decision::Undecided => Advance::Pause,
         Decision::Commit => Advance::Commit,
-        Decision::Abort => {
-            p.release();
-            *pending = None;
-            sync.finish_one();
-            Advance::Run
-        }
+        Decision::Abort => done(pending, p, &sync),
     }
 }
 
-fn prepare(change: &mut Change, p: &mut dyn Participant) -> Result<(), String> {
+/// The instance's part ends without a change: held arcs flow again.
+fn done(
+    pending: &mut Option<(Reconfig, Stage)>,
+    p: &mut dyn Participant,
+    sync: &UpdateSync,
+) -> Advance {
+    p.release();
+    *pending = None;
+    sync.finish_one(p.name());
+    Advance::Run
+}
+
+/// Prepares a changing instance and reports the outcome to `sync`. The
+/// state is exported here, on the worker (it needs the running
+/// component); a migration from it runs on the migrator thread, so a slow
+/// one pauses only this instance, not its worker.
+fn prepare(change: &mut Change, p: &mut dyn Participant, sync: &Arc<UpdateSync>, m: &Migrator) {
     if !p.running() {
-        return Err(format!(
-            "instance `{}` has already finished its stream",
-            p.name()
-        ));
+        let why = format!("instance `{}` has already finished its stream", p.name());
+        return sync.failed(p.name(), why);
     }
-    match &mut change.component {
-        ComponentChange::Keep | ComponentChange::Remove => Ok(()),
-        ComponentChange::Replace(incoming) => {
-            let state = if incoming.migrates() {
-                Some(p.export()?)
-            } else {
-                None
-            };
-            incoming.prepare(state)
+    let migrating = match &change.component {
+        ComponentChange::Replace(incoming) => incoming.migrates(),
+        _ => false,
+    };
+    if !migrating {
+        let outcome = match &mut change.component {
+            ComponentChange::Replace(incoming) => incoming.prepare(None),
+            _ => Ok(()),
+        };
+        return match outcome {
+            Ok(()) => sync.prepared(p.name()),
+            Err(why) => sync.failed(p.name(), why),
+        };
+    }
+    let state = match p.export() {
+        Ok(state) => state,
+        Err(why) => return sync.failed(p.name(), why),
+    };
+    let slot = Arc::new(Mutex::new(None));
+    let ComponentChange::Replace(mut incoming) = std::mem::replace(
+        &mut change.component,
+        ComponentChange::Migrating(slot.clone()),
+    ) else {
+        unreachable!("checked above")
+    };
+    let (sync, name) = (sync.clone(), p.name().to_owned());
+    m.run(Box::new(move || {
+        let outcome = incoming.prepare(Some(state));
+        *lock(&slot) = Some(incoming);
+        match outcome {
+            Ok(()) => sync.prepared(&name),
+            Err(why) => sync.failed(&name, why),
         }
-    }
+    }));
 }

@@ -3,6 +3,7 @@
 
 use crate::control::Control;
 use crate::evolve::Evolution;
+use crate::migrate::Migrator;
 use crate::reconfig::Incoming;
 use crate::schedule::Schedule;
 use crate::shape::Shape;
@@ -73,10 +74,12 @@ impl Graph {
             wakers: self.workers.iter().map(|w| w.sleeper.waker()).collect(),
             stop: Arc::new(AtomicBool::new(false)),
         });
+        let migrator = Migrator::spawn(&self.control.name).map_err(RunError::Spawn)?;
         let control = Control::new(
             self.control,
             self.workers.iter().map(|w| w.mailbox.clone()).collect(),
             shared.wakers.clone(),
+            migrator,
         );
         let name = control.schedule().name;
         let mut threads = Vec::with_capacity(self.workers.len());

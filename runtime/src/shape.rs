@@ -8,7 +8,7 @@ use crate::plan::ArcFactory;
 use crate::port::ArcId;
 use crate::reconfig::Incoming;
 use crate::schedule::{ArcInfo, InstanceInfo, Schedule};
-use crate::update::{Edit, UpdateReport, VersionChange};
+use crate::update::{Edit, UpdateReport, VersionChange, HISTORY};
 use std::collections::{HashMap, HashSet};
 
 /// An instance.
@@ -16,6 +16,8 @@ use std::collections::{HashMap, HashSet};
 pub(crate) struct CInstance {
     pub meta: &'static ComponentMeta,
     pub worker: usize,
+    /// Version changes in all, and the last [`HISTORY`] of them.
+    pub changes: u64,
     pub history: Vec<VersionChange>,
     /// Arcs into and out of the instance.
     pub ins: Vec<ArcId>,
@@ -42,7 +44,10 @@ impl CArc {
     }
 }
 
-/// The current shape of a running graph.
+/// The current shape of a running graph. Cloned per committed update to
+/// publish the next snapshot (see `control`); its size is bounded by the
+/// graph's, since version histories are capped.
+#[derive(Clone)]
 pub(crate) struct Shape {
     pub name: String,
     pub workers: usize,
@@ -76,6 +81,7 @@ impl Shape {
                         CInstance {
                             meta,
                             worker,
+                            changes: 0,
                             history: Vec::new(),
                             ins: Vec::new(),
                             outs: Vec::new(),
@@ -160,6 +166,10 @@ impl Shape {
                 .get_mut(name)
                 .expect("replaced instance exists");
             inst.meta = draft.metas[name];
+            inst.changes += 1;
+            if inst.history.len() == HISTORY {
+                inst.history.remove(0);
+            }
             inst.history.push(change.clone());
         }
         for (name, worker) in &draft.inserted {
@@ -169,6 +179,7 @@ impl Shape {
                 CInstance {
                     meta,
                     worker: *worker,
+                    changes: 0,
                     history: Vec::new(),
                     ins: Vec::new(),
                     outs: Vec::new(),

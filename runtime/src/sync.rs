@@ -4,13 +4,13 @@
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
-    atomic::{fence, AtomicBool, AtomicU8, AtomicUsize, Ordering},
-    Condvar, Mutex,
+    atomic::{fence, AtomicBool, AtomicU8, Ordering},
+    Condvar, Mutex, MutexGuard,
 };
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
-    atomic::{fence, AtomicBool, AtomicU8, AtomicUsize, Ordering},
-    Condvar, Mutex,
+    atomic::{fence, AtomicBool, AtomicU8, Ordering},
+    Condvar, Mutex, MutexGuard,
 };
 
 /// Parking for one thread: crossbeam's, or a loom-modelled equivalent with

@@ -37,16 +37,34 @@ pub(crate) enum Edit {
 /// instance; the rest of the graph keeps running; all or nothing.
 ///
 /// Ports are named `"instance.port"`.
+/// Every update has a deadline: by then each instance that changes must
+/// have prepared (exported, migrated, built its new version), or the update
+/// is aborted everywhere and the graph stays exactly as it was.
 #[derive(Default)]
 #[must_use = "an update does nothing until passed to `Running::update`"]
 pub struct Update {
     pub(crate) edits: Vec<Edit>,
+    pub(crate) deadline: Option<Duration>,
 }
+
+/// How long an update may take unless [`Update::deadline`] says otherwise:
+/// long enough for markers to cross full queues into slow consumers and for
+/// large migrations, short enough that a stuck update is noticed.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
 
 impl Update {
     /// An empty update.
     pub fn new() -> Self {
         Update::default()
+    }
+
+    /// Sets how long the update may take from submission (default
+    /// [`DEFAULT_DEADLINE`]). If a changing instance has not prepared by
+    /// then, the update is aborted everywhere and
+    /// [`UpdateError::TimedOut`] names the instances that had not.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
     }
 
     /// Replaces `instance` by component `C`, built from the old instance's
@@ -156,6 +174,33 @@ pub enum UpdateError {
         /// What went wrong.
         reason: String,
     },
+    /// The deadline passed before these changing instances had prepared
+    /// (typically: the update's marker had not reached them yet, behind
+    /// full queues, or a migration was still running). The update was
+    /// aborted everywhere; every instance kept its old version and state.
+    TimedOut {
+        /// The update's deadline.
+        deadline: Duration,
+        /// Changing instances that had not prepared.
+        unprepared: Vec<String>,
+    },
+    /// The update committed, and the new shape is in place, but these
+    /// instances had not installed their new version by the deadline
+    /// (their worker was busy in a handler); each installs it when its
+    /// worker next runs it. Not a rollback.
+    CommittedUnfinished {
+        /// Instances still to install their change.
+        instances: Vec<String>,
+    },
+    /// An earlier update whose deadline passed is still finishing on these
+    /// instances (their worker has not run them since), or another update
+    /// held the graph until this one's deadline. Nothing changed; try again.
+    Busy {
+        /// The earlier update still finishing, if that is the reason.
+        update: Option<u64>,
+        /// Its instances still to finish.
+        instances: Vec<String>,
+    },
     /// The graph has finished or aborted.
     NotRunning,
 }
@@ -174,6 +219,28 @@ impl fmt::Display for UpdateError {
                 f,
                 "update failed after it committed: instance `{instance}`: {reason}; the graph stops"
             ),
+            UpdateError::TimedOut {
+                deadline,
+                unprepared,
+            } => write!(
+                f,
+                "update aborted, nothing changed: its deadline of {deadline:?} passed before {} had prepared{}",
+                names(unprepared),
+                if unprepared.is_empty() { " the decision" } else { "" }
+            ),
+            UpdateError::CommittedUnfinished { instances } => write!(
+                f,
+                "update committed, but {} had not installed the new version by the deadline; each does when its worker next runs it",
+                names(instances)
+            ),
+            UpdateError::Busy { update: Some(id), instances } => write!(
+                f,
+                "update refused, nothing changed: update #{id} is still finishing on {} (their worker has not run them since its deadline); try again",
+                names(instances)
+            ),
+            UpdateError::Busy { update: None, .. } => f.write_str(
+                "update refused, nothing changed: another update held the graph until this one's deadline; try again",
+            ),
             UpdateError::NotRunning => {
                 f.write_str("update refused: the graph is no longer running")
             }
@@ -182,6 +249,12 @@ impl fmt::Display for UpdateError {
 }
 
 impl std::error::Error for UpdateError {}
+
+/// "`a`, `b`" for messages.
+fn names(list: &[String]) -> String {
+    let quoted: Vec<String> = list.iter().map(|n| format!("`{n}`")).collect();
+    quoted.join(", ")
+}
 
 /// A version change of one instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -250,6 +323,12 @@ pub struct InstanceStatus {
     pub version: u32,
     /// Worker that runs it.
     pub worker: usize,
-    /// Every version change, oldest first.
+    /// How many version changes it has had in all.
+    pub changes: u64,
+    /// The most recent version changes (at most [`HISTORY`]), oldest first.
     pub history: Vec<VersionChange>,
 }
+
+/// How many version changes [`InstanceStatus::history`] keeps per instance:
+/// a long-running program updated again and again keeps bounded memory.
+pub const HISTORY: usize = 16;
