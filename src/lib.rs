@@ -48,7 +48,7 @@ pub use evoflow_runtime::{
     ArcInfo, BuildError, Component, ComponentMeta, Evolution, Fate, Flow, Graph, GraphBuilder,
     InstanceEvolution, InstanceId, InstanceInfo, InstanceStatus, Migration, Outputs, PacketType,
     Panic, PortMeta, Report, Resources, RunError, Running, Schedule, State, StateError, Update,
-    UpdateError, UpdateReport, VersionChange,
+    UpdateError, UpdateReport, VersionChange, DEFAULT_DEADLINE, HISTORY,
 };
 
 #[doc(hidden)]

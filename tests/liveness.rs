@@ -1,12 +1,14 @@
-//! Live updates never hang: coordinated updates whose marker must cross a
-//! full ring between two changing instances on two workers, into a slow
-//! consumer (issue #9's reproduction).
+//! Live updates never hang and never stop more than they change:
+//! coordinated updates whose marker must cross a full ring into a slow
+//! consumer (issue #9's reproduction), deadlines, reads during an update,
+//! slow migrations, and memory over many updates.
 
 mod common;
 
 use common::*;
-use evoflow::{component, graph, Outputs, Update};
+use evoflow::{component, graph, Outputs, Update, UpdateError};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -131,4 +133,291 @@ fn coordinated_updates_across_a_full_ring_into_a_slow_consumer_never_hang() {
     let running = std::sync::Arc::try_unwrap(running).unwrap_or_else(|_| unreachable!());
     let mut report = running.join().unwrap();
     assert!(report.take::<Check>("check").unwrap().received > 0);
+}
+
+/// Relays slowly (1 ms per packet): a marker queued behind its backlog
+/// takes far longer than a short deadline to get through.
+#[derive(Default)]
+struct Slow;
+#[component(outputs(out: Seq))]
+impl Slow {
+    #[input]
+    fn inp(&mut self, p: Seq, out: &mut Outputs<Self>) {
+        std::thread::sleep(Duration::from_millis(1));
+        out.out(p);
+    }
+}
+
+/// Checks order like `Check` and counts into a static that a test reads
+/// while the graph runs.
+struct Tail {
+    next: u64,
+    delivered: &'static AtomicU64,
+}
+#[component]
+impl Tail {
+    #[input]
+    fn inp(&mut self, p: Seq) {
+        assert_eq!(p.n, self.next, "lost, duplicated or reordered");
+        self.next += 1;
+        self.delivered.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// `src -> x -> slow -> y -> tail` on two workers, `x` and `y` stateful.
+fn behind_a_slow_relay(delivered: &'static AtomicU64) -> evoflow::Running {
+    graph! {
+        workers = 2;
+        capacity = 64;
+        src: Source = Source::new(0, u64::MAX);
+        x: P1;
+        #[worker(1)]
+        slow: Slow;
+        #[worker(1)]
+        y: Q1;
+        #[worker(1)]
+        tail: Tail = Tail { next: 0, delivered };
+        src.out -> x.inp;
+        x.out -> slow.inp;
+        slow.out -> y.inp;
+        y.out -> tail.inp;
+    }
+    .run()
+    .unwrap()
+}
+
+fn versions(running: &evoflow::Running) -> Vec<(String, String)> {
+    running
+        .instances()
+        .into_iter()
+        .map(|i| (i.name, i.component))
+        .collect()
+}
+
+/// A coordinated update whose marker cannot reach `y` before the deadline
+/// is aborted everywhere: the caller gets `TimedOut` naming `y`, on time;
+/// every instance keeps its version; packets keep flowing in order (the
+/// late marker is passed over when it arrives); and the next update, with
+/// time enough, succeeds.
+#[test]
+fn an_update_past_its_deadline_is_aborted_everywhere_and_changes_nothing() {
+    static DELIVERED: AtomicU64 = AtomicU64::new(0);
+    let running = behind_a_slow_relay(&DELIVERED);
+    std::thread::sleep(Duration::from_millis(100));
+    let before = versions(&running);
+    let t = Instant::now();
+    let outcome = running.update(
+        Update::new()
+            .replace::<P2>("x")
+            .replace::<Q2>("y")
+            .deadline(Duration::from_millis(50)),
+    );
+    let took = t.elapsed();
+    match outcome {
+        Err(UpdateError::TimedOut { unprepared, .. }) => assert_eq!(unprepared, ["y"]),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(took < Duration::from_millis(500), "returned after {took:?}");
+    assert_eq!(versions(&running), before);
+    // The stale marker reaches `y` behind the backlog and is passed over;
+    // then a single update of `y` goes through.
+    std::thread::sleep(Duration::from_millis(800));
+    let report = running
+        .update(Update::new().replace::<Q2>("y"))
+        .expect("a later update succeeds");
+    assert_eq!(report.replaced.len(), 1);
+    let before = DELIVERED.load(Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(300));
+    let flowed = DELIVERED.load(Ordering::SeqCst) - before;
+    assert!(
+        flowed > 50,
+        "only {flowed} packets in 300 ms after the updates"
+    );
+    running.stop();
+    let mut report = running.join().unwrap();
+    let tail = report.take::<Tail>("tail").unwrap();
+    let y = report.take::<Q2>("y").expect("y runs the new version");
+    assert_eq!(y.count, tail.next, "y's count was migrated");
+}
+
+/// While an update waits for its marker, reading the graph does not wait
+/// for it: `instances()` and `schedule()` answer at once.
+#[test]
+fn reading_the_graph_never_waits_for_an_update_in_progress() {
+    static DELIVERED: AtomicU64 = AtomicU64::new(0);
+    let running = std::sync::Arc::new(behind_a_slow_relay(&DELIVERED));
+    std::thread::sleep(Duration::from_millis(100));
+    let r = running.clone();
+    let update = std::thread::spawn(move || {
+        r.update(
+            Update::new()
+                .replace::<P2>("x")
+                .replace::<Q2>("y")
+                .deadline(Duration::from_secs(3)),
+        )
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!update.is_finished(), "the update should still be waiting");
+    let t = Instant::now();
+    for _ in 0..100 {
+        assert_eq!(running.instances().len(), 5);
+        assert_eq!(running.schedule().sections.len(), 2);
+    }
+    let took = t.elapsed();
+    assert!(!update.is_finished(), "the update should still be waiting");
+    assert!(took < Duration::from_millis(200), "reads took {took:?}");
+    assert!(update.join().unwrap().is_ok());
+    running.stop();
+}
+
+/// State with a migration that takes 300 ms.
+#[derive(Default, Serialize, Deserialize)]
+struct Heavy {
+    count: u64,
+}
+#[component(state, outputs(out: Seq))]
+impl Heavy {
+    #[input]
+    fn inp(&mut self, p: Seq, out: &mut Outputs<Self>) {
+        self.count += 1;
+        out.out(p);
+    }
+}
+
+static MIGRATING: AtomicBool = AtomicBool::new(false);
+
+#[derive(Default, Serialize, Deserialize)]
+struct HeavyV2 {
+    count: u64,
+}
+#[component(version = 2, state, outputs(out: Seq))]
+impl HeavyV2 {
+    #[input]
+    fn inp(&mut self, p: Seq, out: &mut Outputs<Self>) {
+        self.count += 1;
+        out.out(p);
+    }
+    #[migrate(from = 1)]
+    fn from_v1(old: HeavyCount) -> Self {
+        MIGRATING.store(true, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(300));
+        MIGRATING.store(false, Ordering::SeqCst);
+        HeavyV2 { count: old.count }
+    }
+}
+
+#[derive(Deserialize)]
+struct HeavyCount {
+    count: u64,
+}
+
+static FLOWED: AtomicU64 = AtomicU64::new(0);
+
+/// Counts what reaches it in a static, readable while the graph runs.
+#[derive(Default)]
+struct Tally;
+#[component]
+impl Tally {
+    #[input]
+    fn inp(&mut self, _: Seq) {
+        FLOWED.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A slow migration pauses only the instance being replaced: an unrelated
+/// pipeline on the same (single) worker keeps flowing meanwhile.
+#[test]
+fn a_slow_migration_does_not_stop_its_worker() {
+    let running = graph! {
+        workers = 1;
+        capacity = 8;
+        src: Source = Source::new(0, u64::MAX);
+        heavy: Heavy;
+        check: Check = Check::new(1, 0, 1);
+        other: Source = Source::new(1, u64::MAX);
+        relay: Relay;
+        tally: Tally;
+        src.out -> heavy.inp;
+        heavy.out -> check.inp;
+        other.out -> relay.inp;
+        relay.out -> tally.inp;
+    }
+    .run()
+    .unwrap();
+    let running = std::sync::Arc::new(running);
+    let r = running.clone();
+    let update = std::thread::spawn(move || r.update(Update::new().replace::<HeavyV2>("heavy")));
+    while !MIGRATING.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    let at_start = FLOWED.load(Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        MIGRATING.load(Ordering::SeqCst),
+        "the migration takes 300 ms"
+    );
+    let during = FLOWED.load(Ordering::SeqCst) - at_start;
+    assert!(
+        during > 1_000,
+        "only {during} packets flowed on the worker during the migration"
+    );
+    update.join().unwrap().expect("the update succeeds");
+    running.stop();
+    updater_free(running);
+}
+
+fn updater_free(running: std::sync::Arc<evoflow::Running>) {
+    let running = std::sync::Arc::try_unwrap(running).unwrap_or_else(|_| unreachable!());
+    let mut report = running.join().unwrap();
+    let check = report.take::<Check>("check").unwrap();
+    let heavy = report.take::<HeavyV2>("heavy").expect("heavy was replaced");
+    assert_eq!(heavy.count, check.received, "the count was migrated");
+}
+
+/// Resident memory of this process, in KiB.
+fn rss_kib() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4
+}
+
+/// 100,000 updates of one instance: memory stays flat (version history is
+/// capped; `instances()` returns the last entries and a count).
+#[test]
+fn a_hundred_thousand_updates_keep_memory_flat() {
+    const UPDATES: u64 = 100_000;
+    let running = graph! {
+        workers = 1;
+        src: Source = Source::new(0, u64::MAX);
+        p: P1;
+        check: Check = Check::new(1, 0, 1);
+        src.out -> p.inp;
+        p.out -> check.inp;
+    }
+    .run()
+    .unwrap();
+    let mut samples = Vec::new();
+    for i in 0..UPDATES {
+        let u = if i % 2 == 0 {
+            Update::new().replace::<P2>("p")
+        } else {
+            Update::new().replace::<P1>("p")
+        };
+        running.update(u).expect("update");
+        if i % 10_000 == 9_999 {
+            samples.push(rss_kib());
+        }
+    }
+    let p = &running.instances()[1];
+    assert_eq!(p.changes, UPDATES);
+    assert_eq!(p.history.len(), evoflow::HISTORY);
+    eprintln!("resident memory every 10,000 updates (KiB): {samples:?}");
+    // Allocator noise aside, the second half must not grow over the first.
+    let (first, last) = (samples[1], samples[samples.len() - 1]);
+    assert!(
+        last < first + 4 * 1024,
+        "resident memory grew from {first} KiB to {last} KiB"
+    );
+    running.stop();
+    running.join().unwrap();
 }

@@ -644,3 +644,65 @@ fn prepare(change: &mut Change, p: &mut dyn Participant, sync: &Arc<UpdateSync>,
         }
     }));
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn names(n: &[&str]) -> Vec<String> {
+        n.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// A part that gives up after the commit (its worker exits before it
+    /// installs) is a failure after the commit, never a rollback.
+    #[test]
+    fn a_failure_after_the_commit_is_not_reported_as_a_rollback() {
+        let sync = UpdateSync::new(1, names(&["a", "b"]), names(&["a", "b"]), Vec::new());
+        sync.prepared("a");
+        sync.prepared("b");
+        assert_eq!(sync.decision(), Decision::Commit);
+        sync.give_up("b", "the graph finished before the update could be applied");
+        assert!(
+            matches!(sync.failure(), Some(Failure::AfterCommit { instance, .. }) if instance == "b")
+        );
+        assert_eq!(sync.decision(), Decision::Commit);
+    }
+
+    /// At the deadline an undecided update aborts and names exactly the
+    /// instances that had not prepared; a decided one is left alone.
+    #[test]
+    fn the_deadline_aborts_only_an_undecided_update() {
+        let sync = UpdateSync::new(
+            2,
+            names(&["a", "b", "c"]),
+            names(&["a", "b", "c"]),
+            Vec::new(),
+        );
+        sync.prepared("b");
+        assert_eq!(sync.abort_late(), Some(names(&["a", "c"])));
+        assert_eq!(sync.decision(), Decision::Abort);
+        // A late preparation cannot turn the abort into a commit.
+        sync.prepared("a");
+        sync.prepared("c");
+        assert_eq!(sync.decision(), Decision::Abort);
+        assert!(matches!(sync.failure(), Some(Failure::TimedOut { .. })));
+
+        let done = UpdateSync::new(3, names(&["a"]), names(&["a"]), Vec::new());
+        done.prepared("a");
+        assert_eq!(done.abort_late(), None);
+        assert_eq!(done.decision(), Decision::Commit);
+    }
+
+    /// Waiting returns by the deadline with the participants not done.
+    #[test]
+    fn waiting_is_bounded_by_the_deadline() {
+        let sync = UpdateSync::new(4, names(&["a"]), names(&["a", "f"]), Vec::new());
+        sync.finish_one("f");
+        let t = Instant::now();
+        let left = sync.wait_until(t + std::time::Duration::from_millis(30));
+        assert_eq!(left, names(&["a"]));
+        assert!(t.elapsed() >= std::time::Duration::from_millis(30));
+        sync.finish_one("a");
+        assert!(sync.wait_until(Instant::now()).is_empty());
+    }
+}
