@@ -193,7 +193,17 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
     read_until(&program, &mut seen, |a| a.total.is_some());
     let switched = seen.last().unwrap().seq;
     read_until(&program, &mut seen, |a| a.seq >= switched + 300);
+    // A client that connects and says nothing delays nobody: the control
+    // socket serves each connection on its own (its read timeout is 5 s).
+    let silent = std::os::unix::net::UnixStream::connect(ws.socket()).unwrap();
+    let asked = Instant::now();
     let status = ws.cli(&["status"]);
+    let waited = asked.elapsed();
+    drop(silent);
+    assert!(
+        waited < Duration::from_secs(2),
+        "status waited {waited:?} behind a silent client"
+    );
     assert!(
         text(&status).contains("tally: Tally v2"),
         "{}",

@@ -5,8 +5,10 @@
 use crate::build_info::BuildInfo;
 use crate::check::{check, CodeOf};
 use crate::loader::{map, open, Loaded};
+use arc_swap::ArcSwap;
 use evoflow_runtime::__private::panic_text;
 use evoflow_runtime::{Fate, InstanceStatus, Report, RunError, Running, UpdateError, UpdateReport};
+use std::collections::HashMap;
 use std::fmt;
 use std::os::unix::fs::DirBuilderExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -124,6 +126,34 @@ pub struct App {
     host: BuildInfo,
     scratch: Scratch,
     builds: Mutex<Builds>,
+    /// What `status` shows of the builds, published after each reload so
+    /// that `status` never waits for one in progress.
+    seen: ArcSwap<Seen>,
+}
+
+/// The builds as `status` shows them.
+struct Seen {
+    loaded: usize,
+    mapped: (usize, u64),
+    /// Where each instance's code comes from.
+    code_of: HashMap<String, String>,
+}
+
+impl Seen {
+    fn of(builds: &Builds) -> Arc<Seen> {
+        Arc::new(Seen {
+            loaded: builds.loaded.len(),
+            mapped: builds.mapped,
+            code_of: builds
+                .code_of
+                .iter()
+                .map(|(name, l)| {
+                    let from = format!("load #{} (`{}`)", l.mapped.serial, l.mapped.path.display());
+                    (name.clone(), from)
+                })
+                .collect(),
+        })
+    }
 }
 
 impl App {
@@ -166,6 +196,7 @@ impl App {
             library,
             host,
             scratch: Scratch(scratch),
+            seen: ArcSwap::new(Seen::of(&builds)),
             builds: Mutex::new(builds),
         })
     }
@@ -201,6 +232,7 @@ impl App {
                     panic_text(p.as_ref())
                 )))
             });
+        self.seen.store(Seen::of(&builds));
         match &outcome {
             Ok(report) => tracing::info!("{report}"),
             Err(e) => tracing::warn!("{e}"),
@@ -277,14 +309,16 @@ impl App {
     }
 
     /// Every instance with its version history, and the library each runs.
+    /// Never waits for a reload in progress: it shows the builds as of the
+    /// last completed reload.
     pub fn status(&self) -> String {
-        let builds = self.builds.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = self.seen.load();
         let mut out = format!(
             "graph `{}`: {} libraries loaded, {} mapped ({:.1} MiB)\n",
             self.running.schedule().name,
-            builds.loaded.len(),
-            builds.mapped.0,
-            builds.mapped.1 as f64 / (1 << 20) as f64
+            seen.loaded,
+            seen.mapped.0,
+            seen.mapped.1 as f64 / (1 << 20) as f64
         );
         for InstanceStatus {
             name,
@@ -295,10 +329,7 @@ impl App {
             ..
         } in self.running.instances()
         {
-            let from = builds
-                .code_of
-                .get(&name)
-                .map(|l| format!("load #{} (`{}`)", l.mapped.serial, l.mapped.path.display()));
+            let from = seen.code_of.get(&name).cloned();
             out.push_str(&format!(
                 "{name}: {component} v{version} on worker {worker}, {} updates, code from {}\n",
                 changes,

@@ -4,6 +4,10 @@
 //! Protocol: one request line (`reload`, `reload <library path>` or
 //! `status`), answered by `ok` or `refused` on the first line and the
 //! human-readable outcome after it; then the server closes the connection.
+//!
+//! Each connection is served on a thread of its own, so a client that
+//! connects and says nothing delays nobody; reloads still apply one at a
+//! time, and `status` never waits for one.
 
 use crate::app::App;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -21,6 +25,9 @@ const MAX_REQUEST: u64 = 8192;
 
 /// How long a client may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections served at once; more are refused at once with a message.
+const MAX_CONNECTIONS: usize = 32;
 
 /// A listening control socket; removes its file when dropped.
 pub struct ControlSocket {
@@ -55,19 +62,37 @@ impl ControlSocket {
         let thread = std::thread::Builder::new()
             .name("evoflow-control".into())
             .spawn(move || {
+                let mut serving: Vec<JoinHandle<()>> = Vec::new();
                 for stream in listener.incoming() {
                     if stopping.load(Ordering::Acquire) {
                         break;
                     }
+                    serving.retain(|t| !t.is_finished());
                     match stream {
+                        Ok(mut s) if serving.len() >= MAX_CONNECTIONS => {
+                            let _ = s.write_all(
+                                b"refused\ntoo many control connections at once; try again\n",
+                            );
+                        }
                         Ok(s) => {
-                            if let Err(e) = handle(&app, s) {
-                                tracing::warn!("control connection failed: {e}");
+                            let app = app.clone();
+                            let served = std::thread::Builder::new()
+                                .name("evoflow-control-client".into())
+                                .spawn(move || {
+                                    if let Err(e) = handle(&app, s) {
+                                        tracing::warn!("control connection failed: {e}");
+                                    }
+                                });
+                            match served {
+                                Ok(t) => serving.push(t),
+                                Err(e) => tracing::warn!("control socket: cannot serve: {e}"),
                             }
                         }
                         Err(e) => tracing::warn!("control socket: {e}"),
                     }
                 }
+                // Every client thread holds the app: all end before this.
+                serving.into_iter().for_each(|t| drop(t.join()));
             })?;
         Ok(ControlSocket {
             path: path.to_owned(),
