@@ -11,13 +11,13 @@ use crate::reconfig::{ArcSpec, Change, ComponentChange, Decision, Failure, Recon
 use crate::run::Graph;
 use crate::schedule::Schedule;
 use crate::shape::{Draft, Shape};
+use crate::sync::{AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
 use crate::update::{InstanceStatus, Update, UpdateError, UpdateReport, DEFAULT_DEADLINE};
 use crate::wake::Waker;
 use crate::worker::{refuse, Command, Mailbox};
 use arc_swap::ArcSwap;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Instances reachable from `from` along arcs (forwards or backwards).
@@ -80,7 +80,7 @@ impl Drop for Holding<'_> {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 

@@ -26,6 +26,15 @@ impl Migrator {
         Ok(Migrator { jobs })
     }
 
+    /// Under loom, whose models may not start threads of their own: every
+    /// job runs where it is handed over.
+    #[cfg(loom)]
+    pub(crate) fn inline() -> Migrator {
+        Migrator {
+            jobs: mpsc::channel().0,
+        }
+    }
+
     /// Runs `job` on the migrator thread, or here if that thread is gone
     /// (the job still runs exactly once).
     pub(crate) fn run(&self, job: Job) {

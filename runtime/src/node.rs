@@ -16,9 +16,9 @@ use crate::reconfig::{
     Participant, Reconfig, Stage,
 };
 use crate::state::{Resources, State};
+use crate::sync::{AtomicBool, Ordering};
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// What a step did.

@@ -6,11 +6,11 @@ use crate::node::Node;
 use crate::port::{ArcId, End};
 use crate::queue::{self, RingRx, RingTx, Rx, Tx};
 use crate::reconfig::Incoming;
+use crate::sync::AtomicBool;
 use crate::wake::Waker;
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 /// Makes both ends of a local arc of some packet type.

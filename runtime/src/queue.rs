@@ -9,6 +9,7 @@
 //! and control items (end of stream, later update markers) travel in that
 //! same order, which is what lets them mark a precise point in the flow.
 
+use crate::sync::ring;
 use crate::wake::Waker;
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -47,14 +48,14 @@ pub(crate) struct Local<T> {
 
 /// The sending end of a ring: emits are staged, then moved in per batch.
 pub(crate) struct RingTx<T> {
-    ring: rtrb::Producer<Item<T>>,
+    ring: ring::Producer<Item<T>>,
     staged: VecDeque<Item<T>>,
     consumer: Arc<Waker>,
 }
 
 /// The receiving end of a ring.
 pub(crate) struct RingRx<T> {
-    ring: rtrb::Consumer<Item<T>>,
+    ring: ring::Consumer<Item<T>>,
     producer: Arc<Waker>,
 }
 
@@ -85,7 +86,7 @@ pub(crate) fn ring<T: Send + 'static>(
     producer: Arc<Waker>,
     consumer: Arc<Waker>,
 ) -> (RingTx<T>, RingRx<T>) {
-    let (p, c) = rtrb::RingBuffer::new(capacity.max(1));
+    let (p, c) = ring::RingBuffer::new(capacity.max(1));
     (
         RingTx {
             ring: p,

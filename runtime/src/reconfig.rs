@@ -246,7 +246,7 @@ pub(crate) trait Incoming: Send {
         handed: &mut Resources,
         inputs: Vec<Vec<End>>,
         outputs: Vec<End>,
-        stop: Arc<std::sync::atomic::AtomicBool>,
+        stop: Arc<AtomicBool>,
     ) -> Result<Box<dyn Node>, String>;
     /// Makes the node of a graph's first run (nothing to take over).
     fn into_node(
@@ -254,7 +254,7 @@ pub(crate) trait Incoming: Send {
         name: Arc<str>,
         inputs: Vec<Vec<End>>,
         outputs: Vec<End>,
-        stop: Arc<std::sync::atomic::AtomicBool>,
+        stop: Arc<AtomicBool>,
     ) -> Result<Box<dyn Node>, String>;
     /// The same component type, to be built from the old instance's state
     /// instead (the given instance is dropped).
@@ -321,7 +321,7 @@ impl<C: Component> Incoming for IncomingOf<C> {
         handed: &mut Resources,
         inputs: Vec<Vec<End>>,
         outputs: Vec<End>,
-        stop: Arc<std::sync::atomic::AtomicBool>,
+        stop: Arc<AtomicBool>,
     ) -> Result<Box<dyn Node>, String> {
         let mut c = self.instance.expect("prepared before commit");
         catch_unwind(AssertUnwindSafe(|| c.__takeover(handed)))
@@ -334,7 +334,7 @@ impl<C: Component> Incoming for IncomingOf<C> {
         name: Arc<str>,
         inputs: Vec<Vec<End>>,
         outputs: Vec<End>,
-        stop: Arc<std::sync::atomic::AtomicBool>,
+        stop: Arc<AtomicBool>,
     ) -> Result<Box<dyn Node>, String> {
         let c = self.instance.expect("a fresh instance or a prepared one");
         catch_unwind(AssertUnwindSafe(move || {

@@ -7,13 +7,13 @@ use crate::migrate::Migrator;
 use crate::reconfig::Incoming;
 use crate::schedule::Schedule;
 use crate::shape::Shape;
+use crate::sync::{AtomicBool, Mutex, Ordering};
 use crate::update::{InstanceStatus, Update, UpdateError, UpdateReport};
 use crate::worker::{Finals, Panic, Shared, Worker};
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// An instance of a graph that has not run: its name and component.

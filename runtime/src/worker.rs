@@ -5,12 +5,12 @@
 use crate::node::{Node, Step, VacantNode};
 use crate::plan::{InstancePlan, Locals};
 use crate::reconfig::Reconfig;
+use crate::sync::{AtomicBool, Mutex, Ordering};
 use crate::wake::{Sleeper, Waker};
 use crossbeam_utils::Backoff;
 use std::any::Any;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Packets (or source calls) per instance per visit: large enough to
@@ -75,6 +75,8 @@ pub(crate) enum Command {
 /// Commands waiting for a worker; `closed` once it has exited.
 #[derive(Default)]
 pub(crate) struct Mailbox {
+    /// Read without the lock between two steps; written only under it, so
+    /// a take can never clear the flag of a command it did not take.
     has_mail: AtomicBool,
     inbox: Mutex<(Vec<Command>, bool)>,
 }
@@ -91,21 +93,22 @@ impl Mailbox {
         Ok(())
     }
 
-    fn take(&self) -> Vec<Command> {
-        if !self.has_mail.swap(false, Ordering::Acquire) {
-            return Vec::new();
-        }
-        std::mem::take(&mut self.inbox.lock().unwrap_or_else(|e| e.into_inner()).0)
+    /// Takes every command waiting.
+    pub(crate) fn take(&self) -> Vec<Command> {
+        let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        self.has_mail.store(false, Ordering::Relaxed);
+        std::mem::take(&mut inbox.0)
     }
 
     /// Refuses further commands; returns those not taken yet.
-    fn close(&self) -> Vec<Command> {
+    pub(crate) fn close(&self) -> Vec<Command> {
         let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
         inbox.1 = true;
         std::mem::take(&mut inbox.0)
     }
 
-    fn has_mail(&self) -> bool {
+    /// True if a command may be waiting (checked between any two steps).
+    pub(crate) fn has_mail(&self) -> bool {
         self.has_mail.load(Ordering::Acquire)
     }
 }
