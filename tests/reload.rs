@@ -102,14 +102,16 @@ fn feed(addr: &str, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>) -> std::thread:
     })
 }
 
-/// One output line: `seq word count` (v1) or `seq word count of total`,
-/// followed by ` *` once the `mark` stage is in the graph.
+/// One output line: `seq word count` (v1) or `seq word count of total`
+/// (v2), then ` (n letters)` (v3), followed by ` *` once the `mark` stage
+/// is in the graph.
 #[derive(Debug)]
 struct Answer {
     seq: u64,
     word: String,
     count: u64,
     total: Option<u64>,
+    letters: Option<usize>,
     marked: bool,
 }
 
@@ -117,6 +119,13 @@ fn answer(line: &str) -> Answer {
     let (line, marked) = match line.strip_suffix(" *") {
         Some(l) => (l, true),
         None => (line, false),
+    };
+    let (line, letters) = match line.strip_suffix(" letters)") {
+        Some(l) => {
+            let (l, n) = l.rsplit_once(" (").expect("`(n letters)`");
+            (l, Some(n.parse().unwrap()))
+        }
+        None => (line, None),
     };
     let f: Vec<&str> = line.split(' ').collect();
     let total = match f.len() {
@@ -129,6 +138,7 @@ fn answer(line: &str) -> Answer {
         word: f[1].to_owned(),
         count: f[2].parse().unwrap(),
         total,
+        letters,
         marked,
     }
 }
@@ -297,6 +307,29 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
         text(&deps)
     );
 
+    // `Event` changes layout again (same name, size and alignment), and
+    // this time both ends of `parse.out -> tally.inp` are updated together:
+    // accepted, and that arc gets a new queue, since the old one was made
+    // for the old layout.
+    std::fs::write(&manifest, &toml).unwrap();
+    ws.use_fixture("types_v2.rs", "components/src/types.rs");
+    ws.use_fixture("tally_v3.rs", "components/src/tally.rs");
+    ws.edit(
+        "components/src/parse.rs",
+        "#[component(outputs(out: Event))]",
+        "#[component(version = 2, outputs(out: Event))]",
+    );
+    ws.build(false);
+    let both = ws.cli(&["reload"]);
+    assert!(both.status.success(), "{}", text(&both));
+    let report = text(&both);
+    assert!(
+        report.contains("disconnected parse.out -> tally.inp")
+            && report.contains("connected parse.out -> tally.inp"),
+        "{report}"
+    );
+    read_until(&program, &mut seen, |a| a.letters.is_some());
+
     let resumed = seen.last().unwrap().seq;
     read_until(&program, &mut seen, |a| a.seq >= resumed + 300);
     stop.store(true, Ordering::Relaxed);
@@ -310,7 +343,7 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
     // counts continue across it (the state migrated) and v2's total, built
     // by the migration, is the number of words so far.
     let mut counts = std::collections::HashMap::new();
-    let (mut in_v2, mut marked) = (false, false);
+    let (mut in_v2, mut marked, mut in_v3) = (false, false, false);
     for (i, a) in seen.iter().enumerate() {
         assert_eq!(a.seq, i as u64 + 1, "lost, duplicated or reordered: {a:?}");
         let count = counts.entry(a.word.clone()).or_insert(0);
@@ -329,8 +362,15 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
         );
         assert!(!a.marked || in_v2, "`mark` came after v2: {a:?}");
         marked = a.marked;
+        match a.letters {
+            Some(n) => {
+                in_v3 = true;
+                assert_eq!(n, a.word.len(), "{a:?}");
+            }
+            None => assert!(!in_v3, "a v2 answer after v3 took over: {a:?}"),
+        }
     }
-    assert!(in_v2 && marked);
+    assert!(in_v2 && marked && in_v3);
     let log = std::fs::read_to_string(&program.log).unwrap();
     assert!(
         log.contains("tally: Tally v1 -> Tally v2"),

@@ -262,7 +262,9 @@ impl App {
             .running
             .evolution(graph)
             .map_err(ReloadError::Refused)?;
-        check(&evolution, &builds.code_of, &lib).map_err(ReloadError::Refused)?;
+        let before = self.running.schedule().arcs;
+        let renewed =
+            check(&evolution, &builds.code_of, &lib, &before).map_err(ReloadError::Refused)?;
         let load_time = start.elapsed();
         let mut report = ReloadReport {
             library: path.to_owned(),
@@ -293,10 +295,14 @@ impl App {
             .filter(|i| i.fate != Fate::Kept)
             .map(|i| (i.name.clone(), i.fate))
             .collect();
-        let update = self
-            .running
-            .update(evolution.into_update())
-            .map_err(ReloadError::Update)?;
+        let mut update = evolution.into_update();
+        for (from, to) in &renewed {
+            tracing::info!(
+                "arc `{from} -> {to}` gets a new queue: the definition of its packet type changed"
+            );
+            update = update.disconnect(from, to).connect(from, to);
+        }
+        let update = self.running.update(update).map_err(ReloadError::Update)?;
         for (name, fate) in changed {
             match fate {
                 Fate::Removed => builds.code_of.remove(&name),

@@ -4,17 +4,29 @@
 //! told by the hashes `#[component]` and `library!` compute from the source.
 
 use crate::loader::Loaded;
-use evoflow_runtime::{Evolution, Fate};
+use evoflow_runtime::{ArcInfo, Evolution, Fate};
 use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The library whose code runs each instance.
 pub(crate) type CodeOf = HashMap<String, Arc<Loaded>>;
 
+/// An arc that must get a new queue: `("a.out", "b.inp")`.
+pub(crate) type Renewed = (String, String);
+
 /// Refuses an evolution to the graph of `new` that would run changed code
 /// under an unchanged version, or join two builds by an arc whose packet
-/// type differs between them.
-pub(crate) fn check(evo: &Evolution, code_of: &CodeOf, new: &Arc<Loaded>) -> Result<(), String> {
+/// type differs between them. Returns the arcs of the running graph
+/// (`before`) that both ends keep but whose packet type's definition
+/// changed: name, size and alignment may all be equal while the layout of
+/// what the queue holds is not, so the old queue must not carry the new
+/// type; they are replaced by new arcs at the update's marker.
+pub(crate) fn check(
+    evo: &Evolution,
+    code_of: &CodeOf,
+    new: &Arc<Loaded>,
+    before: &[ArcInfo],
+) -> Result<Vec<Renewed>, String> {
     let mut runs: HashMap<&str, &Arc<Loaded>> = HashMap::new();
     for i in &evo.instances {
         match i.fate {
@@ -45,9 +57,25 @@ pub(crate) fn check(evo: &Evolution, code_of: &CodeOf, new: &Arc<Loaded>) -> Res
             Fate::Removed => {}
         }
     }
+    let mut renewed = Vec::new();
     for arc in &evo.arcs {
         let (producer, consumer) = (runs[arc.from.0.as_str()], runs[arc.to.0.as_str()]);
         if Arc::ptr_eq(producer, consumer) {
+            let old_producer = before
+                .iter()
+                .any(|a| a.from == arc.from && a.to == arc.to)
+                .then(|| code_of.get(&arc.from.0))
+                .flatten();
+            if let Some(old) = old_producer.filter(|old| !Arc::ptr_eq(old, producer)) {
+                if own_types(arc.packet.name, new.crate_name)
+                    .any(|ty| old.type_hash(ty) != producer.type_hash(ty))
+                {
+                    renewed.push((
+                        format!("{}.{}", arc.from.0, arc.from.1),
+                        format!("{}.{}", arc.to.0, arc.to.1),
+                    ));
+                }
+            }
             continue;
         }
         for ty in own_types(arc.packet.name, new.crate_name) {
@@ -75,7 +103,7 @@ pub(crate) fn check(evo: &Evolution, code_of: &CodeOf, new: &Arc<Loaded>) -> Res
             }
         }
     }
-    Ok(())
+    Ok(renewed)
 }
 
 fn evo_meta(evo: &Evolution, name: &str) -> (&'static str, u32) {

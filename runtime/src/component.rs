@@ -8,7 +8,7 @@ use crate::builder::{GraphBuilder, InstanceId};
 use crate::plan::ArcFactory;
 use crate::port::{Drained, InputSet, OutputSet};
 use crate::state::{Resources, State, StateError};
-use std::any::type_name;
+use std::any::{type_name, TypeId};
 use std::hash::{Hash, Hasher};
 
 /// What a source reports after one call of its `#[source]` method.
@@ -23,9 +23,18 @@ pub enum Flow {
 }
 
 /// The type of packet a port carries, as the runtime compares it.
+///
+/// Within one process two ports are compatible exactly when their
+/// [`TypeId`]s are equal: that is what the arc ends' downcasts check, and
+/// names are not unique (two versions of a crate name their types alike).
+/// Across builds of a component library, where a rebuilt type keeps its
+/// `TypeId` even if its definition changed, the reload checks compare
+/// definition hashes on top.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct PacketType {
-    /// `std::any::type_name` of the packet type.
+    /// Identity of the type in this process.
+    pub id: TypeId,
+    /// `std::any::type_name` of the packet type (for messages).
     pub name: &'static str,
     /// Size in bytes.
     pub size: usize,
@@ -46,10 +55,26 @@ impl PacketType {
         let mut h = fnv::FnvHasher::default();
         (name, size, align).hash(&mut h);
         PacketType {
+            id: TypeId::of::<T>(),
             name,
             size,
             align,
             fingerprint: h.finish(),
+        }
+    }
+}
+
+impl PacketType {
+    /// "`a::Msg`", or, for two distinct types that share a name, the name
+    /// and a note that they are different types.
+    pub(crate) fn describe_against(&self, other: &PacketType) -> String {
+        if self.id != other.id && self.name == other.name {
+            format!(
+                "`{}` (another type of the same name: from another crate, another version of its crate, or another build)",
+                self.name
+            )
+        } else {
+            format!("`{}`", self.name)
         }
     }
 }
@@ -212,3 +237,33 @@ pub trait Component: Send + Sized + 'static {
 
 /// The outputs handle a handler receives: `out: &mut Outputs<Self>`.
 pub type Outputs<C> = <C as Component>::Outputs;
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::PacketType;
+
+    mod a {
+        pub struct Msg(#[allow(dead_code)] pub u64);
+    }
+    mod b {
+        pub struct Msg(#[allow(dead_code)] pub u64);
+    }
+
+    /// Two types that agree on name, size and alignment (as one type of
+    /// two versions of a crate does) are still different packet types.
+    #[test]
+    fn packet_types_are_told_apart_by_type_id_not_by_name() {
+        let (x, y) = (PacketType::of::<a::Msg>(), PacketType::of::<b::Msg>());
+        let y = PacketType {
+            name: x.name,
+            fingerprint: x.fingerprint,
+            ..y
+        };
+        assert_eq!((x.size, x.align), (y.size, y.align));
+        assert_ne!(x, y);
+        assert_eq!(x, PacketType::of::<a::Msg>());
+        assert!(y
+            .describe_against(&x)
+            .contains("another type of the same name"));
+    }
+}

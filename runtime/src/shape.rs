@@ -495,12 +495,13 @@ impl Draft {
             factory: out.arcs,
         };
         self.next_arc += 1;
-        if (inp.packet)() != arc.packet {
+        let expected = (inp.packet)();
+        if expected != arc.packet {
             return Err(format!(
-                "arc `{}`: the output sends `{}` but the input expects `{}`",
+                "arc `{}`: the output sends {} but the input expects {}",
                 arc.label(),
-                arc.packet.name,
-                (inp.packet)().name
+                arc.packet.describe_against(&expected),
+                expected.describe_against(&arc.packet)
             ));
         }
         self.added.push(arc);
@@ -550,10 +551,10 @@ impl Draft {
                 let (sent, expected) = ((out.packet)(), (inp.packet)());
                 if sent != expected {
                     return Err(format!(
-                        "arc `{}` would carry `{}` into a port that expects `{}`; update both ends together",
+                        "arc `{}` would carry {} into a port that expects {}; update both ends together",
                         arc.label(),
-                        sent.name,
-                        expected.name
+                        sent.describe_against(&expected),
+                        expected.describe_against(&sent)
                     ));
                 }
                 if sent != arc.packet
