@@ -1,8 +1,10 @@
 //! Live update costs, each next to its no-update baseline in the same run:
 //! single swap latency under load, coordinated updates across 1..6
 //! instances, the update of one instance in graphs of 10 to 10,000
-//! instances, and pipeline throughput while 10 and 100 updates per second
-//! are applied. Prints a summary with percentiles and ratios at the end.
+//! instances, pipeline throughput while 10 and 100 updates per second are
+//! applied, and 10,000 coordinated updates whose marker must cross a full
+//! capacity-1 ring into a slow consumer (the case that used to hang).
+//! Prints a summary with percentiles and ratios at the end.
 //!
 //!     cargo bench --bench update
 
@@ -268,6 +270,90 @@ fn summary(samples: &Samples) {
     }
 }
 
+/// Spins for `d`: a consumer slower than its producer.
+fn busy(d: Duration) {
+    let t = Instant::now();
+    while t.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+/// Busy for ~10 µs per packet: keeps the capacity-1 ring into it full.
+#[derive(Default, Serialize, Deserialize)]
+struct Slow {
+    count: u64,
+}
+
+#[component(state, outputs(out: u64))]
+impl Slow {
+    #[input]
+    fn inp(&mut self, x: u64, out: &mut Outputs<Self>) {
+        busy(Duration::from_micros(10));
+        self.count += 1;
+        out.out(x);
+    }
+}
+
+/// Another implementation of `Slow`, to swap in.
+#[derive(Default, Serialize, Deserialize)]
+struct SlowB {
+    count: u64,
+}
+
+#[component(state, outputs(out: u64))]
+impl SlowB {
+    #[input]
+    fn inp(&mut self, x: u64, out: &mut Outputs<Self>) {
+        busy(Duration::from_micros(10));
+        self.count += 1;
+        out.out(x);
+    }
+}
+
+/// `numbers -> p (worker 0) -> q (worker 1, slow) -> sink`, the arc into
+/// `q` of capacity 1; 10,000 coordinated replacements of `p` and `q`.
+/// Every update must return; one that reaches its deadline counts as a
+/// hang (none may).
+fn full_ring_into_slow_consumer() {
+    const UPDATES: usize = 10_000;
+    let mut b = GraphBuilder::new("slow", 2);
+    let src = b.instance("src", 0, Numbers { next: 0, limit: u64::MAX });
+    let p = b.instance("p", 0, StageA::default());
+    let q = b.instance("q", 1, Slow::default());
+    let sink = b.instance("sink", 1, Sink::default());
+    b.connect::<u64>(src, 0, p, 0, 1024).unwrap();
+    b.connect::<u64>(p, 0, q, 0, 1).unwrap();
+    b.connect::<u64>(q, 0, sink, 0, 1024).unwrap();
+    let running = b.build().unwrap().run().unwrap();
+    let (mut times, mut hangs) = (Vec::with_capacity(UPDATES), 0);
+    for i in 0..UPDATES {
+        let u = if i % 2 == 0 {
+            Update::new().replace::<StageB>("p").replace::<SlowB>("q")
+        } else {
+            Update::new().replace::<StageA>("p").replace::<Slow>("q")
+        };
+        let t = Instant::now();
+        match running.update(u) {
+            Ok(_) => times.push(t.elapsed()),
+            Err(evoflow::UpdateError::TimedOut { .. }) => hangs += 1,
+            Err(e) => panic!("update {i}: {e}"),
+        }
+    }
+    running.stop();
+    running.join().unwrap();
+    let max = *times.iter().max().unwrap();
+    println!(
+        "coordinated update of p and q across a full capacity-1 ring into a 10 µs/packet consumer, {UPDATES} updates:"
+    );
+    println!(
+        "  p50 {:.2?}  p99 {:.2?}  max {:.2?}  hangs (deadline of {:?} reached): {hangs}",
+        percentile(&mut times, 0.50),
+        percentile(&mut times, 0.99),
+        max,
+        evoflow::DEFAULT_DEADLINE
+    );
+}
+
 fn main() {
     let samples: Samples = Arc::default();
     let mut c = Criterion::default().configure_from_args();
@@ -275,6 +361,7 @@ fn main() {
     bench_throughput(&mut c);
     c.final_summary();
     summary(&samples);
+    full_ring_into_slow_consumer();
     // Interleaved rounds, medians: the machine is noisy and the three
     // variants must see the same noise.
     let mut times: [Vec<f64>; 3] = Default::default();
