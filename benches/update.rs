@@ -317,7 +317,14 @@ impl SlowB {
 fn full_ring_into_slow_consumer() {
     const UPDATES: usize = 10_000;
     let mut b = GraphBuilder::new("slow", 2);
-    let src = b.instance("src", 0, Numbers { next: 0, limit: u64::MAX });
+    let src = b.instance(
+        "src",
+        0,
+        Numbers {
+            next: 0,
+            limit: u64::MAX,
+        },
+    );
     let p = b.instance("p", 0, StageA::default());
     let q = b.instance("q", 1, Slow::default());
     let sink = b.instance("sink", 1, Sink::default());

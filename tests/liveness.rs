@@ -374,6 +374,75 @@ fn updater_free(running: std::sync::Arc<evoflow::Running>) {
     assert_eq!(heavy.count, check.received, "the count was migrated");
 }
 
+/// Version 2 of `Heavy` whose migration takes 1.5 s: abandoned at a short
+/// deadline.
+#[derive(Default, Serialize, Deserialize)]
+struct Stuck {
+    count: u64,
+}
+#[component(version = 2, state, outputs(out: Seq))]
+impl Stuck {
+    #[input]
+    fn inp(&mut self, p: Seq, out: &mut Outputs<Self>) {
+        self.count += 1;
+        out.out(p);
+    }
+    #[migrate(from = 1)]
+    fn from_v1(old: HeavyCount) -> Self {
+        std::thread::sleep(Duration::from_millis(1500));
+        Stuck { count: old.count }
+    }
+}
+
+/// A migration abandoned at its deadline must not hold up the migration of
+/// an unrelated instance (other pipeline, other worker) in the next update.
+#[test]
+fn an_abandoned_slow_migration_does_not_time_out_an_unrelated_update() {
+    let running = graph! {
+        workers = 2;
+        capacity = 8;
+        #[worker(0)]
+        a_src: Source = Source::new(0, u64::MAX);
+        #[worker(0)]
+        heavy: Heavy;
+        #[worker(0)]
+        a_check: Check = Check::new(1, 0, 1);
+        #[worker(1)]
+        b_src: Source = Source::new(1, u64::MAX);
+        #[worker(1)]
+        light: P1;
+        #[worker(1)]
+        b_check: Check = Check::new(2, 0, 1);
+        a_src.out -> heavy.inp;
+        heavy.out -> a_check.inp;
+        b_src.out -> light.inp;
+        light.out -> b_check.inp;
+    }
+    .run()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    match running.update(
+        Update::new()
+            .replace::<Stuck>("heavy")
+            .deadline(Duration::from_millis(100)),
+    ) {
+        Err(UpdateError::TimedOut { unprepared, .. }) => assert_eq!(unprepared, ["heavy"]),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    let t = Instant::now();
+    let outcome = running.update(
+        Update::new()
+            .replace::<P2>("light")
+            .deadline(Duration::from_millis(500)),
+    );
+    let took = t.elapsed();
+    running.stop();
+    assert!(
+        outcome.is_ok(),
+        "an unrelated update failed after {took:?}: {outcome:?}"
+    );
+}
+
 /// Resident memory of this process, in KiB.
 fn rss_kib() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();

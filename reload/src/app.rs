@@ -31,6 +31,9 @@ impl fmt::Display for ReloadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReloadError::Refused(why) => write!(f, "reload refused, nothing changed: {why}"),
+            ReloadError::Update(e @ UpdateError::FailedAfterCommit { .. }) => {
+                write!(f, "reload applied, then failed: {e}")
+            }
             ReloadError::Update(e) => write!(f, "reload not applied: {e}"),
         }
     }
@@ -43,8 +46,13 @@ impl std::error::Error for ReloadError {}
 pub struct ReloadReport {
     /// The library loaded.
     pub library: PathBuf,
-    /// The update applied, or `None` if the new build changes nothing.
+    /// The update applied, or `None` if the new build changes nothing (or
+    /// if it committed but is still installing, see `installing`).
     pub update: Option<UpdateReport>,
+    /// Instances that had not installed the committed update by its
+    /// deadline (their worker was busy in a handler); they do when their
+    /// worker next runs them.
+    pub installing: Vec<String>,
     /// Instances that keep running their code.
     pub kept: usize,
     /// Instances the new build schedules on another worker than the one
@@ -71,6 +79,11 @@ impl fmt::Display for ReloadReport {
         )?;
         match &self.update {
             Some(u) => write!(f, ", {u}); {} instances unchanged", self.kept)?,
+            None if !self.installing.is_empty() => write!(
+                f,
+                "); committed, still installing on {} (their worker is busy in a handler)",
+                self.installing.join(", ")
+            )?,
             None => write!(f, "); nothing changed: same components, versions and arcs")?,
         }
         for (name, worker, scheduled) in &self.placement_kept {
@@ -285,6 +298,7 @@ impl App {
             load: load_time,
             total: load_time,
             mapped: lib.mapped.size,
+            installing: Vec::new(),
         };
         if evolution.is_empty() {
             return Ok(report);
@@ -296,20 +310,34 @@ impl App {
             .map(|i| (i.name.clone(), i.fate))
             .collect();
         let mut update = evolution.into_update();
-        for (from, to) in &renewed {
+        for (from, to, capacity) in renewed {
             tracing::info!(
                 "arc `{from} -> {to}` gets a new queue: the definition of its packet type changed"
             );
-            update = update.disconnect(from, to).connect(from, to);
+            update = update
+                .disconnect(&from, &to)
+                .connect_with_capacity(&from, &to, capacity);
         }
-        let update = self.running.update(update).map_err(ReloadError::Update)?;
-        for (name, fate) in changed {
-            match fate {
-                Fate::Removed => builds.code_of.remove(&name),
-                _ => builds.code_of.insert(name, lib.clone()),
-            };
+        let outcome = self.running.update(update);
+        // Whatever committed runs the new build from now on, also when
+        // it is still installing or failed after the commit.
+        if let Ok(_)
+        | Err(
+            UpdateError::CommittedUnfinished { .. } | UpdateError::FailedAfterCommit { .. },
+        ) = &outcome
+        {
+            for (name, fate) in changed {
+                match fate {
+                    Fate::Removed => builds.code_of.remove(&name),
+                    _ => builds.code_of.insert(name, lib.clone()),
+                };
+            }
         }
-        report.update = Some(update);
+        match outcome {
+            Ok(update) => report.update = Some(update),
+            Err(UpdateError::CommittedUnfinished { instances }) => report.installing = instances,
+            Err(e) => return Err(ReloadError::Update(e)),
+        }
         report.total = start.elapsed();
         Ok(report)
     }

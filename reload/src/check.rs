@@ -11,8 +11,8 @@ use std::sync::Arc;
 /// The library whose code runs each instance.
 pub(crate) type CodeOf = HashMap<String, Arc<Loaded>>;
 
-/// An arc that must get a new queue: `("a.out", "b.inp")`.
-pub(crate) type Renewed = (String, String);
+/// An arc that must get a new queue: `("a.out", "b.inp", capacity)`.
+pub(crate) type Renewed = (String, String, usize);
 
 /// Refuses an evolution to the graph of `new` that would run changed code
 /// under an unchanged version, or join two builds by an arc whose packet
@@ -61,18 +61,16 @@ pub(crate) fn check(
     for arc in &evo.arcs {
         let (producer, consumer) = (runs[arc.from.0.as_str()], runs[arc.to.0.as_str()]);
         if Arc::ptr_eq(producer, consumer) {
-            let old_producer = before
-                .iter()
-                .any(|a| a.from == arc.from && a.to == arc.to)
-                .then(|| code_of.get(&arc.from.0))
-                .flatten();
-            if let Some(old) = old_producer.filter(|old| !Arc::ptr_eq(old, producer)) {
+            let kept = before.iter().find(|a| a.from == arc.from && a.to == arc.to);
+            let old_producer = kept.and_then(|a| Some((a, code_of.get(&arc.from.0)?)));
+            if let Some((kept, old)) = old_producer.filter(|(_, old)| !Arc::ptr_eq(old, producer)) {
                 if own_types(arc.packet.name, new.crate_name)
                     .any(|ty| old.type_hash(ty) != producer.type_hash(ty))
                 {
                     renewed.push((
                         format!("{}.{}", arc.from.0, arc.from.1),
                         format!("{}.{}", arc.to.0, arc.to.1),
+                        kept.capacity,
                     ));
                 }
             }

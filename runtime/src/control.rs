@@ -176,7 +176,22 @@ impl Control {
             UpdateError::Refused(why)
         })?;
         let (sync, commands) = self.plan(&shape, &mut draft, id);
-        let participants = commands.len();
+        for (_, change) in &mut draft.report.replaced {
+            change.update = id;
+        }
+        draft.report.id = id;
+        draft.report.participants = commands.len();
+        let mut report = draft.report.clone();
+        // The shape after the update, built before anything is posted: from
+        // here on nothing may fail between arming and publishing.
+        let mut next = Shape::clone(&shape);
+        next.apply(draft);
+        if Instant::now() >= deadline {
+            return Err(UpdateError::Busy {
+                update: None,
+                instances: Vec::new(),
+            });
+        }
         // Every part is posted before the update is armed, so an instance
         // has its part before any marker of the update can reach it (see
         // `ComponentNode::stale_markers`).
@@ -189,27 +204,19 @@ impl Control {
             }
         }
         sync.arm();
+        // Lingers (the next update waits for it) until every part is done.
+        holding.lingering = Some(sync.clone());
         let unfinished = sync.wait_until(deadline);
         let timed_out = if unfinished.is_empty() {
+            holding.lingering = None;
             None
         } else {
             sync.abort_late()
         };
-        for (_, change) in &mut draft.report.replaced {
-            change.update = id;
-        }
-        draft.report.id = id;
-        draft.report.participants = participants;
-        draft.report.duration = start.elapsed();
-        let report = draft.report.clone();
         if sync.decision() == Decision::Commit {
-            let mut next = Shape::clone(&shape);
-            next.apply(draft);
             self.shape.store(Arc::new(next));
         }
-        if !unfinished.is_empty() {
-            holding.lingering = Some(sync.clone());
-        }
+        report.duration = start.elapsed();
         let name = &shape.name;
         match (sync.failure(), timed_out) {
             (_, Some(unprepared)) => {

@@ -259,7 +259,7 @@ fn part(
             outputs: outs.into_iter().map(ArcSpec::Keep).collect(),
             component: ComponentChange::Keep,
         }),
-        migrator: Migrator::inline(),
+        migrator: Migrator::new("loom"),
     }
 }
 

@@ -172,10 +172,13 @@ impl UpdateSync {
     /// prepared. `None` if the update was already decided.
     pub(crate) fn abort_late(&self) -> Option<Vec<String>> {
         let mut failure = lock(&self.failure);
+        // Held across the decision, so that no instance reports prepared in
+        // between: the list names exactly those that had not when it aborted.
+        let unprepared = lock(&self.unprepared);
         if !self.decide(ABORT) {
             return None;
         }
-        let unprepared = lock(&self.unprepared).clone();
+        let unprepared = unprepared.clone();
         *failure = Some(Failure::TimedOut {
             unprepared: unprepared.clone(),
         });

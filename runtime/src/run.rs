@@ -74,7 +74,7 @@ impl Graph {
             wakers: self.workers.iter().map(|w| w.sleeper.waker()).collect(),
             stop: Arc::new(AtomicBool::new(false)),
         });
-        let migrator = Migrator::spawn(&self.control.name).map_err(RunError::Spawn)?;
+        let migrator = Migrator::new(&self.control.name);
         let control = Control::new(
             self.control,
             self.workers.iter().map(|w| w.mailbox.clone()).collect(),
@@ -131,7 +131,10 @@ impl Running {
 
     /// Applies a live update and waits until it is complete: every
     /// instance it touches has passed its marker. Other instances keep
-    /// running throughout. On error the graph is exactly as before.
+    /// running throughout, and it returns by the update's deadline. On
+    /// error the graph is exactly as before, except after the two errors
+    /// that say the update committed ([`UpdateError::CommittedUnfinished`],
+    /// [`UpdateError::FailedAfterCommit`]).
     pub fn update(&self, update: Update) -> Result<UpdateReport, UpdateError> {
         if self.shared.abort.load(Ordering::Acquire) || self.is_finished() {
             return Err(UpdateError::NotRunning);

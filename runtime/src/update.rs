@@ -151,8 +151,9 @@ impl Update {
     }
 }
 
-/// Why an update did not happen. In every case the graph is exactly as it
-/// was before.
+/// Why an update did not complete. For every variant but
+/// [`UpdateError::CommittedUnfinished`] and [`UpdateError::FailedAfterCommit`]
+/// (which say so) the graph is exactly as it was before.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UpdateError {
     /// Validation refused it before anything changed.
