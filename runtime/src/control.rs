@@ -15,7 +15,6 @@ use crate::sync::{AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
 use crate::update::{InstanceStatus, Update, UpdateError, UpdateReport, DEFAULT_DEADLINE};
 use crate::wake::Waker;
 use crate::worker::{refuse, Command, Mailbox};
-use arc_swap::ArcSwap;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
@@ -39,12 +38,13 @@ fn reach(g: &Shape, from: &HashSet<String>, forward: bool) -> HashSet<String> {
 
 /// The control side of a running graph.
 ///
-/// Readers never wait for an update: they load the shape published after
-/// the last committed update. Writers take turns; each waits at most until
-/// its deadline, for its turn and for its update.
+/// Readers never wait for an update in progress: the shape's lock is held
+/// only to validate and plan an update and to record it once committed,
+/// never while an update waits for its instances. Writers take turns; each
+/// waits at most until its deadline, for its turn and for its update.
 pub(crate) struct Control {
     /// The shape as of the last committed update.
-    shape: ArcSwap<Shape>,
+    shape: Mutex<Shape>,
     turn: Mutex<Turn>,
     turn_free: Condvar,
     mailboxes: Vec<Arc<Mailbox>>,
@@ -92,7 +92,7 @@ impl Control {
         migrator: Migrator,
     ) -> Self {
         Control {
-            shape: ArcSwap::from_pointee(graph),
+            shape: Mutex::new(graph),
             turn: Mutex::new(Turn::default()),
             turn_free: Condvar::new(),
             mailboxes,
@@ -103,11 +103,11 @@ impl Control {
     }
 
     pub(crate) fn schedule(&self) -> Schedule {
-        self.shape.load().schedule()
+        lock(&self.shape).schedule()
     }
 
     pub(crate) fn instances(&self) -> Vec<InstanceStatus> {
-        let g = self.shape.load();
+        let g = lock(&self.shape);
         g.order
             .iter()
             .map(|name| (name, &g.instances[name]))
@@ -123,7 +123,7 @@ impl Control {
     }
 
     pub(crate) fn evolution(&self, target: Graph) -> Result<Evolution, String> {
-        Evolution::between(&self.shape.load(), target)
+        Evolution::between(&lock(&self.shape), target)
     }
 
     /// Waits (until `deadline`) for the turn to update, then for the
@@ -169,23 +169,21 @@ impl Control {
         let limit = update.deadline.unwrap_or(DEFAULT_DEADLINE);
         let deadline = start + limit;
         let mut holding = self.take_turn(deadline)?;
-        let shape = self.shape.load_full();
+        let shape = lock(&self.shape);
+        let name = shape.name.clone();
         let id = self.next_update.fetch_add(1, Ordering::Relaxed);
         let mut draft = Draft::new(&shape, update.edits).map_err(|why| {
-            tracing::warn!(update = id, graph = %shape.name, "update refused: {why}");
+            tracing::warn!(update = id, graph = %name, "update refused: {why}");
             UpdateError::Refused(why)
         })?;
         let (sync, commands) = self.plan(&shape, &mut draft, id);
+        drop(shape);
         for (_, change) in &mut draft.report.replaced {
             change.update = id;
         }
         draft.report.id = id;
         draft.report.participants = commands.len();
         let mut report = draft.report.clone();
-        // The shape after the update, built before anything is posted: from
-        // here on nothing may fail between arming and publishing.
-        let mut next = Shape::clone(&shape);
-        next.apply(draft);
         if Instant::now() >= deadline {
             return Err(UpdateError::Busy {
                 update: None,
@@ -214,10 +212,10 @@ impl Control {
             sync.abort_late()
         };
         if sync.decision() == Decision::Commit {
-            self.shape.store(Arc::new(next));
+            // Validated by the draft: recording it cannot fail.
+            lock(&self.shape).apply(draft);
         }
         report.duration = start.elapsed();
-        let name = &shape.name;
         match (sync.failure(), timed_out) {
             (_, Some(unprepared)) => {
                 let e = UpdateError::TimedOut {

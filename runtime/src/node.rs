@@ -3,7 +3,8 @@
 //! [`Node`] is the type-erased face the worker sees. One step flushes the
 //! outputs, advances a pending live update, and, if every output has room,
 //! runs one batch: a source is called up to `budget` times, an operator
-//! drains up to `budget` packets from each open input arc in turn. Ends of
+//! drains up to `budget` packets from each open input arc in turn, where the
+//! budget is at most what the fullest output can take. Ends of
 //! stream are forwarded once every input has ended, behind everything
 //! emitted before.
 
@@ -154,7 +155,7 @@ impl<C: Component> ComponentNode<C> {
             Phase::Finished => false,
             Phase::Ending => self.outputs_flushed(),
             Phase::Running => {
-                self.outputs_have_room()
+                self.output_room() > 0
                     && ((C::META.polls && !self.idle && !self.poll_done)
                         || (0..C::Inputs::LEN).any(|p| {
                             let port = self.inputs.port(p);
@@ -164,8 +165,12 @@ impl<C: Component> ComponentNode<C> {
         }
     }
 
-    fn outputs_have_room(&mut self) -> bool {
-        (0..C::Outputs::LEN).all(|p| self.outputs.port(p).has_room())
+    /// Packets the tightest output can take now: a batch's budget.
+    fn output_room(&mut self) -> usize {
+        (0..C::Outputs::LEN)
+            .map(|p| self.outputs.port(p).room())
+            .min()
+            .unwrap_or(usize::MAX)
     }
 
     fn outputs_flushed(&mut self) -> bool {
@@ -337,17 +342,11 @@ impl<C: Component> ComponentNode<C> {
                 }
             }
             Phase::Ending => Step::default(),
-            Phase::Running => {
-                if !self.outputs_have_room() {
-                    Step::default()
-                } else if C::META.is_source() {
-                    // A source in an update stops producing once aligned
-                    // (it has no inputs: right away) until the decision.
-                    self.run_source(budget)
-                } else {
-                    self.run_operator(budget)
-                }
-            }
+            Phase::Running => match budget.min(self.output_room()) {
+                0 => Step::default(),
+                budget if C::META.is_source() => self.run_source(budget),
+                budget => self.run_operator(budget),
+            },
         };
         step.progress |= self.flush() | flushed;
         // An idle source must be polled again even if it could not run now.

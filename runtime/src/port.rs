@@ -194,8 +194,8 @@ pub trait ErasedOutPort {
     fn flush(&mut self) -> bool;
     /// True if items are staged and the arc has room for some of them.
     fn can_flush(&self) -> bool;
-    /// True if nothing is staged and the arc has room.
-    fn has_room(&self) -> bool;
+    /// How many packets the arc can take now (0 while any are staged).
+    fn room(&self) -> usize;
     /// True if nothing waits to be moved into the arc.
     fn is_flushed(&self) -> bool;
     /// Sends the end of stream behind everything already emitted.
@@ -214,8 +214,8 @@ impl<T: Send + 'static> ErasedOutPort for OutPort<T> {
     fn can_flush(&self) -> bool {
         self.tx.can_flush()
     }
-    fn has_room(&self) -> bool {
-        self.tx.has_room()
+    fn room(&self) -> usize {
+        self.tx.room()
     }
     fn is_flushed(&self) -> bool {
         self.tx.is_flushed()

@@ -99,7 +99,7 @@ pub(crate) fn ring<T: Send + 'static>(
 
 impl<T> Tx<T> {
     /// Sends an item; never blocks. The bound is enforced by
-    /// [`Tx::has_room`], which the runtime checks before each batch.
+    /// [`Tx::room`], which the runtime checks before each batch.
     #[inline]
     pub(crate) fn send(&mut self, item: Item<T>) {
         match self {
@@ -147,11 +147,15 @@ impl<T> Tx<T> {
         }
     }
 
-    /// True when the consumer can take more: the producer may run a batch.
-    pub(crate) fn has_room(&self) -> bool {
+    /// How many more items the consumer can take now (nothing while items
+    /// are still staged). A batch handles at most this many packets, so an
+    /// arc holds about its capacity, not a whole batch: what waits behind
+    /// it (an update's marker, another input's share) is not starved.
+    pub(crate) fn room(&self) -> usize {
         match self {
-            Tx::Local(q) => q.items.borrow().len() < q.capacity,
-            Tx::Ring(r) => r.staged.is_empty() && !r.ring.is_full(),
+            Tx::Local(q) => q.capacity.saturating_sub(q.items.borrow().len()),
+            Tx::Ring(r) if r.staged.is_empty() => r.ring.slots(),
+            Tx::Ring(_) => 0,
         }
     }
 }

@@ -44,10 +44,7 @@ impl CArc {
     }
 }
 
-/// The current shape of a running graph. Cloned per committed update to
-/// publish the next snapshot (see `control`); its size is bounded by the
-/// graph's, since version histories are capped.
-#[derive(Clone)]
+/// The current shape of a running graph.
 pub(crate) struct Shape {
     pub name: String,
     pub workers: usize,
