@@ -272,11 +272,25 @@ fn reading_the_graph_never_waits_for_an_update_in_progress() {
     running.stop();
 }
 
-/// State with a migration that takes 300 ms.
+/// Version 1 of a component with a large state; `HeavyV2` migrates from it
+/// in 300 ms.
 #[derive(Default, Serialize, Deserialize)]
 struct Heavy {
     count: u64,
+    /// ~290 KB exported: above `MIGRATE_OFF_WORKER`, like any state whose
+    /// migration is slow because it is large.
+    table: Vec<u64>,
 }
+
+impl Heavy {
+    fn large() -> Self {
+        Heavy {
+            count: 0,
+            table: (0..32_768).map(|i| u64::MAX - i).collect(),
+        }
+    }
+}
+
 #[component(state, outputs(out: Seq))]
 impl Heavy {
     #[input]
@@ -334,7 +348,7 @@ fn a_slow_migration_does_not_stop_its_worker() {
         workers = 1;
         capacity = 8;
         src: Source = Source::new(0, u64::MAX);
-        heavy: Heavy;
+        heavy: Heavy = Heavy::large();
         check: Check = Check::new(1, 0, 1);
         other: Source = Source::new(1, u64::MAX);
         relay: Relay;
@@ -406,7 +420,7 @@ fn an_abandoned_slow_migration_does_not_time_out_an_unrelated_update() {
         #[worker(0)]
         a_src: Source = Source::new(0, u64::MAX);
         #[worker(0)]
-        heavy: Heavy;
+        heavy: Heavy = Heavy::large();
         #[worker(0)]
         a_check: Check = Check::new(1, 0, 1);
         #[worker(1)]

@@ -603,10 +603,16 @@ fn done(
     Advance::Run
 }
 
+/// Exported states at least this large are migrated off the worker.
+/// Migration costs grow with the state (decoding, converting, building);
+/// below this a migration takes microseconds, less than handing it to
+/// another thread and coming back, which would then dominate every swap.
+pub(crate) const MIGRATE_OFF_WORKER: usize = 64 * 1024;
+
 /// Prepares a changing instance and reports the outcome to `sync`. The
 /// state is exported here, on the worker (it needs the running
-/// component); a migration from it runs on the migrator thread, so a slow
-/// one pauses only this instance, not its worker.
+/// component); a migration from a large state runs on a migrator thread,
+/// so it pauses only this instance, not its worker.
 fn prepare(change: &mut Change, p: &mut dyn Participant, sync: &Arc<UpdateSync>, m: &Migrator) {
     if !p.running() {
         let why = format!("instance `{}` has already finished its stream", p.name());
@@ -616,9 +622,13 @@ fn prepare(change: &mut Change, p: &mut dyn Participant, sync: &Arc<UpdateSync>,
         ComponentChange::Replace(incoming) => incoming.migrates(),
         _ => false,
     };
-    if !migrating {
+    let state = match migrating.then(|| p.export()).transpose() {
+        Ok(state) => state,
+        Err(why) => return sync.failed(p.name(), why),
+    };
+    if state.as_ref().is_none_or(|s| s.len() < MIGRATE_OFF_WORKER) {
         let outcome = match &mut change.component {
-            ComponentChange::Replace(incoming) => incoming.prepare(None),
+            ComponentChange::Replace(incoming) => incoming.prepare(state),
             _ => Ok(()),
         };
         return match outcome {
@@ -626,10 +636,7 @@ fn prepare(change: &mut Change, p: &mut dyn Participant, sync: &Arc<UpdateSync>,
             Err(why) => sync.failed(p.name(), why),
         };
     }
-    let state = match p.export() {
-        Ok(state) => state,
-        Err(why) => return sync.failed(p.name(), why),
-    };
+    let state = state.expect("checked above");
     let slot = Arc::new(Mutex::new(None));
     let ComponentChange::Replace(mut incoming) = std::mem::replace(
         &mut change.component,
