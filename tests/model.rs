@@ -47,9 +47,7 @@
 //! Profiles: `model_short` runs a few cases in every `cargo test`;
 //! `model_soak` (ignored) loops random cases for `EVOFLOW_SOAK_SECS`
 //! (default 600) and prints counts:
-//! `cargo test --release --test model -- --ignored model_soak --nocapture`
-//! (`known_issue_*`, also ignored, reproduce runtime issues the model found
-//! that are not fixed yet, and fail until they are).
+//! `cargo test --release --test model -- --ignored model_soak --nocapture`.
 //! Both print their proptest seed; `EVOFLOW_MODEL_SEED=N` replays it.
 //! `checks_catch_injected_faults` shows that each check can fail.
 
@@ -921,8 +919,10 @@ fn build(case: &Case, progress: &Arc<AtomicU64>) -> (evoflow::Graph, Model) {
         arc(&mut m, from, (sink_ids[s], "inp"), pkt);
     }
 
-    // Placement: every worker keeps an instance that is never removed (a
-    // worker whose instances are all gone exits); the rest at random.
+    // Placement: every worker keeps an instance that is never removed (so
+    // every worker carries traffic; an emptied worker is tested on its own,
+    // `a_worker_emptied_by_updates_takes_instances_again`); the rest at
+    // random.
     let permanent: Vec<usize> = (0..m.insts.len())
         .filter(|&i| {
             matches!(
@@ -2414,14 +2414,12 @@ fn update_marker_is_not_starved_behind_a_fan_in() {
     );
 }
 
-/// Known runtime issue: a worker whose instances are all removed exits
-/// while the graph runs, so a later `insert_on` that worker is rolled back
-/// ("worker 1 has stopped: all its instances have finished"; they were
-/// removed, not finished). A section left empty at build time is the same.
-/// The model keeps an instance that is never removed on every worker.
+/// Found by this model: a worker whose instances were all removed exited
+/// while the graph ran, so a later `insert_on` that worker was rolled back
+/// ("worker 1 has stopped: all its instances have finished"). Such a
+/// worker now stays, parked, until every worker's instances are done.
 #[test]
-#[ignore = "known issue: a worker emptied by updates exits (run with --ignored)"]
-fn known_issue_a_worker_emptied_by_updates_cannot_take_instances_again() {
+fn a_worker_emptied_by_updates_takes_instances_again() {
     let progress = Arc::new(AtomicU64::new(0));
     // src (worker 0) -> r (worker 1) -> sink (worker 0)
     let mut b = GraphBuilder::new("emptied", 2);

@@ -7,7 +7,7 @@ use crate::migrate::Migrator;
 use crate::reconfig::Incoming;
 use crate::schedule::Schedule;
 use crate::shape::Shape;
-use crate::sync::{AtomicBool, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
 use crate::update::{InstanceStatus, Update, UpdateError, UpdateReport};
 use crate::worker::{Finals, Panic, Shared, Worker};
 use std::any::Any;
@@ -73,6 +73,7 @@ impl Graph {
             panic: Mutex::new(None),
             wakers: self.workers.iter().map(|w| w.sleeper.waker()).collect(),
             stop: Arc::new(AtomicBool::new(false)),
+            running: AtomicUsize::new(self.workers.len()),
         });
         let migrator = Migrator::new(&self.control.name);
         let control = Control::new(

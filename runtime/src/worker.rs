@@ -5,7 +5,7 @@
 use crate::node::{Node, Step, VacantNode};
 use crate::plan::{InstancePlan, Locals};
 use crate::reconfig::Reconfig;
-use crate::sync::{AtomicBool, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
 use crate::wake::{Sleeper, Waker};
 use crossbeam_utils::Backoff;
 use std::any::Any;
@@ -45,6 +45,10 @@ pub(crate) struct Shared {
     pub wakers: Vec<Arc<Waker>>,
     /// Set by `Running::stop`: sources end at their next call.
     pub stop: Arc<AtomicBool>,
+    /// Workers with an instance that has not finished. A worker whose
+    /// instances have all finished (or were all removed) stays, parked,
+    /// while this is not zero: an update may still give it an instance.
+    pub running: AtomicUsize,
 }
 
 impl Shared {
@@ -278,12 +282,15 @@ impl Worker {
     ) -> Result<(), Panicked> {
         let backoff = Backoff::new();
         let mut last_progress = Instant::now();
+        let mut done = false;
+        let graph_done = || shared.running.load(Ordering::Acquire) == 0;
         while !shared.abort.load(Ordering::Acquire) {
             let (mut progress, mut polling) = (false, false);
             let mut i = 0;
-            while i < s.nodes.len() {
+            loop {
                 // Updates are picked up between any two steps, so how soon
-                // an instance swaps does not depend on the section's size.
+                // an instance swaps does not depend on the section's size
+                // (and an empty section still takes its inserts).
                 if mailbox.has_mail() {
                     let mut commands = mailbox.take().into_iter();
                     while let Some(command) = commands.next() {
@@ -295,6 +302,9 @@ impl Worker {
                         progress = true;
                     }
                 }
+                if i == s.nodes.len() {
+                    break;
+                }
                 if !s.nodes[i].is_finished() {
                     let step = s.step(i, BUDGET, &shared.stop, shared)?;
                     progress |= step.progress;
@@ -303,7 +313,17 @@ impl Worker {
                 i += 1;
             }
             s.sweep();
-            if s.nodes.iter().all(|n| n.is_finished()) && !mailbox.has_mail() {
+            let finished = s.nodes.iter().all(|n| n.is_finished()) && !mailbox.has_mail();
+            if finished != done {
+                done = finished;
+                if !done {
+                    shared.running.fetch_add(1, Ordering::AcqRel);
+                } else if shared.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    // The last worker to finish lets the finished ones exit.
+                    shared.wake_all();
+                }
+            }
+            if done && graph_done() {
                 return Ok(());
             }
             if progress {
@@ -321,6 +341,7 @@ impl Worker {
                 sleeper.park_unless(polling.then_some(interval), || {
                     shared.abort.load(Ordering::Acquire)
                         || mailbox.has_mail()
+                        || (done && graph_done())
                         || nodes.iter_mut().any(|n| n.has_work())
                 });
             }
