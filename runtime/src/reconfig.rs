@@ -8,12 +8,19 @@
 //! 2. *Forward*: send the marker on the output arcs in `forward`, behind
 //!    everything the old version emitted.
 //! 3. *Prepare* (instances that change): export the state and build the new
-//!    version; report success or failure. Then pause, handling nothing.
+//!    version (a large state's migration on a migrator thread); report
+//!    success or failure. Then pause, handling nothing.
 //! 4. *Decide*: when every changing instance has prepared, the update
-//!    commits: each installs its new version and arcs. If any failed, it
-//!    aborts: each keeps its old version, with its state and arcs, and
-//!    releases its held arcs. Either way no packet was handled by a version
-//!    that should not see it.
+//!    commits: each installs its new version and arcs. If any failed, or
+//!    the submitter's deadline passed first, it aborts: each keeps its old
+//!    version, with its state and arcs, and releases its held arcs; an
+//!    instance still aligning gives up at once, and markers of the update
+//!    that reach it later are passed over. Either way no packet was handled
+//!    by a version that should not see it.
+//!
+//! [`gate`] reads where an instance stands without changing anything;
+//! [`advance`] acts on the same reading, and a node's park check asks it
+//! too, so a kind of pending work cannot be forgotten by one of them.
 
 use crate::component::{Component, ComponentMeta};
 use crate::guard::Guarded;
