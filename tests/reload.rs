@@ -330,6 +330,18 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
     );
     read_until(&program, &mut seen, |a| a.letters.is_some());
 
+    // The same sources built with `-C panic=abort` in RUSTFLAGS: its first
+    // panic would kill the host. Refused before any of its code runs.
+    let aborting = ws.build_library_with("panic-abort", "-C panic=abort");
+    let refused = ws.cli(&["reload", "--library", aborting.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("its panic strategy")
+            && text(&refused).contains("is `abort` but the running program's is `unwind`"),
+        "{}",
+        text(&refused)
+    );
+
     let resumed = seen.last().unwrap().seq;
     read_until(&program, &mut seen, |a| a.seq >= resumed + 300);
     stop.store(true, Ordering::Relaxed);

@@ -12,7 +12,7 @@ use std::hash::{Hash, Hasher};
 
 /// First line of every build info text: a library without it is not an
 /// evoflow component library (or one of an incompatible format).
-pub(crate) const FORMAT: &str = "evoflow-library 1";
+pub(crate) const FORMAT: &str = "evoflow-library 2";
 
 /// The build of a host or a library.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +21,9 @@ pub(crate) struct BuildInfo {
     pub rustc: String,
     pub target: String,
     pub debug_assertions: bool,
+    /// `unwind` or `abort`: a library whose panics abort would take the
+    /// host down at its first panic, which the host cannot contain.
+    pub panic: String,
     /// Hash of the runtime's type identities: differs when the runtime was
     /// compiled differently (features, profile, compiler).
     pub runtime: u64,
@@ -37,6 +40,12 @@ impl BuildInfo {
             rustc: env!("EVOFLOW_RUSTC").to_owned(),
             target: env!("EVOFLOW_TARGET").to_owned(),
             debug_assertions: cfg!(debug_assertions),
+            panic: if cfg!(panic = "abort") {
+                "abort"
+            } else {
+                "unwind"
+            }
+            .to_owned(),
             runtime: h.finish(),
         }
     }
@@ -71,6 +80,7 @@ impl BuildInfo {
             rustc: get("rustc")?,
             target: get("target")?,
             debug_assertions: get("debug_assertions")? == "true",
+            panic: get("panic")?,
             runtime: num(get("runtime")?)?,
         };
         Ok((info, num(get("deps")?)?))
@@ -88,6 +98,11 @@ impl BuildInfo {
                 "debug assertions setting (profile)",
                 self.debug_assertions.to_string(),
                 lib.debug_assertions.to_string(),
+            ),
+            (
+                "panic strategy (`panic` in the profile, or `-C panic` in RUSTFLAGS)",
+                self.panic.clone(),
+                lib.panic.clone(),
             ),
             (
                 "evoflow runtime build (features, profile)",
@@ -108,8 +123,8 @@ impl fmt::Display for BuildInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{FORMAT}\nevoflow={}\nrustc={}\ntarget={}\ndebug_assertions={}\nruntime={:016x}",
-            self.evoflow, self.rustc, self.target, self.debug_assertions, self.runtime
+            "{FORMAT}\nevoflow={}\nrustc={}\ntarget={}\ndebug_assertions={}\npanic={}\nruntime={:016x}",
+            self.evoflow, self.rustc, self.target, self.debug_assertions, self.panic, self.runtime
         )
     }
 }
@@ -144,6 +159,18 @@ mod tests {
         let why = host.refuse(&lib).expect("refused");
         assert!(why.contains("compiler is `rustc 1.0.0`"), "{why}");
         assert!(why.contains(&host.rustc), "{why}");
+    }
+
+    #[test]
+    fn another_panic_strategy_is_refused() {
+        let host = BuildInfo::current();
+        let lib = BuildInfo {
+            panic: "abort".into(),
+            ..host.clone()
+        };
+        let why = host.refuse(&lib).expect("refused");
+        assert!(why.contains("panic strategy"), "{why}");
+        assert!(why.contains("is `abort`"), "{why}");
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use crate::app::App;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -42,16 +42,7 @@ impl ControlSocket {
     /// Listens on `path` (mode 0600; connections from other users are
     /// refused too) and serves `app` on a thread of its own.
     pub fn serve(app: Arc<App>, path: &Path) -> io::Result<ControlSocket> {
-        if path.exists() {
-            if UnixStream::connect(path).is_ok() {
-                return Err(io::Error::new(
-                    io::ErrorKind::AddrInUse,
-                    format!("`{}` is served by another running program", path.display()),
-                ));
-            }
-            // A stale socket of a program that did not exit cleanly.
-            std::fs::remove_file(path)?;
-        }
+        clear_stale(path)?;
         let listener = UnixListener::bind(path)?;
         // Connections in the moment before this are refused by the peer
         // check in `handle`.
@@ -115,6 +106,33 @@ impl Drop for ControlSocket {
         }
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// Makes way for a socket at `path`: nothing there, or the stale socket of
+/// a program of this user that did not exit cleanly (removed). Anything
+/// else is refused and left as it is.
+fn clear_stale(path: &Path) -> io::Result<()> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !meta.file_type().is_socket() || meta.uid() != own_uid() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "`{}` exists and is not a control socket of this user; give `--socket` a path that does not exist yet (it is created, and removed on exit)",
+                path.display()
+            ),
+        ));
+    }
+    if UnixStream::connect(path).is_ok() {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!("`{}` is served by another running program", path.display()),
+        ));
+    }
+    std::fs::remove_file(path)
 }
 
 fn handle(app: &App, stream: UnixStream) -> io::Result<()> {
@@ -191,4 +209,34 @@ fn peer_uid(s: &UnixStream) -> Option<u32> {
 fn own_uid() -> u32 {
     // SAFETY: getuid has no preconditions and cannot fail.
     unsafe { libc::getuid() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clear_stale;
+    use std::os::unix::net::UnixListener;
+
+    /// A regular file (or anything but a stale socket) at the socket path
+    /// is refused and left intact; a stale socket is cleared; a live one
+    /// is refused.
+    #[test]
+    fn only_a_stale_socket_of_ours_is_cleared() {
+        let dir = std::env::temp_dir().join(format!("evoflow-socket-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("notes.txt");
+        std::fs::write(&file, "keep me").unwrap();
+        let why = clear_stale(&file).unwrap_err().to_string();
+        assert!(why.contains("exists and is not a control socket"), "{why}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+
+        let socket = dir.join("live.sock");
+        let live = UnixListener::bind(&socket).unwrap();
+        let why = clear_stale(&socket).unwrap_err().to_string();
+        assert!(why.contains("served by another running program"), "{why}");
+        drop(live);
+        clear_stale(&socket).expect("a stale socket is cleared");
+        assert!(!socket.exists());
+        clear_stale(&socket).expect("nothing there");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -85,6 +85,21 @@ impl Workspace {
     /// `cargo build` of the host and the library, or of the library only;
     /// panics with cargo's output on failure.
     pub fn build(&self, host_too: bool) {
+        self.cargo_build(host_too, &self.target, None);
+    }
+
+    /// Builds the library alone with `rustflags`, into a target directory
+    /// of its own named after `name` (the main one keeps its artifacts),
+    /// and returns the library's path.
+    pub fn build_library_with(&self, name: &str, rustflags: &str) -> PathBuf {
+        let target = self.target.with_file_name(format!("reload-scratch-{name}"));
+        self.cargo_build(false, &target, Some(rustflags));
+        target
+            .join(if self.release { "release" } else { "debug" })
+            .join(format!("lib{}.so", self.example.library))
+    }
+
+    fn cargo_build(&self, host_too: bool, target: &Path, rustflags: Option<&str>) {
         let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         cmd.arg("build").current_dir(&self.dir);
         if self.release {
@@ -94,11 +109,12 @@ impl Workspace {
         if host_too {
             cmd.args(["-p", self.example.host]);
         }
-        let out = cmd
-            .env("CARGO_TARGET_DIR", &self.target)
-            .env_remove("RUSTFLAGS")
-            .output()
-            .expect("cargo runs");
+        cmd.env("CARGO_TARGET_DIR", target);
+        match rustflags {
+            Some(flags) => cmd.env("RUSTFLAGS", flags),
+            None => cmd.env_remove("RUSTFLAGS"),
+        };
+        let out = cmd.output().expect("cargo runs");
         assert!(
             out.status.success(),
             "cargo build failed:\n{}",
