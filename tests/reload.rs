@@ -194,6 +194,11 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
     let feeder = feed(&addr, stop.clone(), sent.clone());
     let mut seen = Vec::new();
     read_until(&program, &mut seen, |a| a.seq >= 300);
+    // A malformed line from another client: `parse` drops it with a
+    // `tracing` warning, logged inside the library, which must reach the
+    // host's log (checked at the end).
+    let mut malformed = TcpStream::connect(&addr).unwrap();
+    malformed.write_all(b"not-a-number\n").unwrap();
 
     // A new version of `tally` with a state migration, loaded on SIGHUP
     // while words keep arriving.
@@ -388,4 +393,9 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
         log.contains("tally: Tally v1 -> Tally v2"),
         "the log reports the update:\n{log}"
     );
+    assert!(
+        log.contains("dropped malformed line \"not-a-number\""),
+        "a component's `tracing` event reaches the host's log:\n{log}"
+    );
+    drop(malformed);
 }

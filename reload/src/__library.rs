@@ -50,6 +50,11 @@ pub fn export(
 ) -> Result<Library, String> {
     // Fails only if already set: a library is initialised once per load.
     let _ = tracing::dispatcher::set_global_default(host.dispatch.clone());
+    // The host's subscriber was registered with the host's copy of
+    // `tracing`, not with the library's, whose level filter therefore stays
+    // `OFF` (every event skipped) until its callsites' interest is rebuilt
+    // against the global subscriber just set.
+    tracing::callsite::rebuild_interest_cache();
     let graph = catch_unwind(graph)
         .map_err(|p| format!("its graph function panicked: {}", panic_text(p.as_ref())))?;
     Ok(Library {
