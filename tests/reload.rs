@@ -347,6 +347,23 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
         text(&refused)
     );
 
+    // Doc comments on the component and its type change no code: the
+    // rebuild changes nothing (neither refused nor an update).
+    ws.edit(
+        "components/src/tally.rs",
+        "pub struct Tally {",
+        "/// Word counts, with their total.\npub struct Tally {",
+    );
+    ws.edit(
+        "components/src/tally.rs",
+        "#[component(version = 3,",
+        "/// Counts each event's word.\n#[component(version = 3,",
+    );
+    ws.build(false);
+    let docs = ws.cli(&["reload"]);
+    assert!(docs.status.success(), "{}", text(&docs));
+    assert!(text(&docs).contains("nothing changed"), "{}", text(&docs));
+
     let resumed = seen.last().unwrap().seq;
     read_until(&program, &mut seen, |a| a.seq >= resumed + 300);
     stop.store(true, Ordering::Relaxed);

@@ -237,7 +237,7 @@ fn collect(
         };
         let tokens = item.to_token_stream();
         let entry = defs.entry(ident.to_string()).or_default();
-        entry.0.push_str(&tokens.to_string());
+        entry.0.push_str(&fingerprint::code_text(&tokens));
         idents(tokens, &mut entry.1);
     }
 }
