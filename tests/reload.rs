@@ -224,6 +224,17 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
         "{}",
         text(&status)
     );
+    // The copies a reload maps are removed once mapped (the mapping stays):
+    // a debug library is tens of MiB, and `/tmp` may be memory.
+    let scratch = std::env::temp_dir().join(format!("evoflow-{}-0", program.child.id()));
+    let left: Vec<_> = std::fs::read_dir(&scratch)
+        .unwrap_or_else(|e| panic!("{}: {e}", scratch.display()))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "copies left in {}: {left:?}",
+        scratch.display()
+    );
 
     // A graph change: a new stage between `tally` and `print`, through the
     // control command.

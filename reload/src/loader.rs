@@ -42,8 +42,8 @@ impl Loaded {
     }
 }
 
-/// Copies `path` to `scratch/<serial>-<file name>` (a new file) and maps
-/// the copy.
+/// Copies `path` to `scratch/<serial>-<file name>` (a new file), maps the
+/// copy and removes its file (the mapping stays).
 pub(crate) fn map(path: &Path, scratch: &Path, serial: usize) -> Result<Mapped, String> {
     let shown = path.display();
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
@@ -60,19 +60,29 @@ pub(crate) fn map(path: &Path, scratch: &Path, serial: usize) -> Result<Mapped, 
         .create_new(true)
         .open(&copy)
         .and_then(|mut to| std::io::copy(&mut std::fs::File::open(path)?, &mut to));
-    copied.map_err(|e| format!("cannot copy `{shown}` to `{}`: {e}", copy.display()))?;
-    exports_build_info(&copy).map_err(|why| {
-        format!(
-            "`{shown}` is not an evoflow component library ({why}); build the component crate as a \
-             `cdylib` that invokes `evoflow::library!(your_graph_fn)`"
-        )
-    })?;
-    // SAFETY: mapping runs the library's initialisers. The file is a build
-    // output the process owner asked to load (through the owner-only
-    // control socket, a signal or the program's arguments), and it exports
-    // the entry point of an evoflow library.
-    let library = unsafe { libloading::Library::new(&copy) }
-        .map_err(|e| format!("`{shown}` is not a loadable library: {e}"))?;
+    // Once mapped (or refused) the copy is no longer needed: a debug
+    // library is tens of MiB, and a tmpfs scratch directory is memory.
+    let mapped = copied
+        .map_err(|e| format!("cannot copy `{shown}` to `{}`: {e}", copy.display()))
+        .and_then(|_| {
+            exports_build_info(&copy).map_err(|why| {
+                format!(
+                    "`{shown}` is not an evoflow component library ({why}); build the component crate as a \
+                     `cdylib` that invokes `evoflow::library!(your_graph_fn)`"
+                )
+            })
+        })
+        .and_then(|()| {
+            // SAFETY: mapping runs the library's initialisers. The file is a
+            // build output the process owner asked to load (through the
+            // owner-only control socket, a signal or the program's
+            // arguments), and it exports the entry point of an evoflow
+            // library.
+            unsafe { libloading::Library::new(&copy) }
+                .map_err(|e| format!("`{shown}` is not a loadable library: {e}"))
+        });
+    let _ = std::fs::remove_file(&copy);
+    let library = mapped?;
     Ok(Mapped {
         path: path.to_owned(),
         serial,
