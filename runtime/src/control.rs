@@ -205,19 +205,18 @@ impl Control {
         // Lingers (the next update waits for it) until every part is done.
         holding.lingering = Some(sync.clone());
         let unfinished = sync.wait_until(deadline);
-        let timed_out = if unfinished.is_empty() {
+        if unfinished.is_empty() {
             holding.lingering = None;
-            None
         } else {
-            sync.abort_late()
-        };
+            sync.abort_late();
+        }
         if sync.decision() == Decision::Commit {
             // Validated by the draft: recording it cannot fail.
             lock(&self.shape).apply(draft);
         }
         report.duration = start.elapsed();
-        match (sync.failure(), timed_out) {
-            (_, Some(unprepared)) => {
+        match sync.failure() {
+            Some(Failure::TimedOut { unprepared }) => {
                 let e = UpdateError::TimedOut {
                     deadline: limit,
                     unprepared,
@@ -225,25 +224,22 @@ impl Control {
                 tracing::warn!(update = id, graph = %name, "{e}");
                 Err(e)
             }
-            (Some(Failure::AfterCommit { instance, reason }), None) => {
+            Some(Failure::AfterCommit { instance, reason }) => {
                 tracing::error!(update = id, graph = %name, "update failed after commit: `{instance}`: {reason}; the graph stops");
                 Err(UpdateError::FailedAfterCommit { instance, reason })
             }
-            (Some(Failure::Prepare { instance, reason }), None) => {
+            Some(Failure::Prepare { instance, reason }) => {
                 tracing::warn!(update = id, graph = %name, "update rolled back: `{instance}`: {reason}");
                 Err(UpdateError::RolledBack { instance, reason })
             }
-            (Some(Failure::TimedOut { .. }), None) => {
-                unreachable!("only this thread times an update out")
-            }
-            (None, None) if !unfinished.is_empty() => {
+            None if !unfinished.is_empty() => {
                 let e = UpdateError::CommittedUnfinished {
                     instances: unfinished,
                 };
                 tracing::warn!(update = id, graph = %name, "{e}");
                 Err(e)
             }
-            (None, None) => {
+            None => {
                 tracing::info!(update = id, graph = %name, "{report}");
                 Ok(report)
             }

@@ -147,6 +147,14 @@ impl UpdateSync {
         }
     }
 
+    /// Reports how `instance`'s preparation ended.
+    fn report_prepared(&self, instance: &str, outcome: Result<(), String>) {
+        match outcome {
+            Ok(()) => self.prepared(instance),
+            Err(why) => self.failed(instance, why),
+        }
+    }
+
     /// An instance could not install its committed change: the update
     /// cannot be undone, and the graph stops.
     fn broke(&self, instance: &str, reason: String) {
@@ -175,23 +183,22 @@ impl UpdateSync {
     }
 
     /// The submitter's deadline passed: aborts the update if it is still
-    /// undecided, and returns the changing instances that had not
-    /// prepared. `None` if the update was already decided.
-    pub(crate) fn abort_late(&self) -> Option<Vec<String>> {
+    /// undecided, recording which changing instances had not prepared
+    /// ([`Failure::TimedOut`]). Returns whether it aborted.
+    pub(crate) fn abort_late(&self) -> bool {
         let mut failure = lock(&self.failure);
         // Held across the decision, so that no instance reports prepared in
         // between: the list names exactly those that had not when it aborted.
         let unprepared = lock(&self.unprepared);
         if !self.decide(ABORT) {
-            return None;
+            return false;
         }
-        let unprepared = unprepared.clone();
         *failure = Some(Failure::TimedOut {
             unprepared: unprepared.clone(),
         });
-        drop(failure);
+        drop((unprepared, failure));
         self.wake();
-        Some(unprepared)
+        true
     }
 
     /// An instance's part will never run: the update fails, and the
@@ -638,10 +645,7 @@ fn prepare(change: &mut Change, p: &mut dyn Participant, sync: &Arc<UpdateSync>,
             ComponentChange::Replace(incoming) => incoming.prepare(state),
             _ => Ok(()),
         };
-        return match outcome {
-            Ok(()) => sync.prepared(p.name()),
-            Err(why) => sync.failed(p.name(), why),
-        };
+        return sync.report_prepared(p.name(), outcome);
     }
     let state = state.expect("checked above");
     let slot = Arc::new(Mutex::new(None));
@@ -655,10 +659,7 @@ fn prepare(change: &mut Change, p: &mut dyn Participant, sync: &Arc<UpdateSync>,
     m.run(Box::new(move || {
         let outcome = incoming.prepare(Some(state));
         *lock(&slot) = Some(incoming);
-        match outcome {
-            Ok(()) => sync.prepared(&name),
-            Err(why) => sync.failed(&name, why),
-        }
+        sync.report_prepared(&name, outcome);
     }));
 }
 
@@ -696,17 +697,21 @@ mod tests {
             Vec::new(),
         );
         sync.prepared("b");
-        assert_eq!(sync.abort_late(), Some(names(&["a", "c"])));
+        assert!(sync.abort_late());
         assert_eq!(sync.decision(), Decision::Abort);
+        let timed_out = Failure::TimedOut {
+            unprepared: names(&["a", "c"]),
+        };
+        assert_eq!(sync.failure(), Some(timed_out.clone()));
         // A late preparation cannot turn the abort into a commit.
         sync.prepared("a");
         sync.prepared("c");
         assert_eq!(sync.decision(), Decision::Abort);
-        assert!(matches!(sync.failure(), Some(Failure::TimedOut { .. })));
+        assert_eq!(sync.failure(), Some(timed_out));
 
         let done = UpdateSync::new(3, names(&["a"]), names(&["a"]), Vec::new());
         done.prepared("a");
-        assert_eq!(done.abort_late(), None);
+        assert!(!done.abort_late());
         assert_eq!(done.decision(), Decision::Commit);
     }
 
