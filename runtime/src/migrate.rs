@@ -1,6 +1,7 @@
-//! Where state migrations run: on migrator threads, off the workers. A
-//! migration is user code of unknown cost (deserialising and converting a
-//! large state, say); run on a worker it would stop every other instance of
+//! Where migrations of large states run (see
+//! `reconfig::MIGRATE_OFF_WORKER`): on migrator threads, off the workers. A
+//! migration is user code whose cost grows with the state (decoding and
+//! converting it); run on a worker it would stop every other instance of
 //! that worker's section for its duration. Here only the instance being
 //! replaced waits for it, paused at its packet boundary.
 //!
