@@ -45,10 +45,11 @@
 pub use evoflow_macros::{component, graph, library};
 pub use evoflow_reload as reload;
 pub use evoflow_runtime::{
-    ArcInfo, BuildError, Component, ComponentMeta, Evolution, Fate, Flow, Graph, GraphBuilder,
-    InstanceEvolution, InstanceId, InstanceInfo, InstanceStatus, Migration, Outputs, PacketType,
-    Panic, PortMeta, Report, Resources, RunError, Running, Schedule, State, StateError, Update,
-    UpdateError, UpdateReport, VersionChange, DEFAULT_DEADLINE, HISTORY,
+    ArcInfo, BuildError, Component, ComponentMeta, DeadLetter, Evolution, Fate, Flow, Graph,
+    GraphBuilder, InstanceEvolution, InstanceId, InstanceInfo, InstanceStatus, Migration, OnPanic,
+    Outputs, PacketType, Panic, PortMeta, Recoverable, Report, Resources, RunError, Running,
+    Schedule, State, StateError, Supervision, Update, UpdateError, UpdateReport, VersionChange,
+    DEAD_LETTERS, DEFAULT_DEADLINE, HISTORY,
 };
 
 #[doc(hidden)]

@@ -263,4 +263,40 @@ const fn all_known(ports: &[PortMeta], names: &[&str]) -> bool {
 }
 
 /// Text of a panic payload (also for the reload crate's catch sites).
-pub use crate::reconfig::panic_text;
+pub use crate::guard::panic_text;
+
+/// Picks a packet type's [`Keeper`](crate::Keeper) where the type is
+/// concrete: `(&KeepProbe::<T>::NEW).keeper()` with both traits below in
+/// scope resolves to [`KeepRecoverable`] if `T` is
+/// [`Recoverable`](crate::Recoverable) (method lookup tries `&KeepProbe`
+/// before `&&KeepProbe`), else to [`KeepNothing`].
+pub struct KeepProbe<T>(std::marker::PhantomData<T>);
+
+impl<T> KeepProbe<T> {
+    /// The probe.
+    pub const NEW: Self = KeepProbe(std::marker::PhantomData);
+}
+
+/// The probe's choice for `Recoverable` packet types: keep them.
+pub trait KeepRecoverable<T> {
+    /// Some keeper.
+    fn keeper(&self) -> Option<crate::Keeper<T>>;
+}
+
+impl<T: crate::Recoverable> KeepRecoverable<T> for KeepProbe<T> {
+    fn keeper(&self) -> Option<crate::Keeper<T>> {
+        Some(crate::Keeper::of())
+    }
+}
+
+/// The probe's choice for all other packet types: keep nothing.
+pub trait KeepNothing<T> {
+    /// No keeper.
+    fn keeper(&self) -> Option<crate::Keeper<T>>;
+}
+
+impl<T> KeepNothing<T> for &KeepProbe<T> {
+    fn keeper(&self) -> Option<crate::Keeper<T>> {
+        None
+    }
+}

@@ -6,8 +6,10 @@ use crate::component::{Component, ComponentMeta, PacketType};
 use crate::plan::{EndPlan, InstancePlan};
 use crate::port::ArcId;
 use crate::reconfig::{Incoming, IncomingOf};
+use crate::restart::Factory;
 use crate::run::Graph;
 use crate::shape::{CArc, Shape};
+use crate::supervise::{OnPanic, Supervision};
 use crate::wake::Sleeper;
 use crate::worker::Worker;
 use std::fmt;
@@ -23,6 +25,10 @@ struct Pending {
     inputs: Vec<Vec<EndPlan>>,
     outputs: Vec<Option<EndPlan>>,
     component: Box<dyn Incoming>,
+    /// Its own supervision, if not the graph's.
+    supervision: Option<Supervision>,
+    /// True if it can be rebuilt (it was added with its constructor).
+    restartable: bool,
 }
 
 /// Builds a [`Graph`]: add instances in run order per section, then arcs.
@@ -32,6 +38,7 @@ pub struct GraphBuilder {
     instances: Vec<Pending>,
     arcs: Vec<(InstanceId, InstanceId, CArc)>,
     default_capacity: usize,
+    supervision: Supervision,
 }
 
 /// A rule of graph construction that was broken.
@@ -79,6 +86,13 @@ pub enum BuildError {
         /// How many there are.
         sections: usize,
     },
+    /// An instance's supervision cannot be carried out.
+    CannotRestart {
+        /// Instance name.
+        instance: String,
+        /// Why, and what would fix it.
+        why: &'static str,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -103,6 +117,9 @@ impl fmt::Display for BuildError {
                 f,
                 "instance `{instance}` is placed on worker {section}, but the graph has {sections} workers"
             ),
+            BuildError::CannotRestart { instance, why } => {
+                write!(f, "instance `{instance}` cannot be supervised as asked: {why}")
+            }
         }
     }
 }
@@ -118,7 +135,34 @@ impl GraphBuilder {
             instances: Vec::new(),
             arcs: Vec::new(),
             default_capacity: 1024,
+            supervision: Supervision::STOP,
         }
+    }
+
+    /// Supervision of every instance that has none of its own (and of the
+    /// instances updates insert). Default: [`Supervision::STOP`].
+    pub fn supervision(&mut self, supervision: Supervision) -> &mut Self {
+        self.supervision = supervision;
+        self
+    }
+
+    /// Supervision of instance `id`.
+    pub fn supervise(&mut self, id: InstanceId, supervision: Supervision) -> &mut Self {
+        self.instances[id.0].supervision = Some(supervision);
+        self
+    }
+
+    /// Adds an instance built by `factory`, which also rebuilds it when its
+    /// supervision restarts it (as OTP restarts a child from `init`).
+    pub fn instance_built_by<C: Component>(
+        &mut self,
+        name: impl Into<String>,
+        section: usize,
+        factory: impl Fn() -> C + Send + Sync + 'static,
+    ) -> InstanceId {
+        let factory: Factory<C> = std::sync::Arc::new(factory);
+        let component = IncomingOf::fresh(factory()).with_factory(factory);
+        self.push::<C>(name.into(), section, Box::new(component), true)
     }
 
     /// Capacity of arcs that live updates add without naming one.
@@ -135,13 +179,26 @@ impl GraphBuilder {
         section: usize,
         component: C,
     ) -> InstanceId {
+        let component = Box::new(IncomingOf::fresh(component));
+        self.push::<C>(name.into(), section, component, false)
+    }
+
+    fn push<C: Component>(
+        &mut self,
+        name: String,
+        section: usize,
+        component: Box<dyn Incoming>,
+        restartable: bool,
+    ) -> InstanceId {
         self.instances.push(Pending {
-            name: name.into(),
+            name,
             meta: &C::META,
             section,
             inputs: (0..C::META.inputs.len()).map(|_| Vec::new()).collect(),
             outputs: (0..C::META.outputs.len()).map(|_| None).collect(),
-            component: Box::new(IncomingOf::fresh(component)),
+            component,
+            supervision: None,
+            restartable,
         });
         InstanceId(self.instances.len() - 1)
     }
@@ -241,6 +298,17 @@ impl GraphBuilder {
             }
         }
         self.check_acyclic()?;
+        for p in &self.instances {
+            let why = match p.supervision.unwrap_or(self.supervision).on_panic {
+                OnPanic::Restart if !p.restartable => "it restarts from its constructor, but was added without one; add it with `instance_built_by` (graph! does when the instance is restarted)",
+                OnPanic::Snapshot { .. } if !p.meta.state => "it restarts from a snapshot of its state, but its component has none; add `state` to its #[component] or restart it from its constructor",
+                _ => continue,
+            };
+            return Err(BuildError::CannotRestart {
+                instance: p.name.clone(),
+                why,
+            });
+        }
         let control = Shape::new(
             self.name,
             self.sleepers.len(),
@@ -263,6 +331,7 @@ impl GraphBuilder {
                 inputs: p.inputs,
                 outputs,
                 component: p.component,
+                supervision: p.supervision.unwrap_or(self.supervision),
             });
         }
         let workers = plans
@@ -274,7 +343,7 @@ impl GraphBuilder {
                 mailbox: Default::default(),
             })
             .collect();
-        Ok(Graph::new(control, workers))
+        Ok(Graph::new(control, workers, self.supervision))
     }
 
     /// Kahn's algorithm; on failure, walks back along unfinished arcs to name

@@ -218,6 +218,17 @@ pub trait Component: Send + Sized + 'static {
         )))
     }
 
+    /// Calls the `#[recover]` method of input `port` with a packet whose
+    /// handler panicked, once the instance was resumed or restarted.
+    #[doc(hidden)]
+    fn __recover(
+        &mut self,
+        _port: usize,
+        _packet: Box<dyn std::any::Any + Send>,
+        _outputs: &mut Self::Outputs,
+    ) {
+    }
+
     /// Calls the `#[handover]` method: give away what cannot be serialised.
     #[doc(hidden)]
     fn __handover(&mut self, _resources: &mut Resources) {}
@@ -232,6 +243,18 @@ pub trait Component: Send + Sized + 'static {
     #[doc(hidden)]
     fn __add_to(self, builder: &mut GraphBuilder, name: &str, section: usize) -> InstanceId {
         builder.instance(name, section, self)
+    }
+
+    /// Adds the component built by `factory`, kept for restarts (as
+    /// [`Component::__add_to`]).
+    #[doc(hidden)]
+    fn __add_built_by(
+        factory: impl Fn() -> Self + Send + Sync + 'static,
+        builder: &mut GraphBuilder,
+        name: &str,
+        section: usize,
+    ) -> InstanceId {
+        builder.instance_built_by(name, section, factory)
     }
 }
 

@@ -4,9 +4,21 @@
 //! So every call into component code is caught in generic code, which is
 //! compiled together with the component: here for destructors.
 
+use std::any::Any;
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Text of a panic payload.
+pub fn panic_text(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
 
 /// A component whose destructor's panics are caught and logged, not
 /// propagated.

@@ -14,10 +14,12 @@ mod plan;
 mod port;
 mod queue;
 mod reconfig;
+mod restart;
 mod run;
 mod schedule;
 mod shape;
 mod state;
+mod supervise;
 mod sync;
 mod update;
 mod wake;
@@ -34,12 +36,14 @@ pub use component::{Component, ComponentMeta, Flow, Migration, Outputs, PacketTy
 pub use evolve::{Evolution, Fate, InstanceEvolution};
 pub use plan::ArcFactory;
 pub use port::{
-    ArcId, ArcState, Drained, End, ErasedInPort, ErasedOutPort, InPort, InputSet, NoInputs,
+    ArcId, ArcState, Drained, End, ErasedInPort, ErasedOutPort, InPort, InputSet, Keeper, NoInputs,
     NoOutputs, OutPort, OutputSet,
 };
+pub use restart::Factory;
 pub use run::{Graph, Report, RunError, Running};
 pub use schedule::{ArcInfo, InstanceInfo, Schedule};
 pub use state::{Resources, State, StateError};
+pub use supervise::{DeadLetter, Kept, OnPanic, Recoverable, Supervision, DEAD_LETTERS};
 pub use update::{
     InstanceStatus, Update, UpdateError, UpdateReport, VersionChange, DEFAULT_DEADLINE, HISTORY,
 };

@@ -80,7 +80,7 @@ fn contain(job: Job) {
     if let Err(p) = catch_unwind(AssertUnwindSafe(job)) {
         tracing::error!(
             "a migration job panicked outside component code: {}",
-            crate::reconfig::panic_text(p.as_ref())
+            crate::guard::panic_text(p.as_ref())
         );
     }
 }

@@ -9,18 +9,32 @@
 //! emitted before.
 
 use crate::component::{Component, Flow};
-use crate::guard::Guarded;
+use crate::guard::{panic_text, Guarded};
 use crate::plan::Locals;
 use crate::port::{ArcId, ArcState, InputSet, OutputSet};
 use crate::reconfig::{
-    abandon, advance, begin_commit, gate, panic_text, Advance, Change, ComponentChange, Gate,
-    Participant, Reconfig, Stage,
+    abandon, advance, begin_commit, gate, Advance, Change, ComponentChange, Gate, Participant,
+    Reconfig, Stage,
 };
+use crate::restart::{Fatal, Recovery, Supervisor};
 use crate::state::{Resources, State};
+use crate::supervise::{DeadLetter, DeadLetters, Supervision};
 use crate::sync::{AtomicBool, Ordering};
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
+use std::time::SystemTime;
+
+/// What every node of a running graph shares.
+#[derive(Default)]
+pub(crate) struct Env {
+    /// Set by `Running::stop`: sources end at their next call.
+    pub stop: AtomicBool,
+    /// Where panicking packets are recorded.
+    pub dead_letters: DeadLetters,
+    /// The supervision of instances an update inserts.
+    pub supervision: Supervision,
+}
 
 /// What a step did.
 #[derive(Copy, Clone, Debug, Default)]
@@ -37,10 +51,11 @@ pub(crate) struct Step {
 /// The worker's view of an instance.
 pub(crate) trait Node {
     /// Runs one batch. A panic in component code is caught here, in the
-    /// component's own build, and returned as its message: a component
-    /// loaded from a library has its own panic runtime, and its panics must
-    /// not unwind into the host's frames.
-    fn step(&mut self, budget: usize) -> Result<Step, String>;
+    /// component's own build (a component loaded from a library has its
+    /// own panic runtime, and its panics must not unwind into the host's
+    /// frames), and handed to the instance's supervisor; what it does not
+    /// absorb comes back as [`Fatal`].
+    fn step(&mut self, budget: usize) -> Result<Step, Fatal>;
     /// True once the end of stream has been emitted and flushed, and no
     /// update is pending.
     fn is_finished(&self) -> bool;
@@ -53,7 +68,7 @@ pub(crate) trait Node {
     /// Installs the committed update: the node that replaces this one, or
     /// `None` if the instance was removed. A panic in a `#[handover]` or
     /// `#[takeover]` hook is caught (as in `step`) and returned.
-    fn commit(self: Box<Self>, locals: &mut Locals) -> Result<Option<Box<dyn Node>>, String>;
+    fn commit(self: Box<Self>, locals: &mut Locals) -> Result<Option<Box<dyn Node>>, Fatal>;
     /// The worker is exiting: fail and finish any pending update.
     fn abandon(&mut self);
     /// The component itself, for the final report.
@@ -83,9 +98,19 @@ pub(crate) struct ComponentNode<C: Component> {
     idle: bool,
     /// An operator's `#[poll]` method reported [`Flow::Done`].
     poll_done: bool,
-    /// Set by `Running::stop`: sources end at their next call.
-    stop: Arc<AtomicBool>,
+    env: Arc<Env>,
+    supervisor: Supervisor<C>,
+    /// The code running now, for a panic's dead letter.
+    site: Site,
     pending: Option<(Reconfig, Stage)>,
+}
+
+/// Which of a component's methods runs.
+#[derive(Copy, Clone, Debug)]
+enum Site {
+    Input(usize),
+    Generate,
+    Finish,
 }
 
 impl<C: Component> ComponentNode<C> {
@@ -94,7 +119,8 @@ impl<C: Component> ComponentNode<C> {
         component: C,
         inputs: C::Inputs,
         outputs: C::Outputs,
-        stop: Arc<AtomicBool>,
+        env: Arc<Env>,
+        supervisor: Supervisor<C>,
     ) -> Self {
         ComponentNode {
             name,
@@ -104,7 +130,9 @@ impl<C: Component> ComponentNode<C> {
             phase: Phase::Running,
             idle: false,
             poll_done: false,
-            stop,
+            env,
+            supervisor,
+            site: Site::Generate,
             pending: None,
         }
     }
@@ -186,6 +214,7 @@ impl<C: Component> ComponentNode<C> {
 
     /// Runs the end hook and stages the end of stream on every output.
     fn begin_end(&mut self) {
+        self.site = Site::Finish;
         self.component.__finish(&mut self.outputs);
         for p in 0..C::Outputs::LEN {
             self.outputs.port(p).end();
@@ -197,8 +226,9 @@ impl<C: Component> ComponentNode<C> {
     /// is idle or done. Returns whether it is done.
     fn poll(&mut self, budget: usize, step: &mut Step) -> bool {
         self.idle = false;
+        self.site = Site::Generate;
         for _ in 0..budget {
-            if self.stop.load(Ordering::Relaxed) {
+            if self.env.stop.load(Ordering::Relaxed) {
                 return true;
             }
             match self.component.__generate(&mut self.outputs) {
@@ -226,6 +256,7 @@ impl<C: Component> ComponentNode<C> {
     fn run_operator(&mut self, budget: usize) -> Step {
         let mut step = Step::default();
         for p in 0..C::Inputs::LEN {
+            self.site = Site::Input(p);
             for a in 0..self.inputs.port(p).arc_count() {
                 let d = self
                     .component
@@ -348,6 +379,9 @@ impl<C: Component> ComponentNode<C> {
                 budget => self.run_operator(budget),
             },
         };
+        if step.progress {
+            self.supervisor.tick(&self.component);
+        }
         step.progress |= self.flush() | flushed;
         // An idle source must be polled again even if it could not run now.
         step.polling |= self.idle && self.phase == Phase::Running;
@@ -359,9 +393,61 @@ impl<C: Component> ComponentNode<C> {
     }
 }
 
+impl<C: Component> ComponentNode<C> {
+    /// Component code panicked with `message`: its packet becomes a dead
+    /// letter, and the supervisor resumes the instance, restarts it or
+    /// gives up. A resumed or restarted instance's `#[recover]` method then
+    /// gets the packet back, if it was kept. The queues are untouched: the
+    /// packet that panicked was taken, those behind it wait.
+    fn supervise(&mut self, message: String) -> Result<Step, Fatal> {
+        let (site, kept) = match self.site {
+            Site::Input(p) => (
+                format!("input `{}`", C::META.inputs[p].name),
+                self.inputs.port_mut(p).take_kept().map(|k| (p, k)),
+            ),
+            Site::Generate if C::META.is_source() => ("#[source]".to_owned(), None),
+            Site::Generate => ("#[poll]".to_owned(), None),
+            Site::Finish => ("#[on_end]".to_owned(), None),
+        };
+        let decided = self.supervisor.on_panic(&message);
+        let outcome = match &decided {
+            Ok(r) => r.outcome(&self.supervisor.policy()),
+            Err(_) => "the graph stops",
+        };
+        self.env.dead_letters.push(DeadLetter {
+            instance: self.name.to_string(),
+            site,
+            message,
+            at: SystemTime::now(),
+            packet: kept.as_ref().map(|(_, k)| k.text.clone()),
+            outcome: outcome.to_owned(),
+        });
+        if let Recovery::Restart(c) = decided? {
+            // The old component's destructor runs here, guarded.
+            self.component = Guarded::new(c);
+        }
+        if let Some((port, k)) = kept {
+            let (c, out) = (&mut self.component, &mut self.outputs);
+            catch_unwind(AssertUnwindSafe(|| c.__recover(port, k.packet, out))).map_err(|p| {
+                Fatal::from(format!(
+                    "#[recover] panicked (not retried): {}",
+                    panic_text(p.as_ref())
+                ))
+            })?;
+        }
+        Ok(Step {
+            progress: true,
+            ..Step::default()
+        })
+    }
+}
+
 impl<C: Component> Node for ComponentNode<C> {
-    fn step(&mut self, budget: usize) -> Result<Step, String> {
-        catch_unwind(AssertUnwindSafe(|| self.run_step(budget))).map_err(|p| panic_text(p.as_ref()))
+    fn step(&mut self, budget: usize) -> Result<Step, Fatal> {
+        match catch_unwind(AssertUnwindSafe(|| self.run_step(budget))) {
+            Ok(step) => Ok(step),
+            Err(p) => self.supervise(panic_text(p.as_ref())),
+        }
     }
 
     fn is_finished(&self) -> bool {
@@ -391,7 +477,7 @@ impl<C: Component> Node for ComponentNode<C> {
         self.pending = Some((rc, Stage::Align));
     }
 
-    fn commit(mut self: Box<Self>, locals: &mut Locals) -> Result<Option<Box<dyn Node>>, String> {
+    fn commit(mut self: Box<Self>, locals: &mut Locals) -> Result<Option<Box<dyn Node>>, Fatal> {
         let (
             Change {
                 inputs,
@@ -413,7 +499,8 @@ impl<C: Component> Node for ComponentNode<C> {
                     this.component.into_inner(),
                     C::Inputs::from_ends(ins),
                     C::Outputs::from_ends(outs),
-                    this.stop,
+                    this.env,
+                    this.supervisor,
                 )) as Box<dyn Node>)),
                 ComponentChange::Replace(incoming) => {
                     let mut handed = Resources::default();
@@ -422,7 +509,14 @@ impl<C: Component> Node for ComponentNode<C> {
                         .map_err(|p| format!("#[handover] panicked: {}", panic_text(p.as_ref())))?;
                     drop(old);
                     incoming
-                        .assemble(this.name, &mut handed, ins, outs, this.stop)
+                        .assemble(
+                            this.name,
+                            &mut handed,
+                            ins,
+                            outs,
+                            this.env,
+                            this.supervisor.policy(),
+                        )
                         .map(Some)
                 }
                 ComponentChange::Remove => Ok(None),
@@ -435,7 +529,7 @@ impl<C: Component> Node for ComponentNode<C> {
                 panic_text(p.as_ref())
             ))
         })
-        .map_err(|why| done.fail(why))
+        .map_err(|why| done.fail(why).into())
     }
 
     fn abandon(&mut self) {
@@ -450,24 +544,24 @@ impl<C: Component> Node for ComponentNode<C> {
 /// An instance an update inserts, until the update commits.
 pub(crate) struct VacantNode {
     name: Arc<str>,
-    stop: Arc<AtomicBool>,
+    env: Arc<Env>,
     pending: Option<(Reconfig, Stage)>,
 }
 
 impl VacantNode {
-    pub(crate) fn new(name: Arc<str>, rc: Reconfig, stop: Arc<AtomicBool>) -> Self {
+    pub(crate) fn new(name: Arc<str>, rc: Reconfig, env: Arc<Env>) -> Self {
         VacantNode {
             name,
-            stop,
+            env,
             pending: Some((rc, Stage::Align)),
         }
     }
 
     /// The place of an instance an update removed, until swept away.
-    pub(crate) fn retired(name: Arc<str>, stop: Arc<AtomicBool>) -> Self {
+    pub(crate) fn retired(name: Arc<str>, env: Arc<Env>) -> Self {
         VacantNode {
             name,
-            stop,
+            env,
             pending: None,
         }
     }
@@ -491,7 +585,7 @@ impl Participant for VacantNode {
 }
 
 impl Node for VacantNode {
-    fn step(&mut self, _: usize) -> Result<Step, String> {
+    fn step(&mut self, _: usize) -> Result<Step, Fatal> {
         let mut pending = self.pending.take();
         let advanced = advance(&mut pending, self);
         self.pending = pending;
@@ -523,7 +617,7 @@ impl Node for VacantNode {
             "an inserted instance cannot be changed in the same update",
         );
     }
-    fn commit(mut self: Box<Self>, locals: &mut Locals) -> Result<Option<Box<dyn Node>>, String> {
+    fn commit(mut self: Box<Self>, locals: &mut Locals) -> Result<Option<Box<dyn Node>>, Fatal> {
         let (
             Change {
                 inputs,
@@ -533,11 +627,19 @@ impl Node for VacantNode {
             done,
         ) = begin_commit(&mut self.pending, &self.name);
         let (ins, outs) = Change::ends(inputs, outputs, Vec::new(), locals);
+        let supervision = self.env.supervision;
         match component {
             ComponentChange::Replace(incoming) => incoming
-                .assemble(self.name, &mut Resources::default(), ins, outs, self.stop)
+                .assemble(
+                    self.name,
+                    &mut Resources::default(),
+                    ins,
+                    outs,
+                    self.env,
+                    supervision,
+                )
                 .map(Some)
-                .map_err(|why| done.fail(why)),
+                .map_err(|why| done.fail(why).into()),
             ComponentChange::Keep | ComponentChange::Remove => Ok(None),
             ComponentChange::Migrating(_) => unreachable!("resolved by begin_commit"),
         }

@@ -2,11 +2,11 @@
 //! nodes using them are made on the worker's own thread; what travels there
 //! is `Send`: components, ring ends, and monomorphised constructors.
 
-use crate::node::Node;
+use crate::node::{Env, Node};
 use crate::port::{ArcId, End};
 use crate::queue::{self, RingRx, RingTx, Rx, Tx};
 use crate::reconfig::Incoming;
-use crate::sync::AtomicBool;
+use crate::supervise::Supervision;
 use crate::wake::Waker;
 use std::any::Any;
 use std::collections::HashMap;
@@ -161,6 +161,7 @@ pub(crate) struct InstancePlan {
     pub inputs: Vec<Vec<EndPlan>>,
     pub outputs: Vec<EndPlan>,
     pub component: Box<dyn Incoming>,
+    pub supervision: Supervision,
 }
 
 impl InstancePlan {
@@ -169,7 +170,7 @@ impl InstancePlan {
     pub(crate) fn build(
         self,
         locals: &mut Locals,
-        stop: &Arc<AtomicBool>,
+        env: &Arc<Env>,
     ) -> Result<Box<dyn Node>, (Arc<str>, String)> {
         let inputs = self
             .inputs
@@ -179,7 +180,7 @@ impl InstancePlan {
         let outputs = self.outputs.into_iter().map(|e| e.open(locals)).collect();
         let name = self.name.clone();
         self.component
-            .into_node(self.name, inputs, outputs, stop.clone())
+            .into_node(self.name, inputs, outputs, env.clone(), self.supervision)
             .map_err(|why| (name, why))
     }
 }

@@ -7,6 +7,7 @@
 //! live update rebuilds the instance.
 
 use crate::queue::{Item, Rx, Stop, Tx};
+use crate::supervise::{Kept, Recoverable};
 use smallvec::SmallVec;
 use std::any::Any;
 
@@ -53,6 +54,35 @@ struct InArc<T> {
 /// An input port: the arcs feeding it (fan-in is several arcs).
 pub struct InPort<T> {
     arcs: SmallVec<[InArc<T>; 1]>,
+    /// Set if `T` is [`Recoverable`]: how to keep a packet while its
+    /// handler runs.
+    keeper: Option<Keeper<T>>,
+    /// The packet whose handler runs (or panicked), if kept.
+    kept: Option<T>,
+}
+
+/// How a [`Recoverable`] packet is kept: chosen where the packet type is
+/// concrete (in the generated glue), since Rust cannot ask a generic `T`.
+pub struct Keeper<T> {
+    clone: fn(&T) -> T,
+    describe: fn(&T) -> String,
+}
+
+impl<T> Clone for Keeper<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Keeper<T> {}
+
+impl<T: Recoverable> Keeper<T> {
+    /// The keeper of a [`Recoverable`] type.
+    pub fn of() -> Self {
+        Keeper {
+            clone: T::clone,
+            describe: |p| format!("{p:?}"),
+        }
+    }
 }
 
 fn downcast<E: 'static>(end: Box<dyn Any>) -> E {
@@ -79,7 +109,17 @@ impl<T: Send + 'static> InPort<T> {
                 },
             })
             .collect();
-        InPort { arcs }
+        InPort {
+            arcs,
+            keeper: None,
+            kept: None,
+        }
+    }
+
+    /// Keeps each packet while its handler runs (for `Recoverable` types).
+    pub fn keeping(mut self, keeper: Option<Keeper<T>>) -> Self {
+        self.keeper = keeper;
+        self
     }
 
     /// Gives the arc ends back (a held marker is consumed).
@@ -96,12 +136,24 @@ impl<T: Send + 'static> InPort<T> {
 
     /// Hands up to `budget` packets of arc `arc` to `handler`.
     #[inline]
-    pub fn drain(&mut self, arc: usize, budget: usize, handler: impl FnMut(T)) -> Drained {
+    pub fn drain(&mut self, arc: usize, budget: usize, mut handler: impl FnMut(T)) -> Drained {
         let a = &mut self.arcs[arc];
         if a.state != ArcState::Open {
             return Drained::default();
         }
-        let (handled, stop) = a.rx.drain(budget, handler);
+        let (handled, stop) = match self.keeper {
+            None => a.rx.drain(budget, handler),
+            Some(k) => {
+                let kept = &mut self.kept;
+                let drained = a.rx.drain(budget, |p| {
+                    *kept = Some((k.clone)(&p));
+                    handler(p);
+                });
+                // Reached only if no handler panicked.
+                *kept = None;
+                drained
+            }
+        };
         match stop {
             Stop::None => {}
             Stop::End => a.state = ArcState::Ended,
@@ -128,6 +180,8 @@ pub trait ErasedInPort {
     fn release(&mut self, arc: usize);
     /// True if arc `arc` is open and has an item waiting.
     fn has_item(&self, arc: usize) -> bool;
+    /// The packet whose handler panicked, if its type is kept.
+    fn take_kept(&mut self) -> Option<Kept>;
 }
 
 impl<T: Send + 'static> ErasedInPort for InPort<T> {
@@ -147,6 +201,13 @@ impl<T: Send + 'static> ErasedInPort for InPort<T> {
     }
     fn has_item(&self, arc: usize) -> bool {
         self.arcs[arc].state == ArcState::Open && self.arcs[arc].rx.has_item()
+    }
+    fn take_kept(&mut self) -> Option<Kept> {
+        let (p, k) = (self.kept.take()?, self.keeper?);
+        Some(Kept {
+            text: (k.describe)(&p),
+            packet: Box::new(p),
+        })
     }
 }
 

@@ -160,6 +160,15 @@ impl<T> Tx<T> {
     }
 }
 
+/// Wakes a ring's producer when dropped.
+struct NotifyOnDrop<'a>(&'a Waker);
+
+impl Drop for NotifyOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.notify();
+    }
+}
+
 impl<T> Rx<T> {
     /// Pops up to `budget` items, handing packets to `on_data`; stops early
     /// at an empty arc or after a control item. Returns the number of
@@ -191,6 +200,10 @@ impl<T> Rx<T> {
                 let n = ring.slots().min(budget);
                 let mut stop = Stop::None;
                 if n > 0 {
+                    // Also if a handler panics: the slots read so far are
+                    // freed (the chunk commits them as it drops), and a
+                    // producer parked on the full ring must hear of it.
+                    let _notify = NotifyOnDrop(producer);
                     let chunk = ring.read_chunk(n).expect("n <= available slots");
                     for item in chunk {
                         match item {
@@ -208,7 +221,6 @@ impl<T> Rx<T> {
                             }
                         }
                     }
-                    producer.notify();
                 }
                 stop
             }

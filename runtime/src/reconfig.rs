@@ -23,15 +23,16 @@
 //! too, so a kind of pending work cannot be forgotten by one of them.
 
 use crate::component::{Component, ComponentMeta};
-use crate::guard::Guarded;
+use crate::guard::{panic_text, Guarded};
 use crate::migrate::Migrator;
-use crate::node::{ComponentNode, Node};
+use crate::node::{ComponentNode, Env, Node};
 use crate::plan::{EndPlan, Locals};
 use crate::port::{ArcId, End, InputSet, OutputSet};
+use crate::restart::{Factory, Supervisor};
 use crate::state::{Resources, State};
+use crate::supervise::Supervision;
 use crate::sync::{AtomicBool, AtomicU8, Condvar, Mutex, MutexGuard, Ordering};
 use crate::wake::Waker;
-use std::any::Any;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -263,7 +264,8 @@ pub(crate) trait Incoming: Send {
         handed: &mut Resources,
         inputs: Vec<Vec<End>>,
         outputs: Vec<End>,
-        stop: Arc<AtomicBool>,
+        env: Arc<Env>,
+        supervision: Supervision,
     ) -> Result<Box<dyn Node>, String>;
     /// Makes the node of a graph's first run (nothing to take over).
     fn into_node(
@@ -271,7 +273,8 @@ pub(crate) trait Incoming: Send {
         name: Arc<str>,
         inputs: Vec<Vec<End>>,
         outputs: Vec<End>,
-        stop: Arc<AtomicBool>,
+        env: Arc<Env>,
+        supervision: Supervision,
     ) -> Result<Box<dyn Node>, String>;
     /// The same component type, to be built from the old instance's state
     /// instead (the given instance is dropped).
@@ -285,27 +288,27 @@ pub(crate) trait Incoming: Send {
 /// [`Incoming`] for component type `C`.
 pub(crate) struct IncomingOf<C: Component> {
     instance: Option<Guarded<C>>,
+    /// Its constructor, for restarts.
+    factory: Option<Factory<C>>,
 }
 
 impl<C: Component> IncomingOf<C> {
     pub(crate) fn migrated() -> Self {
-        IncomingOf { instance: None }
+        IncomingOf {
+            instance: None,
+            factory: None,
+        }
     }
     pub(crate) fn fresh(component: C) -> Self {
         IncomingOf {
             instance: Some(Guarded::new(component)),
+            factory: None,
         }
     }
-}
-
-/// Text of a panic payload.
-pub fn panic_text(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_owned()
+    /// With the constructor that rebuilds it on a restart.
+    pub(crate) fn with_factory(mut self, factory: Factory<C>) -> Self {
+        self.factory = Some(factory);
+        self
     }
 }
 
@@ -338,12 +341,14 @@ impl<C: Component> Incoming for IncomingOf<C> {
         handed: &mut Resources,
         inputs: Vec<Vec<End>>,
         outputs: Vec<End>,
-        stop: Arc<AtomicBool>,
+        env: Arc<Env>,
+        supervision: Supervision,
     ) -> Result<Box<dyn Node>, String> {
-        let mut c = self.instance.expect("prepared before commit");
+        let mut this = *self;
+        let c = this.instance.as_mut().expect("prepared before commit");
         catch_unwind(AssertUnwindSafe(|| c.__takeover(handed)))
             .map_err(|p| format!("#[takeover] panicked: {}", panic_text(p.as_ref())))?;
-        Box::new(IncomingOf { instance: Some(c) }).into_node(name, inputs, outputs, stop)
+        Box::new(this).into_node(name, inputs, outputs, env, supervision)
     }
 
     fn into_node(
@@ -351,23 +356,30 @@ impl<C: Component> Incoming for IncomingOf<C> {
         name: Arc<str>,
         inputs: Vec<Vec<End>>,
         outputs: Vec<End>,
-        stop: Arc<AtomicBool>,
+        env: Arc<Env>,
+        supervision: Supervision,
     ) -> Result<Box<dyn Node>, String> {
-        let c = self.instance.expect("a fresh instance or a prepared one");
+        let IncomingOf { instance, factory } = *self;
+        let c = instance.expect("a fresh instance or a prepared one");
         catch_unwind(AssertUnwindSafe(move || {
+            let supervisor = Supervisor::new(supervision, factory, &c);
             Box::new(ComponentNode::new(
                 name,
                 c.into_inner(),
                 C::Inputs::from_ends(inputs),
                 C::Outputs::from_ends(outputs),
-                stop,
+                env,
+                supervisor,
             )) as Box<dyn Node>
         }))
         .map_err(|p| format!("building the instance panicked: {}", panic_text(p.as_ref())))
     }
 
     fn into_migrated(self: Box<Self>) -> Box<dyn Incoming> {
-        Box::new(IncomingOf::<C>::migrated())
+        Box::new(IncomingOf::<C> {
+            instance: None,
+            factory: self.factory,
+        })
     }
 
     fn meta(&self) -> &'static ComponentMeta {

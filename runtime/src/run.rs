@@ -4,9 +4,11 @@
 use crate::control::Control;
 use crate::evolve::Evolution;
 use crate::migrate::Migrator;
+use crate::node::Env;
 use crate::reconfig::Incoming;
 use crate::schedule::Schedule;
 use crate::shape::Shape;
+use crate::supervise::{DeadLetter, Supervision};
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
 use crate::update::{InstanceStatus, Update, UpdateError, UpdateReport};
 use crate::worker::{Finals, Panic, Shared, Worker};
@@ -23,6 +25,8 @@ pub(crate) type Unbuilt = (Arc<str>, Box<dyn Incoming>);
 pub struct Graph {
     control: Shape,
     workers: Vec<Worker>,
+    /// Supervision of instances without their own, and of inserted ones.
+    supervision: Supervision,
 }
 
 /// Why a run failed.
@@ -37,7 +41,13 @@ pub enum RunError {
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RunError::Panicked(p) => write!(f, "instance `{}` panicked: {}", p.instance, p.message),
+            RunError::Panicked(p) => {
+                write!(f, "instance `{}` panicked: {}", p.instance, p.message)?;
+                if !p.earlier.is_empty() {
+                    write!(f, "; earlier panics: {}", p.earlier.join("; "))?;
+                }
+                Ok(())
+            }
             RunError::Spawn(e) => write!(f, "cannot start a worker thread: {e}"),
         }
     }
@@ -46,8 +56,12 @@ impl fmt::Display for RunError {
 impl std::error::Error for RunError {}
 
 impl Graph {
-    pub(crate) fn new(control: Shape, workers: Vec<Worker>) -> Self {
-        Graph { control, workers }
+    pub(crate) fn new(control: Shape, workers: Vec<Worker>, supervision: Supervision) -> Self {
+        Graph {
+            control,
+            workers,
+            supervision,
+        }
     }
 
     /// The static schedule: sections, run order, arcs.
@@ -72,7 +86,10 @@ impl Graph {
             abort: AtomicBool::new(false),
             panic: Mutex::new(None),
             wakers: self.workers.iter().map(|w| w.sleeper.waker()).collect(),
-            stop: Arc::new(AtomicBool::new(false)),
+            env: Arc::new(Env {
+                supervision: self.supervision,
+                ..Env::default()
+            }),
             running: AtomicUsize::new(self.workers.len()),
         });
         let migrator = Migrator::new(&self.control.name);
@@ -153,8 +170,14 @@ impl Running {
     /// Asks every source to finish at its next call; the graph then drains
     /// (every packet already emitted is still processed) and `join` returns.
     pub fn stop(&self) {
-        self.shared.stop.store(true, Ordering::Release);
+        self.shared.env.stop.store(true, Ordering::Release);
         self.shared.wake_all();
+    }
+
+    /// The most recent dead letters (at most [`DEAD_LETTERS`](crate::DEAD_LETTERS)), oldest
+    /// first, and how many there have been in all.
+    pub fn dead_letters(&self) -> (Vec<DeadLetter>, u64) {
+        self.shared.env.dead_letters.read()
     }
 
     /// True once every worker has finished.

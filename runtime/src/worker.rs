@@ -2,9 +2,10 @@
 //! schedule's fixed order, applies live updates between two steps, backs
 //! off when idle, and stops the graph on a panic.
 
-use crate::node::{Node, Step, VacantNode};
+use crate::node::{Env, Node, Step, VacantNode};
 use crate::plan::{InstancePlan, Locals};
 use crate::reconfig::Reconfig;
+use crate::restart::Fatal;
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
 use crate::wake::{Sleeper, Waker};
 use crossbeam_utils::Backoff;
@@ -26,13 +27,17 @@ const POLL_QUIET: Duration = Duration::from_millis(1);
 /// How long after its last progress a worker still counts as busy.
 const BUSY_FOR: Duration = Duration::from_millis(20);
 
-/// A panic inside an instance: which one and what it said.
+/// A panic inside an instance that stopped the graph: which one and what
+/// it said.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Panic {
     /// Instance name as declared in the graph.
     pub instance: String,
     /// The panic message.
     pub message: String,
+    /// When the instance's supervision gave up after too many panics: the
+    /// panics before this one within its period, oldest first.
+    pub earlier: Vec<String>,
 }
 
 /// State every worker of one running graph shares.
@@ -43,8 +48,8 @@ pub(crate) struct Shared {
     pub panic: Mutex<Option<Panic>>,
     /// Wakers of all workers, to wake them for stop or abort.
     pub wakers: Vec<Arc<Waker>>,
-    /// Set by `Running::stop`: sources end at their next call.
-    pub stop: Arc<AtomicBool>,
+    /// What every node shares: the stop flag, the dead letters.
+    pub env: Arc<Env>,
     /// Workers with an instance that has not finished. A worker whose
     /// instances have all finished (or were all removed) stays, parked,
     /// while this is not zero: an update may still give it an instance.
@@ -52,11 +57,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn fail(&self, instance: &str, message: String) {
+    fn fail(&self, instance: &str, fatal: Fatal) {
         let mut first = self.panic.lock().unwrap_or_else(|e| e.into_inner());
         first.get_or_insert(Panic {
             instance: instance.to_owned(),
-            message,
+            message: fatal.message,
+            earlier: fatal.earlier,
         });
         drop(first);
         self.abort.store(true, Ordering::Release);
@@ -156,13 +162,7 @@ impl Section {
     /// Steps node `i`, committing its update if it decided so. The new
     /// version takes the old one's place; a removed instance leaves a
     /// retired placeholder that the end of the pass sweeps away.
-    fn step(
-        &mut self,
-        i: usize,
-        budget: usize,
-        stop: &Arc<AtomicBool>,
-        shared: &Shared,
-    ) -> Result<Step, Panicked> {
+    fn step(&mut self, i: usize, budget: usize, shared: &Shared) -> Result<Step, Panicked> {
         let node = &mut self.nodes[i];
         let step = node.step(budget).map_err(|message| {
             shared.fail(node.name(), message);
@@ -172,7 +172,7 @@ impl Section {
             let name: Arc<str> = self.nodes[i].name().into();
             let node = std::mem::replace(
                 &mut self.nodes[i],
-                Box::new(VacantNode::retired(name.clone(), stop.clone())),
+                Box::new(VacantNode::retired(name.clone(), shared.env.clone())),
             );
             let locals = &mut self.locals;
             match node.commit(locals) {
@@ -189,12 +189,7 @@ impl Section {
 
     /// Hands a command to its instance (or creates the inserted one) and
     /// advances it at once: a single-instance update swaps right here.
-    fn deliver(
-        &mut self,
-        command: Command,
-        stop: &Arc<AtomicBool>,
-        shared: &Shared,
-    ) -> Result<(), Panicked> {
+    fn deliver(&mut self, command: Command, shared: &Shared) -> Result<(), Panicked> {
         let i = match command {
             Command::Reconfig { instance, rc } => match self.index.get(&instance) {
                 Some(&i) => {
@@ -214,12 +209,12 @@ impl Section {
                 self.nodes.push(Box::new(VacantNode::new(
                     instance.as_str().into(),
                     rc,
-                    stop.clone(),
+                    shared.env.clone(),
                 )));
                 self.nodes.len() - 1
             }
         };
-        self.step(i, 0, stop, shared).map(drop)
+        self.step(i, 0, shared).map(drop)
     }
 
     /// Drops retired placeholders.
@@ -239,7 +234,7 @@ impl Worker {
         let built: Result<Vec<_>, _> = self
             .instances
             .into_iter()
-            .map(|i| i.build(&mut locals, &shared.stop))
+            .map(|i| i.build(&mut locals, &shared.env))
             .collect();
         let mut section = Section {
             nodes: Vec::new(),
@@ -253,7 +248,7 @@ impl Worker {
                 Self::run_section(&mut section, &self.sleeper, &self.mailbox, shared)
             }
             Err((name, why)) => {
-                shared.fail(&name, why);
+                shared.fail(&name, why.into());
                 Err(Panicked)
             }
         };
@@ -294,7 +289,7 @@ impl Worker {
                 if mailbox.has_mail() {
                     let mut commands = mailbox.take().into_iter();
                     while let Some(command) = commands.next() {
-                        if let Err(p) = s.deliver(command, &shared.stop, shared) {
+                        if let Err(p) = s.deliver(command, shared) {
                             commands
                                 .for_each(|c| refuse(c, "an instance panicked; the graph stops"));
                             return Err(p);
@@ -306,7 +301,7 @@ impl Worker {
                     break;
                 }
                 if !s.nodes[i].is_finished() {
-                    let step = s.step(i, BUDGET, &shared.stop, shared)?;
+                    let step = s.step(i, BUDGET, shared)?;
                     progress |= step.progress;
                     polling |= step.polling;
                 }

@@ -20,6 +20,7 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
         migrations,
         handover,
         takeover,
+        recovers,
     } = spec;
     let name_str = type_name.to_string();
     let rt = quote!(::evoflow::__private::rt);
@@ -87,7 +88,11 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
                 const LEN: usize = #len;
                 fn from_ends(ends: ::std::vec::Vec<::std::vec::Vec<#rt::End>>) -> Self {
                     let mut ends = ends.into_iter();
-                    #inputs_ty { #( #names: #rt::InPort::from_ends(ends.next().expect("arc ends per input")), )* }
+                    use ::evoflow::__private::{KeepNothing as _, KeepRecoverable as _};
+                    #inputs_ty { #(
+                        #names: #rt::InPort::from_ends(ends.next().expect("arc ends per input"))
+                            .keeping((&::evoflow::__private::KeepProbe::<#tys>::NEW).keeper()),
+                    )* }
                 }
                 fn into_ends(self) -> ::std::vec::Vec<::std::vec::Vec<#rt::End>> {
                     ::std::vec![ #( self.#names.into_ends() ),* ]
@@ -196,6 +201,51 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
         .as_ref()
         .map(|h| quote!(fn __takeover(&mut self, r: &mut #rt::Resources) { self.#h(r) }));
 
+    let recover = (!recovers.is_empty()).then(|| {
+        let arms = recovers.iter().map(|r| {
+            let (i, input) = inputs
+                .iter()
+                .enumerate()
+                .find(|(_, i)| i.name == r.port)
+                .expect("checked by the parser");
+            let (name, ty) = (&r.name, &input.ty);
+            let call = if r.takes_outputs {
+                quote!(self.#name(*p, outputs))
+            } else {
+                quote!(self.#name(*p))
+            };
+            quote!(#i => if let ::core::result::Result::Ok(p) = packet.downcast::<#ty>() { #call },)
+        });
+        quote! {
+            fn __recover(
+                &mut self,
+                port: usize,
+                packet: ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>,
+                outputs: &mut Self::Outputs,
+            ) {
+                let _ = &outputs;
+                match port {
+                    #( #arms )*
+                    _ => {}
+                }
+            }
+        }
+    });
+    // A `#[recover]` method only ever gets packets that were kept.
+    let recoverable = recovers.iter().map(|r| {
+        let ty = &inputs
+            .iter()
+            .find(|i| i.name == r.port)
+            .expect("checked by the parser")
+            .ty;
+        quote_spanned! {r.port.span()=>
+            const _: fn() = || {
+                fn kept<T: ::evoflow::Recoverable>() {}
+                kept::<#ty>();
+            };
+        }
+    });
+
     let input_at = inputs.iter().enumerate().map(|(i, input)| {
         let ty = &input.ty;
         quote!(impl ::evoflow::__private::InputAt<#i> for #self_ty { type Packet = #ty; })
@@ -239,7 +289,9 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
             #state_glue
             #handover_fn
             #takeover_fn
+            #recover
         }
+        #( #recoverable )*
         #( #input_at )*
         #( #output_at )*
     }

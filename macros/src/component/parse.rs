@@ -141,6 +141,15 @@ pub(crate) struct Spec {
     pub migrations: Vec<Migrate>,
     pub handover: Option<Ident>,
     pub takeover: Option<Ident>,
+    pub recovers: Vec<Recover>,
+}
+
+/// A `#[recover(port)]` method: `fn name(&mut self, packet: T [, out])`,
+/// given back a packet of input `port` whose handler panicked.
+pub(crate) struct Recover {
+    pub name: Ident,
+    pub port: Ident,
+    pub takes_outputs: bool,
 }
 
 enum Role {
@@ -151,10 +160,11 @@ enum Role {
     Migrate { from: u32, to: Option<u32> },
     Handover,
     Takeover,
+    Recover(Ident),
 }
 
 const ROLES: &str =
-    "`#[input]`, `#[source]`, `#[on_end]`, `#[migrate(from = N)]`, `#[handover]`, `#[takeover]`";
+    "`#[input]`, `#[source]`, `#[on_end]`, `#[migrate(from = N)]`, `#[handover]`, `#[takeover]`, `#[recover(port)]`";
 
 fn parse_migrate(a: &syn::Attribute) -> syn::Result<Role> {
     let (mut from, mut to) = (None, None);
@@ -198,6 +208,17 @@ fn take_role(f: &mut ImplItemFn) -> syn::Result<Option<(Role, proc_macro2::Span)
             Role::Handover
         } else if a.path().is_ident("takeover") {
             Role::Takeover
+        } else if a.path().is_ident("recover") {
+            match a.parse_args::<Ident>() {
+                Ok(port) => Role::Recover(port),
+                Err(_) => {
+                    err.get_or_insert(Error::new(
+                        a.span(),
+                        "write `#[recover(port)]`, naming the input whose packets it gets back",
+                    ));
+                    continue;
+                }
+            }
         } else if a.path().is_ident("migrate") {
             match parse_migrate(&a) {
                 Ok(r) => r,
@@ -318,6 +339,7 @@ impl Spec {
             migrations: Vec::new(),
             handover: None,
             takeover: None,
+            recovers: Vec::new(),
         };
         let mut poll_span = None;
         for it in &mut item.items {
@@ -393,6 +415,27 @@ impl Spec {
                         set_once(&mut spec.takeover, name, span, "#[takeover]")?;
                     }
                 }
+                Role::Recover(port) => {
+                    check_receiver(f)?;
+                    check_unit_return(f)?;
+                    if args.is_empty() || args.len() > 2 {
+                        return Err(Error::new(
+                            f.sig.span(),
+                            format!("a `#[recover]` method takes the packet and, optionally, `out: &mut Outputs<Self>`: `fn {name}(&mut self, packet: T)`"),
+                        ));
+                    }
+                    if spec.recovers.iter().any(|r| r.port == port) {
+                        return Err(Error::new(
+                            port.span(),
+                            format!("input `{port}` already has a `#[recover]` method"),
+                        ));
+                    }
+                    spec.recovers.push(Recover {
+                        name,
+                        port,
+                        takes_outputs: args.len() == 2,
+                    });
+                }
                 Role::Migrate { from, to } => {
                     if !spec.state {
                         return Err(Error::new(
@@ -456,6 +499,29 @@ impl Spec {
             );
             e.combine(Error::new(i.name.span(), "input handler declared here"));
             return Err(e);
+        }
+        if let Some(r) = spec
+            .recovers
+            .iter()
+            .find(|r| !spec.inputs.iter().any(|i| i.name == r.port))
+        {
+            let list: Vec<String> = spec
+                .inputs
+                .iter()
+                .map(|i| format!("`{}`", i.name))
+                .collect();
+            return Err(Error::new(
+                r.port.span(),
+                format!(
+                    "no input `{}` to recover; the inputs are {}",
+                    r.port,
+                    if list.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        list.join(", ")
+                    }
+                ),
+            ));
         }
         spec.item = item;
         Ok(spec)

@@ -3,6 +3,7 @@
 //! and types are left to rustc (see `emit`).
 
 use super::parse::{ArcDecl, GraphDecl, InstanceDecl, Setting};
+use super::supervise::{Mode, Policy};
 use syn::{Error, LitInt};
 
 pub(crate) struct Instance {
@@ -24,6 +25,8 @@ pub(crate) struct Graph {
     pub workers: usize,
     /// Default arc capacity.
     pub capacity: usize,
+    /// Supervision of instances without their own.
+    pub on_panic: Option<Policy>,
     pub instances: Vec<Instance>,
     pub arcs: Vec<Arc>,
     /// Instances in a topological order (stable: ties by declaration).
@@ -82,12 +85,13 @@ fn unknown_instance(name: &syn::Ident, instances: &[Instance]) -> Error {
 }
 
 pub(crate) fn check(decl: GraphDecl) -> syn::Result<Graph> {
-    let (mut name, mut workers, mut capacity) = (None, None, None);
+    let (mut name, mut workers, mut capacity, mut on_panic) = (None, None, None, None);
     for (key, setting) in &decl.settings {
         let slot_taken = match setting {
             Setting::Name(s) => name.replace(s.value()).is_some(),
             Setting::Workers(n) => workers.replace(positive(n, "`workers`")?).is_some(),
             Setting::Capacity(n) => capacity.replace(positive(n, "`capacity`")?).is_some(),
+            Setting::OnPanic(p) => on_panic.replace(p.clone()).is_some(),
         };
         if slot_taken {
             return Err(Error::new(key.span(), format!("`{key}` is set twice")));
@@ -188,10 +192,21 @@ pub(crate) fn check(decl: GraphDecl) -> syn::Result<Graph> {
         name: name.unwrap_or_else(|| "graph".to_owned()),
         workers,
         capacity,
+        on_panic,
         instances,
         arcs,
         topo,
     })
+}
+
+impl Graph {
+    /// True if instance `i` is restarted from its constructor, which must
+    /// then be kept to be called again.
+    pub(crate) fn restarts(&self, i: usize) -> bool {
+        let own = self.instances[i].decl.on_panic.as_ref();
+        own.or(self.on_panic.as_ref())
+            .is_some_and(|p| p.mode == Mode::Restart)
+    }
 }
 
 /// Kahn's algorithm, always taking the earliest-declared ready instance; on

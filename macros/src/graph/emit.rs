@@ -31,13 +31,20 @@ pub(crate) fn emit(g: &Graph, s: &Schedule) -> TokenStream {
         format_ident!("__evoflow_{}{}", prefix, i, span = Span::mixed_site())
     };
 
+    // An instance restarted from its constructor keeps it as a closure
+    // (`Fn`: it must be callable again, so it cannot move what it uses).
     let construct = g.instances.iter().enumerate().map(|(i, inst)| {
         let (var, ty) = (local("c", i), &inst.decl.ty);
         let init = match &inst.decl.init {
             Some(e) => quote!(#e),
             None => quote_spanned!(ty.span()=> <#ty as ::core::default::Default>::default()),
         };
-        quote!(let #var: #ty = #init;)
+        if g.restarts(i) {
+            let span = inst.decl.init.as_ref().map_or(ty.span(), |e| e.span());
+            quote_spanned!(span=> let #var = move || -> #ty { #init };)
+        } else {
+            quote!(let #var: #ty = #init;)
+        }
     });
 
     let mut checks = Vec::new();
@@ -115,7 +122,20 @@ pub(crate) fn emit(g: &Graph, s: &Schedule) -> TokenStream {
             inst.decl.name.to_string(),
         );
         let c = component(ty);
-        quote!(let #iv = #c::__add_to(#cv, &mut #b, #name, #section);)
+        let add = if g.restarts(i) {
+            quote!(let #iv = #c::__add_built_by(#cv, &mut #b, #name, #section);)
+        } else {
+            quote!(let #iv = #c::__add_to(#cv, &mut #b, #name, #section);)
+        };
+        let supervise = inst.decl.on_panic.as_ref().map(|p| {
+            let policy = p.tokens();
+            quote!(#b.supervise(#iv, #policy);)
+        });
+        quote!(#add #supervise)
+    });
+    let supervision = g.on_panic.as_ref().map(|p| {
+        let policy = p.tokens();
+        quote!(#b.supervision(#policy);)
     });
     let (name, sections, capacity) = (&g.name, s.sections.len(), g.capacity);
     quote! {{
@@ -124,6 +144,7 @@ pub(crate) fn emit(g: &Graph, s: &Schedule) -> TokenStream {
         #( #checks )*
         let mut #b = #p::GraphBuilder::new(#name, #sections);
         #b.default_capacity(#capacity);
+        #supervision
         #( #add )*
         #( #connects )*
         #b.build().unwrap_or_else(|e| panic!("evoflow: graph! accepted a graph the runtime refuses: {}", e))

@@ -7,6 +7,7 @@ mod check;
 mod emit;
 mod parse;
 mod schedule;
+mod supervise;
 
 use proc_macro2::TokenStream;
 

@@ -4,12 +4,15 @@
 //! name = "pipeline";                 // optional; default "graph"
 //! workers = 2;                       // optional; default 1
 //! capacity = 1024;                   // optional default arc capacity
+//! on_panic = restart(max = 5, within = 10s); // optional supervision
+//! #[on_panic(resume)]                // optional supervision of one instance
 //! #[worker(1)] #[cost(3)]            // optional placement / cost hint
 //! split: Split = Split::new(3);      // instance: name: Type [= constructor];
 //! #[capacity(16)]                    // optional per-arc capacity
 //! src.out -> split.inp;              // arc: instance.output -> instance.input;
 //! ```
 
+use super::supervise::Policy;
 use syn::parse::{Parse, ParseStream};
 use syn::{Attribute, Error, Expr, Ident, LitInt, LitStr, Token, Type};
 
@@ -18,6 +21,7 @@ pub(crate) enum Setting {
     Name(LitStr),
     Workers(LitInt),
     Capacity(LitInt),
+    OnPanic(Policy),
 }
 
 /// `name: Type [= expr];`
@@ -27,6 +31,7 @@ pub(crate) struct InstanceDecl {
     pub init: Option<Expr>,
     pub worker: Option<LitInt>,
     pub cost: Option<LitInt>,
+    pub on_panic: Option<Policy>,
 }
 
 /// `a.out -> b.inp;`
@@ -103,10 +108,11 @@ impl Parse for GraphDecl {
                     "name" => Setting::Name(input.parse()?),
                     "workers" => Setting::Workers(input.parse()?),
                     "capacity" => Setting::Capacity(input.parse()?),
+                    "on_panic" => Setting::OnPanic(input.parse()?),
                     other => {
                         return Err(Error::new(
                             first.span(),
-                            format!("unknown setting `{other}`; expected `name`, `workers` or `capacity` (an instance is `{other}: Type;`)"),
+                            format!("unknown setting `{other}`; expected `name`, `workers`, `capacity` or `on_panic` (an instance is `{other}: Type;`)"),
                         ))
                     }
                 };
@@ -120,6 +126,13 @@ impl Parse for GraphDecl {
                 } else {
                     None
                 };
+                let (policies, attrs): (Vec<_>, Vec<_>) = attrs
+                    .into_iter()
+                    .partition(|a| a.path().is_ident("on_panic"));
+                if let Some(second) = policies.get(1) {
+                    return Err(Error::new_spanned(second, "`#[on_panic]` is given twice"));
+                }
+                let on_panic = policies.first().map(|a| a.parse_args()).transpose()?;
                 let mut a = int_attrs(&attrs, "an instance", &["worker", "cost"])?;
                 let (worker, cost) = (take(&mut a, "worker"), take(&mut a, "cost"));
                 g.instances.push(InstanceDecl {
@@ -128,6 +141,7 @@ impl Parse for GraphDecl {
                     init,
                     worker,
                     cost,
+                    on_panic,
                 });
             } else if input.peek(Token![.]) {
                 input.parse::<Token![.]>()?;
