@@ -188,3 +188,394 @@ fn restart_rebuilds_from_the_constructor_and_keeps_the_queues() {
         all_but(count, |n| n == 3_000 || n == 7_000)
     );
 }
+
+#[test]
+fn too_many_panics_stop_the_graph_with_a_report_of_the_last_ones() {
+    quiet_expected_panics();
+    let err = within(LIMIT, || {
+        graph! {
+            capacity = 4;
+            src: Source = Source::new(0, 1_000_000);
+            #[on_panic(resume(max = 2, within = 10s))]
+            flaky: Flaky = Flaky::new(100);
+            sink: Collect;
+            src.out -> flaky.inp;
+            flaky.out -> sink.inp;
+        }
+        .run_to_end()
+        .err()
+        .expect("the third panic must stop the graph")
+    });
+    let RunError::Panicked(p) = err else {
+        panic!("unexpected error {err}")
+    };
+    assert_eq!(p.instance, "flaky");
+    assert!(
+        p.message
+            .starts_with("packet 300 is cursed [expected] (panic 3 within 10s"),
+        "{}",
+        p.message
+    );
+    assert_eq!(
+        p.earlier,
+        [
+            "packet 100 is cursed [expected]",
+            "packet 200 is cursed [expected]"
+        ]
+    );
+}
+
+#[test]
+fn the_default_policy_stops_the_graph_at_the_first_panic() {
+    quiet_expected_panics();
+    let err = within(LIMIT, || {
+        graph! {
+            src: Source = Source::new(0, 1_000);
+            flaky: Flaky = Flaky::new(100);
+            sink: Collect;
+            src.out -> flaky.inp;
+            flaky.out -> sink.inp;
+        }
+        .run_to_end()
+        .err()
+        .expect("a panic stops the graph")
+    });
+    let RunError::Panicked(p) = err else {
+        panic!("unexpected error {err}")
+    };
+    assert_eq!(
+        (p.instance.as_str(), p.message.as_str()),
+        ("flaky", "packet 100 is cursed [expected]")
+    );
+    assert!(p.earlier.is_empty());
+}
+
+/// Sums what it got; panics on cursed packets. Its state is its sum.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct Summer {
+    sum: u64,
+    count: u64,
+}
+
+#[component(state)]
+impl Summer {
+    #[input]
+    fn inp(&mut self, p: Seq) {
+        if p.n == 500 {
+            panic!("packet 500 is cursed [expected]");
+        }
+        self.sum += p.n;
+        self.count += 1;
+    }
+}
+
+#[test]
+fn snapshot_restarts_from_the_last_snapshot() {
+    quiet_expected_panics();
+    // Capacity 1 and a snapshot at every packet boundary: the snapshot
+    // before the panic holds exactly the packets before the cursed one.
+    let mut report = within(LIMIT, || {
+        graph! {
+            capacity = 1;
+            src: Source = Source::new(0, 1_000);
+            #[on_panic(snapshot(every = 0ms))]
+            summer: Summer;
+            src.out -> summer.inp;
+        }
+        .run_to_end()
+        .unwrap()
+    });
+    let s = report.take::<Summer>("summer").unwrap();
+    assert_eq!(s.count, 999);
+    assert_eq!(s.sum, (0..1_000).sum::<u64>() - 500);
+}
+
+#[test]
+fn a_snapshot_older_than_the_panic_loses_only_what_came_after_it() {
+    quiet_expected_panics();
+    // No snapshot is due during the run: the restart goes back to the
+    // state the instance started with (taken when it was built).
+    let mut report = within(LIMIT, || {
+        graph! {
+            capacity = 1;
+            src: Source = Source::new(0, 1_000);
+            #[on_panic(snapshot(every = 3600s))]
+            summer: Summer;
+            src.out -> summer.inp;
+        }
+        .run_to_end()
+        .unwrap()
+    });
+    let s = report.take::<Summer>("summer").unwrap();
+    assert_eq!((s.count, s.sum), (499, (501..1_000).sum::<u64>()));
+}
+
+/// A source that panics once, at `at`, in its first build; a build
+/// starts where the last one left off (`progress`).
+struct Shaky {
+    progress: Arc<AtomicU64>,
+    count: u64,
+    at: u64,
+    build: u64,
+}
+
+impl Shaky {
+    fn new(builds: &AtomicU64, progress: &Arc<AtomicU64>) -> Self {
+        Shaky {
+            progress: progress.clone(),
+            count: 2_000,
+            at: 700,
+            build: builds.fetch_add(1, Ordering::SeqCst),
+        }
+    }
+}
+
+#[component(outputs(out: Seq))]
+impl Shaky {
+    #[source]
+    fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+        let n = self.progress.load(Ordering::SeqCst);
+        if n == self.count {
+            return Flow::Done;
+        }
+        if self.build == 0 && n == self.at {
+            panic!("the source broke at {n} [expected]");
+        }
+        out.out(Seq { stream: 0, n });
+        self.progress.store(n + 1, Ordering::SeqCst);
+        Flow::Continue
+    }
+}
+
+#[test]
+fn a_panicking_source_restarts_from_its_constructor() {
+    quiet_expected_panics();
+    let builds = Arc::new(AtomicU64::new(0));
+    let b = builds.clone();
+    let (mut report, letters) = within(LIMIT, move || {
+        let progress = Arc::new(AtomicU64::new(0));
+        let running = graph! {
+            capacity = 8;
+            #[on_panic(restart)]
+            src: Shaky = Shaky::new(&b, &progress);
+            sink: Collect;
+            src.out -> sink.inp;
+        }
+        .run()
+        .unwrap();
+        while !running.is_finished() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let letters = running.dead_letters().0;
+        (running.join().unwrap(), letters)
+    });
+    assert_eq!(builds.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        report.take::<Collect>("sink").unwrap().got,
+        all_but(2_000, |_| false)
+    );
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        (
+            letters[0].site.as_str(),
+            letters[0].outcome.as_str(),
+            letters[0].packet.as_deref()
+        ),
+        ("#[source]", "restarted", None)
+    );
+}
+
+/// Answers each request; panics on cursed ones. Its `#[recover]` method
+/// answers a request whose handler panicked with an error instead.
+#[derive(Default)]
+struct Answer {
+    recovered: u64,
+}
+
+#[component(outputs(out: Reply))]
+impl Answer {
+    #[input]
+    fn inp(&mut self, p: Seq, out: &mut Outputs<Self>) {
+        if p.n % 250 == 3 {
+            panic!("cannot answer {} [expected]", p.n);
+        }
+        out.out(Reply { n: p.n, ok: true });
+    }
+
+    #[recover(inp)]
+    fn failed(&mut self, p: Seq, out: &mut Outputs<Self>) {
+        self.recovered += 1;
+        out.out(Reply { n: p.n, ok: false });
+    }
+}
+
+/// An answer: to which request, and whether it succeeded.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct Reply {
+    n: u64,
+    ok: bool,
+}
+
+#[derive(Default)]
+struct Replies {
+    got: Vec<Reply>,
+}
+
+#[component]
+impl Replies {
+    #[input]
+    fn inp(&mut self, r: Reply) {
+        self.got.push(r);
+    }
+}
+
+#[test]
+fn recover_gets_the_packet_back_and_answers_it() {
+    quiet_expected_panics();
+    let mut report = within(LIMIT, || {
+        graph! {
+            workers = 2;
+            capacity = 4;
+            src: Source = Source::new(0, 2_000);
+            #[worker(1)]
+            #[on_panic(restart(max = 100, within = 10s))]
+            answer: Answer;
+            replies: Replies;
+            src.out -> answer.inp;
+            answer.out -> replies.inp;
+        }
+        .run_to_end()
+        .unwrap()
+    });
+    let got = report.take::<Replies>("replies").unwrap().got;
+    // Every request has exactly one answer, in order; the cursed ones
+    // failed. The restarted instance ran the recovery.
+    let expected: Vec<Reply> = (0..2_000)
+        .map(|n| Reply {
+            n,
+            ok: n % 250 != 3,
+        })
+        .collect();
+    assert_eq!(got, expected);
+    assert_eq!(report.take::<Answer>("answer").unwrap().recovered, 1);
+}
+
+/// Panics in `#[on_end]` once, in its first build.
+struct EndsBadly {
+    build: u64,
+    ended: u64,
+}
+
+#[component(outputs(out: Seq))]
+impl EndsBadly {
+    #[input]
+    fn inp(&mut self, p: Seq, out: &mut Outputs<Self>) {
+        out.out(p);
+    }
+    #[on_end]
+    fn end(&mut self, out: &mut Outputs<Self>) {
+        if self.build == 0 {
+            panic!("cannot end [expected]");
+        }
+        self.ended += 1;
+        out.out(Seq { stream: 9, n: 0 });
+    }
+}
+
+#[test]
+fn a_panicking_on_end_runs_again_in_the_restarted_instance_and_the_stream_ends_once() {
+    quiet_expected_panics();
+    let builds = Arc::new(AtomicU64::new(0));
+    let b = builds.clone();
+    let (mut report, letters) = within(LIMIT, move || {
+        let running = graph! {
+            src: Source = Source::new(0, 100);
+            #[on_panic(restart)]
+            ends: EndsBadly = EndsBadly { build: b.fetch_add(1, Ordering::SeqCst), ended: 0 };
+            check: Check = Check::new(10, 0, 1);
+            src.out -> ends.inp;
+            ends.out -> check.inp;
+        }
+        .run()
+        .unwrap();
+        while !running.is_finished() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let letters = running.dead_letters().0;
+        (running.join().unwrap(), letters)
+    });
+    assert_eq!(report.take::<EndsBadly>("ends").unwrap().ended, 1);
+    let check = report.take::<Check>("check").unwrap();
+    assert_eq!((check.received, check.ended), (101, true));
+    assert_eq!(letters[0].site, "#[on_end]");
+}
+
+/// Its constructor panics in every build after the first.
+struct Unbuildable;
+
+impl Unbuildable {
+    fn new(builds: &AtomicU64) -> Self {
+        if builds.fetch_add(1, Ordering::SeqCst) > 0 {
+            panic!("cannot build again [expected]");
+        }
+        Unbuildable
+    }
+}
+
+#[component]
+impl Unbuildable {
+    #[input]
+    fn inp(&mut self, p: Seq) {
+        if p.n == 10 {
+            panic!("packet 10 is cursed [expected]");
+        }
+    }
+}
+
+#[test]
+fn a_restart_whose_constructor_panics_stops_the_graph_instead_of_looping() {
+    quiet_expected_panics();
+    let builds = Arc::new(AtomicU64::new(0));
+    let b = builds.clone();
+    let err = within(LIMIT, move || {
+        graph! {
+            src: Source = Source::new(0, 100);
+            #[on_panic(restart(max = 1000, within = 10s))]
+            u: Unbuildable = Unbuildable::new(&b);
+            src.out -> u.inp;
+        }
+        .run_to_end()
+        .err()
+        .expect("the failed restart stops the graph")
+    });
+    let RunError::Panicked(p) = err else {
+        panic!("unexpected error {err}")
+    };
+    assert_eq!(p.instance, "u");
+    assert_eq!(
+        p.message,
+        "packet 10 is cursed [expected]; restarting failed, its constructor panicked: cannot build again [expected]"
+    );
+    assert_eq!(builds.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn the_builder_refuses_a_supervision_it_cannot_carry_out() {
+    let mut b = evoflow::GraphBuilder::new("g", 1);
+    let src = b.instance("src", 0, Source::new(0, 1));
+    let sink = b.instance("sink", 0, Collect::default());
+    b.connect::<Seq>(src, 0, sink, 0, 4).unwrap();
+    b.supervise(sink, evoflow::Supervision::restart());
+    let err = b.build().err().expect("no constructor to restart from");
+    assert_eq!(
+        err.to_string(),
+        "instance `sink` cannot be supervised as asked: it restarts from its constructor, but was added without one; add it with `instance_built_by` (graph! does when the instance is restarted)"
+    );
+    let mut b = evoflow::GraphBuilder::new("g", 1);
+    let src = b.instance("src", 0, Source::new(0, 1));
+    let sink = b.instance_built_by("sink", 0, Collect::default);
+    b.connect::<Seq>(src, 0, sink, 0, 4).unwrap();
+    b.supervision(evoflow::Supervision::snapshot(Duration::from_secs(1)));
+    let err = b.build().err().expect("no state to snapshot");
+    assert!(err.to_string().starts_with("instance `src` cannot be supervised as asked: it restarts from a snapshot of its state, but its component has none"), "{err}");
+}
