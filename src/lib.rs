@@ -47,9 +47,9 @@ pub use evoflow_reload as reload;
 pub use evoflow_runtime::{
     ArcInfo, BuildError, Component, ComponentMeta, DeadLetter, Evolution, Fate, Flow, Graph,
     GraphBuilder, InstanceEvolution, InstanceId, InstanceInfo, InstanceStatus, Migration, OnPanic,
-    Outputs, PacketType, Panic, PortMeta, Recoverable, Report, Resources, RunError, Running,
-    Schedule, State, StateError, Supervision, Update, UpdateError, UpdateReport, VersionChange,
-    DEAD_LETTERS, DEFAULT_DEADLINE, HISTORY,
+    Outputs, PacketType, Panic, PortMeta, Recoverable, Report, Resources, Rollback, RunError,
+    Running, Schedule, State, StateError, Supervision, Update, UpdateError, UpdateReport,
+    VersionChange, DEAD_LETTERS, DEFAULT_DEADLINE, HISTORY,
 };
 
 #[doc(hidden)]

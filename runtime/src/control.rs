@@ -12,10 +12,12 @@ use crate::run::Graph;
 use crate::schedule::Schedule;
 use crate::shape::{Draft, Shape};
 use crate::sync::{AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
-use crate::update::{InstanceStatus, Update, UpdateError, UpdateReport, DEFAULT_DEADLINE};
+use crate::update::{Edit, InstanceStatus, Update, UpdateError, UpdateReport, HISTORY};
 use crate::wake::Waker;
+use crate::watch::{Notice, Rollback, Watch};
 use crate::worker::{refuse, Command, Mailbox};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -51,6 +53,10 @@ pub(crate) struct Control {
     wakers: Vec<Arc<Waker>>,
     migrator: Migrator,
     next_update: AtomicU64,
+    /// To the watcher thread (see `watch`).
+    notices: Sender<Notice>,
+    /// The most recent rollbacks of watched updates, oldest first.
+    rollbacks: Mutex<VecDeque<Rollback>>,
 }
 
 /// Whose turn it is to update.
@@ -90,6 +96,7 @@ impl Control {
         mailboxes: Vec<Arc<Mailbox>>,
         wakers: Vec<Arc<Waker>>,
         migrator: Migrator,
+        notices: Sender<Notice>,
     ) -> Self {
         Control {
             shape: Mutex::new(graph),
@@ -99,7 +106,22 @@ impl Control {
             wakers,
             migrator,
             next_update: AtomicU64::new(1),
+            notices,
+            rollbacks: Mutex::new(VecDeque::new()),
         }
+    }
+
+    /// The most recent rollbacks (at most [`HISTORY`]), oldest first.
+    pub(crate) fn rollbacks(&self) -> Vec<Rollback> {
+        lock(&self.rollbacks).iter().cloned().collect()
+    }
+
+    pub(crate) fn record_rollback(&self, rollback: Rollback) {
+        let mut all = lock(&self.rollbacks);
+        if all.len() == HISTORY {
+            all.pop_front();
+        }
+        all.push_back(rollback);
     }
 
     pub(crate) fn schedule(&self) -> Schedule {
@@ -166,17 +188,39 @@ impl Control {
     /// Applies `update`, waiting for it at most until its deadline.
     pub(crate) fn apply(&self, update: Update) -> Result<UpdateReport, UpdateError> {
         let start = Instant::now();
-        let limit = update.deadline.unwrap_or(DEFAULT_DEADLINE);
+        let limit = update.limit();
         let deadline = start + limit;
+        if update.watch.is_some()
+            && update
+                .edits
+                .iter()
+                .any(|e| !matches!(e, Edit::Replace { .. }))
+        {
+            return Err(UpdateError::Refused(
+                "a watched update may only replace instances (its rollback swaps them back); apply structural edits in an update of their own".to_owned(),
+            ));
+        }
         let mut holding = self.take_turn(deadline)?;
         let shape = lock(&self.shape);
         let name = shape.name.clone();
         let id = self.next_update.fetch_add(1, Ordering::Relaxed);
+        let watch = update.watch.map(|window| {
+            let w = Arc::new(Watch::new(
+                id,
+                window,
+                update.edits.len(),
+                self.notices.clone(),
+            ));
+            // The watcher ends its window; it also handles a panic that
+            // comes before this update returns.
+            let _ = self.notices.send(Notice::Started(w.clone()));
+            w
+        });
         let mut draft = Draft::new(&shape, update.edits).map_err(|why| {
             tracing::warn!(update = id, graph = %name, "update refused: {why}");
             UpdateError::Refused(why)
         })?;
-        let (sync, commands) = self.plan(&shape, &mut draft, id);
+        let (sync, commands) = self.plan(&shape, &mut draft, id, watch.as_ref());
         drop(shape);
         for (_, change) in &mut draft.report.replaced {
             change.update = id;
@@ -252,6 +296,7 @@ impl Control {
         old: &Shape,
         d: &mut Draft,
         id: u64,
+        watch: Option<&Arc<Watch>>,
     ) -> (Arc<UpdateSync>, Vec<(usize, Command)>) {
         // S: instances that change; R: S and every instance on a path
         // between two of them (only possible with two or more).
@@ -362,10 +407,12 @@ impl Control {
                 .filter(|a| region.contains(&old.arcs[*a].to.0))
                 .copied()
                 .collect();
+            let mut watched = None;
             let change = changing.contains(name).then(|| {
                 let component = if d.removed.contains(name) {
                     ComponentChange::Remove
                 } else if let Some(incoming) = d.incoming.remove(name) {
+                    watched = watch.cloned();
                     ComponentChange::Replace(incoming)
                 } else {
                     ComponentChange::Keep
@@ -384,6 +431,7 @@ impl Control {
                 Command::Reconfig {
                     instance: name.clone(),
                     rc,
+                    watch: watched,
                 },
             ));
         }

@@ -191,7 +191,7 @@ impl Evolution {
         Ok(Evolution {
             update: Update {
                 edits,
-                deadline: None,
+                ..Update::default()
             },
             instances,
             arcs: shape.schedule().arcs,

@@ -23,6 +23,8 @@ mod supervise;
 mod sync;
 mod update;
 mod wake;
+mod watch;
+mod watcher;
 mod worker;
 
 #[cfg(all(test, loom))]
@@ -47,4 +49,5 @@ pub use supervise::{DeadLetter, Kept, OnPanic, Recoverable, Supervision, DEAD_LE
 pub use update::{
     InstanceStatus, Update, UpdateError, UpdateReport, VersionChange, DEFAULT_DEADLINE, HISTORY,
 };
+pub use watch::Rollback;
 pub use worker::Panic;

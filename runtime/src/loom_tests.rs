@@ -330,7 +330,7 @@ fn loom_a_marker_staged_for_a_full_ring_is_never_slept_through() {
                     NoOutputs,
                     stop,
                 );
-                q.set_pending(rc);
+                q.set_pending(rc, None);
                 let q = work(Box::new(q), &sq, |committed| {
                     committed && count.load(Ordering::SeqCst) == 2
                 });
@@ -347,7 +347,7 @@ fn loom_a_marker_staged_for_a_full_ring_is_never_slept_through() {
         );
         // Two packets: one fills the ring, one stays staged behind it.
         let _ = p.step(BUDGET).unwrap();
-        p.set_pending(part(&sync, vec![], vec![0], Some((vec![], vec![0]))));
+        p.set_pending(part(&sync, vec![], vec![0], Some((vec![], vec![0]))), None);
         sync.arm();
         let _p = work(Box::new(p), &sp, |committed| committed);
         q.join().unwrap();
@@ -404,7 +404,7 @@ fn loom_alignment_holds_what_follows_the_marker_until_both_arrived() {
             NoOutputs,
             stop,
         );
-        y.set_pending(part(&sync, vec![0, 1], vec![], None));
+        y.set_pending(part(&sync, vec![0, 1], vec![], None), None);
         sync.arm();
         let y = work(Box::new(y), &sy, |_| {
             finished(&sync) && count.load(Ordering::SeqCst) == 4

@@ -13,13 +13,14 @@ use crate::guard::{panic_text, Guarded};
 use crate::plan::Locals;
 use crate::port::{ArcId, ArcState, InputSet, OutputSet};
 use crate::reconfig::{
-    abandon, advance, begin_commit, gate, Advance, Change, ComponentChange, Gate, Participant,
-    Reconfig, Stage,
+    abandon, advance, begin_commit, gate, Advance, Change, ComponentChange, Gate, IncomingOf,
+    Participant, Reconfig, Stage,
 };
 use crate::restart::{Fatal, Recovery, Supervisor};
 use crate::state::{Resources, State};
 use crate::supervise::{DeadLetter, DeadLetters, Supervision};
 use crate::sync::{AtomicBool, Ordering};
+use crate::watch::Watch;
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -63,8 +64,9 @@ pub(crate) trait Node {
     fn has_work(&mut self) -> bool;
     /// Instance name.
     fn name(&self) -> &str;
-    /// Gives the instance its part in an update.
-    fn set_pending(&mut self, rc: Reconfig);
+    /// Gives the instance its part in an update; `watch` if the update
+    /// replaces it and is watched.
+    fn set_pending(&mut self, rc: Reconfig, watch: Option<Arc<Watch>>);
     /// Installs the committed update: the node that replaces this one, or
     /// `None` if the instance was removed. A panic in a `#[handover]` or
     /// `#[takeover]` hook is caught (as in `step`) and returned.
@@ -73,6 +75,8 @@ pub(crate) trait Node {
     fn abandon(&mut self);
     /// The component itself, for the final report.
     fn into_component(self: Box<Self>) -> Box<dyn Any + Send>;
+    /// Watches this (new) version for a panic within `watch`'s window.
+    fn watch(&mut self, _watch: Arc<Watch>) {}
     /// True for a placeholder whose update aborted: the worker drops it.
     fn is_retired(&self) -> bool {
         false
@@ -103,6 +107,11 @@ pub(crate) struct ComponentNode<C: Component> {
     /// The code running now, for a panic's dead letter.
     site: Site,
     pending: Option<(Reconfig, Stage)>,
+    /// The watch of the pending update, if it replaces this instance.
+    watching: Option<Arc<Watch>>,
+    /// The watch of the update that installed this version, if any: a
+    /// panic within its window rolls that update back.
+    watched: Option<Arc<Watch>>,
 }
 
 /// Which of a component's methods runs.
@@ -134,6 +143,8 @@ impl<C: Component> ComponentNode<C> {
             supervisor,
             site: Site::Generate,
             pending: None,
+            watching: None,
+            watched: None,
         }
     }
 
@@ -409,10 +420,21 @@ impl<C: Component> ComponentNode<C> {
             Site::Generate => ("#[poll]".to_owned(), None),
             Site::Finish => ("#[on_end]".to_owned(), None),
         };
-        let decided = self.supervisor.on_panic(&message);
-        let outcome = match &decided {
-            Ok(r) => r.outcome(&self.supervisor.policy()),
-            Err(_) => "the graph stops",
+        // Within its update's watch, a new version only resumes until the
+        // rollback replaces it; its supervision is not asked.
+        let rolling_back = self
+            .watched
+            .as_ref()
+            .filter(|w| w.panicked(&self.name, &message))
+            .map(|w| w.update);
+        let decided = match rolling_back {
+            Some(_) => Ok(Recovery::Resume),
+            None => self.supervisor.on_panic(&message),
+        };
+        let outcome = match (&decided, rolling_back) {
+            (_, Some(id)) => format!("resumed until update #{id} is rolled back"),
+            (Ok(r), None) => r.outcome(&self.supervisor.policy()).to_owned(),
+            (Err(_), None) => "the graph stops".to_owned(),
         };
         self.env.dead_letters.push(DeadLetter {
             instance: self.name.to_string(),
@@ -420,7 +442,7 @@ impl<C: Component> ComponentNode<C> {
             message,
             at: SystemTime::now(),
             packet: kept.as_ref().map(|(_, k)| k.text.clone()),
-            outcome: outcome.to_owned(),
+            outcome,
         });
         if let Recovery::Restart(c) = decided? {
             // The old component's destructor runs here, guarded.
@@ -472,9 +494,10 @@ impl<C: Component> Node for ComponentNode<C> {
         &self.name
     }
 
-    fn set_pending(&mut self, rc: Reconfig) {
+    fn set_pending(&mut self, rc: Reconfig, watch: Option<Arc<Watch>>) {
         debug_assert!(self.pending.is_none(), "updates are applied one at a time");
         self.pending = Some((rc, Stage::Align));
+        self.watching = watch;
     }
 
     fn commit(mut self: Box<Self>, locals: &mut Locals) -> Result<Option<Box<dyn Node>>, Fatal> {
@@ -507,17 +530,30 @@ impl<C: Component> Node for ComponentNode<C> {
                     let mut old = this.component;
                     catch_unwind(AssertUnwindSafe(|| old.__handover(&mut handed)))
                         .map_err(|p| format!("#[handover] panicked: {}", panic_text(p.as_ref())))?;
-                    drop(old);
-                    incoming
-                        .assemble(
-                            this.name,
-                            &mut handed,
-                            ins,
-                            outs,
-                            this.env,
-                            this.supervisor.policy(),
-                        )
-                        .map(Some)
+                    // A watched update keeps the old version, as it is now,
+                    // to swap it back in if the new one panics.
+                    if let Some(w) = &this.watching {
+                        let back = IncomingOf::fresh(old.into_inner());
+                        let back = match this.supervisor.factory() {
+                            Some(f) => back.with_factory(f),
+                            None => back,
+                        };
+                        w.keep(&this.name, Box::new(back));
+                    } else {
+                        drop(old);
+                    }
+                    let mut new = incoming.assemble(
+                        this.name,
+                        &mut handed,
+                        ins,
+                        outs,
+                        this.env,
+                        this.supervisor.policy(),
+                    )?;
+                    if let Some(w) = this.watching {
+                        new.watch(w);
+                    }
+                    Ok(Some(new))
                 }
                 ComponentChange::Remove => Ok(None),
                 ComponentChange::Migrating(_) => unreachable!("resolved by begin_commit"),
@@ -538,6 +574,10 @@ impl<C: Component> Node for ComponentNode<C> {
 
     fn into_component(self: Box<Self>) -> Box<dyn Any + Send> {
         Box::new(self.component.into_inner())
+    }
+
+    fn watch(&mut self, watch: Arc<Watch>) {
+        self.watched = Some(watch);
     }
 }
 
@@ -611,7 +651,7 @@ impl Node for VacantNode {
     fn name(&self) -> &str {
         &self.name
     }
-    fn set_pending(&mut self, rc: Reconfig) {
+    fn set_pending(&mut self, rc: Reconfig, _: Option<Arc<Watch>>) {
         rc.update.give_up(
             &self.name,
             "an inserted instance cannot be changed in the same update",

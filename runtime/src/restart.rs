@@ -85,6 +85,12 @@ impl<C: Component> Supervisor<C> {
         self.policy
     }
 
+    /// The constructor, for a version of the same component kept by a
+    /// watched update.
+    pub(crate) fn factory(&self) -> Option<Factory<C>> {
+        self.factory.clone()
+    }
+
     /// Takes a snapshot at this packet boundary if one is due.
     #[inline]
     pub(crate) fn tick(&mut self, component: &C) {

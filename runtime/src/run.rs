@@ -11,6 +11,8 @@ use crate::shape::Shape;
 use crate::supervise::{DeadLetter, Supervision};
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
 use crate::update::{InstanceStatus, Update, UpdateError, UpdateReport};
+use crate::watch::Rollback;
+use crate::watcher;
 use crate::worker::{Finals, Panic, Shared, Worker};
 use std::any::Any;
 use std::collections::HashMap;
@@ -93,13 +95,16 @@ impl Graph {
             running: AtomicUsize::new(self.workers.len()),
         });
         let migrator = Migrator::new(&self.control.name);
-        let control = Control::new(
+        let (notices, heard) = std::sync::mpsc::channel();
+        let control = Arc::new(Control::new(
             self.control,
             self.workers.iter().map(|w| w.mailbox.clone()).collect(),
             shared.wakers.clone(),
             migrator,
-        );
+            notices,
+        ));
         let name = control.schedule().name;
+        watcher::spawn(&name, Arc::downgrade(&control), heard).map_err(RunError::Spawn)?;
         let mut threads = Vec::with_capacity(self.workers.len());
         for (i, worker) in self.workers.into_iter().enumerate() {
             let sh = shared.clone();
@@ -131,7 +136,7 @@ impl Graph {
 
 /// A running graph.
 pub struct Running {
-    control: Control,
+    control: Arc<Control>,
     threads: Vec<JoinHandle<Finals>>,
     shared: Arc<Shared>,
 }
@@ -178,6 +183,12 @@ impl Running {
     /// first, and how many there have been in all.
     pub fn dead_letters(&self) -> (Vec<DeadLetter>, u64) {
         self.shared.env.dead_letters.read()
+    }
+
+    /// The most recent rollbacks of watched updates (at most
+    /// [`HISTORY`](crate::HISTORY)), oldest first.
+    pub fn rollbacks(&self) -> Vec<Rollback> {
+        self.control.rollbacks()
     }
 
     /// True once every worker has finished.

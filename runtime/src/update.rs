@@ -45,6 +45,7 @@ pub(crate) enum Edit {
 pub struct Update {
     pub(crate) edits: Vec<Edit>,
     pub(crate) deadline: Option<Duration>,
+    pub(crate) watch: Option<Duration>,
 }
 
 /// How long an update may take unless [`Update::deadline`] says otherwise:
@@ -65,6 +66,22 @@ impl Update {
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
         self
+    }
+
+    /// Watches the update for `window` after it commits: if an instance it
+    /// replaced panics in that time, every instance it replaced is swapped
+    /// back to the version it replaced, as that version was at the swap
+    /// (see [`Rollback`](crate::Rollback)). The panicking packet becomes a
+    /// dead letter; the new version only resumes until the rollback is in.
+    /// A watched update may only replace instances.
+    pub fn watch(mut self, window: Duration) -> Self {
+        self.watch = Some(window);
+        self
+    }
+
+    /// Its deadline.
+    pub(crate) fn limit(&self) -> Duration {
+        self.deadline.unwrap_or(DEFAULT_DEADLINE)
     }
 
     /// Replaces `instance` by component `C`, built from the old instance's

@@ -8,6 +8,7 @@ use crate::reconfig::Reconfig;
 use crate::restart::Fatal;
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
 use crate::wake::{Sleeper, Waker};
+use crate::watch::Watch;
 use crossbeam_utils::Backoff;
 use std::any::Any;
 use std::collections::HashMap;
@@ -76,8 +77,13 @@ impl Shared {
 
 /// An instruction for a worker, from the thread applying an update.
 pub(crate) enum Command {
-    /// Instance `instance` takes part in an update.
-    Reconfig { instance: String, rc: Reconfig },
+    /// Instance `instance` takes part in an update; `watch` if the update
+    /// replaces it and is watched.
+    Reconfig {
+        instance: String,
+        rc: Reconfig,
+        watch: Option<Arc<Watch>>,
+    },
     /// A new instance, created when the update commits.
     Insert { instance: String, rc: Reconfig },
 }
@@ -125,7 +131,7 @@ impl Mailbox {
 
 /// Fails and finishes an update part that will never run.
 pub(crate) fn refuse(command: Command, why: &str) {
-    let (Command::Reconfig { instance, rc } | Command::Insert { instance, rc }) = command;
+    let (Command::Reconfig { instance, rc, .. } | Command::Insert { instance, rc }) = command;
     rc.update.give_up(&instance, why);
 }
 
@@ -191,14 +197,22 @@ impl Section {
     /// advances it at once: a single-instance update swaps right here.
     fn deliver(&mut self, command: Command, shared: &Shared) -> Result<(), Panicked> {
         let i = match command {
-            Command::Reconfig { instance, rc } => match self.index.get(&instance) {
+            Command::Reconfig {
+                instance,
+                rc,
+                watch,
+            } => match self.index.get(&instance) {
                 Some(&i) => {
-                    self.nodes[i].set_pending(rc);
+                    self.nodes[i].set_pending(rc, watch);
                     i
                 }
                 None => {
                     refuse(
-                        Command::Reconfig { instance, rc },
+                        Command::Reconfig {
+                            instance,
+                            rc,
+                            watch,
+                        },
                         "the instance is not on its worker",
                     );
                     return Ok(());

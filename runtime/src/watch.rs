@@ -1,0 +1,148 @@
+//! Watched updates: for a while after an update commits, the versions it
+//! replaced are kept, as they were at the swap; if a new version panics in
+//! that window, the runtime swaps every replaced instance of the update
+//! back, as one update with the usual marker protocol.
+//!
+//! A [`Watch`] is shared by the update's new instances (which report a
+//! panic) and the graph's watcher thread (which applies the rollback, or
+//! drops the kept versions when the window ends). Whoever moves it out of
+//! `WATCHING` first decides: a panic (rollback) or the end of the window.
+
+use crate::reconfig::Incoming;
+use crate::sync::{AtomicU8, Mutex, Ordering};
+use crate::update::{UpdateError, UpdateReport};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const WATCHING: u8 = 0;
+const ROLLING_BACK: u8 = 1;
+const OVER: u8 = 2;
+
+/// What the watcher thread hears.
+pub(crate) enum Notice {
+    /// A new watch: drop its kept versions when its window ends.
+    Started(Arc<Watch>),
+    /// A watched instance panicked: roll the update back.
+    Panicked {
+        watch: Arc<Watch>,
+        instance: String,
+        message: String,
+    },
+}
+
+/// One watched update.
+pub(crate) struct Watch {
+    /// The update watched.
+    pub update: u64,
+    /// The end of the window.
+    pub until: Instant,
+    /// How many instances it replaces: the rollback waits until each has
+    /// installed its new version and kept its old one.
+    pub replaced: usize,
+    state: AtomicU8,
+    /// The replaced versions, ready to be swapped back in.
+    kept: Mutex<Vec<(String, Box<dyn Incoming>)>>,
+    notices: Sender<Notice>,
+}
+
+impl Watch {
+    pub(crate) fn new(
+        update: u64,
+        window: Duration,
+        replaced: usize,
+        notices: Sender<Notice>,
+    ) -> Self {
+        Watch {
+            update,
+            until: Instant::now() + window,
+            replaced,
+            state: AtomicU8::new(WATCHING),
+            kept: Mutex::new(Vec::new()),
+            notices,
+        }
+    }
+
+    /// Keeps the version `instance` had before the update.
+    pub(crate) fn keep(&self, instance: &str, old: Box<dyn Incoming>) {
+        if self.state.load(Ordering::Acquire) != OVER {
+            lock(&self.kept).push((instance.to_owned(), old));
+        }
+    }
+
+    /// A new version of `instance` panicked. True if a rollback is (now)
+    /// on its way: the instance should only resume until it arrives.
+    pub(crate) fn panicked(self: &Arc<Self>, instance: &str, message: &str) -> bool {
+        let started = Instant::now() <= self.until
+            && self
+                .state
+                .compare_exchange(WATCHING, ROLLING_BACK, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+        if started {
+            // The watcher outlives every running instance's watch; if it
+            // is gone, so is the graph.
+            let _ = self.notices.send(Notice::Panicked {
+                watch: self.clone(),
+                instance: instance.to_owned(),
+                message: message.to_owned(),
+            });
+        }
+        self.state.load(Ordering::Acquire) == ROLLING_BACK
+    }
+
+    /// The window ended without a panic: frees the kept versions. False if
+    /// a rollback got there first.
+    pub(crate) fn expire(&self) -> bool {
+        let over = self
+            .state
+            .compare_exchange(WATCHING, OVER, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if over {
+            lock(&self.kept).clear();
+        }
+        over
+    }
+
+    /// The kept versions, once every replaced instance has kept its own
+    /// (or `deadline` passed: then `None`).
+    pub(crate) fn take_kept(&self, deadline: Instant) -> Option<Vec<(String, Box<dyn Incoming>)>> {
+        loop {
+            {
+                let mut kept = lock(&self.kept);
+                if kept.len() >= self.replaced {
+                    return Some(std::mem::take(&mut *kept));
+                }
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// The rollback is over (done or failed): later panics are the
+    /// instances' supervision's again.
+    pub(crate) fn close(&self) {
+        self.state.store(OVER, Ordering::Release);
+        lock(&self.kept).clear();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> crate::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A rollback of a watched update, as it happened.
+#[derive(Clone, Debug)]
+pub struct Rollback {
+    /// The update rolled back.
+    pub update: u64,
+    /// The instance whose panic triggered it.
+    pub instance: String,
+    /// Its panic message.
+    pub message: String,
+    /// The rollback itself: an update that swaps every instance the
+    /// watched one replaced back to the version it replaced, as that
+    /// version was at the swap (state changes since are lost).
+    pub outcome: Result<UpdateReport, UpdateError>,
+}

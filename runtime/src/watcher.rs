@@ -1,0 +1,100 @@
+//! The watcher thread of a running graph: ends the windows of watched
+//! updates (freeing the versions they kept) and applies the rollback when
+//! a watched instance panics. It holds the control side weakly: once the
+//! graph's handle is gone there is nothing left to roll back.
+
+use crate::control::Control;
+use crate::update::{Edit, Update, UpdateError};
+use crate::watch::{Notice, Rollback, Watch};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+/// Starts the watcher of graph `name`.
+pub(crate) fn spawn(
+    name: &str,
+    control: Weak<Control>,
+    notices: Receiver<Notice>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name(format!("evoflow-{name}-watch"))
+        .spawn(move || watch(&control, &notices))
+        .map(drop)
+}
+
+fn watch(control: &Weak<Control>, notices: &Receiver<Notice>) {
+    let mut watching: Vec<Arc<Watch>> = Vec::new();
+    loop {
+        let notice = match watching.iter().map(|w| w.until).min() {
+            Some(until) => {
+                match notices.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                    Ok(n) => Some(n),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            }
+            None => match notices.recv() {
+                Ok(n) => Some(n),
+                Err(_) => return,
+            },
+        };
+        match notice {
+            Some(Notice::Started(w)) => watching.push(w),
+            Some(Notice::Panicked {
+                watch,
+                instance,
+                message,
+            }) => {
+                watching.retain(|w| !Arc::ptr_eq(w, &watch));
+                let Some(control) = control.upgrade() else {
+                    return;
+                };
+                roll_back(&control, &watch, instance, message);
+            }
+            None => {}
+        }
+        let now = Instant::now();
+        watching.retain(|w| {
+            let open = w.until > now;
+            if !open {
+                w.expire();
+            }
+            open
+        });
+    }
+}
+
+/// Swaps every instance `watch`'s update replaced back to the version it
+/// replaced, and records how that went.
+fn roll_back(control: &Control, watch: &Watch, instance: String, message: String) {
+    tracing::warn!(
+        update = watch.update,
+        %instance,
+        "a new version panicked within its update's watch: rolling the update back: {message}"
+    );
+    let update = Update::default();
+    let outcome = match watch.take_kept(Instant::now() + update.limit()) {
+        Some(kept) => control.apply(Update {
+            edits: kept
+                .into_iter()
+                .map(|(instance, incoming)| Edit::Replace { instance, incoming })
+                .collect(),
+            ..update
+        }),
+        None => Err(UpdateError::Refused(format!(
+            "not rolled back: an instance of update #{} had not installed its new version by the deadline",
+            watch.update
+        ))),
+    };
+    watch.close();
+    match &outcome {
+        Ok(r) => tracing::warn!(update = watch.update, "update rolled back: {r}"),
+        Err(e) => tracing::error!(update = watch.update, "rolling the update back failed: {e}"),
+    }
+    control.record_rollback(Rollback {
+        update: watch.update,
+        instance,
+        message,
+        outcome,
+    });
+}

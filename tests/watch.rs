@@ -1,0 +1,214 @@
+//! Watched updates: a new version that panics within its update's watch
+//! is rolled back on its own, together with every instance the update
+//! replaced, through the marker protocol; nothing but the panicking
+//! packets is lost, and no packet of a new version meets an old one.
+
+mod common;
+
+use common::{within, Seq};
+use evoflow::{component, graph, Flow, Outputs, Recoverable, Running, Update, UpdateError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn quiet_expected_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let msg = info
+                .payload()
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| info.payload().downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            if !msg.contains("[expected]") {
+                default(info);
+            }
+        }));
+    });
+}
+
+impl Recoverable for Seq {}
+
+/// A packet stamped by the version of the stage that passed it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct Stamped {
+    n: u64,
+    version: u32,
+}
+
+/// Emits `count` positions, pausing now and then so updates land mid-run.
+struct Paced {
+    next: u64,
+    count: u64,
+}
+
+#[component(outputs(out: Seq))]
+impl Paced {
+    #[source]
+    fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+        if self.next == self.count {
+            return Flow::Done;
+        }
+        out.out(Seq {
+            stream: 0,
+            n: self.next,
+        });
+        self.next += 1;
+        if self.next.is_multiple_of(32) {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        Flow::Continue
+    }
+}
+
+/// Version 1 of a stage: counts and stamps.
+#[derive(Default)]
+struct Stage {
+    handled: u64,
+}
+
+#[component(outputs(out: Stamped))]
+impl Stage {
+    #[input]
+    fn inp(&mut self, p: Seq, out: &mut Outputs<Self>) {
+        self.handled += 1;
+        out.out(Stamped { n: p.n, version: 1 });
+    }
+}
+
+/// What version 2 of the stage handled, over all its builds.
+static V2_HANDLED: AtomicU64 = AtomicU64::new(0);
+
+/// Version 2: panics on the positions it is given.
+struct BadStage {
+    cursed: u64,
+}
+
+#[component(version = 2, outputs(out: Stamped))]
+impl BadStage {
+    #[input]
+    fn inp(&mut self, p: Seq, out: &mut Outputs<Self>) {
+        if p.n >= self.cursed && p.n.is_multiple_of(7) {
+            panic!("version 2 cannot take {} [expected]", p.n);
+        }
+        V2_HANDLED.fetch_add(1, Ordering::SeqCst);
+        out.out(Stamped { n: p.n, version: 2 });
+    }
+}
+
+/// Records what it gets; counts packets stamped by a version other than
+/// its own (a coordinated update must never let that happen).
+#[derive(Default)]
+struct Sink {
+    got: Vec<u64>,
+    version: u32,
+    mixed: u64,
+}
+
+#[component(outputs())]
+impl Sink {
+    #[input]
+    fn inp(&mut self, p: Stamped) {
+        if self.version != 0 && p.version != self.version {
+            self.mixed += 1;
+        }
+        self.got.push(p.n);
+    }
+}
+
+/// Version 2 of the sink, replaced together with the stage.
+struct Sink2 {
+    got: Vec<u64>,
+    mixed: u64,
+}
+
+#[component(version = 2)]
+impl Sink2 {
+    #[input]
+    fn inp(&mut self, p: Stamped) {
+        if p.version != 2 {
+            self.mixed += 1;
+        }
+        self.got.push(p.n);
+    }
+    #[handover]
+    fn hand_over(&mut self, r: &mut evoflow::Resources) {
+        r.put("got", std::mem::take(&mut self.got));
+        r.put("mixed", self.mixed);
+    }
+}
+
+fn wait_for_rollback(running: &Running) -> evoflow::Rollback {
+    loop {
+        if let Some(r) = running.rollbacks().pop() {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_new_version_that_panics_within_the_watch_is_rolled_back_with_its_state() {
+    quiet_expected_panics();
+    let count = 60_000;
+    let (mut report, rollback, letters, instances) = within(LIMIT, move || {
+        let running = graph! {
+            workers = 2;
+            capacity = 4;
+            src: Paced = Paced { next: 0, count };
+            #[worker(1)]
+            stage: Stage;
+            sink: Sink;
+            src.out -> stage.inp;
+            stage.out -> sink.inp;
+        }
+        .run()
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        running
+            .update(
+                Update::new()
+                    .replace_with("stage", BadStage { cursed: 0 })
+                    .watch(Duration::from_secs(30)),
+            )
+            .unwrap();
+        let rollback = wait_for_rollback(&running);
+        let instances = running.instances();
+        while !running.is_finished() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let letters = running.dead_letters();
+        (running.join().unwrap(), rollback, letters, instances)
+    });
+    let done = rollback.outcome.expect("the rollback applies");
+    assert_eq!(rollback.instance, "stage");
+    assert!(rollback.message.starts_with("version 2 cannot take"));
+    assert_eq!(done.replaced.len(), 1);
+    let stage = instances.iter().find(|i| i.name == "stage").unwrap();
+    assert_eq!((stage.component.as_str(), stage.version), ("Stage", 1));
+    let versions: Vec<(u32, u32)> = stage.history.iter().map(|c| (c.from.1, c.to.1)).collect();
+    assert_eq!(versions, [(1, 2), (2, 1)]);
+    // Every packet arrived once, in order, but the dead letters.
+    let (letters, dead) = letters;
+    let got = report.take::<Sink>("sink").unwrap().got;
+    assert_eq!(got.len() as u64 + dead, count);
+    assert!(
+        got.windows(2).all(|w| w[0] < w[1]),
+        "reordered or duplicated"
+    );
+    let lost: Vec<String> = (0..count)
+        .filter(|n| got.binary_search(n).is_err())
+        .map(|n| format!("Seq {{ stream: 0, n: {n} }}"))
+        .collect();
+    let dead_packets: Vec<String> = letters.iter().filter_map(|l| l.packet.clone()).collect();
+    assert_eq!(lost, dead_packets);
+    assert!(letters[0]
+        .outcome
+        .starts_with("resumed until update #1 is rolled back"));
+    // Version 1 came back with its state as of the update, and went on.
+    let v1 = report.take::<Stage>("stage").unwrap();
+    assert_eq!(v1.handled + V2_HANDLED.load(Ordering::SeqCst) + dead, count);
+}
