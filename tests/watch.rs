@@ -79,12 +79,11 @@ impl Stage {
     }
 }
 
-/// What version 2 of the stage handled, over all its builds.
-static V2_HANDLED: AtomicU64 = AtomicU64::new(0);
-
-/// Version 2: panics on the positions it is given.
+/// Version 2: panics on multiples of 7 from `cursed` on; counts what it
+/// handled in `handled`, which outlives it.
 struct BadStage {
     cursed: u64,
+    handled: &'static AtomicU64,
 }
 
 #[component(version = 2, outputs(out: Stamped))]
@@ -94,7 +93,7 @@ impl BadStage {
         if p.n >= self.cursed && p.n.is_multiple_of(7) {
             panic!("version 2 cannot take {} [expected]", p.n);
         }
-        V2_HANDLED.fetch_add(1, Ordering::SeqCst);
+        self.handled.fetch_add(1, Ordering::SeqCst);
         out.out(Stamped { n: p.n, version: 2 });
     }
 }
@@ -108,7 +107,7 @@ struct Sink {
     mixed: u64,
 }
 
-#[component(outputs())]
+#[component]
 impl Sink {
     #[input]
     fn inp(&mut self, p: Stamped) {
@@ -116,6 +115,19 @@ impl Sink {
             self.mixed += 1;
         }
         self.got.push(p.n);
+    }
+    #[handover]
+    fn hand_over(&mut self, r: &mut evoflow::Resources) {
+        r.put("got", std::mem::take(&mut self.got));
+        r.put("mixed", self.mixed);
+    }
+    #[takeover]
+    fn take_over(&mut self, r: &mut evoflow::Resources) {
+        // What version 2 got since the update follows what this version
+        // got before it.
+        self.got
+            .extend(r.take::<Vec<u64>>("got").unwrap_or_default());
+        self.mixed += r.take::<u64>("mixed").unwrap_or_default();
     }
 }
 
@@ -139,7 +151,15 @@ impl Sink2 {
         r.put("got", std::mem::take(&mut self.got));
         r.put("mixed", self.mixed);
     }
+    #[takeover]
+    fn take_over(&mut self, r: &mut evoflow::Resources) {
+        self.got = r.take::<Vec<u64>>("got").unwrap_or_default();
+        self.mixed = r.take::<u64>("mixed").unwrap_or_default();
+    }
 }
+
+/// For tests that do not count what version 2 handled.
+static NOT_COUNTED: AtomicU64 = AtomicU64::new(0);
 
 fn wait_for_rollback(running: &Running) -> evoflow::Rollback {
     loop {
@@ -152,6 +172,7 @@ fn wait_for_rollback(running: &Running) -> evoflow::Rollback {
 
 #[test]
 fn a_new_version_that_panics_within_the_watch_is_rolled_back_with_its_state() {
+    static V2_HANDLED: AtomicU64 = AtomicU64::new(0);
     quiet_expected_panics();
     let count = 60_000;
     let (mut report, rollback, letters, instances) = within(LIMIT, move || {
@@ -171,7 +192,13 @@ fn a_new_version_that_panics_within_the_watch_is_rolled_back_with_its_state() {
         running
             .update(
                 Update::new()
-                    .replace_with("stage", BadStage { cursed: 0 })
+                    .replace_with(
+                        "stage",
+                        BadStage {
+                            cursed: 0,
+                            handled: &V2_HANDLED,
+                        },
+                    )
                     .watch(Duration::from_secs(30)),
             )
             .unwrap();
@@ -211,4 +238,154 @@ fn a_new_version_that_panics_within_the_watch_is_rolled_back_with_its_state() {
     // Version 1 came back with its state as of the update, and went on.
     let v1 = report.take::<Stage>("stage").unwrap();
     assert_eq!(v1.handled + V2_HANDLED.load(Ordering::SeqCst) + dead, count);
+}
+
+#[test]
+fn a_coordinated_watched_update_is_rolled_back_together_without_mixing_versions() {
+    quiet_expected_panics();
+    let count = 60_000;
+    let (mut report, rollback, dead, instances) = within(LIMIT, move || {
+        let running = graph! {
+            workers = 2;
+            capacity = 4;
+            src: Paced = Paced { next: 0, count };
+            #[worker(1)]
+            stage: Stage;
+            sink: Sink = Sink { version: 1, ..Sink::default() };
+            src.out -> stage.inp;
+            stage.out -> sink.inp;
+        }
+        .run()
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        running
+            .update(
+                Update::new()
+                    .replace_with(
+                        "stage",
+                        BadStage {
+                            cursed: 20_000,
+                            handled: &NOT_COUNTED,
+                        },
+                    )
+                    .replace_with(
+                        "sink",
+                        Sink2 {
+                            got: Vec::new(),
+                            mixed: 0,
+                        },
+                    )
+                    .watch(Duration::from_secs(30)),
+            )
+            .unwrap();
+        let rollback = wait_for_rollback(&running);
+        let instances = running.instances();
+        while !running.is_finished() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let dead = running.dead_letters().1;
+        (running.join().unwrap(), rollback, dead, instances)
+    });
+    let done = rollback.outcome.expect("the rollback applies");
+    assert_eq!(done.replaced.len(), 2);
+    for name in ["stage", "sink"] {
+        let i = instances.iter().find(|i| i.name == name).unwrap();
+        assert_eq!(i.version, 1, "{name} is back at version 1");
+        assert_eq!(i.history.len(), 2);
+    }
+    let sink = report.take::<Sink>("sink").unwrap();
+    assert_eq!(sink.mixed, 0, "a packet met a version it was not made for");
+    assert_eq!(sink.got.len() as u64 + dead, count);
+    assert!(
+        sink.got.windows(2).all(|w| w[0] < w[1]),
+        "reordered or duplicated"
+    );
+    assert!(dead >= 1);
+}
+
+#[test]
+fn a_watched_update_may_only_replace_instances() {
+    within(LIMIT, || {
+        let running = graph! {
+            src: Paced = Paced { next: 0, count: 1_000 };
+            stage: Stage;
+            sink: Sink;
+            src.out -> stage.inp;
+            stage.out -> sink.inp;
+        }
+        .run()
+        .unwrap();
+        let err = running
+            .update(
+                Update::new()
+                    .insert("extra", Stage::default())
+                    .watch(Duration::from_secs(1)),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&err, UpdateError::Refused(why) if why.starts_with("a watched update may only replace instances")),
+            "{err}"
+        );
+        running.join().unwrap();
+    });
+}
+
+/// Counts the drops of kept versions.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+struct Tracked;
+
+#[component(outputs(out: Stamped))]
+impl Tracked {
+    #[input]
+    fn inp(&mut self, p: Seq, out: &mut Outputs<Self>) {
+        out.out(Stamped { n: p.n, version: 1 });
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        DROPPED.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn after_the_window_the_kept_version_is_freed_and_panics_are_the_supervisions_again() {
+    quiet_expected_panics();
+    let err = within(LIMIT, || {
+        let running = graph! {
+            src: Paced = Paced { next: 0, count: 400_000 };
+            stage: Tracked = Tracked;
+            sink: Sink;
+            src.out -> stage.inp;
+            stage.out -> sink.inp;
+        }
+        .run()
+        .unwrap();
+        running
+            .update(
+                Update::new()
+                    .replace_with(
+                        "stage",
+                        BadStage {
+                            cursed: 300_000,
+                            handled: &NOT_COUNTED,
+                        },
+                    )
+                    .watch(Duration::from_millis(50)),
+            )
+            .unwrap();
+        assert_eq!(DROPPED.load(Ordering::SeqCst), 0, "kept during the window");
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(DROPPED.load(Ordering::SeqCst), 1, "freed after it");
+        assert!(running.rollbacks().is_empty());
+        running
+            .join()
+            .err()
+            .expect("the late panic stops the graph")
+    });
+    assert!(
+        matches!(&err, evoflow::RunError::Panicked(p) if p.instance == "stage" && p.message.starts_with("version 2 cannot take")),
+        "{err}"
+    );
 }
