@@ -482,3 +482,79 @@ fn framing_and_parsing_agree_on_where_a_request_ends() {
         400
     );
 }
+
+#[test]
+fn a_buggy_compose_under_load_answers_500s_and_is_rolled_back_by_itself() {
+    // Panics of the bad version are expected; keep them out of the output.
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !info.to_string().contains("compose v2 bug") {
+            default(info);
+        }
+    }));
+    let srv = serve(None);
+    let addr = srv.addr;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut s = connect(addr);
+                let mut buf = Vec::new();
+                let (mut ok, mut failed) = (0u64, 0u64);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // A reset or a lost response fails here.
+                    s.write_all(b"GET /hello.txt HTTP/1.1\r\n\r\n").unwrap();
+                    let r = read_response(&mut s, &mut buf, false);
+                    match r.status {
+                        200 => {
+                            assert_eq!(r.body, b"hello from evoflow\n");
+                            ok += 1
+                        }
+                        500 => failed += 1,
+                        other => panic!("unexpected status {other}"),
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    srv.running
+        .update(server::scenarios::buggy_header(Duration::from_secs(30)))
+        .unwrap();
+    let rollback = loop {
+        if let Some(r) = srv.running.rollbacks().pop() {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let results: Vec<(u64, u64)> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    assert!(rollback.outcome.is_ok(), "{:?}", rollback.outcome);
+    assert!(rollback.message.contains("compose v2 bug"));
+    let compose = srv
+        .running
+        .instances()
+        .into_iter()
+        .find(|i| i.name == "compose")
+        .unwrap();
+    assert_eq!(
+        (compose.component.as_str(), compose.version),
+        ("Compose", 1)
+    );
+    let (ok, failed): (u64, u64) = results.iter().fold((0, 0), |(a, b), (o, f)| (a + o, b + f));
+    let (letters, dead) = srv.running.dead_letters();
+    // Each failed request is one dead letter, answered with a 500.
+    assert_eq!(failed, dead, "{letters:?}");
+    assert!(failed >= 1 && ok > 100 * failed, "ok {ok}, failed {failed}");
+    // After the rollback, every request succeeds again, also those that
+    // version 2 would fail (every EVERY-th on a connection).
+    let (mut s, mut buf) = (connect(addr), Vec::new());
+    for _ in 0..2 * server::compose::EVERY {
+        s.write_all(b"GET /hello.txt HTTP/1.1\r\n\r\n").unwrap();
+        let r = read_response(&mut s, &mut buf, false);
+        assert_eq!((r.status, r.header("x-evoflow-compose")), (200, None));
+    }
+}

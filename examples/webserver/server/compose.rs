@@ -1,8 +1,9 @@
 //! Writes response heads.
 
-use super::http::{Loaded, Opened, Response, Streamed};
+use super::http::{Loaded, Opened, Response, Status, Streamed};
 use evoflow::{component, Outputs};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 /// Composes the status line and headers.
 #[derive(Default)]
@@ -52,11 +53,30 @@ fn response(l: Loaded, extra: &str) -> Response {
     }
 }
 
+/// The answer to a request whose handler panicked: a 500, on a
+/// connection that stays open as the client asked.
+fn failed(l: Loaded) -> Response {
+    response(
+        Loaded {
+            status: Status::InternalError,
+            content_type: "text/plain",
+            body: Arc::from(&b"internal server error\n"[..]),
+            ..l
+        },
+        "",
+    )
+}
+
 #[component(outputs(out: Response))]
 impl Compose {
     #[input]
     fn inp(&mut self, l: Loaded, out: &mut Outputs<Self>) {
         out.out(response(l, ""));
+    }
+
+    #[recover(inp)]
+    fn failed(&mut self, l: Loaded, out: &mut Outputs<Self>) {
+        out.out(failed(l));
     }
 }
 
@@ -70,6 +90,41 @@ impl ComposeV2 {
     #[input]
     fn inp(&mut self, l: Loaded, out: &mut Outputs<Self>) {
         out.out(response(l, "X-Evoflow-Compose: 2\r\n"));
+    }
+
+    #[recover(inp)]
+    fn failed(&mut self, l: Loaded, out: &mut Outputs<Self>) {
+        out.out(failed(l));
+    }
+}
+
+/// A bad version 2, as a real update might ship: it panics on every
+/// `EVERY`-th request of a connection. Watched, it is rolled back after
+/// its first panic; its `#[recover]` answers the failing requests with a
+/// 500 meanwhile.
+#[derive(Default)]
+pub struct ComposeBuggy;
+
+/// How often [`ComposeBuggy`] panics: every this many requests per
+/// connection.
+pub const EVERY: u64 = 50;
+
+#[component(version = 2, outputs(out: Response))]
+impl ComposeBuggy {
+    #[input]
+    fn inp(&mut self, l: Loaded, out: &mut Outputs<Self>) {
+        if l.seq % EVERY == EVERY - 1 {
+            panic!(
+                "compose v2 bug: request {} of connection {}",
+                l.seq, l.conn.id
+            );
+        }
+        out.out(response(l, "X-Evoflow-Compose: 2\r\n"));
+    }
+
+    #[recover(inp)]
+    fn failed(&mut self, l: Loaded, out: &mut Outputs<Self>) {
+        out.out(failed(l));
     }
 }
 

@@ -53,6 +53,7 @@ pub struct Request {
 }
 
 /// A loaded response body, or an error.
+#[derive(Clone)]
 pub struct Loaded {
     pub conn: ConnRef,
     pub seq: u64,
@@ -62,6 +63,21 @@ pub struct Loaded {
     /// HEAD: send the headers only.
     pub head_only: bool,
     pub keep_alive: bool,
+}
+
+/// Kept while `compose` handles it: a request whose handler panics is
+/// answered with a 500 by `#[recover]` (a clone is an `Arc` increment).
+impl evoflow::Recoverable for Loaded {}
+
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaded")
+            .field("conn", &self.conn.id)
+            .field("seq", &self.seq)
+            .field("status", &self.status.line().0)
+            .field("bytes", &self.body.len())
+            .finish()
+    }
 }
 
 /// A response ready to write.
@@ -131,6 +147,7 @@ pub enum Status {
     MethodNotAllowed = 405,
     PayloadTooLarge = 413,
     HeadersTooLarge = 431,
+    InternalError = 500,
     VersionNotSupported = 505,
 }
 
@@ -144,6 +161,7 @@ impl Status {
             Status::MethodNotAllowed => (405, "Method Not Allowed"),
             Status::PayloadTooLarge => (413, "Content Too Large"),
             Status::HeadersTooLarge => (431, "Request Header Fields Too Large"),
+            Status::InternalError => (500, "Internal Server Error"),
             Status::VersionNotSupported => (505, "HTTP Version Not Supported"),
         }
     }

@@ -7,6 +7,9 @@
 //!
 //! Two `load` instances, one per worker, share the file work.
 //!
+//! `compose` is supervised: a panic there answers the request with a 500
+//! (its `#[recover]`) and restarts it; every other request is served.
+//!
 //! `read` owns the connections for reading (keep-alive, pipelining,
 //! limits, idle timeouts); `reply` writes responses back in request order
 //! per connection, without ever blocking its worker on a slow client.
@@ -63,6 +66,7 @@ pub fn graph_of(accept: Accept, root: Option<&Path>, workers: usize) -> std::io:
             parse: Parse;
             load0: Load = load0;
             load1: Load = load1;
+            #[on_panic(restart(max = 1000, within = 1s))]
             compose: Compose;
             reply: Reply;
             accept.out -> read.conns;
@@ -83,6 +87,7 @@ pub fn graph_of(accept: Accept, root: Option<&Path>, workers: usize) -> std::io:
             #[worker(1)]
             load1: Load = load1;
             #[worker(1)]
+            #[on_panic(restart(max = 1000, within = 1s))]
             compose: Compose;
             #[worker(1)]
             reply: Reply;

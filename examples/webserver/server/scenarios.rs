@@ -2,10 +2,11 @@
 //! `load` runs as two instances, `load0` and `load1` (one per lane).
 
 use super::cache::{Cache, CacheV2};
-use super::compose::{Compose, ComposeStream, ComposeV2};
+use super::compose::{Compose, ComposeBuggy, ComposeStream, ComposeV2};
 use super::load::{Load, LoadOpen, Root};
 use super::reply::{Reply, ReplyStream};
 use evoflow::Update;
+use std::time::Duration;
 
 const LANES: [usize; 2] = [0, 1];
 
@@ -16,6 +17,14 @@ pub fn header(on: bool) -> Update {
     } else {
         Update::new().replace_with("compose", Compose)
     }
+}
+
+/// A bad single update: a `compose` that panics on some requests,
+/// watched for `window`, so that the server rolls it back by itself.
+pub fn buggy_header(window: Duration) -> Update {
+    Update::new()
+        .replace_with("compose", ComposeBuggy)
+        .watch(window)
 }
 
 /// Coordinated: switch both `load`s, `compose` and `reply` together from
