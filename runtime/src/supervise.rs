@@ -154,6 +154,11 @@ impl DeadLetters {
 /// so that if it panics the dead letter shows the packet and a `#[recover]`
 /// method gets it back (to answer it, say with an error response). Packets
 /// of other types cost nothing extra.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not `Recoverable`: a `#[recover]` method only gets back packets of types that are",
+    label = "packets of this input are not kept",
+    note = "add `impl evoflow::Recoverable for {Self} {{}}` (it needs `Clone` and `Debug`); each packet is then cloned before its handler runs"
+)]
 pub trait Recoverable: Clone + Debug + Send + 'static {}
 
 /// A packet kept while its handler ran, after the handler panicked.

@@ -1,0 +1,12 @@
+use evoflow::graph;
+#[allow(unused_imports)]
+use evoflow_ui_tests::*;
+
+fn main() {
+    let _ = graph! {
+        numbers: Numbers;
+        #[on_panic(retry)]
+        sum: Sum;
+        numbers.out -> sum.inp;
+    };
+}
