@@ -214,6 +214,13 @@ fn a_new_version_that_panics_within_the_watch_is_rolled_back_with_its_state() {
     assert_eq!(rollback.instance, "stage");
     assert!(rollback.message.starts_with("version 2 cannot take"));
     assert_eq!(done.replaced.len(), 1);
+    assert_eq!(
+        rollback.restored,
+        [(
+            "stage".to_owned(),
+            "kept as it was at the update: the new version declares no downgrade to it".to_owned()
+        )]
+    );
     let stage = instances.iter().find(|i| i.name == "stage").unwrap();
     assert_eq!((stage.component.as_str(), stage.version), ("Stage", 1));
     let versions: Vec<(u32, u32)> = stage.history.iter().map(|c| (c.from.1, c.to.1)).collect();
@@ -388,4 +395,146 @@ fn after_the_window_the_kept_version_is_freed_and_panics_are_the_supervisions_ag
         matches!(&err, evoflow::RunError::Panicked(p) if p.instance == "stage" && p.message.starts_with("version 2 cannot take")),
         "{err}"
     );
+}
+
+/// Version 1 of a stateful stage: counts what it handled.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct Tally {
+    count: u64,
+}
+
+#[component(state, outputs(out: Stamped))]
+impl Tally {
+    #[input]
+    fn inp(&mut self, p: Seq, out: &mut Outputs<Self>) {
+        self.count += 1;
+        out.out(Stamped { n: p.n, version: 1 });
+    }
+}
+
+/// The state of `Tally` v1, as version 2 reads and writes it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TallyV1 {
+    count: u64,
+}
+
+/// Version 2: also remembers the last position; panics from `cursed` on
+/// (multiples of 7); its downgrade gives version 1 its count, or panics
+/// if `bad_downgrade`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Tally2 {
+    count: u64,
+    last: u64,
+    cursed: u64,
+    bad_downgrade: bool,
+}
+
+#[component(state, version = 2, outputs(out: Stamped))]
+impl Tally2 {
+    #[input]
+    fn inp(&mut self, p: Seq, out: &mut Outputs<Self>) {
+        if p.n >= self.cursed && p.n.is_multiple_of(7) {
+            panic!("tally v2 cannot take {} [expected]", p.n);
+        }
+        self.count += 1;
+        self.last = p.n;
+        out.out(Stamped { n: p.n, version: 2 });
+    }
+
+    #[migrate(from = 1)]
+    fn from_v1(old: TallyV1) -> Self {
+        Tally2 {
+            count: old.count,
+            last: 0,
+            cursed: 20_000,
+            bad_downgrade: false,
+        }
+    }
+
+    #[migrate(down = 1)]
+    fn to_v1(&self) -> TallyV1 {
+        if self.bad_downgrade {
+            panic!("cannot downgrade [expected]");
+        }
+        TallyV1 { count: self.count }
+    }
+}
+
+fn tally_round_trip(update: Update) -> (u64, u64, u64, evoflow::Rollback) {
+    let count = 60_000;
+    within(LIMIT, move || {
+        let running = graph! {
+            workers = 2;
+            capacity = 4;
+            src: Paced = Paced { next: 0, count };
+            #[worker(1)]
+            tally: Tally;
+            sink: Sink;
+            src.out -> tally.inp;
+            tally.out -> sink.inp;
+        }
+        .run()
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        running.update(update).unwrap();
+        let rollback = wait_for_rollback(&running);
+        while !running.is_finished() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let dead = running.dead_letters().1;
+        let mut report = running.join().unwrap();
+        let tally = report.take::<Tally>("tally").unwrap().count;
+        let got = report.take::<Sink>("sink").unwrap().got.len() as u64;
+        assert_eq!(got + dead, count);
+        (tally, got, dead, rollback)
+    })
+}
+
+#[test]
+fn a_rollback_brings_the_state_back_through_the_new_versions_downgrade() {
+    quiet_expected_panics();
+    let (tally, got, _, rollback) = tally_round_trip(
+        Update::new()
+            .replace::<Tally2>("tally")
+            .watch(Duration::from_secs(30)),
+    );
+    assert!(rollback.outcome.is_ok());
+    assert_eq!(
+        rollback.restored,
+        [(
+            "tally".to_owned(),
+            "state downgraded by `Tally2` v1".to_owned()
+        )]
+    );
+    // Every packet handled, by version 1 or 2, is counted once.
+    assert_eq!(tally, got);
+}
+
+#[test]
+fn a_failed_downgrade_leaves_the_replaced_version_as_it_was_at_the_update() {
+    quiet_expected_panics();
+    let (tally, got, _, rollback) = tally_round_trip(
+        Update::new()
+            .replace_with(
+                "tally",
+                Tally2 {
+                    count: 0,
+                    last: 0,
+                    cursed: 20_000,
+                    bad_downgrade: true,
+                },
+            )
+            .watch(Duration::from_secs(30)),
+    );
+    assert!(rollback.outcome.is_ok());
+    let (instance, note) = &rollback.restored[0];
+    assert_eq!(instance, "tally");
+    assert!(
+        note.starts_with(
+            "kept as it was at the update: the downgrade to v1 panicked: cannot downgrade"
+        ),
+        "{note}"
+    );
+    // What version 2 counted is lost with it: version 1 counted less.
+    assert!(tally < got, "{tally} < {got}");
 }

@@ -120,6 +120,9 @@ pub struct ComponentMeta {
     pub state: bool,
     /// Migration steps it declares.
     pub migrations: &'static [Migration],
+    /// Versions it can give its state back to (`#[migrate(down = N)]`),
+    /// for the rollback of a watched update.
+    pub downgrades: &'static [u32],
     /// Hash of the component's definition as written (its `impl` block and
     /// attribute): tells a rebuilt component whose code changed but whose
     /// version did not from an unchanged one.
@@ -216,6 +219,13 @@ pub trait Component: Send + Sized + 'static {
             state.component,
             state.version
         )))
+    }
+
+    /// The state as version `to` of the component reads it, through the
+    /// `#[migrate(down = to)]` method; `None` if there is none.
+    #[doc(hidden)]
+    fn __downgrade(&self, _to: u32) -> Option<Result<State, StateError>> {
+        None
     }
 
     /// Calls the `#[recover]` method of input `port` with a packet whose

@@ -171,6 +171,7 @@ impl Component for Emit {
         polls: true,
         state: false,
         migrations: &[],
+        downgrades: &[],
         code: 0,
     };
     fn __drain(&mut self, _: &mut NoInputs, _: &mut Out1, _: usize, _: usize, _: usize) -> Drained {
@@ -203,6 +204,7 @@ impl Component for Sink {
         polls: false,
         state: false,
         migrations: &[],
+        downgrades: &[],
         code: 0,
     };
     fn __drain(

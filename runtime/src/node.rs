@@ -14,7 +14,7 @@ use crate::plan::Locals;
 use crate::port::{ArcId, ArcState, InputSet, OutputSet};
 use crate::reconfig::{
     abandon, advance, begin_commit, gate, Advance, Change, ComponentChange, Gate, IncomingOf,
-    Participant, Reconfig, Stage,
+    Participant, Reconfig, RestoreNote, Stage,
 };
 use crate::restart::{Fatal, Recovery, Supervisor};
 use crate::state::{Resources, State};
@@ -352,6 +352,18 @@ impl<C: Component> Participant for ComponentNode<C> {
             )),
         }
     }
+
+    fn export_down(&mut self, to: u32) -> Result<Option<State>, String> {
+        match catch_unwind(AssertUnwindSafe(|| self.component.__downgrade(to))) {
+            Ok(None) => Ok(None),
+            Ok(Some(Ok(state))) => Ok(Some(state)),
+            Ok(Some(Err(e))) => Err(format!("the downgrade to v{to} failed: {e}")),
+            Err(p) => Err(format!(
+                "the downgrade to v{to} panicked: {}",
+                panic_text(p.as_ref())
+            )),
+        }
+    }
 }
 
 impl<C: Component> ComponentNode<C> {
@@ -533,12 +545,13 @@ impl<C: Component> Node for ComponentNode<C> {
                     // A watched update keeps the old version, as it is now,
                     // to swap it back in if the new one panics.
                     if let Some(w) = &this.watching {
-                        let back = IncomingOf::fresh(old.into_inner());
+                        let note = RestoreNote::default();
+                        let back = IncomingOf::kept(old.into_inner(), note.clone());
                         let back = match this.supervisor.factory() {
                             Some(f) => back.with_factory(f),
                             None => back,
                         };
-                        w.keep(&this.name, Box::new(back));
+                        w.keep(&this.name, Box::new(back), note);
                     } else {
                         drop(old);
                     }
@@ -621,6 +634,9 @@ impl Participant for VacantNode {
     }
     fn export(&mut self) -> Result<State, String> {
         Err("a new instance has no state to export".to_owned())
+    }
+    fn export_down(&mut self, _: u32) -> Result<Option<State>, String> {
+        Ok(None)
     }
 }
 

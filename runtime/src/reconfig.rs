@@ -283,13 +283,28 @@ pub(crate) trait Incoming: Send {
     fn meta(&self) -> &'static ComponentMeta;
     /// True if it is built from the old state rather than given fresh.
     fn migrates(&self) -> bool;
+    /// For a version kept by a watched update and now swapped back in: its
+    /// own version, to which the instance's state is downgraded if the
+    /// replacing version declares how (else the kept version is used as
+    /// it was at the update).
+    fn downgrade_to(&self) -> Option<u32> {
+        None
+    }
+    /// The downgrade failed: the kept version is used as it was.
+    fn downgrade_failed(&mut self, _why: &str) {}
 }
+
+/// What a rollback did with an instance's state, for its report.
+pub(crate) type RestoreNote = Arc<Mutex<String>>;
 
 /// [`Incoming`] for component type `C`.
 pub(crate) struct IncomingOf<C: Component> {
     instance: Option<Guarded<C>>,
     /// Its constructor, for restarts.
     factory: Option<Factory<C>>,
+    /// Set for a kept version swapped back in by a rollback: what became
+    /// of the state.
+    restore: Option<RestoreNote>,
 }
 
 impl<C: Component> IncomingOf<C> {
@@ -297,12 +312,22 @@ impl<C: Component> IncomingOf<C> {
         IncomingOf {
             instance: None,
             factory: None,
+            restore: None,
         }
     }
     pub(crate) fn fresh(component: C) -> Self {
         IncomingOf {
             instance: Some(Guarded::new(component)),
             factory: None,
+            restore: None,
+        }
+    }
+    /// The kept version of a watched update, to be swapped back in: its
+    /// state comes through a downgrade if there is one; `note` says.
+    pub(crate) fn kept(component: C, note: RestoreNote) -> Self {
+        IncomingOf {
+            restore: Some(note),
+            ..Self::fresh(component)
         }
     }
     /// With the constructor that rebuilds it on a restart.
@@ -314,9 +339,38 @@ impl<C: Component> IncomingOf<C> {
 
 impl<C: Component> Incoming for IncomingOf<C> {
     fn prepare(&mut self, state: Option<State>) -> Result<(), String> {
-        let Some(state) = state else { return Ok(()) };
+        let Some(state) = state else {
+            if let Some(note) = &self.restore {
+                let mut note = lock(note);
+                if note.is_empty() {
+                    *note =
+                        "kept as it was at the update: the new version declares no downgrade to it"
+                            .to_owned();
+                }
+            }
+            return Ok(());
+        };
         let from = format!("`{}` v{}", state.component, state.version);
-        match catch_unwind(AssertUnwindSafe(|| C::__import(state))) {
+        let imported = catch_unwind(AssertUnwindSafe(|| C::__import(state)));
+        if let Some(note) = &self.restore {
+            // A rollback never fails for want of a downgrade: the kept
+            // version is there.
+            *lock(note) = match imported {
+                Ok(Ok(c)) => {
+                    self.instance = Some(Guarded::new(c));
+                    format!("state downgraded by {from}")
+                }
+                Ok(Err(e)) => format!(
+                    "kept as it was at the update: importing the downgraded state failed: {e}"
+                ),
+                Err(p) => format!(
+                    "kept as it was at the update: importing the downgraded state panicked: {}",
+                    panic_text(p.as_ref())
+                ),
+            };
+            return Ok(());
+        }
+        match imported {
             Ok(Ok(c)) => {
                 self.instance = Some(Guarded::new(c));
                 Ok(())
@@ -359,7 +413,9 @@ impl<C: Component> Incoming for IncomingOf<C> {
         env: Arc<Env>,
         supervision: Supervision,
     ) -> Result<Box<dyn Node>, String> {
-        let IncomingOf { instance, factory } = *self;
+        let IncomingOf {
+            instance, factory, ..
+        } = *self;
         let c = instance.expect("a fresh instance or a prepared one");
         catch_unwind(AssertUnwindSafe(move || {
             let supervisor = Supervisor::new(supervision, factory, &c);
@@ -379,7 +435,18 @@ impl<C: Component> Incoming for IncomingOf<C> {
         Box::new(IncomingOf::<C> {
             instance: None,
             factory: self.factory,
+            restore: None,
         })
+    }
+
+    fn downgrade_to(&self) -> Option<u32> {
+        self.restore.as_ref().map(|_| C::META.version)
+    }
+
+    fn downgrade_failed(&mut self, why: &str) {
+        if let Some(note) = &self.restore {
+            *lock(note) = format!("kept as it was at the update: {why}");
+        }
     }
 
     fn meta(&self) -> &'static ComponentMeta {
@@ -502,6 +569,9 @@ pub(crate) trait Participant {
     fn running(&self) -> bool;
     /// Serialises the component's state.
     fn export(&mut self) -> Result<State, String>;
+    /// Serialises the state as version `to` reads it, if the component
+    /// declares that downgrade (`Ok(None)` if not).
+    fn export_down(&mut self, to: u32) -> Result<Option<State>, String>;
 }
 
 /// Counts an instance as done with its update when dropped, also when a
@@ -644,13 +714,26 @@ fn prepare(change: &mut Change, p: &mut dyn Participant, sync: &Arc<UpdateSync>,
         let why = format!("instance `{}` has already finished its stream", p.name());
         return sync.failed(p.name(), why);
     }
-    let migrating = match &change.component {
-        ComponentChange::Replace(incoming) => incoming.migrates(),
-        _ => false,
+    let (migrating, down) = match &change.component {
+        ComponentChange::Replace(incoming) => (incoming.migrates(), incoming.downgrade_to()),
+        _ => (false, None),
     };
-    let state = match migrating.then(|| p.export()).transpose() {
-        Ok(state) => state,
-        Err(why) => return sync.failed(p.name(), why),
+    let state = match (migrating, down) {
+        (true, _) => match p.export() {
+            Ok(state) => Some(state),
+            Err(why) => return sync.failed(p.name(), why),
+        },
+        // A rollback: a downgrade that fails leaves the kept version.
+        (false, Some(to)) => match p.export_down(to) {
+            Ok(state) => state,
+            Err(why) => {
+                if let ComponentChange::Replace(incoming) = &mut change.component {
+                    incoming.downgrade_failed(&why);
+                }
+                None
+            }
+        },
+        (false, None) => None,
     };
     if state.as_ref().is_none_or(|s| s.len() < MIGRATE_OFF_WORKER) {
         let outcome = match &mut change.component {

@@ -8,7 +8,7 @@
 //! drops the kept versions when the window ends). Whoever moves it out of
 //! `WATCHING` first decides: a panic (rollback) or the end of the window.
 
-use crate::reconfig::Incoming;
+use crate::reconfig::{Incoming, RestoreNote};
 use crate::sync::{AtomicU8, Mutex, Ordering};
 use crate::update::{UpdateError, UpdateReport};
 use std::sync::mpsc::Sender;
@@ -31,6 +31,13 @@ pub(crate) enum Notice {
     },
 }
 
+/// A replaced version kept by a watch.
+pub(crate) struct Kept {
+    pub instance: String,
+    pub incoming: Box<dyn Incoming>,
+    pub note: RestoreNote,
+}
+
 /// One watched update.
 pub(crate) struct Watch {
     /// The update watched.
@@ -41,8 +48,9 @@ pub(crate) struct Watch {
     /// installed its new version and kept its old one.
     pub replaced: usize,
     state: AtomicU8,
-    /// The replaced versions, ready to be swapped back in.
-    kept: Mutex<Vec<(String, Box<dyn Incoming>)>>,
+    /// The replaced versions, ready to be swapped back in, with what the
+    /// rollback will have done with their state.
+    kept: Mutex<Vec<Kept>>,
     notices: Sender<Notice>,
 }
 
@@ -64,9 +72,13 @@ impl Watch {
     }
 
     /// Keeps the version `instance` had before the update.
-    pub(crate) fn keep(&self, instance: &str, old: Box<dyn Incoming>) {
+    pub(crate) fn keep(&self, instance: &str, old: Box<dyn Incoming>, note: RestoreNote) {
         if self.state.load(Ordering::Acquire) != OVER {
-            lock(&self.kept).push((instance.to_owned(), old));
+            lock(&self.kept).push(Kept {
+                instance: instance.to_owned(),
+                incoming: old,
+                note,
+            });
         }
     }
 
@@ -105,7 +117,7 @@ impl Watch {
 
     /// The kept versions, once every replaced instance has kept its own
     /// (or `deadline` passed: then `None`).
-    pub(crate) fn take_kept(&self, deadline: Instant) -> Option<Vec<(String, Box<dyn Incoming>)>> {
+    pub(crate) fn take_kept(&self, deadline: Instant) -> Option<Vec<Kept>> {
         loop {
             {
                 let mut kept = lock(&self.kept);
@@ -142,7 +154,11 @@ pub struct Rollback {
     /// Its panic message.
     pub message: String,
     /// The rollback itself: an update that swaps every instance the
-    /// watched one replaced back to the version it replaced, as that
-    /// version was at the swap (state changes since are lost).
+    /// watched one replaced back to the version it replaced.
     pub outcome: Result<UpdateReport, UpdateError>,
+    /// Per instance, what became of its state: downgraded by the new
+    /// version's `#[migrate(down = N)]`, or, without one (or if it
+    /// failed), the replaced version as it was at the update (changes
+    /// since are lost).
+    pub restored: Vec<(String, String)>,
 }

@@ -73,11 +73,18 @@ fn roll_back(control: &Control, watch: &Watch, instance: String, message: String
         "a new version panicked within its update's watch: rolling the update back: {message}"
     );
     let update = Update::default();
+    let mut notes = Vec::new();
     let outcome = match watch.take_kept(Instant::now() + update.limit()) {
         Some(kept) => control.apply(Update {
             edits: kept
                 .into_iter()
-                .map(|(instance, incoming)| Edit::Replace { instance, incoming })
+                .map(|k| {
+                    notes.push((k.instance.clone(), k.note));
+                    Edit::Replace {
+                        instance: k.instance,
+                        incoming: k.incoming,
+                    }
+                })
                 .collect(),
             ..update
         }),
@@ -91,10 +98,18 @@ fn roll_back(control: &Control, watch: &Watch, instance: String, message: String
         Ok(r) => tracing::warn!(update = watch.update, "update rolled back: {r}"),
         Err(e) => tracing::error!(update = watch.update, "rolling the update back failed: {e}"),
     }
+    let restored = match outcome {
+        Ok(_) => notes
+            .into_iter()
+            .map(|(i, note)| (i, note.lock().unwrap_or_else(|e| e.into_inner()).clone()))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
     control.record_rollback(Rollback {
         update: watch.update,
         instance,
         message,
         outcome,
+        restored,
     });
 }

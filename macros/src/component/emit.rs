@@ -21,6 +21,7 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
         handover,
         takeover,
         recovers,
+        downgrades,
     } = spec;
     let name_str = type_name.to_string();
     let rt = quote!(::evoflow::__private::rt);
@@ -194,6 +195,21 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
             }
         }
     });
+    let down_to = downgrades.iter().map(|d| d.to);
+    let downgrade = (!downgrades.is_empty()).then(|| {
+        let arms = downgrades.iter().map(|d| {
+            let (name, to) = (&d.name, d.to);
+            quote!(#to => ::core::option::Option::Some(#rt::State::encode(#name_str, #to, &self.#name())),)
+        });
+        quote! {
+            fn __downgrade(&self, to: u32) -> ::core::option::Option<::core::result::Result<#rt::State, #rt::StateError>> {
+                match to {
+                    #( #arms )*
+                    _ => ::core::option::Option::None,
+                }
+            }
+        }
+    });
     let handover_fn = handover
         .as_ref()
         .map(|h| quote!(fn __handover(&mut self, r: &mut #rt::Resources) { self.#h(r) }));
@@ -271,6 +287,7 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
                 polls: #polls,
                 state: #state,
                 migrations: &[ #( #rt::Migration { from: #mig_from, to: #mig_to } ),* ],
+                downgrades: &[ #( #down_to ),* ],
                 code: #code,
             };
             #[inline]
@@ -290,6 +307,7 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
             #handover_fn
             #takeover_fn
             #recover
+            #downgrade
         }
         #( #recoverable )*
         #( #input_at )*

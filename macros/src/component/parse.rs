@@ -142,6 +142,14 @@ pub(crate) struct Spec {
     pub handover: Option<Ident>,
     pub takeover: Option<Ident>,
     pub recovers: Vec<Recover>,
+    pub downgrades: Vec<Downgrade>,
+}
+
+/// A `#[migrate(down = N)]` method: `fn name(&self) -> S`, the state as
+/// version `N` reads it (for the rollback of a watched update).
+pub(crate) struct Downgrade {
+    pub name: Ident,
+    pub to: u32,
 }
 
 /// A `#[recover(port)]` method: `fn name(&mut self, packet: T [, out])`,
@@ -158,6 +166,7 @@ enum Role {
     Poll,
     OnEnd,
     Migrate { from: u32, to: Option<u32> },
+    Downgrade { to: u32 },
     Handover,
     Takeover,
     Recover(Ident),
@@ -167,20 +176,32 @@ const ROLES: &str =
     "`#[input]`, `#[source]`, `#[on_end]`, `#[migrate(from = N)]`, `#[handover]`, `#[takeover]`, `#[recover(port)]`";
 
 fn parse_migrate(a: &syn::Attribute) -> syn::Result<Role> {
-    let (mut from, mut to) = (None, None);
+    let (mut from, mut to, mut down) = (None, None, None);
     a.parse_nested_meta(|m| {
         let slot = if m.path.is_ident("from") {
             &mut from
         } else if m.path.is_ident("to") {
             &mut to
+        } else if m.path.is_ident("down") {
+            &mut down
         } else {
-            return Err(m.error("expected `from = N` or `to = N`"));
+            return Err(m.error("expected `from = N`, `to = N` or `down = N`"));
         };
         let v: LitInt = m.value()?.parse()?;
         *slot = Some(v.base10_parse::<u32>()?);
         Ok(())
     })
-    .map_err(|_| Error::new(a.span(), "write `#[migrate(from = N)]` (or `#[migrate(from = N, to = M)]` for a step to an older version)"))?;
+    .map_err(|_| Error::new(a.span(), "write `#[migrate(from = N)]` (or `#[migrate(from = N, to = M)]` for a step to an older version, or `#[migrate(down = N)]` for a downgrade to version N)"))?;
+    match (down, from, to) {
+        (Some(to), None, None) => return Ok(Role::Downgrade { to }),
+        (Some(_), _, _) => {
+            return Err(Error::new(
+                a.span(),
+                "a downgrade is `#[migrate(down = N)]` alone: `from` and `to` belong to upgrades",
+            ))
+        }
+        _ => {}
+    }
     let from = from.ok_or_else(|| {
         Error::new(
             a.span(),
@@ -340,6 +361,7 @@ impl Spec {
             handover: None,
             takeover: None,
             recovers: Vec::new(),
+            downgrades: Vec::new(),
         };
         let mut poll_span = None;
         for it in &mut item.items {
@@ -414,6 +436,37 @@ impl Spec {
                     } else {
                         set_once(&mut spec.takeover, name, span, "#[takeover]")?;
                     }
+                }
+                Role::Downgrade { to } => {
+                    if !spec.state {
+                        return Err(Error::new(
+                            span,
+                            "`#[migrate(down = N)]` needs the component to carry its state: write `#[component(state, ...)]`",
+                        ));
+                    }
+                    if to >= version {
+                        return Err(Error::new(
+                            span,
+                            format!("a downgrade goes to an older version than this component's {version}"),
+                        ));
+                    }
+                    if spec.downgrades.iter().any(|d| d.to == to) {
+                        return Err(Error::new(
+                            span,
+                            format!("there is already a downgrade to version {to}"),
+                        ));
+                    }
+                    let by_ref = matches!(f.sig.inputs.first(), Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none());
+                    if !by_ref
+                        || f.sig.inputs.len() != 1
+                        || matches!(f.sig.output, ReturnType::Default)
+                    {
+                        return Err(Error::new(
+                            f.sig.span(),
+                            format!("a downgrade reads the state and returns it as version {to} reads it: `fn {name}(&self) -> StateV{to}`"),
+                        ));
+                    }
+                    spec.downgrades.push(Downgrade { name, to });
                 }
                 Role::Recover(port) => {
                     check_receiver(f)?;
