@@ -375,6 +375,53 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
     assert!(docs.status.success(), "{}", text(&docs));
     assert!(text(&docs).contains("nothing changed"), "{}", text(&docs));
 
+    // A bad build shipped with a watch: `tally` panics on a word the feed
+    // never sends. Sent once, it is rolled back by itself (its state,
+    // the same version's, comes back with what it counted meanwhile);
+    // every other word is answered as before.
+    let tally_line = |status: &str| {
+        let line = status.lines().find(|l| l.starts_with("tally:")).unwrap();
+        line.split_once("code from").unwrap().1.to_owned()
+    };
+    let before = tally_line(&text(&ws.cli(&["status"])));
+    ws.edit("components/src/tally.rs", "version = 3,", "version = 4,");
+    ws.edit(
+        "components/src/tally.rs",
+        "fn inp(&mut self, e: Event, out: &mut Outputs<Self>) {",
+        "fn inp(&mut self, e: Event, out: &mut Outputs<Self>) {\n        assert!(&*e.word != \"kiwi\", \"tally cannot count kiwis\");",
+    );
+    ws.edit(
+        "components/src/tally.rs",
+        "    #[migrate(from = 2)]",
+        "    #[migrate(from = 3)]\n    fn from_v3(old: Tally) -> Self {\n        old\n    }\n\n    #[migrate(down = 3)]\n    fn to_v3(&self) -> &Self {\n        self\n    }\n\n    #[migrate(from = 2)]",
+    );
+    ws.build(false);
+    let watched = ws.cli(&["reload", "--watch", "30s"]);
+    assert!(watched.status.success(), "{}", text(&watched));
+    assert!(
+        text(&watched).contains("tally: Tally v3 -> Tally v4"),
+        "{}",
+        text(&watched)
+    );
+    let mut kiwi = TcpStream::connect(&addr).unwrap();
+    kiwi.write_all(b"1 kiwi\n").unwrap();
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        let status = text(&ws.cli(&["status"]));
+        if status.contains("rolled back by update") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no rollback:\n{status}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        status.contains("`tally` panicked within its watch: tally cannot count kiwis")
+            && status.contains("tally: state downgraded to v3 by the new `Tally`"),
+        "{status}"
+    );
+    assert_eq!(tally_line(&status), before, "{status}");
+    drop(kiwi);
+
     let resumed = seen.last().unwrap().seq;
     read_until(&program, &mut seen, |a| a.seq >= resumed + 300);
     stop.store(true, Ordering::Relaxed);

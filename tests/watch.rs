@@ -503,7 +503,7 @@ fn a_rollback_brings_the_state_back_through_the_new_versions_downgrade() {
         rollback.restored,
         [(
             "tally".to_owned(),
-            "state downgraded by `Tally2` v1".to_owned()
+            "state downgraded to v1 by the new `Tally2`".to_owned()
         )]
     );
     // Every packet handled, by version 1 or 2, is counted once.

@@ -7,7 +7,9 @@ use crate::check::{check, CodeOf};
 use crate::loader::{map, open, Loaded};
 use arc_swap::ArcSwap;
 use evoflow_runtime::__private::panic_text;
-use evoflow_runtime::{Fate, InstanceStatus, Report, RunError, Running, UpdateError, UpdateReport};
+use evoflow_runtime::{
+    Fate, InstanceStatus, Report, Rollback, RunError, Running, UpdateError, UpdateReport,
+};
 use std::collections::HashMap;
 use std::fmt;
 use std::os::unix::fs::DirBuilderExt;
@@ -108,9 +110,32 @@ struct Builds {
     attempts: usize,
     /// Libraries mapped (never unmapped, refused or not) and their size.
     mapped: (usize, u64),
+    /// Per watched reload still in its window (by update id), where its
+    /// replaced instances' code came from before: a rollback puts it back.
+    watched: HashMap<u64, CodeBefore>,
 }
 
+/// Where the code of instances came from before a reload: `None` for an
+/// instance the reload inserted.
+type CodeBefore = Vec<(String, Option<Arc<Loaded>>)>;
+
 impl Builds {
+    /// Puts back where the code of instances whose watched reload was
+    /// rolled back comes from. True if anything changed.
+    fn settle(&mut self, rollbacks: &[Rollback]) -> bool {
+        let mut changed = false;
+        for r in rollbacks.iter().filter(|r| r.outcome.is_ok()) {
+            for (name, before) in self.watched.remove(&r.update).unwrap_or_default() {
+                changed = true;
+                match before {
+                    Some(lib) => self.code_of.insert(name, lib),
+                    None => self.code_of.remove(&name),
+                };
+            }
+        }
+        changed
+    }
+
     /// Maps and opens `path` as a new attempt.
     fn load(
         &mut self,
@@ -142,6 +167,8 @@ pub struct App {
     /// What `status` shows of the builds, published after each reload so
     /// that `status` never waits for one in progress.
     seen: ArcSwap<Seen>,
+    /// How long a reload is watched unless it says (`run --watch`).
+    watch: Option<Duration>,
 }
 
 /// The builds as `status` shows them.
@@ -191,6 +218,7 @@ impl App {
             code_of: CodeOf::new(),
             attempts: 0,
             mapped: (0, 0),
+            watched: HashMap::new(),
         };
         let (lib, graph) = builds
             .load(&library, &scratch, &host)
@@ -211,7 +239,14 @@ impl App {
             scratch: Scratch(scratch),
             seen: ArcSwap::new(Seen::of(&builds)),
             builds: Mutex::new(builds),
+            watch: None,
         })
+    }
+
+    /// Watches every reload for `window` unless it says otherwise: a new
+    /// version that panics in it is rolled back (see `Update::watch`).
+    pub fn watch_reloads(&mut self, window: Option<Duration>) {
+        self.watch = window;
     }
 
     /// The running graph.
@@ -232,19 +267,29 @@ impl App {
 
     /// Loads `library` (or the start library's path again), applies the
     /// difference between its graph and the running one as one live
-    /// update, and reports what changed. Reloads are applied one at a time.
-    pub fn reload(&self, library: Option<&Path>) -> Result<ReloadReport, ReloadError> {
+    /// update, watched for `watch` (or the default of
+    /// [`App::watch_reloads`]), and reports what changed. Reloads are
+    /// applied one at a time.
+    pub fn reload(
+        &self,
+        library: Option<&Path>,
+        watch: Option<Duration>,
+    ) -> Result<ReloadReport, ReloadError> {
         let start = Instant::now();
         let path = library.unwrap_or(&self.library);
+        let watch = watch.or(self.watch);
         let mut builds = self.builds.lock().unwrap_or_else(|e| e.into_inner());
+        builds.settle(&self.running.rollbacks());
         // A bug here must not take the signal or control thread down.
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.apply(path, &mut builds, start)))
-            .unwrap_or_else(|p| {
-                Err(ReloadError::Refused(format!(
-                    "internal error while reloading: {}",
-                    panic_text(p.as_ref())
-                )))
-            });
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            self.apply(path, &mut builds, start, watch)
+        }))
+        .unwrap_or_else(|p| {
+            Err(ReloadError::Refused(format!(
+                "internal error while reloading: {}",
+                panic_text(p.as_ref())
+            )))
+        });
         self.seen.store(Seen::of(&builds));
         match &outcome {
             Ok(report) => tracing::info!("{report}"),
@@ -258,6 +303,7 @@ impl App {
         path: &Path,
         builds: &mut Builds,
         start: Instant,
+        watch: Option<Duration>,
     ) -> Result<ReloadReport, ReloadError> {
         let first = builds.loaded[0].clone();
         let (lib, graph) = builds
@@ -318,6 +364,9 @@ impl App {
                 .disconnect(&from, &to)
                 .connect_with_capacity(&from, &to, capacity);
         }
+        if let Some(window) = watch {
+            update = update.watch(window);
+        }
         let outcome = self.running.update(update);
         // Whatever committed runs the new build from now on, also when
         // it is still installing or failed after the commit.
@@ -326,11 +375,16 @@ impl App {
             UpdateError::CommittedUnfinished { .. } | UpdateError::FailedAfterCommit { .. },
         ) = &outcome
         {
+            let mut before = Vec::new();
             for (name, fate) in changed {
-                match fate {
+                let was = match fate {
                     Fate::Removed => builds.code_of.remove(&name),
-                    _ => builds.code_of.insert(name, lib.clone()),
+                    _ => builds.code_of.insert(name.clone(), lib.clone()),
                 };
+                before.push((name, was));
+            }
+            if let (Some(_), Ok(report)) = (watch, &outcome) {
+                builds.watched.insert(report.id, before);
             }
         }
         match outcome {
@@ -346,6 +400,12 @@ impl App {
     /// Never waits for a reload in progress: it shows the builds as of the
     /// last completed reload.
     pub fn status(&self) -> String {
+        let rollbacks = self.running.rollbacks();
+        if let Ok(mut builds) = self.builds.try_lock() {
+            if builds.settle(&rollbacks) {
+                self.seen.store(Seen::of(&builds));
+            }
+        }
         let seen = self.seen.load();
         let mut out = format!(
             "graph `{}`: {} libraries loaded, {} mapped ({:.1} MiB)\n",
@@ -369,6 +429,19 @@ impl App {
                 changes,
                 from.unwrap_or_default()
             ));
+        }
+        for r in rollbacks {
+            let outcome = match &r.outcome {
+                Ok(report) => format!("rolled back by update #{}", report.id),
+                Err(e) => format!("rollback failed: {e}"),
+            };
+            out.push_str(&format!(
+                "update #{} {outcome}: `{}` panicked within its watch: {}\n",
+                r.update, r.instance, r.message
+            ));
+            for (name, note) in &r.restored {
+                out.push_str(&format!("  {name}: {note}\n"));
+            }
         }
         out
     }

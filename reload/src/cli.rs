@@ -32,6 +32,10 @@ enum Command {
         /// The control socket [default: $XDG_RUNTIME_DIR or /tmp/evoflow-<uid>].
         #[arg(long)]
         socket: Option<PathBuf>,
+        /// Watch every reload for this long (e.g. `10s`): a new version
+        /// that panics in that time is rolled back by itself.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        watch: Option<Duration>,
     },
     /// Makes the running program load its library again (or `--library`)
     /// and apply what changed; prints the outcome.
@@ -42,6 +46,10 @@ enum Command {
         /// The running program's control socket.
         #[arg(long)]
         socket: Option<PathBuf>,
+        /// Watch this reload for this long (e.g. `10s`): a new version
+        /// that panics in that time is rolled back by itself.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        watch: Option<Duration>,
     },
     /// Prints the running program's instances, versions and libraries.
     Status {
@@ -63,16 +71,21 @@ pub fn main(library: &str) -> ExitCode {
         Command::Run {
             library: path,
             socket,
+            watch,
         } => socket_or_default(socket, library)
-            .and_then(|s| run(&path.unwrap_or_else(|| default_library(library)), &s)),
+            .and_then(|s| run(&path.unwrap_or_else(|| default_library(library)), &s, watch)),
         Command::Reload {
             library: path,
             socket,
+            watch,
         } => {
-            let req = match path {
-                Some(p) => format!("reload {}", absolute(&p).display()),
-                None => "reload".to_owned(),
-            };
+            let mut req = "reload".to_owned();
+            if let Some(w) = watch {
+                req.push_str(&format!(" watch={}", w.as_millis()));
+            }
+            if let Some(p) = path {
+                req.push_str(&format!(" {}", absolute(&p).display()));
+            }
             socket_or_default(socket, library).and_then(|s| ask(&s, &req))
         }
         Command::Status { socket } => {
@@ -98,10 +111,12 @@ fn ask(socket: &Path, req: &str) -> Result<(), String> {
     }
 }
 
-fn run(library: &Path, socket: &Path) -> Result<(), String> {
+fn run(library: &Path, socket: &Path, watch: Option<Duration>) -> Result<(), String> {
     // Registered first: a SIGHUP during start-up waits instead of killing.
     let mut signals = Signals::new([SIGHUP, SIGINT, SIGTERM]).map_err(|e| e.to_string())?;
-    let app = Arc::new(App::start(library).map_err(|e| e.to_string())?);
+    let mut app = App::start(library).map_err(|e| e.to_string())?;
+    app.watch_reloads(watch);
+    let app = Arc::new(app);
     let control = ControlSocket::serve(app.clone(), socket)
         .map_err(|e| format!("cannot listen on `{}`: {e}", socket.display()))?;
     let signals_handle = signals.handle();
@@ -110,7 +125,7 @@ fn run(library: &Path, socket: &Path) -> Result<(), String> {
         for signal in signals.forever() {
             if signal == SIGHUP {
                 // The outcome is logged by `reload`.
-                let _ = on_signal.reload(None);
+                let _ = on_signal.reload(None, None);
             } else {
                 tracing::info!("stopping: sources end, then the graph drains");
                 on_signal.running().stop();

@@ -1,7 +1,7 @@
 //! The control socket: a Unix socket only the process's owner can use,
 //! over which the `reload` and `status` commands reach a running program.
 //!
-//! Protocol: one request line (`reload`, `reload <library path>` or
+//! Protocol: one request line (`reload [watch=<ms>] [<library path>]` or
 //! `status`), answered by `ok` or `refused` on the first line and the
 //! human-readable outcome after it; then the server closes the connection.
 //!
@@ -147,17 +147,19 @@ fn handle(app: &App, stream: UnixStream) -> io::Result<()> {
     BufReader::new(stream.take(MAX_REQUEST)).read_line(&mut line)?;
     let line = line.trim_end();
     let (ok, text) = match line.split_once(' ').unwrap_or((line, "")) {
-        ("reload", path) => {
-            let path = (!path.is_empty()).then(|| Path::new(path));
-            match app.reload(path) {
+        ("reload", rest) => match reload_args(rest) {
+            Ok((watch, path)) => match app.reload(path, watch) {
                 Ok(report) => (true, report.to_string()),
                 Err(e) => (false, e.to_string()),
-            }
-        }
+            },
+            Err(why) => (false, why),
+        },
         ("status", "") => (true, app.status()),
         _ => (
             false,
-            format!("unknown request `{line}`; expected `reload [library]` or `status`"),
+            format!(
+                "unknown request `{line}`; expected `reload [watch=<ms>] [library]` or `status`"
+            ),
         ),
     };
     let head = if ok { "ok" } else { "refused" };
@@ -211,10 +213,52 @@ fn own_uid() -> u32 {
     unsafe { libc::getuid() }
 }
 
+/// The arguments of `reload`: an optional `watch=<milliseconds>`, then an
+/// optional library path (the rest of the line).
+fn reload_args(rest: &str) -> Result<(Option<Duration>, Option<&Path>), String> {
+    let (watch, path) = match rest.strip_prefix("watch=") {
+        Some(w) => {
+            let (ms, path) = w.split_once(' ').unwrap_or((w, ""));
+            let ms: u64 = ms
+                .parse()
+                .map_err(|_| format!("`watch={ms}` is not a number of milliseconds"))?;
+            (Some(Duration::from_millis(ms)), path)
+        }
+        None => (None, rest),
+    };
+    Ok((watch, (!path.is_empty()).then(|| Path::new(path))))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::clear_stale;
+    use super::{clear_stale, reload_args};
     use std::os::unix::net::UnixListener;
+    use std::path::Path;
+    use std::time::Duration;
+
+    #[test]
+    fn reload_takes_an_optional_watch_then_an_optional_library() {
+        assert_eq!(reload_args(""), Ok((None, None)));
+        assert_eq!(
+            reload_args("/a b/lib.so"),
+            Ok((None, Some(Path::new("/a b/lib.so"))))
+        );
+        assert_eq!(
+            reload_args("watch=1500 /lib.so"),
+            Ok((
+                Some(Duration::from_millis(1500)),
+                Some(Path::new("/lib.so"))
+            ))
+        );
+        assert_eq!(
+            reload_args("watch=10000"),
+            Ok((Some(Duration::from_secs(10)), None))
+        );
+        assert_eq!(
+            reload_args("watch=10s"),
+            Err("`watch=10s` is not a number of milliseconds".to_owned())
+        );
+    }
 
     /// A regular file (or anything but a stale socket) at the socket path
     /// is refused and left intact; a stale socket is cleared; a live one

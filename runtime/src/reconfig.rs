@@ -351,6 +351,10 @@ impl<C: Component> Incoming for IncomingOf<C> {
             return Ok(());
         };
         let from = format!("`{}` v{}", state.component, state.version);
+        let downgraded = format!(
+            "state downgraded to v{} by the new `{}`",
+            state.version, state.component
+        );
         let imported = catch_unwind(AssertUnwindSafe(|| C::__import(state)));
         if let Some(note) = &self.restore {
             // A rollback never fails for want of a downgrade: the kept
@@ -358,7 +362,7 @@ impl<C: Component> Incoming for IncomingOf<C> {
             *lock(note) = match imported {
                 Ok(Ok(c)) => {
                     self.instance = Some(Guarded::new(c));
-                    format!("state downgraded by {from}")
+                    downgraded
                 }
                 Ok(Err(e)) => format!(
                     "kept as it was at the update: importing the downgraded state failed: {e}"
