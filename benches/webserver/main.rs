@@ -9,7 +9,9 @@
 //! and draws `benches/results/webserver.png`. The evoflow server is run
 //! without updates, while applying every live-update scenario (ending with
 //! 10 updates per second), and deployed the usual way: killed and
-//! restarted as a new process. Baselines: a hand-written thread-per-
+//! restarted as a new process. A bad update (a `compose` that panics on
+//! some requests) is deployed live, watched and not, next to the kill
+//! and restart. Baselines: a hand-written thread-per-
 //! connection server and a hyper server with the same rules.
 
 #[path = "../../examples/webserver/server/mod.rs"]
@@ -181,6 +183,42 @@ fn run_evoflow(root: &Path, offer: Offer, updates: bool) -> (Result, Vec<Duratio
     (Result::new(name, samples), moments)
 }
 
+/// A bad `compose` (it panics on every 50th request of a connection)
+/// deployed live halfway through the run: watched (the server rolls it
+/// back by itself after its first panic) or not (it keeps failing those
+/// requests, each answered with a 500). Returns the run and, if watched,
+/// the time from the update to the rollback being in place.
+fn run_bad_update(root: &Path, offer: Offer, watched: bool) -> (Result, Option<Duration>) {
+    let (running, addr) = evoflow_server(root);
+    let (samples, rolled_back) = std::thread::scope(|s| {
+        let gen = s.spawn(|| load::run(addr, PATH, CONNS, offer, RUN));
+        std::thread::sleep(Duration::from_millis(2500));
+        let update = if watched {
+            server::scenarios::buggy_header(Duration::from_secs(10))
+        } else {
+            evoflow::Update::new().replace_with("compose", server::compose::ComposeBuggy)
+        };
+        let at = Instant::now();
+        running.update(update).expect("the bad update applies");
+        let mut rolled_back = None;
+        while watched && rolled_back.is_none() && at.elapsed() < RUN {
+            if !running.rollbacks().is_empty() {
+                rolled_back = Some(at.elapsed());
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        (gen.join().unwrap(), rolled_back)
+    });
+    running.stop();
+    drop(running);
+    let name = if watched {
+        "bad update, watched"
+    } else {
+        "bad update, not watched"
+    };
+    (Result::new(name, samples), rolled_back)
+}
+
 fn run_restart(root: &Path, offer: Offer) -> (Result, Duration) {
     let (l, addr) = listener();
     drop(l);
@@ -285,6 +323,15 @@ fn main() {
     let (steady, _) = run_evoflow(&root, Offer::Saturate, false);
     let (updating, moments) = run_evoflow(&root, Offer::Saturate, true);
     let (restart, restart_at) = run_restart(&root, Offer::Saturate);
+    // The bad version's panics are expected: keep them off the terminal.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !info.to_string().contains("compose v2 bug") {
+            hook(info)
+        }
+    }));
+    let (bad_watched, rolled_back) = run_bad_update(&root, Offer::Saturate, true);
+    let (bad_unwatched, _) = run_bad_update(&root, Offer::Saturate, false);
     let threaded = run_baseline(
         "thread per connection",
         &root,
@@ -303,7 +350,15 @@ fn main() {
         "  {:<26} {:>10} {:>9} {:>9} {:>8} {:>12}",
         "server", "req/s", "p50", "p99", "failed", "min window"
     );
-    for r in [&steady, &updating, &restart, &threaded, &hyper] {
+    for r in [
+        &steady,
+        &updating,
+        &restart,
+        &bad_watched,
+        &bad_unwatched,
+        &threaded,
+        &hyper,
+    ] {
         println!(
             "  {:<26} {:>10.0} {:>9.1?} {:>9.1?} {:>8} {:>11.0}%",
             r.name,
@@ -354,6 +409,18 @@ fn main() {
     println!(
         "  {} updates applied per run; restart at {restart_at:.1?}",
         moments.len()
+    );
+    println!(
+        "  bad update at 2.5 s, requests failed: watched {} (rolled back {:.1?} after the update), not watched {}, kill and restart {}",
+        bad_watched.failed(),
+        rolled_back.unwrap_or_default(),
+        bad_unwatched.failed(),
+        restart.failed()
+    );
+    println!(
+        "  throughput with the bad update / without:      watched {:.3}x, not watched {:.3}x",
+        bad_watched.rps() / steady.rps(),
+        bad_unwatched.rps() / steady.rps()
     );
 
     wrk_comparison(&root);

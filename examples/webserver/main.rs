@@ -49,9 +49,25 @@ fn demo(running: &evoflow::Running, root: server::load::Root, every: std::time::
             move || streaming(true, root.clone())
         }),
         Box::new(move || streaming(false, root.clone())),
+        // A bad `compose` that panics on some requests, watched: under
+        // traffic the server rolls it back by itself (printed below).
+        Box::new(move || buggy_header(10 * every)),
     ];
+    // The last update whose rollback was printed.
+    let mut printed = 0;
     for step in steps.iter().cycle() {
         std::thread::sleep(every);
+        let seen = printed;
+        for r in running.rollbacks().iter().filter(|r| r.update > seen) {
+            printed = r.update;
+            match &r.outcome {
+                Ok(report) => println!(
+                    "update #{} rolled back ({report}): `{}` panicked: {}",
+                    r.update, r.instance, r.message
+                ),
+                Err(e) => println!("rolling back update #{} failed: {e}", r.update),
+            }
+        }
         match running.update(step()) {
             Ok(report) => println!("{report}"),
             Err(evoflow::UpdateError::NotRunning) => return,
