@@ -579,3 +579,102 @@ fn the_builder_refuses_a_supervision_it_cannot_carry_out() {
     let err = b.build().err().expect("no state to snapshot");
     assert!(err.to_string().starts_with("instance `src` cannot be supervised as asked: it restarts from a snapshot of its state, but its component has none"), "{err}");
 }
+
+/// Passes packets on; its `#[poll]` panics once, on its third call, and
+/// is done from its tenth.
+struct PollsBadly {
+    polls: u64,
+}
+
+#[component(outputs(out: Seq))]
+impl PollsBadly {
+    #[input]
+    fn inp(&mut self, p: Seq, out: &mut Outputs<Self>) {
+        out.out(p);
+    }
+    #[poll]
+    fn tick(&mut self) -> Flow {
+        self.polls += 1;
+        match self.polls {
+            3 => panic!("poll broke [expected]"),
+            n if n < 10 => Flow::Idle,
+            _ => Flow::Done,
+        }
+    }
+}
+
+#[test]
+fn a_panicking_poll_resumes_and_no_packet_is_lost() {
+    quiet_expected_panics();
+    let (mut report, letters) = within(LIMIT, || {
+        let running = graph! {
+            capacity = 4;
+            src: Source = Source::new(0, 5_000);
+            #[on_panic(resume)]
+            polls: PollsBadly = PollsBadly { polls: 0 };
+            sink: Collect;
+            src.out -> polls.inp;
+            polls.out -> sink.inp;
+        }
+        .run()
+        .unwrap();
+        while !running.is_finished() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let letters = running.dead_letters().0;
+        (running.join().unwrap(), letters)
+    });
+    assert_eq!(
+        report.take::<Collect>("sink").unwrap().got,
+        all_but(5_000, |_| false)
+    );
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        (letters[0].site.as_str(), letters[0].outcome.as_str()),
+        ("#[poll]", "resumed")
+    );
+}
+
+#[test]
+fn a_constructor_that_panics_before_the_graph_runs_panics_where_the_graph_is_built() {
+    quiet_expected_panics();
+    // Nothing runs yet: the panic reaches the code that builds the graph,
+    // as any panic in its own expressions would.
+    let built = std::panic::catch_unwind(|| {
+        let builds = AtomicU64::new(1);
+        graph! {
+            src: Source = Source::new(0, 10);
+            #[on_panic(restart)]
+            u: Unbuildable = Unbuildable::new(&builds);
+            src.out -> u.inp;
+        }
+    });
+    assert!(built.is_err());
+}
+
+#[test]
+fn a_producer_waiting_for_room_hears_of_the_slots_a_panicking_consumer_freed() {
+    quiet_expected_panics();
+    // Capacity 1 across workers: the producer waits for room after every
+    // packet, and the cursed packet is the only one in the ring when its
+    // handler panics. Its slot is free; the producer must be told.
+    let mut report = within(LIMIT, || {
+        graph! {
+            workers = 2;
+            capacity = 1;
+            src: Source = Source::new(0, 20_000);
+            #[worker(1)]
+            #[on_panic(resume(max = 1000, within = 10s))]
+            flaky: Flaky = Flaky::new(100);
+            sink: Collect;
+            src.out -> flaky.inp;
+            flaky.out -> sink.inp;
+        }
+        .run_to_end()
+        .unwrap()
+    });
+    assert_eq!(
+        report.take::<Collect>("sink").unwrap().got,
+        all_but(20_000, |n| n > 0 && n.is_multiple_of(100))
+    );
+}
