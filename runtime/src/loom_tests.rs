@@ -103,7 +103,7 @@ fn far_future() -> std::time::Instant {
 
 use crate::component::{Component, ComponentMeta, Flow, PacketType, PortMeta};
 use crate::migrate::Migrator;
-use crate::node::{ComponentNode, Node};
+use crate::node::{ComponentNode, Env, Node};
 use crate::plan::{ArcFactory, Locals};
 use crate::port::{
     ArcId, Drained, End, ErasedInPort, ErasedOutPort, InPort, InputSet, NoInputs, NoOutputs,
@@ -111,8 +111,29 @@ use crate::port::{
 };
 use crate::queue::{self, Item, RingRx, RingTx, Rx, Tx};
 use crate::reconfig::{ArcSpec, Change, ComponentChange, Reconfig};
+use crate::restart::Supervisor;
+use crate::supervise::Supervision;
 use crate::worker::{refuse, Command, Mailbox};
 use std::sync::Arc as StdArc;
+
+/// A node of the real `ComponentNode` code, stopped by any panic.
+fn node<C: Component>(
+    name: &str,
+    component: C,
+    inputs: C::Inputs,
+    outputs: C::Outputs,
+    env: &StdArc<Env>,
+) -> ComponentNode<C> {
+    let supervisor = Supervisor::new(Supervision::STOP, None, &component);
+    ComponentNode::new(
+        name.into(),
+        component,
+        inputs,
+        outputs,
+        env.clone(),
+        supervisor,
+    )
+}
 
 const U64_PORT: PortMeta = PortMeta {
     name: "p",
@@ -317,20 +338,20 @@ fn loom_a_marker_staged_for_a_full_ring_is_never_slept_through() {
         ));
         let (tx, rx) = queue::ring::<u64>(1, sp.waker(), sq.waker());
         let count = Arc::new(AtomicUsize::new(0));
-        let stop = StdArc::new(crate::sync::AtomicBool::new(false));
+        let env = StdArc::new(Env::default());
         let q = {
-            let (sync, count, stop) = (sync.clone(), count.clone(), stop.clone());
+            let (sync, count, env) = (sync.clone(), count.clone(), env.clone());
             let rc = part(&sync, vec![0], vec![], Some((vec![vec![0]], vec![])));
             thread::spawn(move || {
-                let mut q = ComponentNode::new(
-                    "q".into(),
+                let mut q = node(
+                    "q",
                     Sink {
                         seen: Vec::new(),
                         count: count.clone(),
                     },
                     In1::from_ends(vec![vec![in_end(0, rx)]]),
                     NoOutputs,
-                    stop,
+                    &env,
                 );
                 q.set_pending(rc, None);
                 let q = work(Box::new(q), &sq, |committed| {
@@ -340,12 +361,12 @@ fn loom_a_marker_staged_for_a_full_ring_is_never_slept_through() {
                 drop(q);
             })
         };
-        let mut p = ComponentNode::new(
-            "p".into(),
+        let mut p = node(
+            "p",
             Emit { left: 2 },
             NoInputs,
             Out1::from_ends(vec![out_end(0, tx)]),
-            stop,
+            &env,
         );
         // Two packets: one fills the ring, one stays staged behind it.
         let _ = p.step(BUDGET).unwrap();
@@ -395,16 +416,16 @@ fn loom_alignment_holds_what_follows_the_marker_until_both_arrived() {
             }));
         }
         let count = Arc::new(AtomicUsize::new(0));
-        let stop = StdArc::new(crate::sync::AtomicBool::new(false));
-        let mut y = ComponentNode::new(
-            "y".into(),
+        let env = StdArc::new(Env::default());
+        let mut y = node(
+            "y",
             Sink {
                 seen: Vec::new(),
                 count: count.clone(),
             },
             In1::from_ends(vec![ends]),
             NoOutputs,
-            stop,
+            &env,
         );
         y.set_pending(part(&sync, vec![0, 1], vec![], None), None);
         sync.arm();
@@ -446,6 +467,7 @@ fn loom_a_posted_part_is_never_slept_through_nor_lost() {
                     let command = Command::Reconfig {
                         instance: "x".to_owned(),
                         rc: part(&sync, Vec::new(), Vec::new(), None),
+                        watch: None,
                     };
                     match mailbox.post(command) {
                         Ok(()) => waker.force(),
@@ -480,4 +502,36 @@ fn loom_a_posted_part_is_never_slept_through_nor_lost() {
             assert!(finished(&sync));
         });
     }
+}
+
+/// A watched instance's panic, the end of the watch's window and the
+/// update keeping the replaced version race (worker, watcher, worker):
+/// exactly one of the panic (a rollback) and the window's end wins; a
+/// rollback is announced once and finds the kept version; once the window
+/// has ended nothing stays kept.
+#[test]
+fn loom_a_watch_ends_in_a_rollback_or_at_its_window_never_both() {
+    use crate::reconfig::{IncomingOf, RestoreNote};
+    use crate::watch::Watch;
+    loom::model(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let w = StdArc::new(Watch::new(1, std::time::Duration::from_secs(3600), 1, tx));
+        let keeper = {
+            let w = w.clone();
+            thread::spawn(move || {
+                let old = IncomingOf::fresh(Emit { left: 0 });
+                w.keep("x", Box::new(old), RestoreNote::default());
+            })
+        };
+        let panicker = {
+            let w = w.clone();
+            thread::spawn(move || w.panicked("x", "boom"))
+        };
+        let expired = w.expire();
+        keeper.join().unwrap();
+        let rolling_back = panicker.join().unwrap();
+        assert_ne!(expired, rolling_back, "exactly one of them wins");
+        assert_eq!(rx.try_iter().count(), usize::from(rolling_back));
+        assert_eq!(w.kept(), usize::from(rolling_back));
+    });
 }

@@ -73,8 +73,11 @@ impl Watch {
 
     /// Keeps the version `instance` had before the update.
     pub(crate) fn keep(&self, instance: &str, old: Box<dyn Incoming>, note: RestoreNote) {
+        // Checked under the lock that `expire` clears under: a version
+        // kept after the window ended would live as long as the watch.
+        let mut kept = lock(&self.kept);
         if self.state.load(Ordering::Acquire) != OVER {
-            lock(&self.kept).push(Kept {
+            kept.push(Kept {
                 instance: instance.to_owned(),
                 incoming: old,
                 note,
@@ -113,6 +116,12 @@ impl Watch {
             lock(&self.kept).clear();
         }
         over
+    }
+
+    /// How many versions are kept now.
+    #[cfg(loom)]
+    pub(crate) fn kept(&self) -> usize {
+        lock(&self.kept).len()
     }
 
     /// The kept versions, once every replaced instance has kept its own
