@@ -375,6 +375,28 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
     assert!(docs.status.success(), "{}", text(&docs));
     assert!(text(&docs).contains("nothing changed"), "{}", text(&docs));
 
+    // A rename (`tally` -> `counter`) would start `counter` afresh and
+    // drop `tally`'s counts: refused, saying so. Nothing is rebuilt into
+    // the running program.
+    for (from, to) in [
+        ("tally: tally::Tally;", "counter: tally::Tally;"),
+        ("parse.out -> tally.inp;", "parse.out -> counter.inp;"),
+        ("tally.out -> mark.inp;", "counter.out -> mark.inp;"),
+    ] {
+        ws.edit("components/src/lib.rs", from, to);
+    }
+    ws.build(false);
+    let renamed = ws.cli(&["reload"]);
+    assert!(!renamed.status.success());
+    assert!(
+        text(&renamed).contains(
+            "instance `tally` (`Tally`, which has state) is not in the new build and `counter` (`Tally`) is new: a rename, which would lose `tally`'s state"
+        ),
+        "{}",
+        text(&renamed)
+    );
+    ws.use_fixture("lib_marked.rs", "components/src/lib.rs");
+
     // A bad build shipped with a watch: `tally` panics on a word the feed
     // never sends. Sent once, it is rolled back by itself (its state,
     // the same version's, comes back with what it counted meanwhile);

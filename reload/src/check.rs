@@ -14,6 +14,35 @@ pub(crate) type CodeOf = HashMap<String, Arc<Loaded>>;
 /// An arc that must get a new queue: `("a.out", "b.inp", capacity)`.
 pub(crate) type Renewed = (String, String, usize);
 
+/// Refuses what looks like a renamed instance: one with state removed
+/// while another of the same component is inserted. Applied as written,
+/// the new instance would start from its constructor and the old state
+/// would be lost without a word; evoflow cannot move state between
+/// instances, so it says so and what to do instead.
+fn refuse_renames(evo: &Evolution) -> Result<(), String> {
+    let removed = evo
+        .instances
+        .iter()
+        .filter(|i| i.fate == Fate::Removed && i.before.is_some_and(|m| m.state));
+    for old in removed {
+        let component = old.before.expect("filtered").name;
+        let new = evo
+            .instances
+            .iter()
+            .find(|i| i.fate == Fate::Inserted && i.after.is_some_and(|m| m.name == component));
+        if let Some(new) = new {
+            return Err(format!(
+                "instance `{}` (`{component}`, which has state) is not in the new build and `{}` \
+                 (`{component}`) is new: a rename, which would lose `{}`'s state (evoflow does not \
+                 move state between instances); keep the name `{}`, or, to drop the state on \
+                 purpose, remove `{}` in one reload and add `{}` in the next",
+                old.name, new.name, old.name, old.name, old.name, new.name
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Refuses an evolution to the graph of `new` that would run changed code
 /// under an unchanged version, or join two builds by an arc whose packet
 /// type differs between them. Returns the arcs of the running graph
@@ -27,6 +56,7 @@ pub(crate) fn check(
     new: &Arc<Loaded>,
     before: &[ArcInfo],
 ) -> Result<Vec<Renewed>, String> {
+    refuse_renames(evo)?;
     let mut runs: HashMap<&str, &Arc<Loaded>> = HashMap::new();
     for i in &evo.instances {
         match i.fate {
