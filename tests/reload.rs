@@ -226,7 +226,21 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
     );
     // The copies a reload maps are removed once mapped (the mapping stays):
     // a debug library is tens of MiB, and `/tmp` may be memory.
-    let scratch = std::env::temp_dir().join(format!("evoflow-{}-0", program.child.id()));
+    // It is a private directory of a random name (no other user can take
+    // its place before the program starts).
+    let status = text(&status);
+    let scratch = PathBuf::from(
+        status
+            .split_once("copies made in `")
+            .and_then(|(_, rest)| rest.split_once('`'))
+            .expect("status names the scratch directory")
+            .0,
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&scratch).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
     let left: Vec<_> = std::fs::read_dir(&scratch)
         .unwrap_or_else(|e| panic!("{}: {e}", scratch.display()))
         .collect();

@@ -12,10 +12,9 @@ use evoflow_runtime::{
 };
 use std::collections::HashMap;
 use std::fmt;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::PermissionsExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -162,7 +161,9 @@ pub struct App {
     running: Running,
     library: PathBuf,
     host: BuildInfo,
-    scratch: Scratch,
+    /// The private directory of the library copies; removed when the
+    /// program ends (the copies stay mapped; their files are not needed).
+    scratch: tempfile::TempDir,
     builds: Mutex<Builds>,
     /// What `status` shows of the builds, published after each reload so
     /// that `status` never waits for one in progress.
@@ -200,17 +201,17 @@ impl App {
     /// Loads the library at `library`, builds its graph and starts it.
     pub fn start(library: impl AsRef<Path>) -> Result<App, ReloadError> {
         let library = library.as_ref().to_owned();
-        static APPS: AtomicUsize = AtomicUsize::new(0);
-        let scratch = std::env::temp_dir().join(format!(
-            "evoflow-{}-{}",
-            std::process::id(),
-            APPS.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&scratch)
+        // A fresh directory of a random name (mode 0700): no other user
+        // can take its place before the program starts.
+        let scratch = tempfile::Builder::new()
+            .prefix(&format!("evoflow-{}-", std::process::id()))
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir()
             .map_err(|e| {
-                ReloadError::Refused(format!("cannot create `{}`: {e}", scratch.display()))
+                ReloadError::Refused(format!(
+                    "cannot create a private directory for library copies in `{}`: {e}; set TMPDIR to a writable directory",
+                    std::env::temp_dir().display()
+                ))
             })?;
         let host = BuildInfo::current();
         let mut builds = Builds {
@@ -221,7 +222,7 @@ impl App {
             watched: HashMap::new(),
         };
         let (lib, graph) = builds
-            .load(&library, &scratch, &host)
+            .load(&library, scratch.path(), &host)
             .map_err(ReloadError::Refused)?;
         let running = graph
             .run()
@@ -236,7 +237,7 @@ impl App {
             running,
             library,
             host,
-            scratch: Scratch(scratch),
+            scratch,
             seen: ArcSwap::new(Seen::of(&builds)),
             builds: Mutex::new(builds),
             watch: None,
@@ -307,7 +308,7 @@ impl App {
     ) -> Result<ReloadReport, ReloadError> {
         let first = builds.loaded[0].clone();
         let (lib, graph) = builds
-            .load(path, &self.scratch.0, &self.host)
+            .load(path, self.scratch.path(), &self.host)
             .map_err(ReloadError::Refused)?;
         if lib.crate_name != first.crate_name {
             return Err(ReloadError::Refused(format!(
@@ -408,11 +409,12 @@ impl App {
         }
         let seen = self.seen.load();
         let mut out = format!(
-            "graph `{}`: {} libraries loaded, {} mapped ({:.1} MiB)\n",
+            "graph `{}`: {} libraries loaded, {} mapped ({:.1} MiB); copies made in `{}`\n",
             self.running.schedule().name,
             seen.loaded,
             seen.mapped.0,
-            seen.mapped.1 as f64 / (1 << 20) as f64
+            seen.mapped.1 as f64 / (1 << 20) as f64,
+            self.scratch.path().display()
         );
         for InstanceStatus {
             name,
@@ -444,15 +446,5 @@ impl App {
             }
         }
         out
-    }
-}
-
-/// The private directory of the library copies; removed when the program
-/// ends (the copies stay mapped; their files are no longer needed).
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
