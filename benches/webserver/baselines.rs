@@ -3,7 +3,7 @@
 //! a hand-written thread-per-connection server and a hyper server.
 
 use crate::server::compose::head_of;
-use crate::server::http::Status;
+use crate::server::http::{Body, Status};
 use crate::server::load::{answer, Root};
 use crate::server::parse::parse_head;
 use crate::server::read::MAX_HEAD;
@@ -63,6 +63,18 @@ fn connection(mut s: TcpStream, root: &Root) {
     }
 }
 
+/// The whole body in memory: what these baselines send in one write.
+fn bytes(body: Body) -> Vec<u8> {
+    match body {
+        Body::Memory(b) => b.to_vec(),
+        Body::File { file, len } => {
+            let mut v = Vec::with_capacity(len as usize);
+            let _ = (&*file).read_to_end(&mut v);
+            v
+        }
+    }
+}
+
 fn respond(
     s: &mut TcpStream,
     root: &Root,
@@ -71,7 +83,8 @@ fn respond(
     head_only: bool,
     keep_alive: bool,
 ) -> bool {
-    let (status, content_type, body) = answer(root, error, path);
+    let (status, content_type, body) = answer(root, error, path, head_only);
+    let body = bytes(body);
     let mut out = head_of(status, content_type, body.len() as u64, keep_alive, "");
     if !head_only {
         out.extend_from_slice(&body);
@@ -114,11 +127,13 @@ pub fn hyper(listener: TcpListener, root: Root) {
                                 .map(|p| p.as_str())
                                 .unwrap_or("/")
                                 .to_owned();
-                            let (status, content_type, body) = answer(&root, error, &path);
-                            let body = if req.method() == Method::HEAD {
+                            let head_only = req.method() == Method::HEAD;
+                            let (status, content_type, body) =
+                                answer(&root, error, &path, head_only);
+                            let body = if head_only {
                                 Bytes::new()
                             } else {
-                                Bytes::from(body.to_vec())
+                                Bytes::from(bytes(body))
                             };
                             let response = Response::builder()
                                 .status(

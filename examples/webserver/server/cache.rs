@@ -2,7 +2,7 @@
 //! answered from memory straight to `compose`, the rest go on to `load`.
 //! Its contents are state, so an update of the cache itself keeps them.
 
-use super::http::{Loaded, Method, Request, Status};
+use super::http::{Body, Loaded, Method, Request, Status};
 use super::load::{clean_path, content_type, Root};
 use evoflow::{component, Outputs};
 use serde::{Deserialize, Serialize};
@@ -53,7 +53,7 @@ fn hit(r: Request, body: Arc<[u8]>) -> Loaded {
         seq: r.seq,
         status: Status::Ok,
         content_type,
-        body,
+        body: Body::Memory(body),
         head_only,
         keep_alive: r.keep_alive,
     }

@@ -1,6 +1,6 @@
 //! Writes response heads.
 
-use super::http::{Loaded, Opened, Response, Status, Streamed};
+use super::http::{Body, Loaded, Opened, Response, Status, Streamed};
 use evoflow::{component, Outputs};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ pub fn head(l: &Loaded, extra: &str) -> Vec<u8> {
     head_of(
         l.status,
         l.content_type,
-        l.body.len() as u64,
+        l.body.len(),
         l.keep_alive,
         extra,
     )
@@ -60,7 +60,7 @@ fn failed(l: Loaded) -> Response {
         Loaded {
             status: Status::InternalError,
             content_type: "text/plain",
-            body: Arc::from(&b"internal server error\n"[..]),
+            body: Body::Memory(Arc::from(&b"internal server error\n"[..])),
             ..l
         },
         "",

@@ -1,6 +1,7 @@
 //! The packets that flow through the server, and HTTP status codes.
 
 use mio::net::TcpStream;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 /// A connection shared by `read` (reading) and `reply` (writing).
@@ -10,7 +11,15 @@ pub struct ConnRef {
     pub id: u64,
     /// The socket, non-blocking.
     pub stream: Arc<TcpStream>,
+    /// Responses written so far (counted by `reply`): `read` frames a
+    /// connection's next request only while fewer than
+    /// [`MAX_PIPELINED`] are unanswered, so a client that pipelines and
+    /// does not read holds a bounded number of responses.
+    pub answered: Arc<AtomicU64>,
 }
+
+/// Requests of one connection framed but not yet answered, at most.
+pub const MAX_PIPELINED: u64 = 32;
 
 /// A newly accepted connection.
 pub struct Conn {
@@ -59,7 +68,7 @@ pub struct Loaded {
     pub seq: u64,
     pub status: Status,
     pub content_type: &'static str,
-    pub body: Arc<[u8]>,
+    pub body: Body,
     /// HEAD: send the headers only.
     pub head_only: bool,
     pub keep_alive: bool,
@@ -85,15 +94,21 @@ pub struct Response {
     pub conn: ConnRef,
     pub seq: u64,
     pub head: Vec<u8>,
-    pub body: Option<Arc<[u8]>>,
+    pub body: Option<Body>,
     /// Close the connection after this response.
     pub close: bool,
 }
 
 /// A body in memory, or an open file streamed as the client takes it.
+#[derive(Clone)]
 pub enum Body {
     Memory(Arc<[u8]>),
-    File { file: std::fs::File, len: u64 },
+    /// An open file, streamed in chunks as the client reads (shared, so
+    /// that a packet holding it can be kept for `#[recover]`).
+    File {
+        file: Arc<std::fs::File>,
+        len: u64,
+    },
 }
 
 impl Body {
@@ -132,7 +147,7 @@ impl From<Response> for Streamed {
             conn: r.conn,
             seq: r.seq,
             head: r.head,
-            body: r.body.map(Body::Memory),
+            body: r.body,
             close: r.close,
         }
     }

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Files up to this size are read into memory in one go; larger ones are
+/// streamed from the open file.
+pub const IN_MEMORY: u64 = 64 * 1024;
+
 /// Where files come from.
 #[derive(Clone, Serialize, Deserialize)]
 pub enum Root {
@@ -47,6 +51,26 @@ impl Root {
     }
 
     /// The content `target` names, read into memory.
+    /// The body of `target`: in memory if it is small, else the open file,
+    /// streamed as the client reads (so a large file is never held whole);
+    /// not read at all for a HEAD. One `open` and one `fstat` per file.
+    pub fn body(&self, target: &str, head_only: bool) -> Option<Body> {
+        let Root::Dir(_) = self else {
+            return self.read(target).map(|b| Body::Memory(b.into()));
+        };
+        let mut file = std::fs::File::open(self.file(target)?).ok()?;
+        let len = file.metadata().ok()?.len();
+        if len > IN_MEMORY || head_only {
+            return Some(Body::File {
+                file: Arc::new(file),
+                len,
+            });
+        }
+        let mut bytes = Vec::with_capacity(len as usize);
+        std::io::Read::read_to_end(&mut file, &mut bytes).ok()?;
+        Some(Body::Memory(bytes.into()))
+    }
+
     pub fn read(&self, target: &str) -> Option<Vec<u8>> {
         match self {
             Root::Embedded => {
@@ -61,7 +85,10 @@ impl Root {
                     .find(|(p, _)| *p == path)
                     .map(|(_, body)| body.to_vec())
             }
-            Root::Dir(_) => std::fs::read(self.file(target)?).ok(),
+            Root::Dir(_) => match self.body(target, false)? {
+                Body::Memory(b) => Some(b.to_vec()),
+                Body::File { .. } => None,
+            },
         }
     }
 }
@@ -135,16 +162,24 @@ pub fn error_page(status: Status) -> Arc<[u8]> {
 
 /// The status, type and body answering a request for `path` (or refused
 /// with `error`) from `root`, in memory.
-pub fn answer(root: &Root, error: Option<Status>, path: &str) -> (Status, &'static str, Arc<[u8]>) {
+pub fn answer(
+    root: &Root,
+    error: Option<Status>,
+    path: &str,
+    head_only: bool,
+) -> (Status, &'static str, Body) {
+    let page = |status| {
+        (
+            status,
+            "text/html; charset=utf-8",
+            Body::Memory(error_page(status)),
+        )
+    };
     match error {
-        Some(status) => (status, "text/html; charset=utf-8", error_page(status)),
-        None => match root.read(path) {
-            Some(body) => (Status::Ok, content_type(path), body.into()),
-            None => (
-                Status::NotFound,
-                "text/html; charset=utf-8",
-                error_page(Status::NotFound),
-            ),
+        Some(status) => page(status),
+        None => match root.body(path, head_only) {
+            Some(body) => (Status::Ok, content_type(path), body),
+            None => page(Status::NotFound),
         },
     }
 }
@@ -174,7 +209,7 @@ impl Load {
     #[input]
     fn inp(&mut self, r: Request, out: &mut Outputs<Self>) {
         let head_only = r.method == Method::Head;
-        let (status, content_type, body) = answer(&self.root, r.error, &r.path);
+        let (status, content_type, body) = answer(&self.root, r.error, &r.path, head_only);
         let keep_alive = r.keep_alive && r.error.is_none();
         out.out(Loaded {
             conn: r.conn,
@@ -205,14 +240,13 @@ impl LoadOpen {
             None => self.root.file(&r.path).and_then(|f| {
                 let file = std::fs::File::open(f).ok()?;
                 let len = file.metadata().ok()?.len();
+                let file = Arc::new(file);
                 Some((Status::Ok, content_type(&r.path), Body::File { file, len }))
             }),
             Some(_) => None,
         };
-        let (status, content_type, body) = opened.unwrap_or_else(|| {
-            let (s, t, b) = answer(&self.root, r.error, &r.path);
-            (s, t, Body::Memory(b))
-        });
+        let (status, content_type, body) =
+            opened.unwrap_or_else(|| answer(&self.root, r.error, &r.path, head_only));
         out.out(Opened {
             conn: r.conn,
             seq: r.seq,

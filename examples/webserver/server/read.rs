@@ -2,13 +2,14 @@
 //! requests one after another), enforces size limits, and drops
 //! connections that are closed or idle too long.
 
-use super::http::{Conn, ConnRef, Raw, Status};
+use super::http::{Conn, ConnRef, Raw, Status, MAX_PIPELINED};
 use evoflow::{component, Flow, Outputs};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read as _};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -141,10 +142,23 @@ enum Filled {
 }
 
 impl Open {
-    /// Emits every complete request in the buffer.
+    /// True while fewer than [`MAX_PIPELINED`] of its requests wait for
+    /// their responses.
+    fn may_frame(&self) -> bool {
+        self.seq - self.conn.answered.load(Ordering::Acquire) < MAX_PIPELINED
+    }
+
+    /// True if its buffer is full: nothing more is read from the socket
+    /// until requests have been framed from it.
+    fn is_full(&self) -> bool {
+        self.buf.len() > MAX_HEAD + MAX_BODY
+    }
+
+    /// Emits every complete request in the buffer, as far as the
+    /// pipelining bound allows.
     fn emit(&mut self, out: &mut Outputs<Read>) -> bool {
         let mut emitted = false;
-        while !self.done {
+        while !self.done && self.may_frame() {
             let (head, problem, used) = match frame(&self.buf) {
                 Framed::Partial => break,
                 Framed::Request { head, total } => (self.buf[..head].to_vec(), None, total),
@@ -182,7 +196,7 @@ impl Open {
                     if n < chunk.len() {
                         return Filled::Drained;
                     }
-                    if self.buf.len() > MAX_HEAD + MAX_BODY {
+                    if self.is_full() {
                         return Filled::More;
                     }
                 }
@@ -208,6 +222,7 @@ impl Read {
             let conn = ConnRef {
                 id: c.id,
                 stream: Arc::new(stream),
+                answered: Arc::default(),
             };
             self.open.insert(
                 c.id,
@@ -240,9 +255,17 @@ impl Read {
             let Some(open) = self.open.get_mut(&id) else {
                 continue;
             };
-            let filled = open.fill();
+            // A connection waiting for its responses (pipelining bound)
+            // is not read further while its buffer is full: it is held
+            // in `more` and tried again at each poll.
+            let filled = if open.is_full() {
+                Filled::More
+            } else {
+                open.fill()
+            };
             emitted |= open.emit(out);
             match filled {
+                Filled::Drained if !open.may_frame() && !open.buf.is_empty() => self.more.push(id),
                 Filled::Drained => {}
                 Filled::More => self.more.push(id),
                 Filled::Closed => self.close(id, false),
@@ -261,7 +284,7 @@ impl Read {
                 self.close(id, true);
             }
         }
-        if !self.more.is_empty() {
+        if !self.more.is_empty() && emitted {
             return Flow::Continue;
         }
         if emitted {

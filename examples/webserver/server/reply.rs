@@ -9,6 +9,7 @@ use super::http::{Body, ConnRef, Response, Streamed};
 use evoflow::{component, Flow, Resources};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{ErrorKind, Read as _, Write as _};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,12 +20,15 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const FILE_CHUNK: usize = 64 * 1024;
 
 enum Chunk {
+    /// A response's last byte is written: counts it answered (which lets
+    /// `read` frame the connection's next pipelined request).
+    Answered,
     Bytes(Vec<u8>),
     Shared(Arc<[u8]>),
     /// An open file with `left` bytes to send; `buf[off..]` is read but
     /// not yet written.
     File {
-        file: std::fs::File,
+        file: Arc<std::fs::File>,
         left: u64,
         buf: Vec<u8>,
         off: usize,
@@ -78,6 +82,10 @@ impl Out {
     fn write(&mut self) -> bool {
         while let Some((chunk, off)) = self.queue.front_mut() {
             let wrote = match chunk {
+                Chunk::Answered => {
+                    self.conn.answered.fetch_add(1, Ordering::Release);
+                    Wrote::All
+                }
                 Chunk::Bytes(b) => {
                     write_all_nonblocking(&self.conn, b, off, &mut self.last_progress)
                 }
@@ -95,7 +103,7 @@ impl Out {
                             break Wrote::All;
                         }
                         buf.resize(FILE_CHUNK.min(*left as usize), 0);
-                        match file.read(buf) {
+                        match (&**file).read(buf) {
                             Ok(0) | Err(_) => break Wrote::Failed,
                             Ok(n) => {
                                 buf.truncate(n);
@@ -148,6 +156,7 @@ impl Out {
                 )),
                 _ => {}
             }
+            self.queue.push_back((Chunk::Answered, 0));
             self.close_after = r.close;
         }
     }
