@@ -337,7 +337,9 @@ impl GraphBuilder {
         let workers = plans
             .into_iter()
             .zip(self.sleepers)
-            .map(|(instances, sleeper)| Worker {
+            .enumerate()
+            .map(|(index, (instances, sleeper))| Worker {
+                index,
                 instances,
                 sleeper,
                 mailbox: Default::default(),

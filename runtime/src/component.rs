@@ -11,15 +11,58 @@ use crate::state::{Resources, State, StateError};
 use std::any::{type_name, TypeId};
 use std::hash::{Hash, Hasher};
 
-/// What a source reports after one call of its `#[source]` method.
+/// What a source reports after one call of its `#[source]` method (and a
+/// poller after its `#[poll]` method).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Flow {
     /// It may have more to emit right away: call again.
     Continue,
-    /// Nothing to emit now (e.g. waiting for I/O): call again later.
+    /// Nothing to emit now: call again soon (the worker polls it every
+    /// 50 µs to 1 ms). Prefer [`Flow::Wait`] when something can say when.
     Idle,
+    /// Nothing to emit until `fd` is readable (if given), `timeout` has
+    /// passed (if given), or — for a poller — a packet arrived: the worker
+    /// parks until then, costing nothing while idle. Give the descriptor
+    /// of what the method reads (a listener, a socket, or an epoll/mio
+    /// `Poll` that watches many). It may be called earlier, when its
+    /// worker wakes for other work.
+    Wait {
+        /// Readable descriptor to wait for.
+        fd: Option<std::os::fd::RawFd>,
+        /// Longest wait.
+        timeout: Option<std::time::Duration>,
+    },
     /// The source is exhausted: its outputs end and the graph drains.
     Done,
+}
+
+impl Flow {
+    /// Wait until `fd` is readable.
+    pub fn readable(fd: &impl std::os::fd::AsRawFd) -> Flow {
+        Flow::Wait {
+            fd: Some(fd.as_raw_fd()),
+            timeout: None,
+        }
+    }
+
+    /// Wait for packets only (a poller with nothing left to do).
+    pub const fn packets() -> Flow {
+        Flow::Wait {
+            fd: None,
+            timeout: None,
+        }
+    }
+
+    /// The same wait, for at most `timeout`.
+    pub fn within(self, timeout: std::time::Duration) -> Flow {
+        match self {
+            Flow::Wait { fd, .. } => Flow::Wait {
+                fd,
+                timeout: Some(timeout),
+            },
+            other => other,
+        }
+    }
 }
 
 /// The type of packet a port carries, as the runtime compares it.

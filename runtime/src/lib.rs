@@ -13,6 +13,7 @@ mod node;
 mod plan;
 mod port;
 mod queue;
+mod readiness;
 mod reconfig;
 mod restart;
 mod run;

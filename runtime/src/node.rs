@@ -47,6 +47,16 @@ pub(crate) struct Step {
     pub polling: bool,
     /// The pending update committed: the worker must call [`Node::commit`].
     pub commit: bool,
+    /// A source or poller waits ([`Flow::Wait`]): wake the worker when
+    /// this is readable or by then.
+    pub wait: Option<Waiting>,
+}
+
+/// What an instance waits for (see [`Flow::Wait`]).
+#[derive(Copy, Clone, Debug, Default)]
+pub(crate) struct Waiting {
+    pub fd: Option<std::os::fd::RawFd>,
+    pub until: Option<std::time::Instant>,
 }
 
 /// The worker's view of an instance.
@@ -98,8 +108,11 @@ pub(crate) struct ComponentNode<C: Component> {
     inputs: C::Inputs,
     outputs: C::Outputs,
     phase: Phase,
-    /// The source last reported [`Flow::Idle`]; only polling revives it.
+    /// The source last reported [`Flow::Idle`] or [`Flow::Wait`]; only
+    /// polling (or what it waits for) revives it.
     idle: bool,
+    /// What it waits for, if it reported [`Flow::Wait`].
+    waiting: Option<Waiting>,
     /// An operator's `#[poll]` method reported [`Flow::Done`].
     poll_done: bool,
     env: Arc<Env>,
@@ -138,6 +151,7 @@ impl<C: Component> ComponentNode<C> {
             outputs,
             phase: Phase::Running,
             idle: false,
+            waiting: None,
             poll_done: false,
             env,
             supervisor,
@@ -237,6 +251,7 @@ impl<C: Component> ComponentNode<C> {
     /// is idle or done. Returns whether it is done.
     fn poll(&mut self, budget: usize, step: &mut Step) -> bool {
         self.idle = false;
+        self.waiting = None;
         self.site = Site::Generate;
         for _ in 0..budget {
             if self.env.stop.load(Ordering::Relaxed) {
@@ -247,6 +262,14 @@ impl<C: Component> ComponentNode<C> {
                 Flow::Idle => {
                     self.idle = true;
                     step.polling = true;
+                    return false;
+                }
+                Flow::Wait { fd, timeout } => {
+                    self.idle = true;
+                    self.waiting = Some(Waiting {
+                        fd,
+                        until: timeout.map(|t| std::time::Instant::now() + t),
+                    });
                     return false;
                 }
                 Flow::Done => return true,
@@ -276,13 +299,14 @@ impl<C: Component> ComponentNode<C> {
             }
         }
         // A poller's Done counts once its inputs have ended; before, more
-        // input may come, so it is polled again like an idle one.
+        // input may come: it waits for packets (and is polled again when
+        // they come).
         if C::META.polls && !self.poll_done && self.poll(budget, &mut step) {
             if self.all_inputs_ended() {
                 self.poll_done = true;
             } else {
                 self.idle = true;
-                step.polling = true;
+                self.waiting = Some(Waiting::default());
             }
         }
         if self.all_inputs_ended() && (self.poll_done || !C::META.polls) {
@@ -410,8 +434,14 @@ impl<C: Component> ComponentNode<C> {
             self.supervisor.tick(&self.component);
         }
         step.progress |= self.flush() | flushed;
-        // An idle source must be polled again even if it could not run now.
-        step.polling |= self.idle && self.phase == Phase::Running;
+        // An idle source must be polled again even if it could not run
+        // now; a waiting one only once what it waits for comes.
+        if self.idle && self.phase == Phase::Running {
+            match self.waiting {
+                Some(w) => step.wait = Some(w),
+                None => step.polling = true,
+            }
+        }
         if self.phase == Phase::Ending && self.outputs_flushed() {
             self.phase = Phase::Finished;
             step.progress = true;

@@ -5,6 +5,7 @@ use crate::control::Control;
 use crate::evolve::Evolution;
 use crate::migrate::Migrator;
 use crate::node::Env;
+use crate::readiness::Readiness;
 use crate::reconfig::Incoming;
 use crate::schedule::Schedule;
 use crate::shape::Shape;
@@ -88,6 +89,7 @@ impl Graph {
             abort: AtomicBool::new(false),
             panic: Mutex::new(None),
             wakers: self.workers.iter().map(|w| w.sleeper.waker()).collect(),
+            readiness: Readiness::new(self.workers.iter().map(|w| w.sleeper.waker()).collect()),
             env: Arc::new(Env {
                 supervision: self.supervision,
                 ..Env::default()

@@ -4,6 +4,7 @@
 
 use crate::node::{Env, Node, Step, VacantNode};
 use crate::plan::{InstancePlan, Locals};
+use crate::readiness::Readiness;
 use crate::reconfig::Reconfig;
 use crate::restart::Fatal;
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
@@ -12,6 +13,7 @@ use crate::watch::Watch;
 use crossbeam_utils::Backoff;
 use std::any::Any;
 use std::collections::HashMap;
+use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,6 +53,8 @@ pub(crate) struct Shared {
     pub wakers: Vec<Arc<Waker>>,
     /// What every node shares: the stop flag, the dead letters.
     pub env: Arc<Env>,
+    /// Wakes workers whose instances wait for I/O.
+    pub readiness: Readiness,
     /// Workers with an instance that has not finished. A worker whose
     /// instances have all finished (or were all removed) stays, parked,
     /// while this is not zero: an update may still give it an instance.
@@ -140,6 +144,8 @@ pub(crate) type Finals = Vec<(String, Box<dyn Any + Send>)>;
 
 /// A section, ready to run on its own thread.
 pub(crate) struct Worker {
+    /// Its number (the section's).
+    pub index: usize,
     pub instances: Vec<InstancePlan>,
     pub sleeper: Sleeper,
     pub mailbox: Arc<Mailbox>,
@@ -259,7 +265,13 @@ impl Worker {
             Ok(nodes) => {
                 section.nodes = nodes;
                 section.reindex();
-                Self::run_section(&mut section, &self.sleeper, &self.mailbox, shared)
+                Self::run_section(
+                    &mut section,
+                    self.index,
+                    &self.sleeper,
+                    &self.mailbox,
+                    shared,
+                )
             }
             Err((name, why)) => {
                 shared.fail(&name, why.into());
@@ -285,6 +297,7 @@ impl Worker {
 
     fn run_section(
         s: &mut Section,
+        index: usize,
         sleeper: &Sleeper,
         mailbox: &Mailbox,
         shared: &Shared,
@@ -293,8 +306,11 @@ impl Worker {
         let mut last_progress = Instant::now();
         let mut done = false;
         let graph_done = || shared.running.load(Ordering::Acquire) == 0;
+        let mut fds: Vec<RawFd> = Vec::new();
         while !shared.abort.load(Ordering::Acquire) {
             let (mut progress, mut polling) = (false, false);
+            let mut until: Option<Instant> = None;
+            fds.clear();
             let mut i = 0;
             loop {
                 // Updates are picked up between any two steps, so how soon
@@ -318,6 +334,13 @@ impl Worker {
                     let step = s.step(i, BUDGET, shared)?;
                     progress |= step.progress;
                     polling |= step.polling;
+                    if let Some(w) = step.wait {
+                        fds.extend(w.fd);
+                        until = match (until, w.until) {
+                            (Some(a), Some(b)) => Some(a.min(b)),
+                            (a, b) => a.or(b),
+                        };
+                    }
                 }
                 i += 1;
             }
@@ -347,7 +370,22 @@ impl Worker {
                 } else {
                     POLL_QUIET
                 };
-                sleeper.park_unless(polling.then_some(interval), || {
+                // What waiting instances wait for wakes the worker; one
+                // whose descriptor cannot be watched is polled instead.
+                for &fd in &fds {
+                    if let Err(e) = shared.readiness.arm(fd, index) {
+                        tracing::warn!(
+                            "cannot wait for descriptor {fd} to be readable ({e}); polling it"
+                        );
+                        polling = true;
+                    }
+                }
+                let timeout = if polling {
+                    Some(interval)
+                } else {
+                    until.map(|u| u.saturating_duration_since(Instant::now()))
+                };
+                sleeper.park_unless(timeout, || {
                     shared.abort.load(Ordering::Acquire)
                         || mailbox.has_mail()
                         || (done && graph_done())

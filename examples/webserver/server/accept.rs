@@ -52,8 +52,12 @@ impl Accept {
 impl Accept {
     #[source]
     fn accept(&mut self, out: &mut Outputs<Self>) -> Flow {
-        if Instant::now() < self.quiet_until {
-            return Flow::Idle;
+        let now = Instant::now();
+        if now < self.quiet_until {
+            return Flow::Wait {
+                fd: None,
+                timeout: Some(self.quiet_until - now),
+            };
         }
         let listener = match &self.listener {
             Listener::Bound(l) => l,
@@ -77,8 +81,10 @@ impl Accept {
                 });
                 Flow::Continue
             }
-            // Nothing waiting; or out of file descriptors, a connection reset
-            // before accept, ...: try again later rather than stop serving.
+            // Nothing waiting: the worker sleeps until a connection comes.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Flow::readable(listener),
+            // Out of file descriptors, a connection reset before accept,
+            // ...: try again a little later rather than stop serving.
             Err(_) => {
                 self.quiet_until = Instant::now() + QUIET;
                 Flow::Idle

@@ -11,13 +11,7 @@ pub struct Compose;
 
 /// The head of a response for `l`, with `extra` headers.
 pub fn head(l: &Loaded, extra: &str) -> Vec<u8> {
-    head_of(
-        l.status,
-        l.content_type,
-        l.body.len(),
-        l.keep_alive,
-        extra,
-    )
+    head_of(l.status, l.content_type, l.body.len(), l.keep_alive, extra)
 }
 
 /// A response head: status line, type, length, connection, `extra` headers.

@@ -289,10 +289,16 @@ impl Read {
         }
         if emitted {
             Flow::Continue
+        } else if !self.more.is_empty() {
+            // Connections held by the pipelining bound: their responses
+            // are written on another worker, which does not wake this one.
+            Flow::Idle
         } else if self.open.is_empty() {
             Flow::Done
         } else {
-            Flow::Idle
+            // Asleep until a socket is readable (the poll's own descriptor
+            // is readable then), or the next sweep for idle connections.
+            Flow::readable(&self.poll).within(Duration::from_secs(1))
         }
     }
 

@@ -1,0 +1,159 @@
+//! `Flow::Wait`: a source or poller that waits for a descriptor or a time
+//! parks its worker until then (no polling), and is called again as soon
+//! as what it waits for comes.
+
+mod common;
+
+use common::within;
+use evoflow::{component, graph, Flow, Outputs};
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// CPU ticks of this process's threads whose name starts with `prefix`
+/// (names are cut to 15 bytes).
+fn cpu_ticks(prefix: &str) -> u64 {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| {
+            let dir = t.ok()?.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+            if !comm.starts_with(prefix) {
+                return None;
+            }
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            Some(f[11].parse::<u64>().ok()? + f[12].parse::<u64>().ok()?)
+        })
+        .sum()
+}
+
+/// Emits each byte read from a socket, with when it was read; done at EOF.
+struct Bytes {
+    socket: UnixStream,
+}
+
+#[component(outputs(out: (u8, Instant)))]
+impl Bytes {
+    #[source]
+    fn read(&mut self, out: &mut Outputs<Self>) -> Flow {
+        let mut b = [0u8; 1];
+        match self.socket.read(&mut b) {
+            Ok(0) => Flow::Done,
+            Ok(_) => {
+                out.out((b[0], Instant::now()));
+                Flow::Continue
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Flow::readable(&self.socket),
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Keep {
+    got: Vec<(u8, Instant)>,
+}
+
+#[component]
+impl Keep {
+    #[input]
+    fn inp(&mut self, x: (u8, Instant)) {
+        self.got.push(x);
+    }
+}
+
+#[test]
+fn a_source_waiting_for_a_descriptor_sleeps_and_wakes_when_it_is_readable() {
+    let (mut tx, rx) = UnixStream::pair().unwrap();
+    rx.set_nonblocking(true).unwrap();
+    let (mut report, sent, ticks) = within(LIMIT, move || {
+        let running = graph! {
+            name = "wt";
+            src: Bytes = Bytes { socket: rx };
+            keep: Keep;
+            src.out -> keep.inp;
+        }
+        .run()
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let before = cpu_ticks("evoflow-wt-");
+        let mut sent = Vec::new();
+        for i in 0..10u8 {
+            std::thread::sleep(Duration::from_millis(100));
+            sent.push(Instant::now());
+            tx.write_all(&[i]).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let ticks = cpu_ticks("evoflow-wt-") - before;
+        drop(tx);
+        (running.join().unwrap(), sent, ticks)
+    });
+    let got = report.take::<Keep>("keep").unwrap().got;
+    assert_eq!(
+        got.iter().map(|(b, _)| *b).collect::<Vec<_>>(),
+        (0..10).collect::<Vec<_>>()
+    );
+    for ((_, read), sent) in got.iter().zip(&sent) {
+        let delay = read.duration_since(*sent);
+        assert!(
+            delay < Duration::from_millis(20),
+            "read {delay:?} after it was sent"
+        );
+    }
+    // Awake for ten bytes over a second: well under 1 % of a core.
+    assert!(ticks <= 1, "the waiting worker used {ticks} ticks");
+}
+
+/// Emits a tick each time its timeout passes, `n` times.
+struct Ticker {
+    left: u32,
+    next: Instant,
+}
+
+#[component(outputs(out: (u8, Instant)))]
+impl Ticker {
+    #[source]
+    fn tick(&mut self, out: &mut Outputs<Self>) -> Flow {
+        if self.left == 0 {
+            return Flow::Done;
+        }
+        let now = Instant::now();
+        if now < self.next {
+            return Flow::Wait {
+                fd: None,
+                timeout: Some(self.next - now),
+            };
+        }
+        out.out((0, now));
+        self.left -= 1;
+        self.next += Duration::from_millis(20);
+        Flow::Continue
+    }
+}
+
+#[test]
+fn a_source_waiting_for_a_time_is_called_when_it_has_passed() {
+    let start = Instant::now();
+    let mut report = within(LIMIT, move || {
+        graph! {
+            ticker: Ticker = Ticker { left: 10, next: start + Duration::from_millis(20) };
+            keep: Keep;
+            ticker.out -> keep.inp;
+        }
+        .run_to_end()
+        .unwrap()
+    });
+    let got = report.take::<Keep>("keep").unwrap().got;
+    assert_eq!(got.len(), 10);
+    for (i, (_, at)) in got.iter().enumerate() {
+        let due = start + Duration::from_millis(20 * (i as u64 + 1));
+        let late = at.duration_since(due);
+        assert!(
+            late < Duration::from_millis(15),
+            "tick {i} came {late:?} late"
+        );
+    }
+}

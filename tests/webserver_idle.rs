@@ -1,0 +1,81 @@
+//! The web server costs nothing while idle: its workers sleep until a
+//! connection or a request comes (readiness, not polling), and a request
+//! on an idle connection is still answered at once. In a process of its
+//! own, so that no other server's threads are counted.
+
+#[path = "../examples/webserver/server/mod.rs"]
+#[allow(dead_code)]
+mod server;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+/// CPU time (user + system, in clock ticks) of this process's threads
+/// whose name starts with `prefix`.
+fn cpu_ticks(prefix: &str) -> u64 {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| {
+            let dir = t.ok()?.path();
+            let name = std::fs::read_to_string(dir.join("comm")).ok()?;
+            if !name.starts_with(prefix) {
+                return None;
+            }
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            // Fields after the parenthesised name: utime and stime are the
+            // 12th and 13th.
+            let rest = stat.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f[11].parse::<u64>().ok()? + f[12].parse::<u64>().ok()?)
+        })
+        .sum()
+}
+
+fn exchange(s: &mut TcpStream) -> Duration {
+    let t = Instant::now();
+    s.write_all(b"GET /hello.txt HTTP/1.1\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.ends_with(b"hello from evoflow\n") {
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0);
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    t.elapsed()
+}
+
+#[test]
+fn an_idle_server_sleeps_and_still_answers_at_once() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let running = server::server(server::Config {
+        listener,
+        root: None,
+        workers: 2,
+    })
+    .unwrap()
+    .run()
+    .unwrap();
+    let mut idle_conn = TcpStream::connect(addr).unwrap();
+    exchange(&mut idle_conn);
+    std::thread::sleep(Duration::from_millis(300));
+    // 100 ticks a second on Linux: over 3 s, 0.1 % of a core is 0.3 tick.
+    let (before, t) = (cpu_ticks("evoflow-"), Instant::now());
+    std::thread::sleep(Duration::from_secs(3));
+    let used = cpu_ticks("evoflow-") - before;
+    let elapsed = t.elapsed();
+    assert!(
+        used <= 1,
+        "idle workers used {used} ticks of CPU in {elapsed:?} (at most 1, 0.3 % of a core)"
+    );
+    // A request on the connection that sat idle, and a new connection, are
+    // answered without waiting for a poll.
+    let late = exchange(&mut idle_conn);
+    let fresh = exchange(&mut TcpStream::connect(addr).unwrap());
+    assert!(late < Duration::from_millis(50), "{late:?}");
+    assert!(fresh < Duration::from_millis(50), "{fresh:?}");
+    running.stop();
+    drop(idle_conn);
+    running.join().unwrap();
+}
