@@ -287,6 +287,93 @@ fn wrk_comparison(root: &Path) {
     );
 }
 
+/// CPU ticks (1/100 s) used by this process's evoflow worker threads.
+fn worker_ticks() -> u64 {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| {
+            let dir = t.ok()?.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+            if !comm.starts_with("evoflow-") {
+                return None;
+            }
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            Some(f[11].parse::<u64>().ok()? + f[12].parse::<u64>().ok()?)
+        })
+        .sum()
+}
+
+fn rss_mib() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    statm.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 4096 / (1 << 20)
+}
+
+/// p99 of 500 small GETs on one connection.
+fn small_p99(addr: SocketAddr) -> Duration {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let _ = s.set_nodelay(true);
+    let mut lat: Vec<Duration> = (0..500)
+        .map(|_| {
+            let t = Instant::now();
+            s.write_all(format!("GET {PATH} HTTP/1.1\r\n\r\n").as_bytes()).unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 8192];
+            while !buf.ends_with(b"</p>\n") {
+                let n = s.read(&mut chunk).unwrap();
+                assert!(n > 0);
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            t.elapsed()
+        })
+        .collect();
+    load::percentile(&mut lat, 0.99)
+}
+
+/// The server's limits: idle CPU, small requests beside a client that
+/// downloads a 1 GiB file without reading, and memory under 2,000
+/// pipelined GETs of a 1 MiB file from a client that reads nothing.
+fn limits(root: &Path) {
+    use std::io::Write;
+    std::fs::File::create(root.join("huge.bin"))
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    std::fs::File::create(root.join("mid.bin"))
+        .unwrap()
+        .set_len(1 << 20)
+        .unwrap();
+    let (running, addr) = evoflow_server(root);
+    let quiet = small_p99(addr);
+    std::thread::sleep(Duration::from_millis(500));
+    let (ticks, t) = (worker_ticks(), Instant::now());
+    std::thread::sleep(Duration::from_secs(5));
+    let idle = (worker_ticks() - ticks) as f64 / 100.0 / t.elapsed().as_secs_f64();
+    let rss = rss_mib();
+    let mut huge = std::net::TcpStream::connect(addr).unwrap();
+    huge.write_all(b"GET /huge.bin HTTP/1.1\r\n\r\n").unwrap();
+    let mut burst = std::net::TcpStream::connect(addr).unwrap();
+    burst
+        .set_write_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let one = b"GET /mid.bin HTTP/1.1\r\n\r\n";
+    let all: Vec<u8> = one.iter().copied().cycle().take(one.len() * 2_000).collect();
+    let _ = burst.write_all(&all);
+    std::thread::sleep(Duration::from_millis(200));
+    let busy = small_p99(addr);
+    let grown = rss_mib().saturating_sub(rss);
+    println!("limits (1 worker, release):");
+    println!("  idle CPU of the workers: {:.3} % of a core", 100.0 * idle);
+    println!(
+        "  small GETs p99: {quiet:.1?} alone, {busy:.1?} beside a 1 GiB download and 2,000 pipelined 1 MiB GETs whose clients read nothing"
+    );
+    println!("  resident memory grown by those two clients: {grown} MiB");
+    drop((huge, burst));
+    running.stop();
+    drop(running);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     // `--serve KIND ADDR ROOT`: run one server in this process (used for
@@ -319,6 +406,11 @@ fn main() {
         return; // `cargo bench -- --list` asks for benchmark names; there are none to list.
     }
     let root = site();
+    if args.iter().any(|a| a == "--limits") {
+        limits(&root);
+        std::fs::remove_dir_all(&root).unwrap();
+        return;
+    }
     println!("saturation runs ({CONNS} keep-alive connections, {RUN:?} each)...");
     let (steady, _) = run_evoflow(&root, Offer::Saturate, false);
     let (updating, moments) = run_evoflow(&root, Offer::Saturate, true);
@@ -424,6 +516,7 @@ fn main() {
     );
 
     wrk_comparison(&root);
+    limits(&root);
 
     let png = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/results/webserver.png");
     std::fs::create_dir_all(png.parent().unwrap()).unwrap();
