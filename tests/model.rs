@@ -51,6 +51,9 @@
 //! Both print their proptest seed; `EVOFLOW_MODEL_SEED=N` replays it.
 //! `checks_catch_injected_faults` shows that each check can fail.
 
+mod common;
+
+use common::quiet_expected_panics;
 use evoflow::{component, Component, Flow, GraphBuilder, InstanceId, Outputs, Running, Update};
 use evoflow::{UpdateError, UpdateReport};
 use proptest::collection::vec;
@@ -2168,25 +2171,6 @@ fn check_final(
 }
 
 // -------------------------------------------------------------- profiles
-
-/// Hides the panics the test causes on purpose (panicking migrations).
-fn quiet_expected_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let msg = info
-                .payload()
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| info.payload().downcast_ref::<&str>().copied())
-                .unwrap_or("");
-            if !(msg.starts_with("boom at count") && msg.ends_with("[expected]")) {
-                default(info);
-            }
-        }));
-    });
-}
 
 /// The seed: `EVOFLOW_MODEL_SEED`, or a fresh one.
 fn seed() -> u64 {

@@ -4,31 +4,13 @@
 
 mod common;
 
-use common::within;
+use common::{cpu_ticks, within};
 use evoflow::{component, graph, Flow, Outputs};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// CPU ticks of this process's threads whose name starts with `prefix`
-/// (names are cut to 15 bytes).
-fn cpu_ticks(prefix: &str) -> u64 {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|t| {
-            let dir = t.ok()?.path();
-            let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
-            if !comm.starts_with(prefix) {
-                return None;
-            }
-            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
-            let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-            Some(f[11].parse::<u64>().ok()? + f[12].parse::<u64>().ok()?)
-        })
-        .sum()
-}
 
 /// Emits each byte read from a socket, with when it was read; done at EOF.
 struct Bytes {

@@ -5,30 +5,12 @@
 
 mod common;
 
-use common::{within, Seq};
+use common::{quiet_expected_panics, within, Seq};
 use evoflow::{component, graph, Flow, Outputs, Recoverable, Running, Update, UpdateError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn quiet_expected_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let msg = info
-                .payload()
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| info.payload().downcast_ref::<&str>().copied())
-                .unwrap_or("");
-            if !msg.contains("[expected]") {
-                default(info);
-            }
-        }));
-    });
-}
 
 impl Recoverable for Seq {}
 

@@ -3,34 +3,16 @@
 //! on an idle connection is still answered at once. In a process of its
 //! own, so that no other server's threads are counted.
 
+mod common;
+
 #[path = "../examples/webserver/server/mod.rs"]
 #[allow(dead_code)]
 mod server;
 
+use common::cpu_ticks;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
-
-/// CPU time (user + system, in clock ticks) of this process's threads
-/// whose name starts with `prefix`.
-fn cpu_ticks(prefix: &str) -> u64 {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|t| {
-            let dir = t.ok()?.path();
-            let name = std::fs::read_to_string(dir.join("comm")).ok()?;
-            if !name.starts_with(prefix) {
-                return None;
-            }
-            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
-            // Fields after the parenthesised name: utime and stime are the
-            // 12th and 13th.
-            let rest = stat.rsplit_once(')')?.1;
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            Some(f[11].parse::<u64>().ok()? + f[12].parse::<u64>().ok()?)
-        })
-        .sum()
-}
 
 fn exchange(s: &mut TcpStream) -> Duration {
     let t = Instant::now();

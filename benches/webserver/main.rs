@@ -306,7 +306,14 @@ fn worker_ticks() -> u64 {
 
 fn rss_mib() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    statm.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 4096 / (1 << 20)
+    statm
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        * 4096
+        / (1 << 20)
 }
 
 /// p99 of 500 small GETs on one connection.
@@ -317,7 +324,8 @@ fn small_p99(addr: SocketAddr) -> Duration {
     let mut lat: Vec<Duration> = (0..500)
         .map(|_| {
             let t = Instant::now();
-            s.write_all(format!("GET {PATH} HTTP/1.1\r\n\r\n").as_bytes()).unwrap();
+            s.write_all(format!("GET {PATH} HTTP/1.1\r\n\r\n").as_bytes())
+                .unwrap();
             let mut buf = Vec::new();
             let mut chunk = [0u8; 8192];
             while !buf.ends_with(b"</p>\n") {
@@ -358,7 +366,12 @@ fn limits(root: &Path) {
         .set_write_timeout(Some(Duration::from_secs(1)))
         .unwrap();
     let one = b"GET /mid.bin HTTP/1.1\r\n\r\n";
-    let all: Vec<u8> = one.iter().copied().cycle().take(one.len() * 2_000).collect();
+    let all: Vec<u8> = one
+        .iter()
+        .copied()
+        .cycle()
+        .take(one.len() * 2_000)
+        .collect();
     let _ = burst.write_all(&all);
     std::thread::sleep(Duration::from_millis(200));
     let busy = small_p99(addr);
