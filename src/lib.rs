@@ -49,7 +49,7 @@ pub use evoflow_runtime::{
     GraphBuilder, InstanceEvolution, InstanceId, InstanceInfo, InstanceStatus, Migration, OnPanic,
     Outputs, PacketType, Panic, PortMeta, Recoverable, Report, Resources, Rollback, RunError,
     Running, Schedule, State, StateError, Supervision, Update, UpdateError, UpdateReport,
-    VersionChange, DEAD_LETTERS, DEFAULT_DEADLINE, HISTORY,
+    VersionChange, Wait, DEAD_LETTERS, DEFAULT_DEADLINE, HISTORY,
 };
 
 #[doc(hidden)]

@@ -104,10 +104,7 @@ impl Ticker {
         }
         let now = Instant::now();
         if now < self.next {
-            return Flow::Wait {
-                fd: None,
-                timeout: Some(self.next - now),
-            };
+            return Flow::after(self.next - now);
         }
         out.out((0, now));
         self.left -= 1;

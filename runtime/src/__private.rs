@@ -265,38 +265,65 @@ const fn all_known(ports: &[PortMeta], names: &[&str]) -> bool {
 /// Text of a panic payload (also for the reload crate's catch sites).
 pub use crate::guard::panic_text;
 
-/// Picks a packet type's [`Keeper`](crate::Keeper) where the type is
-/// concrete: `(&KeepProbe::<T>::NEW).keeper()` with both traits below in
-/// scope resolves to [`KeepRecoverable`] if `T` is
-/// [`Recoverable`](crate::Recoverable) (method lookup tries `&KeepProbe`
-/// before `&&KeepProbe`), else to [`KeepNothing`].
-pub struct KeepProbe<T>(std::marker::PhantomData<T>);
+/// Picks how an input's packets are drained where their type is concrete:
+/// `(&DrainProbe::<T>::NEW).drain(..)` with both traits below in scope
+/// resolves to [`DrainKeeping`] if `T` is [`Recoverable`](crate::Recoverable)
+/// (method lookup tries `&DrainProbe` before `&&DrainProbe`), else to
+/// [`DrainPlain`]: other types keep the plain loop, at no cost.
+pub struct DrainProbe<T>(std::marker::PhantomData<T>);
 
-impl<T> KeepProbe<T> {
+impl<T> DrainProbe<T> {
     /// The probe.
-    pub const NEW: Self = KeepProbe(std::marker::PhantomData);
+    pub const NEW: Self = DrainProbe(std::marker::PhantomData);
 }
 
-/// The probe's choice for `Recoverable` packet types: keep them.
-pub trait KeepRecoverable<T> {
-    /// Some keeper.
-    fn keeper(&self) -> Option<crate::Keeper<T>>;
+/// The probe's choice for `Recoverable` packet types: keep each packet
+/// while its handler runs.
+pub trait DrainKeeping<T> {
+    /// [`InPort::drain_keeping`](crate::InPort::drain_keeping).
+    fn drain(
+        &self,
+        port: &mut crate::InPort<T>,
+        arc: usize,
+        budget: usize,
+        handler: impl FnMut(T),
+    ) -> crate::Drained;
 }
 
-impl<T: crate::Recoverable> KeepRecoverable<T> for KeepProbe<T> {
-    fn keeper(&self) -> Option<crate::Keeper<T>> {
-        Some(crate::Keeper::of())
+impl<T: crate::Recoverable> DrainKeeping<T> for DrainProbe<T> {
+    #[inline]
+    fn drain(
+        &self,
+        port: &mut crate::InPort<T>,
+        arc: usize,
+        budget: usize,
+        handler: impl FnMut(T),
+    ) -> crate::Drained {
+        port.drain_keeping(arc, budget, handler)
     }
 }
 
-/// The probe's choice for all other packet types: keep nothing.
-pub trait KeepNothing<T> {
-    /// No keeper.
-    fn keeper(&self) -> Option<crate::Keeper<T>>;
+/// The probe's choice for all other packet types: the plain drain.
+pub trait DrainPlain<T> {
+    /// [`InPort::drain`](crate::InPort::drain).
+    fn drain(
+        &self,
+        port: &mut crate::InPort<T>,
+        arc: usize,
+        budget: usize,
+        handler: impl FnMut(T),
+    ) -> crate::Drained;
 }
 
-impl<T> KeepNothing<T> for &KeepProbe<T> {
-    fn keeper(&self) -> Option<crate::Keeper<T>> {
-        None
+impl<T: Send + 'static> DrainPlain<T> for &DrainProbe<T> {
+    #[inline]
+    fn drain(
+        &self,
+        port: &mut crate::InPort<T>,
+        arc: usize,
+        budget: usize,
+        handler: impl FnMut(T),
+    ) -> crate::Drained {
+        port.drain(arc, budget, handler)
     }
 }

@@ -20,46 +20,68 @@ pub enum Flow {
     /// Nothing to emit now: call again soon (the worker polls it every
     /// 50 µs to 1 ms). Prefer [`Flow::Wait`] when something can say when.
     Idle,
-    /// Nothing to emit until `fd` is readable (if given), `timeout` has
-    /// passed (if given), or — for a poller — a packet arrived: the worker
-    /// parks until then, costing nothing while idle. Give the descriptor
-    /// of what the method reads (a listener, a socket, or an epoll/mio
-    /// `Poll` that watches many). It may be called earlier, when its
-    /// worker wakes for other work.
-    Wait {
-        /// Readable descriptor to wait for.
-        fd: Option<std::os::fd::RawFd>,
-        /// Longest wait.
-        timeout: Option<std::time::Duration>,
-    },
+    /// Nothing to emit until what [`Wait`] says (a readable descriptor, a
+    /// time) or — for a poller — a packet: the worker parks until then,
+    /// costing nothing while idle. It may be called earlier, when its
+    /// worker wakes for other work. Made by [`Flow::readable`],
+    /// [`Flow::after`] and [`Flow::packets`].
+    Wait(Wait),
     /// The source is exhausted: its outputs end and the graph drains.
     Done,
 }
 
+/// What a waiting source or poller waits for: a descriptor (low 32 bits,
+/// all ones for none) and the longest wait in microseconds (high 32 bits,
+/// all ones for none; longer waits are cut to about 71 minutes). One
+/// word, so that a [`Flow`] is returned in registers on every call of a
+/// source.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Wait(u64);
+
+const NONE: u32 = u32::MAX;
+
+impl Wait {
+    const fn new(fd: u32, timeout_us: u32) -> Self {
+        Wait(fd as u64 | (timeout_us as u64) << 32)
+    }
+
+    /// The descriptor waited for.
+    pub fn fd(&self) -> Option<std::os::fd::RawFd> {
+        let fd = self.0 as u32;
+        (fd != NONE).then_some(fd as std::os::fd::RawFd)
+    }
+
+    /// The longest wait.
+    pub fn timeout(&self) -> Option<std::time::Duration> {
+        let us = (self.0 >> 32) as u32;
+        (us != NONE).then(|| std::time::Duration::from_micros(u64::from(us)))
+    }
+}
+
 impl Flow {
-    /// Wait until `fd` is readable.
+    /// Wait until `fd` is readable: a socket, a listener, or an epoll/mio
+    /// `Poll` that watches many.
     pub fn readable(fd: &impl std::os::fd::AsRawFd) -> Flow {
-        Flow::Wait {
-            fd: Some(fd.as_raw_fd()),
-            timeout: None,
-        }
+        Flow::Wait(Wait::new(fd.as_raw_fd() as u32, NONE))
     }
 
     /// Wait for packets only (a poller with nothing left to do).
     pub const fn packets() -> Flow {
-        Flow::Wait {
-            fd: None,
-            timeout: None,
-        }
+        Flow::Wait(Wait::new(NONE, NONE))
+    }
+
+    /// Wait until `timeout` has passed.
+    pub fn after(timeout: std::time::Duration) -> Flow {
+        Flow::packets().within(timeout)
     }
 
     /// The same wait, for at most `timeout`.
     pub fn within(self, timeout: std::time::Duration) -> Flow {
         match self {
-            Flow::Wait { fd, .. } => Flow::Wait {
-                fd,
-                timeout: Some(timeout),
-            },
+            Flow::Wait(w) => Flow::Wait(Wait::new(
+                w.0 as u32,
+                timeout.as_micros().min(u128::from(NONE - 1)) as u32,
+            )),
             other => other,
         }
     }

@@ -35,11 +35,13 @@ mod loom_tests;
 pub mod __private;
 
 pub use builder::{BuildError, GraphBuilder, InstanceId};
-pub use component::{Component, ComponentMeta, Flow, Migration, Outputs, PacketType, PortMeta};
+pub use component::{
+    Component, ComponentMeta, Flow, Migration, Outputs, PacketType, PortMeta, Wait,
+};
 pub use evolve::{Evolution, Fate, InstanceEvolution};
 pub use plan::ArcFactory;
 pub use port::{
-    ArcId, ArcState, Drained, End, ErasedInPort, ErasedOutPort, InPort, InputSet, Keeper, NoInputs,
+    ArcId, ArcState, Drained, End, ErasedInPort, ErasedOutPort, InPort, InputSet, NoInputs,
     NoOutputs, OutPort, OutputSet,
 };
 pub use restart::Factory;

@@ -264,11 +264,11 @@ impl<C: Component> ComponentNode<C> {
                     step.polling = true;
                     return false;
                 }
-                Flow::Wait { fd, timeout } => {
+                Flow::Wait(w) => {
                     self.idle = true;
                     self.waiting = Some(Waiting {
-                        fd,
-                        until: timeout.map(|t| std::time::Instant::now() + t),
+                        fd: w.fd(),
+                        until: w.timeout().map(|t| std::time::Instant::now() + t),
                     });
                     return false;
                 }

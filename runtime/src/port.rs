@@ -54,36 +54,14 @@ struct InArc<T> {
 /// An input port: the arcs feeding it (fan-in is several arcs).
 pub struct InPort<T> {
     arcs: SmallVec<[InArc<T>; 1]>,
-    /// Set if `T` is [`Recoverable`]: how to keep a packet while its
-    /// handler runs.
-    keeper: Option<Keeper<T>>,
-    /// The packet whose handler runs (or panicked), if kept.
-    kept: Option<T>,
+    /// A clone of the packet whose handler runs (or panicked), kept by
+    /// [`InPort::drain_keeping`] for [`Recoverable`] types, with how to
+    /// show it.
+    kept: Option<(T, Describe<T>)>,
 }
 
-/// How a [`Recoverable`] packet is kept: chosen where the packet type is
-/// concrete (in the generated glue), since Rust cannot ask a generic `T`.
-pub struct Keeper<T> {
-    clone: fn(&T) -> T,
-    describe: fn(&T) -> String,
-}
-
-impl<T> Clone for Keeper<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<T> Copy for Keeper<T> {}
-
-impl<T: Recoverable> Keeper<T> {
-    /// The keeper of a [`Recoverable`] type.
-    pub fn of() -> Self {
-        Keeper {
-            clone: T::clone,
-            describe: |p| format!("{p:?}"),
-        }
-    }
-}
+/// Shows a kept packet (its `Debug` form) for a dead letter.
+type Describe<T> = fn(&T) -> String;
 
 fn downcast<E: 'static>(end: Box<dyn Any>) -> E {
     *end.downcast::<E>()
@@ -109,17 +87,7 @@ impl<T: Send + 'static> InPort<T> {
                 },
             })
             .collect();
-        InPort {
-            arcs,
-            keeper: None,
-            kept: None,
-        }
-    }
-
-    /// Keeps each packet while its handler runs (for `Recoverable` types).
-    pub fn keeping(mut self, keeper: Option<Keeper<T>>) -> Self {
-        self.keeper = keeper;
-        self
+        InPort { arcs, kept: None }
     }
 
     /// Gives the arc ends back (a held marker is consumed).
@@ -136,24 +104,16 @@ impl<T: Send + 'static> InPort<T> {
 
     /// Hands up to `budget` packets of arc `arc` to `handler`.
     #[inline]
-    pub fn drain(&mut self, arc: usize, budget: usize, mut handler: impl FnMut(T)) -> Drained {
+    pub fn drain(&mut self, arc: usize, budget: usize, handler: impl FnMut(T)) -> Drained {
         let a = &mut self.arcs[arc];
         if a.state != ArcState::Open {
             return Drained::default();
         }
-        let (handled, stop) = match self.keeper {
-            None => a.rx.drain(budget, handler),
-            Some(k) => {
-                let kept = &mut self.kept;
-                let drained = a.rx.drain(budget, |p| {
-                    *kept = Some((k.clone)(&p));
-                    handler(p);
-                });
-                // Reached only if no handler panicked.
-                *kept = None;
-                drained
-            }
-        };
+        let (handled, stop) = a.rx.drain(budget, handler);
+        Self::stopped(a, handled, stop)
+    }
+
+    fn stopped(a: &mut InArc<T>, handled: usize, stop: Stop) -> Drained {
         match stop {
             Stop::None => {}
             Stop::End => a.state = ArcState::Ended,
@@ -163,6 +123,33 @@ impl<T: Send + 'static> InPort<T> {
             handled,
             stopped: stop != Stop::None,
         }
+    }
+}
+
+impl<T: Recoverable> InPort<T> {
+    /// [`InPort::drain`], keeping a clone of each packet while its handler
+    /// runs: if the handler panics, the dead letter shows it and a
+    /// `#[recover]` method gets it back. The generated glue calls this for
+    /// `Recoverable` packet types only, so other types pay nothing.
+    #[inline]
+    pub fn drain_keeping(
+        &mut self,
+        arc: usize,
+        budget: usize,
+        mut handler: impl FnMut(T),
+    ) -> Drained {
+        let a = &mut self.arcs[arc];
+        if a.state != ArcState::Open {
+            return Drained::default();
+        }
+        let kept = &mut self.kept;
+        let (handled, stop) = a.rx.drain(budget, |p| {
+            *kept = Some((p.clone(), |p| format!("{p:?}")));
+            handler(p);
+        });
+        // Reached only if no handler panicked.
+        *kept = None;
+        Self::stopped(a, handled, stop)
     }
 }
 
@@ -203,9 +190,9 @@ impl<T: Send + 'static> ErasedInPort for InPort<T> {
         self.arcs[arc].state == ArcState::Open && self.arcs[arc].rx.has_item()
     }
     fn take_kept(&mut self) -> Option<Kept> {
-        let (p, k) = (self.kept.take()?, self.keeper?);
+        let (p, describe) = self.kept.take()?;
         Some(Kept {
-            text: (k.describe)(&p),
+            text: describe(&p),
             packet: Box::new(p),
         })
     }

@@ -54,10 +54,7 @@ impl Accept {
     fn accept(&mut self, out: &mut Outputs<Self>) -> Flow {
         let now = Instant::now();
         if now < self.quiet_until {
-            return Flow::Wait {
-                fd: None,
-                timeout: Some(self.quiet_until - now),
-            };
+            return Flow::after(self.quiet_until - now);
         }
         let listener = match &self.listener {
             Listener::Bound(l) => l,

@@ -89,11 +89,7 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
                 const LEN: usize = #len;
                 fn from_ends(ends: ::std::vec::Vec<::std::vec::Vec<#rt::End>>) -> Self {
                     let mut ends = ends.into_iter();
-                    use ::evoflow::__private::{KeepNothing as _, KeepRecoverable as _};
-                    #inputs_ty { #(
-                        #names: #rt::InPort::from_ends(ends.next().expect("arc ends per input"))
-                            .keeping((&::evoflow::__private::KeepProbe::<#tys>::NEW).keeper()),
-                    )* }
+                    #inputs_ty { #( #names: #rt::InPort::from_ends(ends.next().expect("arc ends per input")), )* }
                 }
                 fn into_ends(self) -> ::std::vec::Vec<::std::vec::Vec<#rt::End>> {
                     ::std::vec![ #( self.#names.into_ends() ),* ]
@@ -129,12 +125,14 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
         } else {
             quote!(self.#name(p))
         };
-        quote!(#i => inputs.#name.drain(arc, budget, |p| #call),)
+        let ty = &input.ty;
+        quote!(#i => (&::evoflow::__private::DrainProbe::<#ty>::NEW).drain(&mut inputs.#name, arc, budget, |p| #call),)
     });
     let drain = if inputs.is_empty() {
         quote!(let _ = (inputs, outputs, arc, budget); unreachable!("a source has no input port {}", port))
     } else {
         quote!(
+            use ::evoflow::__private::{DrainKeeping as _, DrainPlain as _};
             let _ = &outputs;
             match port {
                 #( #drain_arms )*
