@@ -244,47 +244,114 @@ fn run_baseline(name: &str, root: &Path, offer: Offer, start: fn(TcpListener, Ro
     Result::new(name, load::run(addr, PATH, CONNS, offer, RUN))
 }
 
-/// Saturation throughput measured by wrk (Debian's `wrk`), if installed:
-/// an event-driven generator, unlike this benchmark's thread per
-/// connection, which favours thread-per-connection servers.
+/// nginx (Debian's `nginx-light`) serving `root` on `addr` with `workers`
+/// worker processes, as a user would run it for static files: sendfile,
+/// no access log, no open-file cache.
+fn spawn_nginx(addr: SocketAddr, root: &Path, workers: usize) -> Option<Child> {
+    Command::new("nginx").arg("-v").output().ok()?;
+    let dir = root.with_extension("nginx");
+    std::fs::create_dir_all(&dir).ok()?;
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off; master_process on; worker_processes {workers}; user root; pid {pid};\n\
+             error_log {err} crit;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 1000000;\n\
+               client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
+               server {{ listen {addr}; root {root}; }} }}\n",
+            pid = dir.join("nginx.pid").display(),
+            err = dir.join("error.log").display(),
+            d = dir.display(),
+            root = root.display(),
+        ),
+    )
+    .ok()?;
+    let child = Command::new("nginx")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let t = Instant::now();
+    while std::net::TcpStream::connect(addr).is_err() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Some(child)
+}
+
+/// Saturation throughput measured by wrk (Debian's `wrk`), if installed,
+/// next to nginx (`nginx-light`) if installed: one worker each, the same
+/// file, `wrk -t1 -c32 -d4s`, 3 interleaved rounds, median [min, max].
+/// What each server does per request: evoflow opens the file under its
+/// root (`openat2`, `RESOLVE_BENEATH`), `fstat`s it and reads it (it is
+/// under 64 KiB) into one write; nginx opens, `fstat`s and `sendfile`s;
+/// the hyper and thread-per-connection baselines do evoflow's work (the
+/// same `load` code) from their own threads.
 fn wrk_comparison(root: &Path) {
     if Command::new("wrk").arg("--version").output().is_err() {
         println!("wrk not installed (apt-get install wrk): skipping the wrk comparison");
         return;
     }
-    let mut results = Vec::new();
-    for kind in ["evoflow", "threaded", "hyper"] {
-        let (l, addr) = listener();
-        drop(l);
-        let mut child = spawn_child(kind, addr, root);
-        let out = Command::new("wrk")
-            .args([
-                "-t2",
-                &format!("-c{CONNS}"),
-                "-d4s",
-                &format!("http://{addr}{PATH}"),
-            ])
-            .output()
-            .expect("wrk runs");
-        child.kill().unwrap();
-        child.wait().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        let rps = text
-            .lines()
-            .find_map(|l| l.strip_prefix("Requests/sec:"))
-            .and_then(|v| v.trim().parse::<f64>().ok());
-        results.push((kind, rps.unwrap_or(0.0)));
+    let nginx = Command::new("nginx").arg("-v").output().is_ok();
+    if !nginx {
+        println!("nginx not installed (apt-get install nginx-light): comparing without it");
     }
-    println!("wrk -t2 -c{CONNS} -d4s, requests/s:");
-    for (kind, rps) in &results {
-        println!("  {kind:<10} {rps:>10.0}");
+    let kinds: Vec<&str> = ["evoflow", "nginx", "hyper", "threaded"]
+        .into_iter()
+        .filter(|k| *k != "nginx" || nginx)
+        .collect();
+    let mut results: Vec<(&str, Vec<f64>)> = kinds.iter().map(|k| (*k, Vec::new())).collect();
+    for _round in 0..3 {
+        for (kind, rounds) in &mut results {
+            let (l, addr) = listener();
+            drop(l);
+            let mut child = match *kind {
+                "nginx" => spawn_nginx(addr, root, 1).expect("nginx starts"),
+                kind => spawn_child(kind, addr, root),
+            };
+            let out = Command::new("wrk")
+                .args([
+                    "-t1",
+                    &format!("-c{CONNS}"),
+                    "-d4s",
+                    &format!("http://{addr}{PATH}"),
+                ])
+                .output()
+                .expect("wrk runs");
+            if *kind == "nginx" {
+                // Its workers exit with the master on a graceful stop.
+                let _ = Command::new("kill")
+                    .args(["-QUIT", &child.id().to_string()])
+                    .status();
+            } else {
+                let _ = child.kill();
+            }
+            child.wait().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            let rps = text
+                .lines()
+                .find_map(|l| l.strip_prefix("Requests/sec:"))
+                .and_then(|v| v.trim().parse::<f64>().ok());
+            rounds.push(rps.unwrap_or(0.0));
+        }
     }
-    let evo = results[0].1;
-    println!(
-        "  evoflow / thread per connection: {:.2}x; evoflow / hyper: {:.2}x",
-        evo / results[1].1,
-        evo / results[2].1
-    );
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 2], v[0], v[v.len() - 1])
+    };
+    println!("wrk -t1 -c{CONNS} -d4s, one worker each, requests/s, median [min, max] of 3:");
+    let evo = median(&results[0].1).0;
+    for (kind, rounds) in &results {
+        let (m, lo, hi) = median(rounds);
+        println!(
+            "  {kind:<10} {m:>10.0} [{lo:.0}, {hi:.0}]   evoflow / {kind}: {:.2}x",
+            evo / m
+        );
+    }
 }
 
 /// CPU ticks (1/100 s) used by this process's evoflow worker threads.
@@ -419,6 +486,11 @@ fn main() {
         return; // `cargo bench -- --list` asks for benchmark names; there are none to list.
     }
     let root = site();
+    if args.iter().any(|a| a == "--wrk") {
+        wrk_comparison(&root);
+        std::fs::remove_dir_all(&root).unwrap();
+        return;
+    }
     if args.iter().any(|a| a == "--limits") {
         limits(&root);
         std::fs::remove_dir_all(&root).unwrap();

@@ -37,17 +37,11 @@ impl Root {
         })
     }
 
-    /// The file `target` names, if it exists inside a directory root.
-    pub fn file(&self, target: &str) -> Option<PathBuf> {
+    /// The file `target` names inside a directory root (its directory's
+    /// `index.html` for a directory), open, and its length.
+    pub fn open(&self, target: &str) -> Option<(std::fs::File, u64)> {
         let Root::Dir(root) = self else { return None };
-        let mut file = root.join(clean_path(target)?);
-        if file.is_dir() {
-            file.push("index.html");
-        }
-        // Canonicalising resolves symlinks: a link out of the root lands
-        // outside it and is not served.
-        let file = file.canonicalize().ok()?;
-        (file.starts_with(root) && file.is_file()).then_some(file)
+        beneath::open(root, &clean_path(target)?)
     }
 
     /// The content `target` names, read into memory.
@@ -55,11 +49,10 @@ impl Root {
     /// streamed as the client reads (so a large file is never held whole);
     /// not read at all for a HEAD. One `open` and one `fstat` per file.
     pub fn body(&self, target: &str, head_only: bool) -> Option<Body> {
-        let Root::Dir(_) = self else {
+        if let Root::Embedded = self {
             return self.read(target).map(|b| Body::Memory(b.into()));
-        };
-        let mut file = std::fs::File::open(self.file(target)?).ok()?;
-        let len = file.metadata().ok()?.len();
+        }
+        let (mut file, len) = self.open(target)?;
         if len > IN_MEMORY || head_only {
             return Some(Body::File {
                 file: Arc::new(file),
@@ -237,11 +230,9 @@ impl LoadOpen {
         let head_only = r.method == Method::Head;
         let keep_alive = r.keep_alive && r.error.is_none();
         let opened = match r.error {
-            None => self.root.file(&r.path).and_then(|f| {
-                let file = std::fs::File::open(f).ok()?;
-                let len = file.metadata().ok()?.len();
+            None => self.root.open(&r.path).map(|(file, len)| {
                 let file = Arc::new(file);
-                Some((Status::Ok, content_type(&r.path), Body::File { file, len }))
+                (Status::Ok, content_type(&r.path), Body::File { file, len })
             }),
             Some(_) => None,
         };
@@ -262,5 +253,87 @@ impl LoadOpen {
     #[migrate(from = 1)]
     fn from_load(old: Load) -> Self {
         LoadOpen { root: old.root }
+    }
+}
+
+/// Opens files confined to the root without a `canonicalize` per request:
+/// `openat2` with `RESOLVE_BENEATH` from a directory descriptor kept per
+/// worker thread (no path, symlink or `..` may leave the root; the kernel
+/// checks it), then one `fstat`. A directory serves its `index.html`.
+mod beneath {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::ffi::CString;
+    use std::fs::File;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+    use std::os::unix::fs::MetadataExt;
+    use std::path::{Path, PathBuf};
+    use std::rc::Rc;
+
+    thread_local! {
+        /// Root directories opened by this thread.
+        static ROOTS: RefCell<HashMap<PathBuf, Rc<OwnedFd>>> = RefCell::new(HashMap::new());
+    }
+
+    fn root_fd(root: &Path) -> Option<Rc<OwnedFd>> {
+        ROOTS.with(|roots| {
+            if let Some(fd) = roots.borrow().get(root) {
+                return Some(fd.clone());
+            }
+            let dir = File::open(root).ok()?;
+            let fd = Rc::new(OwnedFd::from(dir));
+            roots.borrow_mut().insert(root.to_owned(), fd.clone());
+            Some(fd)
+        })
+    }
+
+    /// `openat2(dir, path, O_RDONLY | O_CLOEXEC, RESOLVE_BENEATH |
+    /// RESOLVE_NO_MAGICLINKS)`.
+    fn open_beneath(dir: RawFd, path: &str) -> std::io::Result<File> {
+        let path = CString::new(if path.is_empty() { "." } else { path })
+            .map_err(|_| std::io::ErrorKind::InvalidInput)?;
+        // SAFETY: `open_how` is plain data; zeroed is a valid value.
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        how.flags = (libc::O_RDONLY | libc::O_CLOEXEC) as u64;
+        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+        // SAFETY: valid descriptor, NUL-terminated path, `how` of the size
+        // passed; the returned descriptor is owned by the `File`.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir,
+                path.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor nothing else owns.
+        Ok(unsafe { File::from_raw_fd(fd as RawFd) })
+    }
+
+    /// The regular file at `path` (already cleaned: no `..`, no empty or
+    /// `.` segments) under `root`, or its directory's `index.html`; and
+    /// its length.
+    pub(super) fn open(root: &Path, path: &str) -> Option<(File, u64)> {
+        let dir = root_fd(root)?;
+        let file = open_beneath(dir.as_raw_fd(), path).ok()?;
+        let meta = file.metadata().ok()?;
+        if meta.is_file() {
+            return Some((file, meta.size()));
+        }
+        if !meta.is_dir() {
+            return None;
+        }
+        let index = if path.is_empty() {
+            "index.html".to_owned()
+        } else {
+            format!("{path}/index.html")
+        };
+        let index = open_beneath(dir.as_raw_fd(), &index).ok()?;
+        let meta = index.metadata().ok()?;
+        meta.is_file().then(|| (index, meta.size()))
     }
 }

@@ -38,6 +38,9 @@ pub struct Read {
     more: Vec<u64>,
     /// Connections to read in this poll; kept to reuse its allocation.
     ready: Vec<u64>,
+    /// What a read lands in before it is appended to a connection's
+    /// buffer (kept: zeroing 16 KiB per read showed in profiles).
+    chunk: Box<[u8]>,
     last_sweep: Instant,
 }
 
@@ -50,6 +53,7 @@ impl Read {
             open: HashMap::new(),
             more: Vec::new(),
             ready: Vec::new(),
+            chunk: vec![0; 16 * 1024].into_boxed_slice(),
             last_sweep: Instant::now(),
         })
     }
@@ -182,10 +186,9 @@ impl Open {
     }
 
     /// Reads what the socket has, up to a full buffer.
-    fn fill(&mut self) -> Filled {
-        let mut chunk = [0u8; 16 * 1024];
+    fn fill(&mut self, chunk: &mut [u8]) -> Filled {
         loop {
-            match (&*self.conn.stream).read(&mut chunk) {
+            match (&*self.conn.stream).read(chunk) {
                 Ok(0) => return Filled::Closed,
                 Ok(n) => {
                     if !self.done {
@@ -261,7 +264,7 @@ impl Read {
             let filled = if open.is_full() {
                 Filled::More
             } else {
-                open.fill()
+                open.fill(&mut self.chunk)
             };
             emitted |= open.emit(out);
             match filled {
