@@ -136,7 +136,7 @@ fn serves_the_embedded_site_with_content_types() {
     let r = get(srv.addr, "/style.css?v=3");
     assert_eq!(
         (r.status, r.header("content-type")),
-        (200, Some("text/css"))
+        (200, Some("text/css; charset=utf-8"))
     );
     let r = get(srv.addr, "/hello.txt");
     assert_eq!(r.body, b"hello from evoflow\n");
@@ -155,14 +155,20 @@ fn answers_every_error_with_its_status() {
         .status,
         405
     );
-    assert_eq!(request(srv.addr, "DELETE / HTTP/1.1\r\n\r\n").status, 405);
+    assert_eq!(
+        request(srv.addr, "DELETE / HTTP/1.1\r\nHost: x\r\n\r\n").status,
+        405
+    );
     assert_eq!(request(srv.addr, "GET / HTTP/2.0\r\n\r\n").status, 505);
     assert_eq!(
         request(srv.addr, "GET / HTTP/1.1\r\nBad Header Line\r\n\r\n").status,
         400
     );
     assert_eq!(request(srv.addr, "garbage\r\n\r\n").status, 400);
-    assert_eq!(request(srv.addr, "GET nohost HTTP/1.1\r\n\r\n").status, 400);
+    assert_eq!(
+        request(srv.addr, "GET nohost HTTP/1.1\r\nHost: x\r\n\r\n").status,
+        400
+    );
     let big = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(10_000));
     assert_eq!(request(srv.addr, &big).status, 431);
     assert_eq!(
@@ -186,7 +192,7 @@ fn keep_alive_pipelining_and_head() {
     let srv = serve(None);
     let mut s = connect(srv.addr);
     // Three pipelined requests in one write; answered in order.
-    s.write_all(b"GET /hello.txt HTTP/1.1\r\n\r\nHEAD /style.css HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\n").unwrap();
+    s.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\nHEAD /style.css HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let mut buf = Vec::new();
     let a = read_response(&mut s, &mut buf, false);
     let b = read_response(&mut s, &mut buf, true);
@@ -199,7 +205,7 @@ fn keep_alive_pipelining_and_head() {
     assert_eq!(c.status, 404);
     assert!(buf.is_empty(), "HEAD has no body");
     // The connection is still open for more.
-    s.write_all(b"GET /hello.txt HTTP/1.1\r\nConnection: close\r\n\r\n")
+    s.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
     let d = read_response(&mut s, &mut buf, false);
     assert_eq!((d.status, d.header("connection")), (200, Some("close")));
@@ -256,7 +262,8 @@ fn a_slow_client_does_not_stall_others() {
     slow.write_all(b"GET /hello.txt HTTP/1.1\r\nHost:").unwrap();
     let mut deaf = connect(srv.addr);
     for _ in 0..200 {
-        deaf.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        deaf.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
     }
     for _ in 0..50 {
         assert_eq!(get(srv.addr, "/hello.txt").status, 200);
@@ -276,7 +283,8 @@ fn live_updates_during_active_connections_fail_no_request() {
                 let mut buf = Vec::new();
                 let (mut served, mut saw_v2) = (0, false);
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    s.write_all(b"GET /hello.txt HTTP/1.1\r\n\r\n").unwrap();
+                    s.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+                        .unwrap();
                     let r = read_response(&mut s, &mut buf, false);
                     assert_eq!(
                         (r.status, r.body.as_slice()),
@@ -342,7 +350,7 @@ fn every_scenario_applies_live_without_failing_a_request() {
                         2 => ("/a.txt", Some(b"file a")),
                         _ => ("/missing", None),
                     };
-                    s.write_all(format!("GET {path} HTTP/1.1\r\n\r\n").as_bytes())
+                    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
                         .unwrap();
                     let r = read_response(&mut s, &mut buf, false);
                     match want {
@@ -400,7 +408,8 @@ fn cache_contents_survive_an_update_of_the_cache() {
     let mut s = connect(srv.addr);
     let mut buf = Vec::new();
     let mut get_a = || {
-        s.write_all(b"GET /a.txt HTTP/1.1\r\n\r\n").unwrap();
+        s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
         read_response(&mut s, &mut buf, false)
     };
     srv.running.update(insert_cache(root)).unwrap();
@@ -429,7 +438,7 @@ fn requests_after_a_close_do_not_leak_connections() {
     for _ in 0..300 {
         let mut s = connect(srv.addr);
         s.write_all(
-            b"GET /hello.txt HTTP/1.1\r\nConnection: close\r\n\r\nGET /hello.txt HTTP/1.1\r\n\r\n",
+            b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n",
         )
         .unwrap();
         let r = read_response(&mut s, &mut Vec::new(), false);
@@ -473,7 +482,7 @@ fn framing_and_parsing_agree_on_where_a_request_ends() {
     );
     assert_eq!(
         read_response(&mut s, &mut buf, false).header("content-type"),
-        Some("text/css")
+        Some("text/css; charset=utf-8")
     );
     let two_lengths = "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab";
     assert_eq!(request(srv.addr, two_lengths).status, 400);
@@ -504,7 +513,8 @@ fn a_buggy_compose_under_load_answers_500s_and_is_rolled_back_by_itself() {
                 let (mut ok, mut failed) = (0u64, 0u64);
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     // A reset or a lost response fails here.
-                    s.write_all(b"GET /hello.txt HTTP/1.1\r\n\r\n").unwrap();
+                    s.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+                        .unwrap();
                     let r = read_response(&mut s, &mut buf, false);
                     match r.status {
                         200 => {
@@ -553,7 +563,8 @@ fn a_buggy_compose_under_load_answers_500s_and_is_rolled_back_by_itself() {
     // version 2 would fail (every EVERY-th on a connection).
     let (mut s, mut buf) = (connect(addr), Vec::new());
     for _ in 0..2 * server::compose::EVERY {
-        s.write_all(b"GET /hello.txt HTTP/1.1\r\n\r\n").unwrap();
+        s.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
         let r = read_response(&mut s, &mut buf, false);
         assert_eq!((r.status, r.header("x-evoflow-compose")), (200, None));
     }
@@ -572,7 +583,8 @@ fn small_requests_p99(addr: SocketAddr) -> f64 {
     let mut times: Vec<f64> = (0..200)
         .map(|_| {
             let t = std::time::Instant::now();
-            s.write_all(b"GET /a.txt HTTP/1.1\r\n\r\n").unwrap();
+            s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
             assert_eq!(read_response(&mut s, &mut buf, false).body, b"file a");
             t.elapsed().as_secs_f64() * 1e3
         })
@@ -605,7 +617,7 @@ fn a_huge_file_or_a_pipelined_burst_neither_fills_memory_nor_stalls_others() {
     let fds = open_fds();
 
     let t = std::time::Instant::now();
-    let head = request(srv.addr, "HEAD /huge.bin HTTP/1.1\r\n\r\n");
+    let head = request(srv.addr, "HEAD /huge.bin HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(
         (head.status, head.header("content-length")),
         (200, Some("1073741824"))
@@ -617,12 +629,13 @@ fn a_huge_file_or_a_pipelined_burst_neither_fills_memory_nor_stalls_others() {
     );
 
     let mut huge = connect(srv.addr);
-    huge.write_all(b"GET /huge.bin HTTP/1.1\r\n\r\n").unwrap();
+    huge.write_all(b"GET /huge.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut burst = connect(srv.addr);
     let writer = {
         let mut w = burst.try_clone().unwrap();
         std::thread::spawn(move || {
-            let one = b"GET /mid.bin HTTP/1.1\r\n\r\n";
+            let one = b"GET /mid.bin HTTP/1.1\r\nHost: x\r\n\r\n";
             let all: Vec<u8> = one
                 .iter()
                 .copied()
@@ -661,4 +674,80 @@ fn a_huge_file_or_a_pipelined_burst_neither_fills_memory_nor_stalls_others() {
     drop((huge, burst));
     writer.join().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// What clients expect of any HTTP/1.1 server (and nginx does): the
+/// content type of the file served (decoded, never guessed as HTML), a
+/// `Date`, one `Host` on 1.1 requests, and ordinary names with `:`.
+#[test]
+fn content_types_date_and_host_as_clients_expect() {
+    let dir = std::env::temp_dir().join(format!("evoflow-site-http-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    for name in [
+        "a.html",
+        "a.txt",
+        "a.xml",
+        "a.mp4",
+        "a.webp",
+        "a.woff2",
+        "a.mp3",
+        "a.zip",
+        "a.bin",
+        "README",
+        "12:30.txt",
+    ] {
+        std::fs::write(dir.join(name), name).unwrap();
+    }
+    std::fs::write(dir.join("sub/index.html"), "sub index").unwrap();
+    let srv = serve(Some(dir.clone()));
+    for (path, expected) in [
+        ("/a.html", "text/html; charset=utf-8"),
+        ("/a.txt", "text/plain; charset=utf-8"),
+        ("/a%2Etxt", "text/plain; charset=utf-8"),
+        ("/a.xml", "application/xml"),
+        ("/a.mp4", "video/mp4"),
+        ("/a.webp", "image/webp"),
+        ("/a.woff2", "font/woff2"),
+        ("/a.mp3", "audio/mpeg"),
+        ("/a.zip", "application/zip"),
+        ("/a.bin", "application/octet-stream"),
+        ("/README", "application/octet-stream"),
+        ("/12:30.txt", "text/plain; charset=utf-8"),
+        ("/sub/", "text/html; charset=utf-8"),
+    ] {
+        let r = get(srv.addr, path);
+        assert_eq!(
+            (r.status, r.header("content-type")),
+            (200, Some(expected)),
+            "{path}"
+        );
+    }
+    let date = get(srv.addr, "/a.txt");
+    let sent = httpdate::parse_http_date(date.header("date").expect("a Date header")).unwrap();
+    let skew = std::time::SystemTime::now()
+        .duration_since(sent)
+        .unwrap_or_default();
+    assert!(skew < Duration::from_secs(5), "{skew:?}");
+    for (raw, status) in [
+        ("GET /a.txt HTTP/1.1\r\n\r\n", 400),
+        ("GET /a.txt HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        ("GET /a.txt HTTP/1.0\r\n\r\n", 200),
+    ] {
+        assert_eq!(request(srv.addr, raw).status, status, "{raw:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn with_two_workers_each_runs_one_load() {
+    let srv = serve(None);
+    let schedule = srv.running.schedule();
+    let worker = |name: &str| {
+        schedule
+            .sections
+            .iter()
+            .position(|s| s.iter().any(|i| i.name == name))
+            .unwrap()
+    };
+    assert_eq!((worker("load0"), worker("load1")), (0, 1));
 }

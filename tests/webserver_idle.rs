@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 fn exchange(s: &mut TcpStream) -> Duration {
     let t = Instant::now();
-    s.write_all(b"GET /hello.txt HTTP/1.1\r\n\r\n").unwrap();
+    s.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     while !buf.ends_with(b"hello from evoflow\n") {

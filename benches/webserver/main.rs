@@ -391,7 +391,7 @@ fn small_p99(addr: SocketAddr) -> Duration {
     let mut lat: Vec<Duration> = (0..500)
         .map(|_| {
             let t = Instant::now();
-            s.write_all(format!("GET {PATH} HTTP/1.1\r\n\r\n").as_bytes())
+            s.write_all(format!("GET {PATH} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
                 .unwrap();
             let mut buf = Vec::new();
             let mut chunk = [0u8; 8192];
@@ -427,12 +427,13 @@ fn limits(root: &Path) {
     let idle = (worker_ticks() - ticks) as f64 / 100.0 / t.elapsed().as_secs_f64();
     let rss = rss_mib();
     let mut huge = std::net::TcpStream::connect(addr).unwrap();
-    huge.write_all(b"GET /huge.bin HTTP/1.1\r\n\r\n").unwrap();
+    huge.write_all(b"GET /huge.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut burst = std::net::TcpStream::connect(addr).unwrap();
     burst
         .set_write_timeout(Some(Duration::from_secs(1)))
         .unwrap();
-    let one = b"GET /mid.bin HTTP/1.1\r\n\r\n";
+    let one = b"GET /mid.bin HTTP/1.1\r\nHost: x\r\n\r\n";
     let all: Vec<u8> = one
         .iter()
         .copied()

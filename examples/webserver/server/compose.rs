@@ -23,15 +23,46 @@ pub fn head_of(
     extra: &str,
 ) -> Vec<u8> {
     let (code, reason) = status.line();
-    let mut h = String::with_capacity(160);
+    let mut h = String::with_capacity(192);
+    let _ = write!(h, "HTTP/1.1 {code} {reason}\r\nServer: evoflow\r\nDate: ",);
+    DATE.with(|d| h.push_str(&d.now()));
     let _ = write!(
         h,
-        "HTTP/1.1 {code} {reason}\r\nServer: evoflow\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n{extra}\r\n",
+        "\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n{extra}\r\n",
         content_type,
         len,
         if keep_alive { "keep-alive" } else { "close" },
     );
     h.into_bytes()
+}
+
+/// The `Date` header's value, formatted once a second per thread.
+struct Date {
+    second: std::cell::Cell<u64>,
+    text: std::cell::RefCell<String>,
+}
+
+impl Date {
+    fn now(&self) -> std::cell::Ref<'_, String> {
+        let now = std::time::SystemTime::now();
+        let second = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if second != self.second.get() {
+            self.second.set(second);
+            *self.text.borrow_mut() = httpdate::fmt_http_date(now);
+        }
+        self.text.borrow()
+    }
+}
+
+thread_local! {
+    static DATE: Date = const {
+        Date {
+            second: std::cell::Cell::new(0),
+            text: std::cell::RefCell::new(String::new()),
+        }
+    };
 }
 
 /// The response for `l`, with `extra` headers.

@@ -96,7 +96,7 @@ pub fn clean_path(target: &str) -> Option<String> {
         match seg {
             "" | "." => {}
             ".." => return None,
-            s if s.contains('\\') || s.contains('\0') || s.contains(':') => return None,
+            s if s.contains('\\') || s.contains('\0') => return None,
             s => parts.push(s),
         }
     }
@@ -122,26 +122,53 @@ fn percent_decode(s: &str) -> Option<String> {
 
 /// Content-Type by extension.
 pub fn content_type(target: &str) -> &'static str {
-    let path = target.split(['?', '#']).next().unwrap_or_default();
+    // The type of the file served: after percent-decoding (`/a%2Ehtml`
+    // is `a.html`), and `index.html` for a directory.
+    let Some(path) = clean_path(target) else {
+        return "application/octet-stream";
+    };
+    let raw = target.split(['?', '#']).next().unwrap_or_default();
+    if path.is_empty() || raw.ends_with('/') {
+        return "text/html; charset=utf-8";
+    }
     let ext = path
         .rsplit('/')
         .next()
         .and_then(|f| f.rsplit_once('.'))
         .map(|(_, e)| e.to_ascii_lowercase());
     match ext.as_deref() {
-        None | Some("html" | "htm") => "text/html; charset=utf-8",
-        Some("css") => "text/css",
-        Some("js") => "text/javascript",
-        Some("json") => "application/json",
+        Some("html" | "htm") => "text/html; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("js" | "mjs") => "text/javascript; charset=utf-8",
+        Some("json" | "map") => "application/json",
         Some("txt") => "text/plain; charset=utf-8",
+        Some("md") => "text/markdown; charset=utf-8",
+        Some("csv") => "text/csv; charset=utf-8",
+        Some("xml") => "application/xml",
         Some("png") => "image/png",
         Some("jpg" | "jpeg") => "image/jpeg",
         Some("gif") => "image/gif",
+        Some("webp") => "image/webp",
+        Some("avif") => "image/avif",
         Some("svg") => "image/svg+xml",
         Some("ico") => "image/x-icon",
+        Some("bmp") => "image/bmp",
+        Some("woff") => "font/woff",
+        Some("woff2") => "font/woff2",
+        Some("ttf") => "font/ttf",
+        Some("otf") => "font/otf",
+        Some("mp4") => "video/mp4",
+        Some("webm") => "video/webm",
+        Some("mp3") => "audio/mpeg",
+        Some("ogg") => "audio/ogg",
+        Some("wav") => "audio/wav",
         Some("wasm") => "application/wasm",
         Some("pdf") => "application/pdf",
-        Some(_) => "application/octet-stream",
+        Some("zip") => "application/zip",
+        Some("gz") => "application/gzip",
+        Some("tar") => "application/x-tar",
+        // Unknown or no extension: never guessed as HTML.
+        _ => "application/octet-stream",
     }
 }
 

@@ -86,6 +86,7 @@ pub fn graph_of(accept: Accept, root: Option<&Path>, workers: usize) -> std::io:
             accept: Accept = accept;
             read: Read = Read::new()?;
             parse: Parse;
+            #[worker(0)]
             load0: Load = load0;
             #[worker(1)]
             load1: Load = load1;

@@ -33,6 +33,15 @@ pub fn parse_head(head: &[u8]) -> Result<(Method, String, bool), Status> {
     if !path.starts_with('/') {
         return Err(Status::BadRequest);
     }
+    // RFC 9112 3.2: a 1.1 request has exactly one Host; none has two.
+    let hosts = req
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("host"))
+        .count();
+    if hosts > 1 || (minor == 1 && hosts == 0) {
+        return Err(Status::BadRequest);
+    }
     let connection = req
         .headers
         .iter()
