@@ -208,6 +208,27 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
     read_until(&program, &mut seen, |a| a.total.is_some());
     let switched = seen.last().unwrap().seq;
     read_until(&program, &mut seen, |a| a.seq >= switched + 300);
+    // Reloading the same build again (the README's HUP, then `reload`) is
+    // recognised without copying or mapping it.
+    let mapped = |status: &str| {
+        status
+            .split_once(" mapped")
+            .unwrap()
+            .0
+            .rsplit_once(", ")
+            .unwrap()
+            .1
+            .to_owned()
+    };
+    let before = mapped(&text(&ws.cli(&["status"])));
+    let again = ws.cli(&["reload"]);
+    assert!(
+        text(&again)
+            .contains("nothing changed: it is the build already running (not loaded again)"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(mapped(&text(&ws.cli(&["status"]))), before);
     // A client that connects and says nothing delays nobody: the control
     // socket serves each connection on its own (its read timeout is 5 s).
     let silent = std::os::unix::net::UnixStream::connect(ws.socket()).unwrap();

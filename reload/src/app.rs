@@ -67,6 +67,9 @@ pub struct ReloadReport {
     /// Size of the library file, which stays mapped for the rest of the
     /// process's life.
     pub mapped: u64,
+    /// The file is the build the running graph already is: it was not
+    /// copied, mapped or run.
+    pub same_build: bool,
 }
 
 impl fmt::Display for ReloadReport {
@@ -85,6 +88,12 @@ impl fmt::Display for ReloadReport {
                 "); committed, still installing on {} (their worker is busy in a handler)",
                 self.installing.join(", ")
             )?,
+            None if self.same_build => {
+                return write!(
+                    f,
+                    "); nothing changed: it is the build already running (not loaded again)"
+                )
+            }
             None => write!(f, "); nothing changed: same components, versions and arcs")?,
         }
         for (name, worker, scheduled) in &self.placement_kept {
@@ -112,6 +121,69 @@ struct Builds {
     /// Per watched reload still in its window (by update id), where its
     /// replaced instances' code came from before: a rollback puts it back.
     watched: HashMap<u64, CodeBefore>,
+    /// The build the running graph is exactly the graph of, as of the
+    /// last start or reload: a reload of the same file, unchanged since,
+    /// is recognised without copying or mapping it again.
+    current: Option<Identity>,
+}
+
+/// A library file's contents and the graph it made, to tell that
+/// reloading it would change nothing.
+#[derive(PartialEq)]
+struct Identity {
+    /// Hash of the file's bytes.
+    digest: u64,
+    /// Instances with their component and version.
+    instances: Vec<(String, String, u32)>,
+    /// Arcs, as `from.port -> to.port (capacity)`.
+    arcs: Vec<String>,
+}
+
+impl Identity {
+    /// The running graph, built from a file of hash `digest`.
+    fn of(digest: u64, running: &Running) -> Self {
+        let mut instances: Vec<_> = running
+            .instances()
+            .into_iter()
+            .map(|i| (i.name, i.component, i.version))
+            .collect();
+        instances.sort();
+        let mut arcs: Vec<String> = running
+            .schedule()
+            .arcs
+            .iter()
+            .map(|a| {
+                format!(
+                    "{}.{} -> {}.{} ({})",
+                    a.from.0, a.from.1, a.to.0, a.to.1, a.capacity
+                )
+            })
+            .collect();
+        arcs.sort();
+        Identity {
+            digest,
+            instances,
+            arcs,
+        }
+    }
+}
+
+/// Hash of a file's bytes (SipHash with fixed keys: stable in a process).
+fn digest(path: &Path) -> Result<u64, String> {
+    use std::hash::Hasher;
+    use std::io::Read;
+    let shown = path.display();
+    let mut file = std::fs::File::open(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(h.finish()),
+            Ok(n) => h.write(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("cannot read `{shown}`: {e}")),
+        }
+    }
 }
 
 /// Where the code of instances came from before a reload: `None` for an
@@ -220,6 +292,7 @@ impl App {
             attempts: 0,
             mapped: (0, 0),
             watched: HashMap::new(),
+            current: None,
         };
         let (lib, graph) = builds
             .load(&library, scratch.path(), &host)
@@ -232,6 +305,7 @@ impl App {
             .into_iter()
             .map(|i| (i.name, lib.clone()))
             .collect();
+        builds.current = digest(&library).ok().map(|d| Identity::of(d, &running));
         tracing::info!(library = %library.display(), "started graph `{}`", running.schedule().name);
         Ok(App {
             running,
@@ -306,6 +380,21 @@ impl App {
         start: Instant,
         watch: Option<Duration>,
     ) -> Result<ReloadReport, ReloadError> {
+        let digest = digest(path).map_err(ReloadError::Refused)?;
+        let unchanged = Identity::of(digest, &self.running);
+        if builds.current.as_ref() == Some(&unchanged) {
+            return Ok(ReloadReport {
+                library: path.to_owned(),
+                update: None,
+                installing: Vec::new(),
+                kept: unchanged.instances.len(),
+                placement_kept: Vec::new(),
+                load: start.elapsed(),
+                total: start.elapsed(),
+                mapped: 0,
+                same_build: true,
+            });
+        }
         let first = builds.loaded[0].clone();
         let (lib, graph) = builds
             .load(path, self.scratch.path(), &self.host)
@@ -346,8 +435,10 @@ impl App {
             total: load_time,
             mapped: lib.mapped.size,
             installing: Vec::new(),
+            same_build: false,
         };
         if evolution.is_empty() {
+            builds.current = Some(unchanged);
             return Ok(report);
         }
         let changed: Vec<(String, Fate)> = evolution
@@ -389,7 +480,10 @@ impl App {
             }
         }
         match outcome {
-            Ok(update) => report.update = Some(update),
+            Ok(update) => {
+                report.update = Some(update);
+                builds.current = Some(Identity::of(digest, &self.running));
+            }
             Err(UpdateError::CommittedUnfinished { instances }) => report.installing = instances,
             Err(e) => return Err(ReloadError::Update(e)),
         }
