@@ -329,6 +329,33 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
         text(&foreign)
     );
 
+    // A foreign shared library that exports the entry symbol and has an
+    // initialiser: refused from the file alone, the initialiser never runs.
+    let fake_dir = ws.dir.join("fake");
+    std::fs::create_dir_all(&fake_dir).unwrap();
+    let marker = fake_dir.join("initialiser-ran");
+    std::fs::write(
+        fake_dir.join("fake.c"),
+        format!(
+            "#include <stdio.h>\n\
+             __attribute__((constructor)) static void init(void) {{ FILE *f = fopen(\"{}\", \"w\"); if (f) fclose(f); }}\n\
+             const char *evoflow_build_info(void) {{ return \"evoflow-library 2\"; }}\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(fake_dir.join("libfake.so"))
+        .arg(fake_dir.join("fake.c"))
+        .status()
+        .expect("cc runs");
+    assert!(built.success());
+    let fake = ws.cli(&["reload", "--library", fake_dir.join("libfake.so").to_str().unwrap()]);
+    assert!(!fake.status.success());
+    assert!(text(&fake).contains("it has no build stamp"), "{}", text(&fake));
+    assert!(!marker.exists(), "the foreign library's initialiser ran");
+
     // A version bump without a migration path from the running version.
     ws.restore("components/src/types.rs");
     ws.use_fixture("tally_v2.rs", "components/src/tally.rs");

@@ -31,6 +31,14 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     let (names, hashes): (Vec<String>, Vec<u64>) =
         type_table(&dir.join("src/lib.rs")).into_iter().unzip();
     Ok(quote! {
+        /// What the loader reads from the file, before it maps it: the
+        /// compile-time part of the build's identity.
+        #[doc(hidden)]
+        #[no_mangle]
+        #[used]
+        pub static evoflow_build_stamp: [u8; ::evoflow::reload::__library::STAMP_LEN] =
+            ::evoflow::reload::__library::STAMP;
+
         /// What the loader checks before it calls any Rust code of this
         /// library (C ABI: safe to call from any build).
         #[doc(hidden)]

@@ -3,6 +3,7 @@
 //! the runtime and of std.
 
 use crate::build_info::{fnv_hasher, BuildInfo};
+pub use crate::build_info::{STAMP, STAMP_LEN};
 use evoflow_runtime::__private::panic_text;
 use evoflow_runtime::Graph;
 use std::any::TypeId;

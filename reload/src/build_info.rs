@@ -14,6 +14,92 @@ use std::hash::{Hash, Hasher};
 /// evoflow component library (or one of an incompatible format).
 pub(crate) const FORMAT: &str = "evoflow-library 2";
 
+/// The part of a build's identity known at compile time, as text:
+/// format, evoflow version, compiler, target, debug assertions and panic
+/// strategy, one `key=value` a line. A library exports it as data
+/// (`evoflow_build_stamp`), which the host reads from the file and
+/// compares before it maps the library: a library of another build, or a
+/// foreign one, is refused before any of its code (its initialisers) runs.
+pub(crate) const STAMP_TEXT: &[&str] = &[
+    FORMAT,
+    "\nevoflow=",
+    env!("CARGO_PKG_VERSION"),
+    "\nrustc=",
+    env!("EVOFLOW_RUSTC"),
+    "\ntarget=",
+    env!("EVOFLOW_TARGET"),
+    "\ndebug_assertions=",
+    if cfg!(debug_assertions) {
+        "true"
+    } else {
+        "false"
+    },
+    "\npanic=",
+    if cfg!(panic = "abort") {
+        "abort"
+    } else {
+        "unwind"
+    },
+];
+
+/// Length of the stamp in bytes.
+pub const STAMP_LEN: usize = {
+    let mut n = 0;
+    let mut i = 0;
+    while i < STAMP_TEXT.len() {
+        n += STAMP_TEXT[i].len();
+        i += 1;
+    }
+    n
+};
+
+/// The stamp's bytes.
+pub const STAMP: [u8; STAMP_LEN] = {
+    let mut out = [0u8; STAMP_LEN];
+    let (mut at, mut i) = (0, 0);
+    while i < STAMP_TEXT.len() {
+        let part = STAMP_TEXT[i].as_bytes();
+        let mut j = 0;
+        while j < part.len() {
+            out[at] = part[j];
+            at += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+};
+
+/// Why a library whose stamp reads `stamp` cannot be loaded into this
+/// build, if it cannot: the first field that differs, said as
+/// [`BuildInfo::refuse`] says it.
+pub(crate) fn refuse_stamp(stamp: &[u8]) -> Option<String> {
+    if stamp == STAMP {
+        return None;
+    }
+    let text = String::from_utf8_lossy(stamp);
+    let mut lines = text.lines();
+    if lines.next() != Some(FORMAT) {
+        return Some(format!(
+            "its build stamp does not start with `{FORMAT}`; it was built by another version of evoflow"
+        ));
+    }
+    let fields: std::collections::HashMap<&str, &str> =
+        lines.filter_map(|l| l.split_once('=')).collect();
+    let host = BuildInfo::current();
+    let lib = BuildInfo {
+        evoflow: fields.get("evoflow").unwrap_or(&"?").to_string(),
+        rustc: fields.get("rustc").unwrap_or(&"?").to_string(),
+        target: fields.get("target").unwrap_or(&"?").to_string(),
+        debug_assertions: fields.get("debug_assertions") == Some(&"true"),
+        panic: fields.get("panic").unwrap_or(&"?").to_string(),
+        runtime: host.runtime,
+    };
+    Some(host.refuse(&lib).unwrap_or_else(|| {
+        "its build stamp differs from the running program's; rebuild both and restart".to_owned()
+    }))
+}
+
 /// The build of a host or a library.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct BuildInfo {
@@ -171,6 +257,23 @@ mod tests {
         let why = host.refuse(&lib).expect("refused");
         assert!(why.contains("panic strategy"), "{why}");
         assert!(why.contains("is `abort`"), "{why}");
+    }
+
+    #[test]
+    fn the_stamp_is_this_builds_text_and_names_what_differs() {
+        let text = String::from_utf8(STAMP.to_vec()).unwrap();
+        assert!(
+            text.starts_with(FORMAT) && text.contains("\npanic="),
+            "{text}"
+        );
+        assert_eq!(refuse_stamp(&STAMP), None);
+        let abort = text.replace("panic=unwind", "panic=abort");
+        let why = refuse_stamp(abort.as_bytes()).expect("refused");
+        assert!(
+            why.contains("panic strategy") && why.contains("is `abort`"),
+            "{why}"
+        );
+        assert!(refuse_stamp(b"hello").unwrap().contains(FORMAT));
     }
 
     #[test]

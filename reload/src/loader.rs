@@ -8,7 +8,7 @@
 use crate::__library::{HostContext, Library};
 use crate::build_info::BuildInfo;
 use evoflow_runtime::Graph;
-use object::{Object, ObjectKind, ObjectSymbol};
+use object::{Object, ObjectKind, ObjectSection, ObjectSymbol};
 use std::ffi::{c_char, CStr};
 use std::fs::OpenOptions;
 use std::mem::ManuallyDrop;
@@ -73,6 +73,9 @@ pub(crate) fn map(path: &Path, scratch: &Path, serial: usize) -> Result<Mapped, 
             })
         })
         .and_then(|()| {
+            check_stamp(&copy).map_err(|why| format!("`{shown}` cannot be loaded: {why}"))
+        })
+        .and_then(|()| {
             // SAFETY: mapping runs the library's initialisers. The file is a
             // build output the process owner asked to load (through the
             // owner-only control socket, a signal or the program's
@@ -109,10 +112,35 @@ fn exports_build_info(file: &Path) -> Result<(), String> {
     let exported = object
         .dynamic_symbols()
         .any(|s| s.is_definition() && s.name() == Ok("evoflow_build_info"));
-    if exported {
-        Ok(())
-    } else {
-        Err("it has no `evoflow_build_info` symbol".into())
+    if !exported {
+        return Err("it has no `evoflow_build_info` symbol".into());
+    }
+    Ok(())
+}
+
+/// The library's build stamp, read from the file (its initialisers do
+/// not run): `Err` with the reason if the file has none or it is not this
+/// build's.
+fn check_stamp(file: &Path) -> Result<(), String> {
+    let file = std::fs::File::open(file).map_err(|e| e.to_string())?;
+    let data = object::ReadCache::new(file);
+    let object = object::File::parse(&data).map_err(|e| format!("not an object file: {e}"))?;
+    let symbol = object
+        .dynamic_symbols()
+        .find(|s| s.is_definition() && s.name() == Ok("evoflow_build_stamp"))
+        .ok_or("it has no build stamp (`evoflow_build_stamp`): it was built by an older evoflow, or is not an evoflow library")?;
+    let stamp = symbol
+        .section_index()
+        .and_then(|i| object.section_by_index(i).ok())
+        .and_then(|section| {
+            let data = section.data().ok()?;
+            let at = usize::try_from(symbol.address().checked_sub(section.address())?).ok()?;
+            data.get(at..at + usize::try_from(symbol.size()).ok()?)
+        })
+        .ok_or("its build stamp cannot be read from the file")?;
+    match crate::build_info::refuse_stamp(stamp) {
+        None => Ok(()),
+        Some(why) => Err(why),
     }
 }
 
