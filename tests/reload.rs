@@ -351,9 +351,17 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
         .status()
         .expect("cc runs");
     assert!(built.success());
-    let fake = ws.cli(&["reload", "--library", fake_dir.join("libfake.so").to_str().unwrap()]);
+    let fake = ws.cli(&[
+        "reload",
+        "--library",
+        fake_dir.join("libfake.so").to_str().unwrap(),
+    ]);
     assert!(!fake.status.success());
-    assert!(text(&fake).contains("it has no build stamp"), "{}", text(&fake));
+    assert!(
+        text(&fake).contains("it has no build stamp"),
+        "{}",
+        text(&fake)
+    );
     assert!(!marker.exists(), "the foreign library's initialiser ran");
 
     // A version bump without a migration path from the running version.

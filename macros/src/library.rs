@@ -28,8 +28,17 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             )
         })?;
     let sources = path_dependency_sources(&dir);
-    let (names, hashes): (Vec<String>, Vec<u64>) =
-        type_table(&dir.join("src/lib.rs")).into_iter().unzip();
+    let (table, incomplete) = type_table(&dir.join("src/lib.rs"));
+    // What the walk could not follow is named in the table, so that a
+    // reload refuses rather than miss a change there.
+    let (names, hashes): (Vec<String>, Vec<u64>) = table
+        .into_iter()
+        .chain(
+            incomplete
+                .into_iter()
+                .map(|why| (format!("!incomplete: {why}"), 0)),
+        )
+        .unzip();
     Ok(quote! {
         /// What the loader reads from the file, before it maps it: the
         /// compile-time part of the build's identity.
@@ -140,12 +149,28 @@ fn paths_in(manifest: &str) -> Vec<&str> {
 /// a hash of its definition and of the definitions of the crate's types it
 /// mentions (transitively). Files that do not parse are skipped: the
 /// compiler reports them.
-fn type_table(root: &Path) -> BTreeMap<String, u64> {
-    let mut defs = Defs::new();
+fn type_table(root: &Path) -> (BTreeMap<String, u64>, Vec<String>) {
+    let mut walk = Walk::default();
     let dir = root.parent().unwrap_or(Path::new("."));
-    collect_file(root, dir, &mut defs, &mut BTreeSet::new());
+    collect_file(root, dir, &mut walk);
+    let Walk {
+        mut defs,
+        renames,
+        incomplete,
+        ..
+    } = walk;
+    // A type imported under another name (`use a::Event as E;`) is
+    // mentioned by that name: count it as a mention of the original.
+    for (_, mentions) in defs.values_mut() {
+        for (original, alias) in &renames {
+            if mentions.contains(alias) {
+                mentions.insert(original.clone());
+            }
+        }
+    }
     let names: BTreeSet<String> = defs.keys().cloned().collect();
-    defs.keys()
+    let table = defs
+        .keys()
         .map(|name| {
             // Everything reachable from `name` through mentioned types.
             let mut seen = BTreeSet::from([name.clone()]);
@@ -160,7 +185,19 @@ fn type_table(root: &Path) -> BTreeMap<String, u64> {
             let parts: Vec<String> = seen.iter().map(|n| format!("{n} {}", defs[n].0)).collect();
             (name.clone(), fingerprint::texts(&parts))
         })
-        .collect()
+        .collect();
+    (table, incomplete)
+}
+
+/// What the walk of a crate's modules gathers.
+#[derive(Default)]
+struct Walk {
+    defs: Defs,
+    seen: BTreeSet<PathBuf>,
+    /// `use ... Original as Alias` renames: (original, alias).
+    renames: Vec<(String, String)>,
+    /// What it could not follow, said for a refusal.
+    incomplete: Vec<String>,
 }
 
 /// Type definitions by name: their text and the identifiers they mention.
@@ -168,8 +205,8 @@ type Defs = BTreeMap<String, (String, BTreeSet<String>)>;
 
 /// Collects the definitions of the module in `file`, whose submodules'
 /// files are under `children`.
-fn collect_file(file: &Path, children: &Path, defs: &mut Defs, seen: &mut BTreeSet<PathBuf>) {
-    if !seen.insert(file.to_owned()) {
+fn collect_file(file: &Path, children: &Path, walk: &mut Walk) {
+    if !walk.seen.insert(file.to_owned()) {
         return;
     }
     let Ok(text) = std::fs::read_to_string(file) else {
@@ -179,7 +216,19 @@ fn collect_file(file: &Path, children: &Path, defs: &mut Defs, seen: &mut BTreeS
         return;
     };
     let here = file.parent().unwrap_or(Path::new("."));
-    collect(&parsed.items, here, children, defs, seen);
+    collect(&parsed.items, file, here, children, walk);
+}
+
+/// Records the renames of a `use` tree.
+fn renames(tree: &syn::UseTree, out: &mut Vec<(String, String)>) {
+    match tree {
+        syn::UseTree::Path(p) => renames(&p.tree, out),
+        syn::UseTree::Rename(r) if r.rename != "_" => {
+            out.push((r.ident.to_string(), r.rename.to_string()))
+        }
+        syn::UseTree::Group(g) => g.items.iter().for_each(|t| renames(t, out)),
+        _ => {}
+    }
 }
 
 /// The value of a `#[path = "..."]` attribute.
@@ -205,29 +254,39 @@ fn path_attr(attrs: &[syn::Attribute]) -> Option<String> {
 /// descends into modules: inline ones, and those in files, found as rustc
 /// does (`#[path]` relative to the declaring file's directory, else
 /// `children/name.rs` or `children/name/mod.rs`).
-fn collect(
-    items: &[syn::Item],
-    here: &Path,
-    children: &Path,
-    defs: &mut Defs,
-    seen: &mut BTreeSet<PathBuf>,
-) {
+fn collect(items: &[syn::Item], file: &Path, here: &Path, children: &Path, walk: &mut Walk) {
     for item in items {
         let ident = match item {
             syn::Item::Struct(i) => &i.ident,
             syn::Item::Enum(i) => &i.ident,
             syn::Item::Union(i) => &i.ident,
             syn::Item::Type(i) => &i.ident,
+            syn::Item::Use(u) => {
+                renames(&u.tree, &mut walk.renames);
+                continue;
+            }
             syn::Item::Mod(m) => {
                 let name = m.ident.to_string();
+                if m.attrs.iter().any(|a| {
+                    a.path().is_ident("cfg_attr")
+                        && a.to_token_stream().to_string().contains("path")
+                }) {
+                    walk.incomplete.push(format!(
+                        "`{}`: module `{name}` has its path set by `#[cfg_attr(.., path = ..)]`, which cannot be followed without the build's cfg",
+                        file.display()
+                    ));
+                }
                 match (&m.content, path_attr(&m.attrs)) {
+                    // An inline module's `#[path]`s are relative to a
+                    // directory named after it, as rustc resolves them.
                     (Some((_, inner)), _) => {
-                        collect(inner, here, &children.join(&name), defs, seen)
+                        let dir = children.join(&name);
+                        collect(inner, file, &dir, &dir, walk)
                     }
                     (None, Some(path)) => {
                         let file = here.join(path);
                         let dir = file.parent().unwrap_or(here).to_owned();
-                        collect_file(&file, &dir, defs, seen);
+                        collect_file(&file, &dir, walk);
                     }
                     (None, None) => {
                         let flat = children.join(format!("{name}.rs"));
@@ -236,7 +295,7 @@ fn collect(
                         } else {
                             children.join(&name).join("mod.rs")
                         };
-                        collect_file(&file, &children.join(&name), defs, seen);
+                        collect_file(&file, &children.join(&name), walk);
                     }
                 }
                 continue;
@@ -244,7 +303,7 @@ fn collect(
             _ => continue,
         };
         let tokens = item.to_token_stream();
-        let entry = defs.entry(ident.to_string()).or_default();
+        let entry = walk.defs.entry(ident.to_string()).or_default();
         entry.0.push_str(&fingerprint::code_text(&tokens));
         idents(tokens, &mut entry.1);
     }
@@ -311,16 +370,46 @@ mod tests {
             ("shared/b.rs", "pub struct B { pub x: u64 }"),
         ];
         let d1 = crate_with("v1", &v1);
-        let t1 = type_table(&d1.join("src/lib.rs"));
+        let t1 = type_table(&d1.join("src/lib.rs")).0;
         assert_eq!(t1.keys().collect::<Vec<_>>(), ["A", "B", "C"]);
         // `B` changes in a file outside src/: so do `B` and `A`, which holds one.
         let mut v2 = v1;
         v2[2].1 = "pub struct B { pub x: i64 }";
         let d2 = crate_with("v2", &v2);
-        let t2 = type_table(&d2.join("src/lib.rs"));
+        let t2 = type_table(&d2.join("src/lib.rs")).0;
         assert_ne!(t1["B"], t2["B"]);
         assert_ne!(t1["A"], t2["A"]);
         assert_eq!(t1["C"], t2["C"]);
+        for d in [d1, d2] {
+            std::fs::remove_dir_all(d).unwrap();
+        }
+    }
+
+    #[test]
+    fn renamed_imports_inline_paths_and_cfg_attr_paths() {
+        let v1 = [
+            (
+                "src/lib.rs",
+                "mod types; use types::Event as E; pub struct Holds { e: E } \
+                 mod inner { #[path = \"deep.rs\"] mod deep; } \
+                 #[cfg_attr(unix, path = \"u.rs\")] mod plat;",
+            ),
+            ("src/types.rs", "pub struct Event { pub n: u8 }"),
+            ("src/inner/deep.rs", "pub struct Deep(u8);"),
+        ];
+        let d1 = crate_with("r1", &v1);
+        let (t1, incomplete) = type_table(&d1.join("src/lib.rs"));
+        // `#[path]` inside an inline module: relative to `src/inner/`.
+        assert!(t1.contains_key("Deep"), "{t1:?}");
+        assert_eq!(incomplete.len(), 1);
+        assert!(incomplete[0].contains("cfg_attr"), "{incomplete:?}");
+        // `Holds` mentions `E`, which is `Event`: a change of `Event` is
+        // a change of `Holds`.
+        let mut v2 = v1;
+        v2[1].1 = "pub struct Event { pub n: u16 }";
+        let d2 = crate_with("r2", &v2);
+        let t2 = type_table(&d2.join("src/lib.rs")).0;
+        assert_ne!(t1["Holds"], t2["Holds"]);
         for d in [d1, d2] {
             std::fs::remove_dir_all(d).unwrap();
         }

@@ -56,6 +56,17 @@ pub(crate) fn check(
     new: &Arc<Loaded>,
     before: &[ArcInfo],
 ) -> Result<Vec<Renewed>, String> {
+    if let Some((why, _)) = new
+        .types
+        .iter()
+        .find(|(name, _)| name.starts_with("!incomplete: "))
+    {
+        return Err(format!(
+            "the new build cannot be compared with the running one: {}; \
+             write the module's path plainly (`#[path]` or the file layout) so that a reload sees every change",
+            &why["!incomplete: ".len()..]
+        ));
+    }
     refuse_renames(evo)?;
     let mut runs: HashMap<&str, &Arc<Loaded>> = HashMap::new();
     for i in &evo.instances {
