@@ -139,12 +139,15 @@ fn handle(app: &App, stream: UnixStream) -> io::Result<()> {
     // A client that connects and says nothing must not block the others.
     stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
     let mut out = stream.try_clone()?;
-    if peer_uid(&stream) != Some(own_uid()) {
-        return out
-            .write_all(b"refused\nthe control socket only accepts its owner's connections\n");
-    }
+    let owner = peer_uid(&stream) == Some(own_uid());
+    // The request is read first, also from a refused peer: closing with
+    // unread data would reset the connection before it read the refusal.
     let mut line = String::new();
     BufReader::new(stream.take(MAX_REQUEST)).read_line(&mut line)?;
+    if !owner {
+        out.write_all(b"refused\nthe control socket only accepts its owner's connections\n")?;
+        return out.shutdown(std::net::Shutdown::Write);
+    }
     let line = line.trim_end();
     let (ok, text) = match line.split_once(' ').unwrap_or((line, "")) {
         ("reload", rest) => match reload_args(rest) {
