@@ -66,6 +66,23 @@ fn client(addr: String, stop: Arc<AtomicBool>, new_seen: Arc<AtomicU64>) -> Seen
 fn the_web_server_is_updated_from_a_rebuild_while_it_serves() {
     let ws = Workspace::create("webserver-reload-e2e", &WEBSERVER, false);
     ws.build(true);
+    // A port in use stops the start at once, with the reason, before
+    // anything runs (the graph started, then its `accept` panicked).
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused = Command::new(ws.host())
+        .args(["run", "--socket"])
+        .arg(ws.dir.join("taken.sock"))
+        .env("EVOFLOW_WEB_ADDR", taken.local_addr().unwrap().to_string())
+        .output()
+        .expect("the host runs");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("error: cannot start:") && err.contains("Address already in use"),
+        "{err}"
+    );
+    assert!(!err.contains("started graph"), "{err}");
+    drop(taken);
     let mut child = Command::new(ws.host())
         .args(["run", "--socket"])
         .arg(ws.socket())

@@ -17,6 +17,13 @@ pub struct HostContext {
     /// The host's log subscriber: the library's copy of `tracing` logs
     /// through it, so components' logs and the host's go to one place.
     pub(crate) dispatch: tracing::Dispatch,
+    /// The program is starting (not reloading).
+    pub(crate) first: bool,
+}
+
+thread_local! {
+    /// Set while the graph function runs (see [`crate::first_load`]).
+    pub(crate) static FIRST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// A loaded library's graph and the table of its type definitions.
@@ -56,8 +63,11 @@ pub fn export(
     // `OFF` (every event skipped) until its callsites' interest is rebuilt
     // against the global subscriber just set.
     tracing::callsite::rebuild_interest_cache();
-    let graph = catch_unwind(graph)
-        .map_err(|p| format!("its graph function panicked: {}", panic_text(p.as_ref())))?;
+    FIRST.with(|f| f.set(host.first));
+    let graph = catch_unwind(graph);
+    FIRST.with(|f| f.set(false));
+    let graph =
+        graph.map_err(|p| format!("its graph function panicked: {}", panic_text(p.as_ref())))?;
     Ok(Library {
         crate_name,
         types,

@@ -18,9 +18,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Why a reload did not happen. The running program is untouched.
+/// Why a reload (or the start) did not happen. The running program is
+/// untouched.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReloadError {
+    /// The program could not start: nothing runs.
+    Start(String),
     /// The library could not be loaded or is incompatible with the running
     /// program; the message names the cause and the fix.
     Refused(String),
@@ -31,6 +34,7 @@ pub enum ReloadError {
 impl fmt::Display for ReloadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ReloadError::Start(why) => write!(f, "cannot start: {why}"),
             ReloadError::Refused(why) => write!(f, "reload refused, nothing changed: {why}"),
             ReloadError::Update(e @ UpdateError::FailedAfterCommit { .. }) => {
                 write!(f, "reload applied, then failed: {e}")
@@ -280,7 +284,7 @@ impl App {
             .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()
             .map_err(|e| {
-                ReloadError::Refused(format!(
+                ReloadError::Start(format!(
                     "cannot create a private directory for library copies in `{}`: {e}; set TMPDIR to a writable directory",
                     std::env::temp_dir().display()
                 ))
@@ -296,10 +300,10 @@ impl App {
         };
         let (lib, graph) = builds
             .load(&library, scratch.path(), &host)
-            .map_err(ReloadError::Refused)?;
+            .map_err(ReloadError::Start)?;
         let running = graph
             .run()
-            .map_err(|e| ReloadError::Refused(format!("cannot start the graph: {e}")))?;
+            .map_err(|e| ReloadError::Start(format!("cannot start the graph: {e}")))?;
         builds.code_of = running
             .instances()
             .into_iter()

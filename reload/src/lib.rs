@@ -59,3 +59,14 @@ pub use control::{request, ControlSocket};
 /// Used by the code `evoflow::library!` generates. Not a public API.
 #[doc(hidden)]
 pub mod __library;
+
+/// True while a library's graph function runs for the program's start,
+/// false when it runs for a reload. The graph function runs on every
+/// reload, to describe the new graph, and the instances it builds for
+/// unchanged components are dropped unused: acquire resources that must
+/// exist once (bind a listening socket) only when this is true, so that
+/// a start that cannot have them fails at once, with the reason, before
+/// anything runs.
+pub fn first_load() -> bool {
+    __library::FIRST.with(|f| f.get())
+}

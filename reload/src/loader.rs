@@ -182,6 +182,7 @@ pub(crate) fn open(
     }
     let host_context = HostContext {
         dispatch: tracing::dispatcher::get_default(Clone::clone),
+        first: baseline.is_none(),
     };
     // SAFETY: the build info matched, so the library was built by the same
     // compiler from the same runtime and dependencies: its `Library`,

@@ -31,12 +31,21 @@ pub fn graph() -> Graph {
         Some(other) => panic!("EVOFLOW_WEB_WORKERS={other:?}: use 1 or 2"),
     };
     let root = var("EVOFLOW_WEB_ROOT").map(PathBuf::from);
-    server::graph_of(
-        server::accept::Accept::bind_later(addr),
-        root.as_deref(),
-        workers,
-    )
-    .unwrap_or_else(|e| panic!("cannot serve EVOFLOW_WEB_ROOT: {e}"))
+    // At the start the address is bound here, so that a port in use stops
+    // the start with the reason before anything runs; on a reload the
+    // running `accept` keeps its listener (this graph's is dropped).
+    let accept = if evoflow::reload::first_load() {
+        let listener = std::net::TcpListener::bind(addr)
+            .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
+        let bound = listener.local_addr().expect("bound");
+        println!("listening on {bound}");
+        server::accept::Accept::new(listener)
+            .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"))
+    } else {
+        server::accept::Accept::bind_later(addr)
+    };
+    server::graph_of(accept, root.as_deref(), workers)
+        .unwrap_or_else(|e| panic!("cannot serve EVOFLOW_WEB_ROOT: {e}"))
 }
 
 evoflow::library!(graph);
