@@ -415,7 +415,15 @@ fn cache_contents_survive_an_update_of_the_cache() {
     srv.running.update(insert_cache(root)).unwrap();
     assert_eq!(get_a().body, b"file a");
     srv.running.update(upgrade_cache()).unwrap();
-    std::fs::remove_file(dir.join("a.txt")).unwrap();
+    // Rewritten in place with the same size and modification time: the
+    // cache's check sees the same file, so only the migrated entry can
+    // still say "file a".
+    let file = dir.join("a.txt");
+    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+    let mut f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+    f.write_all(b"FILE A").unwrap();
+    f.set_modified(mtime).unwrap();
+    drop(f);
     let r = get_a();
     assert_eq!(
         (r.status, r.body.as_slice()),
@@ -423,7 +431,45 @@ fn cache_contents_survive_an_update_of_the_cache() {
         "served from the migrated cache"
     );
     srv.running.update(remove_cache()).unwrap();
-    assert_eq!(get_a().status, 404, "without the cache, load finds no file");
+    assert_eq!(
+        get_a().body,
+        b"FILE A",
+        "without the cache, load reads the file"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_cached_file_rewritten_on_disk_is_never_served_stale() {
+    use server::scenarios::*;
+    let (dir, _) = site("stale");
+    let root = server::load::Root::new(Some(&dir)).unwrap();
+    let srv = serve(Some(dir.clone()));
+    srv.running.update(insert_cache(root)).unwrap();
+    // Several connections, so both lanes' caches hold the file.
+    let mut conns: Vec<(TcpStream, Vec<u8>)> =
+        (0..6).map(|_| (connect(srv.addr), Vec::new())).collect();
+    let mut get_all = |conns: &mut Vec<(TcpStream, Vec<u8>)>| -> Vec<Vec<u8>> {
+        conns
+            .iter_mut()
+            .map(|(s, buf)| {
+                s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .unwrap();
+                read_response(s, buf, false).body
+            })
+            .collect()
+    };
+    assert!(get_all(&mut conns).iter().all(|b| b == b"file a"));
+    std::fs::write(dir.join("a.txt"), "file a, rewritten").unwrap();
+    assert!(get_all(&mut conns)
+        .iter()
+        .all(|b| b == b"file a, rewritten"));
+    std::fs::remove_file(dir.join("a.txt")).unwrap();
+    for (s, buf) in &mut conns {
+        s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        assert_eq!(read_response(s, buf, false).status, 404);
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

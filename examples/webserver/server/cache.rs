@@ -1,6 +1,8 @@
 //! A cache inserted in front of `load` while the server runs: hits are
 //! answered from memory straight to `compose`, the rest go on to `load`.
 //! Its contents are state, so an update of the cache itself keeps them.
+//! Each hit is checked against the file (size, modification time, inode):
+//! a file rewritten on disk is read again, never served stale.
 
 use super::http::{Body, Loaded, Method, Request, Status};
 use super::load::{clean_path, content_type, Root};
@@ -12,11 +14,29 @@ use std::sync::Arc;
 /// Files larger than this are never cached.
 pub const MAX_ENTRY: usize = 256 * 1024;
 
+/// A cached file and what it was when read.
+#[derive(Serialize, Deserialize)]
+pub struct Entry {
+    bytes: Arc<[u8]>,
+    stamp: Stamp,
+}
+
+/// What tells a rewritten file: size, modification time, inode.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp(u64, i64, i64, u64);
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Stamp(meta.size(), meta.mtime(), meta.mtime_nsec(), meta.ino())
+    }
+}
+
 /// Caches the files it reads; sends what it cannot cache to `load`.
 #[derive(Serialize, Deserialize)]
 pub struct Cache {
     root: Root,
-    entries: HashMap<String, Vec<u8>>,
+    entries: HashMap<String, Entry>,
 }
 
 impl Cache {
@@ -30,19 +50,52 @@ impl Cache {
 }
 
 /// Looks `r` up, filling on a miss; `None` if it cannot be cached.
-fn lookup(root: &Root, entries: &mut HashMap<String, Vec<u8>>, r: &Request) -> Option<Arc<[u8]>> {
+fn lookup(root: &Root, entries: &mut HashMap<String, Entry>, r: &Request) -> Option<Arc<[u8]>> {
     if r.error.is_some() {
         return None;
     }
     // One key per file however the path is spelled (`/./a`, `//a`, `/%61`).
     let key = clean_path(&r.path)?;
-    if let Some(body) = entries.get(&key) {
-        return Some(body.as_slice().into());
+    if let Root::Embedded = root {
+        // The embedded site never changes.
+        if let Some(e) = entries.get(&key) {
+            return Some(e.bytes.clone());
+        }
+        let bytes: Arc<[u8]> = root.read(&r.path).filter(|b| b.len() <= MAX_ENTRY)?.into();
+        let stamp = Stamp::default();
+        entries.insert(
+            key,
+            Entry {
+                bytes: bytes.clone(),
+                stamp,
+            },
+        );
+        return Some(bytes);
     }
-    let body = root.read(&r.path).filter(|b| b.len() <= MAX_ENTRY)?;
-    let shared: Arc<[u8]> = body.as_slice().into();
-    entries.insert(key, body);
-    Some(shared)
+    let Some((mut file, len)) = root.open(&r.path) else {
+        // Gone (or never there): `load` answers.
+        entries.remove(&key);
+        return None;
+    };
+    let stamp = Stamp::of(&file.metadata().ok()?);
+    if let Some(e) = entries.get(&key).filter(|e| e.stamp == stamp) {
+        return Some(e.bytes.clone());
+    }
+    if len > MAX_ENTRY as u64 {
+        entries.remove(&key);
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    std::io::Read::read_to_end(&mut file, &mut bytes).ok()?;
+    let bytes: Arc<[u8]> = bytes.into();
+    entries.insert(
+        key,
+        Entry {
+            bytes: bytes.clone(),
+            stamp,
+        },
+    );
+    Some(bytes)
 }
 
 fn hit(r: Request, body: Arc<[u8]>) -> Loaded {
@@ -74,7 +127,7 @@ impl Cache {
 #[derive(Serialize, Deserialize)]
 pub struct CacheV2 {
     root: Root,
-    entries: HashMap<String, Vec<u8>>,
+    entries: HashMap<String, Entry>,
     hits: u64,
 }
 
