@@ -449,7 +449,7 @@ fn a_cached_file_rewritten_on_disk_is_never_served_stale() {
     // Several connections, so both lanes' caches hold the file.
     let mut conns: Vec<(TcpStream, Vec<u8>)> =
         (0..6).map(|_| (connect(srv.addr), Vec::new())).collect();
-    let mut get_all = |conns: &mut Vec<(TcpStream, Vec<u8>)>| -> Vec<Vec<u8>> {
+    let get_all = |conns: &mut Vec<(TcpStream, Vec<u8>)>| -> Vec<Vec<u8>> {
         conns
             .iter_mut()
             .map(|(s, buf)| {
