@@ -797,3 +797,54 @@ fn with_two_workers_each_runs_one_load() {
     };
     assert_eq!((worker("load0"), worker("load1")), (0, 1));
 }
+
+/// A directory asked without its slash is redirected to it (301), and a
+/// client that has a file (its ETag, or a date not older than the file)
+/// gets a 304 with no body; anything else gets the file.
+#[test]
+fn directories_redirect_and_unchanged_files_answer_304() {
+    let (dir, _) = site("conditional");
+    std::fs::create_dir_all(dir.join("docs")).unwrap();
+    std::fs::write(dir.join("docs/index.html"), "docs").unwrap();
+    let srv = serve(Some(dir.clone()));
+    let r = get(srv.addr, "/docs?x=1");
+    assert_eq!((r.status, r.header("location")), (301, Some("/docs/?x=1")));
+    assert_eq!(get(srv.addr, "/docs/").body, b"docs");
+
+    let first = get(srv.addr, "/a.txt");
+    let etag = first.header("etag").expect("an ETag").to_owned();
+    let modified = first
+        .header("last-modified")
+        .expect("a Last-Modified")
+        .to_owned();
+    let ask = |headers: &str| {
+        request(
+            srv.addr,
+            &format!("GET /a.txt HTTP/1.1\r\nHost: x\r\n{headers}\r\n"),
+        )
+    };
+    for headers in [
+        format!("If-None-Match: {etag}\r\n"),
+        format!("If-None-Match: \"other\", W/{etag}\r\n"),
+        "If-None-Match: *\r\n".to_owned(),
+        format!("If-Modified-Since: {modified}\r\n"),
+    ] {
+        let r = ask(&headers);
+        assert_eq!((r.status, r.body.len()), (304, 0), "{headers:?}");
+        assert_eq!(r.header("etag"), Some(etag.as_str()));
+    }
+    for headers in [
+        "If-None-Match: \"other\"\r\n".to_owned(),
+        "If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n".to_owned(),
+        // If-None-Match wins over If-Modified-Since.
+        format!("If-None-Match: \"other\"\r\nIf-Modified-Since: {modified}\r\n"),
+    ] {
+        let r = ask(&headers);
+        assert_eq!(
+            (r.status, r.body.as_slice()),
+            (200, &b"file a"[..]),
+            "{headers:?}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

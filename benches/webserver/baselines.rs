@@ -48,9 +48,10 @@ fn connection(mut s: TcpStream, root: &Root) {
         let parsed = parse_head(&buf[..end + 4]);
         buf.drain(..end + 4);
         let ok = match parsed {
-            Ok((method, path, keep_alive)) => {
-                let head_only = method == crate::server::http::Method::Head;
-                respond(&mut s, root, None, &path, head_only, keep_alive) && keep_alive
+            Ok(head) => {
+                let head_only = head.method == crate::server::http::Method::Head;
+                respond(&mut s, root, None, &head.path, head_only, head.keep_alive)
+                    && head.keep_alive
             }
             Err(status) => {
                 let _ = respond(&mut s, root, Some(status), "", false, false);

@@ -5,7 +5,7 @@
 //! a file rewritten on disk is read again, never served stale.
 
 use super::http::{Body, Loaded, Method, Request, Status};
-use super::load::{clean_path, content_type, Root};
+use super::load::{clean_path, content_type, Root, Target};
 use evoflow::{component, Outputs};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -72,12 +72,12 @@ fn lookup(root: &Root, entries: &mut HashMap<String, Entry>, r: &Request) -> Opt
         );
         return Some(bytes);
     }
-    let Some((mut file, len)) = root.open(&r.path) else {
-        // Gone (or never there): `load` answers.
+    let Some(Target::File(mut file, meta)) = root.open(&r.path) else {
+        // Gone, never there, or a directory: `load` answers.
         entries.remove(&key);
         return None;
     };
-    let stamp = Stamp::of(&file.metadata().ok()?);
+    let (stamp, len) = (Stamp::of(&meta), meta.len());
     if let Some(e) = entries.get(&key).filter(|e| e.stamp == stamp) {
         return Some(e.bytes.clone());
     }
@@ -109,6 +109,7 @@ fn hit(r: Request, body: Arc<[u8]>) -> Loaded {
         body: Body::Memory(body),
         head_only,
         keep_alive: r.keep_alive,
+        extra: String::new(),
     }
 }
 

@@ -11,7 +11,12 @@ pub struct Compose;
 
 /// The head of a response for `l`, with `extra` headers.
 pub fn head(l: &Loaded, extra: &str) -> Vec<u8> {
-    head_of(l.status, l.content_type, l.body.len(), l.keep_alive, extra)
+    let extra = if l.extra.is_empty() {
+        std::borrow::Cow::Borrowed(extra)
+    } else {
+        std::borrow::Cow::Owned(format!("{}{extra}", l.extra))
+    };
+    head_of(l.status, l.content_type, l.body.len(), l.keep_alive, &extra)
 }
 
 /// A response head: status line, type, length, connection, `extra` headers.
@@ -86,6 +91,7 @@ fn failed(l: Loaded) -> Response {
             status: Status::InternalError,
             content_type: "text/plain",
             body: Body::Memory(Arc::from(&b"internal server error\n"[..])),
+            extra: String::new(),
             ..l
         },
         "",
@@ -162,7 +168,13 @@ pub struct ComposeStream;
 impl ComposeStream {
     #[input]
     fn inp(&mut self, o: Opened, out: &mut Outputs<Self>) {
-        let head = head_of(o.status, o.content_type, o.body.len(), o.keep_alive, "");
+        let head = head_of(
+            o.status,
+            o.content_type,
+            o.body.len(),
+            o.keep_alive,
+            &o.extra,
+        );
         let body = (!o.head_only).then_some(o.body);
         out.out(Streamed {
             conn: o.conn,

@@ -59,6 +59,15 @@ pub struct Request {
     pub keep_alive: bool,
     /// Set when the request is answered with an error without loading.
     pub error: Option<Status>,
+    /// `If-None-Match` and `If-Modified-Since`, for a 304.
+    pub conditions: Conditions,
+}
+
+/// A request's conditional headers.
+#[derive(Clone, Debug, Default)]
+pub struct Conditions {
+    pub if_none_match: Option<String>,
+    pub if_modified_since: Option<String>,
 }
 
 /// A loaded response body, or an error.
@@ -72,6 +81,8 @@ pub struct Loaded {
     /// HEAD: send the headers only.
     pub head_only: bool,
     pub keep_alive: bool,
+    /// More header lines (`ETag`, `Location`, ...), each ending in CRLF.
+    pub extra: String,
 }
 
 /// Kept while `compose` handles it: a request whose handler panics is
@@ -130,6 +141,8 @@ pub struct Opened {
     pub body: Body,
     pub head_only: bool,
     pub keep_alive: bool,
+    /// More header lines, each ending in CRLF.
+    pub extra: String,
 }
 
 /// What the streaming `compose` sends: like [`Response`], with a [`Body`].
@@ -162,6 +175,8 @@ pub enum Status {
     MethodNotAllowed = 405,
     PayloadTooLarge = 413,
     HeadersTooLarge = 431,
+    MovedPermanently = 301,
+    NotModified = 304,
     InternalError = 500,
     VersionNotSupported = 505,
 }
@@ -176,6 +191,8 @@ impl Status {
             Status::MethodNotAllowed => (405, "Method Not Allowed"),
             Status::PayloadTooLarge => (413, "Content Too Large"),
             Status::HeadersTooLarge => (431, "Request Header Fields Too Large"),
+            Status::MovedPermanently => (301, "Moved Permanently"),
+            Status::NotModified => (304, "Not Modified"),
             Status::InternalError => (500, "Internal Server Error"),
             Status::VersionNotSupported => (505, "HTTP Version Not Supported"),
         }

@@ -12,6 +12,28 @@ use std::sync::Arc;
 /// streamed from the open file.
 pub const IN_MEMORY: u64 = 64 * 1024;
 
+/// What a path names under a directory root.
+pub enum Target {
+    /// A regular file, open, and its metadata.
+    File(std::fs::File, std::fs::Metadata),
+    /// A directory asked for without its trailing slash (redirected).
+    Directory,
+}
+
+/// A file's body: in memory if small (one read), else the open file,
+/// streamed as the client reads; never read for a HEAD.
+fn file_body(mut file: std::fs::File, len: u64, head_only: bool) -> Option<Body> {
+    if len > IN_MEMORY || head_only {
+        return Some(Body::File {
+            file: Arc::new(file),
+            len,
+        });
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    std::io::Read::read_to_end(&mut file, &mut bytes).ok()?;
+    Some(Body::Memory(bytes.into()))
+}
+
 /// Where files come from.
 #[derive(Clone, Serialize, Deserialize)]
 pub enum Root {
@@ -37,11 +59,13 @@ impl Root {
         })
     }
 
-    /// The file `target` names inside a directory root (its directory's
-    /// `index.html` for a directory), open, and its length.
-    pub fn open(&self, target: &str) -> Option<(std::fs::File, u64)> {
+    /// What `target` names inside a directory root: a file (a
+    /// directory's `index.html` when asked with its trailing slash), open,
+    /// with its metadata; or a directory asked without the slash.
+    pub fn open(&self, target: &str) -> Option<Target> {
         let Root::Dir(root) = self else { return None };
-        beneath::open(root, &clean_path(target)?)
+        let raw = target.split(['?', '#']).next().unwrap_or_default();
+        beneath::open(root, &clean_path(target)?, raw.ends_with('/'))
     }
 
     /// The content `target` names, read into memory.
@@ -52,16 +76,10 @@ impl Root {
         if let Root::Embedded = self {
             return self.read(target).map(|b| Body::Memory(b.into()));
         }
-        let (mut file, len) = self.open(target)?;
-        if len > IN_MEMORY || head_only {
-            return Some(Body::File {
-                file: Arc::new(file),
-                len,
-            });
-        }
-        let mut bytes = Vec::with_capacity(len as usize);
-        std::io::Read::read_to_end(&mut file, &mut bytes).ok()?;
-        Some(Body::Memory(bytes.into()))
+        let Target::File(file, meta) = self.open(target)? else {
+            return None;
+        };
+        file_body(file, meta.len(), head_only)
     }
 
     pub fn read(&self, target: &str) -> Option<Vec<u8>> {
@@ -204,6 +222,100 @@ pub fn answer(
     }
 }
 
+/// A response's status, type, body and more header lines.
+pub struct Answer {
+    pub status: Status,
+    pub content_type: &'static str,
+    pub body: Body,
+    pub extra: String,
+}
+
+/// Answers `r` from `root` as clients expect: a directory asked without
+/// its slash is redirected (301) to it; a file carries `ETag` and
+/// `Last-Modified`, and a request whose `If-None-Match` (or, without one,
+/// `If-Modified-Since`) says the client has it gets a 304 with no body.
+/// `stream` sends every file from the open file (the streaming `load`).
+pub fn respond(root: &Root, r: &Request, head_only: bool, stream: bool) -> Answer {
+    let plain = |(status, content_type, body)| Answer {
+        status,
+        content_type,
+        body,
+        extra: String::new(),
+    };
+    if r.error.is_some() || matches!(root, Root::Embedded) {
+        return plain(answer(root, r.error, &r.path, head_only));
+    }
+    let Some(target) = root.open(&r.path) else {
+        return plain(answer(root, Some(Status::NotFound), &r.path, head_only));
+    };
+    let (file, meta) = match target {
+        Target::File(file, meta) => (file, meta),
+        Target::Directory => {
+            let (path, query) = match r.path.split_once('?') {
+                Some((p, q)) => (p, format!("?{q}")),
+                None => (r.path.as_str(), String::new()),
+            };
+            return Answer {
+                extra: format!("Location: {path}/{query}\r\n"),
+                ..plain(answer(root, Some(Status::MovedPermanently), "", head_only))
+            };
+        }
+    };
+    let modified = meta.modified().ok();
+    let etag = format!(
+        "\"{:x}-{:x}\"",
+        modified
+            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs()),
+        meta.len()
+    );
+    let mut extra = format!("ETag: {etag}\r\n");
+    if let Some(m) = modified {
+        extra.push_str(&format!(
+            "Last-Modified: {}\r\n",
+            httpdate::fmt_http_date(m)
+        ));
+    }
+    let unchanged = match (&r.conditions.if_none_match, &r.conditions.if_modified_since) {
+        (Some(tags), _) => tags
+            .split(',')
+            .map(str::trim)
+            .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag.as_str())),
+        (None, Some(since)) => match (httpdate::parse_http_date(since), modified) {
+            (Ok(since), Some(m)) => httpdate::HttpDate::from(m) <= httpdate::HttpDate::from(since),
+            _ => false,
+        },
+        (None, None) => false,
+    };
+    let content_type = content_type(&r.path);
+    if unchanged {
+        return Answer {
+            status: Status::NotModified,
+            content_type,
+            body: Body::Memory(Arc::from(&[][..])),
+            extra,
+        };
+    }
+    let len = meta.len();
+    let body = if stream {
+        Some(Body::File {
+            file: Arc::new(file),
+            len,
+        })
+    } else {
+        file_body(file, len, head_only)
+    };
+    match body {
+        Some(body) => Answer {
+            status: Status::Ok,
+            content_type,
+            body,
+            extra,
+        },
+        None => plain(answer(root, Some(Status::NotFound), &r.path, head_only)),
+    }
+}
+
 /// Reads files into memory.
 #[derive(Serialize, Deserialize)]
 pub struct Load {
@@ -229,16 +341,17 @@ impl Load {
     #[input]
     fn inp(&mut self, r: Request, out: &mut Outputs<Self>) {
         let head_only = r.method == Method::Head;
-        let (status, content_type, body) = answer(&self.root, r.error, &r.path, head_only);
+        let a = respond(&self.root, &r, head_only, false);
         let keep_alive = r.keep_alive && r.error.is_none();
         out.out(Loaded {
             conn: r.conn,
             seq: r.seq,
-            status,
-            content_type,
-            body,
+            status: a.status,
+            content_type: a.content_type,
+            body: a.body,
             head_only,
             keep_alive,
+            extra: a.extra,
         });
     }
 }
@@ -256,23 +369,16 @@ impl LoadOpen {
     fn inp(&mut self, r: Request, out: &mut Outputs<Self>) {
         let head_only = r.method == Method::Head;
         let keep_alive = r.keep_alive && r.error.is_none();
-        let opened = match r.error {
-            None => self.root.open(&r.path).map(|(file, len)| {
-                let file = Arc::new(file);
-                (Status::Ok, content_type(&r.path), Body::File { file, len })
-            }),
-            Some(_) => None,
-        };
-        let (status, content_type, body) =
-            opened.unwrap_or_else(|| answer(&self.root, r.error, &r.path, head_only));
+        let a = respond(&self.root, &r, head_only, true);
         out.out(Opened {
             conn: r.conn,
             seq: r.seq,
-            status,
-            content_type,
-            body,
+            status: a.status,
+            content_type: a.content_type,
+            body: a.body,
             head_only,
             keep_alive,
+            extra: a.extra,
         });
     }
 
@@ -293,7 +399,6 @@ mod beneath {
     use std::ffi::CString;
     use std::fs::File;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-    use std::os::unix::fs::MetadataExt;
     use std::path::{Path, PathBuf};
     use std::rc::Rc;
 
@@ -344,15 +449,18 @@ mod beneath {
     /// The regular file at `path` (already cleaned: no `..`, no empty or
     /// `.` segments) under `root`, or its directory's `index.html`; and
     /// its length.
-    pub(super) fn open(root: &Path, path: &str) -> Option<(File, u64)> {
+    pub(super) fn open(root: &Path, path: &str, slash: bool) -> Option<super::Target> {
         let dir = root_fd(root)?;
         let file = open_beneath(dir.as_raw_fd(), path).ok()?;
         let meta = file.metadata().ok()?;
         if meta.is_file() {
-            return Some((file, meta.size()));
+            return Some(super::Target::File(file, meta));
         }
         if !meta.is_dir() {
             return None;
+        }
+        if !slash && !path.is_empty() {
+            return Some(super::Target::Directory);
         }
         let index = if path.is_empty() {
             "index.html".to_owned()
@@ -361,6 +469,6 @@ mod beneath {
         };
         let index = open_beneath(dir.as_raw_fd(), &index).ok()?;
         let meta = index.metadata().ok()?;
-        meta.is_file().then(|| (index, meta.size()))
+        meta.is_file().then_some(super::Target::File(index, meta))
     }
 }

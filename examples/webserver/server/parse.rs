@@ -1,6 +1,6 @@
 //! Parses request heads: method, target, version, keep-alive.
 
-use super::http::{Method, Raw, Request, Status};
+use super::http::{Conditions, Method, Raw, Request, Status};
 use evoflow::{component, Outputs};
 
 /// Turns framed heads into requests; malformed ones get their status.
@@ -12,7 +12,15 @@ pub struct Parse;
 
 /// Method, target and keep-alive of a complete request head (ending with
 /// its blank line), or the status that refuses it.
-pub fn parse_head(head: &[u8]) -> Result<(Method, String, bool), Status> {
+/// What a request head says that the server uses.
+pub struct Head {
+    pub method: Method,
+    pub path: String,
+    pub keep_alive: bool,
+    pub conditions: Conditions,
+}
+
+pub fn parse_head(head: &[u8]) -> Result<Head, Status> {
     if other_version(head) {
         return Err(Status::VersionNotSupported);
     }
@@ -58,7 +66,23 @@ pub fn parse_head(head: &[u8]) -> Result<(Method, String, bool), Status> {
     } else {
         says("keep-alive")
     };
-    Ok((method, path, keep_alive))
+    let header = |name: &str| {
+        req.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(h.value).ok())
+            .map(str::to_owned)
+    };
+    let conditions = Conditions {
+        if_none_match: header("if-none-match"),
+        if_modified_since: header("if-modified-since"),
+    };
+    Ok(Head {
+        method,
+        path,
+        keep_alive,
+        conditions,
+    })
 }
 
 /// httparse accepts only HTTP/1.x; anything else in the request line's
@@ -79,13 +103,14 @@ impl Parse {
             None => parse_head(&raw.head),
         };
         let request = match parsed {
-            Ok((method, path, keep_alive)) => Request {
+            Ok(head) => Request {
                 conn: raw.conn,
                 seq: raw.seq,
-                method,
-                path,
-                keep_alive,
+                method: head.method,
+                path: head.path,
+                keep_alive: head.keep_alive,
                 error: None,
+                conditions: head.conditions,
             },
             Err(status) => Request {
                 conn: raw.conn,
@@ -94,6 +119,7 @@ impl Parse {
                 path: String::new(),
                 keep_alive: false,
                 error: Some(status),
+                conditions: Conditions::default(),
             },
         };
         if request.conn.id % 2 == 0 {
