@@ -178,6 +178,7 @@ pub enum Status {
     MovedPermanently = 301,
     NotModified = 304,
     InternalError = 500,
+    Unavailable = 503,
     VersionNotSupported = 505,
 }
 
@@ -194,6 +195,7 @@ impl Status {
             Status::MovedPermanently => (301, "Moved Permanently"),
             Status::NotModified => (304, "Not Modified"),
             Status::InternalError => (500, "Internal Server Error"),
+            Status::Unavailable => (503, "Service Unavailable"),
             Status::VersionNotSupported => (505, "HTTP Version Not Supported"),
         }
     }

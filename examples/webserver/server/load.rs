@@ -18,6 +18,8 @@ pub enum Target {
     File(std::fs::File, std::fs::Metadata),
     /// A directory asked for without its trailing slash (redirected).
     Directory,
+    /// The server is out of file descriptors (or memory): not "missing".
+    Unavailable,
 }
 
 /// A file's body: in memory if small (one read), else the open file,
@@ -250,6 +252,12 @@ pub fn respond(root: &Root, r: &Request, head_only: bool, stream: bool) -> Answe
     };
     let (file, meta) = match target {
         Target::File(file, meta) => (file, meta),
+        Target::Unavailable => {
+            return Answer {
+                extra: "Retry-After: 1\r\n".to_owned(),
+                ..plain(answer(root, Some(Status::Unavailable), "", head_only))
+            }
+        }
         Target::Directory => {
             let (path, query) = match r.path.split_once('?') {
                 Some((p, q)) => (p, format!("?{q}")),
@@ -419,6 +427,14 @@ mod beneath {
         })
     }
 
+    /// Out of descriptors or memory: a temporary state of the server.
+    fn exhausted(e: &std::io::Error) -> bool {
+        matches!(
+            e.raw_os_error(),
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)
+        )
+    }
+
     /// `openat2(dir, path, O_RDONLY | O_CLOEXEC, RESOLVE_BENEATH |
     /// RESOLVE_NO_MAGICLINKS)`.
     fn open_beneath(dir: RawFd, path: &str) -> std::io::Result<File> {
@@ -450,8 +466,14 @@ mod beneath {
     /// `.` segments) under `root`, or its directory's `index.html`; and
     /// its length.
     pub(super) fn open(root: &Path, path: &str, slash: bool) -> Option<super::Target> {
-        let dir = root_fd(root)?;
-        let file = open_beneath(dir.as_raw_fd(), path).ok()?;
+        let Some(dir) = root_fd(root) else {
+            return Some(super::Target::Unavailable);
+        };
+        let file = match open_beneath(dir.as_raw_fd(), path) {
+            Ok(file) => file,
+            Err(e) if exhausted(&e) => return Some(super::Target::Unavailable),
+            Err(_) => return None,
+        };
         let meta = file.metadata().ok()?;
         if meta.is_file() {
             return Some(super::Target::File(file, meta));
@@ -467,7 +489,11 @@ mod beneath {
         } else {
             format!("{path}/index.html")
         };
-        let index = open_beneath(dir.as_raw_fd(), &index).ok()?;
+        let index = match open_beneath(dir.as_raw_fd(), &index) {
+            Ok(file) => file,
+            Err(e) if exhausted(&e) => return Some(super::Target::Unavailable),
+            Err(_) => return None,
+        };
         let meta = index.metadata().ok()?;
         meta.is_file().then_some(super::Target::File(index, meta))
     }
