@@ -659,3 +659,105 @@ fn a_producer_waiting_for_room_hears_of_the_slots_a_panicking_consumer_freed() {
         all_but(20_000, |n| n > 0 && n.is_multiple_of(100))
     );
 }
+
+/// A packet type whose own code panics: `Clone` for `n == 5`, `Debug` for
+/// `n == 9`.
+#[derive(PartialEq, Eq)]
+struct Touchy(u64);
+
+impl Clone for Touchy {
+    fn clone(&self) -> Self {
+        assert!(self.0 != 5, "cannot clone 5 [expected]");
+        Touchy(self.0)
+    }
+}
+
+impl std::fmt::Debug for Touchy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        assert!(self.0 != 9, "cannot show 9 [expected]");
+        write!(f, "Touchy({})", self.0)
+    }
+}
+
+impl Recoverable for Touchy {}
+
+struct Touchies {
+    next: u64,
+    end: u64,
+}
+
+#[component(outputs(out: Touchy))]
+impl Touchies {
+    #[source]
+    fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+        if self.next == self.end {
+            return Flow::Done;
+        }
+        out.out(Touchy(self.next));
+        self.next += 1;
+        Flow::Continue
+    }
+}
+
+#[derive(Default)]
+struct TouchySink {
+    got: Vec<u64>,
+    recovered: Vec<u64>,
+}
+
+#[component]
+impl TouchySink {
+    #[input]
+    fn inp(&mut self, t: Touchy) {
+        assert!(t.0 != 9, "cannot take 9 [expected]");
+        self.got.push(t.0);
+    }
+    #[recover(inp)]
+    fn failed(&mut self, t: Touchy) {
+        self.recovered.push(t.0);
+    }
+}
+
+#[test]
+fn a_packet_whose_clone_panics_is_lost_alone_and_never_recovered_as_another() {
+    quiet_expected_panics();
+    let mut report = within(LIMIT, || {
+        graph! {
+            src: Touchies = Touchies { next: 0, end: 8 };
+            #[on_panic(resume)]
+            sink: TouchySink;
+            src.out -> sink.inp;
+        }
+        .run_to_end()
+        .unwrap()
+    });
+    let sink = report.take::<TouchySink>("sink").unwrap();
+    assert_eq!(sink.got, [0, 1, 2, 3, 4, 6, 7]);
+    // Packet 4 was handled; it must not come back as the one that failed.
+    assert!(sink.recovered.is_empty(), "{:?}", sink.recovered);
+}
+
+#[test]
+fn a_panic_in_a_kept_packets_debug_stops_the_graph_with_a_report() {
+    quiet_expected_panics();
+    let err = within(LIMIT, || {
+        graph! {
+            src: Touchies = Touchies { next: 6, end: 20 };
+            #[on_panic(resume)]
+            sink: TouchySink;
+            src.out -> sink.inp;
+        }
+        .run_to_end()
+        .err()
+        .expect("the graph stops")
+    });
+    let RunError::Panicked(p) = err else {
+        panic!("unexpected error {err}")
+    };
+    assert!(
+        p.message.contains("handling a panic of `sink` panicked")
+            && p.message.contains("cannot show 9"),
+        "{}",
+        p.message
+    );
+}

@@ -416,6 +416,7 @@ impl<C: Component> ComponentNode<C> {
                 }
             }
         }
+        let mut full = false;
         let mut step = match self.phase {
             Phase::Finished => {
                 return Step {
@@ -425,7 +426,10 @@ impl<C: Component> ComponentNode<C> {
             }
             Phase::Ending => Step::default(),
             Phase::Running => match budget.min(self.output_room()) {
-                0 => Step::default(),
+                0 => {
+                    full = true;
+                    Step::default()
+                }
                 budget if C::META.is_source() => self.run_source(budget),
                 budget => self.run_operator(budget),
             },
@@ -436,8 +440,12 @@ impl<C: Component> ComponentNode<C> {
         step.progress |= self.flush() | flushed;
         // An idle source must be polled again even if it could not run
         // now; a waiting one only once what it waits for comes.
+        // What it waited for last is not re-armed while its outputs are
+        // full (a readable descriptor would wake the worker again and
+        // again); the consumer's taking wakes it then.
         if self.idle && self.phase == Phase::Running {
             match self.waiting {
+                Some(_) if full => {}
                 Some(w) => step.wait = Some(w),
                 None => step.polling = true,
             }
@@ -514,7 +522,18 @@ impl<C: Component> Node for ComponentNode<C> {
     fn step(&mut self, budget: usize) -> Result<Step, Fatal> {
         match catch_unwind(AssertUnwindSafe(|| self.run_step(budget))) {
             Ok(step) => Ok(step),
-            Err(p) => self.supervise(panic_text(p.as_ref())),
+            // The packet's own code runs in here too (its `Debug`, its
+            // destructor): a panic there stops the graph, never unwinds.
+            Err(p) => {
+                let message = panic_text(p.as_ref());
+                catch_unwind(AssertUnwindSafe(|| self.supervise(message))).unwrap_or_else(|p| {
+                    Err(Fatal::from(format!(
+                        "handling a panic of `{}` panicked (a kept packet's `Debug` or destructor?): {}",
+                        self.name,
+                        panic_text(p.as_ref())
+                    )))
+                })
+            }
         }
     }
 
@@ -563,14 +582,20 @@ impl<C: Component> Node for ComponentNode<C> {
             old.extend(this.outputs.into_ends());
             let (ins, outs) = Change::ends(inputs, outputs, old, locals);
             match component {
-                ComponentChange::Keep => Ok(Some(Box::new(ComponentNode::new(
-                    this.name,
-                    this.component.into_inner(),
-                    C::Inputs::from_ends(ins),
-                    C::Outputs::from_ends(outs),
-                    this.env,
-                    this.supervisor,
-                )) as Box<dyn Node>)),
+                ComponentChange::Keep => {
+                    // Only arcs change: what the instance is stays.
+                    let mut kept = ComponentNode::new(
+                        this.name,
+                        this.component.into_inner(),
+                        C::Inputs::from_ends(ins),
+                        C::Outputs::from_ends(outs),
+                        this.env,
+                        this.supervisor,
+                    );
+                    kept.watched = this.watched;
+                    kept.poll_done = this.poll_done;
+                    Ok(Some(Box::new(kept) as Box<dyn Node>))
+                }
                 ComponentChange::Replace(incoming) => {
                     let mut handed = Resources::default();
                     let mut old = this.component;

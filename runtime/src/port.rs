@@ -144,6 +144,9 @@ impl<T: Recoverable> InPort<T> {
         }
         let kept = &mut self.kept;
         let (handled, stop) = a.rx.drain(budget, |p| {
+            // Cleared first: if `clone` panics, the previous (handled)
+            // packet must not pass for this one.
+            *kept = None;
             *kept = Some((p.clone(), |p| format!("{p:?}")));
             handler(p);
         });

@@ -94,13 +94,16 @@ impl Watch {
                 .compare_exchange(WATCHING, ROLLING_BACK, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok();
         if started {
-            // The watcher outlives every running instance's watch; if it
-            // is gone, so is the graph.
-            let _ = self.notices.send(Notice::Panicked {
+            let sent = self.notices.send(Notice::Panicked {
                 watch: self.clone(),
                 instance: instance.to_owned(),
                 message: message.to_owned(),
             });
+            if sent.is_err() {
+                // No watcher to roll back: the instance's supervision
+                // decides, as after the window.
+                self.close();
+            }
         }
         self.state.load(Ordering::Acquire) == ROLLING_BACK
     }

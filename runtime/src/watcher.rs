@@ -47,6 +47,9 @@ fn watch(control: &Weak<Control>, notices: &Receiver<Notice>) {
             }) => {
                 watching.retain(|w| !Arc::ptr_eq(w, &watch));
                 let Some(control) = control.upgrade() else {
+                    // The graph's handle is gone: nothing rolls back, and
+                    // the instances' supervision decides again.
+                    watch.close();
                     return;
                 };
                 roll_back(&control, &watch, instance, message);
