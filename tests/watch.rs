@@ -520,3 +520,58 @@ fn a_failed_downgrade_leaves_the_replaced_version_as_it_was_at_the_update() {
     // What version 2 counted is lost with it: version 1 counted less.
     assert!(tally < got, "{tally} < {got}");
 }
+
+#[test]
+fn a_later_update_of_a_watched_instance_ends_the_watch() {
+    quiet_expected_panics();
+    let err = within(LIMIT, || {
+        let running = graph! {
+            workers = 2;
+            capacity = 4;
+            src: Paced = Paced { next: 0, count: 60_000 };
+            #[worker(1)]
+            stage: Stage;
+            sink: Sink = Sink { version: 1, ..Sink::default() };
+            src.out -> stage.inp;
+            stage.out -> sink.inp;
+        }
+        .run()
+        .unwrap();
+        running
+            .update(
+                Update::new()
+                    .replace_with(
+                        "stage",
+                        BadStage {
+                            cursed: 30_000,
+                            handled: &NOT_COUNTED,
+                        },
+                    )
+                    .replace_with(
+                        "sink",
+                        Sink2 {
+                            got: Vec::new(),
+                            mixed: 0,
+                        },
+                    )
+                    .watch(Duration::from_secs(30)),
+            )
+            .unwrap();
+        // `sink` changes again: a rollback of the first update would undo
+        // this one, so its watch ends here.
+        running
+            .update(Update::new().replace_with(
+                "sink",
+                Sink2 {
+                    got: Vec::new(),
+                    mixed: 0,
+                },
+            ))
+            .unwrap();
+        running.join().err().expect("the panic stops the graph")
+    });
+    assert!(
+        matches!(&err, evoflow::RunError::Panicked(p) if p.instance == "stage"),
+        "{err}"
+    );
+}

@@ -57,6 +57,8 @@ pub(crate) struct Control {
     notices: Sender<Notice>,
     /// The most recent rollbacks of watched updates, oldest first.
     rollbacks: Mutex<VecDeque<Rollback>>,
+    /// Watches whose window may still be open.
+    watches: Mutex<Vec<std::sync::Weak<Watch>>>,
 }
 
 /// Whose turn it is to update.
@@ -108,7 +110,28 @@ impl Control {
             next_update: AtomicU64::new(1),
             notices,
             rollbacks: Mutex::new(VecDeque::new()),
+            watches: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Ends early the watches of earlier updates whose instances update
+    /// `id` changes: their rollback would undo this update's work on them
+    /// (or no longer apply); panics there are their supervision's again.
+    fn end_watches_touched(&self, touched: &HashSet<&str>, id: u64) {
+        lock(&self.watches).retain(|w| {
+            let Some(w) = w.upgrade() else { return false };
+            if !w.instances.iter().any(|i| touched.contains(i.as_str())) {
+                return true;
+            }
+            if w.expire() {
+                tracing::info!(
+                    update = id,
+                    "ends the watch of update #{} early: it changes an instance that update replaced",
+                    w.update
+                );
+            }
+            false
+        });
     }
 
     /// The most recent rollbacks (at most [`HISTORY`]), oldest first.
@@ -204,11 +227,17 @@ impl Control {
         let shape = lock(&self.shape);
         let name = shape.name.clone();
         let id = self.next_update.fetch_add(1, Ordering::Relaxed);
+        let touched: Vec<String> = update
+            .edits
+            .iter()
+            .flat_map(Edit::instances)
+            .map(str::to_owned)
+            .collect();
         let watch = update.watch.map(|window| {
             let w = Arc::new(Watch::new(
                 id,
                 window,
-                update.edits.len(),
+                touched.clone(),
                 self.notices.clone(),
             ));
             // The watcher ends its window; it also handles a panic that
@@ -220,6 +249,10 @@ impl Control {
             tracing::warn!(update = id, graph = %name, "update refused: {why}");
             UpdateError::Refused(why)
         })?;
+        self.end_watches_touched(&touched.iter().map(String::as_str).collect(), id);
+        if let Some(w) = &watch {
+            lock(&self.watches).push(Arc::downgrade(w));
+        }
         let (sync, commands) = self.plan(&shape, &mut draft, id, watch.as_ref());
         drop(shape);
         for (_, change) in &mut draft.report.replaced {

@@ -31,6 +31,21 @@ pub(crate) enum Edit {
     },
 }
 
+impl Edit {
+    /// The instances the edit changes (both ends of an arc).
+    pub(crate) fn instances(&self) -> Vec<&str> {
+        match self {
+            Edit::Replace { instance, .. }
+            | Edit::Insert { instance, .. }
+            | Edit::Remove { instance } => vec![instance.as_str()],
+            Edit::Connect { from, to, .. } | Edit::Disconnect { from, to } => [from, to]
+                .into_iter()
+                .map(|p| p.split_once('.').map_or(p.as_str(), |(i, _)| i))
+                .collect(),
+        }
+    }
+}
+
 /// A set of changes applied to a running graph together, with the
 /// guarantees of the design: nothing lost, duplicated or reordered; no
 /// packet of a new version meets an old version of another changed

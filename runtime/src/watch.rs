@@ -44,9 +44,9 @@ pub(crate) struct Watch {
     pub update: u64,
     /// The end of the window.
     pub until: Instant,
-    /// How many instances it replaces: the rollback waits until each has
+    /// The instances it replaces: the rollback waits until each has
     /// installed its new version and kept its old one.
-    pub replaced: usize,
+    pub instances: Vec<String>,
     state: AtomicU8,
     /// The replaced versions, ready to be swapped back in, with what the
     /// rollback will have done with their state.
@@ -58,13 +58,13 @@ impl Watch {
     pub(crate) fn new(
         update: u64,
         window: Duration,
-        replaced: usize,
+        instances: Vec<String>,
         notices: Sender<Notice>,
     ) -> Self {
         Watch {
             update,
             until: Instant::now() + window,
-            replaced,
+            instances,
             state: AtomicU8::new(WATCHING),
             kept: Mutex::new(Vec::new()),
             notices,
@@ -133,7 +133,7 @@ impl Watch {
         loop {
             {
                 let mut kept = lock(&self.kept);
-                if kept.len() >= self.replaced {
+                if kept.len() >= self.instances.len() {
                     return Some(std::mem::take(&mut *kept));
                 }
             }
