@@ -515,7 +515,12 @@ fn loom_a_watch_ends_in_a_rollback_or_at_its_window_never_both() {
     use crate::watch::Watch;
     loom::model(|| {
         let (tx, rx) = std::sync::mpsc::channel();
-        let w = StdArc::new(Watch::new(1, std::time::Duration::from_secs(3600), 1, tx));
+        let w = StdArc::new(Watch::new(
+            1,
+            std::time::Duration::from_secs(3600),
+            vec!["x".to_owned()],
+            tx,
+        ));
         let keeper = {
             let w = w.clone();
             thread::spawn(move || {
