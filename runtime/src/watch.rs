@@ -32,7 +32,7 @@ pub(crate) enum Notice {
 }
 
 /// A replaced version kept by a watch.
-pub(crate) struct Kept {
+pub(crate) struct KeptVersion {
     pub instance: String,
     pub incoming: Box<dyn Incoming>,
     pub note: RestoreNote,
@@ -50,7 +50,7 @@ pub(crate) struct Watch {
     state: AtomicU8,
     /// The replaced versions, ready to be swapped back in, with what the
     /// rollback will have done with their state.
-    kept: Mutex<Vec<Kept>>,
+    kept: Mutex<Vec<KeptVersion>>,
     notices: Sender<Notice>,
 }
 
@@ -77,7 +77,7 @@ impl Watch {
         // kept after the window ended would live as long as the watch.
         let mut kept = lock(&self.kept);
         if self.state.load(Ordering::Acquire) != OVER {
-            kept.push(Kept {
+            kept.push(KeptVersion {
                 instance: instance.to_owned(),
                 incoming: old,
                 note,
@@ -129,7 +129,7 @@ impl Watch {
 
     /// The kept versions, once every replaced instance has kept its own
     /// (or `deadline` passed: then `None`).
-    pub(crate) fn take_kept(&self, deadline: Instant) -> Option<Vec<Kept>> {
+    pub(crate) fn take_kept(&self, deadline: Instant) -> Option<Vec<KeptVersion>> {
         loop {
             {
                 let mut kept = lock(&self.kept);

@@ -61,7 +61,9 @@ fn lookup(root: &Root, entries: &mut HashMap<String, Entry>, r: &Request) -> Opt
         if let Some(e) = entries.get(&key) {
             return Some(e.bytes.clone());
         }
-        let bytes: Arc<[u8]> = root.read(&r.path).filter(|b| b.len() <= MAX_ENTRY)?.into();
+        let bytes: Arc<[u8]> = Root::embedded(&r.path)
+            .filter(|b| b.len() <= MAX_ENTRY)?
+            .into();
         let stamp = Stamp::default();
         entries.insert(
             key,

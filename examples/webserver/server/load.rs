@@ -70,13 +70,12 @@ impl Root {
         beneath::open(root, &clean_path(target)?, raw.ends_with('/'))
     }
 
-    /// The content `target` names, read into memory.
     /// The body of `target`: in memory if it is small, else the open file,
     /// streamed as the client reads (so a large file is never held whole);
     /// not read at all for a HEAD. One `open` and one `fstat` per file.
     pub fn body(&self, target: &str, head_only: bool) -> Option<Body> {
         if let Root::Embedded = self {
-            return self.read(target).map(|b| Body::Memory(b.into()));
+            return Self::embedded(target).map(|b| Body::Memory(b.into()));
         }
         let Target::File(file, meta) = self.open(target)? else {
             return None;
@@ -84,25 +83,18 @@ impl Root {
         file_body(file, meta.len(), head_only)
     }
 
-    pub fn read(&self, target: &str) -> Option<Vec<u8>> {
-        match self {
-            Root::Embedded => {
-                let path = clean_path(target)?;
-                let path = if path.is_empty() {
-                    "/index.html".to_owned()
-                } else {
-                    format!("/{path}")
-                };
-                site::FILES
-                    .iter()
-                    .find(|(p, _)| *p == path)
-                    .map(|(_, body)| body.to_vec())
-            }
-            Root::Dir(_) => match self.body(target, false)? {
-                Body::Memory(b) => Some(b.to_vec()),
-                Body::File { .. } => None,
-            },
-        }
+    /// A file of the embedded site (its `index.html` for `/`).
+    pub fn embedded(target: &str) -> Option<&'static [u8]> {
+        let path = clean_path(target)?;
+        let path = if path.is_empty() {
+            "/index.html".to_owned()
+        } else {
+            format!("/{path}")
+        };
+        site::FILES
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, body)| *body)
     }
 }
 
