@@ -2,10 +2,12 @@
 //! keep-alive, pipelining, HEAD, path traversal, slow clients, and live
 //! updates while connections are active.
 
+mod common;
 #[path = "../examples/webserver/server/mod.rs"]
 #[allow(dead_code)]
 mod server;
 
+use common::http::{closed, connect, get, read_response, request};
 use evoflow::{Running, Update};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -35,95 +37,6 @@ fn serve(root: Option<PathBuf>) -> Served {
     .run()
     .unwrap();
     Served { addr, running }
-}
-
-fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s
-}
-
-/// One parsed response.
-#[derive(Debug)]
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Reads one response from `s`, using `buf` for bytes read past it.
-fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>, head_request: bool) -> Resp {
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8(buf[..end].to_vec()).unwrap();
-            let mut lines = head.split("\r\n");
-            let status = lines
-                .next()
-                .unwrap()
-                .split(' ')
-                .nth(1)
-                .unwrap()
-                .parse()
-                .unwrap();
-            let headers: Vec<(String, String)> = lines
-                .map(|l| {
-                    let (n, v) = l.split_once(':').unwrap();
-                    (n.trim().to_owned(), v.trim().to_owned())
-                })
-                .collect();
-            let len: usize = headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-                .unwrap()
-                .1
-                .parse()
-                .unwrap();
-            let len = if head_request { 0 } else { len };
-            while buf.len() < end + 4 + len {
-                fill(s, buf);
-            }
-            let body = buf[end + 4..end + 4 + len].to_vec();
-            buf.drain(..end + 4 + len);
-            return Resp {
-                status,
-                headers,
-                body,
-            };
-        }
-        fill(s, buf);
-    }
-}
-
-fn fill(s: &mut TcpStream, buf: &mut Vec<u8>) {
-    let mut chunk = [0u8; 4096];
-    let n = s.read(&mut chunk).expect("response");
-    assert!(n > 0, "connection closed before a complete response");
-    buf.extend_from_slice(&chunk[..n]);
-}
-
-fn request(addr: SocketAddr, raw: &str) -> Resp {
-    let mut s = connect(addr);
-    s.write_all(raw.as_bytes()).unwrap();
-    read_response(&mut s, &mut Vec::new(), raw.starts_with("HEAD"))
-}
-
-fn get(addr: SocketAddr, path: &str) -> Resp {
-    request(addr, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"))
-}
-
-/// True once the server has closed the connection.
-fn closed(s: &mut TcpStream) -> bool {
-    let mut b = [0u8; 1];
-    matches!(s.read(&mut b), Ok(0) | Err(_))
 }
 
 #[test]
@@ -445,7 +358,22 @@ fn a_cached_file_rewritten_on_disk_is_never_served_stale() {
     let (dir, _) = site("stale");
     let root = server::load::Root::new(Some(&dir)).unwrap();
     let srv = serve(Some(dir.clone()));
+    let from_load = get(srv.addr, "/a.txt");
     srv.running.update(insert_cache(root)).unwrap();
+    // A hit carries the validators `load` sends; a conditional request
+    // still gets its 304.
+    for _ in 0..4 {
+        let hit = get(srv.addr, "/a.txt");
+        for name in ["etag", "last-modified"] {
+            assert_eq!(hit.header(name), from_load.header(name), "{name}");
+        }
+    }
+    let etag = from_load.header("etag").unwrap();
+    let r = request(
+        srv.addr,
+        &format!("GET /a.txt HTTP/1.1\r\nHost: x\r\nIf-None-Match: {etag}\r\n\r\n"),
+    );
+    assert_eq!(r.status, 304);
     // Several connections, so both lanes' caches hold the file.
     let mut conns: Vec<(TcpStream, Vec<u8>)> =
         (0..6).map(|_| (connect(srv.addr), Vec::new())).collect();

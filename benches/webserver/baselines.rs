@@ -68,11 +68,12 @@ fn connection(mut s: TcpStream, root: &Root) {
 fn bytes(body: Body) -> Vec<u8> {
     match body {
         Body::Memory(b) => b.to_vec(),
-        Body::File { file, len } => {
-            let mut v = Vec::with_capacity(len as usize);
-            let _ = (&*file).read_to_end(&mut v);
+        Body::File { file, offset, len } => {
+            let mut v = vec![0; len as usize];
+            let _ = std::os::unix::fs::FileExt::read_exact_at(&*file, &mut v, offset);
             v
         }
+        Body::Parts(parts) => parts.iter().cloned().flat_map(bytes).collect(),
     }
 }
 

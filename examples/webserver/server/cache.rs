@@ -5,7 +5,7 @@
 //! a file rewritten on disk is read again, never served stale.
 
 use super::http::{Body, Loaded, Method, Request, Status};
-use super::load::{clean_path, content_type, Root, Target};
+use super::load::{clean_path, content_type, validators, Root, Target};
 use evoflow::{component, Outputs};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -15,7 +15,7 @@ use std::sync::Arc;
 pub const MAX_ENTRY: usize = 256 * 1024;
 
 /// A cached file and what it was when read.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Entry {
     bytes: Arc<[u8]>,
     stamp: Stamp,
@@ -29,6 +29,14 @@ impl Stamp {
     fn of(meta: &std::fs::Metadata) -> Self {
         use std::os::unix::fs::MetadataExt;
         Stamp(meta.size(), meta.mtime(), meta.mtime_nsec(), meta.ino())
+    }
+
+    /// The `ETag` and `Last-Modified` lines `load` sends for the file.
+    fn validators(self) -> String {
+        let Stamp(len, secs, nanos, _) = self;
+        let modified =
+            std::time::UNIX_EPOCH.checked_add(std::time::Duration::new(secs as u64, nanos as u32));
+        validators(len, modified, false).1
     }
 }
 
@@ -49,9 +57,17 @@ impl Cache {
     }
 }
 
-/// Looks `r` up, filling on a miss; `None` if it cannot be cached.
-fn lookup(root: &Root, entries: &mut HashMap<String, Entry>, r: &Request) -> Option<Arc<[u8]>> {
-    if r.error.is_some() {
+/// Looks `r` up, filling on a miss; `None` if it cannot be cached. A
+/// request that is conditional, asks for ranges or may take a `.gz`
+/// sibling goes to `load`, which answers those.
+fn lookup(root: &Root, entries: &mut HashMap<String, Entry>, r: &Request) -> Option<Entry> {
+    let c = &r.conditions;
+    if r.error.is_some()
+        || r.gzip
+        || c.range.is_some()
+        || c.if_none_match.is_some()
+        || c.if_modified_since.is_some()
+    {
         return None;
     }
     // One key per file however the path is spelled (`/./a`, `//a`, `/%61`).
@@ -59,20 +75,17 @@ fn lookup(root: &Root, entries: &mut HashMap<String, Entry>, r: &Request) -> Opt
     if let Root::Embedded = root {
         // The embedded site never changes.
         if let Some(e) = entries.get(&key) {
-            return Some(e.bytes.clone());
+            return Some(e.clone());
         }
         let bytes: Arc<[u8]> = Root::embedded(&r.path)
             .filter(|b| b.len() <= MAX_ENTRY)?
             .into();
-        let stamp = Stamp::default();
-        entries.insert(
-            key,
-            Entry {
-                bytes: bytes.clone(),
-                stamp,
-            },
-        );
-        return Some(bytes);
+        let entry = Entry {
+            bytes,
+            stamp: Stamp::default(),
+        };
+        entries.insert(key, entry.clone());
+        return Some(entry);
     }
     let Some(Target::File(mut file, meta)) = root.open(&r.path) else {
         // Gone, never there, or a directory: `load` answers.
@@ -81,7 +94,7 @@ fn lookup(root: &Root, entries: &mut HashMap<String, Entry>, r: &Request) -> Opt
     };
     let (stamp, len) = (Stamp::of(&meta), meta.len());
     if let Some(e) = entries.get(&key).filter(|e| e.stamp == stamp) {
-        return Some(e.bytes.clone());
+        return Some(e.clone());
     }
     if len > MAX_ENTRY as u64 {
         entries.remove(&key);
@@ -89,29 +102,32 @@ fn lookup(root: &Root, entries: &mut HashMap<String, Entry>, r: &Request) -> Opt
     }
     let mut bytes = Vec::with_capacity(len as usize);
     std::io::Read::read_to_end(&mut file, &mut bytes).ok()?;
-    let bytes: Arc<[u8]> = bytes.into();
-    entries.insert(
-        key,
-        Entry {
-            bytes: bytes.clone(),
-            stamp,
-        },
-    );
-    Some(bytes)
+    let entry = Entry {
+        bytes: bytes.into(),
+        stamp,
+    };
+    entries.insert(key, entry.clone());
+    Some(entry)
 }
 
-fn hit(r: Request, body: Arc<[u8]>) -> Loaded {
-    let content_type = content_type(&r.path);
+/// The answer to `r` from its entry: the bytes and, for a file, the
+/// validators `load` would send.
+fn hit(r: Request, e: Entry) -> Loaded {
+    let content_type = content_type(&r.path).into();
     let head_only = r.method == Method::Head;
     Loaded {
         conn: r.conn,
         seq: r.seq,
         status: Status::Ok,
         content_type,
-        body: Body::Memory(body),
+        body: Body::Memory(e.bytes),
         head_only,
         keep_alive: r.keep_alive,
-        extra: String::new(),
+        extra: if e.stamp == Stamp::default() {
+            String::new()
+        } else {
+            e.stamp.validators()
+        },
     }
 }
 
@@ -120,7 +136,7 @@ impl Cache {
     #[input]
     fn inp(&mut self, r: Request, out: &mut Outputs<Self>) {
         match lookup(&self.root, &mut self.entries, &r) {
-            Some(body) => out.hit(hit(r, body)),
+            Some(entry) => out.hit(hit(r, entry)),
             None => out.miss(r),
         }
     }
@@ -139,9 +155,9 @@ impl CacheV2 {
     #[input]
     fn inp(&mut self, r: Request, out: &mut Outputs<Self>) {
         match lookup(&self.root, &mut self.entries, &r) {
-            Some(body) => {
+            Some(entry) => {
                 self.hits += 1;
-                out.hit(hit(r, body))
+                out.hit(hit(r, entry))
             }
             None => out.miss(r),
         }

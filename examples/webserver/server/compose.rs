@@ -16,7 +16,13 @@ pub fn head(l: &Loaded, extra: &str) -> Vec<u8> {
     } else {
         std::borrow::Cow::Owned(format!("{}{extra}", l.extra))
     };
-    head_of(l.status, l.content_type, l.body.len(), l.keep_alive, &extra)
+    head_of(
+        l.status,
+        &l.content_type,
+        l.body.len(),
+        l.keep_alive,
+        &extra,
+    )
 }
 
 /// A response head: status line, type, length, connection, `extra` headers.
@@ -89,7 +95,7 @@ fn failed(l: Loaded) -> Response {
     response(
         Loaded {
             status: Status::InternalError,
-            content_type: "text/plain",
+            content_type: "text/plain".into(),
             body: Body::Memory(Arc::from(&b"internal server error\n"[..])),
             extra: String::new(),
             ..l
@@ -170,7 +176,7 @@ impl ComposeStream {
     fn inp(&mut self, o: Opened, out: &mut Outputs<Self>) {
         let head = head_of(
             o.status,
-            o.content_type,
+            &o.content_type,
             o.body.len(),
             o.keep_alive,
             &o.extra,

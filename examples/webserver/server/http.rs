@@ -1,6 +1,7 @@
 //! The packets that flow through the server, and HTTP status codes.
 
 use mio::net::TcpStream;
+use std::borrow::Cow;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
@@ -59,15 +60,20 @@ pub struct Request {
     pub keep_alive: bool,
     /// Set when the request is answered with an error without loading.
     pub error: Option<Status>,
-    /// `If-None-Match` and `If-Modified-Since`, for a 304.
+    /// `If-None-Match`, `If-Modified-Since`, `Range`, `If-Range`.
     pub conditions: Conditions,
+    /// `Accept-Encoding` admits gzip: a precompressed `.gz` sibling of
+    /// the file may be sent instead.
+    pub gzip: bool,
 }
 
-/// A request's conditional headers.
+/// A request's conditional and range headers.
 #[derive(Clone, Debug, Default)]
 pub struct Conditions {
     pub if_none_match: Option<String>,
     pub if_modified_since: Option<String>,
+    pub range: Option<String>,
+    pub if_range: Option<String>,
 }
 
 /// A loaded response body, or an error.
@@ -76,7 +82,7 @@ pub struct Loaded {
     pub conn: ConnRef,
     pub seq: u64,
     pub status: Status,
-    pub content_type: &'static str,
+    pub content_type: Cow<'static, str>,
     pub body: Body,
     /// HEAD: send the headers only.
     pub head_only: bool,
@@ -114,12 +120,17 @@ pub struct Response {
 #[derive(Clone)]
 pub enum Body {
     Memory(Arc<[u8]>),
-    /// An open file, streamed in chunks as the client reads (shared, so
-    /// that a packet holding it can be kept for `#[recover]`).
+    /// `len` bytes of an open file from `offset`, streamed in chunks as
+    /// the client reads (positioned reads, so the file is shared: a
+    /// packet holding it can be kept for `#[recover]`).
     File {
         file: Arc<std::fs::File>,
+        offset: u64,
         len: u64,
     },
+    /// Bodies sent one after another (the parts of a
+    /// `multipart/byteranges` response); none is itself `Parts`.
+    Parts(Arc<[Body]>),
 }
 
 impl Body {
@@ -128,6 +139,16 @@ impl Body {
         match self {
             Body::Memory(b) => b.len() as u64,
             Body::File { len, .. } => *len,
+            Body::Parts(parts) => parts.iter().map(Body::len).sum(),
+        }
+    }
+
+    /// All of an open file of `len` bytes.
+    pub fn file(file: std::fs::File, len: u64) -> Self {
+        Body::File {
+            file: Arc::new(file),
+            offset: 0,
+            len,
         }
     }
 }
@@ -137,7 +158,7 @@ pub struct Opened {
     pub conn: ConnRef,
     pub seq: u64,
     pub status: Status,
-    pub content_type: &'static str,
+    pub content_type: Cow<'static, str>,
     pub body: Body,
     pub head_only: bool,
     pub keep_alive: bool,
@@ -170,11 +191,15 @@ impl From<Response> for Streamed {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Status {
     Ok = 200,
+    PartialContent = 206,
     BadRequest = 400,
     NotFound = 404,
     MethodNotAllowed = 405,
     PayloadTooLarge = 413,
     HeadersTooLarge = 431,
+    RangeNotSatisfiable = 416,
+    ExpectationFailed = 417,
+    NotImplemented = 501,
     MovedPermanently = 301,
     NotModified = 304,
     InternalError = 500,
@@ -187,11 +212,15 @@ impl Status {
     pub fn line(self) -> (u16, &'static str) {
         match self {
             Status::Ok => (200, "OK"),
+            Status::PartialContent => (206, "Partial Content"),
             Status::BadRequest => (400, "Bad Request"),
             Status::NotFound => (404, "Not Found"),
             Status::MethodNotAllowed => (405, "Method Not Allowed"),
             Status::PayloadTooLarge => (413, "Content Too Large"),
             Status::HeadersTooLarge => (431, "Request Header Fields Too Large"),
+            Status::RangeNotSatisfiable => (416, "Range Not Satisfiable"),
+            Status::ExpectationFailed => (417, "Expectation Failed"),
+            Status::NotImplemented => (501, "Not Implemented"),
             Status::MovedPermanently => (301, "Moved Permanently"),
             Status::NotModified => (304, "Not Modified"),
             Status::InternalError => (500, "Internal Server Error"),

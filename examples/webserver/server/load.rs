@@ -1,12 +1,15 @@
 //! Loads the file a request names, from a directory or the embedded site,
 //! without ever leaving the root.
 
-use super::http::{Body, Loaded, Method, Opened, Request, Status};
+use super::http::{Body, Conditions, Loaded, Method, Opened, Request, Status};
+use super::range::{self, Ranges};
 use super::site;
 use evoflow::{component, Outputs};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 /// Files up to this size are read into memory in one go; larger ones are
 /// streamed from the open file.
@@ -26,10 +29,7 @@ pub enum Target {
 /// streamed as the client reads; never read for a HEAD.
 fn file_body(mut file: std::fs::File, len: u64, head_only: bool) -> Option<Body> {
     if len > IN_MEMORY || head_only {
-        return Some(Body::File {
-            file: Arc::new(file),
-            len,
-        });
+        return Some(Body::file(file, len));
     }
     let mut bytes = Vec::with_capacity(len as usize);
     std::io::Read::read_to_end(&mut file, &mut bytes).ok()?;
@@ -219,76 +219,127 @@ pub fn answer(
 /// A response's status, type, body and more header lines.
 pub struct Answer {
     pub status: Status,
-    pub content_type: &'static str,
+    pub content_type: Cow<'static, str>,
     pub body: Body,
     pub extra: String,
 }
 
-/// Answers `r` from `root` as clients expect: a directory asked without
-/// its slash is redirected (301) to it; a file carries `ETag` and
-/// `Last-Modified`, and a request whose `If-None-Match` (or, without one,
-/// `If-Modified-Since`) says the client has it gets a 304 with no body.
-/// `stream` sends every file from the open file (the streaming `load`).
-pub fn respond(root: &Root, r: &Request, head_only: bool, stream: bool) -> Answer {
-    let plain = |(status, content_type, body)| Answer {
-        status,
-        content_type,
-        body,
-        extra: String::new(),
-    };
-    if r.error.is_some() || matches!(root, Root::Embedded) {
-        return plain(answer(root, r.error, &r.path, head_only));
-    }
-    let Some(target) = root.open(&r.path) else {
-        return plain(answer(root, Some(Status::NotFound), &r.path, head_only));
-    };
-    let (file, meta) = match target {
-        Target::File(file, meta) => (file, meta),
-        Target::Unavailable => {
-            return Answer {
-                extra: "Retry-After: 1\r\n".to_owned(),
-                ..plain(answer(root, Some(Status::Unavailable), "", head_only))
-            }
-        }
-        Target::Directory => {
-            let (path, query) = match r.path.split_once('?') {
-                Some((p, q)) => (p, format!("?{q}")),
-                None => (r.path.as_str(), String::new()),
-            };
-            return Answer {
-                extra: format!("Location: {path}/{query}\r\n"),
-                ..plain(answer(root, Some(Status::MovedPermanently), "", head_only))
-            };
-        }
-    };
-    let modified = meta.modified().ok();
-    let etag = format!(
-        "\"{:x}-{:x}\"",
-        modified
-            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs()),
-        meta.len()
-    );
-    let mut extra = format!("ETag: {etag}\r\n");
+/// A file's validators: its entity tag (modification time in
+/// nanoseconds, length, and `gz` for a precompressed sibling, so that the
+/// two representations never share one) and its `ETag` and
+/// `Last-Modified` header lines.
+pub fn validators(len: u64, modified: Option<SystemTime>, gzip: bool) -> (String, String) {
+    let nanos = modified
+        .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let etag = format!("\"{nanos:x}-{len:x}{}\"", if gzip { "-gz" } else { "" });
+    let mut lines = format!("ETag: {etag}\r\n");
     if let Some(m) = modified {
-        extra.push_str(&format!(
+        lines.push_str(&format!(
             "Last-Modified: {}\r\n",
             httpdate::fmt_http_date(m)
         ));
     }
-    let unchanged = match (&r.conditions.if_none_match, &r.conditions.if_modified_since) {
+    (etag, lines)
+}
+
+/// True if the client's copy is current (RFC 9110 13.1.2-3): its
+/// `If-None-Match` names this version, or, without one, nothing changed
+/// since its `If-Modified-Since`.
+fn unchanged(c: &Conditions, etag: &str, modified: Option<SystemTime>) -> bool {
+    match (&c.if_none_match, &c.if_modified_since) {
         (Some(tags), _) => tags
             .split(',')
             .map(str::trim)
-            .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag.as_str())),
+            .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag)),
         (None, Some(since)) => match (httpdate::parse_http_date(since), modified) {
             (Ok(since), Some(m)) => httpdate::HttpDate::from(m) <= httpdate::HttpDate::from(since),
             _ => false,
         },
         (None, None) => false,
+    }
+}
+
+/// True if a `Range` applies (RFC 9110 13.1.5): no `If-Range`, or one
+/// naming this version exactly (strong tag, or the exact modification
+/// date).
+fn range_applies(c: &Conditions, etag: &str, modified: Option<SystemTime>) -> bool {
+    match c.if_range.as_deref().map(str::trim) {
+        None => true,
+        Some(tag) if tag.starts_with('"') => tag == etag,
+        Some(date) => match (httpdate::parse_http_date(date), modified) {
+            (Ok(date), Some(m)) => httpdate::HttpDate::from(m) == httpdate::HttpDate::from(date),
+            _ => false,
+        },
+    }
+}
+
+/// The precompressed sibling (`name.gz`) of the file `r` names, if the
+/// client takes gzip and one exists.
+fn gzipped(root: &Path, r: &Request) -> Option<(std::fs::File, std::fs::Metadata)> {
+    let raw = r.path.split(['?', '#']).next().unwrap_or_default();
+    if !r.gzip || raw.ends_with('/') {
+        return None;
+    }
+    let path = clean_path(&r.path).filter(|p| !p.is_empty())?;
+    match beneath::open(root, &format!("{path}.gz"), false)? {
+        Target::File(file, meta) => Some((file, meta)),
+        Target::Directory | Target::Unavailable => None,
+    }
+}
+
+/// Answers `r` from `root` as clients expect: a directory asked without
+/// its slash is redirected (301) to it; a file carries `ETag` and
+/// `Last-Modified`, and a request whose `If-None-Match` (or, without one,
+/// `If-Modified-Since`) says the client has it gets a 304 with no body;
+/// a client that takes gzip gets the file's precompressed `.gz` sibling
+/// if there is one; a GET with `Range` gets those bytes (206, several as
+/// `multipart/byteranges`) or 416 if none exist. `stream` sends every
+/// file from the open file (the streaming `load`).
+pub fn respond(root: &Root, r: &Request, head_only: bool, stream: bool) -> Answer {
+    let plain = |(status, content_type, body)| Answer {
+        status,
+        content_type: Cow::Borrowed(content_type),
+        body,
+        extra: String::new(),
     };
-    let content_type = content_type(&r.path);
-    if unchanged {
+    let error = |status| plain(answer(root, Some(status), "", head_only));
+    let dir = match root {
+        Root::Dir(dir) if r.error.is_none() => dir,
+        _ => return plain(answer(root, r.error, &r.path, head_only)),
+    };
+    let (file, meta, encoding) = match gzipped(dir, r) {
+        Some((file, meta)) => (
+            file,
+            meta,
+            "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n",
+        ),
+        None => match root.open(&r.path) {
+            Some(Target::File(file, meta)) => (file, meta, ""),
+            None => return plain(answer(root, Some(Status::NotFound), &r.path, head_only)),
+            Some(Target::Unavailable) => {
+                return Answer {
+                    extra: "Retry-After: 1\r\n".to_owned(),
+                    ..error(Status::Unavailable)
+                }
+            }
+            Some(Target::Directory) => {
+                let (path, query) = match r.path.split_once('?') {
+                    Some((p, q)) => (p, format!("?{q}")),
+                    None => (r.path.as_str(), String::new()),
+                };
+                return Answer {
+                    extra: format!("Location: {path}/{query}\r\n"),
+                    ..error(Status::MovedPermanently)
+                };
+            }
+        },
+    };
+    let (len, modified) = (meta.len(), meta.modified().ok());
+    let (etag, mut extra) = validators(len, modified, !encoding.is_empty());
+    extra.push_str(encoding);
+    let content_type = Cow::Borrowed(content_type(&r.path));
+    if unchanged(&r.conditions, &etag, modified) {
         return Answer {
             status: Status::NotModified,
             content_type,
@@ -296,14 +347,46 @@ pub fn respond(root: &Root, r: &Request, head_only: bool, stream: bool) -> Answe
             extra,
         };
     }
-    let len = meta.len();
-    let body = if stream {
-        Some(Body::File {
-            file: Arc::new(file),
-            len,
-        })
-    } else {
-        file_body(file, len, head_only)
+    extra.push_str("Accept-Ranges: bytes\r\n");
+    let ranges = match &r.conditions.range {
+        Some(h) if !head_only && range_applies(&r.conditions, &etag, modified) => {
+            range::parse(h, len)
+        }
+        _ => Ranges::Whole,
+    };
+    let body = match ranges {
+        Ranges::Whole if stream => Some(Body::file(file, len)),
+        Ranges::Whole => file_body(file, len, head_only),
+        Ranges::Unsatisfiable => {
+            return Answer {
+                extra: format!("{extra}Content-Range: bytes */{len}\r\n"),
+                ..error(Status::RangeNotSatisfiable)
+            }
+        }
+        Ranges::Parts(parts) => {
+            let file = Arc::new(file);
+            if let [(a, b)] = parts[..] {
+                extra.push_str(&format!("Content-Range: bytes {a}-{b}/{len}\r\n"));
+                let body = Body::File {
+                    file,
+                    offset: a,
+                    len: b - a + 1,
+                };
+                return Answer {
+                    status: Status::PartialContent,
+                    content_type,
+                    body,
+                    extra,
+                };
+            }
+            let boundary = range::boundary();
+            return Answer {
+                status: Status::PartialContent,
+                body: range::multipart(&file, len, &content_type, &parts, &boundary),
+                content_type: Cow::Owned(format!("multipart/byteranges; boundary={boundary}")),
+                extra,
+            };
+        }
     };
     match body {
         Some(body) => Answer {

@@ -23,6 +23,7 @@ pub mod compose;
 pub mod http;
 pub mod load;
 pub mod parse;
+pub mod range;
 pub mod read;
 pub mod reply;
 pub mod scenarios;

@@ -18,6 +18,7 @@ pub struct Head {
     pub path: String,
     pub keep_alive: bool,
     pub conditions: Conditions,
+    pub gzip: bool,
 }
 
 pub fn parse_head(head: &[u8]) -> Result<Head, Status> {
@@ -76,13 +77,38 @@ pub fn parse_head(head: &[u8]) -> Result<Head, Status> {
     let conditions = Conditions {
         if_none_match: header("if-none-match"),
         if_modified_since: header("if-modified-since"),
+        range: header("range"),
+        if_range: header("if-range"),
     };
+    let gzip = header("accept-encoding").is_some_and(|v| accepts_gzip(&v));
     Ok(Head {
         method,
         path,
         keep_alive,
         conditions,
+        gzip,
     })
+}
+
+/// True if an `Accept-Encoding` value admits gzip (RFC 9110 12.5.3):
+/// named, or covered by `*`, with a non-zero quality.
+pub fn accepts_gzip(value: &str) -> bool {
+    let mut star = false;
+    for item in value.split(',') {
+        let mut params = item.split(';');
+        let coding = params.next().unwrap_or_default().trim();
+        let q = params
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+            .map_or(1.0, |(_, v)| v.trim().parse::<f32>().unwrap_or(0.0));
+        if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+            return q > 0.0;
+        }
+        if coding == "*" {
+            star = q > 0.0;
+        }
+    }
+    star
 }
 
 /// httparse accepts only HTTP/1.x; anything else in the request line's
@@ -111,6 +137,7 @@ impl Parse {
                 keep_alive: head.keep_alive,
                 error: None,
                 conditions: head.conditions,
+                gzip: head.gzip,
             },
             Err(status) => Request {
                 conn: raw.conn,
@@ -120,6 +147,7 @@ impl Parse {
                 keep_alive: false,
                 error: Some(status),
                 conditions: Conditions::default(),
+                gzip: false,
             },
         };
         if request.conn.id % 2 == 0 {

@@ -7,7 +7,7 @@ use evoflow::{component, Flow, Outputs};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use std::collections::HashMap;
-use std::io::{ErrorKind, Read as _};
+use std::io::{ErrorKind, Read as _, Write as _};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -27,7 +27,18 @@ struct Open {
     last_active: Instant,
     /// No more requests are read (an error response will close it).
     done: bool,
+    /// What is left to write of a `100 Continue`: nothing more is framed
+    /// (so no response can be written) until it is all out.
+    interim: &'static [u8],
+    /// The request a `100 Continue` went out for.
+    continued: Option<u64>,
+    /// A request waits for its `100 Continue` until the responses before
+    /// it are written.
+    awaits_continue: bool,
 }
+
+/// The interim response to `Expect: 100-continue`.
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// Reads and frames requests.
 pub struct Read {
@@ -61,8 +72,11 @@ impl Read {
 
 /// What framing found at the start of a buffer.
 enum Framed {
-    /// Not a complete request yet.
+    /// Not a complete request head yet.
     Partial,
+    /// A complete head whose body has not all arrived; the client waits
+    /// for a `100 Continue` before it sends the body if `expects_continue`.
+    Body { expects_continue: bool },
     /// A request head of `head` bytes, then a body; `total` bytes in all.
     Request { head: usize, total: usize },
     /// A request that cannot be served; the connection closes after.
@@ -105,12 +119,24 @@ fn frame(buf: &[u8]) -> Framed {
     if head > MAX_HEAD {
         return Framed::Refused(Status::HeadersTooLarge);
     }
-    let mut body: Option<usize> = None;
+    let http11 = req.version == Some(1);
+    let mut length: Option<usize> = None;
+    // Transfer codings in order, over every `Transfer-Encoding` line.
+    let mut codings: Vec<&[u8]> = Vec::new();
+    let mut expects_continue = false;
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            return Framed::Refused(Status::BadRequest);
-        }
-        if h.name.eq_ignore_ascii_case("content-length") {
+            codings.extend(
+                h.value
+                    .split(|b| *b == b',')
+                    .map(<[u8]>::trim_ascii)
+                    .filter(|c| !c.is_empty()),
+            );
+            // An empty value names no coding but still claims one.
+            if h.value.trim_ascii().is_empty() {
+                return Framed::Refused(Status::BadRequest);
+            }
+        } else if h.name.eq_ignore_ascii_case("content-length") {
             let v = h.value.trim_ascii();
             let n = match std::str::from_utf8(v) {
                 Ok(d) if !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) => {
@@ -118,20 +144,100 @@ fn frame(buf: &[u8]) -> Framed {
                 }
                 _ => None,
             };
-            match (n, body) {
+            match (n, length) {
                 (None, _) => return Framed::Refused(Status::BadRequest),
                 // Two different lengths: which one a proxy used is unknown.
                 (Some(n), Some(b)) if n != b => return Framed::Refused(Status::BadRequest),
                 (Some(n), _) if n > MAX_BODY => return Framed::Refused(Status::PayloadTooLarge),
-                (Some(n), _) => body = Some(n),
+                (Some(n), _) => length = Some(n),
             }
+        } else if h.name.eq_ignore_ascii_case("expect") && http11 {
+            // RFC 9110 10.1.1; HTTP/1.0 clients' `Expect` is ignored.
+            if !h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
+                return Framed::Refused(Status::ExpectationFailed);
+            }
+            expects_continue = true;
         }
     }
-    let total = head + body.unwrap_or(0);
-    if buf.len() < total {
-        return Framed::Partial;
+    let body = if codings.is_empty() {
+        Ok(length
+            .map(|n| (buf.len() >= head + n).then_some(n))
+            .unwrap_or(Some(0)))
+    } else {
+        // RFC 9112 6.1-6.3: with both framings, or chunked not last (or
+        // twice), or in HTTP/1.0, where a body ends is unclear: refused,
+        // as is a coding this server does not know.
+        let chunked = |c: &&[u8]| c.eq_ignore_ascii_case(b"chunked");
+        match codings.iter().position(chunked) {
+            _ if length.is_some() || !http11 => return Framed::Refused(Status::BadRequest),
+            Some(at) if at + 1 == codings.len() && codings.len() == 1 => chunked_end(&buf[head..]),
+            Some(at) if at + 1 == codings.len() && !codings[..at].iter().any(chunked) => {
+                return Framed::Refused(Status::NotImplemented)
+            }
+            _ => return Framed::Refused(Status::BadRequest),
+        }
+    };
+    match body {
+        Ok(Some(n)) => Framed::Request {
+            head,
+            total: head + n,
+        },
+        Err(status) => Framed::Refused(status),
+        // What is framed must fit the buffer (chunk headers included).
+        Ok(None) if buf.len() > MAX_HEAD + MAX_BODY => Framed::Refused(Status::PayloadTooLarge),
+        Ok(None) => Framed::Body { expects_continue },
     }
-    Framed::Request { head, total }
+}
+
+/// The length of the chunked body at the start of `b`, trailers
+/// included, once it has all arrived; refused if malformed or if its
+/// data exceeds [`MAX_BODY`]. Strict where parsers are known to differ
+/// (RFC 9112 7.1): a size line has at least one hex digit, no bare CR or
+/// LF, and each chunk's data ends with CRLF.
+fn chunked_end(b: &[u8]) -> Result<Option<usize>, Status> {
+    let (mut pos, mut data) = (0, 0u64);
+    loop {
+        let Some(eol) = b[pos..].windows(2).position(|w| w == b"\r\n") else {
+            let line = &b[pos..];
+            if line.contains(&b'\n') || line.len() > MAX_HEAD {
+                return Err(Status::BadRequest);
+            }
+            return Ok(None);
+        };
+        let line = &b[pos..pos + eol];
+        if !line.first().is_some_and(u8::is_ascii_hexdigit)
+            || line.contains(&b'\n')
+            || line.contains(&b'\r')
+        {
+            return Err(Status::BadRequest);
+        }
+        let size = match httparse::parse_chunk_size(&b[pos..pos + eol + 2]) {
+            Ok(httparse::Status::Complete((_, size))) => size,
+            _ => return Err(Status::BadRequest),
+        };
+        pos += eol + 2;
+        if size == 0 {
+            let mut trailers = [httparse::EMPTY_HEADER; 32];
+            return match httparse::parse_headers(&b[pos..], &mut trailers) {
+                Ok(httparse::Status::Complete((n, _))) => Ok(Some(pos + n)),
+                Ok(httparse::Status::Partial) => Ok(None),
+                Err(httparse::Error::TooManyHeaders) => Err(Status::HeadersTooLarge),
+                Err(_) => Err(Status::BadRequest),
+            };
+        }
+        data = data.saturating_add(size);
+        if data > MAX_BODY as u64 {
+            return Err(Status::PayloadTooLarge);
+        }
+        let end = pos + size as usize;
+        if b.len() < end + 2 {
+            return Ok(None);
+        }
+        if &b[end..end + 2] != b"\r\n" {
+            return Err(Status::BadRequest);
+        }
+        pos = end + 2;
+    }
 }
 
 /// What reading a socket found.
@@ -158,13 +264,56 @@ impl Open {
         self.buf.len() > MAX_HEAD + MAX_BODY
     }
 
+    /// True if it must be tried again without a readiness event: a
+    /// `100 Continue` is due or half written.
+    fn stalled(&self) -> bool {
+        self.awaits_continue || !self.interim.is_empty()
+    }
+
+    /// Writes what is left of the interim response; true once it is out
+    /// (or the connection failed, which `reply` will find).
+    fn send_interim(&mut self) -> bool {
+        while !self.interim.is_empty() {
+            match (&*self.conn.stream).write(self.interim) {
+                Ok(n) if n > 0 => self.interim = &self.interim[n..],
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                _ => self.interim = &[],
+            }
+        }
+        true
+    }
+
+    /// Answers `Expect: 100-continue` for the request being read: at
+    /// once if every response before it is written (so the interim one
+    /// cannot land inside another), else when they are.
+    fn continue_body(&mut self) {
+        self.awaits_continue = false;
+        if self.continued == Some(self.seq) {
+            return;
+        }
+        if self.conn.answered.load(Ordering::Acquire) < self.seq {
+            self.awaits_continue = true;
+            return;
+        }
+        self.continued = Some(self.seq);
+        self.interim = CONTINUE;
+        self.send_interim();
+    }
+
     /// Emits every complete request in the buffer, as far as the
     /// pipelining bound allows.
     fn emit(&mut self, out: &mut Outputs<Read>) -> bool {
         let mut emitted = false;
-        while !self.done && self.may_frame() {
+        while !self.done && self.may_frame() && self.send_interim() {
             let (head, problem, used) = match frame(&self.buf) {
                 Framed::Partial => break,
+                Framed::Body { expects_continue } => {
+                    if expects_continue {
+                        self.continue_body();
+                    }
+                    break;
+                }
                 Framed::Request { head, total } => (self.buf[..head].to_vec(), None, total),
                 Framed::Refused(status) => {
                     self.done = true;
@@ -235,6 +384,9 @@ impl Read {
                     seq: 0,
                     last_active: Instant::now(),
                     done: false,
+                    interim: &[],
+                    continued: None,
+                    awaits_continue: false,
                 },
             );
         }
@@ -268,7 +420,11 @@ impl Read {
             };
             emitted |= open.emit(out);
             match filled {
-                Filled::Drained if !open.may_frame() && !open.buf.is_empty() => self.more.push(id),
+                Filled::Drained
+                    if open.stalled() || (!open.may_frame() && !open.buf.is_empty()) =>
+                {
+                    self.more.push(id)
+                }
                 Filled::Drained => {}
                 Filled::More => self.more.push(id),
                 Filled::Closed => self.close(id, false),
@@ -286,9 +442,6 @@ impl Read {
             for id in stale {
                 self.close(id, true);
             }
-        }
-        if !self.more.is_empty() && emitted {
-            return Flow::Continue;
         }
         if emitted {
             Flow::Continue

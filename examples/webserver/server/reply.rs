@@ -8,7 +8,8 @@
 use super::http::{Body, ConnRef, Response, Streamed};
 use evoflow::{component, Flow, Resources};
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::{ErrorKind, Read as _, Write as _};
+use std::io::{ErrorKind, Write as _};
+use std::os::unix::fs::FileExt as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,10 +26,11 @@ enum Chunk {
     Answered,
     Bytes(Vec<u8>),
     Shared(Arc<[u8]>),
-    /// An open file with `left` bytes to send; `buf[off..]` is read but
-    /// not yet written.
+    /// An open file with `left` bytes to send from `pos`; `buf[off..]`
+    /// is read but not yet written.
     File {
         file: Arc<std::fs::File>,
+        pos: u64,
         left: u64,
         buf: Vec<u8>,
         off: usize,
@@ -190,6 +192,7 @@ impl Out {
                 }
                 Chunk::File {
                     file,
+                    pos,
                     left,
                     buf,
                     off: boff,
@@ -199,10 +202,13 @@ impl Out {
                             break Wrote::All;
                         }
                         buf.resize(FILE_CHUNK.min(*left as usize), 0);
-                        match (&**file).read(buf) {
+                        // A file shorter than it was when opened (rewritten
+                        // meanwhile) fails the response: the length is sent.
+                        match file.read_at(buf, *pos) {
                             Ok(0) | Err(_) => break Wrote::Failed,
                             Ok(n) => {
                                 buf.truncate(n);
+                                *pos += n as u64;
                                 *left -= n as u64;
                                 *boff = 0;
                             }
@@ -229,6 +235,29 @@ impl Out {
         true
     }
 
+    /// Queues a body's bytes.
+    fn push_body(&mut self, body: Body) {
+        match body {
+            Body::Memory(b) if !b.is_empty() => self.queue.push_back((Chunk::Shared(b), 0)),
+            Body::File { file, offset, len } if len > 0 => self.queue.push_back((
+                Chunk::File {
+                    file,
+                    pos: offset,
+                    left: len,
+                    buf: Vec::new(),
+                    off: 0,
+                },
+                0,
+            )),
+            Body::Parts(parts) => {
+                for part in parts.iter() {
+                    self.push_body(part.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Moves responses whose turn has come into the write queue.
     fn admit(&mut self) {
         while !self.close_after {
@@ -237,20 +266,8 @@ impl Out {
             };
             self.next_seq += 1;
             self.queue.push_back((Chunk::Bytes(r.head), 0));
-            match r.body {
-                Some(Body::Memory(b)) if !b.is_empty() => {
-                    self.queue.push_back((Chunk::Shared(b), 0))
-                }
-                Some(Body::File { file, len }) if len > 0 => self.queue.push_back((
-                    Chunk::File {
-                        file,
-                        left: len,
-                        buf: Vec::new(),
-                        off: 0,
-                    },
-                    0,
-                )),
-                _ => {}
+            if let Some(body) = r.body {
+                self.push_body(body);
             }
             self.queue.push_back((Chunk::Answered, 0));
             self.close_after = r.close;
