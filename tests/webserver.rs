@@ -654,6 +654,43 @@ fn a_huge_file_or_a_pipelined_burst_neither_fills_memory_nor_stalls_others() {
 /// content type of the file served (decoded, never guessed as HTML), a
 /// `Date`, one `Host` on 1.1 requests, and ordinary names with `:`.
 #[test]
+fn a_client_downloading_at_full_speed_does_not_stall_others() {
+    let dir = std::env::temp_dir().join(format!("evoflow-site-download-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.txt"), "file a").unwrap();
+    std::fs::File::create(dir.join("huge.bin"))
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let srv = serve(Some(dir.clone()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let downloader = {
+        let (mut s, stop) = (connect(srv.addr), stop.clone());
+        std::thread::spawn(move || {
+            s.write_all(b"GET /huge.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let (mut got, mut chunk) = (0u64, vec![0u8; 256 * 1024]);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let n = s.read(&mut chunk).unwrap();
+                assert!(n > 0, "download ended early");
+                got += n as u64;
+            }
+            got
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let p99 = small_requests_p99(srv.addr);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let got = downloader.join().unwrap();
+    assert!(got > 16 << 20, "the download itself stalled: {got} bytes");
+    assert!(
+        p99 < 50.0,
+        "other clients' p99 {p99:.1} ms beside the download"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn content_types_date_and_host_as_clients_expect() {
     let dir = std::env::temp_dir().join(format!("evoflow-site-http-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("sub")).unwrap();

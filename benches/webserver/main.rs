@@ -70,10 +70,16 @@ fn evoflow_server(root: &Path) -> (Running, SocketAddr) {
 }
 
 /// A server (`evoflow`, `threaded` or `hyper`) in a child process: this
-/// benchmark, re-executed with `--serve`.
-fn spawn_child(kind: &str, addr: SocketAddr, root: &Path) -> Child {
+/// benchmark, re-executed with `--serve` (`workers` is evoflow's).
+fn spawn_child(kind: &str, addr: SocketAddr, root: &Path, workers: usize) -> Child {
     let child = Command::new(std::env::current_exe().unwrap())
-        .args(["--serve", kind, &addr.to_string(), root.to_str().unwrap()])
+        .args([
+            "--serve",
+            kind,
+            &addr.to_string(),
+            root.to_str().unwrap(),
+            &workers.to_string(),
+        ])
         .spawn()
         .expect("start a server process");
     // Ready when it accepts.
@@ -222,7 +228,7 @@ fn run_bad_update(root: &Path, offer: Offer, watched: bool) -> (Result, Option<D
 fn run_restart(root: &Path, offer: Offer) -> (Result, Duration) {
     let (l, addr) = listener();
     drop(l);
-    let mut child = spawn_child("evoflow", addr, root);
+    let mut child = spawn_child("evoflow", addr, root, WORKERS);
     let start = Instant::now();
     let (samples, at) = std::thread::scope(|s| {
         let gen = s.spawn(|| load::run(addr, PATH, CONNS, offer, RUN));
@@ -230,7 +236,7 @@ fn run_restart(root: &Path, offer: Offer) -> (Result, Duration) {
         let at = start.elapsed();
         child.kill().unwrap();
         child.wait().unwrap();
-        child = spawn_child("evoflow", addr, root);
+        child = spawn_child("evoflow", addr, root, WORKERS);
         (gen.join().unwrap(), at)
     });
     child.kill().unwrap();
@@ -282,14 +288,16 @@ fn spawn_nginx(addr: SocketAddr, root: &Path, workers: usize) -> Option<Child> {
     Some(child)
 }
 
-/// Saturation throughput measured by wrk (Debian's `wrk`), if installed,
-/// next to nginx (`nginx-light`) if installed: one worker each, the same
-/// file, `wrk -t1 -c32 -d4s`, 3 interleaved rounds, median [min, max].
-/// What each server does per request: evoflow opens the file under its
-/// root (`openat2`, `RESOLVE_BENEATH`), `fstat`s it and reads it (it is
-/// under 64 KiB) into one write; nginx opens, `fstat`s and `sendfile`s;
-/// the hyper and thread-per-connection baselines do evoflow's work (the
-/// same `load` code) from their own threads.
+/// Saturation throughput and p99 latency measured by wrk (Debian's
+/// `wrk`), if installed, next to nginx (`nginx-light`) if installed: with
+/// one worker each, then two workers each; the same file, `wrk -t1 -c32
+/// -d4s --latency`, 3 interleaved rounds, median [min, max]. What each
+/// server does per request: evoflow opens the file under its root
+/// (`openat2`, `RESOLVE_BENEATH`), `fstat`s it and reads it (it is under
+/// 64 KiB) into one write; nginx opens, `fstat`s and `sendfile`s; the
+/// hyper and thread-per-connection baselines (one worker only: hyper runs
+/// tokio with 2 threads) do evoflow's work (the same `load` code) from
+/// their own threads.
 fn wrk_comparison(root: &Path) {
     if Command::new("wrk").arg("--version").output().is_err() {
         println!("wrk not installed (apt-get install wrk): skipping the wrk comparison");
@@ -299,59 +307,93 @@ fn wrk_comparison(root: &Path) {
     if !nginx {
         println!("nginx not installed (apt-get install nginx-light): comparing without it");
     }
-    let kinds: Vec<&str> = ["evoflow", "nginx", "hyper", "threaded"]
-        .into_iter()
-        .filter(|k| *k != "nginx" || nginx)
-        .collect();
-    let mut results: Vec<(&str, Vec<f64>)> = kinds.iter().map(|k| (*k, Vec::new())).collect();
-    for _round in 0..3 {
-        for (kind, rounds) in &mut results {
-            let (l, addr) = listener();
-            drop(l);
-            let mut child = match *kind {
-                "nginx" => spawn_nginx(addr, root, 1).expect("nginx starts"),
-                kind => spawn_child(kind, addr, root),
-            };
-            let out = Command::new("wrk")
-                .args([
-                    "-t1",
-                    &format!("-c{CONNS}"),
-                    "-d4s",
-                    &format!("http://{addr}{PATH}"),
-                ])
-                .output()
-                .expect("wrk runs");
-            if *kind == "nginx" {
-                // Its workers exit with the master on a graceful stop.
-                let _ = Command::new("kill")
-                    .args(["-QUIT", &child.id().to_string()])
-                    .status();
-            } else {
-                let _ = child.kill();
+    for workers in [1, 2] {
+        let kinds: Vec<&str> = ["evoflow", "nginx", "hyper", "threaded"]
+            .into_iter()
+            .filter(|k| *k != "nginx" || nginx)
+            .filter(|k| workers == 1 || matches!(*k, "evoflow" | "nginx"))
+            .collect();
+        // Per server: requests/s and p99 (ms) of each round.
+        let mut results: Vec<(&str, Vec<f64>, Vec<f64>)> =
+            kinds.iter().map(|k| (*k, Vec::new(), Vec::new())).collect();
+        for _round in 0..3 {
+            for (kind, rps, p99) in &mut results {
+                let (r, p) = wrk_once(kind, root, workers);
+                rps.push(r);
+                p99.push(p);
             }
-            child.wait().unwrap();
-            let text = String::from_utf8_lossy(&out.stdout);
-            let rps = text
-                .lines()
-                .find_map(|l| l.strip_prefix("Requests/sec:"))
-                .and_then(|v| v.trim().parse::<f64>().ok());
-            rounds.push(rps.unwrap_or(0.0));
+        }
+        let median = |v: &[f64]| {
+            let mut v = v.to_vec();
+            v.sort_by(f64::total_cmp);
+            (v[v.len() / 2], v[0], v[v.len() - 1])
+        };
+        println!(
+            "wrk -t1 -c{CONNS} -d4s, {workers} worker(s) each, median [min, max] of 3 rounds:"
+        );
+        let (evo, evo_p99) = (median(&results[0].1).0, median(&results[0].2).0);
+        for (kind, rps, p99) in &results {
+            let ((m, lo, hi), (p, plo, phi)) = (median(rps), median(p99));
+            println!(
+                "  {kind:<10} {m:>10.0} req/s [{lo:.0}, {hi:.0}]  p99 {p:.2} ms [{plo:.2}, {phi:.2}]   evoflow / {kind}: {:.2}x throughput, {:.2}x p99",
+                evo / m,
+                evo_p99 / p
+            );
         }
     }
-    let median = |v: &[f64]| {
-        let mut v = v.to_vec();
-        v.sort_by(f64::total_cmp);
-        (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+/// One wrk run against a fresh server of `kind` with `workers`: requests
+/// per second and p99 latency in ms.
+fn wrk_once(kind: &str, root: &Path, workers: usize) -> (f64, f64) {
+    let (l, addr) = listener();
+    drop(l);
+    let mut child = match kind {
+        "nginx" => spawn_nginx(addr, root, workers).expect("nginx starts"),
+        kind => spawn_child(kind, addr, root, workers),
     };
-    println!("wrk -t1 -c{CONNS} -d4s, one worker each, requests/s, median [min, max] of 3:");
-    let evo = median(&results[0].1).0;
-    for (kind, rounds) in &results {
-        let (m, lo, hi) = median(rounds);
-        println!(
-            "  {kind:<10} {m:>10.0} [{lo:.0}, {hi:.0}]   evoflow / {kind}: {:.2}x",
-            evo / m
-        );
+    let out = Command::new("wrk")
+        .args([
+            "-t1",
+            &format!("-c{CONNS}"),
+            "-d4s",
+            "--latency",
+            &format!("http://{addr}{PATH}"),
+        ])
+        .output()
+        .expect("wrk runs");
+    if kind == "nginx" {
+        // Its workers exit with the master on a graceful stop.
+        let _ = Command::new("kill")
+            .args(["-QUIT", &child.id().to_string()])
+            .status();
+    } else {
+        let _ = child.kill();
     }
+    child.wait().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    // `     99%    1.23ms` (or us, or s).
+    let p99 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("99%"))
+        .map(str::trim)
+        .and_then(|v| {
+            let unit = v.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
+            let n: f64 = v[..v.len() - unit.len()].parse().ok()?;
+            Some(match unit {
+                "us" => n / 1000.0,
+                "ms" => n,
+                "s" => n * 1000.0,
+                _ => return None,
+            })
+        })
+        .unwrap_or(f64::NAN);
+    (rps, p99)
 }
 
 /// CPU ticks (1/100 s) used by this process's evoflow worker threads.
@@ -406,9 +448,33 @@ fn small_p99(addr: SocketAddr) -> Duration {
     load::percentile(&mut lat, 0.99)
 }
 
-/// The server's limits: idle CPU, small requests beside a client that
-/// downloads a 1 GiB file without reading, and memory under 2,000
-/// pipelined GETs of a 1 MiB file from a client that reads nothing.
+/// Downloads `path` from `addr` as fast as it comes until `stop`;
+/// returns the bytes received.
+fn download(
+    addr: SocketAddr,
+    path: &'static str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
+    use std::io::{Read, Write};
+    std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .unwrap();
+        let (mut got, mut buf) = (0, vec![0u8; 256 * 1024]);
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n as u64,
+            }
+        }
+        got
+    })
+}
+
+/// The server's limits: idle CPU; small requests beside a client that
+/// downloads a 1 GiB file as fast as it can; small requests and memory
+/// beside a client that GETs the 1 GiB file without reading and one that
+/// pipelines 2,000 GETs of a 1 MiB file and reads nothing.
 fn limits(root: &Path) {
     use std::io::Write;
     std::fs::File::create(root.join("huge.bin"))
@@ -426,6 +492,8 @@ fn limits(root: &Path) {
     std::thread::sleep(Duration::from_secs(5));
     let idle = (worker_ticks() - ticks) as f64 / 100.0 / t.elapsed().as_secs_f64();
     let rss = rss_mib();
+    let (downloading, rate) = beside_a_download(addr);
+    let rss_downloading = rss_mib().saturating_sub(rss);
     let mut huge = std::net::TcpStream::connect(addr).unwrap();
     huge.write_all(b"GET /huge.bin HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
@@ -447,21 +515,53 @@ fn limits(root: &Path) {
     println!("limits (1 worker, release):");
     println!("  idle CPU of the workers: {:.3} % of a core", 100.0 * idle);
     println!(
-        "  small GETs p99: {quiet:.1?} alone, {busy:.1?} beside a 1 GiB download and 2,000 pipelined 1 MiB GETs whose clients read nothing"
+        "  small GETs p99: {quiet:.1?} alone, {downloading:.1?} beside a client downloading a 1 GiB file ({:.0} MiB/s, resident memory +{rss_downloading} MiB), {busy:.1?} beside a 1 GiB download and 2,000 pipelined 1 MiB GETs whose clients read nothing",
+        rate / (1 << 20) as f64
     );
     println!("  resident memory grown by those two clients: {grown} MiB");
     drop((huge, burst));
     running.stop();
     drop(running);
+    // The same download beside nginx (one worker, sendfile), the same
+    // generator: what the machine allows.
+    let (l, addr) = listener();
+    drop(l);
+    if let Some(mut nginx) = spawn_nginx(addr, root, 1) {
+        let quiet = small_p99(addr);
+        let (downloading, rate) = beside_a_download(addr);
+        println!(
+            "  nginx (1 worker): small GETs p99 {quiet:.1?} alone, {downloading:.1?} beside the 1 GiB download ({:.0} MiB/s)",
+            rate / (1 << 20) as f64
+        );
+        let _ = Command::new("kill")
+            .args(["-QUIT", &nginx.id().to_string()])
+            .status();
+        nginx.wait().unwrap();
+    }
+}
+
+/// p99 of small GETs while another client downloads a 1 GiB file as fast
+/// as it can, and the download's rate in bytes per second.
+fn beside_a_download(addr: SocketAddr) -> (Duration, f64) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let downloader = download(addr, "/huge.bin", stop.clone());
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_millis(200));
+    let p99 = small_p99(addr);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rate = downloader.join().unwrap() as f64 / t.elapsed().as_secs_f64();
+    (p99, rate)
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    // `--serve KIND ADDR ROOT`: run one server in this process (used for
-    // kill and restart, and to point other load generators such as wrk at).
+    // `--serve KIND ADDR ROOT WORKERS`: run one server in this process
+    // (used for kill and restart, and to point other load generators such
+    // as wrk at).
     if args.get(1).map(String::as_str) == Some("--serve") {
         let listener = TcpListener::bind(&args[3]).expect("bind");
         let root = PathBuf::from(&args[4]);
+        let workers = args[5].parse().expect("a worker count");
         match args[2].as_str() {
             "threaded" => baselines::threaded(listener, Root::new(Some(&root)).unwrap()),
             "hyper" => baselines::hyper(listener, Root::new(Some(&root)).unwrap()),
@@ -469,7 +569,7 @@ fn main() {
                 let config = server::Config {
                     listener,
                     root: Some(root),
-                    workers: WORKERS,
+                    workers,
                 };
                 server::server(config)
                     .unwrap()

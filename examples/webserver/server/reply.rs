@@ -9,7 +9,7 @@ use super::http::{Body, ConnRef, Response, Streamed};
 use evoflow::{component, Flow, Resources};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{ErrorKind, Write as _};
-use std::os::unix::fs::FileExt as _;
+use std::os::fd::AsRawFd as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,8 +17,11 @@ use std::time::{Duration, Instant};
 /// A client that takes nothing for this long is dropped.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Bytes read from a file per write attempt.
-const FILE_CHUNK: usize = 64 * 1024;
+/// Bytes written to one connection per visit at most: a client that
+/// reads as fast as the server writes (a large download, a long pipeline)
+/// must not hold the worker; the other connections, and the other
+/// instances on the worker, get their turn between bursts.
+const BURST: usize = 256 * 1024;
 
 enum Chunk {
     /// A response's last byte is written: counts it answered (which lets
@@ -26,14 +29,11 @@ enum Chunk {
     Answered,
     Bytes(Vec<u8>),
     Shared(Arc<[u8]>),
-    /// An open file with `left` bytes to send from `pos`; `buf[off..]`
-    /// is read but not yet written.
+    /// An open file with `left` bytes to send from `pos`.
     File {
         file: Arc<std::fs::File>,
         pos: u64,
         left: u64,
-        buf: Vec<u8>,
-        off: usize,
     },
 }
 
@@ -54,26 +54,47 @@ struct Out {
 
 enum Wrote {
     All,
+    /// This visit's [`BURST`] is spent; more is written at the next.
+    Paused,
     Blocked,
     Failed,
 }
 
-fn write_all_nonblocking(
+/// Sends up to `budget` of the `left` bytes of `file` from `pos` with
+/// `sendfile` (no copy through user space).
+fn send_file(
     conn: &ConnRef,
-    bytes: &[u8],
-    off: &mut usize,
+    file: &std::fs::File,
+    pos: &mut u64,
+    left: &mut u64,
+    budget: &mut usize,
     progress: &mut Instant,
 ) -> Wrote {
-    while *off < bytes.len() {
-        match (&*conn.stream).write(&bytes[*off..]) {
-            Ok(0) => return Wrote::Failed,
-            Ok(n) => {
-                *off += n;
+    while *left > 0 {
+        if *budget == 0 {
+            return Wrote::Paused;
+        }
+        let count = (*left).min(*budget as u64) as usize;
+        let mut off = *pos as libc::off_t;
+        // SAFETY: both descriptors stay open for the call (the socket and
+        // the file are borrowed), and `off` points to a live `off_t`.
+        let n =
+            unsafe { libc::sendfile(conn.stream.as_raw_fd(), file.as_raw_fd(), &mut off, count) };
+        match n {
+            n if n > 0 => {
+                *pos += n as u64;
+                *left -= n as u64;
+                *budget -= n as usize;
                 *progress = Instant::now();
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return Wrote::Blocked,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => return Wrote::Failed,
+            // The file is shorter than when it was opened (rewritten
+            // meanwhile): its length is already sent, so the response fails.
+            0 => return Wrote::Failed,
+            _ => match std::io::Error::last_os_error().kind() {
+                ErrorKind::WouldBlock => return Wrote::Blocked,
+                ErrorKind::Interrupted => {}
+                _ => return Wrote::Failed,
+            },
         }
     }
     Wrote::All
@@ -97,9 +118,9 @@ impl Chunk {
 
 impl Out {
     /// Writes the in-memory chunks at the front of the queue (and counts
-    /// the responses they finish) with one `writev`. `None` if the front
-    /// chunk is a file.
-    fn write_gathered(&mut self) -> Option<Wrote> {
+    /// the responses they finish) with one `writev`, at most `budget`
+    /// bytes. `None` if the front chunk is a file.
+    fn write_gathered(&mut self, budget: &mut usize) -> Option<Wrote> {
         let mut slices = [std::io::IoSlice::new(&[]); GATHER];
         let (mut n, mut total) = (0, 0);
         for (chunk, off) in self.queue.iter() {
@@ -110,9 +131,14 @@ impl Out {
                 Chunk::Answered => {}
                 chunk => match chunk.memory() {
                     Some(bytes) => {
-                        slices[n] = std::io::IoSlice::new(&bytes[*off..]);
-                        total += bytes.len() - *off;
+                        let bytes = &bytes[*off..];
+                        let bytes = &bytes[..bytes.len().min(*budget - total)];
+                        slices[n] = std::io::IoSlice::new(bytes);
+                        total += bytes.len();
                         n += 1;
+                        if total == *budget {
+                            break;
+                        }
                     }
                     None => break,
                 },
@@ -137,6 +163,7 @@ impl Out {
             }
         };
         self.last_progress = Instant::now();
+        *budget -= wrote;
         self.consume(wrote);
         // A short write: the socket is full for now.
         Some(if wrote < total {
@@ -167,63 +194,37 @@ impl Out {
         }
     }
 
-    /// Writes what the socket takes; false once the connection is done.
+    /// Writes what the socket takes, up to a [`BURST`]; false once the
+    /// connection is done.
     fn write(&mut self) -> bool {
+        let mut budget = BURST;
         loop {
-            match self.write_gathered() {
-                Some(Wrote::All) => continue,
-                Some(Wrote::Blocked) => return self.last_progress.elapsed() < WRITE_TIMEOUT,
-                Some(Wrote::Failed) => return false,
-                None => {}
+            if budget == 0 {
+                return true;
             }
-            let Some((chunk, off)) = self.queue.front_mut() else {
-                break;
-            };
-            let wrote = match chunk {
-                Chunk::Answered => {
-                    self.conn.answered.fetch_add(1, Ordering::Release);
-                    Wrote::All
-                }
-                Chunk::Bytes(b) => {
-                    write_all_nonblocking(&self.conn, b, off, &mut self.last_progress)
-                }
-                Chunk::Shared(b) => {
-                    write_all_nonblocking(&self.conn, b, off, &mut self.last_progress)
-                }
-                Chunk::File {
-                    file,
-                    pos,
-                    left,
-                    buf,
-                    off: boff,
-                } => loop {
-                    if *boff == buf.len() {
-                        if *left == 0 {
-                            break Wrote::All;
+            let wrote = match self.write_gathered(&mut budget) {
+                Some(wrote) => wrote,
+                None => match self.queue.front_mut() {
+                    Some((Chunk::File { file, pos, left }, _)) => {
+                        let wrote = send_file(
+                            &self.conn,
+                            file,
+                            pos,
+                            left,
+                            &mut budget,
+                            &mut self.last_progress,
+                        );
+                        if let Wrote::All = wrote {
+                            self.queue.pop_front();
                         }
-                        buf.resize(FILE_CHUNK.min(*left as usize), 0);
-                        // A file shorter than it was when opened (rewritten
-                        // meanwhile) fails the response: the length is sent.
-                        match file.read_at(buf, *pos) {
-                            Ok(0) | Err(_) => break Wrote::Failed,
-                            Ok(n) => {
-                                buf.truncate(n);
-                                *pos += n as u64;
-                                *left -= n as u64;
-                                *boff = 0;
-                            }
-                        }
+                        wrote
                     }
-                    match write_all_nonblocking(&self.conn, buf, boff, &mut self.last_progress) {
-                        Wrote::All => {}
-                        other => break other,
-                    }
+                    _ => break,
                 },
             };
             match wrote {
-                Wrote::All => {
-                    self.queue.pop_front();
-                }
+                Wrote::All => {}
+                Wrote::Paused => return true,
                 Wrote::Blocked => return self.last_progress.elapsed() < WRITE_TIMEOUT,
                 Wrote::Failed => return false,
             }
@@ -244,8 +245,6 @@ impl Out {
                     file,
                     pos: offset,
                     left: len,
-                    buf: Vec::new(),
-                    off: 0,
                 },
                 0,
             )),
