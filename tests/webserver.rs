@@ -690,6 +690,41 @@ fn a_client_downloading_at_full_speed_does_not_stall_others() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A download that outlasts the idle timeout is not cut, even when the
+/// client sends its next request meanwhile.
+#[test]
+fn a_long_download_outlives_the_idle_timeout() {
+    let dir = std::env::temp_dir().join(format!("evoflow-site-long-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.txt"), "file a").unwrap();
+    let len: usize = 64 << 20;
+    std::fs::File::create(dir.join("big.bin"))
+        .unwrap()
+        .set_len(len as u64)
+        .unwrap();
+    let srv = serve(Some(dir.clone()));
+    let mut s = connect(srv.addr);
+    s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    // Slowly (about 1.6 MiB/s) past the idle timeout.
+    let t = std::time::Instant::now();
+    let mut got = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
+    while t.elapsed() < server::read::IDLE_TIMEOUT + Duration::from_millis(1500) {
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed after {:?}", t.elapsed());
+        got.extend_from_slice(&chunk[..n]);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let first = read_response(&mut s, &mut got, false);
+    assert_eq!((first.status, first.body.len()), (200, len));
+    let next = read_response(&mut s, &mut got, false);
+    assert_eq!((next.status, &next.body[..]), (200, &b"file a"[..]));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn content_types_date_and_host_as_clients_expect() {
     let dir = std::env::temp_dir().join(format!("evoflow-site-http-{}", std::process::id()));

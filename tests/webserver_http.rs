@@ -52,6 +52,15 @@ fn serve(tag: &str) -> Served {
     std::fs::write(dir.join("page.html.gz"), b"\x1f\x8bcompressed").unwrap();
     std::fs::write(dir.join("dir/index.html"), "<p>index</p>").unwrap();
     std::fs::write(dir.join("dir.gz"), "not for /dir/").unwrap();
+    std::fs::write(dir.join("empty.txt"), "").unwrap();
+    std::fs::write(dir.join("only.txt.gz"), "a sibling without its file").unwrap();
+    // FIFOs: opening one for reading blocks until a writer comes.
+    std::fs::write(dir.join("fifo.txt"), "a file whose sibling is a FIFO").unwrap();
+    for fifo in ["pipe", "fifo.txt.gz"] {
+        let path = std::ffi::CString::new(dir.join(fifo).to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o644) }, 0);
+    }
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let running = server::server(server::Config {
@@ -100,7 +109,6 @@ fn range_header_forms() {
     for none in ["bytes=100-", "bytes=-0", "bytes=200-300,100-"] {
         assert_eq!(parse(none, 100), Ranges::Unsatisfiable, "{none}");
     }
-    assert_eq!(parse("bytes=-5", 0), Ranges::Unsatisfiable);
     for ignored in [
         "bytes=a-b",
         "bytes=5-1",
@@ -114,6 +122,16 @@ fn range_header_forms() {
     }
     let many = format!("bytes={}", vec!["0-0"; MAX_RANGES + 1].join(","));
     assert_eq!(parse(&many, 100), Ranges::Whole);
+    // Empty list elements are skipped; numbers past u64 are past the end.
+    assert_eq!(parse("bytes=0-1,", 100), Ranges::Parts(vec![(0, 1)]));
+    assert_eq!(parse("bytes=, 0-1", 100), Ranges::Parts(vec![(0, 1)]));
+    assert_eq!(
+        parse("bytes=0-99999999999999999999999", 100),
+        Ranges::Parts(vec![(0, 99)])
+    );
+    // A suffix of an empty representation is all of it: sent whole.
+    assert_eq!(parse("bytes=-5", 0), Ranges::Whole);
+    assert_eq!(parse("bytes=0-", 0), Ranges::Unsatisfiable);
 }
 
 #[test]
@@ -151,6 +169,8 @@ fn single_ranges_answer_206_and_unsatisfiable_ones_416() {
         assert_eq!(r.body, data);
         assert_eq!(r.header("accept-ranges"), Some("bytes"));
     }
+    let r = range(s.addr, "/empty.txt", "bytes=-5");
+    assert_eq!((r.status, r.body.len()), (200, 0));
     // HEAD ignores Range.
     let r = request(
         s.addr,
@@ -287,9 +307,70 @@ fn precompressed_siblings_for_clients_that_take_gzip() {
         "Accept-Encoding: gzip\r\nRange: bytes=0-1\r\n",
     );
     assert_eq!((r.status, r.body), (206, gz[..2].to_vec()));
-    // A directory's index is never replaced by `dir.gz`.
+    // A directory's index is never replaced by `dir.gz`, nor is the
+    // directory's redirect; a sibling never stands in for a missing file.
     let r = get_with(s.addr, "/dir/", "Accept-Encoding: gzip\r\n");
     assert_eq!(r.body, b"<p>index</p>");
+    let r = get_with(s.addr, "/dir", "Accept-Encoding: gzip\r\n");
+    assert_eq!((r.status, r.header("location")), (301, Some("/dir/")));
+    let r = get_with(s.addr, "/only.txt", "Accept-Encoding: gzip\r\n");
+    assert_eq!(r.status, 404);
+    // Caches are told that the encoding decides, whichever was sent.
+    assert_eq!(plain.header("vary"), Some("Accept-Encoding"));
+    // A 416 is an error page, not gzip.
+    let r = get_with(
+        s.addr,
+        "/page.html",
+        "Accept-Encoding: gzip\r\nRange: bytes=1000-\r\n",
+    );
+    assert_eq!(r.status, 416);
+    assert_eq!(r.header("content-encoding"), None);
+    assert_eq!(r.header("content-range"), Some("bytes */12"));
+}
+
+#[test]
+fn what_a_path_names_and_preconditions() {
+    let s = serve("paths");
+    // A file asked for as a directory is not there (and never a page).
+    assert_eq!(get_with(s.addr, "/data.txt/", "").status, 404);
+    // A FIFO is not served and does not hang the server, nor does a
+    // FIFO sibling for a client that takes gzip.
+    for _ in 0..4 {
+        assert_eq!(get_with(s.addr, "/pipe", "").status, 404);
+        let r = get_with(s.addr, "/fifo.txt", "Accept-Encoding: gzip\r\n");
+        assert_eq!(r.body, b"a file whose sibling is a FIFO");
+    }
+    // A redirect stays on this site: `//dir` is not `//host`.
+    let r = get_with(s.addr, "//dir?q=1", "");
+    assert_eq!((r.status, r.header("location")), (301, Some("/dir/?q=1")));
+    // The absolute form is accepted.
+    let r = request(s.addr, "GET http://x/data.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((r.status, r.body), (200, data()));
+    // `Connection` is a list over all its lines.
+    let mut c = connect(s.addr);
+    c.write_all(
+        b"GET /data.txt HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let r = read_response(&mut c, &mut Vec::new(), false);
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(closed(&mut c));
+    // If-Match and If-Unmodified-Since: a resumed download never
+    // splices two versions.
+    let etag = get_with(s.addr, "/data.txt", "")
+        .header("etag")
+        .unwrap()
+        .to_owned();
+    let with = |h: String| get_with(s.addr, "/data.txt", &h);
+    assert_eq!(with(format!("If-Match: \"old\", {etag}\r\n")).status, 200);
+    assert_eq!(with("If-Match: \"old\"\r\n".into()).status, 412);
+    assert_eq!(
+        with("If-Unmodified-Since: Tue, 01 Jan 2019 00:00:00 GMT\r\n".into()).status,
+        412
+    );
+    // A 304 carries no Content-Length.
+    let r = with(format!("If-None-Match: {etag}\r\n"));
+    assert_eq!((r.status, r.header("content-length")), (304, None));
 }
 
 /// Reads exactly the interim `100 Continue` from `c`.
@@ -457,6 +538,17 @@ fn unclear_or_oversized_chunked_bodies_are_refused_and_close() {
         ),
         (
             format!("{head}Transfer-Encoding: chunked\r\n\r\n3;a\nb\r\nabc\r\n0\r\n\r\n"),
+            400,
+        ),
+        // A bare LF ending the body or a trailer line.
+        (
+            format!(
+                "{head}Transfer-Encoding: chunked\r\n\r\n0\r\n\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+            ),
+            400,
+        ),
+        (
+            format!("{head}Transfer-Encoding: chunked\r\n\r\n0\r\nX: y\n\r\n"),
             400,
         ),
         // Data over 64 KiB, announced or sent.

@@ -49,13 +49,15 @@ pub fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>, head_request: bool) -
                     (n.trim().to_owned(), v.trim().to_owned())
                 })
                 .collect();
-            let len: usize = headers
+            // Only a 304 may have no length (and no body).
+            let len: usize = match headers
                 .iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-                .unwrap()
-                .1
-                .parse()
-                .unwrap();
+            {
+                Some((_, v)) => v.parse().unwrap(),
+                None if status == 304 => 0,
+                None => panic!("no Content-Length in a {status}"),
+            };
             let len = if head_request { 0 } else { len };
             while buf.len() < end + 4 + len {
                 fill(s, buf);

@@ -37,11 +37,15 @@ pub fn head_of(
     let mut h = String::with_capacity(192);
     let _ = write!(h, "HTTP/1.1 {code} {reason}\r\nServer: evoflow\r\nDate: ",);
     DATE.with(|d| h.push_str(&d.now()));
+    let _ = write!(h, "\r\nContent-Type: {content_type}\r\n");
+    // A 304 has no body, and a length there would have to be the 200's
+    // (RFC 9110 8.6): none is sent.
+    if status != super::http::Status::NotModified {
+        let _ = write!(h, "Content-Length: {len}\r\n");
+    }
     let _ = write!(
         h,
-        "\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n{extra}\r\n",
-        content_type,
-        len,
+        "Connection: {}\r\n{extra}\r\n",
         if keep_alive { "keep-alive" } else { "close" },
     );
     h.into_bytes()

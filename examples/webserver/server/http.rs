@@ -74,6 +74,8 @@ pub struct Conditions {
     pub if_modified_since: Option<String>,
     pub range: Option<String>,
     pub if_range: Option<String>,
+    pub if_match: Option<String>,
+    pub if_unmodified_since: Option<String>,
 }
 
 /// A loaded response body, or an error.
@@ -197,6 +199,7 @@ pub enum Status {
     MethodNotAllowed = 405,
     PayloadTooLarge = 413,
     HeadersTooLarge = 431,
+    PreconditionFailed = 412,
     RangeNotSatisfiable = 416,
     ExpectationFailed = 417,
     NotImplemented = 501,
@@ -218,6 +221,7 @@ impl Status {
             Status::MethodNotAllowed => (405, "Method Not Allowed"),
             Status::PayloadTooLarge => (413, "Content Too Large"),
             Status::HeadersTooLarge => (431, "Request Header Fields Too Large"),
+            Status::PreconditionFailed => (412, "Precondition Failed"),
             Status::RangeNotSatisfiable => (416, "Range Not Satisfiable"),
             Status::ExpectationFailed => (417, "Expectation Failed"),
             Status::NotImplemented => (501, "Not Implemented"),

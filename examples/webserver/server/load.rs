@@ -27,12 +27,25 @@ pub enum Target {
 
 /// A file's body: in memory if small (one read), else the open file,
 /// streamed as the client reads; never read for a HEAD.
-fn file_body(mut file: std::fs::File, len: u64, head_only: bool) -> Option<Body> {
+fn file_body(file: std::fs::File, len: u64, head_only: bool) -> Option<Body> {
+    use std::os::unix::fs::FileExt;
     if len > IN_MEMORY || head_only {
         return Some(Body::file(file, len));
     }
-    let mut bytes = Vec::with_capacity(len as usize);
-    std::io::Read::read_to_end(&mut file, &mut bytes).ok()?;
+    // The length `fstat` gave, in one `pread` (`read_to_end` would `fstat`
+    // and `lseek` again, and read once more to see the end). A file cut
+    // short meanwhile is sent as it is now: the length sent is the body's.
+    let mut bytes = vec![0; len as usize];
+    let mut got = 0;
+    while got < bytes.len() {
+        match file.read_at(&mut bytes[got..], got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    bytes.truncate(got);
     Some(Body::Memory(bytes.into()))
 }
 
@@ -260,6 +273,23 @@ fn unchanged(c: &Conditions, etag: &str, modified: Option<SystemTime>) -> bool {
     }
 }
 
+/// True unless `If-Match` names no current version, or, without one,
+/// the file changed since `If-Unmodified-Since` (RFC 9110 13.1.1, 13.1.4):
+/// a client resuming a download must not splice two versions.
+fn precondition_holds(c: &Conditions, etag: &str, modified: Option<SystemTime>) -> bool {
+    match (&c.if_match, &c.if_unmodified_since) {
+        (Some(tags), _) => tags
+            .split(',')
+            .map(str::trim)
+            .any(|t| t == "*" || t == etag),
+        (None, Some(since)) => match (httpdate::parse_http_date(since), modified) {
+            (Ok(since), Some(m)) => httpdate::HttpDate::from(m) <= httpdate::HttpDate::from(since),
+            _ => true,
+        },
+        (None, None) => true,
+    }
+}
+
 /// True if a `Range` applies (RFC 9110 13.1.5): no `If-Range`, or one
 /// naming this version exactly (strong tag, or the exact modification
 /// date).
@@ -278,6 +308,7 @@ fn range_applies(c: &Conditions, etag: &str, modified: Option<SystemTime>) -> bo
 /// client takes gzip and one exists.
 fn gzipped(root: &Path, r: &Request) -> Option<(std::fs::File, std::fs::Metadata)> {
     let raw = r.path.split(['?', '#']).next().unwrap_or_default();
+    // A directory's `index.html` has no sibling looked up.
     if !r.gzip || raw.ends_with('/') {
         return None;
     }
@@ -308,36 +339,43 @@ pub fn respond(root: &Root, r: &Request, head_only: bool, stream: bool) -> Answe
         Root::Dir(dir) if r.error.is_none() => dir,
         _ => return plain(answer(root, r.error, &r.path, head_only)),
     };
+    let (file, meta) = match root.open(&r.path) {
+        Some(Target::File(file, meta)) => (file, meta),
+        None => return plain(answer(root, Some(Status::NotFound), &r.path, head_only)),
+        Some(Target::Unavailable) => {
+            return Answer {
+                extra: "Retry-After: 1\r\n".to_owned(),
+                ..error(Status::Unavailable)
+            }
+        }
+        Some(Target::Directory) => {
+            // From the cleaned path: `//host` must not become a
+            // protocol-relative redirect to another site.
+            let path = clean_path(&r.path).unwrap_or_default();
+            let query = r
+                .path
+                .split_once('?')
+                .map_or(String::new(), |(_, q)| format!("?{q}"));
+            return Answer {
+                extra: format!("Location: /{path}/{query}\r\n"),
+                ..error(Status::MovedPermanently)
+            };
+        }
+    };
+    // The precompressed sibling stands in for the file, never for a path
+    // that names no file.
     let (file, meta, encoding) = match gzipped(dir, r) {
-        Some((file, meta)) => (
-            file,
-            meta,
-            "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n",
-        ),
-        None => match root.open(&r.path) {
-            Some(Target::File(file, meta)) => (file, meta, ""),
-            None => return plain(answer(root, Some(Status::NotFound), &r.path, head_only)),
-            Some(Target::Unavailable) => {
-                return Answer {
-                    extra: "Retry-After: 1\r\n".to_owned(),
-                    ..error(Status::Unavailable)
-                }
-            }
-            Some(Target::Directory) => {
-                let (path, query) = match r.path.split_once('?') {
-                    Some((p, q)) => (p, format!("?{q}")),
-                    None => (r.path.as_str(), String::new()),
-                };
-                return Answer {
-                    extra: format!("Location: {path}/{query}\r\n"),
-                    ..error(Status::MovedPermanently)
-                };
-            }
-        },
+        Some((gz, gz_meta)) => (gz, gz_meta, "Content-Encoding: gzip\r\n"),
+        None => (file, meta, ""),
     };
     let (len, modified) = (meta.len(), meta.modified().ok());
     let (etag, mut extra) = validators(len, modified, !encoding.is_empty());
-    extra.push_str(encoding);
+    if !precondition_holds(&r.conditions, &etag, modified) {
+        return Answer {
+            extra,
+            ..error(Status::PreconditionFailed)
+        };
+    }
     let content_type = Cow::Borrowed(content_type(&r.path));
     if unchanged(&r.conditions, &etag, modified) {
         return Answer {
@@ -347,19 +385,22 @@ pub fn respond(root: &Root, r: &Request, head_only: bool, stream: bool) -> Answe
             extra,
         };
     }
-    extra.push_str("Accept-Ranges: bytes\r\n");
+    // Which representation is sent depends on `Accept-Encoding`.
+    extra.push_str("Vary: Accept-Encoding\r\nAccept-Ranges: bytes\r\n");
     let ranges = match &r.conditions.range {
         Some(h) if !head_only && range_applies(&r.conditions, &etag, modified) => {
             range::parse(h, len)
         }
         _ => Ranges::Whole,
     };
+    extra.push_str(encoding);
     let body = match ranges {
         Ranges::Whole if stream => Some(Body::file(file, len)),
         Ranges::Whole => file_body(file, len, head_only),
+        // An error page, not the representation: no encoding or validators.
         Ranges::Unsatisfiable => {
             return Answer {
-                extra: format!("{extra}Content-Range: bytes */{len}\r\n"),
+                extra: format!("Content-Range: bytes */{len}\r\n"),
                 ..error(Status::RangeNotSatisfiable)
             }
         }
@@ -517,7 +558,9 @@ mod beneath {
             .map_err(|_| std::io::ErrorKind::InvalidInput)?;
         // SAFETY: `open_how` is plain data; zeroed is a valid value.
         let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-        how.flags = (libc::O_RDONLY | libc::O_CLOEXEC) as u64;
+        // Non-blocking: opening a FIFO (or a device) must not hang the
+        // worker; only regular files are served after the `fstat`.
+        how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK) as u64;
         how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
         // SAFETY: valid descriptor, NUL-terminated path, `how` of the size
         // passed; the returned descriptor is owned by the `File`.
@@ -551,7 +594,8 @@ mod beneath {
         };
         let meta = file.metadata().ok()?;
         if meta.is_file() {
-            return Some(super::Target::File(file, meta));
+            // `/a.txt/` names no file (and must not serve it as a page).
+            return (!slash).then_some(super::Target::File(file, meta));
         }
         if !meta.is_dir() {
             return None;

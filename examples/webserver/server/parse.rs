@@ -38,7 +38,20 @@ pub fn parse_head(head: &[u8]) -> Result<Head, Status> {
         "HEAD" => Method::Head,
         _ => return Err(Status::MethodNotAllowed),
     };
-    let path = req.path.ok_or(Status::BadRequest)?.to_owned();
+    let target = req.path.ok_or(Status::BadRequest)?;
+    // The absolute form (`http://host/path`) must be accepted too (RFC
+    // 9112 3.2.2); its path is what is served.
+    let path = match target.split_once("://") {
+        Some((scheme, rest))
+            if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") =>
+        {
+            match rest.find('/') {
+                Some(at) => rest[at..].to_owned(),
+                None => "/".to_owned(),
+            }
+        }
+        _ => target.to_owned(),
+    };
     if !path.starts_with('/') {
         return Err(Status::BadRequest);
     }
@@ -51,16 +64,13 @@ pub fn parse_head(head: &[u8]) -> Result<Head, Status> {
     if hosts > 1 || (minor == 1 && hosts == 0) {
         return Err(Status::BadRequest);
     }
-    let connection = req
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("connection"))
-        .map(|h| h.value);
+    // `Connection` is a list: every line of it counts.
     let says = |word: &str| {
-        connection.is_some_and(|v| {
-            v.split(|b| *b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(word.as_bytes()))
-        })
+        req.headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("connection"))
+            .flat_map(|h| h.value.split(|b| *b == b','))
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(word.as_bytes()))
     };
     let keep_alive = if minor == 1 {
         !says("close")
@@ -79,8 +89,17 @@ pub fn parse_head(head: &[u8]) -> Result<Head, Status> {
         if_modified_since: header("if-modified-since"),
         range: header("range"),
         if_range: header("if-range"),
+        if_match: header("if-match"),
+        if_unmodified_since: header("if-unmodified-since"),
     };
-    let gzip = header("accept-encoding").is_some_and(|v| accepts_gzip(&v));
+    // A list header: its lines joined.
+    let accept_encoding: Vec<&str> = req
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("accept-encoding"))
+        .filter_map(|h| std::str::from_utf8(h.value).ok())
+        .collect();
+    let gzip = accepts_gzip(&accept_encoding.join(","));
     Ok(Head {
         method,
         path,

@@ -32,7 +32,12 @@ pub fn parse(header: &str, len: u64) -> Ranges {
     if !unit.trim().eq_ignore_ascii_case("bytes") {
         return Ranges::Whole;
     }
-    let specs: Vec<&str> = set.split(',').map(str::trim).collect();
+    // Empty list elements are allowed and skipped (RFC 9110 5.6.1).
+    let specs: Vec<&str> = set
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
     if specs.len() > MAX_RANGES {
         return Ranges::Whole;
     }
@@ -42,16 +47,19 @@ pub fn parse(header: &str, len: u64) -> Ranges {
             return Ranges::Whole;
         };
         let (first, last) = (first.trim(), last.trim());
+        // Digits only; a number too large for u64 is past any end anyway.
         let number = |s: &str| {
             (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| s.parse::<u64>().ok())
-                .flatten()
+                .then(|| s.parse::<u64>().unwrap_or(u64::MAX))
         };
         let range = match (first.is_empty(), last.is_empty()) {
             // `-n`: the last n bytes.
             (true, false) => match number(last) {
                 Some(0) => None,
-                Some(n) => (len > 0).then(|| (len.saturating_sub(n), len - 1)),
+                // The whole of an empty representation (RFC 9110 14.1.1):
+                // nothing to cut, so it is sent whole.
+                Some(_) if len == 0 => return Ranges::Whole,
+                Some(n) => Some((len.saturating_sub(n), len - 1)),
                 None => return Ranges::Whole,
             },
             // `a-`: from a to the end.

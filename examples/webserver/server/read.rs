@@ -35,6 +35,8 @@ struct Open {
     /// A request waits for its `100 Continue` until the responses before
     /// it are written.
     awaits_continue: bool,
+    /// How far the chunked body being received has been checked.
+    scan: ChunkScan,
 }
 
 /// The interim response to `Expect: 100-continue`.
@@ -93,7 +95,7 @@ fn blank_line(buf: &[u8]) -> Option<usize> {
 /// Frames the request at the start of `buf` exactly as httparse reads it,
 /// so that framing and parsing can never disagree about where a request
 /// ends (no desync, no smuggling).
-fn frame(buf: &[u8]) -> Framed {
+fn frame(buf: &[u8], scan: &mut ChunkScan) -> Framed {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut req = httparse::Request::new(&mut headers);
     let head = match req.parse(buf) {
@@ -170,7 +172,9 @@ fn frame(buf: &[u8]) -> Framed {
         let chunked = |c: &&[u8]| c.eq_ignore_ascii_case(b"chunked");
         match codings.iter().position(chunked) {
             _ if length.is_some() || !http11 => return Framed::Refused(Status::BadRequest),
-            Some(at) if at + 1 == codings.len() && codings.len() == 1 => chunked_end(&buf[head..]),
+            Some(at) if at + 1 == codings.len() && codings.len() == 1 => {
+                chunked_end(&buf[head..], scan)
+            }
             Some(at) if at + 1 == codings.len() && !codings[..at].iter().any(chunked) => {
                 return Framed::Refused(Status::NotImplemented)
             }
@@ -189,54 +193,95 @@ fn frame(buf: &[u8]) -> Framed {
     }
 }
 
+/// How far a chunked body has been checked: framing resumes there as
+/// more arrives, so a body sent a byte at a time costs linear time.
+#[derive(Default)]
+struct ChunkScan {
+    /// Bytes of whole chunks checked, from the body's start.
+    pos: usize,
+    /// Data bytes in them.
+    data: u64,
+}
+
+/// The position of the first CRLF in `b`, refusing a bare CR or LF
+/// before it (RFC 9112 2.2: parsers that differ there can be made to
+/// disagree about where a request ends).
+fn line_end(b: &[u8]) -> Result<Option<usize>, Status> {
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'\r' if b.get(i + 1) == Some(&b'\n') => return Ok(Some(i)),
+            b'\r' if i + 1 == b.len() => return Ok(None),
+            b'\r' | b'\n' => return Err(Status::BadRequest),
+            _ => {}
+        }
+    }
+    if b.len() > MAX_HEAD {
+        return Err(Status::BadRequest);
+    }
+    Ok(None)
+}
+
 /// The length of the chunked body at the start of `b`, trailers
 /// included, once it has all arrived; refused if malformed or if its
 /// data exceeds [`MAX_BODY`]. Strict where parsers are known to differ
-/// (RFC 9112 7.1): a size line has at least one hex digit, no bare CR or
-/// LF, and each chunk's data ends with CRLF.
-fn chunked_end(b: &[u8]) -> Result<Option<usize>, Status> {
-    let (mut pos, mut data) = (0, 0u64);
+/// (RFC 9112 7.1): a size line has at least one hex digit, every line
+/// ends with CRLF (no bare CR or LF), and each chunk's data ends with
+/// CRLF. Resumes from `scan`.
+fn chunked_end(b: &[u8], scan: &mut ChunkScan) -> Result<Option<usize>, Status> {
     loop {
-        let Some(eol) = b[pos..].windows(2).position(|w| w == b"\r\n") else {
-            let line = &b[pos..];
-            if line.contains(&b'\n') || line.len() > MAX_HEAD {
-                return Err(Status::BadRequest);
-            }
+        let pos = scan.pos;
+        let Some(eol) = line_end(&b[pos..])? else {
             return Ok(None);
         };
         let line = &b[pos..pos + eol];
-        if !line.first().is_some_and(u8::is_ascii_hexdigit)
-            || line.contains(&b'\n')
-            || line.contains(&b'\r')
-        {
+        if !line.first().is_some_and(u8::is_ascii_hexdigit) {
             return Err(Status::BadRequest);
         }
         let size = match httparse::parse_chunk_size(&b[pos..pos + eol + 2]) {
             Ok(httparse::Status::Complete((_, size))) => size,
             _ => return Err(Status::BadRequest),
         };
-        pos += eol + 2;
+        let start = pos + eol + 2;
         if size == 0 {
-            let mut trailers = [httparse::EMPTY_HEADER; 32];
-            return match httparse::parse_headers(&b[pos..], &mut trailers) {
-                Ok(httparse::Status::Complete((n, _))) => Ok(Some(pos + n)),
-                Ok(httparse::Status::Partial) => Ok(None),
-                Err(httparse::Error::TooManyHeaders) => Err(Status::HeadersTooLarge),
-                Err(_) => Err(Status::BadRequest),
-            };
+            return trailers_end(b, start);
         }
-        data = data.saturating_add(size);
+        let data = scan.data.saturating_add(size);
         if data > MAX_BODY as u64 {
             return Err(Status::PayloadTooLarge);
         }
-        let end = pos + size as usize;
+        let end = start + size as usize;
         if b.len() < end + 2 {
             return Ok(None);
         }
         if &b[end..end + 2] != b"\r\n" {
             return Err(Status::BadRequest);
         }
-        pos = end + 2;
+        *scan = ChunkScan { pos: end + 2, data };
+    }
+}
+
+/// The end of the trailer section starting at `start` (field lines, then
+/// an empty line, each ending with CRLF), once it has all arrived.
+fn trailers_end(b: &[u8], start: usize) -> Result<Option<usize>, Status> {
+    const MAX_TRAILERS: usize = 32;
+    let (mut end, mut lines) = (start, 0);
+    loop {
+        let Some(eol) = line_end(&b[end..])? else {
+            return Ok(None);
+        };
+        end += eol + 2;
+        if eol == 0 {
+            break;
+        }
+        lines += 1;
+        if lines > MAX_TRAILERS {
+            return Err(Status::HeadersTooLarge);
+        }
+    }
+    let mut fields = [httparse::EMPTY_HEADER; MAX_TRAILERS];
+    match httparse::parse_headers(&b[start..end], &mut fields) {
+        Ok(httparse::Status::Complete((n, _))) if n == end - start => Ok(Some(end)),
+        _ => Err(Status::BadRequest),
     }
 }
 
@@ -306,7 +351,7 @@ impl Open {
     fn emit(&mut self, out: &mut Outputs<Read>) -> bool {
         let mut emitted = false;
         while !self.done && self.may_frame() && self.send_interim() {
-            let (head, problem, used) = match frame(&self.buf) {
+            let (head, problem, used) = match frame(&self.buf, &mut self.scan) {
                 Framed::Partial => break,
                 Framed::Body { expects_continue } => {
                     if expects_continue {
@@ -321,6 +366,10 @@ impl Open {
                 }
             };
             self.buf.drain(..used);
+            // The next request starts afresh: no body checked, no
+            // `100 Continue` due.
+            self.scan = ChunkScan::default();
+            self.awaits_continue = false;
             out.out(Raw {
                 conn: self.conn.clone(),
                 seq: self.seq,
@@ -387,6 +436,7 @@ impl Read {
                     interim: &[],
                     continued: None,
                     awaits_continue: false,
+                    scan: ChunkScan::default(),
                 },
             );
         }
@@ -433,11 +483,19 @@ impl Read {
         self.ready = ready;
         if self.last_sweep.elapsed() > Duration::from_secs(1) {
             self.last_sweep = Instant::now();
+            // Idle means no request arriving and no response in flight: a
+            // long download is not cut (its writer has its own timeout
+            // for a client that stops reading).
+            let now = Instant::now();
             let stale: Vec<u64> = self
                 .open
-                .iter()
-                .filter(|(_, o)| o.last_active.elapsed() > IDLE_TIMEOUT)
-                .map(|(id, _)| *id)
+                .iter_mut()
+                .filter_map(|(id, o)| {
+                    if o.conn.answered.load(Ordering::Acquire) < o.seq {
+                        o.last_active = now;
+                    }
+                    (o.last_active.elapsed() > IDLE_TIMEOUT).then_some(*id)
+                })
                 .collect();
             for id in stale {
                 self.close(id, true);
