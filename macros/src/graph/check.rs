@@ -4,6 +4,8 @@
 
 use super::parse::{ArcDecl, GraphDecl, InstanceDecl, Setting};
 use super::supervise::{Mode, Policy};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use syn::{Error, LitInt};
 
 pub(crate) struct Instance {
@@ -107,8 +109,9 @@ pub(crate) fn check(decl: GraphDecl) -> syn::Result<Graph> {
     }
 
     let mut instances: Vec<Instance> = Vec::new();
+    let mut declared: HashMap<String, usize> = HashMap::new();
     for d in decl.instances {
-        if let Some(prev) = instances.iter().find(|i| i.decl.name == d.name) {
+        if let Some(prev) = declared.get(&d.name.to_string()).map(|&i| &instances[i]) {
             let mut e = Error::new(
                 d.name.span(),
                 format!("instance `{}` is declared twice", d.name),
@@ -133,6 +136,7 @@ pub(crate) fn check(decl: GraphDecl) -> syn::Result<Graph> {
             Some(c) => positive(c, "a cost")? as u64,
             None => 1,
         };
+        declared.insert(d.name.to_string(), instances.len());
         instances.push(Instance {
             decl: d,
             worker,
@@ -140,18 +144,27 @@ pub(crate) fn check(decl: GraphDecl) -> syn::Result<Graph> {
         });
     }
 
+    let index: HashMap<String, usize> = instances
+        .iter()
+        .enumerate()
+        .map(|(i, inst)| (inst.decl.name.to_string(), i))
+        .collect();
     let find = |id: &syn::Ident| {
-        instances
-            .iter()
-            .position(|i| i.decl.name == *id)
+        index
+            .get(&id.to_string())
+            .copied()
             .ok_or_else(|| unknown_instance(id, &instances))
     };
     let mut arcs: Vec<Arc> = Vec::new();
+    // Arc and output already declared, by (instance, port) names.
+    let mut arc_at: HashMap<(usize, String, usize, String), usize> = HashMap::new();
+    let mut output_at: HashMap<(usize, String), usize> = HashMap::new();
     for d in decl.arcs {
         let (from, to) = (find(&d.from)?, find(&d.to)?);
-        if let Some(prev) = arcs
-            .iter()
-            .find(|a| a.from == from && a.to == to && a.decl.out == d.out && a.decl.inp == d.inp)
+        let (out, inp) = (d.out.to_string(), d.inp.to_string());
+        if let Some(prev) = arc_at
+            .get(&(from, out.clone(), to, inp.clone()))
+            .map(|&a| &arcs[a])
         {
             let mut e = Error::new(
                 d.arrow.spans[0],
@@ -163,7 +176,7 @@ pub(crate) fn check(decl: GraphDecl) -> syn::Result<Graph> {
             e.combine(Error::new(prev.decl.arrow.spans[0], "first declared here"));
             return Err(e);
         }
-        if let Some(prev) = arcs.iter().find(|a| a.from == from && a.decl.out == d.out) {
+        if let Some(prev) = output_at.get(&(from, out.clone())).map(|&a| &arcs[a]) {
             let mut e = Error::new(
                 d.out.span(),
                 format!(
@@ -179,6 +192,8 @@ pub(crate) fn check(decl: GraphDecl) -> syn::Result<Graph> {
             Some(c) => positive(c, "an arc capacity")?,
             None => capacity,
         };
+        arc_at.insert((from, out.clone(), to, inp), arcs.len());
+        output_at.insert((from, out), arcs.len());
         arcs.push(Arc {
             decl: d,
             from,
@@ -214,16 +229,23 @@ impl Graph {
 fn topological_order(instances: &[Instance], arcs: &[Arc]) -> syn::Result<Vec<usize>> {
     let n = instances.len();
     let mut indegree = vec![0usize; n];
+    let mut consumers = vec![Vec::new(); n];
     for a in arcs {
         indegree[a.to] += 1;
+        consumers[a.from].push(a.to);
     }
     let mut order = Vec::with_capacity(n);
     let mut done = vec![false; n];
-    while let Some(i) = (0..n).find(|&i| !done[i] && indegree[i] == 0) {
+    let mut ready: BinaryHeap<Reverse<usize>> =
+        (0..n).filter(|&i| indegree[i] == 0).map(Reverse).collect();
+    while let Some(Reverse(i)) = ready.pop() {
         done[i] = true;
         order.push(i);
-        for a in arcs.iter().filter(|a| a.from == i) {
-            indegree[a.to] -= 1;
+        for &c in &consumers[i] {
+            indegree[c] -= 1;
+            if indegree[c] == 0 {
+                ready.push(Reverse(c));
+            }
         }
     }
     if order.len() == n {

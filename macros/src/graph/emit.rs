@@ -85,17 +85,16 @@ pub(crate) fn emit(g: &Graph, s: &Schedule) -> TokenStream {
         });
     }
 
+    let (mut ins, mut outs) = (
+        vec![Vec::new(); g.instances.len()],
+        vec![Vec::new(); g.instances.len()],
+    );
+    for a in &g.arcs {
+        ins[a.to].push(a.decl.inp.to_string());
+        outs[a.from].push(a.decl.out.to_string());
+    }
     let connected = g.instances.iter().enumerate().map(|(i, inst)| {
-        let ins = g
-            .arcs
-            .iter()
-            .filter(|a| a.to == i)
-            .map(|a| a.decl.inp.to_string());
-        let outs = g
-            .arcs
-            .iter()
-            .filter(|a| a.from == i)
-            .map(|a| a.decl.out.to_string());
+        let (ins, outs) = (&ins[i], &outs[i]);
         let (c, name) = (component(&inst.decl.ty), inst.decl.name.to_string());
         let span = inst.decl.name.span();
         quote_spanned! {span=>
