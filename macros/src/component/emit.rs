@@ -1,16 +1,22 @@
 //! Emits the glue of a component: its ports structs, the `Component` impl
 //! (metadata and dispatch) and one `InputAt`/`OutputAt` impl per port, which
 //! is how `graph!` finds a port's packet type by name at compile time.
+//!
+//! All of it but the user's impl block goes into an anonymous `const _`
+//! block: the generated names are visible nowhere else, so they cannot
+//! collide with the user's items nor with the glue of another component
+//! (several concrete impls of one generic type are several components).
 
 use super::parse::Spec;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 
-pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
+pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream) -> TokenStream {
     let Spec {
         item,
         self_ty,
-        type_name,
+        type_name: _,
+        name,
         version,
         state,
         inputs,
@@ -23,11 +29,14 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
         recovers,
         downgrades,
     } = spec;
-    let name_str = type_name.to_string();
-    let rt = quote!(::evoflow::__private::rt);
+    let name_str = name;
+    let p = quote!(#root::__private);
+    let rt = quote!(#p::rt);
 
-    let outputs_ty = format_ident!("{}Outputs", type_name);
-    let inputs_ty = format_ident!("__{}Inputs", type_name);
+    // Seen only inside the `const _` block, where only generated code and
+    // the user's types appear: no user writes these names.
+    let outputs_ty = format_ident!("__EvoflowOutputs");
+    let inputs_ty = format_ident!("__EvoflowInputs");
 
     let (outputs_decl, outputs_path) = if outputs.is_empty() {
         (quote!(), quote!(#rt::NoOutputs))
@@ -39,7 +48,7 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
         let docs = names
             .iter()
             .map(|n| format!("Emits a packet on output `{n}`."));
-        let doc = format!("Output ports of [`{name_str}`]; handlers emit through its methods.");
+        let doc = format!("Output ports of `{name_str}`; handlers emit through its methods.");
         let decl = quote! {
             #[doc = #doc]
             pub struct #outputs_ty { #( #names: #rt::OutPort<#tys>, )* }
@@ -64,7 +73,7 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
                 fn port(&mut self, port: usize) -> &mut dyn #rt::ErasedOutPort {
                     match port {
                         #( #idx => &mut self.#names, )*
-                        _ => unreachable!("no output port {}", port),
+                        _ => ::core::unreachable!("no output port {}", port),
                     }
                 }
             }
@@ -97,13 +106,13 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
                 fn port(&self, port: usize) -> &dyn #rt::ErasedInPort {
                     match port {
                         #( #idx => &self.#names, )*
-                        _ => unreachable!("no input port {}", port),
+                        _ => ::core::unreachable!("no input port {}", port),
                     }
                 }
                 fn port_mut(&mut self, port: usize) -> &mut dyn #rt::ErasedInPort {
                     match port {
                         #( #idx2 => &mut self.#names, )*
-                        _ => unreachable!("no input port {}", port),
+                        _ => ::core::unreachable!("no input port {}", port),
                     }
                 }
             }
@@ -126,17 +135,17 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
             quote!(self.#name(p))
         };
         let ty = &input.ty;
-        quote!(#i => (&::evoflow::__private::DrainProbe::<#ty>::NEW).drain(&mut inputs.#name, arc, budget, |p| #call),)
+        quote!(#i => (&#p::DrainProbe::<#ty>::NEW).drain(&mut inputs.#name, arc, budget, |p| #call),)
     });
     let drain = if inputs.is_empty() {
-        quote!(let _ = (inputs, outputs, arc, budget); unreachable!("a source has no input port {}", port))
+        quote!(let _ = (inputs, outputs, arc, budget); ::core::unreachable!("a source has no input port {}", port))
     } else {
         quote!(
-            use ::evoflow::__private::{DrainKeeping as _, DrainPlain as _};
+            use #p::{DrainKeeping as _, DrainPlain as _};
             let _ = &outputs;
             match port {
                 #( #drain_arms )*
-                _ => unreachable!("no input port {}", port),
+                _ => ::core::unreachable!("no input port {}", port),
             }
         )
     };
@@ -252,9 +261,10 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
             .find(|i| i.name == r.port)
             .expect("checked by the parser")
             .ty;
+        let root = crate::respan(root, r.port.span());
         quote_spanned! {r.port.span()=>
             const _: fn() = || {
-                fn kept<T: ::evoflow::Recoverable>() {}
+                fn kept<T: #root::Recoverable>() {}
                 kept::<#ty>();
             };
         }
@@ -262,15 +272,16 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
 
     let input_at = inputs.iter().enumerate().map(|(i, input)| {
         let ty = &input.ty;
-        quote!(impl ::evoflow::__private::InputAt<#i> for #self_ty { type Packet = #ty; })
+        quote!(impl #p::InputAt<#i> for #self_ty { type Packet = #ty; })
     });
     let output_at = outputs.iter().enumerate().map(|(i, output)| {
         let ty = &output.ty;
-        quote!(impl ::evoflow::__private::OutputAt<#i> for #self_ty { type Packet = #ty; })
+        quote!(impl #p::OutputAt<#i> for #self_ty { type Packet = #ty; })
     });
 
     quote! {
         #item
+        const _: () = {
         #outputs_decl
         #inputs_decl
 
@@ -310,5 +321,6 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
         #( #recoverable )*
         #( #input_at )*
         #( #output_at )*
+        };
     }
 }

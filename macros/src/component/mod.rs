@@ -12,5 +12,5 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let args: parse::Args = syn::parse2(args)?;
     let item: syn::ItemImpl = syn::parse2(item)?;
     let spec = parse::Spec::from_impl(args, item)?;
-    Ok(emit::emit(&spec, code))
+    Ok(emit::emit(&spec, code, &crate::root()))
 }

@@ -132,6 +132,9 @@ pub(crate) struct Spec {
     pub item: ItemImpl,
     pub self_ty: Type,
     pub type_name: Ident,
+    /// The component's name in its metadata: the type's last path segment
+    /// with its generic arguments (`Forward<u64>`).
+    pub name: String,
     pub version: u32,
     pub state: bool,
     pub inputs: Vec<Input>,
@@ -296,10 +299,27 @@ fn check_plain(f: &ImplItemFn) -> syn::Result<()> {
     Ok(())
 }
 
-/// True if `ty` is `Self` or the component's own type name.
+/// True if `ty` is `Self` or names the component's own type.
 fn is_self(ty: &Type, name: &Ident) -> bool {
     matches!(ty, Type::Path(p) if p.qself.is_none()
-        && (p.path.is_ident("Self") || p.path.segments.last().is_some_and(|s| s.ident == *name && s.arguments.is_empty())))
+        && (p.path.is_ident("Self") || p.path.segments.last().is_some_and(|s| s.ident == *name)))
+}
+
+/// The last segment of a type path as a user writes it: `Forward<u64>`.
+fn label(segment: &syn::PathSegment) -> String {
+    let mut s = quote::quote!(#segment).to_string();
+    for (from, to) in [
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        ("& ", "&"),
+        (" ::", "::"),
+        (":: ", "::"),
+    ] {
+        s = s.replace(from, to);
+    }
+    s
 }
 
 fn set_once<T>(
@@ -326,17 +346,22 @@ impl Spec {
                 "`#[component]` goes on an inherent `impl Type { ... }` block, not a trait impl",
             ));
         }
-        if !item.generics.params.is_empty() {
-            return Err(Error::new(
-                item.generics.span(),
-                "generic components are not supported; make the type concrete",
-            ));
+        if let Some(param) = item.generics.params.first() {
+            let msg = match param {
+                syn::GenericParam::Lifetime(l) => format!(
+                    "a component cannot borrow for `{}`: it is moved to a worker thread and lives as long as the graph, so it must be `'static`; make it own its data (`String` rather than `&str`, `Arc<T>` rather than `&T`)",
+                    l.lifetime
+                ),
+                _ => "generic components are not supported; write one `#[component] impl Type<Concrete> { ... }` per type argument you use".to_owned(),
+            };
+            return Err(Error::new(param.span(), msg));
         }
-        let type_name = match &*item.self_ty {
-            Type::Path(p) if p.qself.is_none() => p.path.segments.last().map(|s| s.ident.clone()),
+        let segment = match &*item.self_ty {
+            Type::Path(p) if p.qself.is_none() => p.path.segments.last(),
             _ => None,
-        }
-        .ok_or_else(|| {
+        };
+        let name = segment.map(label).unwrap_or_default();
+        let type_name = segment.map(|s| s.ident.clone()).ok_or_else(|| {
             Error::new(
                 item.self_ty.span(),
                 "`#[component]` needs a named struct or enum type",
@@ -351,6 +376,7 @@ impl Spec {
             self_ty: (*item.self_ty).clone(),
             item: item.clone(),
             type_name,
+            name,
             version,
             state: args.state,
             inputs: Vec::new(),

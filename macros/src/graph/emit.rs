@@ -15,17 +15,18 @@ use syn::spanned::Spanned;
 
 /// `match __private::<lookup> { Ok(i) => i, Err(e) => panic!(e) }`, every
 /// token spanned at the user's port name so the const panic is reported there.
-fn port_index(span: Span, lookup: TokenStream) -> TokenStream {
+fn port_index(root: &TokenStream, span: Span, lookup: TokenStream) -> TokenStream {
+    let root = crate::respan(root, span);
     quote_spanned! {span=>
-        match ::evoflow::__private::#lookup {
+        match #root::__private::#lookup {
             ::core::result::Result::Ok(i) => i,
             ::core::result::Result::Err(e) => ::core::panic!("{}", e.as_str()),
         }
     }
 }
 
-pub(crate) fn emit(g: &Graph, s: &Schedule) -> TokenStream {
-    let p = quote!(::evoflow::__private);
+pub(crate) fn emit(g: &Graph, s: &Schedule, root: &TokenStream) -> TokenStream {
+    let p = quote!(#root::__private);
     let component = |ty: &syn::Type| quote_spanned!(ty.span()=> <#ty as #p::rt::Component>);
     let local = |prefix: &str, i: usize| {
         format_ident!("__evoflow_{}{}", prefix, i, span = Span::mixed_site())
@@ -58,30 +59,29 @@ pub(crate) fn emit(g: &Graph, s: &Schedule) -> TokenStream {
         let ic = format_ident!("__EVOFLOW_ARC{}_IN", n, span = arc.decl.inp.span());
         let (fty, tty) = (&f.decl.ty, &t.decl.ty);
         let out_idx = port_index(
+            root,
             arc.decl.out.span(),
             quote!(output_index(&#fc::META, #fname, #out)),
         );
         let in_idx = port_index(
+            root,
             arc.decl.inp.span(),
             quote!(input_index(&#tc::META, #tname, #inp)),
         );
         let arrow = arc.decl.arrow.spans[0];
-        let out_ty =
-            quote_spanned!(arrow=> <#fty as ::evoflow::__private::OutputAt<{ #oc }>>::Packet);
-        let in_ty =
-            quote_spanned!(arrow=> <#tty as ::evoflow::__private::InputAt<{ #ic }>>::Packet);
+        let p_at = crate::respan(&p, arrow);
+        let out_ty = quote_spanned!(arrow=> <#fty as #p_at::OutputAt<{ #oc }>>::Packet);
+        let in_ty = quote_spanned!(arrow=> <#tty as #p_at::InputAt<{ #ic }>>::Packet);
         checks.push(quote! {
             const #oc: usize = #out_idx;
             const #ic: usize = #in_idx;
         });
-        checks.push(
-            quote_spanned!(arrow=> ::evoflow::__private::assert_same_packet::<#out_ty, #in_ty>();),
-        );
+        checks.push(quote_spanned!(arrow=> #p_at::assert_same_packet::<#out_ty, #in_ty>();));
         let (fv, tv, cap) = (local("i", arc.from), local("i", arc.to), arc.capacity);
         let b = local("builder", 0);
         connects.push(quote! {
             #b.connect::<#out_ty>(#fv, #oc, #tv, #ic, #cap)
-                .unwrap_or_else(|e| panic!("evoflow: graph! accepted an arc the runtime refuses: {}", e));
+                .unwrap_or_else(|e| ::core::panic!("evoflow: graph! accepted an arc the runtime refuses: {}", e));
         });
     }
 
@@ -97,9 +97,10 @@ pub(crate) fn emit(g: &Graph, s: &Schedule) -> TokenStream {
         let (ins, outs) = (&ins[i], &outs[i]);
         let (c, name) = (component(&inst.decl.ty), inst.decl.name.to_string());
         let span = inst.decl.name.span();
+        let p = crate::respan(&p, span);
         quote_spanned! {span=>
             const _: () = if let ::core::option::Option::Some(e) =
-                ::evoflow::__private::check_connected(&#c::META, #name, &[#(#ins),*], &[#(#outs),*])
+                #p::check_connected(&#c::META, #name, &[#(#ins),*], &[#(#outs),*])
             {
                 ::core::panic!("{}", e.as_str())
             };
@@ -127,13 +128,13 @@ pub(crate) fn emit(g: &Graph, s: &Schedule) -> TokenStream {
             quote!(let #iv = #c::__add_to(#cv, &mut #b, #name, #section);)
         };
         let supervise = inst.decl.on_panic.as_ref().map(|p| {
-            let policy = p.tokens();
+            let policy = p.tokens(root);
             quote!(#b.supervise(#iv, #policy);)
         });
         quote!(#add #supervise)
     });
     let supervision = g.on_panic.as_ref().map(|p| {
-        let policy = p.tokens();
+        let policy = p.tokens(root);
         quote!(#b.supervision(#policy);)
     });
     let (name, sections, capacity) = (&g.name, s.sections.len(), g.capacity);
@@ -146,6 +147,6 @@ pub(crate) fn emit(g: &Graph, s: &Schedule) -> TokenStream {
         #supervision
         #( #add )*
         #( #connects )*
-        #b.build().unwrap_or_else(|e| panic!("evoflow: graph! accepted a graph the runtime refuses: {}", e))
+        #b.build().unwrap_or_else(|e| ::core::panic!("evoflow: graph! accepted a graph the runtime refuses: {}", e))
     }}
 }

@@ -15,7 +15,7 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     let decl: parse::GraphDecl = syn::parse2(input)?;
     let graph = check::check(decl)?;
     let schedule = schedule::schedule(&graph);
-    Ok(emit::emit(&graph, &schedule))
+    Ok(emit::emit(&graph, &schedule, &crate::root()))
 }
 
 #[cfg(test)]
