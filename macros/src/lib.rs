@@ -50,9 +50,7 @@ fn respan(root: &proc_macro2::TokenStream, span: proc_macro2::Span) -> proc_macr
 /// See the `evoflow` crate documentation for the full syntax.
 #[proc_macro_attribute]
 pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {
-    component::expand(args.into(), item.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    component::expand(args.into(), item.into()).into()
 }
 
 /// Declares, checks, schedules and builds a dataflow graph.

@@ -17,13 +17,15 @@ pub fn invalid_graph() -> Graph {
     unreachable!("graph! reported a compile error")
 }
 
-/// Packet type of input port number `I` of a component.
+/// Packet type of input port number `I`: implemented by a component's
+/// `Component::Inputs`, so only its one `Component` impl names its type.
 pub trait InputAt<const I: usize> {
     /// The packet type.
     type Packet: Send + 'static;
 }
 
-/// Packet type of output port number `I` of a component.
+/// Packet type of output port number `I`, implemented by a component's
+/// `Component::Outputs`.
 pub trait OutputAt<const I: usize> {
     /// The packet type.
     type Packet: Send + 'static;

@@ -1,6 +1,9 @@
 //! Emits the glue of a component: its ports structs, the `Component` impl
-//! (metadata and dispatch) and one `InputAt`/`OutputAt` impl per port, which
-//! is how `graph!` finds a port's packet type by name at compile time.
+//! (metadata and dispatch) and one `InputAt`/`OutputAt` impl per port on the
+//! ports structs, which is how `graph!` finds a port's packet type by name at
+//! compile time. The `Component` impl is the only one for the user's type,
+//! so two `#[component]` blocks for one type make exactly one error: the
+//! conflicting `Component` impls, shown at both blocks.
 //!
 //! All of it but the user's impl block goes into an anonymous `const _`
 //! block: the generated names are visible nowhere else, so they cannot
@@ -11,9 +14,10 @@ use super::parse::Spec;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 
-pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream) -> TokenStream {
+/// The glue of `spec`. `failed`: errors were reported, so the glue only has
+/// to keep rustc from adding errors of its own.
+pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream, failed: bool) -> TokenStream {
     let Spec {
-        item,
         self_ty,
         type_name: _,
         name,
@@ -28,6 +32,7 @@ pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream) -> TokenStream {
         takeover,
         recovers,
         downgrades,
+        stray_emits,
     } = spec;
     let name_str = name;
     let p = quote!(#root::__private);
@@ -37,32 +42,44 @@ pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream) -> TokenStream {
     // the user's types appear: no user writes these names.
     let outputs_ty = format_ident!("__EvoflowOutputs");
     let inputs_ty = format_ident!("__EvoflowInputs");
+    // The ports structs are generic over their packet types, which only the
+    // `Component` impl names. The structs are `pub` (a public component's
+    // `Inputs` must be), and a private packet type named in an impl on a
+    // public type would be an error (E0446); named in the `Component` impl
+    // it needs, as before, to be as visible as the component.
+    let params =
+        |n: usize| -> Vec<syn::Ident> { (0..n).map(|i| format_ident!("__P{}", i)).collect() };
 
-    let (outputs_decl, outputs_path) = if outputs.is_empty() {
+    let (outputs_decl, outputs_path) = if outputs.is_empty() && stray_emits.is_empty() {
         (quote!(), quote!(#rt::NoOutputs))
     } else {
         let names: Vec<_> = outputs.iter().map(|o| &o.name).collect();
-        let tys: Vec<_> = outputs.iter().map(|o| &o.ty).collect();
+        let tys = params(outputs.len());
         let idx = 0..outputs.len();
         let len = outputs.len();
         let docs = names
             .iter()
             .map(|n| format!("Emits a packet on output `{n}`."));
         let doc = format!("Output ports of `{name_str}`; handlers emit through its methods.");
+        // Only when errors were reported: what a handler emits on a port
+        // that does not exist compiles, so the error is ours alone.
+        let stray = failed.then(|| quote!(#( pub fn #stray_emits<T>(&mut self, _: T) {} )*));
         let decl = quote! {
             #[doc = #doc]
-            pub struct #outputs_ty { #( #names: #rt::OutPort<#tys>, )* }
+            pub struct #outputs_ty<#( #tys ),*> { #( #names: #rt::OutPort<#tys>, )* }
 
-            impl #outputs_ty {
+            impl<#( #tys: ::core::marker::Send + 'static ),*> #outputs_ty<#( #tys ),*> {
                 #(
                     #[doc = #docs]
                     #[inline]
                     pub fn #names(&mut self, packet: #tys) { self.#names.send(packet) }
                 )*
+                #stray
             }
 
-            impl #rt::OutputSet for #outputs_ty {
+            impl<#( #tys: ::core::marker::Send + 'static ),*> #rt::OutputSet for #outputs_ty<#( #tys ),*> {
                 const LEN: usize = #len;
+                #[allow(unused_mut, unused_variables)]
                 fn from_ends(ends: ::std::vec::Vec<#rt::End>) -> Self {
                     let mut ends = ends.into_iter();
                     #outputs_ty { #( #names: #rt::OutPort::from_end(ends.next().expect("one arc end per output")), )* }
@@ -78,23 +95,24 @@ pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream) -> TokenStream {
                 }
             }
         };
-        (decl, quote!(#outputs_ty))
+        let packets = outputs.iter().map(|o| &o.ty);
+        (decl, quote!(#outputs_ty<#( #packets ),*>))
     };
 
     let (inputs_decl, inputs_path) = if inputs.is_empty() {
         (quote!(), quote!(#rt::NoInputs))
     } else {
         let names: Vec<_> = inputs.iter().map(|i| &i.name).collect();
-        let tys: Vec<_> = inputs.iter().map(|i| &i.ty).collect();
+        let tys = params(inputs.len());
         let idx = 0..inputs.len();
         let idx2 = 0..inputs.len();
         let len = inputs.len();
         let decl = quote! {
             #[doc(hidden)]
             #[allow(non_camel_case_types)]
-            pub struct #inputs_ty { #( #names: #rt::InPort<#tys>, )* }
+            pub struct #inputs_ty<#( #tys ),*> { #( #names: #rt::InPort<#tys>, )* }
 
-            impl #rt::InputSet for #inputs_ty {
+            impl<#( #tys: ::core::marker::Send + 'static ),*> #rt::InputSet for #inputs_ty<#( #tys ),*> {
                 const LEN: usize = #len;
                 fn from_ends(ends: ::std::vec::Vec<::std::vec::Vec<#rt::End>>) -> Self {
                     let mut ends = ends.into_iter();
@@ -117,7 +135,8 @@ pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream) -> TokenStream {
                 }
             }
         };
-        (decl, quote!(#inputs_ty))
+        let packets = inputs.iter().map(|i| &i.ty);
+        (decl, quote!(#inputs_ty<#( #packets ),*>))
     };
 
     let port_meta = |name: &syn::Ident, ty: &syn::Type| {
@@ -160,11 +179,11 @@ pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream) -> TokenStream {
     let generate = source.as_ref().map(|s| {
         let call = hook_call(s);
         let span = s.name.span();
-        quote_spanned!(span=> fn __generate(&mut self, outputs: &mut Self::Outputs) -> #rt::Flow { #call })
+        quote_spanned!(span=> fn __generate(&mut self, outputs: &mut #outputs_path) -> #rt::Flow { #call })
     });
     let finish = on_end.as_ref().map(|h| {
         let call = hook_call(h);
-        quote!(fn __finish(&mut self, outputs: &mut Self::Outputs) { #call; })
+        quote!(fn __finish(&mut self, outputs: &mut #outputs_path) { #call; })
     });
 
     let polls = source.is_some();
@@ -244,7 +263,7 @@ pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream) -> TokenStream {
                 &mut self,
                 port: usize,
                 packet: ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>,
-                outputs: &mut Self::Outputs,
+                outputs: &mut #outputs_path,
             ) {
                 let _ = &outputs;
                 match port {
@@ -270,21 +289,26 @@ pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream) -> TokenStream {
         }
     });
 
-    let input_at = inputs.iter().enumerate().map(|(i, input)| {
-        let ty = &input.ty;
-        quote!(impl #p::InputAt<#i> for #self_ty { type Packet = #ty; })
-    });
-    let output_at = outputs.iter().enumerate().map(|(i, output)| {
-        let ty = &output.ty;
-        quote!(impl #p::OutputAt<#i> for #self_ty { type Packet = #ty; })
-    });
+    let port_at = |tr: TokenStream, ty: &syn::Ident, n: usize| {
+        let ps = params(n);
+        ps.iter()
+            .enumerate()
+            .map(|(i, p)| {
+                quote!(impl<#( #ps: ::core::marker::Send + 'static ),*> #tr<#i> for #ty<#( #ps ),*> { type Packet = #p; })
+            })
+            .collect::<Vec<_>>()
+    };
+    let input_at = port_at(quote!(#p::InputAt), &inputs_ty, inputs.len());
+    let output_at = port_at(quote!(#p::OutputAt), &outputs_ty, outputs.len());
 
     quote! {
-        #item
         const _: () = {
         #outputs_decl
         #inputs_decl
 
+        // The ports types are written out rather than as `Self::Inputs`:
+        // with two `#[component]` blocks for one type the projection is
+        // ambiguous, and the one error should be the conflicting impls.
         impl #rt::Component for #self_ty {
             type Inputs = #inputs_path;
             type Outputs = #outputs_path;
@@ -302,8 +326,8 @@ pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream) -> TokenStream {
             #[inline]
             fn __drain(
                 &mut self,
-                inputs: &mut Self::Inputs,
-                outputs: &mut Self::Outputs,
+                inputs: &mut #inputs_path,
+                outputs: &mut #outputs_path,
                 port: usize,
                 arc: usize,
                 budget: usize,

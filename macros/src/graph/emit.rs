@@ -4,7 +4,8 @@
 //! Port names are looked up by `const fn`s over each component's metadata;
 //! a wrong name panics during const evaluation, which rustc reports at the
 //! span of the port token with the message naming the ports that exist.
-//! Packet types are compared through `InputAt`/`OutputAt`, whose mismatch is
+//! Packet types are compared through `InputAt`/`OutputAt` (implemented by a
+//! component's `Inputs` and `Outputs`), whose mismatch is
 //! reported at the arc's arrow.
 
 use super::check::Graph;
@@ -70,8 +71,8 @@ pub(crate) fn emit(g: &Graph, s: &Schedule, root: &TokenStream) -> TokenStream {
         );
         let arrow = arc.decl.arrow.spans[0];
         let p_at = crate::respan(&p, arrow);
-        let out_ty = quote_spanned!(arrow=> <#fty as #p_at::OutputAt<{ #oc }>>::Packet);
-        let in_ty = quote_spanned!(arrow=> <#tty as #p_at::InputAt<{ #ic }>>::Packet);
+        let out_ty = quote_spanned!(arrow=> <<#fty as #p_at::rt::Component>::Outputs as #p_at::OutputAt<{ #oc }>>::Packet);
+        let in_ty = quote_spanned!(arrow=> <<#tty as #p_at::rt::Component>::Inputs as #p_at::InputAt<{ #ic }>>::Packet);
         checks.push(quote! {
             const #oc: usize = #out_idx;
             const #ic: usize = #in_idx;
