@@ -59,11 +59,11 @@ pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn graph(input: TokenStream) -> TokenStream {
     graph::expand(input.into())
-        .unwrap_or_else(|e| {
+        .unwrap_or_else(|(e, checks)| {
             // Keep the expansion a `Graph` expression so the only errors the
             // user sees are ours, not follow-ups about the placeholder's type.
             let (errors, root) = (e.into_compile_error(), root());
-            quote::quote!({ #errors #root::__private::invalid_graph() })
+            quote::quote!({ #errors #checks #root::__private::invalid_graph() })
         })
         .into()
 }

@@ -26,6 +26,72 @@ fn port_index(root: &TokenStream, span: Span, lookup: TokenStream) -> TokenStrea
     }
 }
 
+/// The compile-time checks of one arc: its ports exist and carry one
+/// packet type. Each port index is a constant named as the user's port, so
+/// a failed lookup is reported as "evaluation of `main::odds` failed" at
+/// that port. `then` gets the output's packet type and the two index
+/// constants, for code that uses them.
+fn arc_checks(
+    g: &Graph,
+    arc: &super::check::Arc,
+    root: &TokenStream,
+    then: impl FnOnce(&TokenStream, &TokenStream, &TokenStream) -> TokenStream,
+) -> TokenStream {
+    let p = quote!(#root::__private);
+    let (f, t) = (&g.instances[arc.from], &g.instances[arc.to]);
+    let component = |ty: &syn::Type| quote_spanned!(ty.span()=> <#ty as #p::rt::Component>);
+    let (fc, tc) = (component(&f.decl.ty), component(&t.decl.ty));
+    let (fname, tname) = (f.decl.name.to_string(), t.decl.name.to_string());
+    let (out, inp) = (&arc.decl.out, &arc.decl.inp);
+    let (out_name, inp_name) = (out.to_string(), inp.to_string());
+    let out_idx = port_index(
+        root,
+        out.span(),
+        quote!(output_index(&#fc::META, #fname, #out_name)),
+    );
+    let in_idx = port_index(
+        root,
+        inp.span(),
+        quote!(input_index(&#tc::META, #tname, #inp_name)),
+    );
+    let arrow = arc.decl.arrow.spans[0];
+    let p_at = crate::respan(&p, arrow);
+    let (fty, tty) = (&f.decl.ty, &t.decl.ty);
+    let out_ty = quote_spanned!(arrow=> <<#fty as #p_at::rt::Component>::Outputs as #p_at::OutputAt<{ #out }>>::Packet);
+    let in_ty = quote_spanned!(arrow=> <<#tty as #p_at::rt::Component>::Inputs as #p_at::InputAt<{ #inp }>>::Packet);
+    // The input's constant may shadow the output's (`a.data -> b.data`), so
+    // what the inner block needs of the output is taken out first.
+    let (packet, out_index) = (
+        format_ident!("__EvoflowPacket", span = arrow),
+        format_ident!("__evoflow_out", span = Span::mixed_site()),
+    );
+    let then = then(&quote!(#packet), &quote!(#out_index), &quote!(#inp));
+    // Spanned at the arrow, where rustc reports a packet type mismatch.
+    let same = quote_spanned!(arrow=> #p_at::assert_same_packet::<#packet, #in_ty>(););
+    quote! {{
+        #[allow(non_upper_case_globals)]
+        const #out: usize = #out_idx;
+        type #packet = #out_ty;
+        let #out_index = #out;
+        {
+            #[allow(non_upper_case_globals)]
+            const #inp: usize = #in_idx;
+            #same
+            #then
+        }
+    }}
+}
+
+/// What `graph!` emits when it reported errors: the checks of the arcs it
+/// could read, so that one compile shows the port and type mistakes too.
+pub(crate) fn emit_checks(g: &Graph, root: &TokenStream) -> TokenStream {
+    let arcs = g
+        .arcs
+        .iter()
+        .map(|arc| arc_checks(g, arc, root, |_, out, inp| quote!(let _ = (#out, #inp);)));
+    quote!(#( #arcs )*)
+}
+
 pub(crate) fn emit(g: &Graph, s: &Schedule, root: &TokenStream) -> TokenStream {
     let p = quote!(#root::__private);
     let component = |ty: &syn::Type| quote_spanned!(ty.span()=> <#ty as #p::rt::Component>);
@@ -49,42 +115,16 @@ pub(crate) fn emit(g: &Graph, s: &Schedule, root: &TokenStream) -> TokenStream {
         }
     });
 
-    let mut checks = Vec::new();
-    let mut connects = Vec::new();
-    for (n, arc) in g.arcs.iter().enumerate() {
-        let (f, t) = (&g.instances[arc.from], &g.instances[arc.to]);
-        let (fc, tc) = (component(&f.decl.ty), component(&t.decl.ty));
-        let (fname, tname) = (f.decl.name.to_string(), t.decl.name.to_string());
-        let (out, inp) = (arc.decl.out.to_string(), arc.decl.inp.to_string());
-        let oc = format_ident!("__EVOFLOW_ARC{}_OUT", n, span = arc.decl.out.span());
-        let ic = format_ident!("__EVOFLOW_ARC{}_IN", n, span = arc.decl.inp.span());
-        let (fty, tty) = (&f.decl.ty, &t.decl.ty);
-        let out_idx = port_index(
-            root,
-            arc.decl.out.span(),
-            quote!(output_index(&#fc::META, #fname, #out)),
-        );
-        let in_idx = port_index(
-            root,
-            arc.decl.inp.span(),
-            quote!(input_index(&#tc::META, #tname, #inp)),
-        );
-        let arrow = arc.decl.arrow.spans[0];
-        let p_at = crate::respan(&p, arrow);
-        let out_ty = quote_spanned!(arrow=> <<#fty as #p_at::rt::Component>::Outputs as #p_at::OutputAt<{ #oc }>>::Packet);
-        let in_ty = quote_spanned!(arrow=> <<#tty as #p_at::rt::Component>::Inputs as #p_at::InputAt<{ #ic }>>::Packet);
-        checks.push(quote! {
-            const #oc: usize = #out_idx;
-            const #ic: usize = #in_idx;
-        });
-        checks.push(quote_spanned!(arrow=> #p_at::assert_same_packet::<#out_ty, #in_ty>();));
+    let b = local("builder", 0);
+    let connects = g.arcs.iter().map(|arc| {
         let (fv, tv, cap) = (local("i", arc.from), local("i", arc.to), arc.capacity);
-        let b = local("builder", 0);
-        connects.push(quote! {
-            #b.connect::<#out_ty>(#fv, #oc, #tv, #ic, #cap)
-                .unwrap_or_else(|e| ::core::panic!("evoflow: graph! accepted an arc the runtime refuses: {}", e));
-        });
-    }
+        arc_checks(g, arc, root, |out_ty, out, inp| {
+            quote! {
+                #b.connect::<#out_ty>(#fv, #out, #tv, #inp, #cap)
+                    .unwrap_or_else(|e| ::core::panic!("evoflow: graph! accepted an arc the runtime refuses: {}", e));
+            }
+        })
+    });
 
     let (mut ins, mut outs) = (
         vec![Vec::new(); g.instances.len()],
@@ -108,7 +148,6 @@ pub(crate) fn emit(g: &Graph, s: &Schedule, root: &TokenStream) -> TokenStream {
         }
     });
 
-    let b = local("builder", 0);
     let add = s
         .sections
         .iter()
@@ -142,7 +181,6 @@ pub(crate) fn emit(g: &Graph, s: &Schedule, root: &TokenStream) -> TokenStream {
     quote! {{
         #( #construct )*
         #( #connected )*
-        #( #checks )*
         let mut #b = #p::GraphBuilder::new(#name, #sections);
         #b.default_capacity(#capacity);
         #supervision

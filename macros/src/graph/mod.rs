@@ -11,11 +11,22 @@ mod supervise;
 
 use proc_macro2::TokenStream;
 
-pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
-    let decl: parse::GraphDecl = syn::parse2(input)?;
-    let graph = check::check(decl)?;
+/// The graph's code, or every mistake found with the checks of the arcs
+/// that could be read (so rustc adds the port and type mistakes among
+/// them in the same compile).
+pub(crate) fn expand(input: TokenStream) -> Result<TokenStream, (syn::Error, TokenStream)> {
+    let decl: parse::GraphDecl = syn::parse2(input).map_err(|e| (e, TokenStream::new()))?;
+    let (graph, errors) = check::check(decl);
+    let root = crate::root();
+    let mut errors = errors.into_iter();
+    if let Some(mut first) = errors.next() {
+        for e in errors {
+            first.combine(e);
+        }
+        return Err((first, emit::emit_checks(&graph, &root)));
+    }
     let schedule = schedule::schedule(&graph);
-    Ok(emit::emit(&graph, &schedule, &crate::root()))
+    Ok(emit::emit(&graph, &schedule, &root))
 }
 
 #[cfg(test)]
@@ -35,7 +46,7 @@ mod tests {
     fn time_expand(n: usize, workers: usize) -> Duration {
         let input = chain(n, workers);
         let start = Instant::now();
-        expand(input).expect("a valid graph");
+        assert!(expand(input).is_ok(), "a valid graph");
         start.elapsed()
     }
 
