@@ -29,8 +29,8 @@ fn port_index(root: &TokenStream, span: Span, lookup: TokenStream) -> TokenStrea
 /// The compile-time checks of one arc: its ports exist and carry one
 /// packet type. Each port index is a constant named as the user's port, so
 /// a failed lookup is reported as "evaluation of `main::odds` failed" at
-/// that port. `then` gets the output's packet type and the two index
-/// constants, for code that uses them.
+/// that port. `then` gets the two packet types (`Out, In`, for a call that
+/// requires them to be the same) and the two index constants.
 fn arc_checks(
     g: &Graph,
     arc: &super::check::Arc,
@@ -65,9 +65,9 @@ fn arc_checks(
         format_ident!("__EvoflowPacket", span = arrow),
         format_ident!("__evoflow_out", span = Span::mixed_site()),
     );
-    let then = then(&quote!(#packet), &quote!(#out_index), &quote!(#inp));
     // Spanned at the arrow, where rustc reports a packet type mismatch.
-    let same = quote_spanned!(arrow=> #p_at::assert_same_packet::<#packet, #in_ty>(););
+    let types = quote_spanned!(arrow=> #packet, #in_ty);
+    let then = then(&types, &quote!(#out_index), &quote!(#inp));
     quote! {{
         #[allow(non_upper_case_globals)]
         const #out: usize = #out_idx;
@@ -76,7 +76,6 @@ fn arc_checks(
         {
             #[allow(non_upper_case_globals)]
             const #inp: usize = #in_idx;
-            #same
             #then
         }
     }}
@@ -85,10 +84,17 @@ fn arc_checks(
 /// What `graph!` emits when it reported errors: the checks of the arcs it
 /// could read, so that one compile shows the port and type mistakes too.
 pub(crate) fn emit_checks(g: &Graph, root: &TokenStream) -> TokenStream {
+    let p = quote!(#root::__private);
     let arcs = g
         .arcs
         .iter()
-        .map(|arc| arc_checks(g, arc, root, |_, out, inp| quote!(let _ = (#out, #inp);)));
+        .map(|arc| {
+            let arrow = arc.decl.arrow.spans[0];
+            let p_at = crate::respan(&p, arrow);
+            arc_checks(g, arc, root, |same, out, inp| {
+                quote_spanned!(arrow=> #p_at::assert_same_packet::<#same>(); let _ = (#out, #inp);)
+            })
+        });
     quote!(#( #arcs )*)
 }
 
@@ -118,11 +124,13 @@ pub(crate) fn emit(g: &Graph, s: &Schedule, root: &TokenStream) -> TokenStream {
     let b = local("builder", 0);
     let connects = g.arcs.iter().map(|arc| {
         let (fv, tv, cap) = (local("i", arc.from), local("i", arc.to), arc.capacity);
-        arc_checks(g, arc, root, |out_ty, out, inp| {
-            quote! {
-                #b.connect::<#out_ty>(#fv, #out, #tv, #inp, #cap)
-                    .unwrap_or_else(|e| ::core::panic!("evoflow: graph! accepted an arc the runtime refuses: {}", e));
-            }
+        let arrow = arc.decl.arrow.spans[0];
+        let p_at = crate::respan(&p, arrow);
+        arc_checks(g, arc, root, |same, out, inp| {
+            quote_spanned!(arrow=>
+                #p_at::assert_same_packet::<#same>();
+                #p_at::connect::<#same>(&mut #b, #fv, #out, #tv, #inp, #cap);
+            )
         })
     });
 
