@@ -2,8 +2,10 @@
 //! (metadata and dispatch) and one `InputAt`/`OutputAt` impl per port on the
 //! ports structs, which is how `graph!` finds a port's packet type by name at
 //! compile time. The `Component` impl is the only one for the user's type,
-//! so two `#[component]` blocks for one type make exactly one error: the
-//! conflicting `Component` impls, shown at both blocks.
+//! so two `#[component]` blocks for one type make one error, the conflicting
+//! `Component` impls, shown at both blocks (plus one at each emit through
+//! `Outputs<Self>` in them: with two impls, the type's outputs are
+//! ambiguous).
 //!
 //! All of it but the user's impl block goes into an anonymous `const _`
 //! block: the generated names are visible nowhere else, so they cannot
