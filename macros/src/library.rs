@@ -39,14 +39,15 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
                 .map(|why| (format!("!incomplete: {why}"), 0)),
         )
         .unzip();
+    let root = crate::root();
     Ok(quote! {
         /// What the loader reads from the file, before it maps it: the
         /// compile-time part of the build's identity.
         #[doc(hidden)]
         #[no_mangle]
         #[used]
-        pub static evoflow_build_stamp: [u8; ::evoflow::reload::__library::STAMP_LEN] =
-            ::evoflow::reload::__library::STAMP;
+        pub static evoflow_build_stamp: [u8; #root::reload::__library::STAMP_LEN] =
+            #root::reload::__library::STAMP;
 
         /// What the loader checks before it calls any Rust code of this
         /// library (C ABI: safe to call from any build).
@@ -54,7 +55,7 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         #[no_mangle]
         pub extern "C" fn evoflow_build_info() -> *const ::std::ffi::c_char {
             struct DependencyMarker;
-            ::evoflow::reload::__library::build_info(
+            #root::reload::__library::build_info(
                 #sources,
                 ::std::any::TypeId::of::<DependencyMarker>(),
             )
@@ -65,9 +66,9 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         #[doc(hidden)]
         #[no_mangle]
         pub extern "Rust" fn evoflow_library_v1(
-            host: &::evoflow::reload::__library::HostContext,
-        ) -> ::std::result::Result<::evoflow::reload::__library::Library, ::std::string::String> {
-            ::evoflow::reload::__library::export(
+            host: &#root::reload::__library::HostContext,
+        ) -> ::std::result::Result<#root::reload::__library::Library, ::std::string::String> {
+            #root::reload::__library::export(
                 host,
                 env!("CARGO_CRATE_NAME"),
                 &[ #( (#names, #hashes) ),* ],

@@ -17,13 +17,15 @@ pub fn invalid_graph() -> Graph {
     unreachable!("graph! reported a compile error")
 }
 
-/// Packet type of input port number `I` of a component.
+/// Packet type of input port number `I`: implemented by a component's
+/// `Component::Inputs`, so only its one `Component` impl names its type.
 pub trait InputAt<const I: usize> {
     /// The packet type.
     type Packet: Send + 'static;
 }
 
-/// Packet type of output port number `I` of a component.
+/// Packet type of output port number `I`, implemented by a component's
+/// `Component::Outputs`.
 pub trait OutputAt<const I: usize> {
     /// The packet type.
     type Packet: Send + 'static;
@@ -42,6 +44,24 @@ impl<T> SamePacket<T> for T {}
 
 /// Compiles only if `Out` and `In` are the same type.
 pub const fn assert_same_packet<Out: SamePacket<In>, In>() {}
+
+/// Adds an arc that `graph!` checked (`Out` and `In` are its packet types,
+/// the same: [`assert_same_packet`] checked them). A function rather than a
+/// closure at each arc: one closure per arc made rustc's check of a large
+/// graph's code superlinear.
+#[track_caller]
+pub fn connect<Out: Send + 'static, In>(
+    builder: &mut GraphBuilder,
+    from: crate::InstanceId,
+    out: usize,
+    to: crate::InstanceId,
+    inp: usize,
+    capacity: usize,
+) {
+    if let Err(e) = builder.connect::<Out>(from, out, to, inp, capacity) {
+        panic!("evoflow: graph! accepted an arc the runtime refuses: {e}");
+    }
+}
 
 /// A diagnostic assembled at compile time. `graph!` panics with it in its
 /// own constant, so rustc reports it at the user's token.

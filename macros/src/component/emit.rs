@@ -1,16 +1,28 @@
 //! Emits the glue of a component: its ports structs, the `Component` impl
-//! (metadata and dispatch) and one `InputAt`/`OutputAt` impl per port, which
-//! is how `graph!` finds a port's packet type by name at compile time.
+//! (metadata and dispatch) and one `InputAt`/`OutputAt` impl per port on the
+//! ports structs, which is how `graph!` finds a port's packet type by name at
+//! compile time. The `Component` impl is the only one for the user's type,
+//! so two `#[component]` blocks for one type make one error, the conflicting
+//! `Component` impls, shown at both blocks (plus one at each emit through
+//! `Outputs<Self>` in them: with two impls, the type's outputs are
+//! ambiguous).
+//!
+//! All of it but the user's impl block goes into an anonymous `const _`
+//! block: the generated names are visible nowhere else, so they cannot
+//! collide with the user's items nor with the glue of another component
+//! (several concrete impls of one generic type are several components).
 
 use super::parse::Spec;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 
-pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
+/// The glue of `spec`. `failed`: errors were reported, so the glue only has
+/// to keep rustc from adding errors of its own.
+pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream, failed: bool) -> TokenStream {
     let Spec {
-        item,
         self_ty,
-        type_name,
+        type_name: _,
+        name,
         version,
         state,
         inputs,
@@ -22,38 +34,54 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
         takeover,
         recovers,
         downgrades,
+        stray_emits,
     } = spec;
-    let name_str = type_name.to_string();
-    let rt = quote!(::evoflow::__private::rt);
+    let name_str = name;
+    let p = quote!(#root::__private);
+    let rt = quote!(#p::rt);
 
-    let outputs_ty = format_ident!("{}Outputs", type_name);
-    let inputs_ty = format_ident!("__{}Inputs", type_name);
+    // Seen only inside the `const _` block, where only generated code and
+    // the user's types appear: no user writes these names.
+    let outputs_ty = format_ident!("__EvoflowOutputs");
+    let inputs_ty = format_ident!("__EvoflowInputs");
+    // The ports structs are generic over their packet types, which only the
+    // `Component` impl names. The structs are `pub` (a public component's
+    // `Inputs` must be), and a private packet type named in an impl on a
+    // public type would be an error (E0446); named in the `Component` impl
+    // it needs, as before, to be as visible as the component.
+    let params =
+        |n: usize| -> Vec<syn::Ident> { (0..n).map(|i| format_ident!("__P{}", i)).collect() };
 
-    let (outputs_decl, outputs_path) = if outputs.is_empty() {
+    let (outputs_decl, outputs_path) = if outputs.is_empty() && stray_emits.is_empty() {
         (quote!(), quote!(#rt::NoOutputs))
     } else {
         let names: Vec<_> = outputs.iter().map(|o| &o.name).collect();
-        let tys: Vec<_> = outputs.iter().map(|o| &o.ty).collect();
+        let tys = params(outputs.len());
         let idx = 0..outputs.len();
         let len = outputs.len();
         let docs = names
             .iter()
             .map(|n| format!("Emits a packet on output `{n}`."));
-        let doc = format!("Output ports of [`{name_str}`]; handlers emit through its methods.");
+        let doc = format!("Output ports of `{name_str}`; handlers emit through its methods.");
+        // Only when errors were reported: what a handler emits on a port
+        // that does not exist compiles, so the error is ours alone.
+        let stray = failed.then(|| quote!(#( pub fn #stray_emits<T>(&mut self, _: T) {} )*));
         let decl = quote! {
             #[doc = #doc]
-            pub struct #outputs_ty { #( #names: #rt::OutPort<#tys>, )* }
+            pub struct #outputs_ty<#( #tys ),*> { #( #names: #rt::OutPort<#tys>, )* }
 
-            impl #outputs_ty {
+            impl<#( #tys: ::core::marker::Send + 'static ),*> #outputs_ty<#( #tys ),*> {
                 #(
                     #[doc = #docs]
                     #[inline]
                     pub fn #names(&mut self, packet: #tys) { self.#names.send(packet) }
                 )*
+                #stray
             }
 
-            impl #rt::OutputSet for #outputs_ty {
+            impl<#( #tys: ::core::marker::Send + 'static ),*> #rt::OutputSet for #outputs_ty<#( #tys ),*> {
                 const LEN: usize = #len;
+                #[allow(unused_mut, unused_variables)]
                 fn from_ends(ends: ::std::vec::Vec<#rt::End>) -> Self {
                     let mut ends = ends.into_iter();
                     #outputs_ty { #( #names: #rt::OutPort::from_end(ends.next().expect("one arc end per output")), )* }
@@ -64,28 +92,29 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
                 fn port(&mut self, port: usize) -> &mut dyn #rt::ErasedOutPort {
                     match port {
                         #( #idx => &mut self.#names, )*
-                        _ => unreachable!("no output port {}", port),
+                        _ => ::core::unreachable!("no output port {}", port),
                     }
                 }
             }
         };
-        (decl, quote!(#outputs_ty))
+        let packets = outputs.iter().map(|o| &o.ty);
+        (decl, quote!(#outputs_ty<#( #packets ),*>))
     };
 
     let (inputs_decl, inputs_path) = if inputs.is_empty() {
         (quote!(), quote!(#rt::NoInputs))
     } else {
         let names: Vec<_> = inputs.iter().map(|i| &i.name).collect();
-        let tys: Vec<_> = inputs.iter().map(|i| &i.ty).collect();
+        let tys = params(inputs.len());
         let idx = 0..inputs.len();
         let idx2 = 0..inputs.len();
         let len = inputs.len();
         let decl = quote! {
             #[doc(hidden)]
             #[allow(non_camel_case_types)]
-            pub struct #inputs_ty { #( #names: #rt::InPort<#tys>, )* }
+            pub struct #inputs_ty<#( #tys ),*> { #( #names: #rt::InPort<#tys>, )* }
 
-            impl #rt::InputSet for #inputs_ty {
+            impl<#( #tys: ::core::marker::Send + 'static ),*> #rt::InputSet for #inputs_ty<#( #tys ),*> {
                 const LEN: usize = #len;
                 fn from_ends(ends: ::std::vec::Vec<::std::vec::Vec<#rt::End>>) -> Self {
                     let mut ends = ends.into_iter();
@@ -97,18 +126,19 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
                 fn port(&self, port: usize) -> &dyn #rt::ErasedInPort {
                     match port {
                         #( #idx => &self.#names, )*
-                        _ => unreachable!("no input port {}", port),
+                        _ => ::core::unreachable!("no input port {}", port),
                     }
                 }
                 fn port_mut(&mut self, port: usize) -> &mut dyn #rt::ErasedInPort {
                     match port {
                         #( #idx2 => &mut self.#names, )*
-                        _ => unreachable!("no input port {}", port),
+                        _ => ::core::unreachable!("no input port {}", port),
                     }
                 }
             }
         };
-        (decl, quote!(#inputs_ty))
+        let packets = inputs.iter().map(|i| &i.ty);
+        (decl, quote!(#inputs_ty<#( #packets ),*>))
     };
 
     let port_meta = |name: &syn::Ident, ty: &syn::Type| {
@@ -126,17 +156,17 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
             quote!(self.#name(p))
         };
         let ty = &input.ty;
-        quote!(#i => (&::evoflow::__private::DrainProbe::<#ty>::NEW).drain(&mut inputs.#name, arc, budget, |p| #call),)
+        quote!(#i => (&#p::DrainProbe::<#ty>::NEW).drain(&mut inputs.#name, arc, budget, |p| #call),)
     });
     let drain = if inputs.is_empty() {
-        quote!(let _ = (inputs, outputs, arc, budget); unreachable!("a source has no input port {}", port))
+        quote!(let _ = (inputs, outputs, arc, budget); ::core::unreachable!("a source has no input port {}", port))
     } else {
         quote!(
-            use ::evoflow::__private::{DrainKeeping as _, DrainPlain as _};
+            use #p::{DrainKeeping as _, DrainPlain as _};
             let _ = &outputs;
             match port {
                 #( #drain_arms )*
-                _ => unreachable!("no input port {}", port),
+                _ => ::core::unreachable!("no input port {}", port),
             }
         )
     };
@@ -151,11 +181,11 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
     let generate = source.as_ref().map(|s| {
         let call = hook_call(s);
         let span = s.name.span();
-        quote_spanned!(span=> fn __generate(&mut self, outputs: &mut Self::Outputs) -> #rt::Flow { #call })
+        quote_spanned!(span=> fn __generate(&mut self, outputs: &mut #outputs_path) -> #rt::Flow { #call })
     });
     let finish = on_end.as_ref().map(|h| {
         let call = hook_call(h);
-        quote!(fn __finish(&mut self, outputs: &mut Self::Outputs) { #call; })
+        quote!(fn __finish(&mut self, outputs: &mut #outputs_path) { #call; })
     });
 
     let polls = source.is_some();
@@ -235,7 +265,7 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
                 &mut self,
                 port: usize,
                 packet: ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>,
-                outputs: &mut Self::Outputs,
+                outputs: &mut #outputs_path,
             ) {
                 let _ = &outputs;
                 match port {
@@ -252,28 +282,35 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
             .find(|i| i.name == r.port)
             .expect("checked by the parser")
             .ty;
+        let root = crate::respan(root, r.port.span());
         quote_spanned! {r.port.span()=>
             const _: fn() = || {
-                fn kept<T: ::evoflow::Recoverable>() {}
+                fn kept<T: #root::Recoverable>() {}
                 kept::<#ty>();
             };
         }
     });
 
-    let input_at = inputs.iter().enumerate().map(|(i, input)| {
-        let ty = &input.ty;
-        quote!(impl ::evoflow::__private::InputAt<#i> for #self_ty { type Packet = #ty; })
-    });
-    let output_at = outputs.iter().enumerate().map(|(i, output)| {
-        let ty = &output.ty;
-        quote!(impl ::evoflow::__private::OutputAt<#i> for #self_ty { type Packet = #ty; })
-    });
+    let port_at = |tr: TokenStream, ty: &syn::Ident, n: usize| {
+        let ps = params(n);
+        ps.iter()
+            .enumerate()
+            .map(|(i, p)| {
+                quote!(impl<#( #ps: ::core::marker::Send + 'static ),*> #tr<#i> for #ty<#( #ps ),*> { type Packet = #p; })
+            })
+            .collect::<Vec<_>>()
+    };
+    let input_at = port_at(quote!(#p::InputAt), &inputs_ty, inputs.len());
+    let output_at = port_at(quote!(#p::OutputAt), &outputs_ty, outputs.len());
 
     quote! {
-        #item
+        const _: () = {
         #outputs_decl
         #inputs_decl
 
+        // The ports types are written out rather than as `Self::Inputs`:
+        // with two `#[component]` blocks for one type the projection is
+        // ambiguous, and the one error should be the conflicting impls.
         impl #rt::Component for #self_ty {
             type Inputs = #inputs_path;
             type Outputs = #outputs_path;
@@ -291,8 +328,8 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
             #[inline]
             fn __drain(
                 &mut self,
-                inputs: &mut Self::Inputs,
-                outputs: &mut Self::Outputs,
+                inputs: &mut #inputs_path,
+                outputs: &mut #outputs_path,
                 port: usize,
                 arc: usize,
                 budget: usize,
@@ -310,5 +347,6 @@ pub(crate) fn emit(spec: &Spec, code: u64) -> TokenStream {
         #( #recoverable )*
         #( #input_at )*
         #( #output_at )*
+        };
     }
 }

@@ -4,6 +4,8 @@
 
 use super::parse::{ArcDecl, GraphDecl, InstanceDecl, Setting};
 use super::supervise::{Mode, Policy};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use syn::{Error, LitInt};
 
 pub(crate) struct Instance {
@@ -84,55 +86,74 @@ fn unknown_instance(name: &syn::Ident, instances: &[Instance]) -> Error {
     Error::new(name.span(), msg)
 }
 
-pub(crate) fn check(decl: GraphDecl) -> syn::Result<Graph> {
+/// Checks the declaration. Returns the graph as far as it is valid, with
+/// every mistake found: each is reported and its statement left out, and
+/// mistakes that follow only from another (an arc to an instance whose
+/// declaration has a mistake) are not reported again.
+pub(crate) fn check(decl: GraphDecl) -> (Graph, Vec<Error>) {
+    let mut errors = decl.errors;
+    let mut ok = |r: syn::Result<usize>| r.map_err(|e| errors.push(e)).ok();
     let (mut name, mut workers, mut capacity, mut on_panic) = (None, None, None, None);
+    let mut bad_workers = false;
+    let mut twice = Vec::new();
     for (key, setting) in &decl.settings {
         let slot_taken = match setting {
             Setting::Name(s) => name.replace(s.value()).is_some(),
-            Setting::Workers(n) => workers.replace(positive(n, "`workers`")?).is_some(),
-            Setting::Capacity(n) => capacity.replace(positive(n, "`capacity`")?).is_some(),
+            Setting::Workers(n) => match ok(positive(n, "`workers`")) {
+                Some(n) => workers.replace(n).is_some(),
+                None => {
+                    bad_workers = true;
+                    false
+                }
+            },
+            Setting::Capacity(n) => match ok(positive(n, "`capacity`")) {
+                Some(n) => capacity.replace(n).is_some(),
+                None => false,
+            },
             Setting::OnPanic(p) => on_panic.replace(p.clone()).is_some(),
         };
         if slot_taken {
-            return Err(Error::new(key.span(), format!("`{key}` is set twice")));
+            twice.push(Error::new(key.span(), format!("`{key}` is set twice")));
         }
     }
     let workers = workers.unwrap_or(1);
     let capacity = capacity.unwrap_or(DEFAULT_CAPACITY);
-    if decl.instances.is_empty() {
-        return Err(Error::new(
+    if decl.instances.is_empty() && decl.broken.is_empty() {
+        twice.push(Error::new(
             proc_macro2::Span::call_site(),
             "a graph needs at least one instance: `name: Type;`",
         ));
     }
 
     let mut instances: Vec<Instance> = Vec::new();
+    let mut declared: HashMap<String, usize> = HashMap::new();
     for d in decl.instances {
-        if let Some(prev) = instances.iter().find(|i| i.decl.name == d.name) {
+        if let Some(prev) = declared.get(&d.name.to_string()).map(|&i| &instances[i]) {
             let mut e = Error::new(
                 d.name.span(),
                 format!("instance `{}` is declared twice", d.name),
             );
             e.combine(Error::new(prev.decl.name.span(), "first declared here"));
-            return Err(e);
+            twice.push(e);
+            continue;
         }
-        let worker = match &d.worker {
-            Some(w) => {
-                let k = w.base10_parse::<usize>()?;
-                if k >= workers {
-                    return Err(Error::new(
-                        w.span(),
-                        format!("worker {k} does not exist: this graph has {workers} worker(s), numbered from 0"),
-                    ));
-                }
-                Some(k)
+        let worker = d.worker.as_ref().and_then(|w| {
+            let k = ok(w.base10_parse::<usize>())?;
+            if k >= workers && !bad_workers {
+                twice.push(Error::new(
+                    w.span(),
+                    format!("worker {k} does not exist: this graph has {workers} worker(s), numbered from 0"),
+                ));
+                return None;
             }
-            None => None,
-        };
-        let cost = match &d.cost {
-            Some(c) => positive(c, "a cost")? as u64,
-            None => 1,
-        };
+            Some(k).filter(|&k| k < workers)
+        });
+        let cost = d
+            .cost
+            .as_ref()
+            .and_then(|c| ok(positive(c, "a cost")))
+            .unwrap_or(1) as u64;
+        declared.insert(d.name.to_string(), instances.len());
         instances.push(Instance {
             decl: d,
             worker,
@@ -140,18 +161,26 @@ pub(crate) fn check(decl: GraphDecl) -> syn::Result<Graph> {
         });
     }
 
-    let find = |id: &syn::Ident| {
-        instances
-            .iter()
-            .position(|i| i.decl.name == *id)
-            .ok_or_else(|| unknown_instance(id, &instances))
-    };
+    let broken: Vec<String> = decl.broken.iter().map(|b| b.to_string()).collect();
     let mut arcs: Vec<Arc> = Vec::new();
+    // Arc and output already declared, by (instance, port) names.
+    let mut arc_at: HashMap<(usize, String, usize, String), usize> = HashMap::new();
+    let mut output_at: HashMap<(usize, String), usize> = HashMap::new();
     for d in decl.arcs {
-        let (from, to) = (find(&d.from)?, find(&d.to)?);
-        if let Some(prev) = arcs
-            .iter()
-            .find(|a| a.from == from && a.to == to && a.decl.out == d.out && a.decl.inp == d.inp)
+        let mut find = |id: &syn::Ident| {
+            let found = declared.get(&id.to_string()).copied();
+            if found.is_none() && !broken.contains(&id.to_string()) {
+                twice.push(unknown_instance(id, &instances));
+            }
+            found
+        };
+        let (Some(from), Some(to)) = (find(&d.from), find(&d.to)) else {
+            continue;
+        };
+        let (out, inp) = (d.out.to_string(), d.inp.to_string());
+        if let Some(prev) = arc_at
+            .get(&(from, out.clone(), to, inp.clone()))
+            .map(|&a| &arcs[a])
         {
             let mut e = Error::new(
                 d.arrow.spans[0],
@@ -161,9 +190,10 @@ pub(crate) fn check(decl: GraphDecl) -> syn::Result<Graph> {
                 ),
             );
             e.combine(Error::new(prev.decl.arrow.spans[0], "first declared here"));
-            return Err(e);
+            twice.push(e);
+            continue;
         }
-        if let Some(prev) = arcs.iter().find(|a| a.from == from && a.decl.out == d.out) {
+        if let Some(prev) = output_at.get(&(from, out.clone())).map(|&a| &arcs[a]) {
             let mut e = Error::new(
                 d.out.span(),
                 format!(
@@ -173,12 +203,15 @@ pub(crate) fn check(decl: GraphDecl) -> syn::Result<Graph> {
                 ),
             );
             e.combine(Error::new(prev.decl.out.span(), "first connected here"));
-            return Err(e);
+            twice.push(e);
+            continue;
         }
         let capacity = match &d.capacity {
-            Some(c) => positive(c, "an arc capacity")?,
+            Some(c) => ok(positive(c, "an arc capacity")).unwrap_or(capacity),
             None => capacity,
         };
+        arc_at.insert((from, out.clone(), to, inp), arcs.len());
+        output_at.insert((from, out), arcs.len());
         arcs.push(Arc {
             decl: d,
             from,
@@ -186,9 +219,13 @@ pub(crate) fn check(decl: GraphDecl) -> syn::Result<Graph> {
             capacity,
         });
     }
+    errors.extend(twice);
 
-    let topo = topological_order(&instances, &arcs)?;
-    Ok(Graph {
+    let topo = topological_order(&instances, &arcs).unwrap_or_else(|e| {
+        errors.push(e);
+        Vec::new()
+    });
+    let graph = Graph {
         name: name.unwrap_or_else(|| "graph".to_owned()),
         workers,
         capacity,
@@ -196,7 +233,8 @@ pub(crate) fn check(decl: GraphDecl) -> syn::Result<Graph> {
         instances,
         arcs,
         topo,
-    })
+    };
+    (graph, errors)
 }
 
 impl Graph {
@@ -214,16 +252,23 @@ impl Graph {
 fn topological_order(instances: &[Instance], arcs: &[Arc]) -> syn::Result<Vec<usize>> {
     let n = instances.len();
     let mut indegree = vec![0usize; n];
+    let mut consumers = vec![Vec::new(); n];
     for a in arcs {
         indegree[a.to] += 1;
+        consumers[a.from].push(a.to);
     }
     let mut order = Vec::with_capacity(n);
     let mut done = vec![false; n];
-    while let Some(i) = (0..n).find(|&i| !done[i] && indegree[i] == 0) {
+    let mut ready: BinaryHeap<Reverse<usize>> =
+        (0..n).filter(|&i| indegree[i] == 0).map(Reverse).collect();
+    while let Some(Reverse(i)) = ready.pop() {
         done[i] = true;
         order.push(i);
-        for a in arcs.iter().filter(|a| a.from == i) {
-            indegree[a.to] -= 1;
+        for &c in &consumers[i] {
+            indegree[c] -= 1;
+            if indegree[c] == 0 {
+                ready.push(Reverse(c));
+            }
         }
     }
     if order.len() == n {
@@ -258,5 +303,107 @@ fn topological_order(instances: &[Instance], arcs: &[Arc]) -> syn::Result<Vec<us
             ));
         }
         path.push(arc.from);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The graph and the messages of every mistake in `src`.
+    fn checked(src: &str) -> (Graph, Vec<String>) {
+        let decl: GraphDecl = syn::parse_str(src).expect("statements are recovered from");
+        let (g, errors) = check(decl);
+        // A combined error lists its parts; "first declared here" and the
+        // like stay with the error they belong to.
+        let messages = errors
+            .into_iter()
+            .map(|e| {
+                e.into_iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" / ")
+            })
+            .collect();
+        (g, messages)
+    }
+
+    #[test]
+    fn every_mistake_is_reported_in_one_go() {
+        let (g, errors) = checked(
+            "workers = 2;
+             a: Numbers; b: Sum; c: Sum;
+             #[worker(5)] d: Sum;
+             a.out -> b.inp;
+             a.out -> b.inp;
+             missing.out -> c.inp;
+             a.other -> c.inp;
+             bogus stuff;",
+        );
+        assert_eq!(
+            errors,
+            [
+                "expected a setting (`workers = 2;`), an instance (`name: Type;`) or an arc (`a.out -> b.inp;`)",
+                "worker 5 does not exist: this graph has 2 worker(s), numbered from 0",
+                "duplicate arc `a.out -> b.inp`; remove one of them / first declared here",
+                "no instance named `missing` in this graph (instances: `a`, `b`, `c`, `d`)",
+            ]
+        );
+        // What is valid is kept, for rustc to check its ports.
+        assert_eq!(g.instances.len(), 4);
+        assert_eq!(g.arcs.len(), 2);
+    }
+
+    #[test]
+    fn an_instance_with_a_mistake_is_reported_once_not_at_every_arc() {
+        let (_, errors) = checked(
+            "a: Numbers; #[cost(0)] b: Sum; #[colour(2)] c: Sum;
+             a.out -> b.inp; b.out -> c.inp;",
+        );
+        // Statements that cannot be read come first, then the checks.
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors[0].starts_with("`#[colour]` does not apply to an instance"),
+            "{errors:?}"
+        );
+        assert!(
+            errors[1].starts_with("a cost must be at least 1"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_bad_worker_count_does_not_also_refuse_every_pin() {
+        let (_, errors) = checked("workers = 0; #[worker(1)] a: Numbers;");
+        assert_eq!(errors, ["`workers` must be at least 1"]);
+    }
+
+    #[test]
+    fn a_cycle_names_its_instances_and_the_rest_is_still_checked() {
+        let (_, errors) = checked(
+            "s: Numbers; a: Merge; b: Double; s.out -> a.left; a.out -> b.inp; b.out -> a.right;
+             s: Sum;",
+        );
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(
+            errors[0],
+            "instance `s` is declared twice / first declared here"
+        );
+        assert!(
+            errors[1].starts_with("this arc closes a cycle: a -> b -> a;"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn the_topological_order_takes_the_earliest_declared_ready_instance() {
+        let (g, errors) = checked("c: Sum; b: Double; a: Numbers; z: Numbers; a.out -> b.inp; b.out -> c.inp; z.out -> d.inp; d: Sum;");
+        assert!(errors.is_empty(), "{errors:?}");
+        let names: Vec<String> = g
+            .topo
+            .iter()
+            .map(|&i| g.instances[i].decl.name.to_string())
+            .collect();
+        assert_eq!(names, ["a", "b", "c", "z", "d"]);
     }
 }

@@ -4,7 +4,8 @@
 //! Port names are looked up by `const fn`s over each component's metadata;
 //! a wrong name panics during const evaluation, which rustc reports at the
 //! span of the port token with the message naming the ports that exist.
-//! Packet types are compared through `InputAt`/`OutputAt`, whose mismatch is
+//! Packet types are compared through `InputAt`/`OutputAt` (implemented by a
+//! component's `Inputs` and `Outputs`), whose mismatch is
 //! reported at the arc's arrow.
 
 use super::check::Graph;
@@ -15,17 +16,90 @@ use syn::spanned::Spanned;
 
 /// `match __private::<lookup> { Ok(i) => i, Err(e) => panic!(e) }`, every
 /// token spanned at the user's port name so the const panic is reported there.
-fn port_index(span: Span, lookup: TokenStream) -> TokenStream {
+fn port_index(root: &TokenStream, span: Span, lookup: TokenStream) -> TokenStream {
+    let root = crate::respan(root, span);
     quote_spanned! {span=>
-        match ::evoflow::__private::#lookup {
+        match #root::__private::#lookup {
             ::core::result::Result::Ok(i) => i,
             ::core::result::Result::Err(e) => ::core::panic!("{}", e.as_str()),
         }
     }
 }
 
-pub(crate) fn emit(g: &Graph, s: &Schedule) -> TokenStream {
-    let p = quote!(::evoflow::__private);
+/// The compile-time checks of one arc: its ports exist and carry one
+/// packet type. Each port index is a constant named as the user's port, so
+/// a failed lookup is reported as "evaluation of `main::odds` failed" at
+/// that port. `then` gets the two packet types (`Out, In`, for a call that
+/// requires them to be the same) and the two index constants.
+fn arc_checks(
+    g: &Graph,
+    arc: &super::check::Arc,
+    root: &TokenStream,
+    then: impl FnOnce(&TokenStream, &TokenStream, &TokenStream) -> TokenStream,
+) -> TokenStream {
+    let p = quote!(#root::__private);
+    let (f, t) = (&g.instances[arc.from], &g.instances[arc.to]);
+    let component = |ty: &syn::Type| quote_spanned!(ty.span()=> <#ty as #p::rt::Component>);
+    let (fc, tc) = (component(&f.decl.ty), component(&t.decl.ty));
+    let (fname, tname) = (f.decl.name.to_string(), t.decl.name.to_string());
+    let (out, inp) = (&arc.decl.out, &arc.decl.inp);
+    let (out_name, inp_name) = (out.to_string(), inp.to_string());
+    let out_idx = port_index(
+        root,
+        out.span(),
+        quote!(output_index(&#fc::META, #fname, #out_name)),
+    );
+    let in_idx = port_index(
+        root,
+        inp.span(),
+        quote!(input_index(&#tc::META, #tname, #inp_name)),
+    );
+    let arrow = arc.decl.arrow.spans[0];
+    let p_at = crate::respan(&p, arrow);
+    let (fty, tty) = (&f.decl.ty, &t.decl.ty);
+    let out_ty = quote_spanned!(arrow=> <<#fty as #p_at::rt::Component>::Outputs as #p_at::OutputAt<{ #out }>>::Packet);
+    let in_ty = quote_spanned!(arrow=> <<#tty as #p_at::rt::Component>::Inputs as #p_at::InputAt<{ #inp }>>::Packet);
+    // The input's constant may shadow the output's (`a.data -> b.data`), so
+    // what the inner block needs of the output is taken out first.
+    let (packet, out_index) = (
+        format_ident!("__EvoflowPacket", span = arrow),
+        format_ident!("__evoflow_out", span = Span::mixed_site()),
+    );
+    // Spanned at the arrow, where rustc reports a packet type mismatch.
+    let types = quote_spanned!(arrow=> #packet, #in_ty);
+    let then = then(&types, &quote!(#out_index), &quote!(#inp));
+    quote! {{
+        #[allow(non_upper_case_globals)]
+        const #out: usize = #out_idx;
+        type #packet = #out_ty;
+        let #out_index = #out;
+        {
+            #[allow(non_upper_case_globals)]
+            const #inp: usize = #in_idx;
+            #then
+        }
+    }}
+}
+
+/// What `graph!` emits when it reported errors: the checks of the arcs it
+/// could read, so that one compile shows the port and type mistakes too.
+pub(crate) fn emit_checks(g: &Graph, root: &TokenStream) -> TokenStream {
+    let p = quote!(#root::__private);
+    let arcs = g
+        .arcs
+        .iter()
+        .map(|arc| {
+            let arrow = arc.decl.arrow.spans[0];
+            let p_at = crate::respan(&p, arrow);
+            arc_checks(g, arc, root, |same, out, inp| {
+                quote_spanned!(arrow=> #p_at::assert_same_packet::<#same>(); let _ = (#out, #inp);)
+            })
+        });
+    quote!(#( #arcs )*)
+}
+
+pub(crate) fn emit(g: &Graph, s: &Schedule, root: &TokenStream) -> TokenStream {
+    let p = quote!(#root::__private);
     let component = |ty: &syn::Type| quote_spanned!(ty.span()=> <#ty as #p::rt::Component>);
     let local = |prefix: &str, i: usize| {
         format_ident!("__evoflow_{}{}", prefix, i, span = Span::mixed_site())
@@ -47,67 +121,41 @@ pub(crate) fn emit(g: &Graph, s: &Schedule) -> TokenStream {
         }
     });
 
-    let mut checks = Vec::new();
-    let mut connects = Vec::new();
-    for (n, arc) in g.arcs.iter().enumerate() {
-        let (f, t) = (&g.instances[arc.from], &g.instances[arc.to]);
-        let (fc, tc) = (component(&f.decl.ty), component(&t.decl.ty));
-        let (fname, tname) = (f.decl.name.to_string(), t.decl.name.to_string());
-        let (out, inp) = (arc.decl.out.to_string(), arc.decl.inp.to_string());
-        let oc = format_ident!("__EVOFLOW_ARC{}_OUT", n, span = arc.decl.out.span());
-        let ic = format_ident!("__EVOFLOW_ARC{}_IN", n, span = arc.decl.inp.span());
-        let (fty, tty) = (&f.decl.ty, &t.decl.ty);
-        let out_idx = port_index(
-            arc.decl.out.span(),
-            quote!(output_index(&#fc::META, #fname, #out)),
-        );
-        let in_idx = port_index(
-            arc.decl.inp.span(),
-            quote!(input_index(&#tc::META, #tname, #inp)),
-        );
-        let arrow = arc.decl.arrow.spans[0];
-        let out_ty =
-            quote_spanned!(arrow=> <#fty as ::evoflow::__private::OutputAt<{ #oc }>>::Packet);
-        let in_ty =
-            quote_spanned!(arrow=> <#tty as ::evoflow::__private::InputAt<{ #ic }>>::Packet);
-        checks.push(quote! {
-            const #oc: usize = #out_idx;
-            const #ic: usize = #in_idx;
-        });
-        checks.push(
-            quote_spanned!(arrow=> ::evoflow::__private::assert_same_packet::<#out_ty, #in_ty>();),
-        );
+    let b = local("builder", 0);
+    let connects = g.arcs.iter().map(|arc| {
         let (fv, tv, cap) = (local("i", arc.from), local("i", arc.to), arc.capacity);
-        let b = local("builder", 0);
-        connects.push(quote! {
-            #b.connect::<#out_ty>(#fv, #oc, #tv, #ic, #cap)
-                .unwrap_or_else(|e| panic!("evoflow: graph! accepted an arc the runtime refuses: {}", e));
-        });
-    }
+        let arrow = arc.decl.arrow.spans[0];
+        let p_at = crate::respan(&p, arrow);
+        arc_checks(g, arc, root, |same, out, inp| {
+            quote_spanned!(arrow=>
+                #p_at::assert_same_packet::<#same>();
+                #p_at::connect::<#same>(&mut #b, #fv, #out, #tv, #inp, #cap);
+            )
+        })
+    });
 
+    let (mut ins, mut outs) = (
+        vec![Vec::new(); g.instances.len()],
+        vec![Vec::new(); g.instances.len()],
+    );
+    for a in &g.arcs {
+        ins[a.to].push(a.decl.inp.to_string());
+        outs[a.from].push(a.decl.out.to_string());
+    }
     let connected = g.instances.iter().enumerate().map(|(i, inst)| {
-        let ins = g
-            .arcs
-            .iter()
-            .filter(|a| a.to == i)
-            .map(|a| a.decl.inp.to_string());
-        let outs = g
-            .arcs
-            .iter()
-            .filter(|a| a.from == i)
-            .map(|a| a.decl.out.to_string());
+        let (ins, outs) = (&ins[i], &outs[i]);
         let (c, name) = (component(&inst.decl.ty), inst.decl.name.to_string());
         let span = inst.decl.name.span();
+        let p = crate::respan(&p, span);
         quote_spanned! {span=>
             const _: () = if let ::core::option::Option::Some(e) =
-                ::evoflow::__private::check_connected(&#c::META, #name, &[#(#ins),*], &[#(#outs),*])
+                #p::check_connected(&#c::META, #name, &[#(#ins),*], &[#(#outs),*])
             {
                 ::core::panic!("{}", e.as_str())
             };
         }
     });
 
-    let b = local("builder", 0);
     let add = s
         .sections
         .iter()
@@ -128,25 +176,24 @@ pub(crate) fn emit(g: &Graph, s: &Schedule) -> TokenStream {
             quote!(let #iv = #c::__add_to(#cv, &mut #b, #name, #section);)
         };
         let supervise = inst.decl.on_panic.as_ref().map(|p| {
-            let policy = p.tokens();
+            let policy = p.tokens(root);
             quote!(#b.supervise(#iv, #policy);)
         });
         quote!(#add #supervise)
     });
     let supervision = g.on_panic.as_ref().map(|p| {
-        let policy = p.tokens();
+        let policy = p.tokens(root);
         quote!(#b.supervision(#policy);)
     });
     let (name, sections, capacity) = (&g.name, s.sections.len(), g.capacity);
     quote! {{
         #( #construct )*
         #( #connected )*
-        #( #checks )*
         let mut #b = #p::GraphBuilder::new(#name, #sections);
         #b.default_capacity(#capacity);
         #supervision
         #( #add )*
         #( #connects )*
-        #b.build().unwrap_or_else(|e| panic!("evoflow: graph! accepted a graph the runtime refuses: {}", e))
+        #b.build().unwrap_or_else(|e| ::core::panic!("evoflow: graph! accepted a graph the runtime refuses: {}", e))
     }}
 }

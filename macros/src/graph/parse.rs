@@ -48,6 +48,10 @@ pub(crate) struct GraphDecl {
     pub settings: Vec<(Ident, Setting)>,
     pub instances: Vec<InstanceDecl>,
     pub arcs: Vec<ArcDecl>,
+    /// Mistakes in statements, which are left out.
+    pub errors: Vec<Error>,
+    /// Instances whose declaration has a mistake.
+    pub broken: Vec<Ident>,
 }
 
 /// Reads `#[key(n)]` attributes, allowing only `allowed` keys.
@@ -90,83 +94,109 @@ fn take(attrs: &mut Vec<(String, LitInt)>, key: &str) -> Option<LitInt> {
 }
 
 impl Parse for GraphDecl {
+    /// Reads every statement; a statement with a mistake is reported and
+    /// skipped up to its `;`, so one compile shows every mistake.
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let mut g = GraphDecl {
             settings: Vec::new(),
             instances: Vec::new(),
             arcs: Vec::new(),
+            errors: Vec::new(),
+            broken: Vec::new(),
         };
         while !input.is_empty() {
-            let attrs = input.call(Attribute::parse_outer)?;
-            let first: Ident = input.parse()?;
-            if input.peek(Token![=]) {
-                if let Some(a) = attrs.iter().find(|a| !a.path().is_ident("doc")) {
-                    return Err(Error::new_spanned(a, "settings take no attributes"));
+            if let Err(e) = g.statement(input) {
+                g.errors.push(e);
+                while !input.is_empty() && !input.peek(Token![;]) {
+                    input.parse::<proc_macro2::TokenTree>()?;
                 }
-                input.parse::<Token![=]>()?;
-                let setting = match first.to_string().as_str() {
-                    "name" => Setting::Name(input.parse()?),
-                    "workers" => Setting::Workers(input.parse()?),
-                    "capacity" => Setting::Capacity(input.parse()?),
-                    "on_panic" => Setting::OnPanic(input.parse()?),
-                    other => {
-                        return Err(Error::new(
-                            first.span(),
-                            format!("unknown setting `{other}`; expected `name`, `workers`, `capacity` or `on_panic` (an instance is `{other}: Type;`)"),
-                        ))
-                    }
-                };
-                g.settings.push((first, setting));
-            } else if input.peek(Token![:]) && !input.peek(Token![::]) {
-                input.parse::<Token![:]>()?;
-                let ty: Type = input.parse()?;
-                let init = if input.peek(Token![=]) {
-                    input.parse::<Token![=]>()?;
-                    Some(input.parse()?)
-                } else {
-                    None
-                };
-                let (policies, attrs): (Vec<_>, Vec<_>) = attrs
-                    .into_iter()
-                    .partition(|a| a.path().is_ident("on_panic"));
-                if let Some(second) = policies.get(1) {
-                    return Err(Error::new_spanned(second, "`#[on_panic]` is given twice"));
+                if !input.is_empty() {
+                    input.parse::<Token![;]>()?;
                 }
-                let on_panic = policies.first().map(|a| a.parse_args()).transpose()?;
-                let mut a = int_attrs(&attrs, "an instance", &["worker", "cost"])?;
-                let (worker, cost) = (take(&mut a, "worker"), take(&mut a, "cost"));
-                g.instances.push(InstanceDecl {
-                    name: first,
-                    ty,
-                    init,
-                    worker,
-                    cost,
-                    on_panic,
-                });
-            } else if input.peek(Token![.]) {
-                input.parse::<Token![.]>()?;
-                let out: Ident = input.parse()?;
-                let arrow: Token![->] = input.parse()?;
-                let to: Ident = input.parse()?;
-                input.parse::<Token![.]>()?;
-                let inp: Ident = input.parse()?;
-                let mut a = int_attrs(&attrs, "an arc", &["capacity"])?;
-                g.arcs.push(ArcDecl {
-                    from: first,
-                    out,
-                    arrow,
-                    to,
-                    inp,
-                    capacity: take(&mut a, "capacity"),
-                });
-            } else {
-                return Err(Error::new(
-                    first.span(),
-                    "expected a setting (`workers = 2;`), an instance (`name: Type;`) or an arc (`a.out -> b.inp;`)",
-                ));
             }
-            input.parse::<Token![;]>()?;
         }
         Ok(g)
+    }
+}
+
+impl GraphDecl {
+    /// Reads one statement, with its `;`.
+    fn statement(&mut self, input: ParseStream) -> syn::Result<()> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let first: Ident = input.parse()?;
+        if input.peek(Token![=]) {
+            if let Some(a) = attrs.iter().find(|a| !a.path().is_ident("doc")) {
+                return Err(Error::new_spanned(a, "settings take no attributes"));
+            }
+            input.parse::<Token![=]>()?;
+            let setting = match first.to_string().as_str() {
+                "name" => Setting::Name(input.parse()?),
+                "workers" => Setting::Workers(input.parse()?),
+                "capacity" => Setting::Capacity(input.parse()?),
+                "on_panic" => Setting::OnPanic(input.parse()?),
+                other => {
+                    return Err(Error::new(
+                        first.span(),
+                        format!("unknown setting `{other}`; expected `name`, `workers`, `capacity` or `on_panic` (an instance is `{other}: Type;`)"),
+                    ))
+                }
+            };
+            self.settings.push((first, setting));
+        } else if input.peek(Token![:]) && !input.peek(Token![::]) {
+            // From here on the instance's name is known: arcs that use it
+            // are not reported again if its declaration has a mistake.
+            self.broken.push(first.clone());
+            input.parse::<Token![:]>()?;
+            let ty: Type = input.parse()?;
+            let init = if input.peek(Token![=]) {
+                input.parse::<Token![=]>()?;
+                Some(input.parse()?)
+            } else {
+                None
+            };
+            let (policies, attrs): (Vec<_>, Vec<_>) = attrs
+                .into_iter()
+                .partition(|a| a.path().is_ident("on_panic"));
+            if let Some(second) = policies.get(1) {
+                return Err(Error::new_spanned(second, "`#[on_panic]` is given twice"));
+            }
+            let on_panic = policies.first().map(|a| a.parse_args()).transpose()?;
+            let mut a = int_attrs(&attrs, "an instance", &["worker", "cost"])?;
+            let (worker, cost) = (take(&mut a, "worker"), take(&mut a, "cost"));
+            input.parse::<Token![;]>()?;
+            self.broken.pop();
+            self.instances.push(InstanceDecl {
+                name: first,
+                ty,
+                init,
+                worker,
+                cost,
+                on_panic,
+            });
+            return Ok(());
+        } else if input.peek(Token![.]) {
+            input.parse::<Token![.]>()?;
+            let out: Ident = input.parse()?;
+            let arrow: Token![->] = input.parse()?;
+            let to: Ident = input.parse()?;
+            input.parse::<Token![.]>()?;
+            let inp: Ident = input.parse()?;
+            let mut a = int_attrs(&attrs, "an arc", &["capacity"])?;
+            self.arcs.push(ArcDecl {
+                from: first,
+                out,
+                arrow,
+                to,
+                inp,
+                capacity: take(&mut a, "capacity"),
+            });
+        } else {
+            return Err(Error::new(
+                first.span(),
+                "expected a setting (`workers = 2;`), an instance (`name: Type;`) or an arc (`a.out -> b.inp;`)",
+            ));
+        }
+        input.parse::<Token![;]>()?;
+        Ok(())
     }
 }

@@ -117,8 +117,8 @@ impl Parse for Policy {
 
 impl Policy {
     /// The `evoflow::Supervision` it stands for.
-    pub(crate) fn tokens(&self) -> TokenStream {
-        let s = quote!(::evoflow::Supervision);
+    pub(crate) fn tokens(&self, root: &TokenStream) -> TokenStream {
+        let s = quote!(#root::Supervision);
         let ms = |n: u64| quote!(::std::time::Duration::from_millis(#n));
         let base = match self.mode {
             Mode::Stop => return quote!(#s::STOP),
