@@ -1,6 +1,6 @@
 //! Writes response heads.
 
-use super::http::{Body, Loaded, Opened, Response, Status, Streamed};
+use super::http::{Body, DateText, Loaded, Opened, Response, Status, Streamed};
 use evoflow::{component, Outputs};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -36,7 +36,7 @@ pub fn head_of(
     let (code, reason) = status.line();
     let mut h = String::with_capacity(192);
     let _ = write!(h, "HTTP/1.1 {code} {reason}\r\nServer: evoflow\r\nDate: ",);
-    DATE.with(|d| h.push_str(&d.now()));
+    DATE.with(|d| d.with(std::time::SystemTime::now(), |now| h.push_str(now)));
     let _ = write!(h, "\r\nContent-Type: {content_type}\r\n");
     // A 304 has no body, and a length there would have to be the 200's
     // (RFC 9110 8.6): none is sent.
@@ -51,33 +51,8 @@ pub fn head_of(
     h.into_bytes()
 }
 
-/// The `Date` header's value, formatted once a second per thread.
-struct Date {
-    second: std::cell::Cell<u64>,
-    text: std::cell::RefCell<String>,
-}
-
-impl Date {
-    fn now(&self) -> std::cell::Ref<'_, String> {
-        let now = std::time::SystemTime::now();
-        let second = now
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        if second != self.second.get() {
-            self.second.set(second);
-            *self.text.borrow_mut() = httpdate::fmt_http_date(now);
-        }
-        self.text.borrow()
-    }
-}
-
 thread_local! {
-    static DATE: Date = const {
-        Date {
-            second: std::cell::Cell::new(0),
-            text: std::cell::RefCell::new(String::new()),
-        }
-    };
+    static DATE: DateText = const { DateText::new() };
 }
 
 /// The response for `l`, with `extra` headers.

@@ -189,6 +189,35 @@ impl From<Response> for Streamed {
     }
 }
 
+/// An HTTP date, formatted again only when the second it names changes
+/// (one per thread): the `Date` of every response, a file's
+/// `Last-Modified`. Formatting it per response showed in profiles.
+pub struct DateText {
+    second: std::cell::Cell<u64>,
+    text: std::cell::RefCell<String>,
+}
+
+impl DateText {
+    pub const fn new() -> Self {
+        DateText {
+            second: std::cell::Cell::new(u64::MAX),
+            text: std::cell::RefCell::new(String::new()),
+        }
+    }
+
+    /// Calls `f` with `t` as an HTTP date.
+    pub fn with<R>(&self, t: std::time::SystemTime, f: impl FnOnce(&str) -> R) -> R {
+        let second = t
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if second != self.second.get() {
+            self.second.set(second);
+            *self.text.borrow_mut() = httpdate::fmt_http_date(t);
+        }
+        f(&self.text.borrow())
+    }
+}
+
 /// The status codes the server sends.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Status {

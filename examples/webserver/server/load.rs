@@ -1,7 +1,7 @@
 //! Loads the file a request names, from a directory or the embedded site,
 //! without ever leaving the root.
 
-use super::http::{Body, Conditions, Loaded, Method, Opened, Request, Status};
+use super::http::{Body, Conditions, DateText, Loaded, Method, Opened, Request, Status};
 use super::range::{self, Ranges};
 use super::site;
 use evoflow::{component, Outputs};
@@ -246,14 +246,22 @@ pub fn validators(len: u64, modified: Option<SystemTime>, gzip: bool) -> (String
         .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos());
     let etag = format!("\"{nanos:x}-{len:x}{}\"", if gzip { "-gz" } else { "" });
-    let mut lines = format!("ETag: {etag}\r\n");
+    // Room for the headers `respond` adds after these.
+    let mut lines = String::with_capacity(192);
+    lines.push_str("ETag: ");
+    lines.push_str(&etag);
     if let Some(m) = modified {
-        lines.push_str(&format!(
-            "Last-Modified: {}\r\n",
-            httpdate::fmt_http_date(m)
-        ));
+        lines.push_str("\r\nLast-Modified: ");
+        MODIFIED.with(|d| d.with(m, |text| lines.push_str(text)));
     }
+    lines.push_str("\r\n");
     (etag, lines)
+}
+
+thread_local! {
+    /// The last `Last-Modified` formatted: files served one after another
+    /// are often of the same second.
+    static MODIFIED: DateText = const { DateText::new() };
 }
 
 /// True if the client's copy is current (RFC 9110 13.1.2-3): its
