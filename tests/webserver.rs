@@ -545,6 +545,19 @@ fn a_buggy_compose_under_load_answers_500s_and_is_rolled_back_by_itself() {
 }
 
 /// Resident memory of this process, in MiB.
+/// A site with `a.txt` and a sparse `name` of `len` bytes (no disk
+/// space; reads as zeros).
+fn sparse_site(tag: &str, name: &str, len: u64) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("evoflow-site-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.txt"), "file a").unwrap();
+    std::fs::File::create(dir.join(name))
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+    dir
+}
+
 fn rss_mib() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
     let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
@@ -574,14 +587,7 @@ fn small_requests_p99(addr: SocketAddr) -> f64 {
 /// are served as usual, and a HEAD of the large file costs no read.
 #[test]
 fn a_huge_file_or_a_pipelined_burst_neither_fills_memory_nor_stalls_others() {
-    let dir = std::env::temp_dir().join(format!("evoflow-site-huge-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("a.txt"), "file a").unwrap();
-    // Sparse: no disk space, reads as zeros.
-    std::fs::File::create(dir.join("huge.bin"))
-        .unwrap()
-        .set_len(1 << 30)
-        .unwrap();
+    let dir = sparse_site("huge", "huge.bin", 1 << 30);
     std::fs::File::create(dir.join("mid.bin"))
         .unwrap()
         .set_len(1 << 20)
@@ -650,18 +656,9 @@ fn a_huge_file_or_a_pipelined_burst_neither_fills_memory_nor_stalls_others() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// What clients expect of any HTTP/1.1 server (and nginx does): the
-/// content type of the file served (decoded, never guessed as HTML), a
-/// `Date`, one `Host` on 1.1 requests, and ordinary names with `:`.
 #[test]
 fn a_client_downloading_at_full_speed_does_not_stall_others() {
-    let dir = std::env::temp_dir().join(format!("evoflow-site-download-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("a.txt"), "file a").unwrap();
-    std::fs::File::create(dir.join("huge.bin"))
-        .unwrap()
-        .set_len(1 << 30)
-        .unwrap();
+    let dir = sparse_site("download", "huge.bin", 1 << 30);
     let srv = serve(Some(dir.clone()));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let downloader = {
@@ -694,14 +691,8 @@ fn a_client_downloading_at_full_speed_does_not_stall_others() {
 /// client sends its next request meanwhile.
 #[test]
 fn a_long_download_outlives_the_idle_timeout() {
-    let dir = std::env::temp_dir().join(format!("evoflow-site-long-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("a.txt"), "file a").unwrap();
     let len: usize = 64 << 20;
-    std::fs::File::create(dir.join("big.bin"))
-        .unwrap()
-        .set_len(len as u64)
-        .unwrap();
+    let dir = sparse_site("long", "big.bin", len as u64);
     let srv = serve(Some(dir.clone()));
     let mut s = connect(srv.addr);
     s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -725,6 +716,9 @@ fn a_long_download_outlives_the_idle_timeout() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// What clients expect of any HTTP/1.1 server (and nginx does): the
+/// content type of the file served (decoded, never guessed as HTML), a
+/// `Date`, one `Host` on 1.1 requests, and ordinary names with `:`.
 #[test]
 fn content_types_date_and_host_as_clients_expect() {
     let dir = std::env::temp_dir().join(format!("evoflow-site-http-{}", std::process::id()));
