@@ -37,6 +37,8 @@ struct Open {
     awaits_continue: bool,
     /// How far the chunked body being received has been checked.
     scan: ChunkScan,
+    /// The pipelining bound stopped the last framing with bytes left.
+    held: bool,
 }
 
 /// The interim response to `Expect: 100-continue`.
@@ -309,10 +311,11 @@ impl Open {
         self.buf.len() > MAX_HEAD + MAX_BODY
     }
 
-    /// True if it must be tried again without a readiness event: a
-    /// `100 Continue` is due or half written.
+    /// True if it must be tried again without a readiness event: the
+    /// last [`Open::emit`] left requests in the buffer for the pipelining
+    /// bound, or a `100 Continue` is due or half written.
     fn stalled(&self) -> bool {
-        self.awaits_continue || !self.interim.is_empty()
+        self.held || self.awaits_continue || !self.interim.is_empty()
     }
 
     /// Writes what is left of the interim response; true once it is out
@@ -350,7 +353,19 @@ impl Open {
     /// pipelining bound allows.
     fn emit(&mut self, out: &mut Outputs<Read>) -> bool {
         let mut emitted = false;
-        while !self.done && self.may_frame() && self.send_interim() {
+        // Whether to come back is decided here, from what stopped the
+        // framing: asking `may_frame` again afterwards races with the
+        // writer, which may answer in between, and a connection whose
+        // requests all arrived would never be read again.
+        self.held = false;
+        while !self.done {
+            if !self.may_frame() {
+                self.held = !self.buf.is_empty();
+                break;
+            }
+            if !self.send_interim() {
+                break;
+            }
             let (head, problem, used) = match frame(&self.buf, &mut self.scan) {
                 Framed::Partial => break,
                 Framed::Body { expects_continue } => {
@@ -437,6 +452,7 @@ impl Read {
                     continued: None,
                     awaits_continue: false,
                     scan: ChunkScan::default(),
+                    held: false,
                 },
             );
         }
@@ -470,11 +486,7 @@ impl Read {
             };
             emitted |= open.emit(out);
             match filled {
-                Filled::Drained
-                    if open.stalled() || (!open.may_frame() && !open.buf.is_empty()) =>
-                {
-                    self.more.push(id)
-                }
+                Filled::Drained if open.stalled() => self.more.push(id),
                 Filled::Drained => {}
                 Filled::More => self.more.push(id),
                 Filled::Closed => self.close(id, false),
