@@ -31,6 +31,13 @@ pub(crate) enum Workers {
     RunTime(Box<Expr>),
 }
 
+/// The cost and the pin of each instance, and the arcs as (from, to).
+pub(crate) struct Placement {
+    pub cost: Vec<u64>,
+    pub pinned: Vec<Option<usize>>,
+    pub arcs: Vec<(usize, usize)>,
+}
+
 /// A graph that passed every token-level check.
 pub(crate) struct Graph {
     pub name: String,
@@ -268,14 +275,13 @@ pub(crate) fn check(decl: GraphDecl) -> (Graph, Vec<Error>) {
 }
 
 impl Graph {
-    /// What the scheduler needs besides the worker count and `topo`: the
-    /// cost and the pin of each instance, and the arcs as (from, to).
-    pub(crate) fn placement(&self) -> (Vec<u64>, Vec<Option<usize>>, Vec<(usize, usize)>) {
-        (
-            self.instances.iter().map(|i| i.cost).collect(),
-            self.instances.iter().map(|i| i.worker).collect(),
-            self.arcs.iter().map(|a| (a.from, a.to)).collect(),
-        )
+    /// What the scheduler needs besides the worker count and `topo`.
+    pub(crate) fn placement(&self) -> Placement {
+        Placement {
+            cost: self.instances.iter().map(|i| i.cost).collect(),
+            pinned: self.instances.iter().map(|i| i.worker).collect(),
+            arcs: self.arcs.iter().map(|a| (a.from, a.to)).collect(),
+        }
     }
 
     /// True if instance `i` is restarted from its constructor, which must

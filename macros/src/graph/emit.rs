@@ -159,46 +159,46 @@ pub(crate) fn emit(g: &Graph, root: &TokenStream) -> TokenStream {
 
     // Each instance with the section it runs on, in an order that adds
     // every section's instances in their run order.
-    let (cost, pinned, arcs) = g.placement();
-    let (workers, place, add): (TokenStream, TokenStream, Vec<(usize, TokenStream)>) =
-        match &g.workers {
-            Workers::Fixed(n) => {
-                let sections = evoflow_graph::sections(*n, &cost, &pinned, &arcs, &g.topo)
-                    .expect("graph! checked the worker count and the pins");
-                let add = sections
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(section, members)| members.iter().map(move |&i| (i, quote!(#section))))
-                    .collect();
-                (quote!(#n), TokenStream::new(), add)
-            }
-            Workers::RunTime(e) => {
-                let (w, at) = (local("workers", 0), local("section", 0));
-                let names = g.instances.iter().map(|i| i.decl.name.to_string());
-                let pinned = pinned.iter().map(|w| match w {
-                    Some(k) => quote!(::core::option::Option::Some(#k)),
-                    None => quote!(::core::option::Option::None),
-                });
-                let arcs = arcs.iter().map(|(f, t)| quote!((#f, #t)));
-                let (name, topo) = (&g.name, &g.topo);
-                let ty = quote_spanned!(e.span()=> usize);
-                let place = quote! {
-                    let #w: #ty = #e;
-                    let #at = #p::sections_at_run_time(
-                        #name,
-                        #w,
-                        &[#(#names),*],
-                        &[#(#cost),*],
-                        &[#(#pinned),*],
-                        &[#(#arcs),*],
-                        &[#(#topo),*],
-                    );
-                };
-                // Topological order is the run order of every section.
-                let add = g.topo.iter().map(|&i| (i, quote!(#at[#i]))).collect();
-                (quote!(#w), place, add)
-            }
-        };
+    let super::check::Placement { cost, pinned, arcs } = g.placement();
+    type Add = Vec<(usize, TokenStream)>;
+    let (workers, place, add): (TokenStream, TokenStream, Add) = match &g.workers {
+        Workers::Fixed(n) => {
+            let sections = evoflow_graph::sections(*n, &cost, &pinned, &arcs, &g.topo)
+                .expect("graph! checked the worker count and the pins");
+            let add = sections
+                .iter()
+                .enumerate()
+                .flat_map(|(section, members)| members.iter().map(move |&i| (i, quote!(#section))))
+                .collect();
+            (quote!(#n), TokenStream::new(), add)
+        }
+        Workers::RunTime(e) => {
+            let (w, at) = (local("workers", 0), local("section", 0));
+            let names = g.instances.iter().map(|i| i.decl.name.to_string());
+            let pinned = pinned.iter().map(|w| match w {
+                Some(k) => quote!(::core::option::Option::Some(#k)),
+                None => quote!(::core::option::Option::None),
+            });
+            let arcs = arcs.iter().map(|(f, t)| quote!((#f, #t)));
+            let (name, topo) = (&g.name, &g.topo);
+            let ty = quote_spanned!(e.span()=> usize);
+            let place = quote! {
+                let #w: #ty = #e;
+                let #at = #p::sections_at_run_time(
+                    #name,
+                    #w,
+                    &[#(#names),*],
+                    &[#(#cost),*],
+                    &[#(#pinned),*],
+                    &[#(#arcs),*],
+                    &[#(#topo),*],
+                );
+            };
+            // Topological order is the run order of every section.
+            let add = g.topo.iter().map(|&i| (i, quote!(#at[#i]))).collect();
+            (quote!(#w), place, add)
+        }
+    };
     let add = add.into_iter().map(|(i, section)| {
         let inst = &g.instances[i];
         let (iv, cv, ty, name) = (
