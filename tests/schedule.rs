@@ -144,21 +144,22 @@ fn the_builder_checks_at_run_time_what_graph_checks_at_compile_time() {
     }
 }
 
-/// One graph, on `$workers` workers: pinned, cost-hinted, fan-in.
+/// One graph, on `$workers` workers: pinned, cost-hinted, fan-in, declared
+/// out of topological order (which is the run order within a worker).
 macro_rules! two_streams {
     ($workers:expr) => {
         graph! {
             name = "two streams";
             workers = $workers;
-            s0: Source = Source::new(0, 20_000);
-            s1: Source = Source::new(1, 20_000);
-            a: Relay;
-            #[cost(3)]
-            heavy: Relay;
-            b: Relay;
-            merge: Merge;
             #[worker(0)]
             check: Check = Check::new(2, 0, 1);
+            merge: Merge;
+            b: Relay;
+            #[cost(3)]
+            heavy: Relay;
+            a: Relay;
+            s1: Source = Source::new(1, 20_000);
+            s0: Source = Source::new(0, 20_000);
             s0.out -> a.inp; a.out -> merge.left;
             s1.out -> heavy.inp; heavy.out -> b.inp; b.out -> merge.right;
             merge.out -> check.inp;
