@@ -67,24 +67,13 @@ impl Fold {
 }
 
 fn evoflow_pipeline(workers: usize) -> u64 {
-    let graph = if workers == 1 {
-        graph! {
-            workers = 1;
-            gen: Gen = Gen { next: 0 };
-            s1: Stage = Stage { salt: 1 }; s2: Stage = Stage { salt: 2 };
-            s3: Stage = Stage { salt: 3 }; s4: Stage = Stage { salt: 4 };
-            fold: Fold;
-            gen.out -> s1.inp; s1.out -> s2.inp; s2.out -> s3.inp; s3.out -> s4.inp; s4.out -> fold.inp;
-        }
-    } else {
-        graph! {
-            workers = 2;
-            gen: Gen = Gen { next: 0 };
-            s1: Stage = Stage { salt: 1 }; s2: Stage = Stage { salt: 2 };
-            s3: Stage = Stage { salt: 3 }; s4: Stage = Stage { salt: 4 };
-            fold: Fold;
-            gen.out -> s1.inp; s1.out -> s2.inp; s2.out -> s3.inp; s3.out -> s4.inp; s4.out -> fold.inp;
-        }
+    let graph = graph! {
+        workers = workers;
+        gen: Gen = Gen { next: 0 };
+        s1: Stage = Stage { salt: 1 }; s2: Stage = Stage { salt: 2 };
+        s3: Stage = Stage { salt: 3 }; s4: Stage = Stage { salt: 4 };
+        fold: Fold;
+        gen.out -> s1.inp; s1.out -> s2.inp; s2.out -> s3.inp; s3.out -> s4.inp; s4.out -> fold.inp;
     };
     graph
         .run_to_end()

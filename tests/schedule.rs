@@ -143,3 +143,70 @@ fn the_builder_checks_at_run_time_what_graph_checks_at_compile_time() {
         Ok(_) => panic!("expected a cycle"),
     }
 }
+
+/// One graph, on `$workers` workers: pinned, cost-hinted, fan-in, declared
+/// out of topological order (which is the run order within a worker).
+macro_rules! two_streams {
+    ($workers:expr) => {
+        graph! {
+            name = "two streams";
+            workers = $workers;
+            #[worker(0)]
+            check: Check = Check::new(2, 0, 1);
+            merge: Merge;
+            b: Relay;
+            #[cost(3)]
+            heavy: Relay;
+            a: Relay;
+            s1: Source = Source::new(1, 20_000);
+            s0: Source = Source::new(0, 20_000);
+            s0.out -> a.inp; a.out -> merge.left;
+            s1.out -> heavy.inp; heavy.out -> b.inp; b.out -> merge.right;
+            merge.out -> check.inp;
+        }
+    };
+}
+
+#[test]
+fn a_worker_count_known_at_run_time_gets_the_schedule_a_literal_gets() {
+    let literal = [two_streams!(1), two_streams!(2), two_streams!(3)];
+    for (n, literal) in (1..=3).zip(literal) {
+        let g = two_streams!(n);
+        assert_eq!(sections(&g), sections(&literal), "{n} workers");
+        assert_eq!(g.schedule().sections.len(), n);
+        // Every packet arrives, in order per stream (`Check` asserts it).
+        let check = g.run_to_end().unwrap().take::<Check>("check").unwrap();
+        assert_eq!((check.received, check.ended), (40_000, true), "{n} workers");
+    }
+}
+
+#[test]
+#[should_panic(
+    expected = "evoflow: graph `none` was given `workers = 0` at run time; it needs at least 1 worker"
+)]
+fn a_run_time_worker_count_of_zero_is_refused() {
+    let workers = 0;
+    let _ = graph! {
+        name = "none";
+        workers = workers;
+        src: Source = Source::new(0, 1);
+        check: Check = Check::new(1, 0, 1);
+        src.out -> check.inp;
+    };
+}
+
+#[test]
+#[should_panic(
+    expected = "evoflow: graph `pinned` was given `workers = 2` at run time, but instance `check` is pinned to worker 2 by `#[worker(2)]` (workers are numbered from 0): give it at least 3 workers"
+)]
+fn a_pin_beyond_the_run_time_worker_count_is_refused() {
+    let workers = 2;
+    let _ = graph! {
+        name = "pinned";
+        workers = workers;
+        src: Source = Source::new(0, 1);
+        #[worker(2)]
+        check: Check = Check::new(1, 0, 1);
+        src.out -> check.inp;
+    };
+}

@@ -22,8 +22,8 @@ struct Args {
     /// Directory to serve (default: a small embedded site).
     #[arg(long)]
     root: Option<PathBuf>,
-    /// Worker threads (1 or 2).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=2))]
+    /// Worker threads (the two loads go to different workers from 2 on).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     workers: u16,
     /// Apply the live-update scenarios in a loop, one every MS milliseconds:
     /// header change, cache insert / upgrade / removal, switch to streaming

@@ -6,6 +6,7 @@
 //! that name, with a message listing the ports that exist.
 
 use crate::component::{ComponentMeta, PortMeta};
+use evoflow_graph::PlacementError;
 
 pub use crate::builder::GraphBuilder;
 use crate::run::Graph;
@@ -60,6 +61,45 @@ pub fn connect<Out: Send + 'static, In>(
 ) {
     if let Err(e) = builder.connect::<Out>(from, out, to, inp, capacity) {
         panic!("evoflow: graph! accepted an arc the runtime refuses: {e}");
+    }
+}
+
+/// The worker of each instance of a `graph!` whose worker count is known
+/// only at run time: the scheduler `graph!` runs for a literal count, run on
+/// the costs, pins, arcs and topological order it emitted, so a count gives
+/// the same schedule either way. Panics, as `graph!` does on a graph the
+/// runtime refuses, if the count is 0 or a `#[worker(k)]` pin does not fit.
+#[track_caller]
+pub fn sections_at_run_time(
+    graph: &str,
+    workers: usize,
+    names: &[&str],
+    cost: &[u64],
+    pinned: &[Option<usize>],
+    arcs: &[(usize, usize)],
+    topo: &[usize],
+) -> Vec<usize> {
+    match evoflow_graph::sections(workers, cost, pinned, arcs, topo) {
+        Ok(sections) => {
+            let mut at = vec![0; names.len()];
+            for (w, members) in sections.iter().enumerate() {
+                for &i in members {
+                    at[i] = w;
+                }
+            }
+            at
+        }
+        Err(PlacementError::NoWorkers) => panic!(
+            "evoflow: graph `{graph}` was given `workers = 0` at run time; it needs at least 1 worker \
+             (one per core: `std::thread::available_parallelism()`)"
+        ),
+        Err(PlacementError::PinnedOutside { instance, worker, workers }) => panic!(
+            "evoflow: graph `{graph}` was given `workers = {workers}` at run time, but instance `{}` is pinned \
+             to worker {worker} by `#[worker({worker})]` (workers are numbered from 0): give it at least {} \
+             workers, or drop the pin and let the schedule place the instance (`#[cost(N)]` moves the cut)",
+            names[instance],
+            worker + 1,
+        ),
     }
 }
 

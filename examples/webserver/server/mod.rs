@@ -58,51 +58,30 @@ pub fn server(config: Config) -> std::io::Result<Graph> {
     )
 }
 
-/// Builds the server graph around `accept`.
+/// Builds the server graph around `accept`, on `workers` workers.
 pub fn graph_of(accept: Accept, root: Option<&Path>, workers: usize) -> std::io::Result<Graph> {
     let (load0, load1) = (Load::new(root)?, Load::new(root)?);
-    Ok(match workers {
-        1 => graph! {
-            name = "webserver";
-            workers = 1;
-            accept: Accept = accept;
-            read: Read = Read::new()?;
-            parse: Parse;
-            load0: Load = load0;
-            load1: Load = load1;
-            #[on_panic(restart(max = 10000, within = 1s))]
-            compose: Compose;
-            reply: Reply;
-            accept.out -> read.conns;
-            read.out -> parse.inp;
-            parse.lane0 -> load0.inp;
-            parse.lane1 -> load1.inp;
-            load0.out -> compose.inp;
-            load1.out -> compose.inp;
-            compose.out -> reply.inp;
-        },
-        _ => graph! {
-            name = "webserver";
-            workers = 2;
-            accept: Accept = accept;
-            read: Read = Read::new()?;
-            parse: Parse;
-            #[worker(0)]
-            load0: Load = load0;
-            #[worker(1)]
-            load1: Load = load1;
-            #[worker(1)]
-            #[on_panic(restart(max = 10000, within = 1s))]
-            compose: Compose;
-            #[worker(1)]
-            reply: Reply;
-            accept.out -> read.conns;
-            read.out -> parse.inp;
-            parse.lane0 -> load0.inp;
-            parse.lane1 -> load1.inp;
-            load0.out -> compose.inp;
-            load1.out -> compose.inp;
-            compose.out -> reply.inp;
-        },
+    Ok(graph! {
+        name = "webserver";
+        workers = workers;
+        accept: Accept = accept;
+        read: Read = Read::new()?;
+        parse: Parse;
+        // Loading files is the heavy stage: weighing each load as two
+        // stages puts one load on each worker when there are two.
+        #[cost(2)]
+        load0: Load = load0;
+        #[cost(2)]
+        load1: Load = load1;
+        #[on_panic(restart(max = 10000, within = 1s))]
+        compose: Compose;
+        reply: Reply;
+        accept.out -> read.conns;
+        read.out -> parse.inp;
+        parse.lane0 -> load0.inp;
+        parse.lane1 -> load1.inp;
+        load0.out -> compose.inp;
+        load1.out -> compose.inp;
+        compose.out -> reply.inp;
     })
 }

@@ -6,7 +6,7 @@ use super::parse::{ArcDecl, GraphDecl, InstanceDecl, Setting};
 use super::supervise::{Mode, Policy};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use syn::{Error, LitInt};
+use syn::{Error, Expr, Lit, LitInt};
 
 pub(crate) struct Instance {
     pub decl: InstanceDecl,
@@ -21,10 +21,27 @@ pub(crate) struct Arc {
     pub capacity: usize,
 }
 
+/// How many workers run the graph.
+pub(crate) enum Workers {
+    /// A literal: the schedule is computed, and the pins are checked
+    /// against it, at compile time.
+    Fixed(usize),
+    /// Any other expression (of type `usize`): the runtime runs the same
+    /// scheduler when the graph is built, and checks the pins then.
+    RunTime(Box<Expr>),
+}
+
+/// The cost and the pin of each instance, and the arcs as (from, to).
+pub(crate) struct Placement {
+    pub cost: Vec<u64>,
+    pub pinned: Vec<Option<usize>>,
+    pub arcs: Vec<(usize, usize)>,
+}
+
 /// A graph that passed every token-level check.
 pub(crate) struct Graph {
     pub name: String,
-    pub workers: usize,
+    pub workers: Workers,
     /// Default arc capacity.
     pub capacity: usize,
     /// Supervision of instances without their own.
@@ -41,6 +58,19 @@ fn positive(lit: &LitInt, what: &str) -> syn::Result<usize> {
     match lit.base10_parse::<usize>()? {
         0 => Err(Error::new(lit.span(), format!("{what} must be at least 1"))),
         n => Ok(n),
+    }
+}
+
+/// The integer literal `e` is, if it is one (also as a `$n:expr` of
+/// `macro_rules!`, which arrives wrapped in an invisible group).
+fn int_literal(e: &Expr) -> Option<&LitInt> {
+    match e {
+        Expr::Lit(l) => match &l.lit {
+            Lit::Int(n) => Some(n),
+            _ => None,
+        },
+        Expr::Group(g) => int_literal(&g.expr),
+        _ => None,
     }
 }
 
@@ -99,12 +129,15 @@ pub(crate) fn check(decl: GraphDecl) -> (Graph, Vec<Error>) {
     for (key, setting) in &decl.settings {
         let slot_taken = match setting {
             Setting::Name(s) => name.replace(s.value()).is_some(),
-            Setting::Workers(n) => match ok(positive(n, "`workers`")) {
-                Some(n) => workers.replace(n).is_some(),
-                None => {
-                    bad_workers = true;
-                    false
-                }
+            Setting::Workers(e) => match int_literal(e) {
+                Some(n) => match ok(positive(n, "`workers`")) {
+                    Some(n) => workers.replace(Workers::Fixed(n)).is_some(),
+                    None => {
+                        bad_workers = true;
+                        false
+                    }
+                },
+                None => workers.replace(Workers::RunTime(e.clone())).is_some(),
             },
             Setting::Capacity(n) => match ok(positive(n, "`capacity`")) {
                 Some(n) => capacity.replace(n).is_some(),
@@ -116,7 +149,7 @@ pub(crate) fn check(decl: GraphDecl) -> (Graph, Vec<Error>) {
             twice.push(Error::new(key.span(), format!("`{key}` is set twice")));
         }
     }
-    let workers = workers.unwrap_or(1);
+    let workers = workers.unwrap_or(Workers::Fixed(1));
     let capacity = capacity.unwrap_or(DEFAULT_CAPACITY);
     if decl.instances.is_empty() && decl.broken.is_empty() {
         twice.push(Error::new(
@@ -139,14 +172,18 @@ pub(crate) fn check(decl: GraphDecl) -> (Graph, Vec<Error>) {
         }
         let worker = d.worker.as_ref().and_then(|w| {
             let k = ok(w.base10_parse::<usize>())?;
-            if k >= workers && !bad_workers {
-                twice.push(Error::new(
-                    w.span(),
-                    format!("worker {k} does not exist: this graph has {workers} worker(s), numbered from 0"),
-                ));
-                return None;
+            match workers {
+                Workers::Fixed(n) if k >= n => {
+                    if !bad_workers {
+                        twice.push(Error::new(
+                            w.span(),
+                            format!("worker {k} does not exist: this graph has {n} worker(s), numbered from 0"),
+                        ));
+                    }
+                    None
+                }
+                _ => Some(k),
             }
-            Some(k).filter(|&k| k < workers)
         });
         let cost = d
             .cost
@@ -238,6 +275,15 @@ pub(crate) fn check(decl: GraphDecl) -> (Graph, Vec<Error>) {
 }
 
 impl Graph {
+    /// What the scheduler needs besides the worker count and `topo`.
+    pub(crate) fn placement(&self) -> Placement {
+        Placement {
+            cost: self.instances.iter().map(|i| i.cost).collect(),
+            pinned: self.instances.iter().map(|i| i.worker).collect(),
+            arcs: self.arcs.iter().map(|a| (a.from, a.to)).collect(),
+        }
+    }
+
     /// True if instance `i` is restarted from its constructor, which must
     /// then be kept to be called again.
     pub(crate) fn restarts(&self, i: usize) -> bool {
@@ -309,6 +355,7 @@ fn topological_order(instances: &[Instance], arcs: &[Arc]) -> syn::Result<Vec<us
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proc_macro2::TokenStream;
 
     /// The graph and the messages of every mistake in `src`.
     fn checked(src: &str) -> (Graph, Vec<String>) {
@@ -370,6 +417,27 @@ mod tests {
             errors[1].starts_with("a cost must be at least 1"),
             "{errors:?}"
         );
+    }
+
+    #[test]
+    fn a_literal_count_checks_pins_at_compile_time_any_other_at_run_time() {
+        let (g, errors) = checked("workers = 2; #[worker(2)] a: Numbers;");
+        assert_eq!(
+            errors,
+            ["worker 2 does not exist: this graph has 2 worker(s), numbered from 0"]
+        );
+        assert!(matches!(g.workers, Workers::Fixed(2)));
+        let (g, errors) = checked("workers = n + 1; #[worker(2)] a: Numbers;");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(matches!(g.workers, Workers::RunTime(_)));
+        assert_eq!(g.instances[0].worker, Some(2));
+        // A literal passed through `macro_rules!` as `$n:expr` comes in an
+        // invisible group, and is still a literal.
+        let n: TokenStream = "2".parse().expect("a literal");
+        let group = proc_macro2::Group::new(proc_macro2::Delimiter::None, n);
+        let decl: GraphDecl =
+            syn::parse2(quote::quote!(workers = #group; a: Numbers;)).expect("parses");
+        assert!(matches!(check(decl).0.workers, Workers::Fixed(2)));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Emits the graph: constructors, spanned compile-time checks of port names
-//! and packet types, then builder calls in schedule order.
+//! and packet types, then builder calls in schedule order. With a worker
+//! count known only at run time, the scheduler's inputs are emitted as
+//! constants and the runtime runs the same scheduler on them.
 //!
 //! Port names are looked up by `const fn`s over each component's metadata;
 //! a wrong name panics during const evaluation, which rustc reports at the
@@ -8,8 +10,7 @@
 //! component's `Inputs` and `Outputs`), whose mismatch is
 //! reported at the arc's arrow.
 
-use super::check::Graph;
-use super::schedule::Schedule;
+use super::check::{Graph, Workers};
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -98,7 +99,7 @@ pub(crate) fn emit_checks(g: &Graph, root: &TokenStream) -> TokenStream {
     quote!(#( #arcs )*)
 }
 
-pub(crate) fn emit(g: &Graph, s: &Schedule, root: &TokenStream) -> TokenStream {
+pub(crate) fn emit(g: &Graph, root: &TokenStream) -> TokenStream {
     let p = quote!(#root::__private);
     let component = |ty: &syn::Type| quote_spanned!(ty.span()=> <#ty as #p::rt::Component>);
     let local = |prefix: &str, i: usize| {
@@ -156,12 +157,49 @@ pub(crate) fn emit(g: &Graph, s: &Schedule, root: &TokenStream) -> TokenStream {
         }
     });
 
-    let add = s
-        .sections
-        .iter()
-        .enumerate()
-        .flat_map(|(section, members)| members.iter().map(move |&i| (section, i)));
-    let add = add.map(|(section, i)| {
+    // Each instance with the section it runs on, in an order that adds
+    // every section's instances in their run order.
+    let super::check::Placement { cost, pinned, arcs } = g.placement();
+    type Add = Vec<(usize, TokenStream)>;
+    let (workers, place, add): (TokenStream, TokenStream, Add) = match &g.workers {
+        Workers::Fixed(n) => {
+            let sections = evoflow_graph::sections(*n, &cost, &pinned, &arcs, &g.topo)
+                .expect("graph! checked the worker count and the pins");
+            let add = sections
+                .iter()
+                .enumerate()
+                .flat_map(|(section, members)| members.iter().map(move |&i| (i, quote!(#section))))
+                .collect();
+            (quote!(#n), TokenStream::new(), add)
+        }
+        Workers::RunTime(e) => {
+            let (w, at) = (local("workers", 0), local("section", 0));
+            let names = g.instances.iter().map(|i| i.decl.name.to_string());
+            let pinned = pinned.iter().map(|w| match w {
+                Some(k) => quote!(::core::option::Option::Some(#k)),
+                None => quote!(::core::option::Option::None),
+            });
+            let arcs = arcs.iter().map(|(f, t)| quote!((#f, #t)));
+            let (name, topo) = (&g.name, &g.topo);
+            let ty = quote_spanned!(e.span()=> usize);
+            let place = quote! {
+                let #w: #ty = #e;
+                let #at = #p::sections_at_run_time(
+                    #name,
+                    #w,
+                    &[#(#names),*],
+                    &[#(#cost),*],
+                    &[#(#pinned),*],
+                    &[#(#arcs),*],
+                    &[#(#topo),*],
+                );
+            };
+            // Topological order is the run order of every section.
+            let add = g.topo.iter().map(|&i| (i, quote!(#at[#i]))).collect();
+            (quote!(#w), place, add)
+        }
+    };
+    let add = add.into_iter().map(|(i, section)| {
         let inst = &g.instances[i];
         let (iv, cv, ty, name) = (
             local("i", i),
@@ -185,11 +223,12 @@ pub(crate) fn emit(g: &Graph, s: &Schedule, root: &TokenStream) -> TokenStream {
         let policy = p.tokens(root);
         quote!(#b.supervision(#policy);)
     });
-    let (name, sections, capacity) = (&g.name, s.sections.len(), g.capacity);
+    let (name, capacity) = (&g.name, g.capacity);
     quote! {{
+        #place
         #( #construct )*
         #( #connected )*
-        let mut #b = #p::GraphBuilder::new(#name, #sections);
+        let mut #b = #p::GraphBuilder::new(#name, #workers);
         #b.default_capacity(#capacity);
         #supervision
         #( #add )*

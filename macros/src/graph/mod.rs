@@ -1,12 +1,12 @@
 //! `graph!`: parse the declaration, check what can be checked from the
-//! tokens alone, compute the static schedule, then emit the builder code
+//! tokens alone, compute the static schedule (with `evoflow-graph`; at run
+//! time if the worker count is not a literal), then emit the builder code
 //! with spanned compile-time assertions for what only rustc can check
 //! (port names and packet types).
 
 mod check;
 mod emit;
 mod parse;
-mod schedule;
 mod supervise;
 
 use proc_macro2::TokenStream;
@@ -25,8 +25,7 @@ pub(crate) fn expand(input: TokenStream) -> Result<TokenStream, (syn::Error, Tok
         }
         return Err((first, emit::emit_checks(&graph, &root)));
     }
-    let schedule = schedule::schedule(&graph);
-    Ok(emit::emit(&graph, &schedule, &root))
+    Ok(emit::emit(&graph, &root))
 }
 
 #[cfg(test)]
@@ -71,9 +70,10 @@ mod tests {
                 let t = (0..3).map(|_| time_expand(n, workers)).min().unwrap();
                 let graph = syn::parse2(chain(n, workers)).map(check::check).unwrap().0;
                 let start = Instant::now();
-                let s = schedule::schedule(&graph);
+                let check::Placement { cost, pinned, arcs } = graph.placement();
+                let s = evoflow_graph::sections(workers, &cost, &pinned, &arcs, &graph.topo);
                 let scheduling = start.elapsed();
-                assert_eq!(s.sections.len(), workers);
+                assert_eq!(s.map(|s| s.len()), Ok(workers));
                 println!(
                     "{n:>5} instances, {workers} worker(s): {:>8.1} ms, of which scheduling {:>6.1} ms",
                     ms(t),

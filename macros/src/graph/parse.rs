@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! name = "pipeline";                 // optional; default "graph"
-//! workers = 2;                       // optional; default 1
+//! workers = 2;                       // optional; default 1; any usize expression
 //! capacity = 1024;                   // optional default arc capacity
 //! on_panic = restart(max = 5, within = 10s); // optional supervision
 //! #[on_panic(resume)]                // optional supervision of one instance
@@ -19,7 +19,7 @@ use syn::{Attribute, Error, Expr, Ident, LitInt, LitStr, Token, Type};
 /// A graph-wide setting.
 pub(crate) enum Setting {
     Name(LitStr),
-    Workers(LitInt),
+    Workers(Box<Expr>),
     Capacity(LitInt),
     OnPanic(Policy),
 }

@@ -7,7 +7,7 @@
 //! Configured by the environment, read on every reload (the host's stays
 //! the same): `EVOFLOW_WEB_ADDR` (default 127.0.0.1:8080; port 0 picks one,
 //! printed as `listening on <address>`), `EVOFLOW_WEB_ROOT` (default: the
-//! embedded site), `EVOFLOW_WEB_WORKERS` (1 or 2, default 1).
+//! embedded site), `EVOFLOW_WEB_WORKERS` (a count, default 1).
 
 // Shared with the in-process example, tests and benchmark; this library
 // uses part of it (not the in-process update scenarios).
@@ -25,10 +25,13 @@ pub fn graph() -> Graph {
     let addr = addr
         .parse()
         .unwrap_or_else(|e| panic!("EVOFLOW_WEB_ADDR={addr:?} is not an address: {e}"));
-    let workers = match var("EVOFLOW_WEB_WORKERS").as_deref() {
-        None | Some("1") => 1,
-        Some("2") => 2,
-        Some(other) => panic!("EVOFLOW_WEB_WORKERS={other:?}: use 1 or 2"),
+    let workers = match var("EVOFLOW_WEB_WORKERS") {
+        None => 1,
+        Some(n) => n
+            .parse()
+            .ok()
+            .filter(|&n: &usize| n > 0)
+            .unwrap_or_else(|| panic!("EVOFLOW_WEB_WORKERS={n:?}: use a count of 1 or more")),
     };
     let root = var("EVOFLOW_WEB_ROOT").map(PathBuf::from);
     // At the start the address is bound here, so that a port in use stops

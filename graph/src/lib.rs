@@ -1,4 +1,11 @@
-//! The static schedule: which worker runs which instance, in which order.
+//! The graph algorithms of evoflow in plain Rust, written once and shared:
+//! `graph!` runs them at compile time when the worker count is a literal,
+//! the runtime runs the same code when the count is known only when the
+//! program runs, so both place every instance alike.
+//!
+//! # The static schedule
+//!
+//! Which worker runs which instance, in which order.
 //!
 //! Unpinned instances, in topological order, are cut into one contiguous run
 //! per worker so that the busiest worker's cost (sum of cost hints, 1 by
@@ -15,34 +22,69 @@
 //! the cross arcs of any run O(1), so the whole is O(workers · n²) at worst
 //! for n unpinned instances, whatever the number of arcs.
 
-use super::check::Graph;
+use std::fmt;
 
-/// Sections in run order, numbered as the workers in `graph!`; a section
-/// left empty gets no thread.
-pub(crate) struct Schedule {
-    pub sections: Vec<Vec<usize>>,
+/// A placement that no schedule can meet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlacementError {
+    /// The worker count is 0.
+    NoWorkers,
+    /// An instance is pinned to a worker beyond the count.
+    PinnedOutside {
+        /// The instance, as an index into the inputs.
+        instance: usize,
+        /// The worker it is pinned to.
+        worker: usize,
+        /// The worker count.
+        workers: usize,
+    },
 }
 
-pub(crate) fn schedule(g: &Graph) -> Schedule {
-    let cost: Vec<u64> = g.instances.iter().map(|i| i.cost).collect();
-    let pinned: Vec<Option<usize>> = g.instances.iter().map(|i| i.worker).collect();
-    let arcs: Vec<(usize, usize)> = g.arcs.iter().map(|a| (a.from, a.to)).collect();
-    Schedule {
-        sections: sections(g.workers, &cost, &pinned, &arcs, &g.topo),
+impl fmt::Display for PlacementError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlacementError::NoWorkers => f.write_str("a graph needs at least 1 worker"),
+            PlacementError::PinnedOutside {
+                instance,
+                worker,
+                workers,
+            } => write!(
+                f,
+                "instance {instance} is pinned to worker {worker}, but there are {workers} worker(s), numbered from 0"
+            ),
+        }
     }
 }
 
-/// The scheduler on plain data: instance `i` costs `cost[i]` and is pinned
-/// to `pinned[i]`, if any; `arcs` are (from, to) pairs and `topo` a
-/// topological order of all instances. Returns one section per worker.
-fn sections(
+impl std::error::Error for PlacementError {}
+
+/// The schedule of a graph on `workers` workers: instance `i` costs
+/// `cost[i]` and is pinned to `pinned[i]`, if any; `arcs` are (from, to)
+/// pairs and `topo` a topological order of all instances. Returns one
+/// section per worker, each in run order (a section left empty gets no
+/// thread), or why the count and the pins do not fit together.
+pub fn sections(
     workers: usize,
     cost: &[u64],
     pinned: &[Option<usize>],
     arcs: &[(usize, usize)],
     topo: &[usize],
-) -> Vec<Vec<usize>> {
+) -> Result<Vec<Vec<usize>>, PlacementError> {
     let k = workers;
+    if k == 0 {
+        return Err(PlacementError::NoWorkers);
+    }
+    if let Some((instance, worker)) = pinned
+        .iter()
+        .enumerate()
+        .find_map(|(i, w)| w.filter(|&w| w >= k).map(|w| (i, w)))
+    {
+        return Err(PlacementError::PinnedOutside {
+            instance,
+            worker,
+            workers: k,
+        });
+    }
     let free: Vec<usize> = topo
         .iter()
         .copied()
@@ -169,7 +211,7 @@ fn sections(
     for s in &mut sections {
         s.sort_by_key(|&i| rank[i]);
     }
-    sections
+    Ok(sections)
 }
 
 /// The least cost of the busiest worker over all cuts of the free instances
@@ -243,9 +285,9 @@ mod tests {
 
     #[test]
     fn a_chain_is_cut_into_balanced_runs_with_one_ring_between() {
-        let s = sections(2, &[1; 6], &[None; 6], &chain(6), &in_order(6));
+        let s = sections(2, &[1; 6], &[None; 6], &chain(6), &in_order(6)).unwrap();
         assert_eq!(s, vec![vec![0, 1, 2], vec![3, 4, 5]]);
-        let s = sections(3, &[1; 7], &[None; 7], &chain(7), &in_order(7));
+        let s = sections(3, &[1; 7], &[None; 7], &chain(7), &in_order(7)).unwrap();
         assert_eq!(score(&[1; 7], &chain(7), &s), (3, 2));
     }
 
@@ -253,7 +295,7 @@ mod tests {
     fn cost_hints_move_the_cut() {
         // 1 + 4 against 1 + 1 + 1 beats any other cut.
         let cost = [1, 4, 1, 1, 1];
-        let s = sections(2, &cost, &[None; 5], &chain(5), &in_order(5));
+        let s = sections(2, &cost, &[None; 5], &chain(5), &in_order(5)).unwrap();
         assert_eq!(s, vec![vec![0, 1], vec![2, 3, 4]]);
     }
 
@@ -262,7 +304,7 @@ mod tests {
         // 0 -> 1 -> 2 -> 3, with 0 pinned to worker 1: worker 1 carries it,
         // so the rest goes two and one.
         let pinned = [Some(1), None, None, None];
-        let s = sections(2, &[1; 4], &pinned, &chain(4), &in_order(4));
+        let s = sections(2, &[1; 4], &pinned, &chain(4), &in_order(4)).unwrap();
         assert_eq!(s, vec![vec![1, 2], vec![0, 3]]);
         assert_eq!(score(&[1; 4], &chain(4), &s), (2, 2));
     }
@@ -274,7 +316,7 @@ mod tests {
         let cost = [1, 1, 1, 1, 100, 1];
         let pinned = [None, None, None, None, Some(2), Some(2)];
         let arcs = [(0, 1), (1, 2), (2, 3), (4, 5)];
-        let s = sections(3, &cost, &pinned, &arcs, &in_order(6));
+        let s = sections(3, &cost, &pinned, &arcs, &in_order(6)).unwrap();
         assert_eq!(score(&cost, &arcs, &s), (101, 0));
         assert_eq!(s[2], vec![4, 5]);
     }
@@ -284,13 +326,13 @@ mod tests {
         // A chain of four on three workers: two, one and one has the same
         // busiest worker as two and two, but one more ring; so one worker
         // stays empty.
-        let s = sections(3, &[1; 4], &[None; 4], &chain(4), &in_order(4));
+        let s = sections(3, &[1; 4], &[None; 4], &chain(4), &in_order(4)).unwrap();
         assert_eq!(score(&[1; 4], &chain(4), &s), (2, 1));
         assert_eq!(s, vec![vec![], vec![0, 1], vec![2, 3]]);
         // Two chains side by side, declared one after the other: cut
         // between them, not through one.
         let arcs = [(0, 1), (1, 2), (3, 4), (4, 5)];
-        let s = sections(2, &[1; 6], &[None; 6], &arcs, &in_order(6));
+        let s = sections(2, &[1; 6], &[None; 6], &arcs, &in_order(6)).unwrap();
         assert_eq!(score(&[1; 6], &arcs, &s), (3, 0));
     }
 
@@ -298,7 +340,7 @@ mod tests {
     fn sections_run_in_topological_order_pinned_instances_included() {
         // Declared sink, source, relay: wired 1 -> 2 -> 0, the relay pinned.
         let pinned = [None, None, Some(0)];
-        let s = sections(1, &[1; 3], &pinned, &[(1, 2), (2, 0)], &[1, 2, 0]);
+        let s = sections(1, &[1; 3], &pinned, &[(1, 2), (2, 0)], &[1, 2, 0]).unwrap();
         assert_eq!(s, vec![vec![1, 2, 0]]);
     }
 
@@ -351,7 +393,7 @@ mod tests {
                 }
             }
             let topo = in_order(n);
-            let got = sections(k, &cost, &pinned, &arcs, &topo);
+            let got = sections(k, &cost, &pinned, &arcs, &topo).unwrap();
             let free: Vec<usize> = (0..n).filter(|&i| pinned[i].is_none()).collect();
             let best = all_cuts(free.len(), k)
                 .into_iter()
@@ -383,5 +425,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_count_and_pins_that_do_not_fit_are_refused() {
+        assert_eq!(
+            sections(0, &[1], &[None], &[], &[0]),
+            Err(PlacementError::NoWorkers)
+        );
+        let pinned = [None, Some(1), Some(3)];
+        assert_eq!(
+            sections(2, &[1; 3], &pinned, &chain(3), &in_order(3)),
+            Err(PlacementError::PinnedOutside {
+                instance: 2,
+                worker: 3,
+                workers: 2
+            })
+        );
+        assert!(sections(4, &[1; 3], &pinned, &chain(3), &in_order(3)).is_ok());
     }
 }
