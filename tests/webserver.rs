@@ -8,7 +8,7 @@ mod common;
 mod server;
 
 use common::http::{closed, connect, get, read_response, request};
-use evoflow::{Running, Update};
+use evoflow::Running;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -212,12 +212,9 @@ fn live_updates_during_active_connections_fail_no_request() {
         .collect();
     for i in 0..40 {
         std::thread::sleep(Duration::from_millis(5));
-        let u = if i % 2 == 0 {
-            Update::new().replace_with("compose", server::compose::ComposeV2)
-        } else {
-            Update::new().replace_with("compose", server::compose::Compose)
-        };
-        srv.running.update(u).unwrap();
+        srv.running
+            .update(server::scenarios::header(i % 2 == 0))
+            .unwrap();
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let results: Vec<(u64, bool)> = clients.into_iter().map(|c| c.join().unwrap()).collect();
@@ -518,16 +515,14 @@ fn a_buggy_compose_under_load_answers_500s_and_is_rolled_back_by_itself() {
     let results: Vec<(u64, u64)> = clients.into_iter().map(|c| c.join().unwrap()).collect();
     assert!(rollback.outcome.is_ok(), "{:?}", rollback.outcome);
     assert!(rollback.message.contains("compose v2 bug"));
-    let compose = srv
+    let composes: Vec<_> = srv
         .running
         .instances()
         .into_iter()
-        .find(|i| i.name == "compose")
-        .unwrap();
-    assert_eq!(
-        (compose.component.as_str(), compose.version),
-        ("Compose", 1)
-    );
+        .filter(|i| i.name.starts_with("compose"))
+        .map(|i| (i.component, i.version))
+        .collect();
+    assert_eq!(composes, vec![("Compose".to_owned(), 1); server::LANES]);
     let (ok, failed): (u64, u64) = results.iter().fold((0, 0), |(a, b), (o, f)| (a + o, b + f));
     let (letters, dead) = srv.running.dead_letters();
     // Each failed request is one dead letter, answered with a 500.
@@ -778,18 +773,29 @@ fn content_types_date_and_host_as_clients_expect() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Shared-nothing: with two workers, each runs one whole lane (`accept`
+/// goes with lane 0).
 #[test]
-fn with_two_workers_each_runs_one_load() {
+fn with_two_workers_each_runs_its_own_lane() {
     let srv = serve(None);
     let schedule = srv.running.schedule();
-    let worker = |name: &str| {
-        schedule
-            .sections
+    let names = |k: usize| -> Vec<String> {
+        schedule.sections[k]
             .iter()
-            .position(|s| s.iter().any(|i| i.name == name))
-            .unwrap()
+            .map(|i| i.name.clone())
+            .collect()
     };
-    assert_eq!((worker("load0"), worker("load1")), (0, 1));
+    assert_eq!(
+        (names(0), names(1)),
+        (
+            ["accept", "read0", "parse0", "load0", "compose0", "reply0"]
+                .map(String::from)
+                .to_vec(),
+            ["read1", "parse1", "load1", "compose1", "reply1"]
+                .map(String::from)
+                .to_vec()
+        )
+    );
 }
 
 /// A directory asked without its slash is redirected to it (301), and a

@@ -144,7 +144,10 @@ fn the_web_server_is_updated_from_a_rebuild_while_it_serves() {
 
     let status = ws.cli(&["status"]);
     let status = String::from_utf8_lossy(&status.stdout);
-    assert!(status.contains("compose: Compose v2"), "{status}");
+    for lane in 0..2 {
+        let line = format!("compose{lane}: Compose v2");
+        assert!(status.contains(&line), "{status}");
+    }
     for (i, s) in seen.iter().enumerate() {
         assert!(s.failures.is_empty(), "client {i} failed: {:?}", s.failures);
         let switched = s.new.iter().position(|&n| n).unwrap_or(s.new.len());

@@ -202,7 +202,9 @@ fn run_bad_update(root: &Path, offer: Offer, watched: bool) -> (Result, Option<D
         let update = if watched {
             server::scenarios::buggy_header(Duration::from_secs(10))
         } else {
-            evoflow::Update::new().replace_with("compose", server::compose::ComposeBuggy)
+            (0..server::LANES).fold(evoflow::Update::new(), |u, lane| {
+                u.replace_with(&format!("compose{lane}"), server::compose::ComposeBuggy)
+            })
         };
         let at = Instant::now();
         running.update(update).expect("the bad update applies");

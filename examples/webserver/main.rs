@@ -22,7 +22,7 @@ struct Args {
     /// Directory to serve (default: a small embedded site).
     #[arg(long)]
     root: Option<PathBuf>,
-    /// Worker threads (the two loads go to different workers from 2 on).
+    /// Worker threads (from 2 on, each of the two lanes runs on its own).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     workers: u16,
     /// Apply the live-update scenarios in a loop, one every MS milliseconds:

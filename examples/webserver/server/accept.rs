@@ -12,11 +12,15 @@ use std::time::{Duration, Instant};
 /// be a system call.
 const QUIET: Duration = Duration::from_micros(100);
 
-/// Source of new connections from a non-blocking listener.
+/// Source of new connections from a non-blocking listener, handed round
+/// robin to the lanes in use (see [`super::graph_of`]).
 pub struct Accept {
     listener: Listener,
     next_id: u64,
     quiet_until: Instant,
+    /// Lanes in use, from 1 to [`super::LANES`]: lanes beyond the worker
+    /// count would share a worker with another lane for no gain.
+    lanes: u64,
 }
 
 enum Listener {
@@ -33,6 +37,7 @@ impl Accept {
             listener: Listener::Bound(TcpListener::from_std(listener)),
             next_id: 0,
             quiet_until: Instant::now(),
+            lanes: 1,
         })
     }
 
@@ -44,11 +49,22 @@ impl Accept {
             listener: Listener::Later(addr),
             next_id: 0,
             quiet_until: Instant::now(),
+            lanes: 1,
+        }
+    }
+
+    /// Hands connections to the first `lanes` lanes (1 to
+    /// [`super::LANES`]).
+    pub fn spread_over(self, lanes: usize) -> Self {
+        assert!((1..=super::LANES).contains(&lanes), "{lanes} lanes");
+        Accept {
+            lanes: lanes as u64,
+            ..self
         }
     }
 }
 
-#[component(outputs(out: Conn))]
+#[component(outputs(lane0: Conn, lane1: Conn))]
 impl Accept {
     #[source]
     fn accept(&mut self, out: &mut Outputs<Self>) -> Flow {
@@ -72,10 +88,15 @@ impl Accept {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
                 self.next_id += 1;
-                out.out(Conn {
+                let conn = Conn {
                     id: self.next_id,
                     stream,
-                });
+                };
+                if self.next_id.is_multiple_of(self.lanes) {
+                    out.lane0(conn)
+                } else {
+                    out.lane1(conn)
+                }
                 Flow::Continue
             }
             // Nothing waiting: the worker sleeps until a connection comes.

@@ -1,13 +1,18 @@
 //! An HTTP/1.1 static file server as an evoflow graph:
 //!
 //! ```text
-//! accept -> read -> parse =(lane0)=> load0 => compose -> reply
-//!                         =(lane1)=> load1 =>
+//! accept =(lane0)=> read0 -> parse0 -> load0 -> compose0 -> reply0
+//!        =(lane1)=> read1 -> parse1 -> load1 -> compose1 -> reply1
 //! ```
 //!
-//! Two `load` instances, one per worker, share the file work.
+//! Each connection lives in one lane from accept to close, and with two
+//! workers each lane runs on its own worker, shared-nothing like nginx's
+//! workers: a response never crosses workers, and both read and write.
+//! The lanes are declared statically (`graph!` instances are), so there
+//! are [`LANES`]; `accept` spreads connections over as many as there are
+//! workers, up to that.
 //!
-//! `compose` is supervised: a panic there answers the request with a 500
+//! Each `compose` is supervised: a panic there answers the request with a 500
 //! (its `#[recover]`) and restarts it; every other request is served. Its
 //! limit (10,000 panics a second) is that of a stateless request handler,
 //! whose restart costs microseconds: only a crash loop that fails nearly
@@ -58,30 +63,45 @@ pub fn server(config: Config) -> std::io::Result<Graph> {
     )
 }
 
+/// Lanes in the graph: one per worker up to this many. Two match the
+/// machines the server is measured on; a third worker would split lanes.
+pub const LANES: usize = 2;
+
 /// Builds the server graph around `accept`, on `workers` workers.
+///
+/// Lanes are declared one after the other, so the topological order is
+/// `accept`, lane 0, lane 1, and the scheduler's cut (balanced costs, then
+/// fewest cross arcs) falls between the lanes: with two workers lane `k`
+/// runs on worker `k`, and only `accept -> read1` crosses. No pins, so
+/// one worker runs it all.
 pub fn graph_of(accept: Accept, root: Option<&Path>, workers: usize) -> std::io::Result<Graph> {
+    let accept = accept.spread_over(workers.min(LANES));
     let (load0, load1) = (Load::new(root)?, Load::new(root)?);
     Ok(graph! {
         name = "webserver";
         workers = workers;
         accept: Accept = accept;
-        read: Read = Read::new()?;
-        parse: Parse;
-        // Loading files is the heavy stage: weighing each load as two
-        // stages puts one load on each worker when there are two.
-        #[cost(2)]
+        read0: Read = Read::new()?;
+        parse0: Parse;
         load0: Load = load0;
-        #[cost(2)]
+        #[on_panic(restart(max = 10000, within = 1s))]
+        compose0: Compose;
+        reply0: Reply;
+        read1: Read = Read::new()?;
+        parse1: Parse;
         load1: Load = load1;
         #[on_panic(restart(max = 10000, within = 1s))]
-        compose: Compose;
-        reply: Reply;
-        accept.out -> read.conns;
-        read.out -> parse.inp;
-        parse.lane0 -> load0.inp;
-        parse.lane1 -> load1.inp;
-        load0.out -> compose.inp;
-        load1.out -> compose.inp;
-        compose.out -> reply.inp;
+        compose1: Compose;
+        reply1: Reply;
+        accept.lane0 -> read0.conns;
+        read0.out -> parse0.inp;
+        parse0.out -> load0.inp;
+        load0.out -> compose0.inp;
+        compose0.out -> reply0.inp;
+        accept.lane1 -> read1.conns;
+        read1.out -> parse1.inp;
+        parse1.out -> load1.inp;
+        load1.out -> compose1.inp;
+        compose1.out -> reply1.inp;
     })
 }

@@ -4,9 +4,6 @@ use super::http::{Conditions, Method, Raw, Request, Status};
 use evoflow::{component, Outputs};
 
 /// Turns framed heads into requests; malformed ones get their status.
-/// Requests leave on two lanes, by connection, so that two `load`
-/// instances on two workers share the file work; a connection always uses
-/// the same lane.
 #[derive(Default)]
 pub struct Parse;
 
@@ -139,7 +136,7 @@ fn other_version(head: &[u8]) -> bool {
         .is_some_and(|v| v.starts_with(b"HTTP/") && !v.starts_with(b"HTTP/1."))
 }
 
-#[component(outputs(lane0: Request, lane1: Request))]
+#[component(outputs(out: Request))]
 impl Parse {
     #[input]
     fn inp(&mut self, raw: Raw, out: &mut Outputs<Self>) {
@@ -169,10 +166,6 @@ impl Parse {
                 gzip: false,
             },
         };
-        if request.conn.id % 2 == 0 {
-            out.lane0(request)
-        } else {
-            out.lane1(request)
-        }
+        out.out(request)
     }
 }

@@ -517,7 +517,7 @@ impl Read {
             Flow::Continue
         } else if !self.more.is_empty() {
             // Connections held by the pipelining bound: their responses
-            // are written on another worker, which does not wake this one.
+            // are written by `reply`, which does not wake this one.
             Flow::Idle
         } else if self.open.is_empty() {
             Flow::Done
