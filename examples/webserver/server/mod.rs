@@ -5,15 +5,15 @@
 //!        =(lane1)=> read1 -> parse1 -> load1 -> compose1 -> reply1
 //! ```
 //!
-//! Each connection lives in one lane from accept to close, and with two
+//! Each connection stays in one lane from accept to close, and with two
 //! workers each lane runs on its own worker, shared-nothing like nginx's
-//! workers: a response never crosses workers, and both read and write.
-//! The lanes are declared statically (`graph!` instances are), so there
-//! are [`LANES`]; `accept` spreads connections over as many as there are
-//! workers, up to that.
+//! workers: a request and its response never cross workers, and each
+//! worker reads and writes its own connections. `graph!` declares
+//! instances statically, so there are [`LANES`] lanes; `accept` spreads
+//! connections over as many as there are workers, up to that.
 //!
-//! Each `compose` is supervised: a panic there answers the request with a 500
-//! (its `#[recover]`) and restarts it; every other request is served. Its
+//! Each `compose` is supervised: a panic there answers the request with a
+//! 500 (its `#[recover]`) and restarts it; every other request is served. Its
 //! limit (10,000 panics a second) is that of a stateless request handler,
 //! whose restart costs microseconds: only a crash loop that fails nearly
 //! every request stops the server.
@@ -63,8 +63,9 @@ pub fn server(config: Config) -> std::io::Result<Graph> {
     )
 }
 
-/// Lanes in the graph: one per worker up to this many. Two match the
-/// machines the server is measured on; a third worker would split lanes.
+/// Lanes in the graph, one per worker up to this many: two fit the
+/// two-core machines the server is measured on. With more workers the
+/// scheduler splits the lanes' stages across them.
 pub const LANES: usize = 2;
 
 /// Builds the server graph around `accept`, on `workers` workers.
