@@ -297,7 +297,7 @@ fn every_scenario_applies_live_without_failing_a_request() {
     // path would send the old packet type into the new compose: refused.
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert!(
-        refused[0].0 == 8 && refused[0].1.contains(".hit -> compose.inp"),
+        refused[0].0 == 8 && refused[0].1.contains(".hit -> compose0.inp"),
         "{refused:?}"
     );
     std::thread::sleep(Duration::from_millis(30));
