@@ -79,8 +79,8 @@ impl Root {
     /// with its metadata; or a directory asked without the slash.
     pub fn open(&self, target: &str) -> Option<Target> {
         let Root::Dir(root) = self else { return None };
-        let raw = target.split(['?', '#']).next().unwrap_or_default();
-        beneath::open(root, &clean_path(target)?, raw.ends_with('/'))
+        let asked = Asked::of(target)?;
+        beneath::open(root, &asked.path, asked.slash)
     }
 
     /// The body of `target`: in memory if it is small, else the open file,
@@ -108,6 +108,24 @@ impl Root {
             .iter()
             .find(|(p, _)| *p == path)
             .map(|(_, body)| *body)
+    }
+}
+
+/// What a request target names, decoded once per request: the cleaned
+/// relative path, and whether it asked for a directory (a trailing slash).
+struct Asked {
+    path: String,
+    slash: bool,
+}
+
+impl Asked {
+    /// `None` if the target could leave the root or does not decode.
+    fn of(target: &str) -> Option<Self> {
+        let raw = target.split(['?', '#']).next().unwrap_or_default();
+        Some(Asked {
+            path: clean_path(target)?,
+            slash: raw.ends_with('/'),
+        })
     }
 }
 
@@ -147,13 +165,14 @@ fn percent_decode(s: &str) -> Option<String> {
 
 /// Content-Type by extension.
 pub fn content_type(target: &str) -> &'static str {
-    // The type of the file served: after percent-decoding (`/a%2Ehtml`
-    // is `a.html`), and `index.html` for a directory.
-    let Some(path) = clean_path(target) else {
-        return "application/octet-stream";
-    };
-    let raw = target.split(['?', '#']).next().unwrap_or_default();
-    if path.is_empty() || raw.ends_with('/') {
+    Asked::of(target).map_or("application/octet-stream", |a| type_of(&a))
+}
+
+/// The type of the file served: after percent-decoding (`/a%2Ehtml` is
+/// `a.html`), and `index.html` for a directory.
+fn type_of(asked: &Asked) -> &'static str {
+    let path = &asked.path;
+    if path.is_empty() || asked.slash {
         return "text/html; charset=utf-8";
     }
     let ext = path
@@ -314,14 +333,12 @@ fn range_applies(c: &Conditions, etag: &str, modified: Option<SystemTime>) -> bo
 
 /// The precompressed sibling (`name.gz`) of the file `r` names, if the
 /// client takes gzip and one exists.
-fn gzipped(root: &Path, r: &Request) -> Option<(std::fs::File, std::fs::Metadata)> {
-    let raw = r.path.split(['?', '#']).next().unwrap_or_default();
+fn gzipped(root: &Path, asked: &Asked, gzip: bool) -> Option<(std::fs::File, std::fs::Metadata)> {
     // A directory's `index.html` has no sibling looked up.
-    if !r.gzip || raw.ends_with('/') {
+    if !gzip || asked.slash || asked.path.is_empty() {
         return None;
     }
-    let path = clean_path(&r.path).filter(|p| !p.is_empty())?;
-    match beneath::open(root, &format!("{path}.gz"), false)? {
+    match beneath::open(root, &format!("{}.gz", asked.path), false)? {
         Target::File(file, meta) => Some((file, meta)),
         Target::Directory | Target::Unavailable => None,
     }
@@ -347,7 +364,10 @@ pub fn respond(root: &Root, r: &Request, head_only: bool, stream: bool) -> Answe
         Root::Dir(dir) if r.error.is_none() => dir,
         _ => return plain(answer(root, r.error, &r.path, head_only)),
     };
-    let (file, meta) = match root.open(&r.path) {
+    let Some(asked) = Asked::of(&r.path) else {
+        return plain(answer(root, Some(Status::NotFound), &r.path, head_only));
+    };
+    let (file, meta) = match beneath::open(dir, &asked.path, asked.slash) {
         Some(Target::File(file, meta)) => (file, meta),
         None => return plain(answer(root, Some(Status::NotFound), &r.path, head_only)),
         Some(Target::Unavailable) => {
@@ -359,7 +379,7 @@ pub fn respond(root: &Root, r: &Request, head_only: bool, stream: bool) -> Answe
         Some(Target::Directory) => {
             // From the cleaned path: `//host` must not become a
             // protocol-relative redirect to another site.
-            let path = clean_path(&r.path).unwrap_or_default();
+            let path = &asked.path;
             let query = r
                 .path
                 .split_once('?')
@@ -372,7 +392,7 @@ pub fn respond(root: &Root, r: &Request, head_only: bool, stream: bool) -> Answe
     };
     // The precompressed sibling stands in for the file, never for a path
     // that names no file.
-    let (file, meta, encoding) = match gzipped(dir, r) {
+    let (file, meta, encoding) = match gzipped(dir, &asked, r.gzip) {
         Some((gz, gz_meta)) => (gz, gz_meta, "Content-Encoding: gzip\r\n"),
         None => (file, meta, ""),
     };
@@ -384,7 +404,7 @@ pub fn respond(root: &Root, r: &Request, head_only: bool, stream: bool) -> Answe
             ..error(Status::PreconditionFailed)
         };
     }
-    let content_type = Cow::Borrowed(content_type(&r.path));
+    let content_type = Cow::Borrowed(type_of(&asked));
     if unchanged(&r.conditions, &etag, modified) {
         return Answer {
             status: Status::NotModified,
