@@ -5,11 +5,11 @@
 //! the user's tokens, so a wrong port name is a compile error pointing at
 //! that name, with a message listing the ports that exist.
 
-use crate::component::{ComponentMeta, PortMeta};
+use crate::model::component::{ComponentMeta, PortMeta};
 use evoflow_graph::PlacementError;
 
 pub use crate::builder::GraphBuilder;
-use crate::run::Graph;
+use crate::graph::Graph;
 
 /// Stands in for the graph when `graph!` reports an error, so that code
 /// using the graph does not add errors of its own. Never runs: the program
@@ -323,7 +323,7 @@ const fn all_known(ports: &[PortMeta], names: &[&str]) -> bool {
 }
 
 /// Text of a panic payload (also for the reload crate's catch sites).
-pub use crate::guard::panic_text;
+pub use crate::exec::guard::panic_text;
 
 /// Picks how an input's packets are drained where their type is concrete:
 /// `(&DrainProbe::<T>::NEW).drain(..)` with both traits below in scope

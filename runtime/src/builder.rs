@@ -2,16 +2,18 @@
 //! after checking everything at compile time; used by hand, it checks the
 //! same rules at run time and reports them as [`BuildError`]s.
 
-use crate::component::{Component, ComponentMeta, PacketType};
-use crate::plan::{EndPlan, InstancePlan};
-use crate::port::ArcId;
-use crate::reconfig::{Incoming, IncomingOf};
-use crate::restart::Factory;
-use crate::run::Graph;
-use crate::shape::{CArc, Shape};
-use crate::supervise::{OnPanic, Supervision};
-use crate::wake::Sleeper;
-use crate::worker::Worker;
+use crate::channel::arc::EndPlan;
+use crate::channel::port::ArcId;
+use crate::channel::wake::Sleeper;
+use crate::exec::contract::Incoming;
+use crate::exec::node::IncomingOf;
+use crate::exec::plan::InstancePlan;
+use crate::exec::restart::Factory;
+use crate::exec::worker::Worker;
+use crate::graph::Graph;
+use crate::model::component::{Assemble, Component, ComponentMeta, PacketType};
+use crate::model::shape::{CArc, Shape};
+use crate::model::supervise::{OnPanic, Supervision};
 use std::fmt;
 
 /// Handle of an instance added to a [`GraphBuilder`].
@@ -125,6 +127,21 @@ impl fmt::Display for BuildError {
 }
 
 impl std::error::Error for BuildError {}
+
+impl Assemble for GraphBuilder {
+    type Id = InstanceId;
+    fn add<C: Component>(&mut self, name: &str, section: usize, component: C) -> InstanceId {
+        self.instance(name, section, component)
+    }
+    fn add_built_by<C: Component>(
+        &mut self,
+        name: &str,
+        section: usize,
+        factory: impl Fn() -> C + Send + Sync + 'static,
+    ) -> InstanceId {
+        self.instance_built_by(name, section, factory)
+    }
+}
 
 impl GraphBuilder {
     /// A graph named `name` with `workers` sections (at least one).

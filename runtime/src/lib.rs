@@ -2,31 +2,38 @@
 //! Runtime of evoflow: typed arcs, one worker per section of a static
 //! schedule, the graph handle, and the live update engine. Users depend on
 //! the `evoflow` crate, which re-exports this together with the macros.
+//!
+//! # Layers
+//!
+//! Each folder is a layer; a module only uses the layers below its own:
+//!
+//! ```text
+//! builder, graph, running, __private   what users and generated code call
+//!        │
+//!      update/    live updates, control side: request, draft, control,
+//!        │        evolve, watcher
+//!      exec/      running instances: contract, node, worker, reconfig
+//!        │        (worker side of an update), supervision, threads
+//!      model/     what a graph is: component contract, state, shape,
+//!        │        schedule, supervision policies
+//!     channel/    arcs, ports, wake-ups, arc factories
+//!        │
+//!      sync/      std or loom primitives, the SPSC ring
+//! ```
+//!
+//! Inside `exec`, the types that refer to one another (a node takes an
+//! update's part, whose new version builds a node) sit together in
+//! `exec::contract`. Starting a graph (`Graph::run`) lives in `running.rs`,
+//! so the unstarted graph knows nothing of threads or updates.
 
 mod builder;
-mod component;
-mod control;
-mod evolve;
-mod guard;
-mod migrate;
-mod node;
-mod plan;
-mod port;
-mod queue;
-mod readiness;
-mod reconfig;
-mod restart;
-mod run;
-mod schedule;
-mod shape;
-mod state;
-mod supervise;
+mod channel;
+mod exec;
+mod graph;
+mod model;
+mod running;
 mod sync;
 mod update;
-mod wake;
-mod watch;
-mod watcher;
-mod worker;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
@@ -35,22 +42,21 @@ mod loom_tests;
 pub mod __private;
 
 pub use builder::{BuildError, GraphBuilder, InstanceId};
-pub use component::{
-    Component, ComponentMeta, Flow, Migration, Outputs, PacketType, PortMeta, Wait,
+pub use channel::arc::ArcFactory;
+pub use channel::port::{
+    ArcId, ArcState, Drained, End, ErasedInPort, ErasedOutPort, InPort, InputSet, Kept, NoInputs,
+    NoOutputs, OutPort, OutputSet, Recoverable,
 };
-pub use evolve::{Evolution, Fate, InstanceEvolution};
-pub use plan::ArcFactory;
-pub use port::{
-    ArcId, ArcState, Drained, End, ErasedInPort, ErasedOutPort, InPort, InputSet, NoInputs,
-    NoOutputs, OutPort, OutputSet,
+pub use exec::restart::Factory;
+pub use exec::worker::Panic;
+pub use graph::Graph;
+pub use model::component::{
+    Assemble, Component, ComponentMeta, Flow, Migration, Outputs, PacketType, PortMeta, Wait,
 };
-pub use restart::Factory;
-pub use run::{Graph, Report, RunError, Running};
-pub use schedule::{ArcInfo, InstanceInfo, Schedule};
-pub use state::{Resources, State, StateError};
-pub use supervise::{DeadLetter, Kept, OnPanic, Recoverable, Supervision, DEAD_LETTERS};
-pub use update::{
-    InstanceStatus, Update, UpdateError, UpdateReport, VersionChange, DEFAULT_DEADLINE, HISTORY,
-};
-pub use watch::Rollback;
-pub use worker::Panic;
+pub use model::schedule::{ArcInfo, InstanceInfo, Schedule};
+pub use model::shape::{InstanceStatus, VersionChange, HISTORY};
+pub use model::state::{Resources, State, StateError};
+pub use model::supervise::{DeadLetter, OnPanic, Supervision, DEAD_LETTERS};
+pub use running::{Report, RunError, Running};
+pub use update::evolve::{Evolution, Fate, InstanceEvolution};
+pub use update::request::{Rollback, Update, UpdateError, UpdateReport, DEFAULT_DEADLINE};

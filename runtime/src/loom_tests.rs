@@ -2,8 +2,8 @@
 //! interleaving: run with
 //! `RUSTFLAGS="--cfg loom" cargo test -p evoflow-runtime --release loom`.
 
-use crate::reconfig::{Decision, UpdateSync};
-use crate::wake::Sleeper;
+use crate::channel::wake::Sleeper;
+use crate::exec::decision::{Decision, UpdateSync};
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
@@ -101,19 +101,20 @@ fn far_future() -> std::time::Instant {
 // that keeps `Worker::run_section`'s protocol: step; park only if the
 // node's `has_work`, evaluated after announcing sleep, finds nothing.
 
-use crate::component::{Component, ComponentMeta, Flow, PacketType, PortMeta};
-use crate::migrate::Migrator;
-use crate::node::{ComponentNode, Env, Node};
-use crate::plan::{ArcFactory, Locals};
-use crate::port::{
+use crate::channel::arc::{ArcFactory, Locals};
+use crate::channel::port::{
     ArcId, Drained, End, ErasedInPort, ErasedOutPort, InPort, InputSet, NoInputs, NoOutputs,
     OutPort, OutputSet,
 };
-use crate::queue::{self, Item, RingRx, RingTx, Rx, Tx};
-use crate::reconfig::{ArcSpec, Change, ComponentChange, Reconfig};
-use crate::restart::Supervisor;
-use crate::supervise::Supervision;
-use crate::worker::{refuse, Command, Mailbox};
+use crate::channel::queue::{self, Item, RingRx, RingTx, Rx, Tx};
+use crate::exec::contract::{ArcSpec, Change, ComponentChange, Reconfig};
+use crate::exec::contract::{Env, Node};
+use crate::exec::migrate::Migrator;
+use crate::exec::node::ComponentNode;
+use crate::exec::restart::Supervisor;
+use crate::exec::worker::{refuse, Command, Mailbox};
+use crate::model::component::{Component, ComponentMeta, Flow, PacketType, PortMeta};
+use crate::model::supervise::Supervision;
 use std::sync::Arc as StdArc;
 
 /// A node of the real `ComponentNode` code, stopped by any panic.
@@ -511,8 +512,9 @@ fn loom_a_posted_part_is_never_slept_through_nor_lost() {
 /// has ended nothing stays kept.
 #[test]
 fn loom_a_watch_ends_in_a_rollback_or_at_its_window_never_both() {
-    use crate::reconfig::{IncomingOf, RestoreNote};
-    use crate::watch::Watch;
+    use crate::exec::contract::Watch;
+    use crate::exec::node::IncomingOf;
+    use crate::exec::watch::RestoreNote;
     loom::model(|| {
         let (tx, rx) = std::sync::mpsc::channel();
         let w = StdArc::new(Watch::new(

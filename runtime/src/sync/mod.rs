@@ -34,3 +34,10 @@ pub(crate) use rtrb as ring;
 
 #[cfg(loom)]
 pub(crate) mod ring;
+
+/// Locks a mutex of the runtime, recovering it if poisoned: every mutex
+/// here guards control-plane data that is valid after any partial update,
+/// and component panics are caught before they could unwind through one.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

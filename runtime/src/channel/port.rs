@@ -6,10 +6,10 @@
 //! downcasts once, at wiring time, and gives them back the same way when a
 //! live update rebuilds the instance.
 
-use crate::queue::{Item, Rx, Stop, Tx};
-use crate::supervise::{Kept, Recoverable};
+use crate::channel::queue::{Item, Rx, Stop, Tx};
 use smallvec::SmallVec;
 use std::any::Any;
+use std::fmt::Debug;
 
 /// Identifies an arc for the lifetime of a running graph.
 pub type ArcId = u64;
@@ -338,4 +338,23 @@ impl OutputSet for NoOutputs {
     fn port(&mut self, port: usize) -> &mut dyn ErasedOutPort {
         unreachable!("a sink has no output port {port}")
     }
+}
+
+/// A packet type whose packets are kept (cloned) while their handler runs,
+/// so that if it panics the dead letter shows the packet and a `#[recover]`
+/// method gets it back (to answer it, say with an error response). Packets
+/// of other types cost nothing extra.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not `Recoverable`: a `#[recover]` method only gets back packets of types that are",
+    label = "packets of this input are not kept",
+    note = "add `impl evoflow::Recoverable for {Self} {{}}` (it needs `Clone` and `Debug`); each packet is then cloned before its handler runs"
+)]
+pub trait Recoverable: Clone + Debug + Send + 'static {}
+
+/// A packet kept while its handler ran, after the handler panicked.
+pub struct Kept {
+    /// The packet, `Debug`-formatted.
+    pub text: String,
+    /// The packet itself, for a `#[recover]` method.
+    pub packet: Box<dyn Any + Send>,
 }

@@ -80,7 +80,7 @@ fn contain(job: Job) {
     if let Err(p) = catch_unwind(AssertUnwindSafe(job)) {
         tracing::error!(
             "a migration job panicked outside component code: {}",
-            crate::guard::panic_text(p.as_ref())
+            crate::exec::guard::panic_text(p.as_ref())
         );
     }
 }

@@ -8,7 +8,7 @@
 //! so readiness that came between the instance's last look and the park is
 //! never slept through; the next park arms it again.
 
-use crate::wake::Waker;
+use crate::channel::wake::Waker;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;

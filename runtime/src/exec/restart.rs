@@ -2,10 +2,10 @@
 //! code panics, and keeps what a restart rebuilds it from (its constructor,
 //! or its last snapshot).
 
-use crate::component::Component;
-use crate::guard::panic_text;
-use crate::state::State;
-use crate::supervise::{Intensity, OnPanic, Supervision};
+use crate::exec::guard::panic_text;
+use crate::model::component::Component;
+use crate::model::state::State;
+use crate::model::supervise::{Intensity, OnPanic, Supervision};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;

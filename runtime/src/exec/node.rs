@@ -8,90 +8,25 @@
 //! stream are forwarded once every input has ended, behind everything
 //! emitted before.
 
-use crate::component::{Component, Flow};
-use crate::guard::{panic_text, Guarded};
-use crate::plan::Locals;
-use crate::port::{ArcId, ArcState, InputSet, OutputSet};
-use crate::reconfig::{
-    abandon, advance, begin_commit, gate, Advance, Change, ComponentChange, Gate, IncomingOf,
-    Participant, Reconfig, RestoreNote, Stage,
+use crate::channel::arc::Locals;
+use crate::channel::port::{ArcId, ArcState, End, InputSet, OutputSet};
+use crate::exec::contract::{
+    Change, ComponentChange, Env, Incoming, Node, Reconfig, Step, Waiting, Watch,
 };
-use crate::restart::{Fatal, Recovery, Supervisor};
-use crate::state::{Resources, State};
-use crate::supervise::{DeadLetter, DeadLetters, Supervision};
-use crate::sync::{AtomicBool, Ordering};
-use crate::watch::Watch;
+use crate::exec::guard::{panic_text, Guarded};
+use crate::exec::reconfig::{
+    abandon, advance, begin_commit, gate, Advance, Gate, Participant, Stage,
+};
+use crate::exec::restart::{Factory, Fatal, Recovery, Supervisor};
+use crate::exec::watch::RestoreNote;
+use crate::model::component::{Component, ComponentMeta, Flow};
+use crate::model::state::{Resources, State};
+use crate::model::supervise::{DeadLetter, Supervision};
+use crate::sync::{lock, Ordering};
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::SystemTime;
-
-/// What every node of a running graph shares.
-#[derive(Default)]
-pub(crate) struct Env {
-    /// Set by `Running::stop`: sources end at their next call.
-    pub stop: AtomicBool,
-    /// Where panicking packets are recorded.
-    pub dead_letters: DeadLetters,
-    /// The supervision of instances an update inserts.
-    pub supervision: Supervision,
-}
-
-/// What a step did.
-#[derive(Copy, Clone, Debug, Default)]
-pub(crate) struct Step {
-    /// Something moved: a packet handled, emitted or flushed.
-    pub progress: bool,
-    /// A source reported [`Flow::Idle`]: the worker should poll it again
-    /// soon even if nothing else wakes it.
-    pub polling: bool,
-    /// The pending update committed: the worker must call [`Node::commit`].
-    pub commit: bool,
-    /// A source or poller waits ([`Flow::Wait`]): wake the worker when
-    /// this is readable or by then.
-    pub wait: Option<Waiting>,
-}
-
-/// What an instance waits for (see [`Flow::Wait`]).
-#[derive(Copy, Clone, Debug, Default)]
-pub(crate) struct Waiting {
-    pub fd: Option<std::os::fd::RawFd>,
-    pub until: Option<std::time::Instant>,
-}
-
-/// The worker's view of an instance.
-pub(crate) trait Node {
-    /// Runs one batch. A panic in component code is caught here, in the
-    /// component's own build (a component loaded from a library has its
-    /// own panic runtime, and its panics must not unwind into the host's
-    /// frames), and handed to the instance's supervisor; what it does not
-    /// absorb comes back as [`Fatal`].
-    fn step(&mut self, budget: usize) -> Result<Step, Fatal>;
-    /// True once the end of stream has been emitted and flushed, and no
-    /// update is pending.
-    fn is_finished(&self) -> bool;
-    /// True if a step could make progress now (checked before parking).
-    fn has_work(&mut self) -> bool;
-    /// Instance name.
-    fn name(&self) -> &str;
-    /// Gives the instance its part in an update; `watch` if the update
-    /// replaces it and is watched.
-    fn set_pending(&mut self, rc: Reconfig, watch: Option<Arc<Watch>>);
-    /// Installs the committed update: the node that replaces this one, or
-    /// `None` if the instance was removed. A panic in a `#[handover]` or
-    /// `#[takeover]` hook is caught (as in `step`) and returned.
-    fn commit(self: Box<Self>, locals: &mut Locals) -> Result<Option<Box<dyn Node>>, Fatal>;
-    /// The worker is exiting: fail and finish any pending update.
-    fn abandon(&mut self);
-    /// The component itself, for the final report.
-    fn into_component(self: Box<Self>) -> Box<dyn Any + Send>;
-    /// Watches this (new) version for a panic within `watch`'s window.
-    fn watch(&mut self, _watch: Arc<Watch>) {}
-    /// True for a placeholder whose update aborted: the worker drops it.
-    fn is_retired(&self) -> bool {
-        false
-    }
-}
 
 #[derive(PartialEq, Eq)]
 enum Phase {
@@ -653,116 +588,167 @@ impl<C: Component> Node for ComponentNode<C> {
     }
 }
 
-/// An instance an update inserts, until the update commits.
-pub(crate) struct VacantNode {
-    name: Arc<str>,
-    env: Arc<Env>,
-    pending: Option<(Reconfig, Stage)>,
+/// [`Incoming`] for component type `C`.
+pub(crate) struct IncomingOf<C: Component> {
+    instance: Option<Guarded<C>>,
+    /// Its constructor, for restarts.
+    factory: Option<Factory<C>>,
+    /// Set for a kept version swapped back in by a rollback: what became
+    /// of the state.
+    restore: Option<RestoreNote>,
 }
 
-impl VacantNode {
-    pub(crate) fn new(name: Arc<str>, rc: Reconfig, env: Arc<Env>) -> Self {
-        VacantNode {
-            name,
-            env,
-            pending: Some((rc, Stage::Align)),
+impl<C: Component> IncomingOf<C> {
+    pub(crate) fn migrated() -> Self {
+        IncomingOf {
+            instance: None,
+            factory: None,
+            restore: None,
+        }
+    }
+    pub(crate) fn fresh(component: C) -> Self {
+        IncomingOf {
+            instance: Some(Guarded::new(component)),
+            factory: None,
+            restore: None,
+        }
+    }
+    /// The kept version of a watched update, to be swapped back in: its
+    /// state comes through a downgrade if there is one; `note` says.
+    pub(crate) fn kept(component: C, note: RestoreNote) -> Self {
+        IncomingOf {
+            restore: Some(note),
+            ..Self::fresh(component)
+        }
+    }
+    /// With the constructor that rebuilds it on a restart.
+    pub(crate) fn with_factory(mut self, factory: Factory<C>) -> Self {
+        self.factory = Some(factory);
+        self
+    }
+}
+
+impl<C: Component> Incoming for IncomingOf<C> {
+    fn prepare(&mut self, state: Option<State>) -> Result<(), String> {
+        let Some(state) = state else {
+            if let Some(note) = &self.restore {
+                let mut note = lock(note);
+                if note.is_empty() {
+                    *note =
+                        "kept as it was at the update: the new version declares no downgrade to it"
+                            .to_owned();
+                }
+            }
+            return Ok(());
+        };
+        let from = format!("`{}` v{}", state.component, state.version);
+        let downgraded = format!(
+            "state downgraded to v{} by the new `{}`",
+            state.version, state.component
+        );
+        let imported = catch_unwind(AssertUnwindSafe(|| C::__import(state)));
+        if let Some(note) = &self.restore {
+            // A rollback never fails for want of a downgrade: the kept
+            // version is there.
+            *lock(note) = match imported {
+                Ok(Ok(c)) => {
+                    self.instance = Some(Guarded::new(c));
+                    downgraded
+                }
+                Ok(Err(e)) => format!(
+                    "kept as it was at the update: importing the downgraded state failed: {e}"
+                ),
+                Err(p) => format!(
+                    "kept as it was at the update: importing the downgraded state panicked: {}",
+                    panic_text(p.as_ref())
+                ),
+            };
+            return Ok(());
+        }
+        match imported {
+            Ok(Ok(c)) => {
+                self.instance = Some(Guarded::new(c));
+                Ok(())
+            }
+            Ok(Err(e)) => Err(format!(
+                "migrating {from} to `{}` v{} failed: {e}",
+                C::META.name,
+                C::META.version
+            )),
+            Err(p) => Err(format!(
+                "migrating {from} to `{}` v{} panicked: {}",
+                C::META.name,
+                C::META.version,
+                panic_text(p.as_ref())
+            )),
         }
     }
 
-    /// The place of an instance an update removed, until swept away.
-    pub(crate) fn retired(name: Arc<str>, env: Arc<Env>) -> Self {
-        VacantNode {
-            name,
-            env,
-            pending: None,
-        }
+    fn assemble(
+        self: Box<Self>,
+        name: Arc<str>,
+        handed: &mut Resources,
+        inputs: Vec<Vec<End>>,
+        outputs: Vec<End>,
+        env: Arc<Env>,
+        supervision: Supervision,
+    ) -> Result<Box<dyn Node>, String> {
+        let mut this = *self;
+        let c = this.instance.as_mut().expect("prepared before commit");
+        catch_unwind(AssertUnwindSafe(|| c.__takeover(handed)))
+            .map_err(|p| format!("#[takeover] panicked: {}", panic_text(p.as_ref())))?;
+        Box::new(this).into_node(name, inputs, outputs, env, supervision)
     }
-}
 
-impl Participant for VacantNode {
-    fn name(&self) -> &str {
-        &self.name
+    fn into_node(
+        self: Box<Self>,
+        name: Arc<str>,
+        inputs: Vec<Vec<End>>,
+        outputs: Vec<End>,
+        env: Arc<Env>,
+        supervision: Supervision,
+    ) -> Result<Box<dyn Node>, String> {
+        let IncomingOf {
+            instance, factory, ..
+        } = *self;
+        let c = instance.expect("a fresh instance or a prepared one");
+        catch_unwind(AssertUnwindSafe(move || {
+            let supervisor = Supervisor::new(supervision, factory, &c);
+            Box::new(ComponentNode::new(
+                name,
+                c.into_inner(),
+                C::Inputs::from_ends(inputs),
+                C::Outputs::from_ends(outputs),
+                env,
+                supervisor,
+            )) as Box<dyn Node>
+        }))
+        .map_err(|p| format!("building the instance panicked: {}", panic_text(p.as_ref())))
     }
-    fn aligned(&self, _: &[ArcId], _: u64) -> bool {
-        true
-    }
-    fn forward(&mut self, _: &[ArcId], _: u64) {}
-    fn release(&mut self) {}
-    fn running(&self) -> bool {
-        true
-    }
-    fn export(&mut self) -> Result<State, String> {
-        Err("a new instance has no state to export".to_owned())
-    }
-    fn export_down(&mut self, _: u32) -> Result<Option<State>, String> {
-        Ok(None)
-    }
-}
 
-impl Node for VacantNode {
-    fn step(&mut self, _: usize) -> Result<Step, Fatal> {
-        let mut pending = self.pending.take();
-        let advanced = advance(&mut pending, self);
-        self.pending = pending;
-        Ok(match advanced {
-            Advance::Commit => Step {
-                progress: true,
-                commit: true,
-                ..Step::default()
-            },
-            Advance::Run | Advance::Pause => Step::default(),
+    fn into_migrated(self: Box<Self>) -> Box<dyn Incoming> {
+        Box::new(IncomingOf::<C> {
+            instance: None,
+            factory: self.factory,
+            restore: None,
         })
     }
-    fn is_finished(&self) -> bool {
-        self.pending.is_none()
+
+    fn downgrade_to(&self) -> Option<u32> {
+        self.restore.as_ref().map(|_| C::META.version)
     }
-    fn is_retired(&self) -> bool {
-        // The insert aborted: nothing to run, and the report omits it.
-        self.pending.is_none()
-    }
-    fn has_work(&mut self) -> bool {
-        gate(&self.pending, self) == Gate::Act
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn set_pending(&mut self, rc: Reconfig, _: Option<Arc<Watch>>) {
-        rc.update.give_up(
-            &self.name,
-            "an inserted instance cannot be changed in the same update",
-        );
-    }
-    fn commit(mut self: Box<Self>, locals: &mut Locals) -> Result<Option<Box<dyn Node>>, Fatal> {
-        let (
-            Change {
-                inputs,
-                outputs,
-                component,
-            },
-            done,
-        ) = begin_commit(&mut self.pending, &self.name);
-        let (ins, outs) = Change::ends(inputs, outputs, Vec::new(), locals);
-        let supervision = self.env.supervision;
-        match component {
-            ComponentChange::Replace(incoming) => incoming
-                .assemble(
-                    self.name,
-                    &mut Resources::default(),
-                    ins,
-                    outs,
-                    self.env,
-                    supervision,
-                )
-                .map(Some)
-                .map_err(|why| done.fail(why).into()),
-            ComponentChange::Keep | ComponentChange::Remove => Ok(None),
-            ComponentChange::Migrating(_) => unreachable!("resolved by begin_commit"),
+
+    fn downgrade_failed(&mut self, why: &str) {
+        if let Some(note) = &self.restore {
+            *lock(note) = format!("kept as it was at the update: {why}");
         }
     }
-    fn abandon(&mut self) {
-        abandon(&mut self.pending, &self.name);
+
+    fn meta(&self) -> &'static ComponentMeta {
+        &C::META
     }
-    fn into_component(self: Box<Self>) -> Box<dyn Any + Send> {
-        Box::new(())
+
+    fn migrates(&self) -> bool {
+        self.instance.is_none()
     }
 }

@@ -1,13 +1,10 @@
-//! What a worker builds nodes from. Local arcs hold `Rc`s, so they and the
-//! nodes using them are made on the worker's own thread; what travels there
-//! is `Send`: components, ring ends, and monomorphised constructors.
+//! Arc factories: how arcs of a packet type known only at run time are made.
+//! Local arcs hold `Rc`s, so they are made on the worker's own thread; what
+//! travels there is `Send`: ring ends and monomorphised constructors.
 
-use crate::node::{Env, Node};
-use crate::port::{ArcId, End};
-use crate::queue::{self, RingRx, RingTx, Rx, Tx};
-use crate::reconfig::Incoming;
-use crate::supervise::Supervision;
-use crate::wake::Waker;
+use crate::channel::port::{ArcId, End};
+use crate::channel::queue::{self, RingRx, RingTx, Rx, Tx};
+use crate::channel::wake::Waker;
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
@@ -152,35 +149,5 @@ impl EndPlan {
                 }
             }
         }
-    }
-}
-
-/// One instance to build on a worker.
-pub(crate) struct InstancePlan {
-    pub name: Arc<str>,
-    pub inputs: Vec<Vec<EndPlan>>,
-    pub outputs: Vec<EndPlan>,
-    pub component: Box<dyn Incoming>,
-    pub supervision: Supervision,
-}
-
-impl InstancePlan {
-    /// Opens the arc ends and builds the node; a panic (in the component's
-    /// build) comes back as its message, with the instance's name.
-    pub(crate) fn build(
-        self,
-        locals: &mut Locals,
-        env: &Arc<Env>,
-    ) -> Result<Box<dyn Node>, (Arc<str>, String)> {
-        let inputs = self
-            .inputs
-            .into_iter()
-            .map(|arcs| arcs.into_iter().map(|e| e.open(locals)).collect())
-            .collect();
-        let outputs = self.outputs.into_iter().map(|e| e.open(locals)).collect();
-        let name = self.name.clone();
-        self.component
-            .into_node(self.name, inputs, outputs, env.clone(), self.supervision)
-            .map_err(|why| (name, why))
     }
 }

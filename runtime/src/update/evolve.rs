@@ -9,11 +9,11 @@
 //! target's worker, instances only in the running graph are removed. Arcs
 //! are matched by their ports; the capacity of a kept arc is kept.
 
-use crate::component::ComponentMeta;
-use crate::run::Graph;
-use crate::schedule::ArcInfo;
-use crate::shape::Shape;
-use crate::update::{Edit, Update};
+use crate::exec::contract::Unbuilt;
+use crate::model::component::ComponentMeta;
+use crate::model::schedule::ArcInfo;
+use crate::model::shape::Shape;
+use crate::update::request::{Edit, Update};
 use std::collections::{HashMap, HashSet};
 
 /// What becomes of one instance.
@@ -74,9 +74,12 @@ impl Evolution {
         self.update
     }
 
-    /// Computes the evolution of `running` into `target`.
-    pub(crate) fn between(running: &Shape, target: Graph) -> Result<Evolution, String> {
-        let (shape, plans) = target.into_parts();
+    /// Computes the evolution of `running` into `target` (the shape and
+    /// the unbuilt instances of a graph that has not run).
+    pub(crate) fn between(
+        running: &Shape,
+        (shape, plans): (Shape, Vec<Unbuilt>),
+    ) -> Result<Evolution, String> {
         if shape.workers != running.workers {
             return Err(format!(
                 "the new graph has {} workers but the running one has {}; the number of workers is fixed while the program runs: restart it to change that",

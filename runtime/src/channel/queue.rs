@@ -9,8 +9,8 @@
 //! and control items (end of stream, later update markers) travel in that
 //! same order, which is what lets them mark a precise point in the flow.
 
+use crate::channel::wake::Waker;
 use crate::sync::ring;
-use crate::wake::Waker;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;

@@ -1,8 +1,10 @@
 //! What a user asks of a running graph: an [`Update`], and what they get
 //! back: an [`UpdateReport`] or an [`UpdateError`].
 
-use crate::component::Component;
-use crate::reconfig::{Incoming, IncomingOf};
+use crate::exec::contract::Incoming;
+use crate::exec::node::IncomingOf;
+use crate::model::component::Component;
+use crate::model::shape::VersionChange;
 use std::fmt;
 use std::time::Duration;
 
@@ -289,17 +291,6 @@ fn names(list: &[String]) -> String {
     quoted.join(", ")
 }
 
-/// A version change of one instance.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VersionChange {
-    /// Update that made it.
-    pub update: u64,
-    /// Component and version before.
-    pub from: (String, u32),
-    /// Component and version after.
-    pub to: (String, u32),
-}
-
 /// What an applied update changed.
 #[derive(Clone, Debug, Default)]
 pub struct UpdateReport {
@@ -345,23 +336,21 @@ impl fmt::Display for UpdateReport {
     }
 }
 
-/// An instance of a running graph, as it is now.
+/// A rollback of a watched update, as it happened.
 #[derive(Clone, Debug)]
-pub struct InstanceStatus {
-    /// Instance name.
-    pub name: String,
-    /// Component type name.
-    pub component: String,
-    /// Component version.
-    pub version: u32,
-    /// Worker that runs it.
-    pub worker: usize,
-    /// How many version changes it has had in all.
-    pub changes: u64,
-    /// The most recent version changes (at most [`HISTORY`]), oldest first.
-    pub history: Vec<VersionChange>,
+pub struct Rollback {
+    /// The update rolled back.
+    pub update: u64,
+    /// The instance whose panic triggered it.
+    pub instance: String,
+    /// Its panic message.
+    pub message: String,
+    /// The rollback itself: an update that swaps every instance the
+    /// watched one replaced back to the version it replaced.
+    pub outcome: Result<UpdateReport, UpdateError>,
+    /// Per instance, what became of its state: downgraded by the new
+    /// version's `#[migrate(down = N)]`, or, without one (or if it
+    /// failed), the replaced version as it was at the update (changes
+    /// since are lost).
+    pub restored: Vec<(String, String)>,
 }
-
-/// How many version changes [`InstanceStatus::history`] keeps per instance:
-/// a long-running program updated again and again keeps bounded memory.
-pub const HISTORY: usize = 16;

@@ -4,10 +4,9 @@
 //! only ever talks to components through it, so a later version of a
 //! component (a different Rust type) can take over the same ports.
 
-use crate::builder::{GraphBuilder, InstanceId};
-use crate::plan::ArcFactory;
-use crate::port::{Drained, InputSet, OutputSet};
-use crate::state::{Resources, State, StateError};
+use crate::channel::arc::ArcFactory;
+use crate::channel::port::{Drained, InputSet, OutputSet};
+use crate::model::state::{Resources, State, StateError};
 use std::any::{type_name, TypeId};
 use std::hash::{Hash, Hasher};
 
@@ -312,25 +311,43 @@ pub trait Component: Send + Sized + 'static {
     #[doc(hidden)]
     fn __takeover(&mut self, _resources: &mut Resources) {}
 
-    /// Adds `self` to a builder. `graph!` calls this rather than
-    /// [`GraphBuilder::instance`] so that a type that is not a component
-    /// yields one error, at the type, instead of one per use.
+    /// Adds `self` to a builder. `graph!` calls this rather than the
+    /// builder's own method so that a type that is not a component yields
+    /// one error, at the type, instead of one per use.
     #[doc(hidden)]
-    fn __add_to(self, builder: &mut GraphBuilder, name: &str, section: usize) -> InstanceId {
-        builder.instance(name, section, self)
+    fn __add_to<B: Assemble>(self, builder: &mut B, name: &str, section: usize) -> B::Id {
+        builder.add(name, section, self)
     }
 
     /// Adds the component built by `factory`, kept for restarts (as
     /// [`Component::__add_to`]).
     #[doc(hidden)]
-    fn __add_built_by(
+    fn __add_built_by<B: Assemble>(
         factory: impl Fn() -> Self + Send + Sync + 'static,
-        builder: &mut GraphBuilder,
+        builder: &mut B,
         name: &str,
         section: usize,
-    ) -> InstanceId {
-        builder.instance_built_by(name, section, factory)
+    ) -> B::Id {
+        builder.add_built_by(name, section, factory)
     }
+}
+
+/// What [`Component::__add_to`] adds an instance to: the graph builder.
+/// A trait so that the component contract does not depend on the builder
+/// (which is built on it).
+#[doc(hidden)]
+pub trait Assemble {
+    /// Handle of an added instance.
+    type Id;
+    /// Adds an instance to `section`.
+    fn add<C: Component>(&mut self, name: &str, section: usize, component: C) -> Self::Id;
+    /// Adds an instance built (and rebuilt on restarts) by `factory`.
+    fn add_built_by<C: Component>(
+        &mut self,
+        name: &str,
+        section: usize,
+        factory: impl Fn() -> C + Send + Sync + 'static,
+    ) -> Self::Id;
 }
 
 /// The outputs handle a handler receives: `out: &mut Outputs<Self>`.

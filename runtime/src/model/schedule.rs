@@ -1,7 +1,7 @@
 //! The static schedule of a graph, for people: printable and exportable as
 //! Graphviz DOT.
 
-use crate::component::PacketType;
+use crate::model::component::PacketType;
 use std::fmt::{self, Write as _};
 
 /// One instance in the schedule.

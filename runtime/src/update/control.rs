@@ -3,19 +3,19 @@
 //! arm, wait until every instance is done (or the deadline), then publish
 //! the new shape if the update committed.
 
-use crate::evolve::Evolution;
-use crate::migrate::Migrator;
-use crate::plan::EndPlan;
-use crate::port::ArcId;
-use crate::reconfig::{ArcSpec, Change, ComponentChange, Decision, Failure, Reconfig, UpdateSync};
-use crate::run::Graph;
-use crate::schedule::Schedule;
-use crate::shape::{Draft, Shape};
+use crate::channel::arc::EndPlan;
+use crate::channel::port::ArcId;
+use crate::channel::wake::Waker;
+use crate::exec::contract::{ArcSpec, Change, ComponentChange, Notice, Reconfig, Unbuilt, Watch};
+use crate::exec::decision::{Decision, Failure, UpdateSync};
+use crate::exec::migrate::Migrator;
+use crate::exec::worker::{refuse, Command, Mailbox};
+use crate::model::schedule::Schedule;
+use crate::model::shape::{InstanceStatus, Shape, HISTORY};
 use crate::sync::{AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
-use crate::update::{Edit, InstanceStatus, Update, UpdateError, UpdateReport, HISTORY};
-use crate::wake::Waker;
-use crate::watch::{Notice, Rollback, Watch};
-use crate::worker::{refuse, Command, Mailbox};
+use crate::update::draft::Draft;
+use crate::update::evolve::Evolution;
+use crate::update::request::{Edit, Rollback, Update, UpdateError, UpdateReport};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -167,7 +167,7 @@ impl Control {
             .collect()
     }
 
-    pub(crate) fn evolution(&self, target: Graph) -> Result<Evolution, String> {
+    pub(crate) fn evolution(&self, target: (Shape, Vec<Unbuilt>)) -> Result<Evolution, String> {
         Evolution::between(&lock(&self.shape), target)
     }
 
@@ -289,7 +289,7 @@ impl Control {
         }
         if sync.decision() == Decision::Commit {
             // Validated by the draft: recording it cannot fail.
-            lock(&self.shape).apply(draft);
+            draft.apply(&mut lock(&self.shape));
         }
         report.duration = start.elapsed();
         match sync.failure() {

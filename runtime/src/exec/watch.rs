@@ -7,10 +7,11 @@
 //! panic) and the graph's watcher thread (which applies the rollback, or
 //! drops the kept versions when the window ends). Whoever moves it out of
 //! `WATCHING` first decides: a panic (rollback) or the end of the window.
+//!
+//! Generic over what a kept version is (`K`), so that this protocol depends
+//! on nothing of the executor: `exec::contract` names the instance.
 
-use crate::reconfig::{Incoming, RestoreNote};
-use crate::sync::{AtomicU8, Mutex, Ordering};
-use crate::update::{UpdateError, UpdateReport};
+use crate::sync::{lock, AtomicU8, Mutex, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,26 +21,26 @@ const ROLLING_BACK: u8 = 1;
 const OVER: u8 = 2;
 
 /// What the watcher thread hears.
-pub(crate) enum Notice {
+pub(crate) enum NoticeOf<K> {
     /// A new watch: drop its kept versions when its window ends.
-    Started(Arc<Watch>),
+    Started(Arc<WatchOf<K>>),
     /// A watched instance panicked: roll the update back.
     Panicked {
-        watch: Arc<Watch>,
+        watch: Arc<WatchOf<K>>,
         instance: String,
         message: String,
     },
 }
 
 /// A replaced version kept by a watch.
-pub(crate) struct KeptVersion {
+pub(crate) struct KeptVersionOf<K> {
     pub instance: String,
-    pub incoming: Box<dyn Incoming>,
+    pub incoming: K,
     pub note: RestoreNote,
 }
 
 /// One watched update.
-pub(crate) struct Watch {
+pub(crate) struct WatchOf<K> {
     /// The update watched.
     pub update: u64,
     /// The end of the window.
@@ -50,18 +51,18 @@ pub(crate) struct Watch {
     state: AtomicU8,
     /// The replaced versions, ready to be swapped back in, with what the
     /// rollback will have done with their state.
-    kept: Mutex<Vec<KeptVersion>>,
-    notices: Sender<Notice>,
+    kept: Mutex<Vec<KeptVersionOf<K>>>,
+    notices: Sender<NoticeOf<K>>,
 }
 
-impl Watch {
+impl<K> WatchOf<K> {
     pub(crate) fn new(
         update: u64,
         window: Duration,
         instances: Vec<String>,
-        notices: Sender<Notice>,
+        notices: Sender<NoticeOf<K>>,
     ) -> Self {
-        Watch {
+        WatchOf {
             update,
             until: Instant::now() + window,
             instances,
@@ -72,12 +73,12 @@ impl Watch {
     }
 
     /// Keeps the version `instance` had before the update.
-    pub(crate) fn keep(&self, instance: &str, old: Box<dyn Incoming>, note: RestoreNote) {
+    pub(crate) fn keep(&self, instance: &str, old: K, note: RestoreNote) {
         // Checked under the lock that `expire` clears under: a version
         // kept after the window ended would live as long as the watch.
         let mut kept = lock(&self.kept);
         if self.state.load(Ordering::Acquire) != OVER {
-            kept.push(KeptVersion {
+            kept.push(KeptVersionOf {
                 instance: instance.to_owned(),
                 incoming: old,
                 note,
@@ -94,7 +95,7 @@ impl Watch {
                 .compare_exchange(WATCHING, ROLLING_BACK, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok();
         if started {
-            let sent = self.notices.send(Notice::Panicked {
+            let sent = self.notices.send(NoticeOf::Panicked {
                 watch: self.clone(),
                 instance: instance.to_owned(),
                 message: message.to_owned(),
@@ -129,7 +130,7 @@ impl Watch {
 
     /// The kept versions, once every replaced instance has kept its own
     /// (or `deadline` passed: then `None`).
-    pub(crate) fn take_kept(&self, deadline: Instant) -> Option<Vec<KeptVersion>> {
+    pub(crate) fn take_kept(&self, deadline: Instant) -> Option<Vec<KeptVersionOf<K>>> {
         loop {
             {
                 let mut kept = lock(&self.kept);
@@ -152,25 +153,5 @@ impl Watch {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> crate::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A rollback of a watched update, as it happened.
-#[derive(Clone, Debug)]
-pub struct Rollback {
-    /// The update rolled back.
-    pub update: u64,
-    /// The instance whose panic triggered it.
-    pub instance: String,
-    /// Its panic message.
-    pub message: String,
-    /// The rollback itself: an update that swaps every instance the
-    /// watched one replaced back to the version it replaced.
-    pub outcome: Result<UpdateReport, UpdateError>,
-    /// Per instance, what became of its state: downgraded by the new
-    /// version's `#[migrate(down = N)]`, or, without one (or if it
-    /// failed), the replaced version as it was at the update (changes
-    /// since are lost).
-    pub restored: Vec<(String, String)>,
-}
+/// What a rollback did with an instance's state, for its report.
+pub(crate) type RestoreNote = Arc<Mutex<String>>;

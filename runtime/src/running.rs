@@ -1,36 +1,24 @@
-//! Running a built graph: one thread per section, a handle to stop, wait
-//! for, inspect and update it, and the final report.
+//! Running a graph: one thread per section, a handle to stop, wait for,
+//! inspect and update it, and the final report.
 
-use crate::control::Control;
-use crate::evolve::Evolution;
-use crate::migrate::Migrator;
-use crate::node::Env;
-use crate::readiness::Readiness;
-use crate::reconfig::Incoming;
-use crate::schedule::Schedule;
-use crate::shape::Shape;
-use crate::supervise::{DeadLetter, Supervision};
+use crate::exec::contract::Env;
+use crate::exec::migrate::Migrator;
+use crate::exec::readiness::Readiness;
+use crate::exec::worker::{Finals, Panic, Shared};
+use crate::graph::Graph;
+use crate::model::schedule::Schedule;
+use crate::model::shape::InstanceStatus;
+use crate::model::supervise::DeadLetter;
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
-use crate::update::{InstanceStatus, Update, UpdateError, UpdateReport};
-use crate::watch::Rollback;
-use crate::watcher;
-use crate::worker::{Finals, Panic, Shared, Worker};
+use crate::update::control::Control;
+use crate::update::evolve::Evolution;
+use crate::update::request::{Rollback, Update, UpdateError, UpdateReport};
+use crate::update::watcher;
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-
-/// An instance of a graph that has not run: its name and component.
-pub(crate) type Unbuilt = (Arc<str>, Box<dyn Incoming>);
-
-/// A graph ready to run (what `graph!` returns).
-pub struct Graph {
-    control: Shape,
-    workers: Vec<Worker>,
-    /// Supervision of instances without their own, and of inserted ones.
-    supervision: Supervision,
-}
 
 /// Why a run failed.
 #[derive(Debug)]
@@ -59,30 +47,6 @@ impl fmt::Display for RunError {
 impl std::error::Error for RunError {}
 
 impl Graph {
-    pub(crate) fn new(control: Shape, workers: Vec<Worker>, supervision: Supervision) -> Self {
-        Graph {
-            control,
-            workers,
-            supervision,
-        }
-    }
-
-    /// The static schedule: sections, run order, arcs.
-    pub fn schedule(&self) -> Schedule {
-        self.control.schedule()
-    }
-
-    /// The shape and the unbuilt instances, by name (for an evolution).
-    pub(crate) fn into_parts(self) -> (Shape, Vec<Unbuilt>) {
-        let instances = self
-            .workers
-            .into_iter()
-            .flat_map(|w| w.instances)
-            .map(|i| (i.name, i.component))
-            .collect();
-        (self.control, instances)
-    }
-
     /// Starts one worker thread per non-empty section.
     pub fn run(self) -> Result<Running, RunError> {
         let shared = Arc::new(Shared {
@@ -171,7 +135,7 @@ impl Running {
     /// rebuilt program): what each instance's fate is, and the update that
     /// does it. Nothing changes until that update is applied.
     pub fn evolution(&self, target: Graph) -> Result<Evolution, String> {
-        self.control.evolution(target)
+        self.control.evolution(target.into_parts())
     }
 
     /// Asks every source to finish at its next call; the graph then drains

@@ -1,195 +1,13 @@
-//! The shape of a running graph as the control side knows it (instances,
-//! versions, arcs, indexed by name), and a [`Draft`]: an update's edits
-//! recorded over that shape, validated without copying it, so checking and
-//! applying an update costs what the update touches, not the graph's size.
+//! An update's edits recorded over a [`Shape`] and validated without
+//! copying it, so checking and applying an update costs what the update
+//! touches, not the graph's size.
 
-use crate::component::{ComponentMeta, PacketType, PortMeta};
-use crate::plan::ArcFactory;
-use crate::port::ArcId;
-use crate::reconfig::Incoming;
-use crate::schedule::{ArcInfo, InstanceInfo, Schedule};
-use crate::update::{Edit, UpdateReport, VersionChange, HISTORY};
+use crate::channel::port::ArcId;
+use crate::exec::contract::Incoming;
+use crate::model::component::{ComponentMeta, PortMeta};
+use crate::model::shape::{CArc, CInstance, Shape, VersionChange, HISTORY};
+use crate::update::request::{Edit, UpdateReport};
 use std::collections::{HashMap, HashSet};
-
-/// An instance.
-#[derive(Clone)]
-pub(crate) struct CInstance {
-    pub meta: &'static ComponentMeta,
-    pub worker: usize,
-    /// Version changes in all, and the last [`HISTORY`] of them.
-    pub changes: u64,
-    pub history: Vec<VersionChange>,
-    /// Arcs into and out of the instance.
-    pub ins: Vec<ArcId>,
-    pub outs: Vec<ArcId>,
-}
-
-/// An arc.
-#[derive(Clone)]
-pub(crate) struct CArc {
-    pub id: ArcId,
-    pub from: (String, String),
-    pub to: (String, String),
-    pub packet: PacketType,
-    pub capacity: usize,
-    pub factory: ArcFactory,
-}
-
-impl CArc {
-    pub(crate) fn label(&self) -> String {
-        format!(
-            "{}.{} -> {}.{}",
-            self.from.0, self.from.1, self.to.0, self.to.1
-        )
-    }
-}
-
-/// The current shape of a running graph.
-pub(crate) struct Shape {
-    pub name: String,
-    pub workers: usize,
-    pub default_capacity: usize,
-    pub instances: HashMap<String, CInstance>,
-    /// Instance names in run order, for display.
-    pub order: Vec<String>,
-    pub arcs: HashMap<ArcId, CArc>,
-    pub next_arc: ArcId,
-}
-
-impl Shape {
-    /// Builds the shape from instances (in run order) and arcs.
-    pub(crate) fn new(
-        name: String,
-        workers: usize,
-        default_capacity: usize,
-        instances: Vec<(String, &'static ComponentMeta, usize)>,
-        arcs: Vec<CArc>,
-    ) -> Self {
-        let mut shape = Shape {
-            name,
-            workers,
-            default_capacity,
-            order: instances.iter().map(|i| i.0.clone()).collect(),
-            instances: instances
-                .into_iter()
-                .map(|(n, meta, worker)| {
-                    (
-                        n,
-                        CInstance {
-                            meta,
-                            worker,
-                            changes: 0,
-                            history: Vec::new(),
-                            ins: Vec::new(),
-                            outs: Vec::new(),
-                        },
-                    )
-                })
-                .collect(),
-            arcs: HashMap::new(),
-            next_arc: arcs.iter().map(|a| a.id + 1).max().unwrap_or(0),
-        };
-        arcs.into_iter().for_each(|a| shape.add_arc(a));
-        shape
-    }
-
-    fn add_arc(&mut self, a: CArc) {
-        self.instances
-            .get_mut(&a.from.0)
-            .expect("arc from an instance")
-            .outs
-            .push(a.id);
-        self.instances
-            .get_mut(&a.to.0)
-            .expect("arc to an instance")
-            .ins
-            .push(a.id);
-        self.arcs.insert(a.id, a);
-    }
-
-    fn remove_arc(&mut self, id: ArcId) {
-        if let Some(a) = self.arcs.remove(&id) {
-            if let Some(i) = self.instances.get_mut(&a.from.0) {
-                i.outs.retain(|&x| x != id);
-            }
-            if let Some(i) = self.instances.get_mut(&a.to.0) {
-                i.ins.retain(|&x| x != id);
-            }
-        }
-    }
-
-    pub(crate) fn schedule(&self) -> Schedule {
-        let mut sections = vec![Vec::new(); self.workers];
-        for name in &self.order {
-            let i = &self.instances[name];
-            sections[i.worker].push(InstanceInfo {
-                name: name.clone(),
-                component: i.meta.name,
-                version: i.meta.version,
-                section: i.worker,
-            });
-        }
-        let mut arcs: Vec<&CArc> = self.arcs.values().collect();
-        arcs.sort_by_key(|a| a.id);
-        let arcs = arcs
-            .into_iter()
-            .map(|a| ArcInfo {
-                from: a.from.clone(),
-                to: a.to.clone(),
-                packet: a.packet,
-                capacity: a.capacity,
-                cross_section: self.instances[&a.from.0].worker != self.instances[&a.to.0].worker,
-            })
-            .collect();
-        Schedule {
-            name: self.name.clone(),
-            sections,
-            arcs,
-        }
-    }
-
-    /// Applies a validated draft.
-    pub(crate) fn apply(&mut self, draft: Draft) {
-        for id in &draft.dropped {
-            self.remove_arc(*id);
-        }
-        for name in &draft.removed {
-            self.instances.remove(name);
-        }
-        self.order.retain(|n| !draft.removed.contains(n));
-        for (name, change) in &draft.report.replaced {
-            let inst = self
-                .instances
-                .get_mut(name)
-                .expect("replaced instance exists");
-            inst.meta = draft.metas[name];
-            inst.changes += 1;
-            if inst.history.len() == HISTORY {
-                inst.history.remove(0);
-            }
-            inst.history.push(change.clone());
-        }
-        for (name, worker) in &draft.inserted {
-            let meta = draft.metas[name];
-            self.instances.insert(
-                name.clone(),
-                CInstance {
-                    meta,
-                    worker: *worker,
-                    changes: 0,
-                    history: Vec::new(),
-                    ins: Vec::new(),
-                    outs: Vec::new(),
-                },
-            );
-            self.order.push(name.clone());
-        }
-        for a in draft.added {
-            self.add_arc(a);
-        }
-        self.next_arc = draft.next_arc;
-    }
-}
 
 /// An update's edits over a [`Shape`], validated.
 pub(crate) struct Draft {
@@ -222,6 +40,48 @@ fn port_list(ports: &[PortMeta]) -> String {
 }
 
 impl Draft {
+    /// Applies the validated draft to `shape`.
+    pub(crate) fn apply(self, shape: &mut Shape) {
+        for id in &self.dropped {
+            shape.remove_arc(*id);
+        }
+        for name in &self.removed {
+            shape.instances.remove(name);
+        }
+        shape.order.retain(|n| !self.removed.contains(n));
+        for (name, change) in &self.report.replaced {
+            let inst = shape
+                .instances
+                .get_mut(name)
+                .expect("replaced instance exists");
+            inst.meta = self.metas[name];
+            inst.changes += 1;
+            if inst.history.len() == HISTORY {
+                inst.history.remove(0);
+            }
+            inst.history.push(change.clone());
+        }
+        for (name, worker) in &self.inserted {
+            let meta = self.metas[name];
+            shape.instances.insert(
+                name.clone(),
+                CInstance {
+                    meta,
+                    worker: *worker,
+                    changes: 0,
+                    history: Vec::new(),
+                    ins: Vec::new(),
+                    outs: Vec::new(),
+                },
+            );
+            shape.order.push(name.clone());
+        }
+        for a in self.added {
+            shape.add_arc(a);
+        }
+        shape.next_arc = self.next_arc;
+    }
+
     /// Metadata of `name` after the update, if it exists then.
     pub(crate) fn meta(&self, shape: &Shape, name: &str) -> Option<&'static ComponentMeta> {
         if self.removed.contains(name) {

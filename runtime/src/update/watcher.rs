@@ -3,9 +3,9 @@
 //! a watched instance panics. It holds the control side weakly: once the
 //! graph's handle is gone there is nothing left to roll back.
 
-use crate::control::Control;
-use crate::update::{Edit, Update, UpdateError};
-use crate::watch::{Notice, Rollback, Watch};
+use crate::exec::contract::{Notice, Watch};
+use crate::update::control::Control;
+use crate::update::request::{Edit, Rollback, Update, UpdateError};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Weak};
 use std::time::Instant;

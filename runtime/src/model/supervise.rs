@@ -9,9 +9,7 @@
 //! the rest of the graph never notices.
 
 use crate::sync::Mutex;
-use std::any::Any;
 use std::collections::VecDeque;
-use std::fmt::Debug;
 use std::time::{Duration, Instant, SystemTime};
 
 /// What a panic in an instance's code leads to.
@@ -148,25 +146,6 @@ impl DeadLetters {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         (inner.0.iter().cloned().collect(), inner.1)
     }
-}
-
-/// A packet type whose packets are kept (cloned) while their handler runs,
-/// so that if it panics the dead letter shows the packet and a `#[recover]`
-/// method gets it back (to answer it, say with an error response). Packets
-/// of other types cost nothing extra.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not `Recoverable`: a `#[recover]` method only gets back packets of types that are",
-    label = "packets of this input are not kept",
-    note = "add `impl evoflow::Recoverable for {Self} {{}}` (it needs `Clone` and `Debug`); each packet is then cloned before its handler runs"
-)]
-pub trait Recoverable: Clone + Debug + Send + 'static {}
-
-/// A packet kept while its handler ran, after the handler panicked.
-pub struct Kept {
-    /// The packet, `Debug`-formatted.
-    pub text: String,
-    /// The packet itself, for a `#[recover]` method.
-    pub packet: Box<dyn Any + Send>,
 }
 
 /// The panics an instance had within its supervision's period.

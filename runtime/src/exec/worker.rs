@@ -2,14 +2,14 @@
 //! schedule's fixed order, applies live updates between two steps, backs
 //! off when idle, and stops the graph on a panic.
 
-use crate::node::{Env, Node, Step, VacantNode};
-use crate::plan::{InstancePlan, Locals};
-use crate::readiness::Readiness;
-use crate::reconfig::Reconfig;
-use crate::restart::Fatal;
+use crate::channel::arc::Locals;
+use crate::channel::wake::{Sleeper, Waker};
+use crate::exec::contract::{Env, Node, Reconfig, Step, Watch};
+use crate::exec::plan::InstancePlan;
+use crate::exec::readiness::Readiness;
+use crate::exec::restart::Fatal;
+use crate::exec::vacant::VacantNode;
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
-use crate::wake::{Sleeper, Waker};
-use crate::watch::Watch;
 use crossbeam_utils::Backoff;
 use std::any::Any;
 use std::collections::HashMap;

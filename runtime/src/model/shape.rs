@@ -1,0 +1,179 @@
+//! The shape of a graph as the control side knows it: instances, their
+//! versions and history, arcs, indexed by name. Plain data: no threads,
+//! no queues.
+
+use crate::channel::arc::ArcFactory;
+use crate::channel::port::ArcId;
+use crate::model::component::{ComponentMeta, PacketType};
+use crate::model::schedule::{ArcInfo, InstanceInfo, Schedule};
+use std::collections::HashMap;
+
+/// An instance.
+#[derive(Clone)]
+pub(crate) struct CInstance {
+    pub meta: &'static ComponentMeta,
+    pub worker: usize,
+    /// Version changes in all, and the last [`HISTORY`] of them.
+    pub changes: u64,
+    pub history: Vec<VersionChange>,
+    /// Arcs into and out of the instance.
+    pub ins: Vec<ArcId>,
+    pub outs: Vec<ArcId>,
+}
+
+/// An arc.
+#[derive(Clone)]
+pub(crate) struct CArc {
+    pub id: ArcId,
+    pub from: (String, String),
+    pub to: (String, String),
+    pub packet: PacketType,
+    pub capacity: usize,
+    pub factory: ArcFactory,
+}
+
+impl CArc {
+    pub(crate) fn label(&self) -> String {
+        format!(
+            "{}.{} -> {}.{}",
+            self.from.0, self.from.1, self.to.0, self.to.1
+        )
+    }
+}
+
+/// The current shape of a running graph.
+pub(crate) struct Shape {
+    pub name: String,
+    pub workers: usize,
+    pub default_capacity: usize,
+    pub instances: HashMap<String, CInstance>,
+    /// Instance names in run order, for display.
+    pub order: Vec<String>,
+    pub arcs: HashMap<ArcId, CArc>,
+    pub next_arc: ArcId,
+}
+
+impl Shape {
+    /// Builds the shape from instances (in run order) and arcs.
+    pub(crate) fn new(
+        name: String,
+        workers: usize,
+        default_capacity: usize,
+        instances: Vec<(String, &'static ComponentMeta, usize)>,
+        arcs: Vec<CArc>,
+    ) -> Self {
+        let mut shape = Shape {
+            name,
+            workers,
+            default_capacity,
+            order: instances.iter().map(|i| i.0.clone()).collect(),
+            instances: instances
+                .into_iter()
+                .map(|(n, meta, worker)| {
+                    (
+                        n,
+                        CInstance {
+                            meta,
+                            worker,
+                            changes: 0,
+                            history: Vec::new(),
+                            ins: Vec::new(),
+                            outs: Vec::new(),
+                        },
+                    )
+                })
+                .collect(),
+            arcs: HashMap::new(),
+            next_arc: arcs.iter().map(|a| a.id + 1).max().unwrap_or(0),
+        };
+        arcs.into_iter().for_each(|a| shape.add_arc(a));
+        shape
+    }
+
+    pub(crate) fn add_arc(&mut self, a: CArc) {
+        self.instances
+            .get_mut(&a.from.0)
+            .expect("arc from an instance")
+            .outs
+            .push(a.id);
+        self.instances
+            .get_mut(&a.to.0)
+            .expect("arc to an instance")
+            .ins
+            .push(a.id);
+        self.arcs.insert(a.id, a);
+    }
+
+    pub(crate) fn remove_arc(&mut self, id: ArcId) {
+        if let Some(a) = self.arcs.remove(&id) {
+            if let Some(i) = self.instances.get_mut(&a.from.0) {
+                i.outs.retain(|&x| x != id);
+            }
+            if let Some(i) = self.instances.get_mut(&a.to.0) {
+                i.ins.retain(|&x| x != id);
+            }
+        }
+    }
+
+    pub(crate) fn schedule(&self) -> Schedule {
+        let mut sections = vec![Vec::new(); self.workers];
+        for name in &self.order {
+            let i = &self.instances[name];
+            sections[i.worker].push(InstanceInfo {
+                name: name.clone(),
+                component: i.meta.name,
+                version: i.meta.version,
+                section: i.worker,
+            });
+        }
+        let mut arcs: Vec<&CArc> = self.arcs.values().collect();
+        arcs.sort_by_key(|a| a.id);
+        let arcs = arcs
+            .into_iter()
+            .map(|a| ArcInfo {
+                from: a.from.clone(),
+                to: a.to.clone(),
+                packet: a.packet,
+                capacity: a.capacity,
+                cross_section: self.instances[&a.from.0].worker != self.instances[&a.to.0].worker,
+            })
+            .collect();
+        Schedule {
+            name: self.name.clone(),
+            sections,
+            arcs,
+        }
+    }
+}
+
+/// A version change of one instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionChange {
+    /// Update that made it.
+    pub update: u64,
+    /// Component and version before.
+    pub from: (String, u32),
+    /// Component and version after.
+    pub to: (String, u32),
+}
+
+/// An instance of a running graph, as it is now.
+#[derive(Clone, Debug)]
+pub struct InstanceStatus {
+    /// Instance name.
+    pub name: String,
+    /// Component type name.
+    pub component: String,
+    /// Component version.
+    pub version: u32,
+    /// Worker that runs it.
+    pub worker: usize,
+    /// How many version changes it has had in all.
+    pub changes: u64,
+    /// The most recent version changes (at most [`HISTORY`]), oldest first.
+    pub history: Vec<VersionChange>,
+}
+
+/// How many version changes [`InstanceStatus::history`] keeps per instance:
+/// a long-running program updated again and again keeps bounded memory.
+pub const HISTORY: usize = 16;
