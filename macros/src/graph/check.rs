@@ -4,8 +4,8 @@
 
 use super::parse::{ArcDecl, GraphDecl, InstanceDecl, Setting};
 use super::supervise::{Mode, Policy};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use evoflow_graph::GraphError;
+use std::collections::HashMap;
 use syn::{Error, Expr, Lit, LitInt};
 
 pub(crate) struct Instance {
@@ -74,46 +74,14 @@ fn int_literal(e: &Expr) -> Option<&LitInt> {
     }
 }
 
-/// Levenshtein distance, for "did you mean".
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
-
+/// An arc to an instance not declared: the shared message (listing the
+/// instances, suggesting the closest), at the name.
 fn unknown_instance(name: &syn::Ident, instances: &[Instance]) -> Error {
-    let n = name.to_string();
-    let names: Vec<String> = instances.iter().map(|i| i.decl.name.to_string()).collect();
-    let mut msg = format!("no instance named `{n}` in this graph");
-    if let Some(best) = names
-        .iter()
-        .filter(|c| distance(c, &n) <= 2.max(n.len() / 3))
-        .min_by_key(|c| distance(c, &n))
-    {
-        msg.push_str(&format!("; did you mean `{best}`?"));
-    }
-    if names.is_empty() {
-        msg.push_str("; declare it first: `name: Type;`");
-    } else {
-        msg.push_str(&format!(
-            " (instances: {})",
-            names
-                .iter()
-                .map(|c| format!("`{c}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    Error::new(name.span(), msg)
+    let e = GraphError::UnknownInstance {
+        name: name.to_string(),
+        instances: instances.iter().map(|i| i.decl.name.to_string()).collect(),
+    };
+    Error::new(name.span(), e)
 }
 
 /// Checks the declaration. Returns the graph as far as it is valid, with
@@ -293,63 +261,24 @@ impl Graph {
     }
 }
 
-/// Kahn's algorithm, always taking the earliest-declared ready instance; on
-/// a cycle, reports the arc that closes it with the whole cycle.
+/// The instances in topological order (the earliest declared ready instance
+/// first), or the shared cycle message at the arc that closes the cycle.
 fn topological_order(instances: &[Instance], arcs: &[Arc]) -> syn::Result<Vec<usize>> {
-    let n = instances.len();
-    let mut indegree = vec![0usize; n];
-    let mut consumers = vec![Vec::new(); n];
+    let mut successors = vec![Vec::new(); instances.len()];
     for a in arcs {
-        indegree[a.to] += 1;
-        consumers[a.from].push(a.to);
+        successors[a.from].push(a.to);
     }
-    let mut order = Vec::with_capacity(n);
-    let mut done = vec![false; n];
-    let mut ready: BinaryHeap<Reverse<usize>> =
-        (0..n).filter(|&i| indegree[i] == 0).map(Reverse).collect();
-    while let Some(Reverse(i)) = ready.pop() {
-        done[i] = true;
-        order.push(i);
-        for &c in &consumers[i] {
-            indegree[c] -= 1;
-            if indegree[c] == 0 {
-                ready.push(Reverse(c));
-            }
-        }
-    }
-    if order.len() == n {
-        return Ok(order);
-    }
-    // Every unfinished instance has an unfinished producer: walk producers
-    // until one repeats; the walk, reversed, is a cycle.
-    let mut path = vec![(0..n).find(|&i| !done[i]).expect("an instance is left")];
-    loop {
-        let cur = *path.last().expect("non-empty");
+    evoflow_graph::topological_order(&successors).map_err(|cycle| {
+        let (from, to) = (cycle.nodes[0], cycle.nodes[1 % cycle.nodes.len()]);
         let arc = arcs
             .iter()
-            .find(|a| a.to == cur && !done[a.from])
-            .expect("an unfinished producer");
-        if let Some(pos) = path.iter().position(|&i| i == arc.from) {
-            let mut names = vec![instances[arc.from].decl.name.to_string()];
-            names.extend(
-                path[pos + 1..]
-                    .iter()
-                    .rev()
-                    .map(|&i| instances[i].decl.name.to_string()),
-            );
-            names.push(names[0].clone());
-            return Err(Error::new(
-                arc.decl.arrow.spans[0],
-                format!(
-                    "this arc closes a cycle: {}; evoflow graphs must be acyclic (end of stream and \
-                     update markers travel downstream): break the cycle or keep the feedback inside \
-                     one component's state",
-                    names.join(" -> ")
-                ),
-            ));
-        }
-        path.push(arc.from);
-    }
+            .find(|a| a.from == from && a.to == to)
+            .expect("the cycle's first arc is an arc");
+        let d = &arc.decl;
+        let label = format!("{}.{} -> {}.{}", d.from, d.out, d.to, d.inp);
+        let e = cycle.named(label, |i| instances[i].decl.name.to_string());
+        Error::new(d.arrow.spans[0], e)
+    })
 }
 
 #[cfg(test)]
@@ -458,7 +387,17 @@ mod tests {
             "instance `s` is declared twice / first declared here"
         );
         assert!(
-            errors[1].starts_with("this arc closes a cycle: a -> b -> a;"),
+            errors[1].starts_with("arc `a.out -> b.inp` closes a cycle: a -> b -> a;"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_self_loop_is_a_cycle_at_its_arc() {
+        let (_, errors) = checked("s: Numbers; m: Merge; s.out -> m.left; m.out -> m.right;");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("arc `m.out -> m.right` closes a cycle: m -> m;"),
             "{errors:?}"
         );
     }

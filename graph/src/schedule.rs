@@ -1,0 +1,440 @@
+//! The static schedule: which worker runs which instance, in which order.
+//!
+//! Unpinned instances, in topological order, are cut into one contiguous run
+//! per worker so that the busiest worker's cost (sum of cost hints, 1 by
+//! default) is as small as possible, and among such cuts the one with the
+//! fewest arcs between workers: contiguous runs keep most hops of a pipeline
+//! inside a section, where they are cheap. Pinned instances (`#[worker(k)]`)
+//! count towards their worker's cost. Within a section instances run in
+//! topological order, so one pass moves a packet through the whole section.
+//!
+//! The two goals are met one after the other: a binary search finds the
+//! least cost of the busiest worker (a greedy fill decides whether a bound
+//! can be met), then a dynamic program over the cut points finds the fewest
+//! cross arcs among the cuts within that bound. Prefix sums make the cost and
+//! the cross arcs of any run O(1), so the whole is O(workers · n²) at worst
+//! for n unpinned instances, whatever the number of arcs.
+
+use std::fmt;
+
+/// A placement that no schedule can meet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlacementError {
+    /// The worker count is 0.
+    NoWorkers,
+    /// An instance is pinned to a worker beyond the count.
+    PinnedOutside {
+        /// The instance, as an index into the inputs.
+        instance: usize,
+        /// The worker it is pinned to.
+        worker: usize,
+        /// The worker count.
+        workers: usize,
+    },
+}
+
+impl fmt::Display for PlacementError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlacementError::NoWorkers => f.write_str("a graph needs at least 1 worker"),
+            PlacementError::PinnedOutside {
+                instance,
+                worker,
+                workers,
+            } => write!(
+                f,
+                "instance {instance} is pinned to worker {worker}, but there are {workers} worker(s), numbered from 0"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PlacementError {}
+
+/// The schedule of a graph on `workers` workers: instance `i` costs
+/// `cost[i]` and is pinned to `pinned[i]`, if any; `arcs` are (from, to)
+/// pairs and `topo` a topological order of all instances. Returns one
+/// section per worker, each in run order (a section left empty gets no
+/// thread), or why the count and the pins do not fit together.
+pub fn sections(
+    workers: usize,
+    cost: &[u64],
+    pinned: &[Option<usize>],
+    arcs: &[(usize, usize)],
+    topo: &[usize],
+) -> Result<Vec<Vec<usize>>, PlacementError> {
+    let k = workers;
+    if k == 0 {
+        return Err(PlacementError::NoWorkers);
+    }
+    if let Some((instance, worker)) = pinned
+        .iter()
+        .enumerate()
+        .find_map(|(i, w)| w.filter(|&w| w >= k).map(|w| (i, w)))
+    {
+        return Err(PlacementError::PinnedOutside {
+            instance,
+            worker,
+            workers: k,
+        });
+    }
+    let free: Vec<usize> = topo
+        .iter()
+        .copied()
+        .filter(|&i| pinned[i].is_none())
+        .collect();
+    let n = free.len();
+    let mut pos = vec![usize::MAX; cost.len()];
+    for (p, &i) in free.iter().enumerate() {
+        pos[i] = p;
+    }
+    let mut pinned_cost = vec![0u64; k];
+    for (i, w) in pinned.iter().enumerate() {
+        if let Some(w) = *w {
+            pinned_cost[w] += cost[i];
+        }
+    }
+    // prefix[x]: cost of free[..x].
+    let mut prefix = vec![0u64; n + 1];
+    for (p, &i) in free.iter().enumerate() {
+        prefix[p + 1] = prefix[p] + cost[i];
+    }
+
+    // Arcs between free instances, as positions (p < q in topological
+    // order): `into[a][x]` counts those with p < a and q < x, so the arcs
+    // entering the run [a, b) from before it are into[a][b] - into[a][a].
+    let stride = n + 1;
+    let mut into = vec![0u32; stride * stride];
+    // Arcs between a free and a pinned instance: `to_pinned[x]` counts those
+    // whose free end is before x, `to_worker[w][x]` those among them whose
+    // pinned end is on worker w; they cross unless the run is on w.
+    let mut to_pinned = vec![0u32; stride];
+    let mut to_worker = vec![vec![0u32; stride]; k];
+    for &(from, to) in arcs {
+        match (pinned[from], pinned[to]) {
+            (None, None) => {
+                let (p, q) = (pos[from].min(pos[to]), pos[from].max(pos[to]));
+                into[(p + 1) * stride + q + 1] += 1;
+            }
+            (None, Some(w)) | (Some(w), None) => {
+                let f = if pinned[from].is_none() {
+                    pos[from]
+                } else {
+                    pos[to]
+                };
+                to_pinned[f + 1] += 1;
+                to_worker[w][f + 1] += 1;
+            }
+            (Some(_), Some(_)) => {} // the same whatever the cut
+        }
+    }
+    for a in 0..stride {
+        for x in 0..stride {
+            let left = if x > 0 { into[a * stride + x - 1] } else { 0 };
+            let up = if a > 0 { into[(a - 1) * stride + x] } else { 0 };
+            let diag = if a > 0 && x > 0 {
+                into[(a - 1) * stride + x - 1]
+            } else {
+                0
+            };
+            into[a * stride + x] += left + up - diag;
+        }
+    }
+    for counts in std::iter::once(&mut to_pinned).chain(to_worker.iter_mut()) {
+        for x in 1..stride {
+            counts[x] += counts[x - 1];
+        }
+    }
+    let cross = |a: usize, b: usize, w: usize| -> u64 {
+        let entering = into[a * stride + b] - into[a * stride + a];
+        let pinned_elsewhere = (to_pinned[b] - to_pinned[a]) - (to_worker[w][b] - to_worker[w][a]);
+        u64::from(entering) + u64::from(pinned_elsewhere)
+    };
+
+    let bound = least_busiest(&prefix, &pinned_cost);
+
+    // best[j][b]: over the cuts of free[..b] onto workers 0..j whose every
+    // worker stays within `bound`, the fewest cross arcs, then the least
+    // busiest worker among them (spreading the load over the first
+    // workers), with where the run of worker j-1 starts (the earliest among
+    // equals).
+    type Best = Option<((u64, u64), usize)>;
+    let mut best: Vec<Vec<Best>> = vec![vec![None; n + 1]; k + 1];
+    best[0][0] = Some(((0, 0), 0));
+    for j in 1..=k {
+        let w = j - 1;
+        let room = bound - pinned_cost[w];
+        let mut lo = 0; // the earliest start a run ending at b may have
+        for b in 0..=n {
+            while prefix[b] - prefix[lo] > room {
+                lo += 1;
+            }
+            let mut here: Best = None;
+            for a in lo..=b {
+                let Some(((crossed, busiest), _)) = best[j - 1][a] else {
+                    continue;
+                };
+                let load = prefix[b] - prefix[a] + pinned_cost[w];
+                let score = (crossed + cross(a, b, w), busiest.max(load));
+                if here.is_none_or(|(s, _)| score < s) {
+                    here = Some((score, a));
+                }
+            }
+            best[j][b] = here;
+        }
+    }
+    let mut cuts = vec![n; k + 1];
+    for j in (1..=k).rev() {
+        let (_, a) = best[j][cuts[j]].expect("the bound can be met");
+        cuts[j - 1] = a;
+    }
+
+    let mut rank = vec![0; cost.len()];
+    for (r, &i) in topo.iter().enumerate() {
+        rank[i] = r;
+    }
+    let mut sections: Vec<Vec<usize>> = (0..k)
+        .map(|w| free[cuts[w]..cuts[w + 1]].to_vec())
+        .collect();
+    for (i, w) in pinned.iter().enumerate() {
+        if let Some(w) = *w {
+            sections[w].push(i);
+        }
+    }
+    for s in &mut sections {
+        s.sort_by_key(|&i| rank[i]);
+    }
+    Ok(sections)
+}
+
+/// The least cost of the busiest worker over all cuts of the free instances
+/// (whose costs have the prefix sums `prefix`) into runs for the workers in
+/// order, worker `w` also carrying `pinned_cost[w]`.
+fn least_busiest(prefix: &[u64], pinned_cost: &[u64]) -> u64 {
+    let n = prefix.len() - 1;
+    // Filling each worker in turn as far as the bound allows leaves the
+    // shortest rest for the next ones, so the bound can be met iff this
+    // greedy fill places everything.
+    let fits = |bound: u64| -> bool {
+        let mut start = 0;
+        for &p in pinned_cost {
+            if p > bound {
+                return false;
+            }
+            // The first end past the room, minus one: the longest run.
+            start = prefix.partition_point(|&c| c.saturating_sub(prefix[start]) <= bound - p) - 1;
+        }
+        start == n
+    };
+    let mut lo = pinned_cost.iter().copied().max().unwrap_or(0);
+    let mut hi = lo + prefix[n];
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if fits(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    lo
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (busiest worker's cost, arcs between workers) of a schedule.
+    fn score(cost: &[u64], arcs: &[(usize, usize)], sections: &[Vec<usize>]) -> (u64, usize) {
+        let mut worker = vec![usize::MAX; cost.len()];
+        for (w, s) in sections.iter().enumerate() {
+            for &i in s {
+                assert_eq!(worker[i], usize::MAX, "instance {i} is scheduled twice");
+                worker[i] = w;
+            }
+        }
+        assert!(
+            worker.iter().all(|&w| w != usize::MAX),
+            "an instance is left out"
+        );
+        let busiest = sections
+            .iter()
+            .map(|s| s.iter().map(|&i| cost[i]).sum())
+            .max()
+            .unwrap_or(0);
+        let cross = arcs
+            .iter()
+            .filter(|&&(f, t)| worker[f] != worker[t])
+            .count();
+        (busiest, cross)
+    }
+
+    fn chain(n: usize) -> Vec<(usize, usize)> {
+        (1..n).map(|i| (i - 1, i)).collect()
+    }
+
+    fn in_order(n: usize) -> Vec<usize> {
+        (0..n).collect()
+    }
+
+    #[test]
+    fn a_chain_is_cut_into_balanced_runs_with_one_ring_between() {
+        let s = sections(2, &[1; 6], &[None; 6], &chain(6), &in_order(6)).unwrap();
+        assert_eq!(s, vec![vec![0, 1, 2], vec![3, 4, 5]]);
+        let s = sections(3, &[1; 7], &[None; 7], &chain(7), &in_order(7)).unwrap();
+        assert_eq!(score(&[1; 7], &chain(7), &s), (3, 2));
+    }
+
+    #[test]
+    fn cost_hints_move_the_cut() {
+        // 1 + 4 against 1 + 1 + 1 beats any other cut.
+        let cost = [1, 4, 1, 1, 1];
+        let s = sections(2, &cost, &[None; 5], &chain(5), &in_order(5)).unwrap();
+        assert_eq!(s, vec![vec![0, 1], vec![2, 3, 4]]);
+    }
+
+    #[test]
+    fn pinned_instances_stay_on_their_worker_and_count_towards_its_cost() {
+        // 0 -> 1 -> 2 -> 3, with 0 pinned to worker 1: worker 1 carries it,
+        // so the rest goes two and one.
+        let pinned = [Some(1), None, None, None];
+        let s = sections(2, &[1; 4], &pinned, &chain(4), &in_order(4)).unwrap();
+        assert_eq!(s, vec![vec![1, 2], vec![0, 3]]);
+        assert_eq!(score(&[1; 4], &chain(4), &s), (2, 2));
+    }
+
+    #[test]
+    fn a_heavy_pinned_worker_leaves_the_rest_uncut() {
+        // Worker 2 carries 101 whatever the cut: the chain stays on one
+        // worker, with no arc between workers.
+        let cost = [1, 1, 1, 1, 100, 1];
+        let pinned = [None, None, None, None, Some(2), Some(2)];
+        let arcs = [(0, 1), (1, 2), (2, 3), (4, 5)];
+        let s = sections(3, &cost, &pinned, &arcs, &in_order(6)).unwrap();
+        assert_eq!(score(&cost, &arcs, &s), (101, 0));
+        assert_eq!(s[2], vec![4, 5]);
+    }
+
+    #[test]
+    fn among_equally_balanced_cuts_the_fewest_cross_arcs_win() {
+        // A chain of four on three workers: two, one and one has the same
+        // busiest worker as two and two, but one more ring; so one worker
+        // stays empty.
+        let s = sections(3, &[1; 4], &[None; 4], &chain(4), &in_order(4)).unwrap();
+        assert_eq!(score(&[1; 4], &chain(4), &s), (2, 1));
+        assert_eq!(s, vec![vec![], vec![0, 1], vec![2, 3]]);
+        // Two chains side by side, declared one after the other: cut
+        // between them, not through one.
+        let arcs = [(0, 1), (1, 2), (3, 4), (4, 5)];
+        let s = sections(2, &[1; 6], &[None; 6], &arcs, &in_order(6)).unwrap();
+        assert_eq!(score(&[1; 6], &arcs, &s), (3, 0));
+    }
+
+    #[test]
+    fn sections_run_in_topological_order_pinned_instances_included() {
+        // Declared sink, source, relay: wired 1 -> 2 -> 0, the relay pinned.
+        let pinned = [None, None, Some(0)];
+        let s = sections(1, &[1; 3], &pinned, &[(1, 2), (2, 0)], &[1, 2, 0]).unwrap();
+        assert_eq!(s, vec![vec![1, 2, 0]]);
+    }
+
+    /// A small deterministic generator (xorshift), so a failure reproduces.
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// Every cut of n free instances into k runs, by brute force: the
+    /// run of worker w is [cuts[w], cuts[w + 1]).
+    fn all_cuts(n: usize, k: usize) -> Vec<Vec<usize>> {
+        if k == 1 {
+            return vec![vec![0, n]];
+        }
+        let mut out = Vec::new();
+        for first in 0..=n {
+            for rest in all_cuts(n - first, k - 1) {
+                let mut c = vec![0];
+                c.extend(rest.iter().map(|r| first + r));
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_schedule_is_as_good_as_the_best_of_all_cuts() {
+        let mut rng = Rng(0x5eed_cafe);
+        for _ in 0..400 {
+            let n = 1 + rng.below(8) as usize;
+            let k = 1 + rng.below(4) as usize;
+            let cost: Vec<u64> = (0..n).map(|_| 1 + rng.below(4)).collect();
+            let pinned: Vec<Option<usize>> = (0..n)
+                .map(|_| (rng.below(4) == 0).then(|| rng.below(k as u64) as usize))
+                .collect();
+            // Arcs go forward in declaration order, which is then a
+            // topological order.
+            let mut arcs = Vec::new();
+            for t in 1..n {
+                for f in 0..t {
+                    if rng.below(3) == 0 {
+                        arcs.push((f, t));
+                    }
+                }
+            }
+            let topo = in_order(n);
+            let got = sections(k, &cost, &pinned, &arcs, &topo).unwrap();
+            let free: Vec<usize> = (0..n).filter(|&i| pinned[i].is_none()).collect();
+            let best = all_cuts(free.len(), k)
+                .into_iter()
+                .map(|cuts| {
+                    let mut s: Vec<Vec<usize>> = (0..k)
+                        .map(|w| free[cuts[w]..cuts[w + 1]].to_vec())
+                        .collect();
+                    for (i, w) in pinned.iter().enumerate() {
+                        if let Some(w) = *w {
+                            s[w].push(i);
+                        }
+                    }
+                    score(&cost, &arcs, &s)
+                })
+                .min()
+                .expect("at least one cut");
+            assert_eq!(
+                score(&cost, &arcs, &got),
+                best,
+                "cost {cost:?}, pinned {pinned:?}, arcs {arcs:?} on {k} workers: {got:?}"
+            );
+            for (w, s) in got.iter().enumerate() {
+                assert!(
+                    s.windows(2).all(|p| p[0] < p[1]),
+                    "section {w} out of order"
+                );
+                for &i in s {
+                    assert!(pinned[i].is_none_or(|p| p == w), "{i} is pinned elsewhere");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_count_and_pins_that_do_not_fit_are_refused() {
+        assert_eq!(
+            sections(0, &[1], &[None], &[], &[0]),
+            Err(PlacementError::NoWorkers)
+        );
+        let pinned = [None, Some(1), Some(3)];
+        assert_eq!(
+            sections(2, &[1; 3], &pinned, &chain(3), &in_order(3)),
+            Err(PlacementError::PinnedOutside {
+                instance: 2,
+                worker: 3,
+                workers: 2
+            })
+        );
+        assert!(sections(4, &[1; 3], &pinned, &chain(3), &in_order(3)).is_ok());
+    }
+}
