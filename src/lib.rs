@@ -42,7 +42,15 @@
 //! assert_eq!(report.take::<Sum>("sum").unwrap().total, 999 * 1000 / 2);
 //! ```
 
-pub use evoflow_macros::{component, graph, library};
+/// Exports a component library's graph for [`reload`]: only with the
+/// `reload` feature, since what it generates calls into `evoflow::reload`.
+#[cfg(feature = "reload")]
+pub use evoflow_macros::library;
+pub use evoflow_macros::{component, graph};
+/// Live update from rebuilt code. Behind the `reload` feature (on by
+/// default) because it is Linux-only: without it the rest of evoflow
+/// builds with no dynamic loading or control socket.
+#[cfg(feature = "reload")]
 pub use evoflow_reload as reload;
 pub use evoflow_runtime::{
     ArcInfo, BuildError, Component, ComponentMeta, DeadLetter, Evolution, Fate, Flow, Graph,
