@@ -41,6 +41,14 @@
 //! .unwrap();
 //! assert_eq!(report.take::<Sum>("sum").unwrap().total, 999 * 1000 / 2);
 //! ```
+//!
+//! Further reading, in [`docs`]: [how a live update
+//! works](docs::how_it_works) and [its guarantees and
+//! limits](docs::guarantees).
+#![cfg_attr(
+    feature = "reload",
+    doc = "With the `reload` feature (on by default, Linux only): [what a reload does and asks of a component library](docs::reload_constraints)."
+)]
 
 /// Exports a component library's graph for [`reload`]: only with the
 /// `reload` feature, since what it generates calls into `evoflow::reload`.
@@ -59,6 +67,8 @@ pub use evoflow_runtime::{
     Running, Schedule, State, StateError, Supervision, Update, UpdateError, UpdateReport,
     VersionChange, Wait, DEAD_LETTERS, DEFAULT_DEADLINE, HISTORY,
 };
+
+pub mod docs;
 
 #[doc(hidden)]
 pub mod __private {
