@@ -1,4 +1,4 @@
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 //! evoflow: dataflow programs that evolve while they run.
 //!
 //! Components are Rust types whose `impl` block carries `#[component]`;
