@@ -50,8 +50,9 @@
     doc = "With the `reload` feature (on by default, Linux only): [what a reload does and asks of a component library](docs::reload_constraints)."
 )]
 
-/// Exports a component library's graph for [`reload`]: only with the
-/// `reload` feature, since what it generates calls into `evoflow::reload`.
+/// Only with the `reload` feature: the code it generates calls into
+/// `evoflow::reload`.
+///
 #[cfg(feature = "reload")]
 pub use evoflow_macros::library;
 pub use evoflow_macros::{component, graph};
