@@ -1,4 +1,4 @@
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 //! evoflow: dataflow programs that evolve while they run.
 //!
 //! Components are Rust types whose `impl` block carries `#[component]`;
@@ -41,8 +41,25 @@
 //! .unwrap();
 //! assert_eq!(report.take::<Sum>("sum").unwrap().total, 999 * 1000 / 2);
 //! ```
+//!
+//! Further reading, in [`docs`]: [how a live update
+//! works](docs::how_it_works) and [its guarantees and
+//! limits](docs::guarantees).
+#![cfg_attr(
+    feature = "reload",
+    doc = "With the `reload` feature (on by default, Linux only): [what a reload does and asks of a component library](docs::reload_constraints)."
+)]
 
-pub use evoflow_macros::{component, graph, library};
+/// Only with the `reload` feature: the code it generates calls into
+/// `evoflow::reload`.
+///
+#[cfg(feature = "reload")]
+pub use evoflow_macros::library;
+pub use evoflow_macros::{component, graph};
+/// Live update from rebuilt code. Behind the `reload` feature (on by
+/// default) because it is Linux-only: without it the rest of evoflow
+/// builds with no dynamic loading or control socket.
+#[cfg(feature = "reload")]
 pub use evoflow_reload as reload;
 pub use evoflow_runtime::{
     ArcInfo, BuildError, Component, ComponentMeta, DeadLetter, Evolution, Fate, Flow, Graph,
@@ -51,6 +68,8 @@ pub use evoflow_runtime::{
     Running, Schedule, State, StateError, Supervision, Update, UpdateError, UpdateReport,
     VersionChange, Wait, DEAD_LETTERS, DEFAULT_DEADLINE, HISTORY,
 };
+
+pub mod docs;
 
 #[doc(hidden)]
 pub mod __private {

@@ -1,4 +1,4 @@
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 //! Live update from rebuilt code: a program whose components live in a
 //! dynamic library loads a rebuilt copy of that library when told to
 //! (`SIGHUP` or the `reload` command), and applies the difference between
@@ -26,7 +26,8 @@
 //! Changes elsewhere (free functions, other `impl` blocks) are not seen:
 //! bump the version of the components they affect.
 //!
-//! Constraints on the library:
+//! Constraints on the library (also in `evoflow::docs::reload_constraints`,
+//! with an example):
 //! * Its graph function runs again on every reload to describe the target
 //!   graph, and the instances it builds for unchanged components are
 //!   dropped unused, so constructors must not acquire resources (bind
@@ -38,7 +39,8 @@
 //! * Host and library use the system allocator (no `#[global_allocator]`):
 //!   memory is freed across the boundary.
 //! * The library has its own copy of std: its panics are caught inside it
-//!   (and stop the graph like any component panic), it prints panic
+//!   (and handled by the instance's supervision like any component
+//!   panic), it prints panic
 //!   messages with its own hook, and writes to stdout through its own
 //!   buffer (line-buffered, like the host's).
 //! * Libraries are never unmapped: each load costs the library's size in
