@@ -9,7 +9,7 @@ use crate::graph::Graph;
 use crate::model::schedule::Schedule;
 use crate::model::shape::InstanceStatus;
 use crate::model::supervise::DeadLetter;
-use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
+use crate::sync::{lock, AtomicBool, AtomicUsize, Mutex, Ordering};
 use crate::update::control::Control;
 use crate::update::evolve::Evolution;
 use crate::update::request::{Rollback, Update, UpdateError, UpdateReport};
@@ -173,13 +173,7 @@ impl Running {
                 .expect("evoflow worker thread panicked outside a component");
             components.extend(finals);
         }
-        if let Some(p) = self
-            .shared
-            .panic
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
+        if let Some(p) = lock(&self.shared.panic).take() {
             return Err(RunError::Panicked(p));
         }
         Ok(Report { components })

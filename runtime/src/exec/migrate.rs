@@ -10,7 +10,7 @@
 //! deadline (still running, or never returning) delays no later one. The
 //! threads stay for the graph's lifetime, as many as ever ran at once.
 
-use crate::sync::{AtomicUsize, Mutex, Ordering};
+use crate::sync::{lock, AtomicUsize, Mutex, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc};
 
@@ -67,7 +67,7 @@ impl Migrator {
         std::thread::Builder::new()
             .name(format!("evoflow-{}-migrate", self.0.graph))
             .spawn(move || loop {
-                let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                let job = lock(&queue).recv();
                 let Ok(job) = job else { return };
                 contain(job);
                 idle.fetch_add(1, Ordering::AcqRel);

@@ -9,7 +9,7 @@ use crate::exec::plan::InstancePlan;
 use crate::exec::readiness::Readiness;
 use crate::exec::restart::Fatal;
 use crate::exec::vacant::VacantNode;
-use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
+use crate::sync::{lock, AtomicBool, AtomicUsize, Mutex, Ordering};
 use crossbeam_utils::Backoff;
 use std::any::Any;
 use std::collections::HashMap;
@@ -63,7 +63,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     fn fail(&self, instance: &str, fatal: Fatal) {
-        let mut first = self.panic.lock().unwrap_or_else(|e| e.into_inner());
+        let mut first = lock(&self.panic);
         first.get_or_insert(Panic {
             instance: instance.to_owned(),
             message: fatal.message,
@@ -104,7 +104,7 @@ pub(crate) struct Mailbox {
 impl Mailbox {
     /// Delivers a command, or gives it back if the worker has exited.
     pub(crate) fn post(&self, command: Command) -> Result<(), Box<Command>> {
-        let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inbox = lock(&self.inbox);
         if inbox.1 {
             return Err(Box::new(command));
         }
@@ -115,14 +115,14 @@ impl Mailbox {
 
     /// Takes every command waiting.
     pub(crate) fn take(&self) -> Vec<Command> {
-        let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inbox = lock(&self.inbox);
         self.has_mail.store(false, Ordering::Relaxed);
         std::mem::take(&mut inbox.0)
     }
 
     /// Refuses further commands; returns those not taken yet.
     pub(crate) fn close(&self) -> Vec<Command> {
-        let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inbox = lock(&self.inbox);
         inbox.1 = true;
         std::mem::take(&mut inbox.0)
     }

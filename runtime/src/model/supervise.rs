@@ -8,7 +8,7 @@
 //! the packets behind the failing one are handled by the new instance and
 //! the rest of the graph never notices.
 
-use crate::sync::Mutex;
+use crate::sync::{lock, Mutex};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -133,7 +133,7 @@ impl DeadLetters {
             "a handler panicked: {}",
             letter.message
         );
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = lock(&self.inner);
         if inner.0.len() == DEAD_LETTERS {
             inner.0.pop_front();
         }
@@ -143,7 +143,7 @@ impl DeadLetters {
 
     /// The most recent letters, oldest first, and how many there were in all.
     pub(crate) fn read(&self) -> (Vec<DeadLetter>, u64) {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = lock(&self.inner);
         (inner.0.iter().cloned().collect(), inner.1)
     }
 }

@@ -12,7 +12,7 @@ use crate::exec::migrate::Migrator;
 use crate::exec::worker::{refuse, Command, Mailbox};
 use crate::model::schedule::Schedule;
 use crate::model::shape::{InstanceStatus, Shape, HISTORY};
-use crate::sync::{AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
+use crate::sync::{lock, AtomicU64, Condvar, Mutex, Ordering};
 use crate::update::draft::Draft;
 use crate::update::evolve::Evolution;
 use crate::update::request::{Edit, Rollback, Update, UpdateError, UpdateReport};
@@ -86,10 +86,6 @@ impl Drop for Holding<'_> {
         drop(turn);
         self.control.turn_free.notify_one();
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Control {

@@ -4,6 +4,7 @@
 //! graph's handle is gone there is nothing left to roll back.
 
 use crate::exec::contract::{Notice, Watch};
+use crate::sync::lock;
 use crate::update::control::Control;
 use crate::update::request::{Edit, Rollback, Update, UpdateError};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -104,7 +105,7 @@ fn roll_back(control: &Control, watch: &Watch, instance: String, message: String
     let restored = match outcome {
         Ok(_) => notes
             .into_iter()
-            .map(|(i, note)| (i, note.lock().unwrap_or_else(|e| e.into_inner()).clone()))
+            .map(|(i, note)| (i, lock(&note).clone()))
             .collect(),
         Err(_) => Vec::new(),
     };
