@@ -62,11 +62,12 @@ pub use evoflow_macros::{component, graph};
 #[cfg(feature = "reload")]
 pub use evoflow_reload as reload;
 pub use evoflow_runtime::{
-    ArcInfo, BuildError, Component, ComponentMeta, DeadLetter, Evolution, Fate, Flow, Graph,
-    GraphBuilder, InstanceEvolution, InstanceId, InstanceInfo, InstanceStatus, Migration, OnPanic,
-    Outputs, PacketType, Panic, PortMeta, Recoverable, Report, Resources, Rollback, RunError,
-    Running, Schedule, State, StateError, Supervision, Update, UpdateError, UpdateReport,
-    VersionChange, Wait, DEAD_LETTERS, DEFAULT_DEADLINE, HISTORY,
+    ArcInfo, BuildError, Component, ComponentMeta, DeadLetter, Evolution, EvolutionError, Fate,
+    Flow, Graph, GraphBuilder, GraphError, InstanceEvolution, InstanceId, InstanceInfo,
+    InstanceStatus, Migration, OnPanic, Outputs, PacketType, Panic, PortMeta, Recoverable, Refusal,
+    Report, Resources, Rollback, RunError, Running, Schedule, Side, State, StateError, Supervision,
+    Update, UpdateError, UpdateReport, VersionChange, Wait, DEAD_LETTERS, DEFAULT_DEADLINE,
+    HISTORY,
 };
 
 pub mod docs;

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{within, Check, Relay, Seq, Source};
-use evoflow::{component, graph, Fate, Outputs};
+use evoflow::{component, graph, EvolutionError, Fate, Outputs};
 use std::time::Duration;
 
 const N: u64 = 1_000_000;
@@ -100,8 +100,16 @@ fn the_same_graph_is_an_empty_evolution_and_another_worker_count_is_refused() {
         src.out -> check.inp;
     };
     let why = running.evolution(one_worker).err().unwrap();
+    assert_eq!(
+        why,
+        EvolutionError::Workers {
+            target: 1,
+            running: 2
+        }
+    );
     assert!(
-        why.contains("the new graph has 1 workers but the running one has 2"),
+        why.to_string()
+            .contains("the new graph has 1 workers but the running one has 2"),
         "{why}"
     );
     running.join().unwrap();

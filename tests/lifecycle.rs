@@ -125,6 +125,39 @@ fn stop_drains_everything_already_emitted() {
     assert_eq!(check.received, emitted.load(Ordering::Relaxed));
 }
 
+/// Dropping the handle without `join` stops the graph (sources end, what
+/// they emitted drains) and waits for its workers: nothing keeps running
+/// unseen.
+#[test]
+fn dropping_the_handle_stops_the_graph() {
+    let emitted = Arc::new(AtomicU64::new(0));
+    let e = emitted.clone();
+    within(LIMIT, move || {
+        let running = graph! {
+            workers = 2;
+            capacity = 16;
+            src: Endless = Endless { next: 0, emitted: e };
+            a: Relay;
+            check: Check = Check::new(1, 0, 1);
+            src.out -> a.inp;
+            a.out -> check.inp;
+        }
+        .run()
+        .unwrap();
+        while emitted.load(Ordering::Relaxed) == 0 {
+            std::thread::yield_now();
+        }
+        drop(running);
+        let after = emitted.load(Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            emitted.load(Ordering::Relaxed),
+            after,
+            "the source kept running after its graph's handle was dropped"
+        );
+    });
+}
+
 #[test]
 fn idle_sources_are_polled_and_can_be_stopped() {
     let mut report = within(LIMIT, || {

@@ -6,7 +6,9 @@
 mod common;
 
 use common::{quiet_expected_panics, within, Seq};
-use evoflow::{component, graph, Flow, Outputs, Recoverable, Running, Update, UpdateError};
+use evoflow::{
+    component, graph, Flow, Outputs, Recoverable, Refusal, Running, Update, UpdateError,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -312,9 +314,12 @@ fn a_watched_update_may_only_replace_instances() {
             )
             .unwrap_err();
         assert!(
-            matches!(&err, UpdateError::Refused(why) if why.starts_with("a watched update may only replace instances")),
+            matches!(&err, UpdateError::Refused(Refusal::WatchedNotOnlyReplacing)),
             "{err}"
         );
+        assert!(err
+            .to_string()
+            .contains("a watched update may only replace instances"));
         running.join().unwrap();
     });
 }

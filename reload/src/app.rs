@@ -414,7 +414,7 @@ impl App {
         let evolution = self
             .running
             .evolution(graph)
-            .map_err(ReloadError::Refused)?;
+            .map_err(|e| ReloadError::Refused(e.to_string()))?;
         let before = self.running.schedule().arcs;
         let renewed =
             check(&evolution, &builds.code_of, &lib, &before).map_err(ReloadError::Refused)?;

@@ -11,9 +11,12 @@ use crate::exec::plan::InstancePlan;
 use crate::exec::restart::Factory;
 use crate::exec::worker::Worker;
 use crate::graph::Graph;
-use crate::model::component::{Assemble, Component, ComponentMeta, PacketType};
+use crate::model::component::{Assemble, Component, ComponentMeta, PacketType, PortMeta};
 use crate::model::shape::{CArc, Shape};
 use crate::model::supervise::{OnPanic, Supervision};
+use evoflow_graph::{
+    check_packet_type, check_port_number, check_wiring, topological_order, GraphError, Side,
+};
 use std::fmt;
 
 /// Handle of an instance added to a [`GraphBuilder`].
@@ -45,49 +48,11 @@ pub struct GraphBuilder {
 
 /// A rule of graph construction that was broken.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BuildError {
-    /// An arc names a port index the component does not have.
-    NoSuchPort {
-        /// Instance name.
-        instance: String,
-        /// Port index.
-        port: usize,
-        /// True for an output port.
-        output: bool,
-    },
-    /// The arc's packet type differs from the port's.
-    TypeMismatch {
-        /// The arc, as `a.out -> b.inp`.
-        arc: String,
-        /// Packet type of the port.
-        expected: &'static str,
-        /// Packet type of the arc.
-        found: &'static str,
-    },
-    /// An output port has a second arc (packets are moved, never cloned).
-    OutputTaken {
-        /// The port, as `a.out`.
-        port: String,
-    },
-    /// A port has no arc.
-    Unconnected {
-        /// The port, as `a.out`.
-        port: String,
-    },
-    /// The arcs form a cycle through these instances.
-    Cycle {
-        /// The instances on the cycle, in order.
-        instances: Vec<String>,
-    },
-    /// An instance was placed on a section that does not exist.
-    NoSuchSection {
-        /// Instance name.
-        instance: String,
-        /// The section asked for.
-        section: usize,
-        /// How many there are.
-        sections: usize,
-    },
+    /// A rule of graphs (ports, packet types, wiring, cycles, workers),
+    /// in the words `graph!` and live updates use too.
+    Graph(Box<GraphError>),
     /// An instance's supervision cannot be carried out.
     CannotRestart {
         /// Instance name.
@@ -97,30 +62,21 @@ pub enum BuildError {
     },
 }
 
+impl From<GraphError> for BuildError {
+    fn from(e: GraphError) -> Self {
+        BuildError::Graph(Box::new(e))
+    }
+}
+
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BuildError::NoSuchPort { instance, port, output } => {
-                let kind = if *output { "output" } else { "input" };
-                write!(f, "instance `{instance}` has no {kind} port number {port}")
-            }
-            BuildError::TypeMismatch { arc, expected, found } => {
-                write!(f, "arc `{arc}` carries `{found}` but the port expects `{expected}`")
-            }
-            BuildError::OutputTaken { port } => write!(
-                f,
-                "output `{port}` is connected twice; packets are moved, not cloned: add an output port to fan out"
-            ),
-            BuildError::Unconnected { port } => write!(f, "port `{port}` is not connected to any arc"),
-            BuildError::Cycle { instances } => {
-                write!(f, "the arcs form a cycle: {} -> {}", instances.join(" -> "), instances[0])
-            }
-            BuildError::NoSuchSection { instance, section, sections } => write!(
-                f,
-                "instance `{instance}` is placed on worker {section}, but the graph has {sections} workers"
-            ),
+            BuildError::Graph(e) => e.fmt(f),
             BuildError::CannotRestart { instance, why } => {
-                write!(f, "instance `{instance}` cannot be supervised as asked: {why}")
+                write!(
+                    f,
+                    "instance `{instance}` cannot be supervised as asked: {why}"
+                )
             }
         }
     }
@@ -231,24 +187,16 @@ impl GraphBuilder {
         capacity: usize,
     ) -> Result<(), BuildError> {
         let (f, t) = (&self.instances[from.0], &self.instances[to.0]);
-        let out_meta = f
-            .meta
-            .outputs
-            .get(out)
-            .ok_or_else(|| BuildError::NoSuchPort {
-                instance: f.name.clone(),
-                port: out,
-                output: true,
-            })?;
-        let in_meta = t
-            .meta
-            .inputs
-            .get(inp)
-            .ok_or_else(|| BuildError::NoSuchPort {
-                instance: t.name.clone(),
-                port: inp,
-                output: false,
-            })?;
+        let names = |ports: &'static [PortMeta]| ports.iter().map(|p| p.name);
+        check_port_number(
+            Side::Output,
+            &f.name,
+            f.meta.name,
+            out,
+            names(f.meta.outputs),
+        )?;
+        check_port_number(Side::Input, &t.name, t.meta.name, inp, names(t.meta.inputs))?;
+        let (out_meta, in_meta) = (&f.meta.outputs[out], &t.meta.inputs[inp]);
         let arc = CArc {
             id: self.arcs.len() as ArcId,
             from: (f.name.clone(), out_meta.name.to_owned()),
@@ -257,28 +205,29 @@ impl GraphBuilder {
             capacity: capacity.max(1),
             factory: out_meta.arcs,
         };
-        for expected in [(out_meta.packet)(), (in_meta.packet)()] {
-            if expected != arc.packet {
-                return Err(BuildError::TypeMismatch {
-                    arc: format!("{}.{} -> {}.{}", arc.from.0, arc.from.1, arc.to.0, arc.to.1),
-                    expected: expected.name,
-                    found: arc.packet.name,
-                });
-            }
+        let label = arc.label();
+        for (end, port) in [(&arc.from, out_meta), (&arc.to, in_meta)] {
+            let port_name = format!("{}.{}", end.0, end.1);
+            check_packet_type(&label, &port_name, &arc.packet, &(port.packet)(), |p| {
+                p.name
+            })?;
         }
         if f.outputs[out].is_some() {
-            return Err(BuildError::OutputTaken {
+            return Err(GraphError::OutputShared {
                 port: format!("{}.{}", f.name, out_meta.name),
-            });
+                arcs: 2,
+            }
+            .into());
         }
         let sections = self.sleepers.len();
         for p in [f, t] {
             if p.section >= sections {
-                return Err(BuildError::NoSuchSection {
+                return Err(GraphError::NoSuchWorker {
                     instance: p.name.clone(),
-                    section: p.section,
-                    sections,
-                });
+                    worker: p.section,
+                    workers: sections,
+                }
+                .into());
             }
         }
         let (wf, wt) = (
@@ -298,20 +247,15 @@ impl GraphBuilder {
     /// produces the runnable graph.
     pub fn build(self) -> Result<Graph, BuildError> {
         for p in &self.instances {
-            let unconnected_in = p
-                .inputs
-                .iter()
-                .position(Vec::is_empty)
-                .map(|i| p.meta.inputs[i].name);
-            let unconnected_out = p
-                .outputs
-                .iter()
-                .position(Option::is_none)
-                .map(|i| p.meta.outputs[i].name);
-            if let Some(port) = unconnected_in.or(unconnected_out) {
-                return Err(BuildError::Unconnected {
-                    port: format!("{}.{port}", p.name),
-                });
+            let inputs = p.meta.inputs.iter().zip(&p.inputs);
+            let outputs = p.meta.outputs.iter().zip(&p.outputs);
+            let wiring = check_wiring(
+                &p.name,
+                inputs.map(|(m, arcs)| (m.name, arcs.len())),
+                outputs.map(|(m, arc)| (m.name, usize::from(arc.is_some()))),
+            );
+            if let Some(e) = wiring.into_iter().next() {
+                return Err(e.into());
             }
         }
         self.check_acyclic()?;
@@ -365,50 +309,24 @@ impl GraphBuilder {
         Ok(Graph::new(control, workers, self.supervision))
     }
 
-    /// Kahn's algorithm; on failure, walks back along unfinished arcs to name
-    /// one cycle.
+    /// The arcs must not form a cycle; if they do, names one.
     fn check_acyclic(&self) -> Result<(), BuildError> {
-        let n = self.instances.len();
-        let mut indegree = vec![0usize; n];
-        let mut succ = vec![Vec::new(); n];
-        for (from, to, _) in &self.arcs {
-            indegree[to.0] += 1;
-            succ[from.0].push(to.0);
+        let mut successors = vec![Vec::new(); self.instances.len()];
+        for (f, t, _) in &self.arcs {
+            successors[f.0].push(t.0);
         }
-        let mut ready: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
-        let mut seen = 0;
-        while let Some(i) = ready.pop() {
-            seen += 1;
-            for &j in &succ[i] {
-                indegree[j] -= 1;
-                if indegree[j] == 0 {
-                    ready.push(j);
-                }
-            }
-        }
-        if seen == n {
-            return Ok(());
-        }
-        // Every node left with indegree > 0 has a predecessor also left; walk
-        // predecessors until one repeats.
-        let mut path = vec![(0..n).find(|&i| indegree[i] > 0).expect("a node is left")];
-        loop {
-            let cur = *path.last().expect("non-empty");
-            let pred = self
-                .arcs
-                .iter()
-                .find(|(f, t, _)| t.0 == cur && indegree[f.0] > 0)
-                .map(|(f, ..)| f.0)
-                .expect("a left node has a left predecessor");
-            if let Some(pos) = path.iter().position(|&p| p == pred) {
-                let mut cycle: Vec<String> = path[pos..]
-                    .iter()
-                    .map(|&i| self.instances[i].name.clone())
-                    .collect();
-                cycle.reverse();
-                return Err(BuildError::Cycle { instances: cycle });
-            }
-            path.push(pred);
-        }
+        let cycle = match topological_order(&successors) {
+            Ok(_) => return Ok(()),
+            Err(cycle) => cycle,
+        };
+        let (u, v) = (cycle.nodes[0], cycle.nodes[1 % cycle.nodes.len()]);
+        let (.., arc) = self
+            .arcs
+            .iter()
+            .find(|(f, t, _)| f.0 == u && t.0 == v)
+            .expect("a cycle's first step is an arc");
+        Err(cycle
+            .named(arc.label(), |i| self.instances[i].name.clone())
+            .into())
     }
 }

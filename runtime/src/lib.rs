@@ -47,6 +47,7 @@ pub use channel::port::{
     ArcId, ArcState, Drained, End, ErasedInPort, ErasedOutPort, InPort, InputSet, Kept, NoInputs,
     NoOutputs, OutPort, OutputSet, Recoverable,
 };
+pub use evoflow_graph::{GraphError, Side};
 pub use exec::restart::Factory;
 pub use exec::worker::Panic;
 pub use graph::Graph;
@@ -58,5 +59,6 @@ pub use model::shape::{InstanceStatus, VersionChange, HISTORY};
 pub use model::state::{Resources, State, StateError};
 pub use model::supervise::{DeadLetter, OnPanic, Supervision, DEAD_LETTERS};
 pub use running::{Report, RunError, Running};
-pub use update::evolve::{Evolution, Fate, InstanceEvolution};
+pub use update::evolve::{Evolution, EvolutionError, Fate, InstanceEvolution};
+pub use update::refusal::Refusal;
 pub use update::request::{Rollback, Update, UpdateError, UpdateReport, DEFAULT_DEADLINE};

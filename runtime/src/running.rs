@@ -11,7 +11,7 @@ use crate::model::shape::InstanceStatus;
 use crate::model::supervise::DeadLetter;
 use crate::sync::{lock, AtomicBool, AtomicUsize, Mutex, Ordering};
 use crate::update::control::Control;
-use crate::update::evolve::Evolution;
+use crate::update::evolve::{Evolution, EvolutionError};
 use crate::update::request::{Rollback, Update, UpdateError, UpdateReport};
 use crate::update::watcher;
 use std::any::Any;
@@ -134,7 +134,7 @@ impl Running {
     /// How this graph would become `target` (typically the graph of a
     /// rebuilt program): what each instance's fate is, and the update that
     /// does it. Nothing changes until that update is applied.
-    pub fn evolution(&self, target: Graph) -> Result<Evolution, String> {
+    pub fn evolution(&self, target: Graph) -> Result<Evolution, EvolutionError> {
         self.control.evolution(target.into_parts())
     }
 

@@ -128,21 +128,6 @@ impl PacketType {
     }
 }
 
-impl PacketType {
-    /// "`a::Msg`", or, for two distinct types that share a name, the name
-    /// and a note that they are different types.
-    pub(crate) fn describe_against(&self, other: &PacketType) -> String {
-        if self.id != other.id && self.name == other.name {
-            format!(
-                "`{}` (another type of the same name: from another crate, another version of its crate, or another build)",
-                self.name
-            )
-        } else {
-            format!("`{}`", self.name)
-        }
-    }
-}
-
 /// One port of a component: its name and packet type.
 #[derive(Copy, Clone, Debug)]
 pub struct PortMeta {
@@ -377,8 +362,10 @@ mod tests {
         assert_eq!((x.size, x.align), (y.size, y.align));
         assert_ne!(x, y);
         assert_eq!(x, PacketType::of::<a::Msg>());
-        assert!(y
-            .describe_against(&x)
-            .contains("another type of the same name"));
+        let refused =
+            evoflow_graph::check_packet_type("a.out -> b.inp", "b.inp", &y, &x, |p| p.name)
+                .unwrap_err()
+                .to_string();
+        assert!(refused.contains("another type named"), "{refused}");
     }
 }

@@ -14,7 +14,8 @@ use crate::model::schedule::Schedule;
 use crate::model::shape::{InstanceStatus, Shape, HISTORY};
 use crate::sync::{lock, AtomicU64, Condvar, Mutex, Ordering};
 use crate::update::draft::Draft;
-use crate::update::evolve::Evolution;
+use crate::update::evolve::{Evolution, EvolutionError};
+use crate::update::refusal::Refusal;
 use crate::update::request::{Edit, Rollback, Update, UpdateError, UpdateReport};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::mpsc::Sender;
@@ -163,7 +164,10 @@ impl Control {
             .collect()
     }
 
-    pub(crate) fn evolution(&self, target: (Shape, Vec<Unbuilt>)) -> Result<Evolution, String> {
+    pub(crate) fn evolution(
+        &self,
+        target: (Shape, Vec<Unbuilt>),
+    ) -> Result<Evolution, EvolutionError> {
         Evolution::between(&lock(&self.shape), target)
     }
 
@@ -215,9 +219,7 @@ impl Control {
                 .iter()
                 .any(|e| !matches!(e, Edit::Replace { .. }))
         {
-            return Err(UpdateError::Refused(
-                "a watched update may only replace instances (its rollback swaps them back); apply structural edits in an update of their own".to_owned(),
-            ));
+            return Err(UpdateError::Refused(Refusal::WatchedNotOnlyReplacing));
         }
         let mut holding = self.take_turn(deadline)?;
         let shape = lock(&self.shape);

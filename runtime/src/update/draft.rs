@@ -2,11 +2,14 @@
 //! copying it, so checking and applying an update costs what the update
 //! touches, not the graph's size.
 
+use crate::channel::arc::ArcFactory;
 use crate::channel::port::ArcId;
 use crate::exec::contract::Incoming;
-use crate::model::component::{ComponentMeta, PortMeta};
+use crate::model::component::{ComponentMeta, PacketType, PortMeta};
 use crate::model::shape::{CArc, CInstance, Shape, VersionChange, HISTORY};
+use crate::update::refusal::Refusal;
 use crate::update::request::{Edit, UpdateReport};
+use evoflow_graph::{check_packet_type, check_wiring, find_port, path, GraphError, Side};
 use std::collections::{HashMap, HashSet};
 
 /// An update's edits over a [`Shape`], validated.
@@ -24,19 +27,11 @@ pub(crate) struct Draft {
 }
 
 /// Splits `"inst.port"`.
-fn endpoint(s: &str) -> Result<(String, String), String> {
+fn endpoint(s: &str) -> Result<(String, String), Refusal> {
     match s.split_once('.') {
         Some((i, p)) if !i.is_empty() && !p.is_empty() => Ok((i.to_owned(), p.to_owned())),
-        _ => Err(format!("`{s}` is not a port; write it as `instance.port`")),
+        _ => Err(Refusal::NotAPort { text: s.to_owned() }),
     }
-}
-
-fn port_list(ports: &[PortMeta]) -> String {
-    ports
-        .iter()
-        .map(|p| format!("`{}`", p.name))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 impl Draft {
@@ -128,9 +123,9 @@ impl Draft {
     }
 
     /// Records and checks `edits` against `shape`.
-    pub(crate) fn new(shape: &Shape, edits: Vec<Edit>) -> Result<Draft, String> {
+    pub(crate) fn new(shape: &Shape, edits: Vec<Edit>) -> Result<Draft, Refusal> {
         if edits.is_empty() {
-            return Err("the update is empty".to_owned());
+            return Err(Refusal::Empty);
         }
         let mut d = Draft {
             metas: HashMap::new(),
@@ -153,18 +148,18 @@ impl Draft {
                     incoming,
                 } => {
                     if d.removed.contains(&instance) {
-                        return Err(format!(
-                            "`{instance}` is removed and inserted in one update; replace it instead"
-                        ));
+                        return Err(Refusal::RemovedAndInserted { instance });
                     }
                     if d.meta(shape, &instance).is_some() || d.inserted.contains_key(&instance) {
-                        return Err(format!("an instance named `{instance}` already exists"));
+                        return Err(Refusal::AlreadyExists { instance });
                     }
                     if let Some(w) = worker.filter(|&w| w >= shape.workers) {
-                        return Err(format!(
-                            "worker {w} does not exist: the graph has {} workers",
-                            shape.workers
-                        ));
+                        return Err(GraphError::NoSuchWorker {
+                            instance,
+                            worker: w,
+                            workers: shape.workers,
+                        }
+                        .into());
                     }
                     d.metas.insert(instance.clone(), incoming.meta());
                     d.incoming.insert(instance.clone(), incoming);
@@ -175,9 +170,7 @@ impl Draft {
                 Edit::Remove { instance } => {
                     d.existing(shape, &instance)?;
                     if d.metas.contains_key(&instance) {
-                        return Err(format!(
-                            "`{instance}` is both replaced and removed in one update"
-                        ));
+                        return Err(Refusal::ReplacedAndRemoved { instance });
                     }
                     for id in shape.instances[&instance]
                         .ins
@@ -200,8 +193,7 @@ impl Draft {
                         .into_iter()
                         .find(|a| a.from == f && a.to == t)
                         .map(|a| a.id);
-                    let id = found
-                        .ok_or_else(|| format!("there is no arc `{from} -> {to}` to disconnect"))?;
+                    let id = found.ok_or(Refusal::NoSuchArc { from, to })?;
                     d.added.retain(|a| a.id != id);
                     if shape.arcs.contains_key(&id) {
                         d.dropped.insert(id);
@@ -229,21 +221,14 @@ impl Draft {
         Ok(d)
     }
 
-    fn existing(&self, shape: &Shape, name: &str) -> Result<(), String> {
+    fn existing(&self, shape: &Shape, name: &str) -> Result<(), Refusal> {
         if self.inserted.contains_key(name) {
-            return Err(format!(
-                "`{name}` is inserted by this update and cannot be changed in it too"
-            ));
+            return Err(Refusal::InsertedAndChanged {
+                instance: name.to_owned(),
+            });
         }
         if self.meta(shape, name).is_none() {
-            let mut names: Vec<&str> = shape.order.iter().map(String::as_str).take(20).collect();
-            if shape.order.len() > 20 {
-                names.push("...");
-            }
-            return Err(format!(
-                "no instance named `{name}` (instances: {})",
-                names.join(", ")
-            ));
+            return Err(unknown(shape, name));
         }
         Ok(())
     }
@@ -253,43 +238,32 @@ impl Draft {
         shape: &Shape,
         instance: String,
         incoming: Box<dyn Incoming>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refusal> {
         self.existing(shape, &instance)?;
         if self.metas.contains_key(&instance) {
-            return Err(format!("`{instance}` is replaced twice in one update"));
+            return Err(Refusal::ReplacedTwice { instance });
         }
         let (from, to) = (shape.instances[&instance].meta, incoming.meta());
         if incoming.migrates() {
             if !from.state {
-                return Err(format!(
-                    "`{instance}` runs `{}` v{}, which does not export its state, so `{}` cannot migrate it: \
-                     add `state` to its #[component], or use `replace_with` to start from a fresh instance",
-                    from.name, from.version, to.name
-                ));
+                return Err(Refusal::NoStateExport {
+                    instance,
+                    component: (from.name.to_owned(), from.version),
+                    by: to.name.to_owned(),
+                });
             }
             if !to.state {
-                return Err(format!(
-                    "`{}` does not import state, so it cannot take over `{instance}`: add `state` to its \
-                     #[component], or use `replace_with` to start from a fresh instance",
-                    to.name
-                ));
+                return Err(Refusal::NoStateImport {
+                    instance,
+                    by: to.name.to_owned(),
+                });
             }
             if !to.can_import(from.version) {
-                let steps: Vec<String> = to
-                    .migrations
-                    .iter()
-                    .map(|m| format!("v{} -> v{}", m.from, m.to))
-                    .collect();
-                return Err(format!(
-                    "`{}` v{} has no migration path from `{}` v{} (it declares {}); add `#[migrate(from = {})]` to `{}`",
-                    to.name,
-                    to.version,
-                    from.name,
-                    from.version,
-                    if steps.is_empty() { "none".to_owned() } else { steps.join(", ") },
-                    from.version,
-                    to.name
-                ));
+                return Err(Refusal::NoMigrationPath {
+                    from: (from.name.to_owned(), from.version),
+                    to: (to.name.to_owned(), to.version),
+                    declared: to.migrations.iter().map(|m| (m.from, m.to)).collect(),
+                });
             }
         }
         let change = VersionChange {
@@ -309,32 +283,12 @@ impl Draft {
         from: &str,
         to: &str,
         capacity: Option<usize>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refusal> {
         let (f, t) = (endpoint(from)?, endpoint(to)?);
-        let fm = self
-            .meta(shape, &f.0)
-            .ok_or_else(|| format!("no instance named `{}` for arc `{from} -> {to}`", f.0))?;
-        let tm = self
-            .meta(shape, &t.0)
-            .ok_or_else(|| format!("no instance named `{}` for arc `{from} -> {to}`", t.0))?;
-        let (_, out) = fm.output(&f.1).ok_or_else(|| {
-            format!(
-                "`{}` (`{}`) has no output port `{}`; its outputs are: {}",
-                f.0,
-                fm.name,
-                f.1,
-                port_list(fm.outputs)
-            )
-        })?;
-        let (_, inp) = tm.input(&t.1).ok_or_else(|| {
-            format!(
-                "`{}` (`{}`) has no input port `{}`; its inputs are: {}",
-                t.0,
-                tm.name,
-                t.1,
-                port_list(tm.inputs)
-            )
-        })?;
+        let fm = self.meta(shape, &f.0).ok_or_else(|| unknown(shape, &f.0))?;
+        let tm = self.meta(shape, &t.0).ok_or_else(|| unknown(shape, &t.0))?;
+        let label = format!("{from} -> {to}");
+        let (packet, factory) = ends(&label, (&f, fm), (&t, tm))?;
         let dropped_like = self
             .dropped
             .iter()
@@ -343,32 +297,22 @@ impl Draft {
         let capacity = capacity
             .or(dropped_like.map(|a| a.capacity))
             .unwrap_or(shape.default_capacity);
-        let arc = CArc {
+        self.added.push(CArc {
             id: self.next_arc,
             from: f,
             to: t,
-            packet: (out.packet)(),
+            packet,
             capacity,
-            factory: out.arcs,
-        };
+            factory,
+        });
         self.next_arc += 1;
-        let expected = (inp.packet)();
-        if expected != arc.packet {
-            return Err(format!(
-                "arc `{}`: the output sends {} but the input expects {}",
-                arc.label(),
-                arc.packet.describe_against(&expected),
-                expected.describe_against(&arc.packet)
-            ));
-        }
-        self.added.push(arc);
         Ok(())
     }
 
     /// Every instance the update touches must have well-typed arcs on every
     /// port, exactly one per output. An arc whose packet type changed at
     /// both ends is replaced by a new one at the marker.
-    fn check_touched(&mut self, shape: &Shape) -> Result<(), String> {
+    fn check_touched(&mut self, shape: &Shape) -> Result<(), Refusal> {
         let mut touched: HashSet<String> = self.metas.keys().cloned().collect();
         for a in self
             .added
@@ -384,36 +328,13 @@ impl Draft {
         let mut retyped = Vec::new();
         for name in &touched {
             let meta = self.meta(shape, name).expect("retained");
-            for arc in self
-                .arcs(shape, name, true)
-                .into_iter()
-                .chain(self.arcs(shape, name, false))
-            {
+            let (ins, outs) = (self.arcs(shape, name, true), self.arcs(shape, name, false));
+            for arc in ins.iter().chain(&outs) {
                 let (fm, tm) = (
                     self.meta(shape, &arc.from.0).expect("arc ends exist"),
                     self.meta(shape, &arc.to.0).expect("arc ends exist"),
                 );
-                let out = fm.output(&arc.from.1).map(|(_, p)| p).ok_or_else(|| {
-                    format!(
-                        "`{}` (`{}`) has no output port `{}`, which arc `{}` uses; remove or rewire that arc in the same update",
-                        arc.from.0, fm.name, arc.from.1, arc.label()
-                    )
-                })?;
-                let inp = tm.input(&arc.to.1).map(|(_, p)| p).ok_or_else(|| {
-                    format!(
-                        "`{}` (`{}`) has no input port `{}`, which arc `{}` uses; remove or rewire that arc in the same update",
-                        arc.to.0, tm.name, arc.to.1, arc.label()
-                    )
-                })?;
-                let (sent, expected) = ((out.packet)(), (inp.packet)());
-                if sent != expected {
-                    return Err(format!(
-                        "arc `{}` would carry {} into a port that expects {}; update both ends together",
-                        arc.label(),
-                        sent.describe_against(&expected),
-                        expected.describe_against(&sent)
-                    ));
-                }
+                let (sent, factory) = ends(&arc.label(), (&arc.from, fm), (&arc.to, tm))?;
                 if sent != arc.packet
                     && shape.arcs.contains_key(&arc.id)
                     && !retyped.iter().any(|(id, _)| *id == arc.id)
@@ -422,40 +343,26 @@ impl Draft {
                         arc.id,
                         CArc {
                             packet: sent,
-                            factory: out.arcs,
-                            ..arc.clone()
+                            factory,
+                            ..(*arc).clone()
                         },
                     ));
                 }
             }
-            for port in meta.inputs {
-                if !self
-                    .arcs(shape, name, true)
+            let count = |arcs: &[&CArc], port: &str, end: fn(&CArc) -> &str| {
+                arcs.iter().filter(|a| end(a) == port).count()
+            };
+            let wiring = check_wiring(
+                name,
+                meta.inputs
                     .iter()
-                    .any(|a| a.to.1 == port.name)
-                {
-                    return Err(format!(
-                        "input `{name}.{}` would have no arc; connect it in the same update",
-                        port.name
-                    ));
-                }
-            }
-            for port in meta.outputs {
-                match self.arcs(shape, name, false).iter().filter(|a| a.from.1 == port.name).count() {
-                    1 => {}
-                    0 => {
-                        return Err(format!(
-                            "output `{name}.{}` would have no arc, so its packets would be lost; connect it in the same update",
-                            port.name
-                        ))
-                    }
-                    n => {
-                        return Err(format!(
-                            "output `{name}.{}` would have {n} arcs; packets are moved, not cloned",
-                            port.name
-                        ))
-                    }
-                }
+                    .map(|p| (p.name, count(&ins, p.name, |a| &a.to.1))),
+                meta.outputs
+                    .iter()
+                    .map(|p| (p.name, count(&outs, p.name, |a| &a.from.1))),
+            );
+            if let Some(e) = wiring.into_iter().next() {
+                return Err(e.into());
             }
         }
         for (old, mut arc) in retyped {
@@ -467,27 +374,65 @@ impl Draft {
         Ok(())
     }
 
-    /// A new arc `u -> v` closes a cycle iff `u` is reachable from `v`.
-    fn check_acyclic(&self, shape: &Shape) -> Result<(), String> {
+    /// A new arc `u -> v` closes a cycle iff `u` is reachable from `v`; the
+    /// search visits only what `v` reaches.
+    fn check_acyclic(&self, shape: &Shape) -> Result<(), Refusal> {
         for arc in &self.added {
-            let mut seen = HashSet::new();
-            let mut todo = vec![arc.to.0.as_str()];
-            while let Some(n) = todo.pop() {
-                if n == arc.from.0 {
-                    return Err(format!(
-                        "arc `{}` would close a cycle; evoflow graphs are acyclic",
-                        arc.label()
-                    ));
+            let successors = |n: &&str| {
+                self.arcs(shape, n, false)
+                    .into_iter()
+                    .map(|a| a.to.0.as_str())
+                    .collect::<Vec<_>>()
+            };
+            if let Some(p) = path(arc.to.0.as_str(), &arc.from.0.as_str(), successors) {
+                let mut instances = vec![arc.from.0.clone()];
+                instances.extend(p[..p.len() - 1].iter().map(|s| s.to_string()));
+                return Err(GraphError::Cycle {
+                    arc: arc.label(),
+                    instances,
                 }
-                if seen.insert(n) {
-                    todo.extend(
-                        self.arcs(shape, n, false)
-                            .into_iter()
-                            .map(|a| a.to.0.as_str()),
-                    );
-                }
+                .into());
             }
         }
         Ok(())
     }
+}
+
+/// [`GraphError::UnknownInstance`], listing the graph's instances.
+fn unknown(shape: &Shape, name: &str) -> Refusal {
+    GraphError::UnknownInstance {
+        name: name.to_owned(),
+        instances: shape.order.clone(),
+    }
+    .into()
+}
+
+/// Checks the two ends of arc `label` from `from` (instance and port, with
+/// the instance's component after the update) to `to`: both ports exist
+/// and agree on the packet type. Returns the type and its arc factory.
+fn ends(
+    label: &str,
+    (from, fm): (&(String, String), &ComponentMeta),
+    (to, tm): (&(String, String), &ComponentMeta),
+) -> Result<(PacketType, ArcFactory), Refusal> {
+    let names = |ports: &'static [PortMeta]| ports.iter().map(|p| p.name);
+    let o = find_port(
+        label,
+        Side::Output,
+        (&from.0, &from.1),
+        fm.name,
+        names(fm.outputs),
+    )?;
+    let i = find_port(
+        label,
+        Side::Input,
+        (&to.0, &to.1),
+        tm.name,
+        names(tm.inputs),
+    )?;
+    let (out, inp) = (&fm.outputs[o], &tm.inputs[i]);
+    let (sent, expected) = ((out.packet)(), (inp.packet)());
+    let port = format!("{}.{}", to.0, to.1);
+    check_packet_type(label, &port, &sent, &expected, |p| p.name)?;
+    Ok((sent, out.arcs))
 }

@@ -15,6 +15,49 @@ use crate::model::schedule::ArcInfo;
 use crate::model::shape::Shape;
 use crate::update::request::{Edit, Update};
 use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+/// Why a graph cannot evolve into another while it runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EvolutionError {
+    /// The worker count differs; it is fixed while the program runs.
+    Workers {
+        /// Workers of the new graph.
+        target: usize,
+        /// Workers of the running one.
+        running: usize,
+    },
+    /// An instance would change component while both keep state: state
+    /// only migrates between versions of one component.
+    StateAcrossComponents {
+        /// The instance.
+        instance: String,
+        /// Its component now.
+        from: String,
+        /// Its component in the new graph.
+        to: String,
+    },
+}
+
+impl fmt::Display for EvolutionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EvolutionError::Workers { target, running } => write!(
+                f,
+                "the new graph has {target} workers but the running one has {running}; the number of workers is fixed while the program runs: restart it to change that"
+            ),
+            EvolutionError::StateAcrossComponents { instance, from, to } => write!(
+                f,
+                "instance `{instance}` would change from component `{from}` to `{to}`; state only migrates \
+                 between versions of one component: keep the name `{from}` and bump its version, or give \
+                 the instance a new name to start it afresh"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for EvolutionError {}
 
 /// What becomes of one instance.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -79,12 +122,12 @@ impl Evolution {
     pub(crate) fn between(
         running: &Shape,
         (shape, plans): (Shape, Vec<Unbuilt>),
-    ) -> Result<Evolution, String> {
+    ) -> Result<Evolution, EvolutionError> {
         if shape.workers != running.workers {
-            return Err(format!(
-                "the new graph has {} workers but the running one has {}; the number of workers is fixed while the program runs: restart it to change that",
-                shape.workers, running.workers
-            ));
+            return Err(EvolutionError::Workers {
+                target: shape.workers,
+                running: running.workers,
+            });
         }
         let mut components: HashMap<_, _> = plans.into_iter().collect();
         let mut edits = Vec::new();
@@ -106,12 +149,11 @@ impl Evolution {
                 }
                 Some(b) if b.name == after.name && b.version == after.version => Fate::Kept,
                 Some(b) if b.state && after.state && b.name != after.name => {
-                    return Err(format!(
-                        "instance `{name}` would change from component `{}` to `{}`; state only migrates \
-                         between versions of one component: keep the name `{}` and bump its version, or give \
-                         the instance a new name to start it afresh",
-                        b.name, after.name, b.name
-                    ));
+                    return Err(EvolutionError::StateAcrossComponents {
+                        instance: name.clone(),
+                        from: b.name.to_owned(),
+                        to: after.name.to_owned(),
+                    });
                 }
                 Some(b) => {
                     let migrated = b.state && after.state;

@@ -9,5 +9,6 @@
 pub(crate) mod control;
 pub(crate) mod draft;
 pub(crate) mod evolve;
+pub(crate) mod refusal;
 pub(crate) mod request;
 pub(crate) mod watcher;

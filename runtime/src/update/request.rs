@@ -5,6 +5,7 @@ use crate::exec::contract::Incoming;
 use crate::exec::node::IncomingOf;
 use crate::model::component::Component;
 use crate::model::shape::VersionChange;
+use crate::update::refusal::Refusal;
 use std::fmt;
 use std::time::Duration;
 
@@ -191,7 +192,7 @@ impl Update {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UpdateError {
     /// Validation refused it before anything changed.
-    Refused(String),
+    Refused(Refusal),
     /// An instance failed to export, migrate or build its new version; every
     /// instance of the update kept its old version and state.
     RolledBack {

@@ -6,6 +6,7 @@
 use crate::exec::contract::{Notice, Watch};
 use crate::sync::lock;
 use crate::update::control::Control;
+use crate::update::refusal::Refusal;
 use crate::update::request::{Edit, Rollback, Update, UpdateError};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Weak};
@@ -92,10 +93,9 @@ fn roll_back(control: &Control, watch: &Watch, instance: String, message: String
                 .collect(),
             ..update
         }),
-        None => Err(UpdateError::Refused(format!(
-            "not rolled back: an instance of update #{} had not installed its new version by the deadline",
-            watch.update
-        ))),
+        None => Err(UpdateError::Refused(Refusal::RollbackUnready {
+            update: watch.update,
+        })),
     };
     watch.close();
     match &outcome {
