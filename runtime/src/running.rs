@@ -100,7 +100,8 @@ impl Graph {
     }
 }
 
-/// A running graph.
+/// A running graph. Dropping it stops the graph and waits for it to drain
+/// (see the `Drop` impl); `join` waits for the end without stopping it.
 pub struct Running {
     control: Arc<Control>,
     threads: Vec<JoinHandle<Finals>>,
@@ -163,9 +164,9 @@ impl Running {
     }
 
     /// Waits until the graph has drained, or for the first panic.
-    pub fn join(self) -> Result<Report, RunError> {
+    pub fn join(mut self) -> Result<Report, RunError> {
         let mut components = HashMap::new();
-        for t in self.threads {
+        for t in std::mem::take(&mut self.threads) {
             // Workers catch component panics, so a join error would be a
             // bug in the runtime itself.
             let finals = t
@@ -177,6 +178,29 @@ impl Running {
             return Err(RunError::Panicked(p));
         }
         Ok(Report { components })
+    }
+}
+
+impl Drop for Running {
+    /// Stops the graph and waits for it to drain, as [`Running::stop`] and
+    /// [`Running::join`] (whose report is dropped): a graph whose handle is
+    /// gone must not keep running unseen. While the dropping thread is
+    /// unwinding from a panic, the workers are told to abort at their next
+    /// step and are not waited for, so that a failing caller fails rather
+    /// than hangs.
+    fn drop(&mut self) {
+        if self.threads.is_empty() {
+            return;
+        }
+        if std::thread::panicking() {
+            self.shared.abort.store(true, Ordering::Release);
+            self.shared.wake_all();
+            return;
+        }
+        self.stop();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
     }
 }
 
