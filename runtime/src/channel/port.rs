@@ -407,7 +407,7 @@ mod tests {
     #[test]
     fn a_ring_port_delivers_nothing_until_flushed_and_reports_no_room_meanwhile() {
         let (mut out, end) = arc::<u32>(1, 4, true);
-        let mut inp = InPort::<u32>::from_ends(vec![end]);
+        let inp = InPort::<u32>::from_ends(vec![end]);
         assert_eq!(out.room(), 4);
         out.send(1);
         assert!(!out.is_flushed() && out.can_flush());
