@@ -214,13 +214,21 @@ impl Draft {
             d.connect(shape, &from, &to, capacity)?;
         }
         // An inserted instance runs on the worker of its first producer
-        // unless placed explicitly.
-        for (name, worker) in insert_workers {
-            let producer = d.arcs(shape, &name, true).first().map(|a| a.from.0.clone());
-            let w = worker
-                .or_else(|| producer.map(|p| d.worker(shape, &p)))
-                .unwrap_or(0);
-            d.inserted.insert(name, w);
+        // unless placed explicitly. That producer may be inserted too, and
+        // placed later in the list: repeat until nothing moves (a chain of
+        // inserts settles in as many rounds as it is long).
+        for _ in 0..insert_workers.len() {
+            let mut moved = false;
+            for (name, worker) in &insert_workers {
+                let producer = d.arcs(shape, name, true).first().map(|a| a.from.0.clone());
+                let w = worker
+                    .or_else(|| producer.map(|p| d.worker(shape, &p)))
+                    .unwrap_or(0);
+                moved |= d.inserted.insert(name.clone(), w) != Some(w);
+            }
+            if !moved {
+                break;
+            }
         }
         d.check_touched(shape)?;
         d.check_acyclic(shape)?;
@@ -902,6 +910,36 @@ mod tests {
             ],
         );
         assert_eq!(d.inserted["m"], 1);
+    }
+
+    #[test]
+    fn two_inserted_instances_in_a_row_run_on_the_worker_of_the_first_producer() {
+        let g = shape(
+            2,
+            &[("src", source(), 1), ("sink", sink(), 0)],
+            &[("src.out", "sink.in")],
+        );
+        // Either order of the inserts: `m2`'s producer is `m1`, on `src`'s
+        // worker.
+        for m2_first in [false, true] {
+            let (i1, i2) = (
+                insert("m1", None, fresh(map(1))),
+                insert("m2", None, fresh(map(1))),
+            );
+            let mut edits = if m2_first { vec![i2, i1] } else { vec![i1, i2] };
+            edits.extend([
+                disconnect("src.out", "sink.in"),
+                connect("src.out", "m1.in"),
+                connect("m1.out", "m2.in"),
+                connect("m2.out", "sink.in"),
+            ]);
+            let d = accepted(&g, edits);
+            assert_eq!(
+                (d.inserted["m1"], d.inserted["m2"]),
+                (1, 1),
+                "m2 inserted first: {m2_first}"
+            );
+        }
     }
 
     #[test]
