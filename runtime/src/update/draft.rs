@@ -343,11 +343,14 @@ impl Draft {
                 port_list(tm.inputs)
             )
         })?;
+        // The arc it replaces: the one that left the same output, else one
+        // into the same input (the first such), whatever the set's order.
         let dropped_like = self
             .dropped
             .iter()
             .map(|id| &shape.arcs[id])
-            .find(|a| a.from == f || a.to == t);
+            .filter(|a| a.from == f || a.to == t)
+            .min_by_key(|a| (a.from != f, a.id));
         let capacity = capacity
             .or(dropped_like.map(|a| a.capacity))
             .unwrap_or(shape.default_capacity);
@@ -957,6 +960,24 @@ mod tests {
             ],
         );
         assert!(d.added.iter().all(|a| a.capacity == 9));
+    }
+
+    #[test]
+    fn an_arc_that_replaces_two_gets_the_same_capacity_every_time() {
+        // Removing `c` drops `b.out -> c.in` (capacity 5) and
+        // `c.out -> sink.in` (9); the new `b.out -> sink.in` is like both.
+        let mut g = chain();
+        for (id, capacity) in [(g.instances["b"].outs[0], 5), (g.instances["c"].outs[0], 9)] {
+            g.arcs.get_mut(&id).unwrap().capacity = capacity;
+        }
+        let capacities: HashSet<usize> = (0..32)
+            .map(|_| {
+                let d = accepted(&g, vec![remove("c"), connect("b.out", "sink.in")]);
+                d.added[0].capacity
+            })
+            .collect();
+        assert_eq!(capacities.len(), 1, "capacities seen: {capacities:?}");
+        assert!(capacities.contains(&5), "that of the arc the output had");
     }
 
     #[test]
