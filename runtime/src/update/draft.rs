@@ -233,7 +233,9 @@ impl Draft {
         d.check_touched(shape)?;
         d.check_acyclic(shape)?;
         d.report.connected = d.added.iter().map(CArc::label).collect();
-        d.report.disconnected = d.dropped.iter().map(|id| shape.arcs[id].label()).collect();
+        let mut dropped: Vec<ArcId> = d.dropped.iter().copied().collect();
+        dropped.sort_unstable();
+        d.report.disconnected = dropped.iter().map(|id| shape.arcs[id].label()).collect();
         Ok(d)
     }
 
@@ -978,6 +980,14 @@ mod tests {
             .collect();
         assert_eq!(capacities.len(), 1, "capacities seen: {capacities:?}");
         assert!(capacities.contains(&5), "that of the arc the output had");
+    }
+
+    #[test]
+    fn the_report_lists_disconnected_arcs_in_the_order_of_the_graph() {
+        for _ in 0..16 {
+            let d = accepted(&chain(), vec![remove("c"), connect("b.out", "sink.in")]);
+            assert_eq!(d.report.disconnected, ["b.out -> c.in", "c.out -> sink.in"]);
+        }
     }
 
     #[test]
