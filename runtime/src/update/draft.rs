@@ -731,6 +731,8 @@ mod tests {
         let g = chain();
         let why = refused(&g, vec![replace("b", fresh(map(2))), remove("b")]);
         assert_names(&why, &["`b`"]);
+        let why = refused(&g, vec![remove("b"), replace("b", fresh(map(2)))]);
+        assert_names(&why, &["`b`"]);
     }
 
     #[test]
