@@ -993,6 +993,25 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "known bug, not fixed here: `remove(c)` before `disconnect(b.out, c.in)` is refused with \"there is no arc\"; the other order is accepted"]
+    fn disconnecting_the_arcs_of_a_removed_instance_is_accepted_in_either_order() {
+        let disconnect_first = vec![
+            disconnect("b.out", "c.in"),
+            disconnect("c.out", "sink.in"),
+            remove("c"),
+            connect("b.out", "sink.in"),
+        ];
+        accepted(&chain(), disconnect_first);
+        let remove_first = vec![
+            remove("c"),
+            disconnect("b.out", "c.in"),
+            disconnect("c.out", "sink.in"),
+            connect("b.out", "sink.in"),
+        ];
+        accepted(&chain(), remove_first);
+    }
+
+    #[test]
     fn a_removal_applied_drops_the_instance_and_its_arcs() {
         let mut g = chain();
         let d = accepted(&g, vec![remove("c"), connect("b.out", "sink.in")]);
