@@ -254,7 +254,11 @@ pub(crate) mod edit {
         }
     }
 
-    pub(crate) fn insert(instance: &str, worker: Option<usize>, incoming: Box<dyn Incoming>) -> Edit {
+    pub(crate) fn insert(
+        instance: &str,
+        worker: Option<usize>,
+        incoming: Box<dyn Incoming>,
+    ) -> Edit {
         Edit::Insert {
             instance: instance.to_owned(),
             worker,

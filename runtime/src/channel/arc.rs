@@ -173,7 +173,9 @@ mod tests {
     }
 
     fn rx(end: End) -> Rx<u32> {
-        *end.end.downcast::<Rx<u32>>().expect("a receiving end of u32")
+        *end.end
+            .downcast::<Rx<u32>>()
+            .expect("a receiving end of u32")
     }
 
     /// Sends 1 and 2 on `tx`, flushes, and checks `rx` gets them.
@@ -192,11 +194,21 @@ mod tests {
         let (t, r) = plan(true, &p, &c);
         assert!(matches!(
             t,
-            EndPlan::Local { id: 3, capacity: 2, sender: true, .. }
+            EndPlan::Local {
+                id: 3,
+                capacity: 2,
+                sender: true,
+                ..
+            }
         ));
         assert!(matches!(
             r,
-            EndPlan::Local { id: 3, capacity: 2, sender: false, .. }
+            EndPlan::Local {
+                id: 3,
+                capacity: 2,
+                sender: false,
+                ..
+            }
         ));
         let mut locals = Locals::default();
         let (t, r) = (t.open(&mut locals), r.open(&mut locals));
@@ -234,13 +246,19 @@ mod tests {
             t.flush();
             false
         });
-        assert!(start.elapsed() < long / 2, "the consumer's worker was not woken");
+        assert!(
+            start.elapsed() < long / 2,
+            "the consumer's worker was not woken"
+        );
         let start = Instant::now();
         p.park_unless(Some(long), || {
             r.drain(10, |_| {});
             false
         });
-        assert!(start.elapsed() < long / 2, "the producer's worker was not woken");
+        assert!(
+            start.elapsed() < long / 2,
+            "the producer's worker was not woken"
+        );
     }
 
     #[test]

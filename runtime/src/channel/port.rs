@@ -381,10 +381,17 @@ mod tests {
             (if ring { 1 } else { 0 }, &c.waker()),
         );
         let mut locals = Locals::default();
-        (OutPort::from_end(tx.open(&mut locals)), rx.open(&mut locals))
+        (
+            OutPort::from_end(tx.open(&mut locals)),
+            rx.open(&mut locals),
+        )
     }
 
-    fn drain_all<T: Send + 'static>(port: &mut InPort<T>, arc: usize, seen: &mut Vec<T>) -> Drained {
+    fn drain_all<T: Send + 'static>(
+        port: &mut InPort<T>,
+        arc: usize,
+        seen: &mut Vec<T>,
+    ) -> Drained {
         port.drain(arc, 100, |x| seen.push(x))
     }
 
@@ -398,7 +405,14 @@ mod tests {
             out.flush();
             let mut seen = Vec::new();
             let d = drain_all(&mut inp, 0, &mut seen);
-            assert_eq!(d, Drained { handled: 5, stopped: false }, "ring: {ring}");
+            assert_eq!(
+                d,
+                Drained {
+                    handled: 5,
+                    stopped: false
+                },
+                "ring: {ring}"
+            );
             assert_eq!(seen, [1, 2, 3, 4, 5], "ring: {ring}");
             assert_eq!(inp.state(0), ArcState::Open);
         }
@@ -432,7 +446,14 @@ mod tests {
             b.flush();
             let mut seen = Vec::new();
             let d = drain_all(&mut inp, 0, &mut seen);
-            assert_eq!(d, Drained { handled: 1, stopped: true }, "ring: {ring}");
+            assert_eq!(
+                d,
+                Drained {
+                    handled: 1,
+                    stopped: true
+                },
+                "ring: {ring}"
+            );
             assert_eq!(inp.state(0), ArcState::AtMarker(9));
             // Held: the packet behind the marker waits, and the arc does
             // not count as having work.
@@ -473,7 +494,10 @@ mod tests {
         let mut seen = Vec::new();
         assert_eq!(
             drain_all(&mut inp, 0, &mut seen),
-            Drained { handled: 1, stopped: true }
+            Drained {
+                handled: 1,
+                stopped: true
+            }
         );
         assert_eq!(seen, [1]);
         assert_eq!(inp.state(0), ArcState::Ended);

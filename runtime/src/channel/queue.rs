@@ -383,9 +383,21 @@ mod tests {
             (0..5).for_each(|i| tx.send(Item::Data(i)));
             tx.flush();
             let mut seen = Vec::new();
-            assert_eq!(drain_into(&mut rx, 2, &mut seen), (2, Stop::None), "ring: {ring}");
-            assert_eq!(drain_into(&mut rx, 2, &mut seen), (2, Stop::None), "ring: {ring}");
-            assert_eq!(drain_into(&mut rx, 2, &mut seen), (1, Stop::None), "ring: {ring}");
+            assert_eq!(
+                drain_into(&mut rx, 2, &mut seen),
+                (2, Stop::None),
+                "ring: {ring}"
+            );
+            assert_eq!(
+                drain_into(&mut rx, 2, &mut seen),
+                (2, Stop::None),
+                "ring: {ring}"
+            );
+            assert_eq!(
+                drain_into(&mut rx, 2, &mut seen),
+                (1, Stop::None),
+                "ring: {ring}"
+            );
             assert_eq!(seen, (0..5).map(Seen::Data).collect::<Vec<_>>());
         }
     }
@@ -493,7 +505,10 @@ mod tests {
         let slept = parked_while(&producer, LONG, || {
             assert_eq!(rx.drain(10, |_| {}).0, 1);
         });
-        assert!(slept < LONG / 2, "the producer slept through the freed room");
+        assert!(
+            slept < LONG / 2,
+            "the producer slept through the freed room"
+        );
         assert!(tx.flush(), "the room is there");
     }
 
@@ -519,7 +534,10 @@ mod tests {
             }));
             assert!(r.is_err());
         });
-        assert!(slept < LONG / 2, "the producer slept through the freed slot");
+        assert!(
+            slept < LONG / 2,
+            "the producer slept through the freed slot"
+        );
         assert_eq!(tx.room(), 1, "the packet whose handler panicked was taken");
         let mut seen = Vec::new();
         drain_into(&mut rx, 10, &mut seen);

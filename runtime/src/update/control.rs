@@ -566,7 +566,10 @@ mod tests {
                         ComponentChange::Remove => Does::Remove,
                         ComponentChange::Migrating(_) => panic!("planned as migrating"),
                     },
-                    c.inputs.iter().map(|p| p.iter().map(spec).collect()).collect(),
+                    c.inputs
+                        .iter()
+                        .map(|p| p.iter().map(spec).collect())
+                        .collect(),
                     c.outputs.iter().map(spec).collect(),
                 ),
             };
@@ -579,7 +582,10 @@ mod tests {
                 inputs,
                 outputs,
             };
-            assert!(all.insert(instance, part).is_none(), "one part per instance");
+            assert!(
+                all.insert(instance, part).is_none(),
+                "one part per instance"
+            );
         }
         all
     }
@@ -624,7 +630,10 @@ mod tests {
         );
         assert_eq!(names(&p), ["a", "b", "c"], "not src or sink");
         let (a, b, c) = (&p["a"], &p["b"], &p["c"]);
-        assert_eq!((&a.does, &b.does, &c.does), (&Does::Replace, &Does::Forward, &Does::Replace));
+        assert_eq!(
+            (&a.does, &b.does, &c.does),
+            (&Does::Replace, &Does::Forward, &Does::Replace)
+        );
         assert!(a.wait.is_empty(), "src is outside the region");
         assert_eq!(a.forward, ["a.out -> b.in"]);
         assert_eq!(b.wait, ["a.out -> b.in"]);
@@ -662,15 +671,23 @@ mod tests {
                 ("j.out", "sink.in"),
             ],
         );
-        let p = parts(&g, vec![replace("a", fresh(map(2))), replace("b", fresh(map(2)))]);
+        let p = parts(
+            &g,
+            vec![replace("a", fresh(map(2))), replace("b", fresh(map(2)))],
+        );
         assert_eq!(names(&p), ["a", "b"]);
-        assert!(p.values().all(|x| x.wait.is_empty() && x.forward.is_empty()));
+        assert!(p
+            .values()
+            .all(|x| x.wait.is_empty() && x.forward.is_empty()));
         // Replacing `src` and `j` takes in both branches; `j` waits on both.
         let p = parts(&g, vec![replace("src", fresh(src)), replace("j", fresh(j))]);
         assert_eq!(names(&p), ["a", "b", "j", "src"]);
         assert_eq!(p["j"].wait, ["a.out -> j.x", "b.out -> j.y"]);
         assert_eq!(p["src"].forward, ["src.l -> a.in", "src.r -> b.in"]);
-        assert_eq!((&p["a"].does, &p["b"].does), (&Does::Forward, &Does::Forward));
+        assert_eq!(
+            (&p["a"].does, &p["b"].does),
+            (&Does::Forward, &Does::Forward)
+        );
     }
 
     #[test]
@@ -697,7 +714,10 @@ mod tests {
         assert!(m.inserted);
         assert_eq!(m.does, Does::Replace);
         assert!(m.wait.is_empty() && m.forward.is_empty());
-        assert_eq!((&m.inputs, &m.outputs), (&vec![vec![Spec::Local]], &vec![Spec::Local]));
+        assert_eq!(
+            (&m.inputs, &m.outputs),
+            (&vec![vec![Spec::Local]], &vec![Spec::Local])
+        );
     }
 
     #[test]
@@ -717,7 +737,10 @@ mod tests {
             ],
         );
         assert_eq!(p["m"].worker, 1);
-        assert_eq!((&p["m"].inputs, &p["m"].outputs), (&vec![vec![Spec::Ring]], &vec![Spec::Ring]));
+        assert_eq!(
+            (&p["m"].inputs, &p["m"].outputs),
+            (&vec![vec![Spec::Ring]], &vec![Spec::Ring])
+        );
         assert_eq!(p["src"].outputs, [Spec::Ring]);
         assert_eq!(p["sink"].inputs, [[Spec::Ring]]);
         assert_eq!((p["src"].worker, p["sink"].worker), (0, 0));

@@ -573,10 +573,16 @@ mod tests {
     #[test]
     fn an_unknown_instance_is_refused_by_name() {
         let g = chain();
-        assert_names(&refused(&g, vec![replace("nope", fresh(map(2)))]), &["nope"]);
+        assert_names(
+            &refused(&g, vec![replace("nope", fresh(map(2)))]),
+            &["nope"],
+        );
         assert_names(&refused(&g, vec![remove("nope")]), &["nope"]);
         assert_names(
-            &refused(&g, vec![disconnect("a.out", "b.in"), connect("a.out", "nope.in")]),
+            &refused(
+                &g,
+                vec![disconnect("a.out", "b.in"), connect("a.out", "nope.in")],
+            ),
             &["nope"],
         );
     }
@@ -584,14 +590,20 @@ mod tests {
     #[test]
     fn an_unknown_output_port_is_refused_with_the_ports_that_exist() {
         let g = chain();
-        let why = refused(&g, vec![disconnect("a.out", "b.in"), connect("a.nope", "b.in")]);
+        let why = refused(
+            &g,
+            vec![disconnect("a.out", "b.in"), connect("a.nope", "b.in")],
+        );
         assert_names(&why, &["nope", "`a`", "out"]);
     }
 
     #[test]
     fn an_unknown_input_port_is_refused_with_the_ports_that_exist() {
         let g = chain();
-        let why = refused(&g, vec![disconnect("a.out", "b.in"), connect("a.out", "b.nope")]);
+        let why = refused(
+            &g,
+            vec![disconnect("a.out", "b.in"), connect("a.out", "b.nope")],
+        );
         assert_names(&why, &["nope", "`b`", "in"]);
     }
 
@@ -771,7 +783,10 @@ mod tests {
     fn changing_an_instance_inserted_by_the_same_update_is_refused() {
         let why = refused(
             &chain(),
-            vec![insert("m", None, fresh(map(1))), replace("m", fresh(map(2)))],
+            vec![
+                insert("m", None, fresh(map(1))),
+                replace("m", fresh(map(2))),
+            ],
         );
         assert_names(&why, &["`m`"]);
     }
@@ -799,10 +814,16 @@ mod tests {
     #[test]
     fn migrating_from_or_into_a_component_without_state_is_refused() {
         // The running `b` exports no state.
-        let why = refused(&chain(), vec![replace("b", migrated(stateful_map(2, &[1])))]);
+        let why = refused(
+            &chain(),
+            vec![replace("b", migrated(stateful_map(2, &[1])))],
+        );
         assert_names(&why, &["`b`", "Map"]);
         // The new version imports none.
-        let why = refused(&chain_with_stateful_b(), vec![replace("b", migrated(map(2)))]);
+        let why = refused(
+            &chain_with_stateful_b(),
+            vec![replace("b", migrated(map(2)))],
+        );
         assert_names(&why, &["Map", "`b`"]);
         // Given fresh, neither matters.
         accepted(&chain(), vec![replace("b", fresh(map(2)))]);
@@ -1068,6 +1089,9 @@ mod tests {
         assert_eq!(d.meta(&g, "b").map(|m| m.version), Some(1));
         let outs: Vec<String> = d.arcs(&g, "b", false).iter().map(|a| a.label()).collect();
         assert_eq!(outs, ["b.out -> sink.in"]);
-        assert!(g.instances.contains_key("c"), "the shape itself is untouched");
+        assert!(
+            g.instances.contains_key("c"),
+            "the shape itself is untouched"
+        );
     }
 }

@@ -231,7 +231,10 @@ mod tests {
     }
 
     fn fates(e: &Evolution) -> Vec<(&str, Fate)> {
-        e.instances.iter().map(|i| (i.name.as_str(), i.fate)).collect()
+        e.instances
+            .iter()
+            .map(|i| (i.name.as_str(), i.fate))
+            .collect()
     }
 
     /// The update's edits, in order, written out.
@@ -244,7 +247,11 @@ mod tests {
                     "replace {instance} by {} v{}{}",
                     incoming.meta().name,
                     incoming.meta().version,
-                    if incoming.migrates() { " migrated" } else { " fresh" }
+                    if incoming.migrates() {
+                        " migrated"
+                    } else {
+                        " fresh"
+                    }
                 ),
                 Edit::Insert {
                     instance, worker, ..
@@ -280,7 +287,10 @@ mod tests {
         assert!(e.is_empty());
         assert!(e.instances.iter().all(|i| i.fate == Fate::Kept));
         assert_eq!(
-            e.instances.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
+            e.instances
+                .iter()
+                .map(|i| i.name.as_str())
+                .collect::<Vec<_>>(),
             ["src", "a", "b", "c", "sink"]
         );
         assert_eq!(e.arcs.len(), 4);
@@ -288,7 +298,10 @@ mod tests {
 
     #[test]
     fn a_new_version_of_a_component_with_state_is_migrated() {
-        let e = evolve(&chain_with_b(stateful_map(1)), chain_with_b(stateful_map(2)));
+        let e = evolve(
+            &chain_with_b(stateful_map(1)),
+            chain_with_b(stateful_map(2)),
+        );
         assert_eq!(fates(&e)[2], ("b", Fate::Replaced { migrated: true }));
         assert_eq!(edits(&e), ["replace b by Map v2 migrated"]);
         let b = &e.instances[2];
@@ -331,8 +344,16 @@ mod tests {
 
     #[test]
     fn a_different_number_of_workers_is_refused() {
-        let one = shape(1, &[("src", source(), 0), ("sink", sink(), 0)], &[("src.out", "sink.in")]);
-        let two = shape(2, &[("src", source(), 0), ("sink", sink(), 1)], &[("src.out", "sink.in")]);
+        let one = shape(
+            1,
+            &[("src", source(), 0), ("sink", sink(), 0)],
+            &[("src.out", "sink.in")],
+        );
+        let two = shape(
+            2,
+            &[("src", source(), 0), ("sink", sink(), 1)],
+            &[("src.out", "sink.in")],
+        );
         let why = refused(&one, two);
         assert!(why.contains('1') && why.contains('2'), "{why}");
     }
@@ -380,9 +401,15 @@ mod tests {
             ]
         );
         let m = &e.instances[2];
-        assert_eq!((m.worker, m.scheduled, m.before.is_none()), (None, Some(1), true));
+        assert_eq!(
+            (m.worker, m.scheduled, m.before.is_none()),
+            (None, Some(1), true)
+        );
         let c = &e.instances[5];
-        assert_eq!((c.worker, c.scheduled, c.after.is_none()), (Some(0), None, true));
+        assert_eq!(
+            (c.worker, c.scheduled, c.after.is_none()),
+            (Some(0), None, true)
+        );
         assert_eq!(
             edits(&e),
             [
@@ -409,6 +436,36 @@ mod tests {
         assert_eq!(labels(&running), labels(&rewired()));
         assert_eq!(running.instances["m"].worker, 1);
         assert!(!running.instances.contains_key("c"));
+    }
+
+    #[test]
+    fn two_new_versions_that_change_the_type_between_them_yield_a_valid_update() {
+        let mut running = chain();
+        let mut g = chain();
+        let a2 = Meta::new("Map", 2)
+            .input::<u64>("in")
+            .output::<String>("out")
+            .leak();
+        let b2 = Meta::new("Map", 2)
+            .input::<String>("in")
+            .output::<u64>("out")
+            .leak();
+        g.instances.get_mut("a").unwrap().meta = a2;
+        g.instances.get_mut("b").unwrap().meta = b2;
+        // `chain()` typed the arc `u64`; the target graph types it `String`.
+        let id = g.instances["a"].outs[0];
+        g.arcs.get_mut(&id).unwrap().packet = (a2.outputs[0].packet)();
+        let e = evolve(&running, g);
+        assert_eq!(
+            edits(&e),
+            ["replace a by Map v2 fresh", "replace b by Map v2 fresh"],
+            "the arc keeps its ports: no rewiring"
+        );
+        let d =
+            Draft::new(&running, e.into_update().edits).unwrap_or_else(|e| panic!("refused: {e}"));
+        d.apply(&mut running);
+        let arc = &running.arcs[&running.instances["a"].outs[0]];
+        assert!(arc.packet.name.contains("String"), "{}", arc.packet.name);
     }
 
     #[test]
