@@ -37,6 +37,8 @@ mod update;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
+#[cfg(all(test, not(loom)))]
+mod testkit;
 
 #[doc(hidden)]
 pub mod __private;

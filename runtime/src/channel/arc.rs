@@ -151,3 +151,155 @@ impl EndPlan {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::channel::queue::{Item, Stop};
+    use crate::channel::wake::Sleeper;
+    use std::time::{Duration, Instant};
+
+    fn plan(same_worker: bool, producer: &Sleeper, consumer: &Sleeper) -> (EndPlan, EndPlan) {
+        ArcFactory::of::<u32>().plan(
+            3,
+            2,
+            (0, &producer.waker()),
+            (if same_worker { 0 } else { 1 }, &consumer.waker()),
+        )
+    }
+
+    fn tx(end: End) -> Tx<u32> {
+        *end.end.downcast::<Tx<u32>>().expect("a sending end of u32")
+    }
+
+    fn rx(end: End) -> Rx<u32> {
+        *end.end
+            .downcast::<Rx<u32>>()
+            .expect("a receiving end of u32")
+    }
+
+    /// Sends 1 and 2 on `tx`, flushes, and checks `rx` gets them.
+    fn connected(mut tx: Tx<u32>, mut rx: Rx<u32>) {
+        tx.send(Item::Data(1));
+        tx.send(Item::Data(2));
+        tx.flush();
+        let mut seen = Vec::new();
+        assert_eq!(rx.drain(10, |x| seen.push(x)), (2, Stop::None));
+        assert_eq!(seen, [1, 2]);
+    }
+
+    #[test]
+    fn an_arc_within_one_worker_is_planned_as_two_local_ends() {
+        let (p, c) = (Sleeper::new(), Sleeper::new());
+        let (t, r) = plan(true, &p, &c);
+        assert!(matches!(
+            t,
+            EndPlan::Local {
+                id: 3,
+                capacity: 2,
+                sender: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            r,
+            EndPlan::Local {
+                id: 3,
+                capacity: 2,
+                sender: false,
+                ..
+            }
+        ));
+        let mut locals = Locals::default();
+        let (t, r) = (t.open(&mut locals), r.open(&mut locals));
+        assert_eq!((t.id, r.id, t.ended, r.ended), (3, 3, false, false));
+        let (t, r) = (tx(t), rx(r));
+        assert!(matches!((&t, &r), (Tx::Local(_), Rx::Local(_))));
+        assert_eq!(t.room(), 2, "the planned capacity");
+        connected(t, r);
+    }
+
+    #[test]
+    fn an_arc_across_workers_is_planned_as_a_ring() {
+        let (p, c) = (Sleeper::new(), Sleeper::new());
+        let (t, r) = plan(false, &p, &c);
+        assert!(matches!(t, EndPlan::Ring { id: 3, .. }));
+        assert!(matches!(r, EndPlan::Ring { id: 3, .. }));
+        let mut locals = Locals::default();
+        let (t, r) = (tx(t.open(&mut locals)), rx(r.open(&mut locals)));
+        assert!(locals.waiting.is_empty(), "rings leave nothing waiting");
+        assert!(matches!((&t, &r), (Tx::Ring(_), Rx::Ring(_))));
+        assert_eq!(t.room(), 2, "the planned capacity");
+        connected(t, r);
+    }
+
+    #[test]
+    fn a_ring_wakes_the_consumer_worker_on_flush_and_the_producer_worker_on_drain() {
+        let (p, c) = (Sleeper::new(), Sleeper::new());
+        let (t, r) = plan(false, &p, &c);
+        let mut locals = Locals::default();
+        let (mut t, mut r) = (tx(t.open(&mut locals)), rx(r.open(&mut locals)));
+        let long = Duration::from_secs(5);
+        t.send(Item::Data(1));
+        let start = Instant::now();
+        c.park_unless(Some(long), || {
+            t.flush();
+            false
+        });
+        assert!(
+            start.elapsed() < long / 2,
+            "the consumer's worker was not woken"
+        );
+        let start = Instant::now();
+        p.park_unless(Some(long), || {
+            r.drain(10, |_| {});
+            false
+        });
+        assert!(
+            start.elapsed() < long / 2,
+            "the producer's worker was not woken"
+        );
+    }
+
+    #[test]
+    fn the_two_local_ends_open_in_either_order_into_one_queue() {
+        for receiver_first in [false, true] {
+            let (p, c) = (Sleeper::new(), Sleeper::new());
+            let (t, r) = plan(true, &p, &c);
+            let mut locals = Locals::default();
+            let (t, r) = if receiver_first {
+                let r = r.open(&mut locals);
+                assert_eq!(locals.waiting.len(), 1, "the sending end waits");
+                (t.open(&mut locals), r)
+            } else {
+                let t = t.open(&mut locals);
+                assert_eq!(locals.waiting.len(), 1, "the receiving end waits");
+                (t, r.open(&mut locals))
+            };
+            assert!(locals.waiting.is_empty(), "both ends taken");
+            connected(tx(t), rx(r));
+        }
+    }
+
+    #[test]
+    fn local_arcs_opened_interleaved_are_not_mixed_up() {
+        let (p, c) = (Sleeper::new(), Sleeper::new());
+        let f = ArcFactory::of::<u32>();
+        let (t1, r1) = f.plan(1, 4, (0, &p.waker()), (0, &c.waker()));
+        let (t2, r2) = f.plan(2, 4, (0, &p.waker()), (0, &c.waker()));
+        let mut locals = Locals::default();
+        let r2 = r2.open(&mut locals);
+        let t1 = t1.open(&mut locals);
+        let t2 = t2.open(&mut locals);
+        let r1 = r1.open(&mut locals);
+        assert!(locals.waiting.is_empty());
+        assert_eq!((t1.id, r1.id, t2.id, r2.id), (1, 1, 2, 2));
+        let (mut t1, mut r1, mut t2, mut r2) = (tx(t1), rx(r1), tx(t2), rx(r2));
+        t1.send(Item::Data(1));
+        t2.send(Item::Data(2));
+        let (mut s1, mut s2) = (Vec::new(), Vec::new());
+        r1.drain(10, |x| s1.push(x));
+        r2.drain(10, |x| s2.push(x));
+        assert_eq!((s1, s2), (vec![1], vec![2]));
+    }
+}

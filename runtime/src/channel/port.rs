@@ -358,3 +358,245 @@ pub struct Kept {
     /// The packet itself, for a `#[recover]` method.
     pub packet: Box<dyn Any + Send>,
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::channel::arc::{ArcFactory, Locals};
+    use crate::channel::wake::Sleeper;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    struct Req(u32);
+    impl Recoverable for Req {}
+
+    /// An output port and the input end of its arc `id`: local, or a ring
+    /// between two workers.
+    fn arc<T: Send + 'static>(id: ArcId, capacity: usize, ring: bool) -> (OutPort<T>, End) {
+        let (p, c) = (Sleeper::new(), Sleeper::new());
+        let (tx, rx) = ArcFactory::of::<T>().plan(
+            id,
+            capacity,
+            (0, &p.waker()),
+            (if ring { 1 } else { 0 }, &c.waker()),
+        );
+        let mut locals = Locals::default();
+        (
+            OutPort::from_end(tx.open(&mut locals)),
+            rx.open(&mut locals),
+        )
+    }
+
+    fn drain_all<T: Send + 'static>(
+        port: &mut InPort<T>,
+        arc: usize,
+        seen: &mut Vec<T>,
+    ) -> Drained {
+        port.drain(arc, 100, |x| seen.push(x))
+    }
+
+    #[test]
+    fn packets_emitted_on_an_out_port_are_drained_in_order_from_the_in_port() {
+        for ring in [false, true] {
+            let (mut out, end) = arc::<u32>(7, 8, ring);
+            let mut inp = InPort::<u32>::from_ends(vec![end]);
+            assert_eq!(inp.arc_id(0), 7);
+            (1..=5).for_each(|i| out.send(i));
+            out.flush();
+            let mut seen = Vec::new();
+            let d = drain_all(&mut inp, 0, &mut seen);
+            assert_eq!(
+                d,
+                Drained {
+                    handled: 5,
+                    stopped: false
+                },
+                "ring: {ring}"
+            );
+            assert_eq!(seen, [1, 2, 3, 4, 5], "ring: {ring}");
+            assert_eq!(inp.state(0), ArcState::Open);
+        }
+    }
+
+    #[test]
+    fn a_ring_port_delivers_nothing_until_flushed_and_reports_no_room_meanwhile() {
+        let (mut out, end) = arc::<u32>(1, 4, true);
+        let inp = InPort::<u32>::from_ends(vec![end]);
+        assert_eq!(out.room(), 4);
+        out.send(1);
+        assert!(!out.is_flushed() && out.can_flush());
+        assert_eq!(out.room(), 0);
+        assert!(!inp.has_item(0));
+        assert!(out.flush());
+        assert!(inp.has_item(0));
+        assert_eq!(out.room(), 3);
+    }
+
+    #[test]
+    fn a_marker_holds_its_arc_while_the_other_arcs_of_the_port_flow() {
+        for ring in [false, true] {
+            let (mut a, ea) = arc::<u32>(1, 8, ring);
+            let (mut b, eb) = arc::<u32>(2, 8, ring);
+            let mut inp = InPort::<u32>::from_ends(vec![ea, eb]);
+            a.send(1);
+            a.marker(9);
+            a.send(2);
+            b.send(10);
+            a.flush();
+            b.flush();
+            let mut seen = Vec::new();
+            let d = drain_all(&mut inp, 0, &mut seen);
+            assert_eq!(
+                d,
+                Drained {
+                    handled: 1,
+                    stopped: true
+                },
+                "ring: {ring}"
+            );
+            assert_eq!(inp.state(0), ArcState::AtMarker(9));
+            // Held: the packet behind the marker waits, and the arc does
+            // not count as having work.
+            assert!(!inp.has_item(0), "a held arc has no work");
+            assert_eq!(drain_all(&mut inp, 0, &mut seen), Drained::default());
+            // The other arc flows meanwhile.
+            b.send(11);
+            b.flush();
+            assert_eq!(drain_all(&mut inp, 1, &mut seen).handled, 2);
+            assert_eq!(seen, [1, 10, 11]);
+            inp.release(0);
+            assert_eq!(inp.state(0), ArcState::Open);
+            assert!(inp.has_item(0));
+            assert_eq!(drain_all(&mut inp, 0, &mut seen).handled, 1);
+            assert_eq!(seen, [1, 10, 11, 2], "ring: {ring}");
+        }
+    }
+
+    #[test]
+    fn releasing_an_arc_that_is_not_held_changes_nothing() {
+        let (mut out, end) = arc::<u32>(1, 8, false);
+        let mut inp = InPort::<u32>::from_ends(vec![end]);
+        inp.release(0);
+        assert_eq!(inp.state(0), ArcState::Open);
+        out.end();
+        drain_all(&mut inp, 0, &mut Vec::new());
+        inp.release(0);
+        assert_eq!(inp.state(0), ArcState::Ended, "an ended arc stays ended");
+    }
+
+    #[test]
+    fn the_end_of_stream_ends_the_arc_after_the_packets_before_it() {
+        let (mut out, end) = arc::<u32>(1, 8, true);
+        let mut inp = InPort::<u32>::from_ends(vec![end]);
+        out.send(1);
+        out.end();
+        out.flush();
+        let mut seen = Vec::new();
+        assert_eq!(
+            drain_all(&mut inp, 0, &mut seen),
+            Drained {
+                handled: 1,
+                stopped: true
+            }
+        );
+        assert_eq!(seen, [1]);
+        assert_eq!(inp.state(0), ArcState::Ended);
+        assert_eq!(drain_all(&mut inp, 0, &mut seen), Drained::default());
+    }
+
+    #[test]
+    fn ports_give_their_ends_back_with_ids_ended_flags_and_unread_packets() {
+        let (mut a, ea) = arc::<u32>(1, 8, false);
+        let (mut b, eb) = arc::<u32>(2, 8, true);
+        let mut inp = InPort::<u32>::from_ends(vec![ea, eb]);
+        a.end();
+        b.send(5);
+        b.send(6);
+        drain_all(&mut inp, 0, &mut Vec::new());
+        let ends = inp.into_ends();
+        assert_eq!(
+            ends.iter().map(|e| (e.id, e.ended)).collect::<Vec<_>>(),
+            [(1, true), (2, false)]
+        );
+        // The output end keeps what is still staged.
+        let end = b.into_end();
+        assert_eq!((end.id, end.ended), (2, false));
+        let mut b = OutPort::<u32>::from_end(end);
+        assert!(b.flush());
+        let mut inp = InPort::<u32>::from_ends(ends);
+        assert_eq!(inp.state(0), ArcState::Ended);
+        let mut seen = Vec::new();
+        drain_all(&mut inp, 1, &mut seen);
+        assert_eq!(seen, [5, 6]);
+    }
+
+    #[test]
+    #[should_panic(expected = "arc end is not")]
+    fn an_in_port_refuses_an_end_of_another_packet_type() {
+        let (_out, end) = arc::<u32>(1, 8, false);
+        let _ = InPort::<String>::from_ends(vec![end]);
+    }
+
+    #[test]
+    fn keeping_returns_the_packet_whose_handler_panicked() {
+        for ring in [false, true] {
+            let (mut out, end) = arc::<Req>(1, 8, ring);
+            let mut inp = InPort::<Req>::from_ends(vec![end]);
+            (1..=4).for_each(|i| out.send(Req(i)));
+            out.flush();
+            let mut seen = Vec::new();
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                inp.drain_keeping(0, 100, |r| {
+                    if r.0 == 3 {
+                        panic!("handler fails on 3");
+                    }
+                    seen.push(r);
+                })
+            }));
+            assert!(r.is_err());
+            assert_eq!(seen, [Req(1), Req(2)]);
+            let kept = inp.take_kept().expect("the panicking packet is kept");
+            assert_eq!(kept.text, "Req(3)", "ring: {ring}");
+            assert_eq!(*kept.packet.downcast::<Req>().unwrap(), Req(3));
+            assert!(inp.take_kept().is_none(), "taken once");
+            // The rest flows on.
+            let d = inp.drain_keeping(0, 100, |r| seen.push(r));
+            assert_eq!(d.handled, 1);
+            assert_eq!(seen, [Req(1), Req(2), Req(4)]);
+        }
+    }
+
+    #[test]
+    fn keeping_keeps_nothing_once_every_handler_returned() {
+        let (mut out, end) = arc::<Req>(1, 8, false);
+        let mut inp = InPort::<Req>::from_ends(vec![end]);
+        out.send(Req(1));
+        out.send(Req(2));
+        assert_eq!(inp.drain_keeping(0, 100, |_| {}).handled, 2);
+        assert!(inp.take_kept().is_none());
+    }
+
+    #[test]
+    fn keeping_returns_the_first_packet_of_a_drain_when_its_handler_panics() {
+        let (mut out, end) = arc::<Req>(1, 8, false);
+        let mut inp = InPort::<Req>::from_ends(vec![end]);
+        out.send(Req(1));
+        assert_eq!(inp.drain_keeping(0, 100, |_| {}).handled, 1);
+        out.send(Req(2));
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            inp.drain_keeping(0, 100, |_| panic!("fails"))
+        }));
+        assert!(r.is_err());
+        assert_eq!(inp.take_kept().map(|k| k.text).as_deref(), Some("Req(2)"));
+    }
+
+    #[test]
+    fn a_plain_drain_keeps_nothing() {
+        let (mut out, end) = arc::<Req>(1, 8, false);
+        let mut inp = InPort::<Req>::from_ends(vec![end]);
+        out.send(Req(1));
+        let r = catch_unwind(AssertUnwindSafe(|| inp.drain(0, 100, |_| panic!("fails"))));
+        assert!(r.is_err());
+        assert!(inp.take_kept().is_none());
+    }
+}

@@ -236,3 +236,311 @@ impl<T> Rx<T> {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::channel::wake::Sleeper;
+    use std::time::{Duration, Instant};
+
+    /// What a consumer saw, in order.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Seen {
+        Data(u32),
+        End,
+        Marker(u64),
+    }
+
+    /// Drains once with `budget`, recording packets and the stop.
+    fn drain_into(rx: &mut Rx<u32>, budget: usize, seen: &mut Vec<Seen>) -> (usize, Stop) {
+        let (n, stop) = rx.drain(budget, |x| seen.push(Seen::Data(x)));
+        match stop {
+            Stop::None => {}
+            Stop::End => seen.push(Seen::End),
+            Stop::Marker(id) => seen.push(Seen::Marker(id)),
+        }
+        (n, stop)
+    }
+
+    /// Packets 0..10 with a marker after every third and an end of stream.
+    fn mixed() -> (Vec<Item<u32>>, Vec<Seen>) {
+        let mut items = Vec::new();
+        let mut expected = Vec::new();
+        for i in 0..10 {
+            items.push(Item::Data(i));
+            expected.push(Seen::Data(i));
+            if i % 3 == 2 {
+                items.push(Item::Marker(u64::from(i)));
+                expected.push(Seen::Marker(u64::from(i)));
+            }
+        }
+        items.push(Item::End);
+        expected.push(Seen::End);
+        (items, expected)
+    }
+
+    /// Sends `items` through a local queue of `capacity`, never more than
+    /// `room` allows, draining with `budget` whenever it is full.
+    fn through_local(capacity: usize, budget: usize, items: Vec<Item<u32>>) -> Vec<Seen> {
+        let (mut tx, mut rx) = local::<u32>(capacity);
+        let mut seen = Vec::new();
+        for item in items {
+            while tx.room() == 0 {
+                drain_into(&mut rx, budget, &mut seen);
+            }
+            tx.send(item);
+        }
+        while rx.has_item() {
+            drain_into(&mut rx, budget, &mut seen);
+        }
+        seen
+    }
+
+    fn ring_ends(capacity: usize) -> (Tx<u32>, Rx<u32>, Sleeper, Sleeper) {
+        let (producer, consumer) = (Sleeper::new(), Sleeper::new());
+        let (tx, rx) = ring::<u32>(capacity, producer.waker(), consumer.waker());
+        (Tx::Ring(tx), Rx::Ring(rx), producer, consumer)
+    }
+
+    /// Stages all of `items` in a ring of `capacity`, then alternately
+    /// flushes and drains with `budget` until everything went through.
+    fn through_ring(capacity: usize, budget: usize, items: Vec<Item<u32>>) -> Vec<Seen> {
+        let (mut tx, mut rx, _p, _c) = ring_ends(capacity);
+        for item in items {
+            tx.send(item);
+        }
+        let mut seen = Vec::new();
+        let mut rounds = 0;
+        while !tx.is_flushed() || rx.has_item() {
+            tx.flush();
+            drain_into(&mut rx, budget, &mut seen);
+            rounds += 1;
+            assert!(rounds < 1000, "the ring stopped moving: {seen:?}");
+        }
+        seen
+    }
+
+    #[test]
+    fn a_local_queue_keeps_markers_and_end_in_order_with_packets_at_capacity_one() {
+        let (items, expected) = mixed();
+        assert_eq!(through_local(1, 1, items), expected);
+    }
+
+    #[test]
+    fn a_local_queue_keeps_markers_and_end_in_order_with_packets_at_larger_capacity() {
+        for (capacity, budget) in [(4, 1), (4, 2), (4, 100), (64, 100)] {
+            let (items, expected) = mixed();
+            assert_eq!(
+                through_local(capacity, budget, items),
+                expected,
+                "capacity {capacity}, budget {budget}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_ring_keeps_markers_and_end_in_order_with_packets_at_capacity_one() {
+        let (items, expected) = mixed();
+        assert_eq!(through_ring(1, 1, items), expected);
+        let (items, expected) = mixed();
+        assert_eq!(through_ring(1, 100, items), expected);
+    }
+
+    #[test]
+    fn a_ring_keeps_markers_and_end_in_order_with_packets_at_larger_capacity() {
+        for (capacity, budget) in [(3, 1), (4, 2), (4, 100), (64, 100)] {
+            let (items, expected) = mixed();
+            assert_eq!(
+                through_ring(capacity, budget, items),
+                expected,
+                "capacity {capacity}, budget {budget}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_drain_stops_after_a_control_item_and_the_next_one_resumes_behind_it() {
+        let (mut tx, mut rx) = local::<u32>(8);
+        for item in [Item::Data(1), Item::Marker(5), Item::Data(2), Item::End] {
+            tx.send(item);
+        }
+        let mut seen = Vec::new();
+        assert_eq!(drain_into(&mut rx, 100, &mut seen), (1, Stop::Marker(5)));
+        assert_eq!(drain_into(&mut rx, 100, &mut seen), (1, Stop::End));
+        assert_eq!(drain_into(&mut rx, 100, &mut seen), (0, Stop::None));
+        assert!(!rx.has_item());
+    }
+
+    #[test]
+    fn a_drain_handles_at_most_its_budget() {
+        for ring in [false, true] {
+            let (mut tx, mut rx) = if ring {
+                let (tx, rx, _, _) = ring_ends(8);
+                (tx, rx)
+            } else {
+                local::<u32>(8)
+            };
+            (0..5).for_each(|i| tx.send(Item::Data(i)));
+            tx.flush();
+            let mut seen = Vec::new();
+            assert_eq!(
+                drain_into(&mut rx, 2, &mut seen),
+                (2, Stop::None),
+                "ring: {ring}"
+            );
+            assert_eq!(
+                drain_into(&mut rx, 2, &mut seen),
+                (2, Stop::None),
+                "ring: {ring}"
+            );
+            assert_eq!(
+                drain_into(&mut rx, 2, &mut seen),
+                (1, Stop::None),
+                "ring: {ring}"
+            );
+            assert_eq!(seen, (0..5).map(Seen::Data).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn a_full_local_queue_has_no_room_until_its_consumer_drains() {
+        let (mut tx, mut rx) = local::<u32>(2);
+        assert_eq!(tx.room(), 2);
+        tx.send(Item::Data(1));
+        assert_eq!(tx.room(), 1);
+        tx.send(Item::Marker(9));
+        assert_eq!(tx.room(), 0, "a control item takes a slot too");
+        // Sending never blocks, even past the bound; room stays at 0.
+        tx.send(Item::Data(2));
+        assert_eq!(tx.room(), 0);
+        assert!(tx.is_flushed() && !tx.can_flush() && !tx.flush());
+        let mut seen = Vec::new();
+        drain_into(&mut rx, 100, &mut seen);
+        assert_eq!(tx.room(), 1);
+        drain_into(&mut rx, 100, &mut seen);
+        assert_eq!(tx.room(), 2);
+        assert_eq!(seen, [Seen::Data(1), Seen::Marker(9), Seen::Data(2)]);
+    }
+
+    #[test]
+    fn a_local_queue_of_capacity_zero_holds_one() {
+        let (tx, _rx) = local::<u32>(0);
+        assert_eq!(tx.room(), 1);
+    }
+
+    #[test]
+    fn a_full_ring_keeps_what_does_not_fit_staged_and_reports_no_room() {
+        let (mut tx, mut rx, _p, _c) = ring_ends(2);
+        assert_eq!(tx.room(), 2);
+        (0..5).for_each(|i| tx.send(Item::Data(i)));
+        assert_eq!(tx.room(), 0, "no room while items are staged");
+        assert!(!rx.has_item(), "nothing reaches the ring before a flush");
+        assert!(tx.can_flush());
+        assert!(tx.flush());
+        assert!(!tx.is_flushed(), "3 items still staged");
+        assert!(!tx.can_flush(), "the ring is full");
+        assert!(!tx.flush(), "a flush into a full ring moves nothing");
+        assert_eq!(tx.room(), 0);
+        let mut seen = Vec::new();
+        assert_eq!(drain_into(&mut rx, 1, &mut seen), (1, Stop::None));
+        assert!(tx.can_flush());
+        assert!(tx.flush());
+        assert!(!tx.can_flush());
+        drain_into(&mut rx, 100, &mut seen);
+        assert!(tx.flush());
+        assert!(tx.is_flushed(), "the last 2 fit at once");
+        assert_eq!(tx.room(), 0);
+        drain_into(&mut rx, 100, &mut seen);
+        assert_eq!(tx.room(), 2);
+        assert!(!tx.flush(), "nothing staged");
+        assert_eq!(seen, (0..5).map(Seen::Data).collect::<Vec<_>>());
+    }
+
+    /// Parks `sleeper` for at most `timeout`; `publish` runs after it
+    /// announced its sleep, as a racing peer would. Returns how long it slept.
+    fn parked_while(sleeper: &Sleeper, timeout: Duration, publish: impl FnOnce()) -> Duration {
+        let start = Instant::now();
+        sleeper.park_unless(Some(timeout), || {
+            publish();
+            false
+        });
+        start.elapsed()
+    }
+
+    const LONG: Duration = Duration::from_secs(5);
+    const SHORT: Duration = Duration::from_millis(50);
+
+    #[test]
+    fn a_flush_into_a_ring_wakes_its_parked_consumer() {
+        let (mut tx, _rx, _p, consumer) = ring_ends(2);
+        tx.send(Item::Data(1));
+        let slept = parked_while(&consumer, LONG, || assert!(tx.flush()));
+        assert!(slept < LONG / 2, "the consumer slept through the flush");
+    }
+
+    #[test]
+    fn a_flush_of_a_marker_into_a_ring_wakes_its_parked_consumer() {
+        let (mut tx, _rx, _p, consumer) = ring_ends(2);
+        tx.send(Item::Marker(3));
+        let slept = parked_while(&consumer, LONG, || assert!(tx.flush()));
+        assert!(slept < LONG / 2, "the consumer slept through the marker");
+    }
+
+    #[test]
+    fn a_flush_that_moves_nothing_lets_the_consumer_sleep() {
+        let (mut tx, _rx, _p, consumer) = ring_ends(1);
+        tx.send(Item::Data(1));
+        tx.flush();
+        tx.send(Item::Data(2));
+        let slept = parked_while(&consumer, SHORT, || assert!(!tx.flush()));
+        assert!(slept >= SHORT, "woken without anything published");
+    }
+
+    #[test]
+    fn a_drain_that_frees_room_wakes_the_parked_producer() {
+        let (mut tx, mut rx, producer, _c) = ring_ends(1);
+        tx.send(Item::Data(1));
+        tx.send(Item::Data(2));
+        tx.flush();
+        let slept = parked_while(&producer, LONG, || {
+            assert_eq!(rx.drain(10, |_| {}).0, 1);
+        });
+        assert!(
+            slept < LONG / 2,
+            "the producer slept through the freed room"
+        );
+        assert!(tx.flush(), "the room is there");
+    }
+
+    #[test]
+    fn a_drain_of_an_empty_ring_lets_the_producer_sleep() {
+        let (_tx, mut rx, producer, _c) = ring_ends(1);
+        let slept = parked_while(&producer, SHORT, || {
+            assert_eq!(rx.drain(10, |_| {}), (0, Stop::None));
+        });
+        assert!(slept >= SHORT, "woken without room freed");
+    }
+
+    #[test]
+    fn a_panicking_handler_still_frees_the_slots_it_read_and_wakes_the_producer() {
+        let (mut tx, mut rx, producer, _c) = ring_ends(2);
+        tx.send(Item::Data(1));
+        tx.send(Item::Data(2));
+        tx.flush();
+        assert_eq!(tx.room(), 0);
+        let slept = parked_while(&producer, LONG, || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                rx.drain(10, |_| panic!("handler fails"))
+            }));
+            assert!(r.is_err());
+        });
+        assert!(
+            slept < LONG / 2,
+            "the producer slept through the freed slot"
+        );
+        assert_eq!(tx.room(), 1, "the packet whose handler panicked was taken");
+        let mut seen = Vec::new();
+        drain_into(&mut rx, 10, &mut seen);
+        assert_eq!(seen, [Seen::Data(2)]);
+    }
+}

@@ -177,3 +177,70 @@ pub struct InstanceStatus {
 /// How many version changes [`InstanceStatus::history`] keeps per instance:
 /// a long-running program updated again and again keeps bounded memory.
 pub const HISTORY: usize = 16;
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::testkit::{labels, map, shape, sink, source};
+
+    fn two_workers() -> super::Shape {
+        shape(
+            2,
+            &[
+                ("src", source(), 0),
+                ("a", map(1), 1),
+                ("b", map(2), 1),
+                ("sink", sink(), 0),
+            ],
+            &[("src.out", "a.in"), ("a.out", "b.in"), ("b.out", "sink.in")],
+        )
+    }
+
+    #[test]
+    fn a_new_shape_indexes_each_arc_at_both_ends_and_numbers_after_the_last() {
+        let g = two_workers();
+        assert_eq!(g.next_arc, 3);
+        assert_eq!(
+            (g.instances["a"].ins.clone(), g.instances["a"].outs.clone()),
+            (vec![0], vec![1])
+        );
+        assert!(g.instances["src"].ins.is_empty());
+        assert_eq!(g.instances["sink"].ins, [2]);
+        assert_eq!(g.order, ["src", "a", "b", "sink"]);
+    }
+
+    #[test]
+    fn removing_an_arc_unlinks_it_from_both_ends() {
+        let mut g = two_workers();
+        g.remove_arc(1);
+        assert!(g.instances["a"].outs.is_empty());
+        assert!(g.instances["b"].ins.is_empty());
+        assert_eq!(labels(&g), ["b.out -> sink.in", "src.out -> a.in"]);
+        g.remove_arc(1);
+        g.remove_arc(42);
+        assert_eq!(g.arcs.len(), 2, "removing an unknown arc changes nothing");
+    }
+
+    #[test]
+    fn the_schedule_lists_sections_in_run_order_and_marks_arcs_across_sections() {
+        let s = two_workers().schedule();
+        let sections: Vec<Vec<(&str, u32)>> = s
+            .sections
+            .iter()
+            .map(|sec| sec.iter().map(|i| (i.name.as_str(), i.version)).collect())
+            .collect();
+        assert_eq!(
+            sections,
+            [vec![("src", 1), ("sink", 1)], vec![("a", 1), ("b", 2)]]
+        );
+        assert!(s.sections[1].iter().all(|i| i.section == 1));
+        let arcs: Vec<(&str, &str, bool)> = s
+            .arcs
+            .iter()
+            .map(|a| (a.from.0.as_str(), a.to.0.as_str(), a.cross_section))
+            .collect();
+        assert_eq!(
+            arcs,
+            [("src", "a", true), ("a", "b", false), ("b", "sink", true)]
+        );
+    }
+}

@@ -481,3 +481,283 @@ impl Control {
         (sync, commands)
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::channel::wake::Sleeper;
+    use crate::testkit::edit::{connect, disconnect, insert, remove, replace};
+    use crate::testkit::{chain, fresh, map, shape, sink, Meta};
+    use std::collections::BTreeMap;
+
+    /// What becomes of an instance's component in its part.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Does {
+        /// Passes the marker on only.
+        Forward,
+        Keep,
+        Replace,
+        Remove,
+    }
+
+    /// How a port's arc comes after the update.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Spec {
+        Keep,
+        Local,
+        Ring,
+    }
+
+    /// One instance's part, with arcs as labels.
+    #[derive(Debug)]
+    struct Part {
+        worker: usize,
+        inserted: bool,
+        wait: Vec<String>,
+        forward: Vec<String>,
+        does: Does,
+        inputs: Vec<Vec<Spec>>,
+        outputs: Vec<Spec>,
+    }
+
+    fn control(workers: usize) -> Control {
+        let wakers = (0..workers).map(|_| Sleeper::new().waker()).collect();
+        let mailboxes = (0..workers).map(|_| Arc::new(Mailbox::default())).collect();
+        let (notices, _) = std::sync::mpsc::channel();
+        Control::new(
+            shape(workers, &[], &[]),
+            mailboxes,
+            wakers,
+            Migrator::new("g"),
+            notices,
+        )
+    }
+
+    /// Every instance's part in the update `edits` of `g`, by name.
+    fn parts(g: &Shape, edits: Vec<Edit>) -> BTreeMap<String, Part> {
+        let mut d = Draft::new(g, edits).unwrap_or_else(|e| panic!("refused: {e}"));
+        let (_, commands) = control(g.workers).plan(g, &mut d, 1, None);
+        let label = |id: &ArcId| {
+            g.arcs
+                .get(id)
+                .or_else(|| d.added.iter().find(|a| a.id == *id))
+                .map(|a| a.label())
+                .expect("a known arc")
+        };
+        let spec = |s: &ArcSpec| match s {
+            ArcSpec::Keep(_) => Spec::Keep,
+            ArcSpec::New(EndPlan::Local { .. }) => Spec::Local,
+            ArcSpec::New(EndPlan::Ring { .. }) => Spec::Ring,
+        };
+        let mut all = BTreeMap::new();
+        for (worker, command) in commands {
+            let (instance, rc, inserted) = match command {
+                Command::Reconfig { instance, rc, .. } => (instance, rc, false),
+                Command::Insert { instance, rc } => (instance, rc, true),
+            };
+            let mut wait: Vec<String> = rc.wait.iter().map(label).collect();
+            let mut forward: Vec<String> = rc.forward.iter().map(label).collect();
+            wait.sort();
+            forward.sort();
+            let (does, inputs, outputs) = match &rc.change {
+                None => (Does::Forward, Vec::new(), Vec::new()),
+                Some(c) => (
+                    match c.component {
+                        ComponentChange::Keep => Does::Keep,
+                        ComponentChange::Replace(_) => Does::Replace,
+                        ComponentChange::Remove => Does::Remove,
+                        ComponentChange::Migrating(_) => panic!("planned as migrating"),
+                    },
+                    c.inputs
+                        .iter()
+                        .map(|p| p.iter().map(spec).collect())
+                        .collect(),
+                    c.outputs.iter().map(spec).collect(),
+                ),
+            };
+            let part = Part {
+                worker,
+                inserted,
+                wait,
+                forward,
+                does,
+                inputs,
+                outputs,
+            };
+            assert!(
+                all.insert(instance, part).is_none(),
+                "one part per instance"
+            );
+        }
+        all
+    }
+
+    fn names(parts: &BTreeMap<String, Part>) -> Vec<&str> {
+        parts.keys().map(String::as_str).collect()
+    }
+
+    fn set(names: &[&str]) -> HashSet<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    #[test]
+    fn reach_follows_arcs_forwards_or_backwards_from_every_start() {
+        let g = chain();
+        assert_eq!(reach(&g, &set(&["b"]), true), set(&["b", "c", "sink"]));
+        assert_eq!(reach(&g, &set(&["b"]), false), set(&["src", "a", "b"]));
+        assert_eq!(reach(&g, &set(&["sink"]), true), set(&["sink"]));
+        assert_eq!(
+            reach(&g, &set(&["a", "c"]), false),
+            set(&["src", "a", "b", "c"])
+        );
+    }
+
+    #[test]
+    fn a_single_replace_is_a_region_of_one_that_waits_for_no_marker() {
+        let p = parts(&chain(), vec![replace("b", fresh(map(2)))]);
+        assert_eq!(names(&p), ["b"]);
+        let b = &p["b"];
+        assert_eq!(b.does, Does::Replace);
+        assert!(b.wait.is_empty() && b.forward.is_empty());
+        assert_eq!(b.inputs, [[Spec::Keep]]);
+        assert_eq!(b.outputs, [Spec::Keep]);
+        assert!(!b.inserted);
+    }
+
+    #[test]
+    fn two_replaces_on_a_chain_take_in_the_instances_between_them() {
+        let p = parts(
+            &chain(),
+            vec![replace("a", fresh(map(2))), replace("c", fresh(map(2)))],
+        );
+        assert_eq!(names(&p), ["a", "b", "c"], "not src or sink");
+        let (a, b, c) = (&p["a"], &p["b"], &p["c"]);
+        assert_eq!(
+            (&a.does, &b.does, &c.does),
+            (&Does::Replace, &Does::Forward, &Does::Replace)
+        );
+        assert!(a.wait.is_empty(), "src is outside the region");
+        assert_eq!(a.forward, ["a.out -> b.in"]);
+        assert_eq!(b.wait, ["a.out -> b.in"]);
+        assert_eq!(b.forward, ["b.out -> c.in"]);
+        assert_eq!(c.wait, ["b.out -> c.in"]);
+        assert!(c.forward.is_empty(), "sink is outside the region");
+    }
+
+    #[test]
+    fn two_replaces_on_parallel_branches_take_in_nothing_around_them() {
+        // src.l -> a -> j.x, src.r -> b -> j.y, j -> sink
+        let src = Meta::new("Split", 1)
+            .output::<u64>("l")
+            .output::<u64>("r")
+            .leak();
+        let j = Meta::new("Join", 1)
+            .input::<u64>("x")
+            .input::<u64>("y")
+            .output::<u64>("out")
+            .leak();
+        let g = shape(
+            1,
+            &[
+                ("src", src, 0),
+                ("a", map(1), 0),
+                ("b", map(1), 0),
+                ("j", j, 0),
+                ("sink", sink(), 0),
+            ],
+            &[
+                ("src.l", "a.in"),
+                ("src.r", "b.in"),
+                ("a.out", "j.x"),
+                ("b.out", "j.y"),
+                ("j.out", "sink.in"),
+            ],
+        );
+        let p = parts(
+            &g,
+            vec![replace("a", fresh(map(2))), replace("b", fresh(map(2)))],
+        );
+        assert_eq!(names(&p), ["a", "b"]);
+        assert!(p
+            .values()
+            .all(|x| x.wait.is_empty() && x.forward.is_empty()));
+        // Replacing `src` and `j` takes in both branches; `j` waits on both.
+        let p = parts(&g, vec![replace("src", fresh(src)), replace("j", fresh(j))]);
+        assert_eq!(names(&p), ["a", "b", "j", "src"]);
+        assert_eq!(p["j"].wait, ["a.out -> j.x", "b.out -> j.y"]);
+        assert_eq!(p["src"].forward, ["src.l -> a.in", "src.r -> b.in"]);
+        assert_eq!(
+            (&p["a"].does, &p["b"].does),
+            (&Does::Forward, &Does::Forward)
+        );
+    }
+
+    #[test]
+    fn an_insert_changes_the_instances_it_is_wired_between_and_is_built_new() {
+        let g = chain();
+        let p = parts(
+            &g,
+            vec![
+                insert("m", None, fresh(map(1))),
+                disconnect("a.out", "b.in"),
+                connect("a.out", "m.in"),
+                connect("m.out", "b.in"),
+            ],
+        );
+        assert_eq!(names(&p), ["a", "b", "m"]);
+        let (a, b, m) = (&p["a"], &p["b"], &p["m"]);
+        assert_eq!((&a.does, &b.does), (&Does::Keep, &Does::Keep));
+        // The marker travels the old arc, which the update then drops.
+        assert_eq!(a.forward, ["a.out -> b.in"]);
+        assert_eq!(b.wait, ["a.out -> b.in"]);
+        assert_eq!(a.outputs, [Spec::Local], "a new arc to `m`");
+        assert_eq!(a.inputs, [[Spec::Keep]]);
+        assert_eq!(b.inputs, [[Spec::Local]], "a new arc from `m`");
+        assert!(m.inserted);
+        assert_eq!(m.does, Does::Replace);
+        assert!(m.wait.is_empty() && m.forward.is_empty());
+        assert_eq!(
+            (&m.inputs, &m.outputs),
+            (&vec![vec![Spec::Local]], &vec![Spec::Local])
+        );
+    }
+
+    #[test]
+    fn an_insert_on_another_worker_gets_rings_and_runs_there() {
+        let g = shape(
+            2,
+            &[("src", crate::testkit::source(), 0), ("sink", sink(), 0)],
+            &[("src.out", "sink.in")],
+        );
+        let p = parts(
+            &g,
+            vec![
+                insert("m", Some(1), fresh(map(1))),
+                disconnect("src.out", "sink.in"),
+                connect("src.out", "m.in"),
+                connect("m.out", "sink.in"),
+            ],
+        );
+        assert_eq!(p["m"].worker, 1);
+        assert_eq!(
+            (&p["m"].inputs, &p["m"].outputs),
+            (&vec![vec![Spec::Ring]], &vec![Spec::Ring])
+        );
+        assert_eq!(p["src"].outputs, [Spec::Ring]);
+        assert_eq!(p["sink"].inputs, [[Spec::Ring]]);
+        assert_eq!((p["src"].worker, p["sink"].worker), (0, 0));
+    }
+
+    #[test]
+    fn a_removal_changes_its_neighbours_and_forwards_through_itself() {
+        let p = parts(&chain(), vec![remove("c"), connect("b.out", "sink.in")]);
+        assert_eq!(names(&p), ["b", "c", "sink"]);
+        assert_eq!(p["c"].does, Does::Remove);
+        assert_eq!(p["c"].wait, ["b.out -> c.in"]);
+        assert_eq!(p["c"].forward, ["c.out -> sink.in"]);
+        assert_eq!(p["b"].does, Does::Keep);
+        assert_eq!(p["b"].outputs, [Spec::Local]);
+        assert_eq!(p["sink"].wait, ["c.out -> sink.in"]);
+        assert_eq!(p["sink"].inputs, [[Spec::Local]]);
+    }
+}

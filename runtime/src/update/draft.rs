@@ -193,6 +193,19 @@ impl Draft {
                         .into_iter()
                         .find(|a| a.from == f && a.to == t)
                         .map(|a| a.id);
+                    // An arc of an instance this update removes is gone
+                    // already, whichever edit comes first.
+                    let removed_with_an_end = || {
+                        let outs = shape.instances.get(&f.0).into_iter().flat_map(|i| &i.outs);
+                        outs.map(|id| &shape.arcs[id]).any(|a| {
+                            a.from == f
+                                && a.to == t
+                                && (d.removed.contains(&f.0) || d.removed.contains(&t.0))
+                        })
+                    };
+                    if found.is_none() && removed_with_an_end() {
+                        continue;
+                    }
                     let id = found.ok_or(Refusal::NoSuchArc { from, to })?;
                     d.added.retain(|a| a.id != id);
                     if shape.arcs.contains_key(&id) {
@@ -206,18 +219,28 @@ impl Draft {
             d.connect(shape, &from, &to, capacity)?;
         }
         // An inserted instance runs on the worker of its first producer
-        // unless placed explicitly.
-        for (name, worker) in insert_workers {
-            let producer = d.arcs(shape, &name, true).first().map(|a| a.from.0.clone());
-            let w = worker
-                .or_else(|| producer.map(|p| d.worker(shape, &p)))
-                .unwrap_or(0);
-            d.inserted.insert(name, w);
+        // unless placed explicitly. That producer may be inserted too, and
+        // placed later in the list: repeat until nothing moves (a chain of
+        // inserts settles in as many rounds as it is long).
+        for _ in 0..insert_workers.len() {
+            let mut moved = false;
+            for (name, worker) in &insert_workers {
+                let producer = d.arcs(shape, name, true).first().map(|a| a.from.0.clone());
+                let w = worker
+                    .or_else(|| producer.map(|p| d.worker(shape, &p)))
+                    .unwrap_or(0);
+                moved |= d.inserted.insert(name.clone(), w) != Some(w);
+            }
+            if !moved {
+                break;
+            }
         }
         d.check_touched(shape)?;
         d.check_acyclic(shape)?;
         d.report.connected = d.added.iter().map(CArc::label).collect();
-        d.report.disconnected = d.dropped.iter().map(|id| shape.arcs[id].label()).collect();
+        let mut dropped: Vec<ArcId> = d.dropped.iter().copied().collect();
+        dropped.sort_unstable();
+        d.report.disconnected = dropped.iter().map(|id| shape.arcs[id].label()).collect();
         Ok(d)
     }
 
@@ -289,11 +312,14 @@ impl Draft {
         let tm = self.meta(shape, &t.0).ok_or_else(|| unknown(shape, &t.0))?;
         let label = format!("{from} -> {to}");
         let (packet, factory) = ends(&label, (&f, fm), (&t, tm))?;
+        // The arc it replaces: the one that left the same output, else one
+        // into the same input (the first such), whatever the set's order.
         let dropped_like = self
             .dropped
             .iter()
             .map(|id| &shape.arcs[id])
-            .find(|a| a.from == f || a.to == t);
+            .filter(|a| a.from == f || a.to == t)
+            .min_by_key(|a| (a.from != f, a.id));
         let capacity = capacity
             .or(dropped_like.map(|a| a.capacity))
             .unwrap_or(shape.default_capacity);
@@ -435,4 +461,594 @@ fn ends(
     let port = format!("{}.{}", to.0, to.1);
     check_packet_type(label, &port, &sent, &expected, |p| p.name)?;
     Ok((sent, out.arcs))
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::testkit::edit::{connect, disconnect, insert, remove, replace};
+    use crate::testkit::{chain, fresh, labels, map, migrated, shape, sink, source, Meta};
+
+    /// The refusal of `edits` over `shape`, as text. Messages are checked
+    /// for the names they must give, not word for word.
+    fn refused(shape: &Shape, edits: Vec<Edit>) -> String {
+        match Draft::new(shape, edits) {
+            Ok(d) => panic!(
+                "accepted; it would connect {:?} and disconnect {:?}",
+                d.report.connected, d.report.disconnected
+            ),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn assert_names(why: &str, names: &[&str]) {
+        for n in names {
+            assert!(why.contains(n), "`{n}` is not named in: {why}");
+        }
+    }
+
+    fn accepted(shape: &Shape, edits: Vec<Edit>) -> Draft {
+        Draft::new(shape, edits).unwrap_or_else(|e| panic!("refused: {e}"))
+    }
+
+    /// `Map` at `version` with state and migration steps `from -> from+1`
+    /// for every `from` in `steps`.
+    fn stateful_map(version: u32, steps: &[u32]) -> &'static ComponentMeta {
+        steps
+            .iter()
+            .fold(
+                Meta::new("Map", version)
+                    .input::<u64>("in")
+                    .output::<u64>("out")
+                    .state(),
+                |m, &from| m.migrates(from, from + 1),
+            )
+            .leak()
+    }
+
+    /// `src -> a -> b -> c -> sink`, with `b` a stateful `Map` v1.
+    fn chain_with_stateful_b() -> Shape {
+        let mut g = chain();
+        g.instances.get_mut("b").unwrap().meta = stateful_map(1, &[]);
+        g
+    }
+
+    /// A component whose ports carry `String`.
+    fn text_map() -> &'static ComponentMeta {
+        Meta::new("TextMap", 1)
+            .input::<String>("in")
+            .output::<String>("out")
+            .leak()
+    }
+
+    // ---- refusals ----
+
+    #[test]
+    fn an_empty_update_is_refused() {
+        assert!(Draft::new(&chain(), Vec::new()).is_err());
+    }
+
+    #[test]
+    fn an_unknown_instance_is_refused_by_name() {
+        let g = chain();
+        assert_names(
+            &refused(&g, vec![replace("nope", fresh(map(2)))]),
+            &["nope"],
+        );
+        assert_names(&refused(&g, vec![remove("nope")]), &["nope"]);
+        assert_names(
+            &refused(
+                &g,
+                vec![disconnect("a.out", "b.in"), connect("a.out", "nope.in")],
+            ),
+            &["nope"],
+        );
+    }
+
+    #[test]
+    fn an_unknown_output_port_is_refused_with_the_ports_that_exist() {
+        let g = chain();
+        let why = refused(
+            &g,
+            vec![disconnect("a.out", "b.in"), connect("a.nope", "b.in")],
+        );
+        assert_names(&why, &["nope", "`a`", "out"]);
+    }
+
+    #[test]
+    fn an_unknown_input_port_is_refused_with_the_ports_that_exist() {
+        let g = chain();
+        let why = refused(
+            &g,
+            vec![disconnect("a.out", "b.in"), connect("a.out", "b.nope")],
+        );
+        assert_names(&why, &["nope", "`b`", "in"]);
+    }
+
+    #[test]
+    fn an_endpoint_without_a_port_is_refused() {
+        let g = chain();
+        let why = refused(&g, vec![disconnect("a.out", "b.in"), connect("a", "b.in")]);
+        assert_names(&why, &["`a`"]);
+    }
+
+    #[test]
+    fn disconnecting_an_arc_that_does_not_exist_is_refused() {
+        let why = refused(&chain(), vec![disconnect("a.out", "c.in")]);
+        assert_names(&why, &["a.out", "c.in"]);
+    }
+
+    #[test]
+    fn a_new_arc_between_ports_of_different_types_is_refused_naming_both_types() {
+        let g = chain();
+        let why = refused(
+            &g,
+            vec![
+                insert("t", None, fresh(text_map())),
+                disconnect("a.out", "b.in"),
+                connect("a.out", "t.in"),
+                connect("t.out", "b.in"),
+            ],
+        );
+        assert_names(&why, &["a.out", "t.in", "u64", "String"]);
+    }
+
+    #[test]
+    fn a_replacement_whose_port_type_differs_from_its_kept_arc_is_refused() {
+        let g = chain();
+        // `b` would take `String` from `a`, which still sends `u64`.
+        let why = refused(&g, vec![replace("b", fresh(text_map()))]);
+        assert_names(&why, &["a.out", "b.in", "u64", "String"]);
+    }
+
+    #[test]
+    fn a_replacement_without_a_port_its_arcs_use_is_refused() {
+        let renamed = Meta::new("Map", 2)
+            .input::<u64>("input")
+            .output::<u64>("out")
+            .leak();
+        let why = refused(&chain(), vec![replace("b", fresh(renamed))]);
+        assert_names(&why, &["`b`", "in", "a.out -> b.in"]);
+    }
+
+    #[test]
+    fn an_inserted_instance_with_an_unconnected_input_is_refused() {
+        let why = refused(
+            &join(),
+            vec![
+                remove("src2"),
+                insert("k", None, fresh(map(1))),
+                connect("k.out", "j.y"),
+            ],
+        );
+        assert_names(&why, &["k.in"]);
+    }
+
+    #[test]
+    fn an_output_left_without_an_arc_is_refused() {
+        let why = refused(&chain(), vec![remove("sink")]);
+        assert_names(&why, &["c.out"]);
+    }
+
+    #[test]
+    fn an_output_with_two_arcs_is_refused() {
+        let why = refused(
+            &chain(),
+            vec![insert("s2", None, fresh(sink())), connect("c.out", "s2.in")],
+        );
+        assert_names(&why, &["c.out", "2"]);
+    }
+
+    #[test]
+    fn an_input_left_without_an_arc_is_refused() {
+        // `j.y` loses its only arc when `src2` goes.
+        let why = refused(&join(), vec![remove("src2")]);
+        assert_names(&why, &["j.y"]);
+    }
+
+    /// `src -> j.x`, `src2 -> j.y`, `j.out -> m.in`, `m.out -> sink.in`.
+    fn join() -> Shape {
+        let j = Meta::new("Join", 1)
+            .input::<u64>("x")
+            .input::<u64>("y")
+            .output::<u64>("out")
+            .leak();
+        shape(
+            1,
+            &[
+                ("src", source(), 0),
+                ("src2", source(), 0),
+                ("j", j, 0),
+                ("m", map(1), 0),
+                ("sink", sink(), 0),
+            ],
+            &[
+                ("src.out", "j.x"),
+                ("src2.out", "j.y"),
+                ("j.out", "m.in"),
+                ("m.out", "sink.in"),
+            ],
+        )
+    }
+
+    #[test]
+    fn a_new_arc_that_closes_a_cycle_is_refused() {
+        let why = refused(
+            &join(),
+            vec![remove("src2"), remove("sink"), connect("m.out", "j.y")],
+        );
+        assert_names(&why, &["m.out", "j.y", "cycle"]);
+    }
+
+    #[test]
+    fn a_new_arc_that_closes_a_cycle_through_an_inserted_instance_is_refused() {
+        let why = refused(
+            &join(),
+            vec![
+                remove("src2"),
+                insert("k", None, fresh(map(1))),
+                disconnect("m.out", "sink.in"),
+                connect("m.out", "k.in"),
+                connect("k.out", "j.y"),
+                remove("sink"),
+            ],
+        );
+        assert_names(&why, &["cycle"]);
+    }
+
+    #[test]
+    fn replacing_and_removing_one_instance_is_refused() {
+        let g = chain();
+        let why = refused(&g, vec![replace("b", fresh(map(2))), remove("b")]);
+        assert_names(&why, &["`b`"]);
+        let why = refused(&g, vec![remove("b"), replace("b", fresh(map(2)))]);
+        assert_names(&why, &["`b`"]);
+    }
+
+    #[test]
+    fn removing_and_inserting_one_name_is_refused() {
+        let why = refused(
+            &chain(),
+            vec![remove("b"), insert("b", None, fresh(map(2)))],
+        );
+        assert_names(&why, &["`b`"]);
+    }
+
+    #[test]
+    fn replacing_an_instance_twice_is_refused() {
+        let why = refused(
+            &chain(),
+            vec![replace("b", fresh(map(2))), replace("b", fresh(map(3)))],
+        );
+        assert_names(&why, &["`b`"]);
+    }
+
+    #[test]
+    fn inserting_a_name_twice_or_an_existing_name_is_refused() {
+        let why = refused(
+            &chain(),
+            vec![
+                insert("m", None, fresh(map(1))),
+                insert("m", None, fresh(map(1))),
+            ],
+        );
+        assert_names(&why, &["`m`"]);
+        let why = refused(&chain(), vec![insert("b", None, fresh(map(1)))]);
+        assert_names(&why, &["`b`"]);
+    }
+
+    #[test]
+    fn changing_an_instance_inserted_by_the_same_update_is_refused() {
+        let why = refused(
+            &chain(),
+            vec![
+                insert("m", None, fresh(map(1))),
+                replace("m", fresh(map(2))),
+            ],
+        );
+        assert_names(&why, &["`m`"]);
+    }
+
+    #[test]
+    fn inserting_on_a_worker_that_does_not_exist_is_refused() {
+        let why = refused(&chain(), vec![insert("m", Some(3), fresh(map(1)))]);
+        assert_names(&why, &["3"]);
+    }
+
+    #[test]
+    fn a_migration_without_a_path_is_refused_naming_both_versions() {
+        let g = chain_with_stateful_b();
+        // v3 declares only 2 -> 3: nothing reads v1.
+        let why = refused(&g, vec![replace("b", migrated(stateful_map(3, &[2])))]);
+        assert_names(&why, &["Map", "v1", "v3"]);
+    }
+
+    #[test]
+    fn a_chain_of_migration_steps_is_a_path() {
+        let g = chain_with_stateful_b();
+        accepted(&g, vec![replace("b", migrated(stateful_map(3, &[1, 2])))]);
+    }
+
+    #[test]
+    fn migrating_from_or_into_a_component_without_state_is_refused() {
+        // The running `b` exports no state.
+        let why = refused(
+            &chain(),
+            vec![replace("b", migrated(stateful_map(2, &[1])))],
+        );
+        assert_names(&why, &["`b`", "Map"]);
+        // The new version imports none.
+        let why = refused(
+            &chain_with_stateful_b(),
+            vec![replace("b", migrated(map(2)))],
+        );
+        assert_names(&why, &["Map", "`b`"]);
+        // Given fresh, neither matters.
+        accepted(&chain(), vec![replace("b", fresh(map(2)))]);
+    }
+
+    #[test]
+    fn a_refused_draft_leaves_the_shape_as_it_was() {
+        let g = chain();
+        let before = labels(&g);
+        let _ = refused(&g, vec![remove("sink")]);
+        assert_eq!(labels(&g), before);
+        assert_eq!(g.instances.len(), 5);
+    }
+
+    // ---- valid drafts, applied ----
+
+    #[test]
+    fn a_replacement_applied_changes_the_version_and_records_history() {
+        let mut g = chain_with_stateful_b();
+        let arcs = labels(&g);
+        let d = accepted(&g, vec![replace("b", migrated(stateful_map(2, &[1])))]);
+        assert_eq!(d.report.replaced.len(), 1);
+        assert!(d.added.is_empty() && d.dropped.is_empty());
+        d.apply(&mut g);
+        let b = &g.instances["b"];
+        assert_eq!((b.meta.name, b.meta.version, b.changes), ("Map", 2, 1));
+        assert_eq!(
+            b.history,
+            [VersionChange {
+                update: 0,
+                from: ("Map".to_owned(), 1),
+                to: ("Map".to_owned(), 2),
+            }]
+        );
+        assert_eq!(labels(&g), arcs, "arcs are kept");
+        assert_eq!(g.instances["a"].changes, 0);
+    }
+
+    #[test]
+    fn the_history_keeps_the_last_changes_only() {
+        let mut g = chain();
+        for v in 2..(HISTORY as u32 + 4) {
+            accepted(&g, vec![replace("b", fresh(map(v)))]).apply(&mut g);
+        }
+        let b = &g.instances["b"];
+        assert_eq!(b.changes, HISTORY as u64 + 2);
+        assert_eq!(b.history.len(), HISTORY);
+        assert_eq!(b.history.last().unwrap().to.1, HISTORY as u32 + 3);
+        assert_eq!(b.history.first().unwrap().from.1, 3, "the oldest dropped");
+    }
+
+    #[test]
+    fn an_insertion_applied_adds_the_instance_and_rewires_its_arcs() {
+        let mut g = shape(
+            2,
+            &[
+                ("src", source(), 0),
+                ("a", map(1), 1),
+                ("b", map(1), 0),
+                ("sink", sink(), 0),
+            ],
+            &[("src.out", "a.in"), ("a.out", "b.in"), ("b.out", "sink.in")],
+        );
+        let next = g.next_arc;
+        let d = accepted(
+            &g,
+            vec![
+                insert("m", None, fresh(map(7))),
+                disconnect("a.out", "b.in"),
+                connect("a.out", "m.in"),
+                connect("m.out", "b.in"),
+            ],
+        );
+        assert_eq!(d.inserted["m"], 1, "runs on the worker of its producer `a`");
+        assert_eq!(d.report.inserted, ["m"]);
+        assert_eq!(d.report.disconnected, ["a.out -> b.in"]);
+        let mut connected = d.report.connected.clone();
+        connected.sort();
+        assert_eq!(connected, ["a.out -> m.in", "m.out -> b.in"]);
+        d.apply(&mut g);
+        assert_eq!(
+            labels(&g),
+            [
+                "a.out -> m.in",
+                "b.out -> sink.in",
+                "m.out -> b.in",
+                "src.out -> a.in"
+            ]
+        );
+        let m = &g.instances["m"];
+        assert_eq!((m.meta.version, m.worker, m.changes), (7, 1, 0));
+        assert_eq!((m.ins.len(), m.outs.len()), (1, 1));
+        assert_eq!(g.order.last().map(String::as_str), Some("m"));
+        assert_eq!(g.next_arc, next + 2);
+        assert!(g.arcs.keys().all(|&id| id < g.next_arc));
+    }
+
+    #[test]
+    fn an_inserted_instance_runs_where_it_is_placed() {
+        let g = shape(
+            2,
+            &[("src", source(), 0), ("sink", sink(), 0)],
+            &[("src.out", "sink.in")],
+        );
+        let d = accepted(
+            &g,
+            vec![
+                insert("m", Some(1), fresh(map(1))),
+                disconnect("src.out", "sink.in"),
+                connect("src.out", "m.in"),
+                connect("m.out", "sink.in"),
+            ],
+        );
+        assert_eq!(d.inserted["m"], 1);
+    }
+
+    #[test]
+    fn two_inserted_instances_in_a_row_run_on_the_worker_of_the_first_producer() {
+        let g = shape(
+            2,
+            &[("src", source(), 1), ("sink", sink(), 0)],
+            &[("src.out", "sink.in")],
+        );
+        // Either order of the inserts: `m2`'s producer is `m1`, on `src`'s
+        // worker.
+        for m2_first in [false, true] {
+            let (i1, i2) = (
+                insert("m1", None, fresh(map(1))),
+                insert("m2", None, fresh(map(1))),
+            );
+            let mut edits = if m2_first { vec![i2, i1] } else { vec![i1, i2] };
+            edits.extend([
+                disconnect("src.out", "sink.in"),
+                connect("src.out", "m1.in"),
+                connect("m1.out", "m2.in"),
+                connect("m2.out", "sink.in"),
+            ]);
+            let d = accepted(&g, edits);
+            assert_eq!(
+                (d.inserted["m1"], d.inserted["m2"]),
+                (1, 1),
+                "m2 inserted first: {m2_first}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_rewired_arc_keeps_the_capacity_of_the_arc_it_replaces() {
+        let mut g = chain();
+        let id = g.instances["a"].outs[0];
+        g.arcs.get_mut(&id).unwrap().capacity = 9;
+        let d = accepted(
+            &g,
+            vec![
+                insert("m", None, fresh(map(1))),
+                disconnect("a.out", "b.in"),
+                connect("a.out", "m.in"),
+                connect("m.out", "b.in"),
+            ],
+        );
+        assert!(d.added.iter().all(|a| a.capacity == 9));
+    }
+
+    #[test]
+    fn an_arc_that_replaces_two_gets_the_same_capacity_every_time() {
+        // Removing `c` drops `b.out -> c.in` (capacity 5) and
+        // `c.out -> sink.in` (9); the new `b.out -> sink.in` is like both.
+        let mut g = chain();
+        for (id, capacity) in [(g.instances["b"].outs[0], 5), (g.instances["c"].outs[0], 9)] {
+            g.arcs.get_mut(&id).unwrap().capacity = capacity;
+        }
+        let capacities: HashSet<usize> = (0..32)
+            .map(|_| {
+                let d = accepted(&g, vec![remove("c"), connect("b.out", "sink.in")]);
+                d.added[0].capacity
+            })
+            .collect();
+        assert_eq!(capacities.len(), 1, "capacities seen: {capacities:?}");
+        assert!(capacities.contains(&5), "that of the arc the output had");
+    }
+
+    #[test]
+    fn the_report_lists_disconnected_arcs_in_the_order_of_the_graph() {
+        for _ in 0..16 {
+            let d = accepted(&chain(), vec![remove("c"), connect("b.out", "sink.in")]);
+            assert_eq!(d.report.disconnected, ["b.out -> c.in", "c.out -> sink.in"]);
+        }
+    }
+
+    #[test]
+    fn disconnecting_the_arcs_of_a_removed_instance_is_accepted_in_either_order() {
+        let disconnect_first = vec![
+            disconnect("b.out", "c.in"),
+            disconnect("c.out", "sink.in"),
+            remove("c"),
+            connect("b.out", "sink.in"),
+        ];
+        accepted(&chain(), disconnect_first);
+        let remove_first = vec![
+            remove("c"),
+            disconnect("b.out", "c.in"),
+            disconnect("c.out", "sink.in"),
+            connect("b.out", "sink.in"),
+        ];
+        accepted(&chain(), remove_first);
+    }
+
+    #[test]
+    fn a_removal_applied_drops_the_instance_and_its_arcs() {
+        let mut g = chain();
+        let d = accepted(&g, vec![remove("c"), connect("b.out", "sink.in")]);
+        assert_eq!(d.report.removed, ["c"]);
+        d.apply(&mut g);
+        assert!(!g.instances.contains_key("c"));
+        assert_eq!(g.order, ["src", "a", "b", "sink"]);
+        assert_eq!(
+            labels(&g),
+            ["a.out -> b.in", "b.out -> sink.in", "src.out -> a.in"]
+        );
+        assert_eq!(g.instances["b"].outs.len(), 1);
+        assert_eq!(g.instances["sink"].ins.len(), 1);
+    }
+
+    #[test]
+    fn an_arc_whose_type_changes_at_both_ends_is_replaced_by_a_new_arc() {
+        let mut g = chain();
+        // `a` and `b` switch to sending `String` between them.
+        let a2 = Meta::new("Map", 2)
+            .input::<u64>("in")
+            .output::<String>("out")
+            .leak();
+        let b2 = Meta::new("Map", 2)
+            .input::<String>("in")
+            .output::<u64>("out")
+            .leak();
+        let old = g.instances["a"].outs[0];
+        let d = accepted(&g, vec![replace("a", fresh(a2)), replace("b", fresh(b2))]);
+        assert!(d.dropped.contains(&old));
+        assert_eq!(d.added.len(), 1);
+        assert_eq!(d.added[0].label(), "a.out -> b.in");
+        assert!(d.added[0].packet.name.contains("String"));
+        d.apply(&mut g);
+        let new = g.instances["a"].outs[0];
+        assert_ne!(new, old);
+        assert!(g.arcs[&new].packet.name.contains("String"));
+        assert_eq!(g.instances["b"].ins, [new]);
+    }
+
+    #[test]
+    fn a_draft_answers_for_the_shape_after_the_update_without_changing_it() {
+        let g = chain();
+        let d = accepted(
+            &g,
+            vec![
+                remove("c"),
+                connect("b.out", "sink.in"),
+                replace("a", fresh(map(5))),
+            ],
+        );
+        assert!(d.meta(&g, "c").is_none());
+        assert_eq!(d.meta(&g, "a").map(|m| m.version), Some(5));
+        assert_eq!(d.meta(&g, "b").map(|m| m.version), Some(1));
+        let outs: Vec<String> = d.arcs(&g, "b", false).iter().map(|a| a.label()).collect();
+        assert_eq!(outs, ["b.out -> sink.in"]);
+        assert!(
+            g.instances.contains_key("c"),
+            "the shape itself is untouched"
+        );
+    }
 }

@@ -243,3 +243,279 @@ impl Evolution {
         })
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::testkit::{chain, fresh, labels, map, shape, sink, source, Meta};
+    use crate::update::draft::Draft;
+
+    /// A graph that has not run: `g` and a fresh instance of each of its
+    /// instances' components.
+    fn target(g: Shape) -> (Shape, Vec<Unbuilt>) {
+        let plans = g
+            .order
+            .iter()
+            .map(|n| (n.as_str().into(), fresh(g.instances[n].meta)))
+            .collect();
+        (g, plans)
+    }
+
+    fn evolve(running: &Shape, g: Shape) -> Evolution {
+        Evolution::between(running, target(g)).unwrap_or_else(|e| panic!("refused: {e}"))
+    }
+
+    fn refused(running: &Shape, g: Shape) -> String {
+        match Evolution::between(running, target(g)) {
+            Ok(e) => panic!("accepted: {:?}", fates(&e)),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn fates(e: &Evolution) -> Vec<(&str, Fate)> {
+        e.instances
+            .iter()
+            .map(|i| (i.name.as_str(), i.fate))
+            .collect()
+    }
+
+    /// The update's edits, in order, written out.
+    fn edits(e: &Evolution) -> Vec<String> {
+        e.update
+            .edits
+            .iter()
+            .map(|e| match e {
+                Edit::Replace { instance, incoming } => format!(
+                    "replace {instance} by {} v{}{}",
+                    incoming.meta().name,
+                    incoming.meta().version,
+                    if incoming.migrates() {
+                        " migrated"
+                    } else {
+                        " fresh"
+                    }
+                ),
+                Edit::Insert {
+                    instance, worker, ..
+                } => format!("insert {instance} on {worker:?}"),
+                Edit::Remove { instance } => format!("remove {instance}"),
+                Edit::Connect { from, to, capacity } => {
+                    format!("connect {from} -> {to} ({capacity:?})")
+                }
+                Edit::Disconnect { from, to } => format!("disconnect {from} -> {to}"),
+            })
+            .collect()
+    }
+
+    /// `chain()` with `b` replaced by `meta`.
+    fn chain_with_b(meta: &'static ComponentMeta) -> Shape {
+        let mut g = chain();
+        g.instances.get_mut("b").unwrap().meta = meta;
+        g
+    }
+
+    fn stateful_map(version: u32) -> &'static ComponentMeta {
+        Meta::new("Map", version)
+            .input::<u64>("in")
+            .output::<u64>("out")
+            .state()
+            .migrates(version.saturating_sub(1), version)
+            .leak()
+    }
+
+    #[test]
+    fn the_same_graph_keeps_everything_and_changes_nothing() {
+        let e = evolve(&chain(), chain());
+        assert!(e.is_empty());
+        assert!(e.instances.iter().all(|i| i.fate == Fate::Kept));
+        assert_eq!(
+            e.instances
+                .iter()
+                .map(|i| i.name.as_str())
+                .collect::<Vec<_>>(),
+            ["src", "a", "b", "c", "sink"]
+        );
+        assert_eq!(e.arcs.len(), 4);
+    }
+
+    #[test]
+    fn a_new_version_of_a_component_with_state_is_migrated() {
+        let e = evolve(
+            &chain_with_b(stateful_map(1)),
+            chain_with_b(stateful_map(2)),
+        );
+        assert_eq!(fates(&e)[2], ("b", Fate::Replaced { migrated: true }));
+        assert_eq!(edits(&e), ["replace b by Map v2 migrated"]);
+        let b = &e.instances[2];
+        assert_eq!(
+            (b.before.map(|m| m.version), b.after.map(|m| m.version)),
+            (Some(1), Some(2))
+        );
+    }
+
+    #[test]
+    fn a_new_version_without_state_starts_fresh() {
+        let e = evolve(&chain(), chain_with_b(map(2)));
+        assert_eq!(fates(&e)[2], ("b", Fate::Replaced { migrated: false }));
+        assert_eq!(edits(&e), ["replace b by Map v2 fresh"]);
+        // State on one side only: fresh too.
+        let e = evolve(&chain_with_b(stateful_map(1)), chain_with_b(map(2)));
+        assert_eq!(edits(&e), ["replace b by Map v2 fresh"]);
+    }
+
+    #[test]
+    fn another_component_replaces_fresh_unless_both_keep_state() {
+        let other = Meta::new("Other", 1)
+            .input::<u64>("in")
+            .output::<u64>("out")
+            .leak();
+        let e = evolve(&chain_with_b(stateful_map(1)), chain_with_b(other));
+        assert_eq!(fates(&e)[2], ("b", Fate::Replaced { migrated: false }));
+        assert_eq!(edits(&e), ["replace b by Other v1 fresh"]);
+
+        let stateful_other = Meta::new("Other", 1)
+            .input::<u64>("in")
+            .output::<u64>("out")
+            .state()
+            .leak();
+        let why = refused(&chain_with_b(stateful_map(1)), chain_with_b(stateful_other));
+        for name in ["`b`", "Map", "Other"] {
+            assert!(why.contains(name), "`{name}` is not named in: {why}");
+        }
+    }
+
+    #[test]
+    fn a_different_number_of_workers_is_refused() {
+        let one = shape(
+            1,
+            &[("src", source(), 0), ("sink", sink(), 0)],
+            &[("src.out", "sink.in")],
+        );
+        let two = shape(
+            2,
+            &[("src", source(), 0), ("sink", sink(), 1)],
+            &[("src.out", "sink.in")],
+        );
+        let why = refused(&one, two);
+        assert!(why.contains('1') && why.contains('2'), "{why}");
+    }
+
+    /// `src -> a -> m -> b -> sink` on two workers, `m` on worker 1: the
+    /// chain with `m` inserted and `c` gone.
+    fn rewired() -> Shape {
+        shape(
+            2,
+            &[
+                ("src", source(), 0),
+                ("a", map(1), 0),
+                ("m", map(1), 1),
+                ("b", map(1), 0),
+                ("sink", sink(), 0),
+            ],
+            &[
+                ("src.out", "a.in"),
+                ("a.out", "m.in"),
+                ("m.out", "b.in"),
+                ("b.out", "sink.in"),
+            ],
+        )
+    }
+
+    /// `chain()` on two workers.
+    fn chain2() -> Shape {
+        let mut g = chain();
+        g.workers = 2;
+        g
+    }
+
+    #[test]
+    fn instances_only_in_the_target_are_inserted_and_only_running_ones_removed() {
+        let e = evolve(&chain2(), rewired());
+        assert_eq!(
+            fates(&e),
+            [
+                ("src", Fate::Kept),
+                ("a", Fate::Kept),
+                ("m", Fate::Inserted),
+                ("b", Fate::Kept),
+                ("sink", Fate::Kept),
+                ("c", Fate::Removed),
+            ]
+        );
+        let m = &e.instances[2];
+        assert_eq!(
+            (m.worker, m.scheduled, m.before.is_none()),
+            (None, Some(1), true)
+        );
+        let c = &e.instances[5];
+        assert_eq!(
+            (c.worker, c.scheduled, c.after.is_none()),
+            (Some(0), None, true)
+        );
+        assert_eq!(
+            edits(&e),
+            [
+                "insert m on Some(1)",
+                "remove c",
+                // Arcs of `c` go with it; only arcs between instances that
+                // stay are disconnected.
+                "disconnect a.out -> b.in",
+                "connect a.out -> m.in (Some(4))",
+                "connect b.out -> sink.in (Some(4))",
+                "connect m.out -> b.in (Some(4))",
+            ]
+        );
+        assert_eq!(e.arcs.len(), 4);
+    }
+
+    #[test]
+    fn the_update_of_an_evolution_is_valid_and_yields_the_target() {
+        let mut running = chain2();
+        let e = evolve(&running, rewired());
+        Draft::new(&running, e.into_update().edits)
+            .unwrap_or_else(|e| panic!("refused: {e}"))
+            .apply(&mut running);
+        assert_eq!(labels(&running), labels(&rewired()));
+        assert_eq!(running.instances["m"].worker, 1);
+        assert!(!running.instances.contains_key("c"));
+    }
+
+    #[test]
+    fn two_new_versions_that_change_the_type_between_them_yield_a_valid_update() {
+        let mut running = chain();
+        let mut g = chain();
+        let a2 = Meta::new("Map", 2)
+            .input::<u64>("in")
+            .output::<String>("out")
+            .leak();
+        let b2 = Meta::new("Map", 2)
+            .input::<String>("in")
+            .output::<u64>("out")
+            .leak();
+        g.instances.get_mut("a").unwrap().meta = a2;
+        g.instances.get_mut("b").unwrap().meta = b2;
+        // `chain()` typed the arc `u64`; the target graph types it `String`.
+        let id = g.instances["a"].outs[0];
+        g.arcs.get_mut(&id).unwrap().packet = (a2.outputs[0].packet)();
+        let e = evolve(&running, g);
+        assert_eq!(
+            edits(&e),
+            ["replace a by Map v2 fresh", "replace b by Map v2 fresh"],
+            "the arc keeps its ports: no rewiring"
+        );
+        let d =
+            Draft::new(&running, e.into_update().edits).unwrap_or_else(|e| panic!("refused: {e}"));
+        d.apply(&mut running);
+        let arc = &running.arcs[&running.instances["a"].outs[0]];
+        assert!(arc.packet.name.contains("String"), "{}", arc.packet.name);
+    }
+
+    #[test]
+    fn a_kept_arc_keeps_its_capacity() {
+        let running = chain();
+        let mut g = chain();
+        g.arcs.values_mut().for_each(|a| a.capacity = 99);
+        let e = evolve(&running, g);
+        assert!(e.is_empty(), "{:?}", edits(&e));
+    }
+}
