@@ -4,7 +4,7 @@
 
 use crate::build_info::{fnv_hasher, BuildInfo};
 pub use crate::build_info::{STAMP, STAMP_LEN};
-use evoflow_runtime::__private::panic_text;
+use evoflow_runtime::panic_text;
 use evoflow_runtime::Graph;
 use std::any::TypeId;
 use std::ffi::{c_char, CString};

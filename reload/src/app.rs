@@ -6,7 +6,7 @@ use crate::build_info::BuildInfo;
 use crate::check::{check, CodeOf};
 use crate::loader::{map, open, Loaded};
 use arc_swap::ArcSwap;
-use evoflow_runtime::__private::panic_text;
+use evoflow_runtime::panic_text;
 use evoflow_runtime::{
     Fate, InstanceStatus, Report, Rollback, RunError, Running, UpdateError, UpdateReport,
 };

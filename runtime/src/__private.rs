@@ -8,8 +8,14 @@
 use crate::model::component::{ComponentMeta, PortMeta};
 use evoflow_graph::PlacementError;
 
-pub use crate::builder::GraphBuilder;
+use crate::builder::GraphBuilder;
+pub use crate::channel::arc::ArcFactory;
+pub use crate::channel::port::{
+    ArcId, ArcState, Drained, End, ErasedInPort, ErasedOutPort, InPort, InputSet, Kept, NoInputs,
+    NoOutputs, OutPort, OutputSet,
+};
 use crate::graph::Graph;
+pub use crate::model::component::Assemble;
 
 /// Stands in for the graph when `graph!` reports an error, so that code
 /// using the graph does not add errors of its own. Never runs: the program
@@ -321,9 +327,6 @@ const fn all_known(ports: &[PortMeta], names: &[&str]) -> bool {
     }
     true
 }
-
-/// Text of a panic payload (also for the reload crate's catch sites).
-pub use crate::exec::guard::panic_text;
 
 /// Picks how an input's packets are drained where their type is concrete:
 /// `(&DrainProbe::<T>::NEW).drain(..)` with both traits below in scope

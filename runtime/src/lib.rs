@@ -50,11 +50,12 @@ pub use channel::port::{
     NoOutputs, OutPort, OutputSet, Recoverable,
 };
 pub use evoflow_graph::{GraphError, Side};
+pub use exec::guard::panic_text;
 pub use exec::restart::Factory;
 pub use exec::worker::Panic;
 pub use graph::Graph;
 pub use model::component::{
-    Assemble, Component, ComponentMeta, Flow, Migration, Outputs, PacketType, PortMeta, Wait,
+    Component, ComponentMeta, Flow, Migration, Outputs, PacketType, PortMeta, Wait,
 };
 pub use model::schedule::{ArcInfo, InstanceInfo, Schedule};
 pub use model::shape::{InstanceStatus, VersionChange, HISTORY};

@@ -53,7 +53,7 @@ pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream, failed: bool) -> 
         |n: usize| -> Vec<syn::Ident> { (0..n).map(|i| format_ident!("__P{}", i)).collect() };
 
     let (outputs_decl, outputs_path) = if outputs.is_empty() && stray_emits.is_empty() {
-        (quote!(), quote!(#rt::NoOutputs))
+        (quote!(), quote!(#p::NoOutputs))
     } else {
         let names: Vec<_> = outputs.iter().map(|o| &o.name).collect();
         let tys = params(outputs.len());
@@ -68,7 +68,7 @@ pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream, failed: bool) -> 
         let stray = failed.then(|| quote!(#( pub fn #stray_emits<T>(&mut self, _: T) {} )*));
         let decl = quote! {
             #[doc = #doc]
-            pub struct #outputs_ty<#( #tys ),*> { #( #names: #rt::OutPort<#tys>, )* }
+            pub struct #outputs_ty<#( #tys ),*> { #( #names: #p::OutPort<#tys>, )* }
 
             impl<#( #tys: ::core::marker::Send + 'static ),*> #outputs_ty<#( #tys ),*> {
                 #(
@@ -79,17 +79,17 @@ pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream, failed: bool) -> 
                 #stray
             }
 
-            impl<#( #tys: ::core::marker::Send + 'static ),*> #rt::OutputSet for #outputs_ty<#( #tys ),*> {
+            impl<#( #tys: ::core::marker::Send + 'static ),*> #p::OutputSet for #outputs_ty<#( #tys ),*> {
                 const LEN: usize = #len;
                 #[allow(unused_mut, unused_variables)]
-                fn from_ends(ends: ::std::vec::Vec<#rt::End>) -> Self {
+                fn from_ends(ends: ::std::vec::Vec<#p::End>) -> Self {
                     let mut ends = ends.into_iter();
-                    #outputs_ty { #( #names: #rt::OutPort::from_end(ends.next().expect("one arc end per output")), )* }
+                    #outputs_ty { #( #names: #p::OutPort::from_end(ends.next().expect("one arc end per output")), )* }
                 }
-                fn into_ends(self) -> ::std::vec::Vec<#rt::End> {
+                fn into_ends(self) -> ::std::vec::Vec<#p::End> {
                     ::std::vec![ #( self.#names.into_end() ),* ]
                 }
-                fn port(&mut self, port: usize) -> &mut dyn #rt::ErasedOutPort {
+                fn port(&mut self, port: usize) -> &mut dyn #p::ErasedOutPort {
                     match port {
                         #( #idx => &mut self.#names, )*
                         _ => ::core::unreachable!("no output port {}", port),
@@ -102,7 +102,7 @@ pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream, failed: bool) -> 
     };
 
     let (inputs_decl, inputs_path) = if inputs.is_empty() {
-        (quote!(), quote!(#rt::NoInputs))
+        (quote!(), quote!(#p::NoInputs))
     } else {
         let names: Vec<_> = inputs.iter().map(|i| &i.name).collect();
         let tys = params(inputs.len());
@@ -112,24 +112,24 @@ pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream, failed: bool) -> 
         let decl = quote! {
             #[doc(hidden)]
             #[allow(non_camel_case_types)]
-            pub struct #inputs_ty<#( #tys ),*> { #( #names: #rt::InPort<#tys>, )* }
+            pub struct #inputs_ty<#( #tys ),*> { #( #names: #p::InPort<#tys>, )* }
 
-            impl<#( #tys: ::core::marker::Send + 'static ),*> #rt::InputSet for #inputs_ty<#( #tys ),*> {
+            impl<#( #tys: ::core::marker::Send + 'static ),*> #p::InputSet for #inputs_ty<#( #tys ),*> {
                 const LEN: usize = #len;
-                fn from_ends(ends: ::std::vec::Vec<::std::vec::Vec<#rt::End>>) -> Self {
+                fn from_ends(ends: ::std::vec::Vec<::std::vec::Vec<#p::End>>) -> Self {
                     let mut ends = ends.into_iter();
-                    #inputs_ty { #( #names: #rt::InPort::from_ends(ends.next().expect("arc ends per input")), )* }
+                    #inputs_ty { #( #names: #p::InPort::from_ends(ends.next().expect("arc ends per input")), )* }
                 }
-                fn into_ends(self) -> ::std::vec::Vec<::std::vec::Vec<#rt::End>> {
+                fn into_ends(self) -> ::std::vec::Vec<::std::vec::Vec<#p::End>> {
                     ::std::vec![ #( self.#names.into_ends() ),* ]
                 }
-                fn port(&self, port: usize) -> &dyn #rt::ErasedInPort {
+                fn port(&self, port: usize) -> &dyn #p::ErasedInPort {
                     match port {
                         #( #idx => &self.#names, )*
                         _ => ::core::unreachable!("no input port {}", port),
                     }
                 }
-                fn port_mut(&mut self, port: usize) -> &mut dyn #rt::ErasedInPort {
+                fn port_mut(&mut self, port: usize) -> &mut dyn #p::ErasedInPort {
                     match port {
                         #( #idx2 => &mut self.#names, )*
                         _ => ::core::unreachable!("no input port {}", port),
@@ -143,7 +143,7 @@ pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream, failed: bool) -> 
 
     let port_meta = |name: &syn::Ident, ty: &syn::Type| {
         let n = name.to_string();
-        quote!(#rt::PortMeta { name: #n, packet: #rt::PacketType::of::<#ty>, arcs: #rt::ArcFactory::of::<#ty>() })
+        quote!(#rt::PortMeta::of::<#ty>(#n))
     };
     let in_meta = inputs.iter().map(|i| port_meta(&i.name, &i.ty));
     let out_meta = outputs.iter().map(|o| port_meta(&o.name, &o.ty));
@@ -224,6 +224,12 @@ pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream, failed: bool) -> 
         }
     });
     let down_to = downgrades.iter().map(|d| d.to);
+    let with_state = state.then(|| {
+        quote!(.with_state(
+            &[ #( #rt::Migration::new(#mig_from, #mig_to) ),* ],
+            &[ #( #down_to ),* ],
+        ))
+    });
     let downgrade = (!downgrades.is_empty()).then(|| {
         let arms = downgrades.iter().map(|d| {
             let (name, to) = (&d.name, d.to);
@@ -314,17 +320,15 @@ pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream, failed: bool) -> 
         impl #rt::Component for #self_ty {
             type Inputs = #inputs_path;
             type Outputs = #outputs_path;
-            const META: #rt::ComponentMeta = #rt::ComponentMeta {
-                name: #name_str,
-                version: #version,
-                inputs: &[ #( #in_meta ),* ],
-                outputs: &[ #( #out_meta ),* ],
-                polls: #polls,
-                state: #state,
-                migrations: &[ #( #rt::Migration { from: #mig_from, to: #mig_to } ),* ],
-                downgrades: &[ #( #down_to ),* ],
-                code: #code,
-            };
+            const META: #rt::ComponentMeta = #rt::ComponentMeta::new(
+                #name_str,
+                #version,
+                &[ #( #in_meta ),* ],
+                &[ #( #out_meta ),* ],
+            )
+            .polling(#polls)
+            #with_state
+            .with_code(#code);
             #[inline]
             fn __drain(
                 &mut self,
@@ -333,7 +337,7 @@ pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream, failed: bool) -> 
                 port: usize,
                 arc: usize,
                 budget: usize,
-            ) -> #rt::Drained {
+            ) -> #p::Drained {
                 #drain
             }
             #generate

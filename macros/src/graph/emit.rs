@@ -228,7 +228,7 @@ pub(crate) fn emit(g: &Graph, root: &TokenStream) -> TokenStream {
         #place
         #( #construct )*
         #( #connected )*
-        let mut #b = #p::GraphBuilder::new(#name, #workers);
+        let mut #b = #p::rt::GraphBuilder::new(#name, #workers);
         #b.default_capacity(#capacity);
         #supervision
         #( #add )*

@@ -9,7 +9,8 @@ use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-/// Text of a panic payload.
+/// The message of a caught panic (its `&str` or `String` payload), for
+/// reports: every catch site of the runtime and of reload words it alike.
 pub fn panic_text(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
