@@ -72,7 +72,7 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
 
 impl Update {
     /// An empty update: add edits with the methods below, then apply it with
-    /// [`Running::update`]. An update with no edit is refused.
+    /// [`Running::update`](crate::Running::update). An update with no edit is refused.
     ///
     /// ```
     /// # use evoflow::{component, graph, Flow, Outputs, Update, UpdateError};
