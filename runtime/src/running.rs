@@ -329,7 +329,10 @@ impl Running {
 
     /// How this graph would become `target` (typically the graph of a
     /// rebuilt program): what each instance's fate is, and the update that
-    /// does it. Nothing changes until that update is applied.
+    /// does it. Nothing changes until that update is applied. Fails if
+    /// `target` has another number of workers, or would hand an
+    /// instance's state to another component (state only migrates between
+    /// versions of one component).
     ///
     /// ```
     /// # use evoflow::{component, graph, Fate, Flow, Outputs};
@@ -647,7 +650,40 @@ pub struct Report {
 }
 
 impl Report {
-    /// Takes instance `name` out of the report, if it exists and is a `C`.
+    /// Takes instance `name` out of the report, if it exists and is a `C`
+    /// (if it is not, it stays in the report).
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs};
+    /// # struct Count { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Count {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         if self.next == 100 { return Flow::Done; }
+    /// #         out.out(self.next);
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// let mut report = graph! {
+    ///     count: Count = Count { next: 0 };
+    ///     sum: Sum;
+    ///     count.out -> sum.inp;
+    /// }
+    /// .run_to_end()
+    /// .unwrap();
+    /// assert!(report.take::<Count>("sum").is_none()); // not a `Count`
+    /// assert_eq!(report.take::<Sum>("sum").unwrap().total, (0..100).sum::<u64>());
+    /// assert!(report.take::<Sum>("sum").is_none()); // taken
+    /// ```
     pub fn take<C: 'static>(&mut self, name: &str) -> Option<C> {
         let c = self.components.remove(name)?;
         match c.downcast::<C>() {
