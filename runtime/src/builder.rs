@@ -101,6 +101,37 @@ impl Assemble for GraphBuilder {
 
 impl GraphBuilder {
     /// A graph named `name` with `workers` sections (at least one).
+    ///
+    /// ```
+    /// # use evoflow::{component, Flow, GraphBuilder, Outputs};
+    /// # struct Count { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Count {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         if self.next == 100 { return Flow::Done; }
+    /// #         out.out(self.next);
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// let mut builder = GraphBuilder::new("by-hand", 2);
+    /// let count = builder.instance("count", 0, Count { next: 0 });
+    /// let sum = builder.instance("sum", 1, Sum::default());
+    /// builder.connect::<u64>(count, 0, sum, 0, 16).unwrap();
+    /// let graph = builder.build().unwrap();
+    /// assert_eq!(graph.schedule().sections.len(), 2);
+    ///
+    /// let mut report = graph.run_to_end().unwrap();
+    /// assert_eq!(report.take::<Sum>("sum").unwrap().total, (0..100).sum::<u64>());
+    /// ```
     pub fn new(name: impl Into<String>, workers: usize) -> Self {
         GraphBuilder {
             name: name.into(),
@@ -114,12 +145,86 @@ impl GraphBuilder {
 
     /// Supervision of every instance that has none of its own (and of the
     /// instances updates insert). Default: [`Supervision::STOP`].
+    ///
+    /// ```
+    /// # use evoflow::{component, Flow, GraphBuilder, Outputs, Supervision};
+    /// # struct Count { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Count {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         if self.next == 100 { return Flow::Done; }
+    /// #         out.out(self.next);
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # /// Counts what it handled; panics on 13.
+    /// # #[derive(Default)]
+    /// # struct Picky { seen: u64 }
+    /// # #[component]
+    /// # impl Picky {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) {
+    /// #         assert!(x != 13, "13 is unlucky");
+    /// #         self.seen += 1;
+    /// #     }
+    /// # }
+    /// # std::panic::set_hook(Box::new(|_| {})); // the panics are expected
+    /// let mut builder = GraphBuilder::new("resumes", 1);
+    /// builder.supervision(Supervision::resume());
+    /// let count = builder.instance("count", 0, Count { next: 0 });
+    /// let picky = builder.instance("picky", 0, Picky::default());
+    /// builder.connect::<u64>(count, 0, picky, 0, 16).unwrap();
+    /// // Packet 13 panics; `picky` goes on with the next one.
+    /// let mut report = builder.build().unwrap().run_to_end().unwrap();
+    /// assert_eq!(report.take::<Picky>("picky").unwrap().seen, 99);
+    /// ```
     pub fn supervision(&mut self, supervision: Supervision) -> &mut Self {
         self.supervision = supervision;
         self
     }
 
-    /// Supervision of instance `id`.
+    /// Supervision of instance `id`, instead of the graph's.
+    ///
+    /// ```
+    /// # use evoflow::{component, Flow, GraphBuilder, Outputs, RunError, Supervision};
+    /// # struct Count { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Count {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         if self.next == 100 { return Flow::Done; }
+    /// #         out.out(self.next);
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # /// Counts what it handled; panics on 13.
+    /// # #[derive(Default)]
+    /// # struct Picky { seen: u64 }
+    /// # #[component]
+    /// # impl Picky {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) {
+    /// #         assert!(x != 13, "13 is unlucky");
+    /// #         self.seen += 1;
+    /// #     }
+    /// # }
+    /// # std::panic::set_hook(Box::new(|_| {})); // the panics are expected
+    /// let run = |resume_picky: bool| {
+    ///     let mut builder = GraphBuilder::new("per-instance", 1);
+    ///     let count = builder.instance("count", 0, Count { next: 0 });
+    ///     let picky = builder.instance("picky", 0, Picky::default());
+    ///     if resume_picky {
+    ///         builder.supervise(picky, Supervision::resume());
+    ///     }
+    ///     builder.connect::<u64>(count, 0, picky, 0, 16).unwrap();
+    ///     builder.build().unwrap().run_to_end()
+    /// };
+    /// assert!(run(true).is_ok());
+    /// assert!(matches!(run(false), Err(RunError::Panicked(_)))); // the graph's default: stop
+    /// ```
     pub fn supervise(&mut self, id: InstanceId, supervision: Supervision) -> &mut Self {
         self.instances[id.0].supervision = Some(supervision);
         self
@@ -127,6 +232,41 @@ impl GraphBuilder {
 
     /// Adds an instance built by `factory`, which also rebuilds it when its
     /// supervision restarts it (as OTP restarts a child from `init`).
+    ///
+    /// ```
+    /// # use evoflow::{component, Flow, GraphBuilder, Outputs, Supervision};
+    /// # struct Count { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Count {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         if self.next == 100 { return Flow::Done; }
+    /// #         out.out(self.next);
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # /// Counts what it handled; panics on 13.
+    /// # #[derive(Default)]
+    /// # struct Picky { seen: u64 }
+    /// # #[component]
+    /// # impl Picky {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) {
+    /// #         assert!(x != 13, "13 is unlucky");
+    /// #         self.seen += 1;
+    /// #     }
+    /// # }
+    /// # std::panic::set_hook(Box::new(|_| {})); // the panics are expected
+    /// let mut builder = GraphBuilder::new("restarts", 1);
+    /// let count = builder.instance("count", 0, Count { next: 0 });
+    /// let picky = builder.instance_built_by("picky", 0, Picky::default);
+    /// builder.supervise(picky, Supervision::restart());
+    /// builder.connect::<u64>(count, 0, picky, 0, 16).unwrap();
+    /// let mut report = builder.build().unwrap().run_to_end().unwrap();
+    /// // Rebuilt after packet 13: the new instance saw packets 14 to 99.
+    /// assert_eq!(report.take::<Picky>("picky").unwrap().seen, 86);
+    /// ```
     pub fn instance_built_by<C: Component>(
         &mut self,
         name: impl Into<String>,
@@ -138,7 +278,47 @@ impl GraphBuilder {
         self.push::<C>(name.into(), section, Box::new(component), true)
     }
 
-    /// Capacity of arcs that live updates add without naming one.
+    /// Capacity (at least 1, default 1024) of the arcs that live updates
+    /// add without naming one, where the update removes no arc from the same
+    /// output or into the same input to take it from
+    /// (see [`Update::connect`](crate::Update::connect)).
+    ///
+    /// ```
+    /// # use evoflow::{component, Flow, GraphBuilder, Outputs, Update};
+    /// # struct Ticks { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Ticks {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         out.out(self.next); // until `stop`
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// let mut builder = GraphBuilder::new("defaults", 1);
+    /// builder.default_capacity(4);
+    /// let ticks = builder.instance("ticks", 0, Ticks { next: 0 });
+    /// let sum = builder.instance("sum", 0, Sum::default());
+    /// builder.connect::<u64>(ticks, 0, sum, 0, 64).unwrap();
+    /// let running = builder.build().unwrap().run().unwrap();
+    ///
+    /// let update = Update::new()
+    ///     .insert("ticks2", Ticks { next: 0 })
+    ///     .insert("sum2", Sum::default())
+    ///     .connect("ticks2.out", "sum2.inp");
+    /// running.update(update).unwrap();
+    /// let arc = running.schedule().arcs.into_iter().find(|a| a.to.0 == "sum2").unwrap();
+    /// assert_eq!(arc.capacity, 4);
+    /// # running.stop();
+    /// # running.join().unwrap();
+    /// ```
     pub fn default_capacity(&mut self, capacity: usize) -> &mut Self {
         self.default_capacity = capacity.max(1);
         self
@@ -146,6 +326,35 @@ impl GraphBuilder {
 
     /// Adds an instance to `section`; instances of a section run in the
     /// order they are added.
+    ///
+    /// ```
+    /// # use evoflow::{component, Flow, GraphBuilder, Outputs};
+    /// # struct Count { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Count {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         if self.next == 100 { return Flow::Done; }
+    /// #         out.out(self.next);
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// let mut builder = GraphBuilder::new("order", 1);
+    /// let sum = builder.instance("sum", 0, Sum::default());
+    /// let count = builder.instance("count", 0, Count { next: 0 });
+    /// builder.connect::<u64>(count, 0, sum, 0, 16).unwrap();
+    /// let graph = builder.build().unwrap();
+    /// let order: Vec<String> = graph.schedule().sections[0].iter().map(|i| i.name.clone()).collect();
+    /// assert_eq!(order, ["sum", "count"]);
+    /// ```
     pub fn instance<C: Component>(
         &mut self,
         name: impl Into<String>,
@@ -177,7 +386,42 @@ impl GraphBuilder {
     }
 
     /// Connects output `out` of `from` to input `inp` of `to` with an arc of
-    /// `capacity` packets of type `T`.
+    /// `capacity` packets (at least 1) of type `T`, which must be both
+    /// ports' packet type. Ports are numbered in declaration order.
+    ///
+    /// ```
+    /// # use evoflow::{component, Flow, GraphBuilder, Outputs, BuildError, GraphError};
+    /// # struct Count { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Count {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         if self.next == 100 { return Flow::Done; }
+    /// #         out.out(self.next);
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// let mut builder = GraphBuilder::new("checked", 1);
+    /// let count = builder.instance("count", 0, Count { next: 0 });
+    /// let sum = builder.instance("sum", 0, Sum::default());
+    ///
+    /// let wrong = builder.connect::<i32>(count, 0, sum, 0, 16);
+    /// assert!(matches!(wrong, Err(BuildError::Graph(ref e))
+    ///     if matches!(**e, GraphError::TypeMismatch { .. })), "{wrong:?}");
+    /// builder.connect::<u64>(count, 0, sum, 0, 16).unwrap();
+    /// // Packets are moved, not cloned: an output has one arc.
+    /// let again = builder.connect::<u64>(count, 0, sum, 0, 16);
+    /// assert!(matches!(again, Err(BuildError::Graph(ref e))
+    ///     if matches!(**e, GraphError::OutputShared { .. })), "{again:?}");
+    /// ```
     pub fn connect<T: Send + 'static>(
         &mut self,
         from: InstanceId,
@@ -243,8 +487,41 @@ impl GraphBuilder {
         Ok(())
     }
 
-    /// Checks that every port is connected and the arcs are acyclic, and
-    /// produces the runnable graph.
+    /// Checks that every port is connected, the arcs are acyclic and each
+    /// instance's supervision can be carried out, and produces the runnable
+    /// graph.
+    ///
+    /// ```
+    /// # use evoflow::{component, Flow, GraphBuilder, Outputs, BuildError, GraphError};
+    /// # struct Count { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Count {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         if self.next == 100 { return Flow::Done; }
+    /// #         out.out(self.next);
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// let mut builder = GraphBuilder::new("unfinished", 1);
+    /// builder.instance("count", 0, Count { next: 0 });
+    /// builder.instance("sum", 0, Sum::default());
+    /// match builder.build() {
+    ///     Err(BuildError::Graph(e)) => match *e {
+    ///         GraphError::Unconnected { port, .. } => assert_eq!(port, "count.out"),
+    ///         other => panic!("{other}"),
+    ///     },
+    ///     other => panic!("{:?}", other.err()),
+    /// }
+    /// ```
     pub fn build(self) -> Result<Graph, BuildError> {
         for p in &self.instances {
             let inputs = p.meta.inputs.iter().zip(&p.inputs);

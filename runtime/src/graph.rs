@@ -26,6 +26,34 @@ impl Graph {
     }
 
     /// The static schedule: sections, run order, arcs.
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs};
+    /// # struct Count { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Count {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         if self.next == 100 { return Flow::Done; }
+    /// #         out.out(self.next); self.next += 1; Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)] struct Sum { total: u64 }
+    /// # #[component] impl Sum { #[input] fn inp(&mut self, x: u64) { self.total += x; } }
+    /// let graph = graph! {
+    ///     workers = 2;
+    ///     count: Count = Count { next: 0 };
+    ///     #[worker(1)]
+    ///     sum: Sum;
+    ///     count.out -> sum.inp;
+    /// };
+    /// let schedule = graph.schedule();
+    /// let names: Vec<Vec<&str>> = schedule.sections.iter()
+    ///     .map(|s| s.iter().map(|i| i.name.as_str()).collect())
+    ///     .collect();
+    /// assert_eq!(names, [["count"], ["sum"]]);
+    /// assert!(schedule.arcs[0].cross_section); // an SPSC ring between workers
+    /// ```
     pub fn schedule(&self) -> Schedule {
         self.control.schedule()
     }

@@ -1,4 +1,4 @@
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 //! Runtime of evoflow: typed arcs, one worker per section of a static
 //! schedule, the graph handle, and the live update engine. Users depend on
 //! the `evoflow` crate, which re-exports this together with the macros.

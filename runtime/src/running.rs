@@ -47,7 +47,42 @@ impl fmt::Display for RunError {
 impl std::error::Error for RunError {}
 
 impl Graph {
-    /// Starts one worker thread per non-empty section.
+    /// Starts the graph: one worker thread per section (an empty one too:
+    /// updates may insert instances on it) and a thread that watches
+    /// updates. Returns at once; the graph runs until [`Running::stop`],
+    /// the end of its sources, or a panic that stops it.
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs, Update, UpdateError};
+    /// # struct Ticks { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Ticks {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         out.out(self.next); // until `stop`
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// let running = graph! {
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     sum: Sum;
+    ///     ticks.out -> sum.inp;
+    /// }
+    /// .run()
+    /// .unwrap();
+    /// assert!(!running.is_finished()); // `ticks` goes on until `stop`
+    /// assert_eq!(running.instances().len(), 2);
+    /// running.stop();
+    /// running.join().unwrap();
+    /// ```
     pub fn run(self) -> Result<Running, RunError> {
         let shared = Arc::new(Shared {
             abort: AtomicBool::new(false),
@@ -94,7 +129,38 @@ impl Graph {
         })
     }
 
-    /// Runs the graph until its sources are done and it has drained.
+    /// Runs the graph until its sources are done and it has drained:
+    /// [`Graph::run`] then [`Running::join`].
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs};
+    /// # struct Count { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Count {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         if self.next == 100 { return Flow::Done; }
+    /// #         out.out(self.next);
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// let mut report = graph! {
+    ///     count: Count = Count { next: 0 };
+    ///     sum: Sum;
+    ///     count.out -> sum.inp;
+    /// }
+    /// .run_to_end()
+    /// .unwrap();
+    /// assert_eq!(report.take::<Sum>("sum").unwrap().total, (0..100).sum::<u64>());
+    /// ```
     pub fn run_to_end(self) -> Result<Report, RunError> {
         self.run()?.join()
     }
@@ -110,11 +176,98 @@ pub struct Running {
 
 impl Running {
     /// The schedule the graph runs with now (updates change it).
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs, Update, UpdateError};
+    /// # struct Ticks { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Ticks {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         out.out(self.next); // until `stop`
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Double;
+    /// # #[component(outputs(out: u64))]
+    /// # impl Double {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64, out: &mut Outputs<Self>) { out.out(2 * x); }
+    /// # }
+    /// let running = graph! {
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     double: Double;
+    ///     sum: Sum;
+    ///     ticks.out -> double.inp;
+    ///     double.out -> sum.inp;
+    /// }
+    /// .run()
+    /// .unwrap();
+    /// running
+    ///     .update(Update::new().remove("double").connect("ticks.out", "sum.inp"))
+    ///     .unwrap();
+    /// let schedule = running.schedule();
+    /// let names: Vec<&str> = schedule.sections[0].iter().map(|i| i.name.as_str()).collect();
+    /// assert_eq!(names, ["ticks", "sum"]);
+    /// assert_eq!(schedule.arcs.len(), 1);
+    /// # running.stop();
+    /// # running.join().unwrap();
+    /// ```
     pub fn schedule(&self) -> Schedule {
         self.control.schedule()
     }
 
     /// Every instance with its current version and version history.
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs, Update, UpdateError};
+    /// # struct Ticks { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Ticks {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         out.out(self.next); // until `stop`
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct SumV2 { total: u64 }
+    /// # #[component(version = 2)]
+    /// # impl SumV2 {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// let running = graph! {
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     sum: Sum;
+    ///     ticks.out -> sum.inp;
+    /// }
+    /// .run()
+    /// .unwrap();
+    /// running.update(Update::new().replace_with("sum", SumV2::default())).unwrap();
+    /// let sum = running.instances().into_iter().find(|i| i.name == "sum").unwrap();
+    /// assert_eq!((sum.version, sum.changes), (2, 1));
+    /// assert_eq!(sum.history[0].from.1, 1);
+    /// # running.stop();
+    /// # running.join().unwrap();
+    /// ```
     pub fn instances(&self) -> Vec<InstanceStatus> {
         self.control.instances()
     }
@@ -125,6 +278,49 @@ impl Running {
     /// error the graph is exactly as before, except after the two errors
     /// that say the update committed ([`UpdateError::CommittedUnfinished`],
     /// [`UpdateError::FailedAfterCommit`]).
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs, Update, UpdateError};
+    /// # struct Ticks { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Ticks {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         out.out(self.next); // until `stop`
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct SumV2 { total: u64 }
+    /// # #[component(version = 2)]
+    /// # impl SumV2 {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// let running = graph! {
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     sum: Sum;
+    ///     ticks.out -> sum.inp;
+    /// }
+    /// .run()
+    /// .unwrap();
+    /// let report = running.update(Update::new().replace_with("sum", SumV2::default())).unwrap();
+    /// println!("{report}"); // update #1 applied in ...; sum: Sum v1 -> SumV2 v2
+    /// assert_eq!(report.participants, 1);
+    ///
+    /// let typo = running.update(Update::new().replace_with("summ", Sum::default()));
+    /// assert!(matches!(typo, Err(UpdateError::Refused(_))), "{typo:?}");
+    /// # running.stop();
+    /// # running.join().unwrap();
+    /// ```
     pub fn update(&self, update: Update) -> Result<UpdateReport, UpdateError> {
         if self.shared.abort.load(Ordering::Acquire) || self.is_finished() {
             return Err(UpdateError::NotRunning);
@@ -134,13 +330,112 @@ impl Running {
 
     /// How this graph would become `target` (typically the graph of a
     /// rebuilt program): what each instance's fate is, and the update that
-    /// does it. Nothing changes until that update is applied.
+    /// does it. Nothing changes until that update is applied. Fails if
+    /// `target` has another number of workers, or would hand an
+    /// instance's state to another component (state only migrates between
+    /// versions of one component).
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Fate, Flow, Outputs};
+    /// # struct Ticks { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Ticks {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         out.out(self.next); // until `stop`
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct SumV2 { total: u64 }
+    /// # #[component(version = 2)]
+    /// # impl SumV2 {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Double;
+    /// # #[component(outputs(out: u64))]
+    /// # impl Double {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64, out: &mut Outputs<Self>) { out.out(2 * x); }
+    /// # }
+    /// let running = graph! {
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     sum: Sum;
+    ///     ticks.out -> sum.inp;
+    /// }
+    /// .run()
+    /// .unwrap();
+    /// // The rebuilt program: `sum` at version 2, behind a new `double`.
+    /// let target = graph! {
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     double: Double;
+    ///     sum: SumV2;
+    ///     ticks.out -> double.inp;
+    ///     double.out -> sum.inp;
+    /// };
+    /// let evolution = running.evolution(target).unwrap();
+    /// for i in &evolution.instances {
+    ///     println!("{}: {:?}", i.name, i.fate); // ticks: Kept, double: Inserted, ...
+    /// }
+    /// let fate = |name: &str| evolution.instances.iter().find(|i| i.name == name).unwrap().fate;
+    /// assert_eq!(fate("ticks"), Fate::Kept);
+    /// assert_eq!(fate("double"), Fate::Inserted);
+    /// assert_eq!(fate("sum"), Fate::Replaced { migrated: false });
+    ///
+    /// running.update(evolution.into_update()).unwrap();
+    /// # running.stop();
+    /// # running.join().unwrap();
+    /// ```
     pub fn evolution(&self, target: Graph) -> Result<Evolution, EvolutionError> {
         self.control.evolution(target.into_parts())
     }
 
-    /// Asks every source to finish at its next call; the graph then drains
-    /// (every packet already emitted is still processed) and `join` returns.
+    /// Asks the graph to finish: no source or `#[poll]` method is called
+    /// again; the graph then drains (every packet already emitted is still
+    /// handled) and [`Running::join`] returns.
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs, Update, UpdateError};
+    /// # struct Ticks { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Ticks {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         out.out(self.next); // until `stop`
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// let running = graph! {
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     sum: Sum;
+    ///     ticks.out -> sum.inp;
+    /// }
+    /// .run()
+    /// .unwrap();
+    /// running.stop();
+    /// let mut report = running.join().unwrap();
+    /// let sent = report.take::<Ticks>("ticks").unwrap().next;
+    /// // Every packet sent before the stop was handled.
+    /// assert_eq!(report.take::<Sum>("sum").unwrap().total, (0..sent).sum::<u64>());
+    /// ```
     pub fn stop(&self) {
         self.shared.env.stop.store(true, Ordering::Release);
         self.shared.wake_all();
@@ -148,22 +443,191 @@ impl Running {
 
     /// The most recent dead letters (at most [`DEAD_LETTERS`](crate::DEAD_LETTERS)), oldest
     /// first, and how many there have been in all.
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs};
+    /// # struct Count { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Count {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         if self.next == 100 { return Flow::Done; }
+    /// #         out.out(self.next);
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # /// Counts what it handled; panics on 13.
+    /// # #[derive(Default)]
+    /// # struct Picky { seen: u64 }
+    /// # #[component]
+    /// # impl Picky {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) {
+    /// #         assert!(x != 13, "13 is unlucky");
+    /// #         self.seen += 1;
+    /// #     }
+    /// # }
+    /// # std::panic::set_hook(Box::new(|_| {})); // the panics are expected
+    /// let running = graph! {
+    ///     on_panic = resume;
+    ///     count: Count = Count { next: 0 };
+    ///     picky: Picky;
+    ///     count.out -> picky.inp;
+    /// }
+    /// .run()
+    /// .unwrap();
+    /// while !running.is_finished() { std::thread::yield_now(); }
+    ///
+    /// let (letters, count) = running.dead_letters();
+    /// assert_eq!(count, 1);
+    /// assert_eq!(letters[0].instance, "picky");
+    /// assert_eq!(letters[0].message, "13 is unlucky");
+    /// assert_eq!(letters[0].outcome, "resumed");
+    /// // Resumed: the run succeeds, and only packet 13 was lost.
+    /// let mut report = running.join().unwrap();
+    /// assert_eq!(report.take::<Picky>("picky").unwrap().seen, 99);
+    /// ```
     pub fn dead_letters(&self) -> (Vec<DeadLetter>, u64) {
         self.shared.env.dead_letters.read()
     }
 
     /// The most recent rollbacks of watched updates (at most
     /// [`HISTORY`](crate::HISTORY)), oldest first.
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs, Update, UpdateError};
+    /// # use std::time::Duration;
+    /// # struct Ticks { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Ticks {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         out.out(self.next); // until `stop`
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Broken;
+    /// # #[component(version = 2)]
+    /// # impl Broken {
+    /// #     #[input]
+    /// #     fn inp(&mut self, _x: u64) { panic!("broken"); }
+    /// # }
+    /// # std::panic::set_hook(Box::new(|_| {})); // the panics are expected
+    /// let running = graph! {
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     sum: Sum;
+    ///     ticks.out -> sum.inp;
+    /// }
+    /// .run()
+    /// .unwrap();
+    /// // `Broken` panics on its first packet.
+    /// let update = Update::new().replace_with("sum", Broken).watch(Duration::from_secs(60));
+    /// running.update(update).unwrap();
+    /// while running.rollbacks().is_empty() { std::thread::yield_now(); }
+    ///
+    /// let rollback = &running.rollbacks()[0];
+    /// assert_eq!((rollback.instance.as_str(), rollback.message.as_str()), ("sum", "broken"));
+    /// assert_eq!(rollback.outcome.as_ref().unwrap().replaced[0].1.to.0, "Sum");
+    /// # let _ = std::panic::take_hook();
+    /// # running.stop();
+    /// # running.join().unwrap();
+    /// ```
     pub fn rollbacks(&self) -> Vec<Rollback> {
         self.control.rollbacks()
     }
 
-    /// True once every worker has finished.
+    /// True once every worker has finished (the graph drained or stopped
+    /// after a panic); [`Running::join`] then returns at once.
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs, Update, UpdateError};
+    /// # struct Ticks { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Ticks {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         out.out(self.next); // until `stop`
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// let running = graph! {
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     sum: Sum;
+    ///     ticks.out -> sum.inp;
+    /// }
+    /// .run()
+    /// .unwrap();
+    /// running.stop();
+    /// while !running.is_finished() { std::thread::yield_now(); }
+    ///
+    /// let late = running.update(Update::new().replace_with("sum", Sum::default()));
+    /// assert!(matches!(late, Err(UpdateError::NotRunning)), "{late:?}");
+    /// # running.join().unwrap();
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.threads.iter().all(JoinHandle::is_finished)
     }
 
-    /// Waits until the graph has drained, or for the first panic.
+    /// Waits until every worker has finished: the graph drained, or an
+    /// instance panicked and the graph stopped, which it returns as
+    /// [`RunError::Panicked`].
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs, RunError};
+    /// # struct Count { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Count {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         if self.next == 100 { return Flow::Done; }
+    /// #         out.out(self.next);
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # /// Counts what it handled; panics on 13.
+    /// # #[derive(Default)]
+    /// # struct Picky { seen: u64 }
+    /// # #[component]
+    /// # impl Picky {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) {
+    /// #         assert!(x != 13, "13 is unlucky");
+    /// #         self.seen += 1;
+    /// #     }
+    /// # }
+    /// # std::panic::set_hook(Box::new(|_| {})); // the panics are expected
+    /// let running = graph! {
+    ///     count: Count = Count { next: 0 };
+    ///     picky: Picky;
+    ///     count.out -> picky.inp;
+    /// }
+    /// .run()
+    /// .unwrap();
+    /// match running.join() {
+    ///     Err(RunError::Panicked(p)) => assert_eq!(p.instance, "picky"),
+    ///     Err(e) => panic!("{e}"),
+    ///     Ok(_) => panic!("packet 13 stops the graph"),
+    /// }
+    /// ```
     pub fn join(mut self) -> Result<Report, RunError> {
         let mut components = HashMap::new();
         for t in std::mem::take(&mut self.threads) {
@@ -210,7 +674,40 @@ pub struct Report {
 }
 
 impl Report {
-    /// Takes instance `name` out of the report, if it exists and is a `C`.
+    /// Takes instance `name` out of the report, if it exists and is a `C`
+    /// (if it is not, it stays in the report).
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs};
+    /// # struct Count { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Count {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         if self.next == 100 { return Flow::Done; }
+    /// #         out.out(self.next);
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// let mut report = graph! {
+    ///     count: Count = Count { next: 0 };
+    ///     sum: Sum;
+    ///     count.out -> sum.inp;
+    /// }
+    /// .run_to_end()
+    /// .unwrap();
+    /// assert!(report.take::<Count>("sum").is_none()); // not a `Count`
+    /// assert_eq!(report.take::<Sum>("sum").unwrap().total, (0..100).sum::<u64>());
+    /// assert!(report.take::<Sum>("sum").is_none()); // taken
+    /// ```
     pub fn take<C: 'static>(&mut self, name: &str) -> Option<C> {
         let c = self.components.remove(name)?;
         match c.downcast::<C>() {

@@ -108,7 +108,7 @@ pub struct DeadLetter {
     pub message: String,
     /// When.
     pub at: SystemTime,
-    /// The packet, `Debug`-formatted, if its type is [`Recoverable`].
+    /// The packet, `Debug`-formatted, if its type is [`Recoverable`](crate::Recoverable).
     pub packet: Option<String>,
     /// What the supervisor did: "resumed", "restarted", ...
     pub outcome: String,

@@ -108,11 +108,93 @@ pub struct Evolution {
 
 impl Evolution {
     /// True if the target graph is the running one: nothing to apply.
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs};
+    /// # struct Ticks { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Ticks {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         out.out(self.next); // until `stop`
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// let running = graph! {
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     sum: Sum;
+    ///     ticks.out -> sum.inp;
+    /// }
+    /// .run()
+    /// .unwrap();
+    /// let same = graph! {
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     sum: Sum;
+    ///     ticks.out -> sum.inp;
+    /// };
+    /// assert!(running.evolution(same).unwrap().is_empty());
+    /// # running.stop();
+    /// # running.join().unwrap();
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.update.edits.is_empty()
     }
 
-    /// The update that performs the evolution.
+    /// The update that performs the evolution, to apply with
+    /// [`Running::update`](crate::Running::update).
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs};
+    /// # struct Ticks { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Ticks {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         out.out(self.next); // until `stop`
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct SumV2 { total: u64 }
+    /// # #[component(version = 2)]
+    /// # impl SumV2 {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// let running = graph! {
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     sum: Sum;
+    ///     ticks.out -> sum.inp;
+    /// }
+    /// .run()
+    /// .unwrap();
+    /// let rebuilt = graph! {
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     sum: SumV2;
+    ///     ticks.out -> sum.inp;
+    /// };
+    /// let update = running.evolution(rebuilt).unwrap().into_update();
+    /// let report = running.update(update).unwrap();
+    /// assert_eq!(report.replaced[0].1.to, ("SumV2".to_string(), 2));
+    /// # running.stop();
+    /// # running.join().unwrap();
+    /// ```
     pub fn into_update(self) -> Update {
         self.update
     }

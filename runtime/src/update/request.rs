@@ -72,7 +72,44 @@ pub struct Update {
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
 
 impl Update {
-    /// An empty update.
+    /// An empty update: add edits with the methods below, then apply it with
+    /// [`Running::update`](crate::Running::update). An update with no edit is refused.
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs, Update, UpdateError};
+    /// # struct Ticks { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Ticks {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         out.out(self.next); // until `stop`
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// let running = graph! {
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     sum: Sum;
+    ///     ticks.out -> sum.inp;
+    /// }
+    /// .run()
+    /// .unwrap();
+    /// let update = Update::new().replace_with("sum", Sum::default());
+    /// let report = running.update(update).unwrap();
+    /// assert_eq!(report.replaced[0].0, "sum");
+    ///
+    /// let empty = running.update(Update::new());
+    /// assert!(matches!(empty, Err(UpdateError::Refused(_))), "{empty:?}");
+    /// # running.stop();
+    /// # running.join().unwrap();
+    /// ```
     pub fn new() -> Self {
         Update::default()
     }
@@ -81,6 +118,56 @@ impl Update {
     /// [`DEFAULT_DEADLINE`]). If a changing instance has not prepared by
     /// then, the update is aborted everywhere and
     /// [`UpdateError::TimedOut`] names the instances that had not.
+    ///
+    /// An instance prepares between two packets: one stuck in a handler
+    /// cannot (`GATE` holds `stuck` in its first one here).
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs, Update, UpdateError};
+    /// # use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    /// # use std::time::Duration;
+    /// # static INSIDE: AtomicBool = AtomicBool::new(false);
+    /// # static GATE: AtomicBool = AtomicBool::new(false);
+    /// # struct Ticks { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Ticks {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         out.out(self.next); // until `stop`
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Stuck;
+    /// # #[component]
+    /// # impl Stuck {
+    /// #     #[input]
+    /// #     fn inp(&mut self, _x: u64) {
+    /// #         INSIDE.store(true, SeqCst);
+    /// #         while !GATE.load(SeqCst) { std::thread::yield_now(); }
+    /// #     }
+    /// # }
+    /// let running = graph! {
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     stuck: Stuck;
+    ///     ticks.out -> stuck.inp;
+    /// }
+    /// .run()
+    /// .unwrap();
+    /// while !INSIDE.load(SeqCst) { std::thread::yield_now(); }
+    ///
+    /// let update = Update::new()
+    ///     .replace_with("stuck", Stuck)
+    ///     .deadline(Duration::from_millis(50));
+    /// match running.update(update) {
+    ///     Err(UpdateError::TimedOut { unprepared, .. }) => assert_eq!(unprepared, ["stuck"]),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// GATE.store(true, SeqCst);
+    /// # running.stop();
+    /// # running.join().unwrap();
+    /// ```
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
         self
@@ -89,9 +176,58 @@ impl Update {
     /// Watches the update for `window` after it commits: if an instance it
     /// replaced panics in that time, every instance it replaced is swapped
     /// back to the version it replaced, as that version was at the swap
-    /// (see [`Rollback`](crate::Rollback)). The panicking packet becomes a
-    /// dead letter; the new version only resumes until the rollback is in.
-    /// A watched update may only replace instances.
+    /// (see [`Rollback`]). The panicking packet becomes a dead letter; the
+    /// new version only resumes until the rollback is in. A watched update
+    /// may only replace instances (it is refused otherwise).
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs, Update, UpdateError};
+    /// # use std::time::Duration;
+    /// # struct Ticks { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Ticks {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         out.out(self.next); // until `stop`
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// /// Version 2 of `sum`: panics on its first packet.
+    /// #[derive(Default)]
+    /// struct Broken;
+    ///
+    /// #[component(version = 2)]
+    /// impl Broken {
+    ///     #[input]
+    ///     fn inp(&mut self, _x: u64) { panic!("broken"); }
+    /// }
+    ///
+    /// # std::panic::set_hook(Box::new(|_| {})); // the panics are expected
+    /// let running = graph! {
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     sum: Sum;
+    ///     ticks.out -> sum.inp;
+    /// }
+    /// .run()
+    /// .unwrap();
+    /// let update = Update::new().replace_with("sum", Broken).watch(Duration::from_secs(60));
+    /// running.update(update).unwrap();
+    /// while running.rollbacks().is_empty() { std::thread::yield_now(); }
+    ///
+    /// let sum = running.instances().into_iter().find(|i| i.name == "sum").unwrap();
+    /// assert_eq!((sum.component.as_str(), sum.version), ("Sum", 1)); // back to version 1
+    /// # let _ = std::panic::take_hook();
+    /// # running.stop();
+    /// # running.join().unwrap();
+    /// ```
     pub fn watch(mut self, window: Duration) -> Self {
         self.watch = Some(window);
         self
@@ -103,7 +239,65 @@ impl Update {
     }
 
     /// Replaces `instance` by component `C`, built from the old instance's
-    /// exported state through `C`'s migrations.
+    /// exported state through `C`'s migrations (both must be
+    /// `#[component(state)]`; use [`Update::replace_with`] otherwise).
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs, Update, UpdateError};
+    /// use serde::{Deserialize, Serialize};
+    /// # struct Ticks { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Ticks {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         out.out(self.next); // until `stop`
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    ///
+    /// #[derive(Default, Serialize, Deserialize)]
+    /// struct Counter { seen: u64 }
+    ///
+    /// #[component(state)]
+    /// impl Counter {
+    ///     #[input]
+    ///     fn inp(&mut self, _x: u64) { self.seen += 1; }
+    /// }
+    ///
+    /// /// Version 2 also sums what it sees.
+    /// #[derive(Serialize, Deserialize)]
+    /// struct CounterV2 { seen: u64, total: u64 }
+    ///
+    /// /// Version 1's state, as version 2 reads it.
+    /// #[derive(Deserialize)]
+    /// struct V1 { seen: u64 }
+    ///
+    /// #[component(version = 2, state)]
+    /// impl CounterV2 {
+    ///     #[input]
+    ///     fn inp(&mut self, x: u64) { self.seen += 1; self.total += x; }
+    ///
+    ///     #[migrate(from = 1)]
+    ///     fn from_v1(old: V1) -> Self { CounterV2 { seen: old.seen, total: 0 } }
+    /// }
+    ///
+    /// let running = graph! {
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     count: Counter;
+    ///     ticks.out -> count.inp;
+    /// }
+    /// .run()
+    /// .unwrap();
+    /// let report = running.update(Update::new().replace::<CounterV2>("count")).unwrap();
+    /// println!("{report}"); // update #1 applied in ...; count: Counter v1 -> CounterV2 v2
+    ///
+    /// running.stop();
+    /// let mut finals = running.join().unwrap();
+    /// let sent = finals.take::<Ticks>("ticks").unwrap().next;
+    /// // Every packet counted once, by version 1 or by version 2.
+    /// assert_eq!(finals.take::<CounterV2>("count").unwrap().seen, sent);
+    /// ```
     pub fn replace<C: Component>(mut self, instance: &str) -> Self {
         let incoming = Box::new(IncomingOf::<C>::migrated());
         self.edits.push(Edit::Replace {
@@ -114,7 +308,53 @@ impl Update {
     }
 
     /// Replaces `instance` by `component`, which starts from its own state
-    /// (the old state is dropped; resources are still handed over).
+    /// (the old state is dropped; what the old version's `#[handover]` puts
+    /// in the [`Resources`](crate::Resources) reaches the new one's `#[takeover]`).
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs, Resources, Update, UpdateError};
+    /// # struct Ticks { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Ticks {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         out.out(self.next); // until `stop`
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// /// Checks that packets arrive once and in order.
+    /// #[derive(Default)]
+    /// struct InOrder { next: u64 }
+    ///
+    /// #[component]
+    /// impl InOrder {
+    ///     #[input]
+    ///     fn inp(&mut self, x: u64) {
+    ///         assert_eq!(x, self.next);
+    ///         self.next += 1;
+    ///     }
+    ///     #[handover]
+    ///     fn hand_over(&mut self, r: &mut Resources) { r.put("next", self.next); }
+    ///     #[takeover]
+    ///     fn take_over(&mut self, r: &mut Resources) { self.next = r.take("next").unwrap(); }
+    /// }
+    ///
+    /// let running = graph! {
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     check: InOrder;
+    ///     ticks.out -> check.inp;
+    /// }
+    /// .run()
+    /// .unwrap();
+    /// // Starts at `next: 0`, then takes the old instance's `next` over.
+    /// running.update(Update::new().replace_with("check", InOrder::default())).unwrap();
+    ///
+    /// running.stop();
+    /// let mut finals = running.join().unwrap();
+    /// let sent = finals.take::<Ticks>("ticks").unwrap().next;
+    /// assert_eq!(finals.take::<InOrder>("check").unwrap().next, sent);
+    /// ```
     pub fn replace_with<C: Component>(mut self, instance: &str, component: C) -> Self {
         let incoming = Box::new(IncomingOf::fresh(component));
         self.edits.push(Edit::Replace {
@@ -124,7 +364,56 @@ impl Update {
         self
     }
 
-    /// Inserts a new instance, run by the worker of its first producer.
+    /// Inserts a new instance, run by the worker of its first producer (by
+    /// worker 0 if it has none). Its ports must be connected in the same
+    /// update.
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs, Update, UpdateError};
+    /// # struct Ticks { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Ticks {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         out.out(self.next); // until `stop`
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Double;
+    /// # #[component(outputs(out: u64))]
+    /// # impl Double {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64, out: &mut Outputs<Self>) { out.out(2 * x); }
+    /// # }
+    /// let running = graph! {
+    ///     workers = 2;
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     #[worker(1)]
+    ///     sum: Sum;
+    ///     ticks.out -> sum.inp;
+    /// }
+    /// .run()
+    /// .unwrap();
+    /// let update = Update::new()
+    ///     .insert("double", Double)
+    ///     .disconnect("ticks.out", "sum.inp")
+    ///     .connect("ticks.out", "double.inp")
+    ///     .connect("double.out", "sum.inp");
+    /// assert_eq!(running.update(update).unwrap().inserted, ["double"]);
+    /// let double = running.instances().into_iter().find(|i| i.name == "double").unwrap();
+    /// assert_eq!(double.worker, 0); // the worker of `ticks`
+    /// # running.stop();
+    /// # running.join().unwrap();
+    /// ```
     pub fn insert<C: Component>(mut self, instance: &str, component: C) -> Self {
         let incoming = Box::new(IncomingOf::fresh(component));
         self.edits.push(Edit::Insert {
@@ -135,7 +424,55 @@ impl Update {
         self
     }
 
-    /// Inserts a new instance on worker `worker`.
+    /// Inserts a new instance on worker `worker` (refused if the graph has
+    /// no such worker).
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs, Update, UpdateError};
+    /// # struct Ticks { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Ticks {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         out.out(self.next); // until `stop`
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Double;
+    /// # #[component(outputs(out: u64))]
+    /// # impl Double {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64, out: &mut Outputs<Self>) { out.out(2 * x); }
+    /// # }
+    /// let running = graph! {
+    ///     workers = 2;
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     #[worker(1)]
+    ///     sum: Sum;
+    ///     ticks.out -> sum.inp;
+    /// }
+    /// .run()
+    /// .unwrap();
+    /// let update = Update::new()
+    ///     .insert_on("double", 1, Double)
+    ///     .disconnect("ticks.out", "sum.inp")
+    ///     .connect("ticks.out", "double.inp")
+    ///     .connect("double.out", "sum.inp");
+    /// running.update(update).unwrap();
+    /// let double = running.instances().into_iter().find(|i| i.name == "double").unwrap();
+    /// assert_eq!(double.worker, 1);
+    /// # running.stop();
+    /// # running.join().unwrap();
+    /// ```
     pub fn insert_on<C: Component>(mut self, instance: &str, worker: usize, component: C) -> Self {
         let incoming = Box::new(IncomingOf::fresh(component));
         self.edits.push(Edit::Insert {
@@ -146,8 +483,56 @@ impl Update {
         self
     }
 
-    /// Deletes an instance and the arcs at its ports. Its producers and
-    /// consumers must be connected elsewhere in the same update.
+    /// Deletes an instance and the arcs at its ports. The ports those arcs
+    /// leave unconnected must be connected again in the same update.
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs, Update, UpdateError};
+    /// # struct Ticks { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Ticks {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         out.out(self.next); // until `stop`
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Double;
+    /// # #[component(outputs(out: u64))]
+    /// # impl Double {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64, out: &mut Outputs<Self>) { out.out(2 * x); }
+    /// # }
+    /// let running = graph! {
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     double: Double;
+    ///     sum: Sum;
+    ///     ticks.out -> double.inp;
+    ///     double.out -> sum.inp;
+    /// }
+    /// .run()
+    /// .unwrap();
+    /// // Alone, it would leave `ticks.out` and `sum.inp` without an arc.
+    /// let alone = running.update(Update::new().remove("double"));
+    /// assert!(matches!(alone, Err(UpdateError::Refused(_))), "{alone:?}");
+    ///
+    /// let report = running
+    ///     .update(Update::new().remove("double").connect("ticks.out", "sum.inp"))
+    ///     .unwrap();
+    /// assert_eq!(report.removed, ["double"]);
+    /// assert_eq!(report.connected, ["ticks.out -> sum.inp"]);
+    /// # running.stop();
+    /// # running.join().unwrap();
+    /// ```
     pub fn remove(mut self, instance: &str) -> Self {
         self.edits.push(Edit::Remove {
             instance: instance.to_owned(),
@@ -155,8 +540,56 @@ impl Update {
         self
     }
 
-    /// Adds an arc `from` (`"a.out"`) -> `to` (`"b.inp"`) with the capacity
-    /// of the arc it replaces, or the graph's default.
+    /// Adds an arc `from` (`"a.out"`) -> `to` (`"b.inp"`). Its capacity is
+    /// that of an arc the update removes from the same output or into the
+    /// same input, if there is one, else the graph's default
+    /// ([`GraphBuilder::default_capacity`](crate::GraphBuilder::default_capacity)).
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs, Update, UpdateError};
+    /// # struct Ticks { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Ticks {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         out.out(self.next); // until `stop`
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Double;
+    /// # #[component(outputs(out: u64))]
+    /// # impl Double {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64, out: &mut Outputs<Self>) { out.out(2 * x); }
+    /// # }
+    /// let running = graph! {
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     sum: Sum;
+    ///     #[capacity(8)]
+    ///     ticks.out -> sum.inp;
+    /// }
+    /// .run()
+    /// .unwrap();
+    /// let update = Update::new()
+    ///     .insert("double", Double)
+    ///     .disconnect("ticks.out", "sum.inp")
+    ///     .connect("ticks.out", "double.inp")
+    ///     .connect("double.out", "sum.inp");
+    /// running.update(update).unwrap();
+    /// // Both new arcs take the place of `ticks.out -> sum.inp`.
+    /// assert!(running.schedule().arcs.iter().all(|a| a.capacity == 8));
+    /// # running.stop();
+    /// # running.join().unwrap();
+    /// ```
     pub fn connect(mut self, from: &str, to: &str) -> Self {
         self.edits.push(Edit::Connect {
             from: from.to_owned(),
@@ -166,7 +599,55 @@ impl Update {
         self
     }
 
-    /// Adds an arc with an explicit capacity.
+    /// Adds an arc with an explicit capacity (at least 1).
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs, Update, UpdateError};
+    /// # struct Ticks { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Ticks {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         out.out(self.next); // until `stop`
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Double;
+    /// # #[component(outputs(out: u64))]
+    /// # impl Double {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64, out: &mut Outputs<Self>) { out.out(2 * x); }
+    /// # }
+    /// let running = graph! {
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     sum: Sum;
+    ///     #[capacity(8)]
+    ///     ticks.out -> sum.inp;
+    /// }
+    /// .run()
+    /// .unwrap();
+    /// let update = Update::new()
+    ///     .insert("double", Double)
+    ///     .disconnect("ticks.out", "sum.inp")
+    ///     .connect_with_capacity("ticks.out", "double.inp", 2)
+    ///     .connect("double.out", "sum.inp");
+    /// running.update(update).unwrap();
+    /// let capacities: Vec<(String, usize)> =
+    ///     running.schedule().arcs.into_iter().map(|a| (a.to.0, a.capacity)).collect();
+    /// assert!(capacities.contains(&("double".to_string(), 2)));
+    /// assert!(capacities.contains(&("sum".to_string(), 8)));
+    /// # running.stop();
+    /// # running.join().unwrap();
+    /// ```
     pub fn connect_with_capacity(mut self, from: &str, to: &str, capacity: usize) -> Self {
         self.edits.push(Edit::Connect {
             from: from.to_owned(),
@@ -176,7 +657,55 @@ impl Update {
         self
     }
 
-    /// Removes the arc `from` -> `to`.
+    /// Removes the arc `from` -> `to`. The ports it leaves unconnected must
+    /// be connected again (or their instances removed) in the same update.
+    ///
+    /// ```
+    /// # use evoflow::{component, graph, Flow, Outputs, Update, UpdateError};
+    /// # struct Ticks { next: u64 }
+    /// # #[component(outputs(out: u64))]
+    /// # impl Ticks {
+    /// #     #[source]
+    /// #     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+    /// #         out.out(self.next); // until `stop`
+    /// #         self.next += 1;
+    /// #         Flow::Continue
+    /// #     }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Sum { total: u64 }
+    /// # #[component]
+    /// # impl Sum {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64) { self.total += x; }
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct Double;
+    /// # #[component(outputs(out: u64))]
+    /// # impl Double {
+    /// #     #[input]
+    /// #     fn inp(&mut self, x: u64, out: &mut Outputs<Self>) { out.out(2 * x); }
+    /// # }
+    /// let running = graph! {
+    ///     ticks: Ticks = Ticks { next: 0 };
+    ///     sum: Sum;
+    ///     ticks.out -> sum.inp;
+    /// }
+    /// .run()
+    /// .unwrap();
+    /// let alone = running.update(Update::new().disconnect("ticks.out", "sum.inp"));
+    /// assert!(matches!(alone, Err(UpdateError::Refused(_))), "{alone:?}");
+    ///
+    /// // Puts `double` between them.
+    /// let update = Update::new()
+    ///     .disconnect("ticks.out", "sum.inp")
+    ///     .insert("double", Double)
+    ///     .connect("ticks.out", "double.inp")
+    ///     .connect("double.out", "sum.inp");
+    /// assert_eq!(running.update(update).unwrap().disconnected, ["ticks.out -> sum.inp"]);
+    /// # running.stop();
+    /// # running.join().unwrap();
+    /// ```
     pub fn disconnect(mut self, from: &str, to: &str) -> Self {
         self.edits.push(Edit::Disconnect {
             from: from.to_owned(),
