@@ -53,10 +53,15 @@ mod build_info;
 mod check;
 pub mod cli;
 mod control;
+mod error;
 mod loader;
 
-pub use app::{App, ReloadError, ReloadReport};
+pub use app::{App, ReloadReport};
 pub use control::{request, ControlSocket};
+pub use error::{
+    BuildField, CannotLoad, Incompatibility, IoError, LibraryError, NotEvoflow, ObjectKind,
+    ReloadError, StartError,
+};
 
 /// Used by the code `evoflow::library!` generates. Not a public API.
 #[doc(hidden)]
