@@ -3,7 +3,7 @@
 //! definition changed while its name, size and alignment did not. Both are
 //! told by the hashes `#[component]` and `library!` compute from the source.
 
-use crate::error::Incompatibility;
+use crate::error::{Incompatibility, TypeChange};
 use crate::loader::Loaded;
 use evoflow_runtime::{ArcInfo, Evolution, Fate};
 use std::collections::HashMap;
@@ -127,7 +127,7 @@ pub(crate) fn check(
                 } else {
                     (&arc.from.0, evo_meta(evo, &arc.from.0))
                 };
-                return Err(Incompatibility::TypeChanged {
+                return Err(Incompatibility::TypeChanged(Box::new(TypeChange {
                     from: format!("{}.{}", arc.from.0, arc.from.1),
                     to: format!("{}.{}", arc.to.0, arc.to.1),
                     ty: ty.to_owned(),
@@ -135,7 +135,7 @@ pub(crate) fn check(
                     stale: stale.clone(),
                     component: stale_meta.0.to_owned(),
                     version: stale_meta.1,
-                });
+                })));
             }
         }
     }

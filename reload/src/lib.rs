@@ -60,7 +60,7 @@ pub use app::{App, ReloadReport};
 pub use control::{request, ControlSocket};
 pub use error::{
     BuildField, CannotLoad, Incompatibility, IoError, LibraryError, NotEvoflow, ObjectKind,
-    ReloadError, StartError,
+    ReloadError, StartError, TypeChange,
 };
 
 /// Used by the code `evoflow::library!` generates. Not a public API.

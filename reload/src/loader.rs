@@ -210,3 +210,111 @@ pub(crate) fn open(
         exported.graph,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::ErrorKind;
+
+    fn scratch() -> tempfile::TempDir {
+        tempfile::tempdir().expect("a temporary directory")
+    }
+
+    fn refused(path: &Path) -> LibraryError {
+        match map(path, scratch().path(), 0) {
+            Ok(_) => panic!("`{}` was mapped", path.display()),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn a_missing_file_cannot_be_read() {
+        let path = Path::new("/nonexistent/libnothing.so");
+        let e = refused(path);
+        match &e {
+            LibraryError::Read { path: p, error } => {
+                assert_eq!(p, path);
+                assert_eq!(error.kind, ErrorKind::NotFound);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            e.to_string()
+                .starts_with("cannot read `/nonexistent/libnothing.so`: "),
+            "{e}"
+        );
+        let source = std::error::Error::source(&e).expect("the io error");
+        assert_eq!(
+            source.to_string(),
+            e.to_string().split(": ").nth(1).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_directory_is_not_a_file() {
+        let dir = scratch();
+        let e = refused(dir.path());
+        assert_eq!(
+            e,
+            LibraryError::NotAFile {
+                path: dir.path().to_owned()
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            format!("`{}` is not a file", dir.path().display())
+        );
+    }
+
+    #[test]
+    fn a_text_file_is_not_an_evoflow_library() {
+        let dir = scratch();
+        let path = dir.path().join("libnotes.so");
+        std::fs::write(&path, "not a library\n").unwrap();
+        let e = refused(&path);
+        match &e {
+            LibraryError::NotEvoflow {
+                path: p,
+                why: NotEvoflow::NotObject(_),
+            } => assert_eq!(p, &path),
+            other => panic!("{other:?}"),
+        }
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "`{}` is not an evoflow component library (not an object file: ",
+                path.display()
+            )) && text.ends_with(
+                "); build the component crate as a `cdylib` that invokes `evoflow::library!(your_graph_fn)`"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_executable_is_not_an_evoflow_library() {
+        let exe = std::env::current_exe().unwrap();
+        let e = refused(&exe);
+        assert!(
+            matches!(
+                &e,
+                LibraryError::NotEvoflow {
+                    why: NotEvoflow::Kind(Kind::Executable)
+                        | NotEvoflow::NoSymbol("evoflow_build_info"),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn the_copy_is_removed_whatever_the_outcome() {
+        let dir = scratch();
+        let path = dir.path().join("libnotes.so");
+        std::fs::write(&path, "not a library\n").unwrap();
+        let copies = scratch();
+        assert!(map(&path, copies.path(), 7).is_err());
+        assert_eq!(std::fs::read_dir(copies.path()).unwrap().count(), 0);
+    }
+}
