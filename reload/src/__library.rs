@@ -49,7 +49,8 @@ pub fn build_info(sources: u64, marker: TypeId) -> *const c_char {
 }
 
 /// Builds the library's graph for the host (`evoflow_library_v1`). A panic
-/// in `graph` is caught here, by the library's own panic runtime.
+/// in `graph` is caught here, by the library's own panic runtime; `Err`
+/// holds its message.
 pub fn export(
     host: &HostContext,
     crate_name: &'static str,
@@ -66,8 +67,8 @@ pub fn export(
     FIRST.with(|f| f.set(host.first));
     let graph = catch_unwind(graph);
     FIRST.with(|f| f.set(false));
-    let graph =
-        graph.map_err(|p| format!("its graph function panicked: {}", panic_text(p.as_ref())))?;
+    // The host says what failed: only the panic's message crosses.
+    let graph = graph.map_err(|p| panic_text(p.as_ref()))?;
     Ok(Library {
         crate_name,
         types,

@@ -4,6 +4,7 @@
 
 use crate::build_info::BuildInfo;
 use crate::check::{check, CodeOf};
+use crate::error::{LibraryError, ReloadError, StartError};
 use crate::loader::{map, open, Loaded};
 use arc_swap::ArcSwap;
 use evoflow_runtime::panic_text;
@@ -17,34 +18,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// Why a reload (or the start) did not happen. The running program is
-/// untouched.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ReloadError {
-    /// The program could not start: nothing runs.
-    Start(String),
-    /// The library could not be loaded or is incompatible with the running
-    /// program; the message names the cause and the fix.
-    Refused(String),
-    /// The update engine refused or rolled back the update.
-    Update(UpdateError),
-}
-
-impl fmt::Display for ReloadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ReloadError::Start(why) => write!(f, "cannot start: {why}"),
-            ReloadError::Refused(why) => write!(f, "reload refused, nothing changed: {why}"),
-            ReloadError::Update(e @ UpdateError::FailedAfterCommit { .. }) => {
-                write!(f, "reload applied, then failed: {e}")
-            }
-            ReloadError::Update(e) => write!(f, "reload not applied: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for ReloadError {}
 
 /// What a reload did.
 #[derive(Clone, Debug)]
@@ -173,11 +146,14 @@ impl Identity {
 }
 
 /// Hash of a file's bytes (SipHash with fixed keys: stable in a process).
-fn digest(path: &Path) -> Result<u64, String> {
+fn digest(path: &Path) -> Result<u64, LibraryError> {
     use std::hash::Hasher;
     use std::io::Read;
-    let shown = path.display();
-    let mut file = std::fs::File::open(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    let unreadable = |e: std::io::Error| LibraryError::Read {
+        path: path.to_owned(),
+        error: e.into(),
+    };
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
     let mut h = std::collections::hash_map::DefaultHasher::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
@@ -185,7 +161,7 @@ fn digest(path: &Path) -> Result<u64, String> {
             Ok(0) => return Ok(h.finish()),
             Ok(n) => h.write(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("cannot read `{shown}`: {e}")),
+            Err(e) => return Err(unreadable(e)),
         }
     }
 }
@@ -217,7 +193,7 @@ impl Builds {
         path: &Path,
         scratch: &Path,
         host: &BuildInfo,
-    ) -> Result<(Arc<Loaded>, evoflow_runtime::Graph), String> {
+    ) -> Result<(Arc<Loaded>, evoflow_runtime::Graph), LibraryError> {
         let serial = self.attempts;
         self.attempts += 1;
         let mapped = map(path, scratch, serial)?;
@@ -284,10 +260,10 @@ impl App {
             .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()
             .map_err(|e| {
-                ReloadError::Start(format!(
-                    "cannot create a private directory for library copies in `{}`: {e}; set TMPDIR to a writable directory",
-                    std::env::temp_dir().display()
-                ))
+                ReloadError::Start(StartError::Scratch {
+                    dir: std::env::temp_dir(),
+                    error: e.into(),
+                })
             })?;
         let host = BuildInfo::current();
         let mut builds = Builds {
@@ -300,10 +276,10 @@ impl App {
         };
         let (lib, graph) = builds
             .load(&library, scratch.path(), &host)
-            .map_err(ReloadError::Start)?;
+            .map_err(|e| ReloadError::Start(StartError::Library(e)))?;
         let running = graph
             .run()
-            .map_err(|e| ReloadError::Start(format!("cannot start the graph: {e}")))?;
+            .map_err(|e| ReloadError::Start(StartError::Run(e.to_string())))?;
         builds.code_of = running
             .instances()
             .into_iter()
@@ -363,12 +339,7 @@ impl App {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             self.apply(path, &mut builds, start, watch)
         }))
-        .unwrap_or_else(|p| {
-            Err(ReloadError::Refused(format!(
-                "internal error while reloading: {}",
-                panic_text(p.as_ref())
-            )))
-        });
+        .unwrap_or_else(|p| Err(ReloadError::Internal(panic_text(p.as_ref()))));
         self.seen.store(Seen::of(&builds));
         match &outcome {
             Ok(report) => tracing::info!("{report}"),
@@ -384,7 +355,7 @@ impl App {
         start: Instant,
         watch: Option<Duration>,
     ) -> Result<ReloadReport, ReloadError> {
-        let digest = digest(path).map_err(ReloadError::Refused)?;
+        let digest = digest(path)?;
         let unchanged = Identity::of(digest, &self.running);
         if builds.current.as_ref() == Some(&unchanged) {
             return Ok(ReloadReport {
@@ -400,24 +371,17 @@ impl App {
             });
         }
         let first = builds.loaded[0].clone();
-        let (lib, graph) = builds
-            .load(path, self.scratch.path(), &self.host)
-            .map_err(ReloadError::Refused)?;
+        let (lib, graph) = builds.load(path, self.scratch.path(), &self.host)?;
         if lib.crate_name != first.crate_name {
-            return Err(ReloadError::Refused(format!(
-                "`{}` is the library of crate `{}`, but the program runs crate `{}`",
-                path.display(),
-                lib.crate_name,
-                first.crate_name
-            )));
+            return Err(ReloadError::Library(LibraryError::OtherCrate {
+                path: path.to_owned(),
+                library: lib.crate_name.to_owned(),
+                running: first.crate_name.to_owned(),
+            }));
         }
-        let evolution = self
-            .running
-            .evolution(graph)
-            .map_err(|e| ReloadError::Refused(e.to_string()))?;
+        let evolution = self.running.evolution(graph)?;
         let before = self.running.schedule().arcs;
-        let renewed =
-            check(&evolution, &builds.code_of, &lib, &before).map_err(ReloadError::Refused)?;
+        let renewed = check(&evolution, &builds.code_of, &lib, &before)?;
         let load_time = start.elapsed();
         let mut report = ReloadReport {
             library: path.to_owned(),

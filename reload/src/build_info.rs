@@ -6,6 +6,7 @@
 //! A library states its build info through a C-ABI function, so the host
 //! can read it before it calls any Rust-ABI code of the library.
 
+use crate::error::{BuildField, CannotLoad, NotEvoflow};
 use std::any::TypeId;
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -73,16 +74,14 @@ pub const STAMP: [u8; STAMP_LEN] = {
 /// Why a library whose stamp reads `stamp` cannot be loaded into this
 /// build, if it cannot: the first field that differs, said as
 /// [`BuildInfo::refuse`] says it.
-pub(crate) fn refuse_stamp(stamp: &[u8]) -> Option<String> {
+pub(crate) fn refuse_stamp(stamp: &[u8]) -> Option<CannotLoad> {
     if stamp == STAMP {
         return None;
     }
     let text = String::from_utf8_lossy(stamp);
     let mut lines = text.lines();
     if lines.next() != Some(FORMAT) {
-        return Some(format!(
-            "its build stamp does not start with `{FORMAT}`; it was built by another version of evoflow"
-        ));
+        return Some(CannotLoad::StampFormat(FORMAT));
     }
     let fields: std::collections::HashMap<&str, &str> =
         lines.filter_map(|l| l.split_once('=')).collect();
@@ -95,9 +94,7 @@ pub(crate) fn refuse_stamp(stamp: &[u8]) -> Option<String> {
         panic: fields.get("panic").unwrap_or(&"?").to_string(),
         runtime: host.runtime,
     };
-    Some(host.refuse(&lib).unwrap_or_else(|| {
-        "its build stamp differs from the running program's; rebuild both and restart".to_owned()
-    }))
+    Some(host.refuse(&lib).unwrap_or(CannotLoad::StampDiffers))
 }
 
 /// The build of a host or a library.
@@ -144,23 +141,20 @@ impl BuildInfo {
 
     /// Parses a library's build info text into the build info and the
     /// hash of its dependencies.
-    pub(crate) fn parse(text: &str) -> Result<(Self, u64), String> {
+    pub(crate) fn parse(text: &str) -> Result<(Self, u64), NotEvoflow> {
         let mut lines = text.lines();
         if lines.next() != Some(FORMAT) {
-            return Err(format!(
-                "its build info does not start with `{FORMAT}`; it was built by another version of evoflow"
-            ));
+            return Err(NotEvoflow::InfoFormat(FORMAT));
         }
-        let mut get = |key: &str| -> Result<String, String> {
+        let mut get = |key: &str| -> Result<String, NotEvoflow> {
             lines
                 .next()
                 .and_then(|l| l.strip_prefix(key))
                 .and_then(|l| l.strip_prefix('='))
                 .map(str::to_owned)
-                .ok_or_else(|| format!("its build info lacks `{key}`"))
+                .ok_or_else(|| NotEvoflow::InfoLacks(key.to_owned()))
         };
-        let num =
-            |s: String| u64::from_str_radix(&s, 16).map_err(|e| format!("bad build info: {e}"));
+        let num = |s: String| u64::from_str_radix(&s, 16).map_err(NotEvoflow::InfoNumber);
         let info = BuildInfo {
             evoflow: get("evoflow")?,
             rustc: get("rustc")?,
@@ -174,34 +168,40 @@ impl BuildInfo {
 
     /// Why a library with build info `lib` cannot share memory with this
     /// build, if it cannot.
-    pub(crate) fn refuse(&self, lib: &BuildInfo) -> Option<String> {
+    pub(crate) fn refuse(&self, lib: &BuildInfo) -> Option<CannotLoad> {
         let hex = |v: u64| format!("{v:016x}");
         let pairs = [
-            ("compiler", self.rustc.clone(), lib.rustc.clone()),
-            ("target", self.target.clone(), lib.target.clone()),
-            ("evoflow version", self.evoflow.clone(), lib.evoflow.clone()),
+            (BuildField::Compiler, self.rustc.clone(), lib.rustc.clone()),
+            (BuildField::Target, self.target.clone(), lib.target.clone()),
             (
-                "debug assertions setting (profile)",
+                BuildField::EvoflowVersion,
+                self.evoflow.clone(),
+                lib.evoflow.clone(),
+            ),
+            (
+                BuildField::DebugAssertions,
                 self.debug_assertions.to_string(),
                 lib.debug_assertions.to_string(),
             ),
             (
-                "panic strategy (`panic` in the profile, or `-C panic` in RUSTFLAGS)",
+                BuildField::PanicStrategy,
                 self.panic.clone(),
                 lib.panic.clone(),
             ),
             (
-                "evoflow runtime build (features, profile)",
+                BuildField::RuntimeBuild,
                 hex(self.runtime),
                 hex(lib.runtime),
             ),
         ];
-        pairs.into_iter().find(|(_, host, other)| host != other).map(|(what, host, other)| {
-            format!(
-                "its {what} is `{other}` but the running program's is `{host}`; a library can only be \
-                 loaded into a program built by the same compiler and `cargo build`: rebuild both and restart"
-            )
-        })
+        pairs
+            .into_iter()
+            .find(|(_, host, other)| host != other)
+            .map(|(field, running, library)| CannotLoad::Build {
+                field,
+                library,
+                running,
+            })
     }
 }
 
@@ -242,7 +242,16 @@ mod tests {
             rustc: "rustc 1.0.0".into(),
             ..host.clone()
         };
-        let why = host.refuse(&lib).expect("refused");
+        let refused = host.refuse(&lib).expect("refused");
+        assert_eq!(
+            refused,
+            CannotLoad::Build {
+                field: BuildField::Compiler,
+                library: "rustc 1.0.0".into(),
+                running: host.rustc.clone(),
+            }
+        );
+        let why = refused.to_string();
         assert!(why.contains("compiler is `rustc 1.0.0`"), "{why}");
         assert!(why.contains(&host.rustc), "{why}");
     }
@@ -254,7 +263,7 @@ mod tests {
             panic: "abort".into(),
             ..host.clone()
         };
-        let why = host.refuse(&lib).expect("refused");
+        let why = host.refuse(&lib).expect("refused").to_string();
         assert!(why.contains("panic strategy"), "{why}");
         assert!(why.contains("is `abort`"), "{why}");
     }
@@ -268,16 +277,32 @@ mod tests {
         );
         assert_eq!(refuse_stamp(&STAMP), None);
         let abort = text.replace("panic=unwind", "panic=abort");
-        let why = refuse_stamp(abort.as_bytes()).expect("refused");
+        let why = refuse_stamp(abort.as_bytes()).expect("refused").to_string();
         assert!(
             why.contains("panic strategy") && why.contains("is `abort`"),
             "{why}"
         );
-        assert!(refuse_stamp(b"hello").unwrap().contains(FORMAT));
+        assert_eq!(
+            refuse_stamp(b"hello"),
+            Some(CannotLoad::StampFormat(FORMAT))
+        );
+        assert!(refuse_stamp(b"hello").unwrap().to_string().contains(FORMAT));
     }
 
     #[test]
     fn foreign_text_is_not_an_evoflow_build() {
-        assert!(BuildInfo::parse("hello").unwrap_err().contains(FORMAT));
+        let why = BuildInfo::parse("hello").unwrap_err();
+        assert_eq!(why, NotEvoflow::InfoFormat(FORMAT));
+        assert_eq!(
+            why.to_string(),
+            format!(
+                "its build info does not start with `{FORMAT}`; it was built by another version of evoflow"
+            )
+        );
+        let lacking = format!("{FORMAT}\nevoflow=1\nrustc=r\n");
+        assert_eq!(
+            BuildInfo::parse(&lacking).unwrap_err().to_string(),
+            "its build info lacks `target`"
+        );
     }
 }

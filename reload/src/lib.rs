@@ -26,6 +26,11 @@
 //! Changes elsewhere (free functions, other `impl` blocks) are not seen:
 //! bump the version of the components they affect.
 //!
+//! A start or reload that does not happen says why as a [`ReloadError`]:
+//! data (paths, instances, versions, the build field that differs) whose
+//! text names the cause and the fix; the control socket and the command
+//! line send and print that text.
+//!
 //! Constraints on the library (also in `evoflow::docs::reload_constraints`,
 //! with an example):
 //! * Its graph function runs again on every reload to describe the target
@@ -53,10 +58,15 @@ mod build_info;
 mod check;
 pub mod cli;
 mod control;
+mod error;
 mod loader;
 
-pub use app::{App, ReloadError, ReloadReport};
+pub use app::{App, ReloadReport};
 pub use control::{request, ControlSocket};
+pub use error::{
+    BuildField, CannotLoad, Incompatibility, IoError, LibraryError, NotEvoflow, ObjectKind,
+    ReloadError, StartError, TypeChange,
+};
 
 /// Used by the code `evoflow::library!` generates. Not a public API.
 #[doc(hidden)]
