@@ -63,11 +63,11 @@ pub use evoflow_macros::{component, graph};
 pub use evoflow_reload as reload;
 pub use evoflow_runtime::{
     ArcInfo, BuildError, Component, ComponentMeta, DeadLetter, Evolution, EvolutionError, Fate,
-    Flow, Graph, GraphBuilder, GraphError, InstanceEvolution, InstanceId, InstanceInfo,
-    InstanceStatus, Migration, OnPanic, Outputs, PacketType, Panic, PortMeta, Recoverable, Refusal,
-    Report, Resources, Rollback, RunError, Running, Schedule, Side, State, StateError, Supervision,
-    Update, UpdateError, UpdateReport, VersionChange, Wait, DEAD_LETTERS, DEFAULT_DEADLINE,
-    HISTORY,
+    Flow, Graph, GraphBuilder, GraphError, Hook, InstanceEvolution, InstanceFailure, InstanceId,
+    InstanceInfo, InstanceStatus, Migration, NotRun, OnPanic, Outputs, PacketType, Panic, PortMeta,
+    Recoverable, Refusal, Report, Resources, Rollback, RunError, Running, Schedule, Side, State,
+    StateError, Supervision, Update, UpdateError, UpdateReport, VersionChange, Wait, DEAD_LETTERS,
+    DEFAULT_DEADLINE, HISTORY,
 };
 
 pub mod docs;

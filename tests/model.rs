@@ -1937,7 +1937,7 @@ fn run_case_inner(
                 }
                 (Expect::RolledBack(who), Err(UpdateError::RolledBack { instance, reason })) => {
                     stats.rolled_back.fetch_add(1, Ordering::Relaxed);
-                    if *who != instance || !reason.contains("[expected]") {
+                    if *who != instance || !reason.to_string().contains("[expected]") {
                         return Err(format!(
                             "{desc}: rolled back as expected, but by `{instance}`: {reason} (expected `{who}`)"
                         ));

@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use evoflow::{
-    component, graph, Flow, GraphError, Outputs, Refusal, Resources, Running, Side, Update,
-    UpdateError,
+    component, graph, Flow, GraphError, Hook, InstanceFailure, NotRun, Outputs, Refusal, Resources,
+    Running, Side, Update, UpdateError,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -257,14 +257,27 @@ fn a_failed_or_panicking_migration_rolls_back_and_loses_nothing() {
         match running.update(Update::new().replace::<Picky>("counter")) {
             Err(UpdateError::RolledBack { instance, reason }) => {
                 assert_eq!(instance, "counter");
-                assert!(reason.contains("picky refuses count"), "{reason}");
+                assert!(
+                    matches!(&reason, InstanceFailure::Migrate { error, .. } if error.0.contains("picky refuses count")),
+                    "{reason}"
+                );
             }
             other => panic!("expected a rollback, got {other:?}"),
         }
         PICKY_PANICS.store(true, Ordering::Relaxed);
         match running.update(Update::new().replace::<Picky>("counter")) {
             Err(UpdateError::RolledBack { reason, .. }) => {
-                assert!(reason.contains("panicked"), "{reason}")
+                assert!(
+                    matches!(
+                        &reason,
+                        InstanceFailure::Panicked {
+                            during: Hook::Migrate,
+                            ..
+                        }
+                    ),
+                    "{reason}"
+                );
+                assert!(reason.to_string().contains("panicked"), "{reason}")
             }
             other => panic!("expected a rollback, got {other:?}"),
         }
@@ -576,7 +589,10 @@ fn coordinated_updates_never_mix_versions_across_markers() {
                     applied += 1;
                 }
                 Err(UpdateError::NotRunning) => break,
-                Err(UpdateError::RolledBack { reason, .. }) if reason.contains("finished") => break,
+                Err(UpdateError::RolledBack {
+                    reason: InstanceFailure::NotRun(NotRun::GraphFinished | NotRun::StreamFinished),
+                    ..
+                }) => break,
                 Err(e) => panic!("{e}"),
             }
         }
@@ -656,7 +672,10 @@ fn thousands_of_updates_under_load_lose_nothing() {
                     applied += 1;
                 }
                 Err(UpdateError::NotRunning) => break,
-                Err(UpdateError::RolledBack { reason, .. }) if reason.contains("finished") => break,
+                Err(UpdateError::RolledBack {
+                    reason: InstanceFailure::NotRun(NotRun::GraphFinished | NotRun::StreamFinished),
+                    ..
+                }) => break,
                 Err(e) => panic!("update {applied}: {e}"),
             }
         }
@@ -721,7 +740,14 @@ fn a_panic_while_installing_stops_the_graph_and_never_hangs_the_caller() {
         match running.update(Update::new().replace::<Grumpy>("counter")) {
             Err(UpdateError::FailedAfterCommit { instance, reason }) => {
                 assert_eq!(instance, "counter");
-                assert_eq!(reason, "#[takeover] panicked: grumpy takeover");
+                assert_eq!(
+                    reason,
+                    InstanceFailure::Panicked {
+                        during: Hook::Takeover,
+                        message: "grumpy takeover".into()
+                    }
+                );
+                assert_eq!(reason.to_string(), "#[takeover] panicked: grumpy takeover");
             }
             other => panic!("expected a failure, got {other:?}"),
         }

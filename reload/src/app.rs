@@ -453,7 +453,7 @@ impl App {
                 builds.current = Some(Identity::of(digest, &self.running));
             }
             Err(UpdateError::CommittedUnfinished { instances }) => report.installing = instances,
-            Err(e) => return Err(ReloadError::Update(e)),
+            Err(e) => return Err(ReloadError::Update(Box::new(e))),
         }
         report.total = start.elapsed();
         Ok(report)

@@ -25,7 +25,7 @@ pub enum ReloadError {
     /// The running graph cannot evolve into the library's.
     Evolution(EvolutionError),
     /// The update engine refused or rolled back the update.
-    Update(UpdateError),
+    Update(Box<UpdateError>),
     /// The reload itself panicked (a bug in evoflow); nothing changed. The
     /// panic's message.
     Internal(String),
@@ -42,7 +42,7 @@ impl fmt::Display for ReloadError {
             ReloadError::Internal(panic) => {
                 write!(f, "{REFUSED}: internal error while reloading: {panic}")
             }
-            ReloadError::Update(e @ UpdateError::FailedAfterCommit { .. }) => {
+            ReloadError::Update(e) if matches!(**e, UpdateError::FailedAfterCommit { .. }) => {
                 write!(f, "reload applied, then failed: {e}")
             }
             ReloadError::Update(e) => write!(f, "reload not applied: {e}"),
@@ -57,7 +57,7 @@ impl std::error::Error for ReloadError {
             ReloadError::Library(e) => Some(e),
             ReloadError::Incompatible(e) => Some(e),
             ReloadError::Evolution(e) => Some(e),
-            ReloadError::Update(e) => Some(e),
+            ReloadError::Update(e) => Some(e.as_ref()),
             ReloadError::Internal(_) => None,
         }
     }
@@ -733,9 +733,9 @@ mod tests {
         let io = library.source().expect("the io error");
         assert_eq!(io.to_string(), "entity not found");
         assert!(ReloadError::Internal("x".into()).source().is_none());
-        let update = ReloadError::Update(UpdateError::CommittedUnfinished {
+        let update = ReloadError::Update(Box::new(UpdateError::CommittedUnfinished {
             instances: vec!["a".into()],
-        });
+        }));
         assert!(update.source().is_some());
         assert!(update.to_string().starts_with("reload not applied: "));
     }

@@ -57,6 +57,7 @@ pub use graph::Graph;
 pub use model::component::{
     Component, ComponentMeta, Flow, Migration, Outputs, PacketType, PortMeta, Wait,
 };
+pub use model::failure::{Hook, InstanceFailure, NotRun};
 pub use model::schedule::{ArcInfo, InstanceInfo, Schedule};
 pub use model::shape::{InstanceStatus, VersionChange, HISTORY};
 pub use model::state::{Resources, State, StateError};

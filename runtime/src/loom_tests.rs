@@ -4,6 +4,8 @@
 
 use crate::channel::wake::Sleeper;
 use crate::exec::decision::{Decision, UpdateSync};
+use crate::model::failure::{InstanceFailure, NotRun};
+use crate::model::state::StateError;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
@@ -51,7 +53,7 @@ fn loom_the_update_commits_only_if_everyone_prepared() {
                 let (sync, done) = (sync.clone(), done.clone());
                 thread::spawn(move || {
                     if failing {
-                        sync.failed(name, "refused".to_owned());
+                        sync.failed(name, InstanceFailure::Export(StateError("refused".into())));
                     } else {
                         assert_ne!(
                             sync.decision(),
@@ -474,7 +476,7 @@ fn loom_a_posted_part_is_never_slept_through_nor_lost() {
                         Ok(()) => waker.force(),
                         Err(command) => {
                             handled.fetch_add(1, Ordering::SeqCst);
-                            refuse(*command, "the worker has exited");
+                            refuse(*command, NotRun::WorkerStopped(0));
                         }
                     }
                 })
@@ -482,7 +484,7 @@ fn loom_a_posted_part_is_never_slept_through_nor_lost() {
             let take = |commands: Vec<Command>| {
                 for c in commands {
                     handled.fetch_add(1, Ordering::SeqCst);
-                    refuse(c, "handled");
+                    refuse(c, NotRun::GraphFinished);
                 }
             };
             if exiting {

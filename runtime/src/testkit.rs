@@ -10,6 +10,7 @@ use crate::channel::arc::ArcFactory;
 use crate::channel::port::End;
 use crate::exec::contract::{Env, Incoming, Node};
 use crate::model::component::{ComponentMeta, Migration, PacketType, PortMeta};
+use crate::model::failure::InstanceFailure;
 use crate::model::shape::{CArc, Shape};
 use crate::model::state::{Resources, State};
 use crate::model::supervise::Supervision;
@@ -208,7 +209,7 @@ pub(crate) fn migrated(meta: &'static ComponentMeta) -> Box<dyn Incoming> {
 }
 
 impl Incoming for Stub {
-    fn prepare(&mut self, _: Option<State>) -> Result<(), String> {
+    fn prepare(&mut self, _: Option<State>) -> Result<(), InstanceFailure> {
         Ok(())
     }
     fn assemble(
@@ -219,8 +220,8 @@ impl Incoming for Stub {
         _: Vec<End>,
         _: Arc<Env>,
         _: Supervision,
-    ) -> Result<Box<dyn Node>, String> {
-        Err("a test stub cannot be built".to_owned())
+    ) -> Result<Box<dyn Node>, InstanceFailure> {
+        unreachable!("validation tests never build a stub")
     }
     fn into_node(
         self: Box<Self>,
@@ -229,8 +230,8 @@ impl Incoming for Stub {
         _: Vec<End>,
         _: Arc<Env>,
         _: Supervision,
-    ) -> Result<Box<dyn Node>, String> {
-        Err("a test stub cannot be built".to_owned())
+    ) -> Result<Box<dyn Node>, InstanceFailure> {
+        unreachable!("validation tests never build a stub")
     }
     fn into_migrated(self: Box<Self>) -> Box<dyn Incoming> {
         migrated(self.meta)

@@ -11,6 +11,7 @@ use crate::exec::migrate::Migrator;
 use crate::exec::restart::Fatal;
 use crate::exec::watch::{NoticeOf, WatchOf};
 use crate::model::component::ComponentMeta;
+use crate::model::failure::InstanceFailure;
 use crate::model::state::{Resources, State};
 use crate::model::supervise::{DeadLetters, Supervision};
 use crate::sync::{AtomicBool, Mutex};
@@ -89,7 +90,7 @@ pub(crate) trait Node {
 pub(crate) trait Incoming: Send {
     /// Builds the new component: from the old one's exported state, or
     /// (fresh) from the instance given with the update.
-    fn prepare(&mut self, state: Option<State>) -> Result<(), String>;
+    fn prepare(&mut self, state: Option<State>) -> Result<(), InstanceFailure>;
     /// Installs it with its ports after its `#[takeover]` took what the
     /// old version handed over; runs on the worker. A panic in the hook is
     /// caught in the component's own build and returned.
@@ -101,7 +102,7 @@ pub(crate) trait Incoming: Send {
         outputs: Vec<End>,
         env: Arc<Env>,
         supervision: Supervision,
-    ) -> Result<Box<dyn Node>, String>;
+    ) -> Result<Box<dyn Node>, InstanceFailure>;
     /// Makes the node of a graph's first run (nothing to take over).
     fn into_node(
         self: Box<Self>,
@@ -110,7 +111,7 @@ pub(crate) trait Incoming: Send {
         outputs: Vec<End>,
         env: Arc<Env>,
         supervision: Supervision,
-    ) -> Result<Box<dyn Node>, String>;
+    ) -> Result<Box<dyn Node>, InstanceFailure>;
     /// The same component type, to be built from the old instance's state
     /// instead (the given instance is dropped).
     fn into_migrated(self: Box<Self>) -> Box<dyn Incoming>;
@@ -126,7 +127,7 @@ pub(crate) trait Incoming: Send {
         None
     }
     /// The downgrade failed: the kept version is used as it was.
-    fn downgrade_failed(&mut self, _why: &str) {}
+    fn downgrade_failed(&mut self, _why: &InstanceFailure) {}
 }
 
 /// Where one port's arc comes from after the update.

@@ -3,6 +3,7 @@
 //! the deadline).
 
 use crate::channel::wake::Waker;
+use crate::model::failure::{InstanceFailure, NotRun};
 use crate::sync::{lock, AtomicBool, AtomicU8, Condvar, Mutex, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,10 +26,16 @@ pub(crate) enum Decision {
 pub(crate) enum Failure {
     /// An instance could not prepare (export, migrate, build) before the
     /// decision: the update aborted and nothing changed.
-    Prepare { instance: String, reason: String },
+    Prepare {
+        instance: String,
+        reason: InstanceFailure,
+    },
     /// An instance could not install its change after the update had
     /// committed: it cannot be undone.
-    AfterCommit { instance: String, reason: String },
+    AfterCommit {
+        instance: String,
+        reason: InstanceFailure,
+    },
     /// The deadline passed before these changing instances had prepared:
     /// the update aborted and nothing changed.
     TimedOut { unprepared: Vec<String> },
@@ -118,7 +125,7 @@ impl UpdateSync {
     }
 
     /// Reports how `instance`'s preparation ended.
-    pub(crate) fn report_prepared(&self, instance: &str, outcome: Result<(), String>) {
+    pub(crate) fn report_prepared(&self, instance: &str, outcome: Result<(), InstanceFailure>) {
         match outcome {
             Ok(()) => self.prepared(instance),
             Err(why) => self.failed(instance, why),
@@ -127,7 +134,7 @@ impl UpdateSync {
 
     /// An instance could not install its committed change: the update
     /// cannot be undone, and the graph stops.
-    pub(crate) fn broke(&self, instance: &str, reason: String) {
+    pub(crate) fn broke(&self, instance: &str, reason: InstanceFailure) {
         lock(&self.failure).get_or_insert(Failure::AfterCommit {
             instance: instance.to_owned(),
             reason,
@@ -137,7 +144,7 @@ impl UpdateSync {
     /// An instance failed. Before the decision this aborts the update;
     /// after a commit it is a failure after the commit, never reported as
     /// a rollback.
-    pub(crate) fn failed(&self, instance: &str, reason: String) {
+    pub(crate) fn failed(&self, instance: &str, reason: InstanceFailure) {
         let mut failure = lock(&self.failure);
         let aborted = self.decide(ABORT);
         let instance = instance.to_owned();
@@ -173,8 +180,8 @@ impl UpdateSync {
 
     /// An instance's part will never run: the update fails, and the
     /// instance counts as done.
-    pub(crate) fn give_up(&self, instance: &str, why: &str) {
-        self.failed(instance, why.to_owned());
+    pub(crate) fn give_up(&self, instance: &str, why: NotRun) {
+        self.failed(instance, InstanceFailure::NotRun(why));
         self.finish_one(instance);
     }
 
@@ -229,7 +236,7 @@ mod tests {
         sync.prepared("a");
         sync.prepared("b");
         assert_eq!(sync.decision(), Decision::Commit);
-        sync.give_up("b", "the graph finished before the update could be applied");
+        sync.give_up("b", NotRun::GraphFinished);
         assert!(
             matches!(sync.failure(), Some(Failure::AfterCommit { instance, .. }) if instance == "b")
         );

@@ -20,6 +20,7 @@ use crate::exec::reconfig::{
 use crate::exec::restart::{Factory, Fatal, Recovery, Supervisor};
 use crate::exec::watch::RestoreNote;
 use crate::model::component::{Component, ComponentMeta, Flow};
+use crate::model::failure::{Hook, InstanceFailure};
 use crate::model::state::{Resources, State};
 use crate::model::supervise::{DeadLetter, Supervision};
 use crate::sync::{lock, Ordering};
@@ -300,19 +301,15 @@ impl<C: Component> Participant for ComponentNode<C> {
         self.phase == Phase::Running
     }
 
-    fn export(&mut self) -> Result<State, String> {
+    fn export(&mut self) -> Result<State, InstanceFailure> {
         match catch_unwind(AssertUnwindSafe(|| self.component.__export())) {
             Ok(Ok(state)) => Ok(state),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(p) => Err(format!(
-                "exporting the state of `{}` panicked: {}",
-                self.name,
-                panic_text(p.as_ref())
-            )),
+            Ok(Err(e)) => Err(InstanceFailure::Export(e)),
+            Err(p) => Err(panicked(Hook::Export, p)),
         }
     }
 
-    fn export_down(&mut self, to: u32) -> Result<Option<State>, String> {
+    fn export_down(&mut self, to: u32) -> Result<Option<State>, InstanceFailure> {
         if to == C::META.version && C::META.state {
             // Another build of the same version reads this state as it is.
             return self.export().map(Some);
@@ -320,11 +317,8 @@ impl<C: Component> Participant for ComponentNode<C> {
         match catch_unwind(AssertUnwindSafe(|| self.component.__downgrade(to))) {
             Ok(None) => Ok(None),
             Ok(Some(Ok(state))) => Ok(Some(state)),
-            Ok(Some(Err(e))) => Err(format!("the downgrade to v{to} failed: {e}")),
-            Err(p) => Err(format!(
-                "the downgrade to v{to} panicked: {}",
-                panic_text(p.as_ref())
-            )),
+            Ok(Some(Err(error))) => Err(InstanceFailure::Downgrade { to, error }),
+            Err(p) => Err(panicked(Hook::Downgrade(to), p)),
         }
     }
 }
@@ -535,7 +529,7 @@ impl<C: Component> Node for ComponentNode<C> {
                     let mut handed = Resources::default();
                     let mut old = this.component;
                     catch_unwind(AssertUnwindSafe(|| old.__handover(&mut handed)))
-                        .map_err(|p| format!("#[handover] panicked: {}", panic_text(p.as_ref())))?;
+                        .map_err(|p| panicked(Hook::Handover, p))?;
                     // A watched update keeps the old version, as it is now,
                     // to swap it back in if the new one panics.
                     if let Some(w) = &this.watching {
@@ -566,12 +560,7 @@ impl<C: Component> Node for ComponentNode<C> {
                 ComponentChange::Migrating(_) => unreachable!("resolved by begin_commit"),
             }
         }))
-        .unwrap_or_else(|p| {
-            Err(format!(
-                "installing the update panicked: {}",
-                panic_text(p.as_ref())
-            ))
-        })
+        .unwrap_or_else(|p| Err(panicked(Hook::Install, p)))
         .map_err(|why| done.fail(why).into())
     }
 
@@ -629,7 +618,7 @@ impl<C: Component> IncomingOf<C> {
 }
 
 impl<C: Component> Incoming for IncomingOf<C> {
-    fn prepare(&mut self, state: Option<State>) -> Result<(), String> {
+    fn prepare(&mut self, state: Option<State>) -> Result<(), InstanceFailure> {
         let Some(state) = state else {
             if let Some(note) = &self.restore {
                 let mut note = lock(note);
@@ -641,7 +630,8 @@ impl<C: Component> Incoming for IncomingOf<C> {
             }
             return Ok(());
         };
-        let from = format!("`{}` v{}", state.component, state.version);
+        let from = (state.component.clone(), state.version);
+        let to = (C::META.name.to_owned(), C::META.version);
         let downgraded = format!(
             "state downgraded to v{} by the new `{}`",
             state.version, state.component
@@ -670,17 +660,8 @@ impl<C: Component> Incoming for IncomingOf<C> {
                 self.instance = Some(Guarded::new(c));
                 Ok(())
             }
-            Ok(Err(e)) => Err(format!(
-                "migrating {from} to `{}` v{} failed: {e}",
-                C::META.name,
-                C::META.version
-            )),
-            Err(p) => Err(format!(
-                "migrating {from} to `{}` v{} panicked: {}",
-                C::META.name,
-                C::META.version,
-                panic_text(p.as_ref())
-            )),
+            Ok(Err(error)) => Err(InstanceFailure::Migrate { from, to, error }),
+            Err(p) => Err(panicked(Hook::Migrate, p)),
         }
     }
 
@@ -692,11 +673,11 @@ impl<C: Component> Incoming for IncomingOf<C> {
         outputs: Vec<End>,
         env: Arc<Env>,
         supervision: Supervision,
-    ) -> Result<Box<dyn Node>, String> {
+    ) -> Result<Box<dyn Node>, InstanceFailure> {
         let mut this = *self;
         let c = this.instance.as_mut().expect("prepared before commit");
         catch_unwind(AssertUnwindSafe(|| c.__takeover(handed)))
-            .map_err(|p| format!("#[takeover] panicked: {}", panic_text(p.as_ref())))?;
+            .map_err(|p| panicked(Hook::Takeover, p))?;
         Box::new(this).into_node(name, inputs, outputs, env, supervision)
     }
 
@@ -707,7 +688,7 @@ impl<C: Component> Incoming for IncomingOf<C> {
         outputs: Vec<End>,
         env: Arc<Env>,
         supervision: Supervision,
-    ) -> Result<Box<dyn Node>, String> {
+    ) -> Result<Box<dyn Node>, InstanceFailure> {
         let IncomingOf {
             instance, factory, ..
         } = *self;
@@ -723,7 +704,7 @@ impl<C: Component> Incoming for IncomingOf<C> {
                 supervisor,
             )) as Box<dyn Node>
         }))
-        .map_err(|p| format!("building the instance panicked: {}", panic_text(p.as_ref())))
+        .map_err(|p| panicked(Hook::Build, p))
     }
 
     fn into_migrated(self: Box<Self>) -> Box<dyn Incoming> {
@@ -738,7 +719,7 @@ impl<C: Component> Incoming for IncomingOf<C> {
         self.restore.as_ref().map(|_| C::META.version)
     }
 
-    fn downgrade_failed(&mut self, why: &str) {
+    fn downgrade_failed(&mut self, why: &InstanceFailure) {
         if let Some(note) = &self.restore {
             *lock(note) = format!("kept as it was at the update: {why}");
         }
@@ -750,5 +731,13 @@ impl<C: Component> Incoming for IncomingOf<C> {
 
     fn migrates(&self) -> bool {
         self.instance.is_none()
+    }
+}
+
+/// A panic of component code during `hook` of an update.
+fn panicked(hook: Hook, payload: Box<dyn Any + Send>) -> InstanceFailure {
+    InstanceFailure::Panicked {
+        during: hook,
+        message: panic_text(payload.as_ref()),
     }
 }

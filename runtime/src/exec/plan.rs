@@ -4,6 +4,7 @@
 
 use crate::channel::arc::{EndPlan, Locals};
 use crate::exec::contract::{Env, Incoming, Node};
+use crate::model::failure::InstanceFailure;
 use crate::model::supervise::Supervision;
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ impl InstancePlan {
         self,
         locals: &mut Locals,
         env: &Arc<Env>,
-    ) -> Result<Box<dyn Node>, (Arc<str>, String)> {
+    ) -> Result<Box<dyn Node>, (Arc<str>, InstanceFailure)> {
         let inputs = self
             .inputs
             .into_iter()

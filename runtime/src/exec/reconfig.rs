@@ -26,6 +26,7 @@ use crate::channel::port::ArcId;
 use crate::exec::contract::{Change, ComponentChange, Reconfig};
 use crate::exec::decision::{Decision, UpdateSync};
 use crate::exec::migrate::Migrator;
+use crate::model::failure::{InstanceFailure, NotRun};
 use crate::model::state::State;
 use crate::sync::{lock, Mutex};
 use std::sync::Arc;
@@ -73,10 +74,10 @@ pub(crate) trait Participant {
     /// True while the instance still runs (has not finished its stream).
     fn running(&self) -> bool;
     /// Serialises the component's state.
-    fn export(&mut self) -> Result<State, String>;
+    fn export(&mut self) -> Result<State, InstanceFailure>;
     /// Serialises the state as version `to` reads it, if the component
     /// declares that downgrade (`Ok(None)` if not).
-    fn export_down(&mut self, to: u32) -> Result<Option<State>, String>;
+    fn export_down(&mut self, to: u32) -> Result<Option<State>, InstanceFailure>;
 }
 
 /// Counts an instance as done with its update when dropped, also when a
@@ -91,7 +92,7 @@ pub(crate) struct Finishing {
 impl Finishing {
     /// The installation failed after the decision: reported as the update's
     /// failure; the caller stops the graph. Returns the reason.
-    pub(crate) fn fail(self, why: String) -> String {
+    pub(crate) fn fail(self, why: InstanceFailure) -> InstanceFailure {
         self.update.broke(&self.instance, why.clone());
         why
     }
@@ -100,8 +101,8 @@ impl Finishing {
 impl Drop for Finishing {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let why = "the runtime panicked while installing the new version";
-            self.update.broke(&self.instance, why.to_owned());
+            let why = InstanceFailure::NotRun(NotRun::RuntimePanicked);
+            self.update.broke(&self.instance, why);
         }
         self.update.finish_one(&self.instance);
     }
@@ -134,10 +135,7 @@ pub(crate) fn begin_commit(
 /// worker is exiting).
 pub(crate) fn abandon(pending: &mut Option<(Reconfig, Stage)>, name: &str) {
     if let Some((rc, _)) = pending.take() {
-        rc.update.give_up(
-            name,
-            "the graph finished before the update could be applied",
-        );
+        rc.update.give_up(name, NotRun::GraphFinished);
     }
 }
 
@@ -216,7 +214,7 @@ pub(crate) const MIGRATE_OFF_WORKER: usize = 64 * 1024;
 /// so it pauses only this instance, not its worker.
 fn prepare(change: &mut Change, p: &mut dyn Participant, sync: &Arc<UpdateSync>, m: &Migrator) {
     if !p.running() {
-        let why = format!("instance `{}` has already finished its stream", p.name());
+        let why = InstanceFailure::NotRun(NotRun::StreamFinished);
         return sync.failed(p.name(), why);
     }
     let (migrating, down) = match &change.component {

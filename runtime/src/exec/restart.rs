@@ -4,6 +4,7 @@
 
 use crate::exec::guard::panic_text;
 use crate::model::component::Component;
+use crate::model::failure::InstanceFailure;
 use crate::model::state::State;
 use crate::model::supervise::{Intensity, OnPanic, Supervision};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -20,6 +21,12 @@ pub(crate) struct Fatal {
     pub message: String,
     /// The panics before it within the supervision's period, oldest first.
     pub earlier: Vec<String>,
+}
+
+impl From<InstanceFailure> for Fatal {
+    fn from(failure: InstanceFailure) -> Self {
+        Fatal::from(failure.to_string())
+    }
 }
 
 impl From<String> for Fatal {

@@ -9,6 +9,7 @@ use crate::exec::reconfig::{
     abandon, advance, begin_commit, gate, Advance, Gate, Participant, Stage,
 };
 use crate::exec::restart::Fatal;
+use crate::model::failure::{InstanceFailure, NotRun};
 use crate::model::state::{Resources, State};
 use std::any::Any;
 use std::sync::Arc;
@@ -51,10 +52,11 @@ impl Participant for VacantNode {
     fn running(&self) -> bool {
         true
     }
-    fn export(&mut self) -> Result<State, String> {
-        Err("a new instance has no state to export".to_owned())
+    fn export(&mut self) -> Result<State, InstanceFailure> {
+        // Never asked: an inserted instance is not replaced by its update.
+        Err(InstanceFailure::NotRun(NotRun::InsertedAndChanged))
     }
-    fn export_down(&mut self, _: u32) -> Result<Option<State>, String> {
+    fn export_down(&mut self, _: u32) -> Result<Option<State>, InstanceFailure> {
         Ok(None)
     }
 }
@@ -87,10 +89,7 @@ impl Node for VacantNode {
         &self.name
     }
     fn set_pending(&mut self, rc: Reconfig, _: Option<Arc<Watch>>) {
-        rc.update.give_up(
-            &self.name,
-            "an inserted instance cannot be changed in the same update",
-        );
+        rc.update.give_up(&self.name, NotRun::InsertedAndChanged);
     }
     fn commit(mut self: Box<Self>, locals: &mut Locals) -> Result<Option<Box<dyn Node>>, Fatal> {
         let (

@@ -123,7 +123,7 @@ impl<K> WatchOf<K> {
     }
 
     /// How many versions are kept now.
-    #[cfg(loom)]
+    #[cfg(all(loom, test))]
     pub(crate) fn kept(&self) -> usize {
         lock(&self.kept).len()
     }

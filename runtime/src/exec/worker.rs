@@ -9,6 +9,7 @@ use crate::exec::plan::InstancePlan;
 use crate::exec::readiness::Readiness;
 use crate::exec::restart::Fatal;
 use crate::exec::vacant::VacantNode;
+use crate::model::failure::NotRun;
 use crate::sync::{lock, AtomicBool, AtomicUsize, Mutex, Ordering};
 use crossbeam_utils::Backoff;
 use std::any::Any;
@@ -134,7 +135,7 @@ impl Mailbox {
 }
 
 /// Fails and finishes an update part that will never run.
-pub(crate) fn refuse(command: Command, why: &str) {
+pub(crate) fn refuse(command: Command, why: NotRun) {
     let (Command::Reconfig { instance, rc, .. } | Command::Insert { instance, rc }) = command;
     rc.update.give_up(&instance, why);
 }
@@ -219,7 +220,7 @@ impl Section {
                             rc,
                             watch,
                         },
-                        "the instance is not on its worker",
+                        NotRun::NotOnWorker,
                     );
                     return Ok(());
                 }
@@ -278,11 +279,10 @@ impl Worker {
                 Err(Panicked)
             }
         };
-        let why = "the graph finished before the update could be applied";
         self.mailbox
             .close()
             .into_iter()
-            .for_each(|c| refuse(c, why));
+            .for_each(|c| refuse(c, NotRun::GraphFinished));
         section.nodes.iter_mut().for_each(|n| n.abandon());
         if outcome.is_err() {
             return Vec::new();
@@ -320,8 +320,7 @@ impl Worker {
                     let mut commands = mailbox.take().into_iter();
                     while let Some(command) = commands.next() {
                         if let Err(p) = s.deliver(command, shared) {
-                            commands
-                                .for_each(|c| refuse(c, "an instance panicked; the graph stops"));
+                            commands.for_each(|c| refuse(c, NotRun::GraphStopping));
                             return Err(p);
                         }
                         progress = true;

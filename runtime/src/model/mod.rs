@@ -6,6 +6,7 @@
 //! `sync`; no threads.
 
 pub(crate) mod component;
+pub(crate) mod failure;
 pub(crate) mod schedule;
 pub(crate) mod shape;
 pub(crate) mod state;

@@ -10,6 +10,7 @@ use crate::exec::contract::{ArcSpec, Change, ComponentChange, Notice, Reconfig, 
 use crate::exec::decision::{Decision, Failure, UpdateSync};
 use crate::exec::migrate::Migrator;
 use crate::exec::worker::{refuse, Command, Mailbox};
+use crate::model::failure::NotRun;
 use crate::model::schedule::Schedule;
 use crate::model::shape::{InstanceStatus, Shape, HISTORY};
 use crate::sync::{lock, AtomicU64, Condvar, Mutex, Ordering};
@@ -270,10 +271,7 @@ impl Control {
         // `ComponentNode::stale_markers`).
         for (worker, command) in commands {
             if let Err(command) = self.mailboxes[worker].post(command) {
-                refuse(
-                    *command,
-                    &format!("worker {worker} has stopped: all its instances have finished"),
-                );
+                refuse(*command, NotRun::WorkerStopped(worker));
             }
         }
         sync.arm();

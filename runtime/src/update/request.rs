@@ -4,6 +4,7 @@
 use crate::exec::contract::Incoming;
 use crate::exec::node::IncomingOf;
 use crate::model::component::Component;
+use crate::model::failure::InstanceFailure;
 use crate::model::shape::VersionChange;
 use crate::update::refusal::Refusal;
 use std::fmt;
@@ -728,7 +729,7 @@ pub enum UpdateError {
         /// The instance that failed.
         instance: String,
         /// What went wrong.
-        reason: String,
+        reason: InstanceFailure,
     },
     /// An instance failed to install its new version after the update had
     /// committed (a `#[handover]` or `#[takeover]` hook panicked): the
@@ -737,7 +738,7 @@ pub enum UpdateError {
         /// The instance that failed.
         instance: String,
         /// What went wrong.
-        reason: String,
+        reason: InstanceFailure,
     },
     /// The deadline passed before these changing instances had prepared
     /// (typically: the update's marker had not reached them yet, behind
