@@ -590,7 +590,12 @@ fn coordinated_updates_never_mix_versions_across_markers() {
                 }
                 Err(UpdateError::NotRunning) => break,
                 Err(UpdateError::RolledBack {
-                    reason: InstanceFailure::NotRun(NotRun::GraphFinished | NotRun::StreamFinished),
+                    reason:
+                        InstanceFailure::NotRun(
+                            NotRun::GraphFinished
+                            | NotRun::StreamFinished
+                            | NotRun::WorkerStopped(_),
+                        ),
                     ..
                 }) => break,
                 Err(e) => panic!("{e}"),
@@ -673,7 +678,12 @@ fn thousands_of_updates_under_load_lose_nothing() {
                 }
                 Err(UpdateError::NotRunning) => break,
                 Err(UpdateError::RolledBack {
-                    reason: InstanceFailure::NotRun(NotRun::GraphFinished | NotRun::StreamFinished),
+                    reason:
+                        InstanceFailure::NotRun(
+                            NotRun::GraphFinished
+                            | NotRun::StreamFinished
+                            | NotRun::WorkerStopped(_),
+                        ),
                     ..
                 }) => break,
                 Err(e) => panic!("update {applied}: {e}"),
