@@ -181,7 +181,7 @@ pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream, failed: bool) -> 
     let generate = source.as_ref().map(|s| {
         let call = hook_call(s);
         let span = s.name.span();
-        quote_spanned!(span=> fn __generate(&mut self, outputs: &mut #outputs_path) -> #rt::Flow { #call })
+        quote_spanned!(span=> #[inline] fn __generate(&mut self, outputs: &mut #outputs_path) -> #rt::Flow { #call })
     });
     let finish = on_end.as_ref().map(|h| {
         let call = hook_call(h);

@@ -369,6 +369,13 @@ fn take_role(f: &mut ImplItemFn) -> syn::Result<Option<(Role, proc_macro2::Span)
         }
         role = Some((r, a.path().span()));
     }
+    // A handler runs once per packet inside the generated drain loop (a
+    // source once per call of its batch): inlined there, a packet costs no
+    // call. The user's own `#[inline(..)]` wins.
+    let per_packet = matches!(role, Some((Role::Input | Role::Source | Role::Poll, _)));
+    if per_packet && !keep.iter().any(|a| a.path().is_ident("inline")) {
+        keep.push(syn::parse_quote!(#[inline]));
+    }
     f.attrs = keep;
     match err {
         Some(e) => Err(e),
