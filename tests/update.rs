@@ -249,6 +249,21 @@ fn a_single_replacement_migrates_state_through_a_chain_of_versions() {
     assert_eq!(report.take::<Check>("check").unwrap().received, 200_000);
 }
 
+/// An update that raced the graph's end: it finished, or the instance or
+/// its worker had before the update reached it.
+fn the_graph_ended(e: &UpdateError) -> bool {
+    matches!(
+        e,
+        UpdateError::NotRunning
+            | UpdateError::RolledBack {
+                reason: InstanceFailure::NotRun(
+                    NotRun::GraphFinished | NotRun::StreamFinished | NotRun::WorkerStopped(_)
+                ),
+                ..
+            }
+    )
+}
+
 #[test]
 fn a_failed_or_panicking_migration_rolls_back_and_loses_nothing() {
     let mut report = within(LIMIT, || {
@@ -588,16 +603,7 @@ fn coordinated_updates_never_mix_versions_across_markers() {
                     );
                     applied += 1;
                 }
-                Err(UpdateError::NotRunning) => break,
-                Err(UpdateError::RolledBack {
-                    reason:
-                        InstanceFailure::NotRun(
-                            NotRun::GraphFinished
-                            | NotRun::StreamFinished
-                            | NotRun::WorkerStopped(_),
-                        ),
-                    ..
-                }) => break,
+                Err(e) if the_graph_ended(&e) => break,
                 Err(e) => panic!("{e}"),
             }
         }
@@ -676,16 +682,7 @@ fn thousands_of_updates_under_load_lose_nothing() {
                     }
                     applied += 1;
                 }
-                Err(UpdateError::NotRunning) => break,
-                Err(UpdateError::RolledBack {
-                    reason:
-                        InstanceFailure::NotRun(
-                            NotRun::GraphFinished
-                            | NotRun::StreamFinished
-                            | NotRun::WorkerStopped(_),
-                        ),
-                    ..
-                }) => break,
+                Err(e) if the_graph_ended(&e) => break,
                 Err(e) => panic!("update {applied}: {e}"),
             }
         }
