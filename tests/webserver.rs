@@ -32,6 +32,7 @@ fn serve(root: Option<PathBuf>) -> Served {
         listener,
         root,
         workers: 2,
+        max_connections: server::MAX_CONNECTIONS,
     })
     .unwrap()
     .run()

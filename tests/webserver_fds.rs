@@ -49,6 +49,7 @@ fn out_of_descriptors_a_file_is_unavailable_not_missing() {
         listener,
         root: Some(dir.clone()),
         workers: 1,
+        max_connections: server::MAX_CONNECTIONS,
     })
     .unwrap()
     .run()

@@ -67,6 +67,7 @@ fn serve(tag: &str) -> Served {
         listener,
         root: Some(dir.clone()),
         workers: 2,
+        max_connections: server::MAX_CONNECTIONS,
     })
     .unwrap()
     .run()
@@ -580,4 +581,55 @@ fn unclear_or_oversized_chunked_bodies_are_refused_and_close() {
     let mut c = connect(s.addr);
     let _ = c.write_all(&raw);
     assert_eq!(read_response(&mut c, &mut Vec::new(), false).status, 413);
+}
+
+/// `GET /` on `s` (keep-alive), answered 200.
+fn served(s: &mut TcpStream) {
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert_eq!(read_response(s, &mut Vec::new(), false).status, 200);
+}
+
+/// A connection over the cap is answered 503 and closed at once; the
+/// clients already served go on, and a place freed by a client that left
+/// is taken again.
+#[test]
+fn a_connection_over_the_cap_is_answered_503_and_the_others_go_on() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let running = server::server(server::Config {
+        listener,
+        root: None,
+        workers: 1,
+        max_connections: 2,
+    })
+    .unwrap()
+    .run()
+    .unwrap();
+    let mut kept: Vec<TcpStream> = (0..2).map(|_| connect(addr)).collect();
+    kept.iter_mut().for_each(served);
+    let mut over = connect(addr);
+    let refused = read_response(&mut over, &mut Vec::new(), false);
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.header("Retry-After"), Some("1"));
+    assert!(closed(&mut over), "the connection over the cap stays open");
+    kept.iter_mut().for_each(served);
+    drop(kept.pop());
+    // The server frees the place when it reads the client's end.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut s = connect(addr);
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        match read_response(&mut s, &mut Vec::new(), false).status {
+            200 => break,
+            503 => assert!(
+                std::time::Instant::now() < deadline,
+                "the place was never freed"
+            ),
+            other => panic!("unexpected {other}"),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    served(&mut kept[0]);
+    running.stop();
+    running.join().unwrap();
 }

@@ -67,6 +67,7 @@ fn an_idle_server_sleeps_and_still_answers_at_once() {
         listener,
         root: Some(dir.clone()),
         workers: 2,
+        max_connections: server::MAX_CONNECTIONS,
     })
     .unwrap()
     .run()

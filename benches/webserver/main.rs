@@ -65,6 +65,7 @@ fn evoflow_server(root: &Path) -> (Running, SocketAddr) {
         listener,
         root: Some(root.to_owned()),
         workers: WORKERS,
+        max_connections: server::MAX_CONNECTIONS,
     };
     (server::server(config).unwrap().run().unwrap(), addr)
 }
@@ -572,6 +573,7 @@ fn main() {
                     listener,
                     root: Some(root),
                     workers,
+                    max_connections: server::MAX_CONNECTIONS,
                 };
                 server::server(config)
                     .unwrap()

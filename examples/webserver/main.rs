@@ -25,6 +25,9 @@ struct Args {
     /// Worker threads (from 2 on, each of the two lanes runs on its own).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     workers: u16,
+    /// Most connections open at once; one more is answered 503 and closed.
+    #[arg(long, default_value_t = server::MAX_CONNECTIONS, value_parser = clap::value_parser!(usize))]
+    max_connections: usize,
     /// Apply the live-update scenarios in a loop, one every MS milliseconds:
     /// header change, cache insert / upgrade / removal, switch to streaming
     /// and back.
@@ -101,6 +104,7 @@ fn main() -> ExitCode {
         listener,
         root: args.root.clone(),
         workers: usize::from(args.workers),
+        max_connections: args.max_connections.max(1),
     };
     let graph = match server::server(config) {
         Ok(g) => g,

@@ -52,7 +52,15 @@ pub struct Config {
     pub root: Option<PathBuf>,
     /// Worker threads.
     pub workers: usize,
+    /// Most connections open at once ([`MAX_CONNECTIONS`] by default);
+    /// one more is answered `503 Service Unavailable` and closed.
+    pub max_connections: usize,
 }
+
+/// The default cap on open connections: far below the usual limit of
+/// file descriptors a service gets (64 Ki and more), and enough for a
+/// busy server on two cores.
+pub const MAX_CONNECTIONS: usize = 16_384;
 
 /// Builds the server graph.
 pub fn server(config: Config) -> std::io::Result<Graph> {
@@ -60,6 +68,7 @@ pub fn server(config: Config) -> std::io::Result<Graph> {
         Accept::new(config.listener)?,
         config.root.as_deref(),
         config.workers,
+        config.max_connections,
     )
 }
 
@@ -68,27 +77,35 @@ pub fn server(config: Config) -> std::io::Result<Graph> {
 /// scheduler splits the lanes' stages across them.
 pub const LANES: usize = 2;
 
-/// Builds the server graph around `accept`, on `workers` workers.
+/// Builds the server graph around `accept`, on `workers` workers, with at
+/// most `max_connections` open (split evenly between the lanes in use).
 ///
 /// Lanes are declared one after the other, so the topological order is
 /// `accept`, lane 0, lane 1, and the scheduler's cut (balanced costs, then
 /// fewest cross arcs) falls between the lanes: with two workers lane `k`
 /// runs on worker `k`, and only `accept -> read1` crosses. No pins, so
 /// one worker runs it all.
-pub fn graph_of(accept: Accept, root: Option<&Path>, workers: usize) -> std::io::Result<Graph> {
-    let accept = accept.spread_over(workers.min(LANES));
+pub fn graph_of(
+    accept: Accept,
+    root: Option<&Path>,
+    workers: usize,
+    max_connections: usize,
+) -> std::io::Result<Graph> {
+    let lanes = workers.clamp(1, LANES);
+    let accept = accept.spread_over(lanes);
+    let per_lane = max_connections.div_ceil(lanes);
     let (load0, load1) = (Load::new(root)?, Load::new(root)?);
     Ok(graph! {
         name = "webserver";
         workers = workers;
         accept: Accept = accept;
-        read0: Read = Read::new()?;
+        read0: Read = Read::new(per_lane)?;
         parse0: Parse;
         load0: Load = load0;
         #[on_panic(restart(max = 10000, within = 1s))]
         compose0: Compose;
         reply0: Reply;
-        read1: Read = Read::new()?;
+        read1: Read = Read::new(per_lane)?;
         parse1: Parse;
         load1: Load = load1;
         #[on_panic(restart(max = 10000, within = 1s))]

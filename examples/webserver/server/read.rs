@@ -41,11 +41,18 @@ struct Open {
     held: bool,
 }
 
+/// The answer to a connection over the limit, before it sends anything.
+const OVER_LIMIT: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n";
+
 /// The interim response to `Expect: 100-continue`.
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// Reads and frames requests.
 pub struct Read {
+    /// Most connections this reader keeps open; one more is answered
+    /// `503` and closed, so a flood of connections costs bounded memory and
+    /// the clients already served keep being served.
+    limit: usize,
     poll: Poll,
     events: Events,
     open: HashMap<u64, Open>,
@@ -60,9 +67,10 @@ pub struct Read {
 }
 
 impl Read {
-    /// A reader with no connections.
-    pub fn new() -> std::io::Result<Self> {
+    /// A reader with no connections that keeps at most `limit` open.
+    pub fn new(limit: usize) -> std::io::Result<Self> {
         Ok(Read {
+            limit,
             poll: Poll::new()?,
             events: Events::with_capacity(256),
             open: HashMap::new(),
@@ -429,6 +437,12 @@ impl Read {
     #[input]
     fn conns(&mut self, c: Conn) {
         let mut stream = c.stream;
+        if self.open.len() >= self.limit {
+            // Best effort: a full send buffer of a fresh socket is not
+            // possible, and the close follows either way.
+            let _ = std::io::Write::write(&mut stream, OVER_LIMIT);
+            return;
+        }
         if self
             .poll
             .registry()

@@ -47,7 +47,7 @@ pub fn graph() -> Graph {
     } else {
         server::accept::Accept::bind_later(addr)
     };
-    server::graph_of(accept, root.as_deref(), workers)
+    server::graph_of(accept, root.as_deref(), workers, server::MAX_CONNECTIONS)
         .unwrap_or_else(|e| panic!("cannot serve EVOFLOW_WEB_ROOT: {e}"))
 }
 
