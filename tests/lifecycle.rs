@@ -125,9 +125,8 @@ fn stop_drains_everything_already_emitted() {
     assert_eq!(check.received, emitted.load(Ordering::Relaxed));
 }
 
-/// Dropping the handle without `join` stops the graph (sources end, what
-/// they emitted drains) and waits for its workers: nothing keeps running
-/// unseen.
+/// Dropping the handle without `join` stops the graph (sources are not
+/// called again, what they emitted drains): nothing keeps running unseen.
 #[test]
 fn dropping_the_handle_stops_the_graph() {
     let emitted = Arc::new(AtomicU64::new(0));
@@ -148,8 +147,10 @@ fn dropping_the_handle_stops_the_graph() {
             std::thread::yield_now();
         }
         drop(running);
+        // The drop does not wait: the source may be in its last call.
+        std::thread::sleep(Duration::from_millis(50));
         let after = emitted.load(Ordering::Relaxed);
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(200));
         assert_eq!(
             emitted.load(Ordering::Relaxed),
             after,

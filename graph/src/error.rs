@@ -28,6 +28,7 @@ impl fmt::Display for Side {
 /// A rule of a graph's shape that was broken. Arcs are labelled as
 /// `a.out -> b.inp`, ports as `a.out`.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum GraphError {
     /// An arc or an edit names an instance the graph does not have.
     UnknownInstance {
@@ -160,7 +161,7 @@ impl fmt::Display for GraphError {
                     write!(f, "; did you mean `{best}`?")?;
                 }
                 if instances.is_empty() {
-                    f.write_str("; declare it first: `name: Type;`")
+                    f.write_str("; the graph has no instances yet")
                 } else {
                     write!(f, " (instances: {})", list(instances))
                 }
@@ -291,7 +292,7 @@ mod tests {
         };
         assert_eq!(
             e.to_string(),
-            "no instance named `a` in this graph; declare it first: `name: Type;`"
+            "no instance named `a` in this graph; the graph has no instances yet"
         );
         let many: Vec<String> = (0..25).map(|i| format!("instance{i}")).collect();
         let e = GraphError::UnknownInstance {

@@ -2,7 +2,10 @@
 //! shared: `graph!` runs them at compile time, the runtime runs the same code
 //! when a graph is built by hand, when the worker count is known only when
 //! the program runs, and when a live update is checked; so both place every
-//! instance alike and refuse a graph with the same words.
+//! instance alike. `GraphBuilder` and update validation refuse with these
+//! words; `graph!` shares the cycle and unknown-instance messages, while
+//! its port, type and wiring checks run in the type checker, where they
+//! can point at the user's tokens.
 //!
 //! # Modules
 //!

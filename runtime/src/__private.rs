@@ -346,22 +346,22 @@ pub trait DrainKeeping<T> {
     /// [`InPort::drain_keeping`](crate::InPort::drain_keeping).
     fn drain(
         &self,
-        port: &mut crate::InPort<T>,
+        port: &mut InPort<T>,
         arc: usize,
         budget: usize,
         handler: impl FnMut(T),
-    ) -> crate::Drained;
+    ) -> Drained;
 }
 
 impl<T: crate::Recoverable> DrainKeeping<T> for DrainProbe<T> {
     #[inline]
     fn drain(
         &self,
-        port: &mut crate::InPort<T>,
+        port: &mut InPort<T>,
         arc: usize,
         budget: usize,
         handler: impl FnMut(T),
-    ) -> crate::Drained {
+    ) -> Drained {
         port.drain_keeping(arc, budget, handler)
     }
 }
@@ -371,22 +371,22 @@ pub trait DrainPlain<T> {
     /// [`InPort::drain`](crate::InPort::drain).
     fn drain(
         &self,
-        port: &mut crate::InPort<T>,
+        port: &mut InPort<T>,
         arc: usize,
         budget: usize,
         handler: impl FnMut(T),
-    ) -> crate::Drained;
+    ) -> Drained;
 }
 
 impl<T: Send + 'static> DrainPlain<T> for &DrainProbe<T> {
     #[inline]
     fn drain(
         &self,
-        port: &mut crate::InPort<T>,
+        port: &mut InPort<T>,
         arc: usize,
         budget: usize,
         handler: impl FnMut(T),
-    ) -> crate::Drained {
+    ) -> Drained {
         port.drain(arc, budget, handler)
     }
 }

@@ -24,7 +24,7 @@
 //! Inside `exec`, the types that refer to one another (a node takes an
 //! update's part, whose new version builds a node) sit together in
 //! `exec::contract`. Starting a graph (`Graph::run`) lives in `running.rs`,
-//! so the unstarted graph knows nothing of threads or updates.
+//! so the unstarted graph knows nothing of threads or of the update engine.
 
 mod builder;
 mod channel;
@@ -44,14 +44,9 @@ mod testkit;
 pub mod __private;
 
 pub use builder::{BuildError, GraphBuilder, InstanceId};
-pub use channel::arc::ArcFactory;
-pub use channel::port::{
-    ArcId, ArcState, Drained, End, ErasedInPort, ErasedOutPort, InPort, InputSet, Kept, NoInputs,
-    NoOutputs, OutPort, OutputSet, Recoverable,
-};
+pub use channel::port::Recoverable;
 pub use evoflow_graph::{GraphError, Side};
 pub use exec::guard::panic_text;
-pub use exec::restart::Factory;
 pub use exec::worker::Panic;
 pub use graph::Graph;
 pub use model::component::{

@@ -166,8 +166,9 @@ impl Graph {
     }
 }
 
-/// A running graph. Dropping it stops the graph and waits for it to drain
-/// (see the `Drop` impl); `join` waits for the end without stopping it.
+/// A running graph. Dropping it stops the graph (see the `Drop` impl);
+/// `join` waits for the end without stopping it.
+#[must_use = "dropping the handle stops the graph: keep it while the graph should run, or `join` it"]
 pub struct Running {
     control: Arc<Control>,
     threads: Vec<JoinHandle<Finals>>,
@@ -646,12 +647,12 @@ impl Running {
 }
 
 impl Drop for Running {
-    /// Stops the graph and waits for it to drain, as [`Running::stop`] and
-    /// [`Running::join`] (whose report is dropped): a graph whose handle is
-    /// gone must not keep running unseen. While the dropping thread is
-    /// unwinding from a panic, the workers are told to abort at their next
-    /// step and are not waited for, so that a failing caller fails rather
-    /// than hangs.
+    /// Stops the graph, as [`Running::stop`]: its sources are not called
+    /// again and it drains, then its workers exit. The drop does not wait
+    /// for that (a source blocked in a call, or a drop on one of the
+    /// graph's own threads, must not hang it); `join` waits. While the
+    /// dropping thread unwinds from a panic, the workers abort at their
+    /// next step instead of draining.
     fn drop(&mut self) {
         if self.threads.is_empty() {
             return;
@@ -659,11 +660,8 @@ impl Drop for Running {
         if std::thread::panicking() {
             self.shared.abort.store(true, Ordering::Release);
             self.shared.wake_all();
-            return;
-        }
-        self.stop();
-        for t in self.threads.drain(..) {
-            let _ = t.join();
+        } else {
+            self.stop();
         }
     }
 }

@@ -4,7 +4,8 @@
 //! (migrations, readiness).
 //!
 //! Depends on `model`, `channel` and `sync`. Inside, `contract` holds the
-//! few types that refer to one another; everything else depends on it.
+//! few types that refer to one another (it uses only the leaf modules
+//! `decision`, `migrate`, `restart`, `watch`); the rest build on it.
 
 pub(crate) mod contract;
 pub(crate) mod decision;

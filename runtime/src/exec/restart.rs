@@ -13,7 +13,7 @@ use std::time::Instant;
 
 /// Builds a component afresh: what `graph!` makes of an instance's
 /// constructor expression when the instance may be restarted.
-pub type Factory<C> = Arc<dyn Fn() -> C + Send + Sync>;
+pub(crate) type Factory<C> = Arc<dyn Fn() -> C + Send + Sync>;
 
 /// A panic the supervisor does not absorb: the graph stops.
 #[derive(Clone, Debug)]

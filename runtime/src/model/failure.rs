@@ -49,7 +49,7 @@ pub enum Hook {
     /// Giving its state back to an earlier version (`#[migrate(down = N)]`).
     Downgrade(u32),
     /// The new version reading the state (`#[migrate(from = N)]` or
-    /// decoding; the update's report names both versions).
+    /// decoding; the instance's versions are in `Running::instances`).
     Migrate,
     /// `#[handover]`.
     Handover,

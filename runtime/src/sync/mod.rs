@@ -1,8 +1,9 @@
 //! The synchronisation primitives of the runtime: std's, or loom's under
 //! `--cfg loom`, so that `loom_tests` can model-check every interleaving of
 //! the protocols built on them. Every atomic, mutex and condition variable
-//! of the runtime comes from here (`Arc` stays std's: reference counting is
-//! not a protocol of ours).
+//! of those protocols comes from here (`Arc` stays std's: reference
+//! counting is not a protocol of ours; so does the readiness thread's
+//! mutex, which no model runs).
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{

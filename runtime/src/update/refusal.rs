@@ -1,8 +1,8 @@
 //! Why validation refused an update: [`Refusal`], carried by
 //! [`UpdateError::Refused`](crate::UpdateError::Refused). Rules of a graph's
 //! shape (instances, ports, packet types, wiring, cycles, workers) are the
-//! graph library's [`GraphError`], with the same words `graph!` and
-//! `GraphBuilder` use; the rest are rules of updates themselves.
+//! graph library's [`GraphError`], with the words `GraphBuilder` uses too;
+//! the rest are rules of updates themselves.
 
 use evoflow_graph::GraphError;
 use std::fmt;
@@ -98,6 +98,16 @@ impl From<GraphError> for Refusal {
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // Rules of the resulting graph: it does not exist yet.
+            Refusal::Graph(e) if matches!(
+                **e,
+                GraphError::Unconnected { .. }
+                    | GraphError::OutputShared { .. }
+                    | GraphError::Cycle { .. }
+            ) =>
+            {
+                write!(f, "after this update, {e}")
+            }
             Refusal::Graph(e) => e.fmt(f),
             Refusal::Empty => f.write_str("the update is empty"),
             Refusal::NotAPort { text } => {

@@ -720,6 +720,7 @@ impl Update {
 /// [`UpdateError::CommittedUnfinished`] and [`UpdateError::FailedAfterCommit`]
 /// (which say so) the graph is exactly as it was before.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum UpdateError {
     /// Validation refused it before anything changed.
     Refused(Refusal),
