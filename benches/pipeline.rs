@@ -5,6 +5,12 @@
 //! hop. Prints packets/s and the ratios after criterion's own report.
 //!
 //!     cargo bench --bench pipeline
+//!
+//! The same pipeline against timely and DFIR, and a compute-bound variant,
+//! is `benches/peers/` (a crate outside the workspace, so CI does not build
+//! those engines; results in `benches/results/pipeline-peers.md`):
+//!
+//!     cargo bench --manifest-path benches/peers/Cargo.toml
 
 use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
 use evoflow::{component, graph, Flow, Outputs};
