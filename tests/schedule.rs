@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use evoflow::{graph, BuildError, GraphBuilder, GraphError, Side};
+use evoflow::{component, graph, BuildError, Flow, GraphBuilder, GraphError, Side};
 
 #[test]
 fn a_linear_pipeline_is_cut_once_into_balanced_sections() {
@@ -108,6 +108,49 @@ fn sections(g: &evoflow::Graph) -> Vec<Vec<String>> {
         .iter()
         .map(|sec| sec.iter().map(|i| i.name.clone()).collect())
         .collect()
+}
+
+/// A component without ports.
+struct Idle;
+
+#[component]
+impl Idle {
+    #[source]
+    fn tick(&mut self) -> Flow {
+        Flow::Done
+    }
+}
+
+/// Two instances of one name, or an instance (even one without ports) on
+/// a worker that does not exist, are refused by `build`, not merged or
+/// panicked on.
+#[test]
+fn the_builder_refuses_a_name_used_twice_and_a_worker_that_does_not_exist() {
+    let mut b = GraphBuilder::new("twice", 1);
+    let src = b.instance("src", 0, Source::new(0, 1));
+    let check = b.instance("src", 0, Check::new(1, 0, 1));
+    b.connect::<Seq>(src, 0, check, 0, 4).unwrap();
+    let e = b.build().err().expect("a name used twice");
+    assert_eq!(
+        e,
+        BuildError::Graph(Box::new(GraphError::DuplicateInstance {
+            name: "src".into()
+        }))
+    );
+
+    let mut b = GraphBuilder::new("nowhere", 1);
+    b.instance("lonely", 3, Idle);
+    match b.build().err().expect("worker 3 does not exist") {
+        BuildError::Graph(e) => assert_eq!(
+            *e,
+            GraphError::NoSuchWorker {
+                instance: "lonely".into(),
+                worker: 3,
+                workers: 1
+            }
+        ),
+        other => panic!("{other}"),
+    }
 }
 
 #[test]

@@ -109,6 +109,12 @@ pub enum GraphError {
         /// How many workers the graph has.
         workers: usize,
     },
+    /// Two instances share a name (names address instances in updates,
+    /// reports and reloads).
+    DuplicateInstance {
+        /// The name.
+        name: String,
+    },
 }
 
 /// At most this many names are listed in a message; the rest are counted.
@@ -261,6 +267,10 @@ impl fmt::Display for GraphError {
             } => write!(
                 f,
                 "instance `{instance}` is placed on worker {worker}, but the graph has {workers} worker(s), numbered from 0"
+            ),
+            GraphError::DuplicateInstance { name } => write!(
+                f,
+                "two instances are named `{name}`; names address instances in updates and reports, so each must be unique"
             ),
         }
     }

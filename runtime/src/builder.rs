@@ -523,6 +523,24 @@ impl GraphBuilder {
     /// }
     /// ```
     pub fn build(self) -> Result<Graph, BuildError> {
+        let mut names = std::collections::HashSet::new();
+        let sections = self.sleepers.len();
+        for p in &self.instances {
+            if !names.insert(p.name.as_str()) {
+                return Err(GraphError::DuplicateInstance {
+                    name: p.name.clone(),
+                }
+                .into());
+            }
+            if p.section >= sections {
+                return Err(GraphError::NoSuchWorker {
+                    instance: p.name.clone(),
+                    worker: p.section,
+                    workers: sections,
+                }
+                .into());
+            }
+        }
         for p in &self.instances {
             let inputs = p.meta.inputs.iter().zip(&p.inputs);
             let outputs = p.meta.outputs.iter().zip(&p.outputs);
