@@ -36,6 +36,21 @@ struct Pending {
     restartable: bool,
 }
 
+impl Pending {
+    /// Checks that the instance's section is one of the graph's `sections`.
+    fn placed(&self, sections: usize) -> Result<(), BuildError> {
+        if self.section < sections {
+            return Ok(());
+        }
+        Err(GraphError::NoSuchWorker {
+            instance: self.name.clone(),
+            worker: self.section,
+            workers: sections,
+        }
+        .into())
+    }
+}
+
 /// Builds a [`Graph`]: add instances in run order per section, then arcs.
 pub struct GraphBuilder {
     name: String,
@@ -463,16 +478,8 @@ impl GraphBuilder {
             }
             .into());
         }
-        let sections = self.sleepers.len();
         for p in [f, t] {
-            if p.section >= sections {
-                return Err(GraphError::NoSuchWorker {
-                    instance: p.name.clone(),
-                    worker: p.section,
-                    workers: sections,
-                }
-                .into());
-            }
+            p.placed(self.sleepers.len())?;
         }
         let (wf, wt) = (
             self.sleepers[f.section].waker(),
@@ -524,7 +531,6 @@ impl GraphBuilder {
     /// ```
     pub fn build(self) -> Result<Graph, BuildError> {
         let mut names = std::collections::HashSet::new();
-        let sections = self.sleepers.len();
         for p in &self.instances {
             if !names.insert(p.name.as_str()) {
                 return Err(GraphError::DuplicateInstance {
@@ -532,14 +538,7 @@ impl GraphBuilder {
                 }
                 .into());
             }
-            if p.section >= sections {
-                return Err(GraphError::NoSuchWorker {
-                    instance: p.name.clone(),
-                    worker: p.section,
-                    workers: sections,
-                }
-                .into());
-            }
+            p.placed(self.sleepers.len())?;
         }
         for p in &self.instances {
             let inputs = p.meta.inputs.iter().zip(&p.inputs);

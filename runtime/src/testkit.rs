@@ -101,6 +101,21 @@ pub(crate) fn map(version: u32) -> &'static ComponentMeta {
         .leak()
 }
 
+/// `Map` at `version` with state and migration steps `from -> from+1`
+/// for every `from` in `steps`.
+pub(crate) fn stateful_map(version: u32, steps: &[u32]) -> &'static ComponentMeta {
+    steps
+        .iter()
+        .fold(
+            Meta::new("Map", version)
+                .input::<u64>("in")
+                .output::<u64>("out")
+                .state(),
+            |m, &from| m.migrates(from, from + 1),
+        )
+        .leak()
+}
+
 /// `Sink`: one `u64` input `in`.
 pub(crate) fn sink() -> &'static ComponentMeta {
     Meta::new("Sink", 1).input::<u64>("in").leak()

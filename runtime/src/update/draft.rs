@@ -467,7 +467,9 @@ fn ends(
 mod tests {
     use super::*;
     use crate::testkit::edit::{connect, disconnect, insert, remove, replace};
-    use crate::testkit::{chain, fresh, labels, map, migrated, shape, sink, source, Meta};
+    use crate::testkit::{
+        chain, fresh, labels, map, migrated, shape, sink, source, stateful_map, Meta,
+    };
 
     /// The refusal of `edits` over `shape`, as text. Messages are checked
     /// for the names they must give, not word for word.
@@ -489,21 +491,6 @@ mod tests {
 
     fn accepted(shape: &Shape, edits: Vec<Edit>) -> Draft {
         Draft::new(shape, edits).unwrap_or_else(|e| panic!("refused: {e}"))
-    }
-
-    /// `Map` at `version` with state and migration steps `from -> from+1`
-    /// for every `from` in `steps`.
-    fn stateful_map(version: u32, steps: &[u32]) -> &'static ComponentMeta {
-        steps
-            .iter()
-            .fold(
-                Meta::new("Map", version)
-                    .input::<u64>("in")
-                    .output::<u64>("out")
-                    .state(),
-                |m, &from| m.migrates(from, from + 1),
-            )
-            .leak()
     }
 
     /// `src -> a -> b -> c -> sink`, with `b` a stateful `Map` v1.

@@ -329,7 +329,7 @@ impl Evolution {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::testkit::{chain, fresh, labels, map, shape, sink, source, Meta};
+    use crate::testkit::{chain, fresh, labels, map, shape, sink, source, stateful_map, Meta};
     use crate::update::draft::Draft;
 
     /// A graph that has not run: `g` and a fresh instance of each of its
@@ -396,15 +396,6 @@ mod tests {
         g
     }
 
-    fn stateful_map(version: u32) -> &'static ComponentMeta {
-        Meta::new("Map", version)
-            .input::<u64>("in")
-            .output::<u64>("out")
-            .state()
-            .migrates(version.saturating_sub(1), version)
-            .leak()
-    }
-
     #[test]
     fn the_same_graph_keeps_everything_and_changes_nothing() {
         let e = evolve(&chain(), chain());
@@ -423,8 +414,8 @@ mod tests {
     #[test]
     fn a_new_version_of_a_component_with_state_is_migrated() {
         let e = evolve(
-            &chain_with_b(stateful_map(1)),
-            chain_with_b(stateful_map(2)),
+            &chain_with_b(stateful_map(1, &[0])),
+            chain_with_b(stateful_map(2, &[1])),
         );
         assert_eq!(fates(&e)[2], ("b", Fate::Replaced { migrated: true }));
         assert_eq!(edits(&e), ["replace b by Map v2 migrated"]);
@@ -441,7 +432,7 @@ mod tests {
         assert_eq!(fates(&e)[2], ("b", Fate::Replaced { migrated: false }));
         assert_eq!(edits(&e), ["replace b by Map v2 fresh"]);
         // State on one side only: fresh too.
-        let e = evolve(&chain_with_b(stateful_map(1)), chain_with_b(map(2)));
+        let e = evolve(&chain_with_b(stateful_map(1, &[0])), chain_with_b(map(2)));
         assert_eq!(edits(&e), ["replace b by Map v2 fresh"]);
     }
 
@@ -451,7 +442,7 @@ mod tests {
             .input::<u64>("in")
             .output::<u64>("out")
             .leak();
-        let e = evolve(&chain_with_b(stateful_map(1)), chain_with_b(other));
+        let e = evolve(&chain_with_b(stateful_map(1, &[0])), chain_with_b(other));
         assert_eq!(fates(&e)[2], ("b", Fate::Replaced { migrated: false }));
         assert_eq!(edits(&e), ["replace b by Other v1 fresh"]);
 
@@ -460,7 +451,10 @@ mod tests {
             .output::<u64>("out")
             .state()
             .leak();
-        let why = refused(&chain_with_b(stateful_map(1)), chain_with_b(stateful_other));
+        let why = refused(
+            &chain_with_b(stateful_map(1, &[0])),
+            chain_with_b(stateful_other),
+        );
         for name in ["`b`", "Map", "Other"] {
             assert!(why.contains(name), "`{name}` is not named in: {why}");
         }
