@@ -633,3 +633,29 @@ fn a_connection_over_the_cap_is_answered_503_and_the_others_go_on() {
     running.stop();
     running.join().unwrap();
 }
+
+/// The cap counts the connections of every lane: with two workers the
+/// connections alternate between the lanes, and the fourth of a cap of 3
+/// is refused whichever lane it lands on.
+#[test]
+fn the_cap_counts_the_connections_of_both_lanes() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let running = server::server(server::Config {
+        listener,
+        root: None,
+        workers: 2,
+        max_connections: 3,
+    })
+    .unwrap()
+    .run()
+    .unwrap();
+    let mut kept: Vec<TcpStream> = (0..3).map(|_| connect(addr)).collect();
+    kept.iter_mut().for_each(served);
+    let mut over = connect(addr);
+    assert_eq!(read_response(&mut over, &mut Vec::new(), false).status, 503);
+    assert!(closed(&mut over), "the connection over the cap stays open");
+    kept.iter_mut().for_each(served);
+    running.stop();
+    running.join().unwrap();
+}

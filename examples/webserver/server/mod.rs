@@ -39,7 +39,7 @@ use compose::Compose;
 use evoflow::{graph, Graph};
 use load::Load;
 use parse::Parse;
-use read::Read;
+use read::{Cap, Read};
 use reply::Reply;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -78,7 +78,7 @@ pub fn server(config: Config) -> std::io::Result<Graph> {
 pub const LANES: usize = 2;
 
 /// Builds the server graph around `accept`, on `workers` workers, with at
-/// most `max_connections` open (split evenly between the lanes in use).
+/// most `max_connections` open in all lanes together.
 ///
 /// Lanes are declared one after the other, so the topological order is
 /// `accept`, lane 0, lane 1, and the scheduler's cut (balanced costs, then
@@ -91,21 +91,20 @@ pub fn graph_of(
     workers: usize,
     max_connections: usize,
 ) -> std::io::Result<Graph> {
-    let lanes = workers.clamp(1, LANES);
-    let accept = accept.spread_over(lanes);
-    let per_lane = max_connections.div_ceil(lanes);
+    let accept = accept.spread_over(workers.min(LANES));
+    let cap = Cap::new(max_connections);
     let (load0, load1) = (Load::new(root)?, Load::new(root)?);
     Ok(graph! {
         name = "webserver";
         workers = workers;
         accept: Accept = accept;
-        read0: Read = Read::new(per_lane)?;
+        read0: Read = Read::new(cap.clone())?;
         parse0: Parse;
         load0: Load = load0;
         #[on_panic(restart(max = 10000, within = 1s))]
         compose0: Compose;
         reply0: Reply;
-        read1: Read = Read::new(per_lane)?;
+        read1: Read = Read::new(cap)?;
         parse1: Parse;
         load1: Load = load1;
         #[on_panic(restart(max = 10000, within = 1s))]

@@ -9,7 +9,7 @@ use mio::{Events, Interest, Poll, Token};
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,6 +41,45 @@ struct Open {
     held: bool,
 }
 
+/// The server's cap on open connections, shared by the lanes' readers so
+/// that it bounds the total whatever lane a connection lands on.
+pub struct Cap {
+    open: AtomicUsize,
+    max: usize,
+}
+
+impl Cap {
+    /// At most `max` connections open at once.
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Cap {
+            open: AtomicUsize::new(0),
+            max,
+        })
+    }
+
+    /// Counts one more connection; false (counting nothing) if at the cap.
+    fn take(&self) -> bool {
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// `n` connections closed.
+    fn give_back(&self, n: usize) {
+        self.open.fetch_sub(n, Ordering::AcqRel);
+    }
+}
+
+impl Drop for Read {
+    /// The connections of a reader that goes (the graph ends, or an update
+    /// replaces it) close with it.
+    fn drop(&mut self) {
+        self.cap.give_back(self.open.len());
+    }
+}
+
 /// The answer to a connection over the limit, before it sends anything.
 const OVER_LIMIT: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n";
 
@@ -49,10 +88,11 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// Reads and frames requests.
 pub struct Read {
-    /// Most connections this reader keeps open; one more is answered
-    /// `503` and closed, so a flood of connections costs bounded memory and
-    /// the clients already served keep being served.
-    limit: usize,
+    /// The server's cap on open connections, shared by every lane's
+    /// reader: one more is answered `503` and closed, so a flood of
+    /// connections costs bounded memory and the clients already served
+    /// keep being served.
+    cap: Arc<Cap>,
     poll: Poll,
     events: Events,
     open: HashMap<u64, Open>,
@@ -67,10 +107,10 @@ pub struct Read {
 }
 
 impl Read {
-    /// A reader with no connections that keeps at most `limit` open.
-    pub fn new(limit: usize) -> std::io::Result<Self> {
+    /// A reader with no connections, counting them against `cap`.
+    pub fn new(cap: Arc<Cap>) -> std::io::Result<Self> {
         Ok(Read {
-            limit,
+            cap,
             poll: Poll::new()?,
             events: Events::with_capacity(256),
             open: HashMap::new(),
@@ -437,7 +477,7 @@ impl Read {
     #[input]
     fn conns(&mut self, c: Conn) {
         let mut stream = c.stream;
-        if self.open.len() >= self.limit {
+        if !self.cap.take() {
             // Best effort: a full send buffer of a fresh socket is not
             // possible, and the close follows either way.
             let _ = std::io::Write::write(&mut stream, OVER_LIMIT);
@@ -447,8 +487,10 @@ impl Read {
             .poll
             .registry()
             .register(&mut stream, Token(c.id as usize), Interest::READABLE)
-            .is_ok()
+            .is_err()
         {
+            self.cap.give_back(1);
+        } else {
             let conn = ConnRef {
                 id: c.id,
                 stream: Arc::new(stream),
@@ -547,6 +589,7 @@ impl Read {
     /// being written goes on).
     fn close(&mut self, id: u64, shutdown: bool) {
         if let Some(open) = self.open.remove(&id) {
+            self.cap.give_back(1);
             let fd = open.conn.stream.as_raw_fd();
             let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
             if shutdown {
