@@ -27,6 +27,9 @@ pub enum RunError {
     Panicked(Panic),
     /// A worker thread could not be started.
     Spawn(std::io::Error),
+    /// The epoll set through which workers wait for readable descriptors
+    /// (`Flow::readable`), or its thread, could not be made.
+    Readiness(std::io::Error),
 }
 
 impl fmt::Display for RunError {
@@ -40,6 +43,10 @@ impl fmt::Display for RunError {
                 Ok(())
             }
             RunError::Spawn(e) => write!(f, "cannot start a worker thread: {e}"),
+            RunError::Readiness(e) => write!(
+                f,
+                "cannot set up waiting for readable descriptors (epoll, eventfd, a thread): {e}"
+            ),
         }
     }
 }
@@ -84,11 +91,13 @@ impl Graph {
     /// running.join().unwrap();
     /// ```
     pub fn run(self) -> Result<Running, RunError> {
+        let readiness = Readiness::start(self.workers.iter().map(|w| w.sleeper.waker()).collect())
+            .map_err(RunError::Readiness)?;
         let shared = Arc::new(Shared {
             abort: AtomicBool::new(false),
             panic: Mutex::new(None),
             wakers: self.workers.iter().map(|w| w.sleeper.waker()).collect(),
-            readiness: Readiness::new(self.workers.iter().map(|w| w.sleeper.waker()).collect()),
+            readiness,
             env: Arc::new(Env {
                 supervision: self.supervision,
                 ..Env::default()

@@ -2,15 +2,18 @@
 //! on becomes readable (`Flow::Wait`), so that sources and pollers waiting
 //! for I/O cost nothing while idle instead of being polled.
 //!
-//! One epoll set per running graph, watched by a thread started at the
-//! first wait. Each wait is armed one-shot and level-triggered just before
-//! the worker parks: a descriptor that is already readable fires at once,
-//! so readiness that came between the instance's last look and the park is
-//! never slept through; the next park arms it again.
+//! One epoll set per running graph, watched by a thread. Both are made
+//! when the graph starts, not at the first wait: a process that has run
+//! out of descriptors by then (a server under load) must still be able to
+//! wait, rather than fall back to polling. Each wait is armed one-shot and
+//! level-triggered just before the worker parks: a descriptor that is
+//! already readable fires at once, so readiness that came between the
+//! instance's last look and the park is never slept through; the next
+//! park arms it again.
 
 use crate::channel::wake::Waker;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// Marks the stop event among the epoll events (workers are numbered).
@@ -18,14 +21,9 @@ const STOP: u64 = u64::MAX;
 
 /// The epoll set of a running graph and the thread that watches it.
 pub(crate) struct Readiness {
-    wakers: Vec<Arc<Waker>>,
-    watcher: Mutex<Option<Watcher>>,
-}
-
-struct Watcher {
     epoll: Arc<OwnedFd>,
     stop: OwnedFd,
-    thread: JoinHandle<()>,
+    thread: Option<JoinHandle<()>>,
 }
 
 fn check(rc: libc::c_int) -> std::io::Result<libc::c_int> {
@@ -44,39 +42,19 @@ fn ctl(epoll: RawFd, op: libc::c_int, fd: RawFd, events: u32, data: u64) -> std:
 }
 
 impl Readiness {
-    pub(crate) fn new(wakers: Vec<Arc<Waker>>) -> Self {
-        Readiness {
-            wakers,
-            watcher: Mutex::new(None),
-        }
-    }
-
-    /// Wakes `worker` once `fd` is readable (now, or later).
-    pub(crate) fn arm(&self, fd: RawFd, worker: usize) -> std::io::Result<()> {
-        let epoll = self.epoll()?;
-        let events = (libc::EPOLLIN | libc::EPOLLONESHOT) as u32;
-        match ctl(epoll, libc::EPOLL_CTL_MOD, fd, events, worker as u64) {
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                ctl(epoll, libc::EPOLL_CTL_ADD, fd, events, worker as u64)
-            }
-            other => other,
-        }
-    }
-
-    /// The epoll set; starts the watcher thread the first time.
-    fn epoll(&self) -> std::io::Result<RawFd> {
-        let mut watcher = self.watcher.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(w) = &*watcher {
-            return Ok(w.epoll.as_raw_fd());
-        }
-        // SAFETY: plain syscalls; each descriptor is owned from here on.
-        let (epoll, stop) = unsafe {
-            let epoll = OwnedFd::from_raw_fd(check(libc::epoll_create1(libc::EPOLL_CLOEXEC))?);
-            let stop = OwnedFd::from_raw_fd(check(libc::eventfd(
+    /// Makes the epoll set and starts its watcher, which wakes
+    /// `wakers[i]` for an event armed by worker `i`.
+    pub(crate) fn start(wakers: Vec<Arc<Waker>>) -> std::io::Result<Self> {
+        // SAFETY: plain syscalls; each descriptor is owned from here on
+        // (the first is closed if the second fails).
+        let epoll =
+            unsafe { OwnedFd::from_raw_fd(check(libc::epoll_create1(libc::EPOLL_CLOEXEC))?) };
+        // SAFETY: as above.
+        let stop = unsafe {
+            OwnedFd::from_raw_fd(check(libc::eventfd(
                 0,
                 libc::EFD_CLOEXEC | libc::EFD_NONBLOCK,
-            ))?);
-            (epoll, stop)
+            ))?)
         };
         ctl(
             epoll.as_raw_fd(),
@@ -86,17 +64,27 @@ impl Readiness {
             STOP,
         )?;
         let epoll = Arc::new(epoll);
-        let (set, wakers) = (epoll.clone(), self.wakers.clone());
+        let set = epoll.clone();
         let thread = std::thread::Builder::new()
             .name("evoflow-readiness".into())
             .spawn(move || watch(&set, &wakers))?;
-        let fd = epoll.as_raw_fd();
-        *watcher = Some(Watcher {
+        Ok(Readiness {
             epoll,
             stop,
-            thread,
-        });
-        Ok(fd)
+            thread: Some(thread),
+        })
+    }
+
+    /// Wakes `worker` once `fd` is readable (now, or later).
+    pub(crate) fn arm(&self, fd: RawFd, worker: usize) -> std::io::Result<()> {
+        let epoll = self.epoll.as_raw_fd();
+        let events = (libc::EPOLLIN | libc::EPOLLONESHOT) as u32;
+        match ctl(epoll, libc::EPOLL_CTL_MOD, fd, events, worker as u64) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                ctl(epoll, libc::EPOLL_CTL_ADD, fd, events, worker as u64)
+            }
+            other => other,
+        }
     }
 }
 
@@ -127,12 +115,11 @@ fn watch(epoll: &OwnedFd, wakers: &[Arc<Waker>]) {
 
 impl Drop for Readiness {
     fn drop(&mut self) {
-        let watcher = self.watcher.get_mut().unwrap_or_else(|e| e.into_inner());
-        if let Some(w) = watcher.take() {
-            let one: u64 = 1;
-            // SAFETY: writes 8 bytes from a valid u64 to the eventfd.
-            unsafe { libc::write(w.stop.as_raw_fd(), (&one as *const u64).cast(), 8) };
-            let _ = w.thread.join();
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a valid u64 to the eventfd.
+        unsafe { libc::write(self.stop.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
