@@ -30,4 +30,4 @@ mod schedule;
 pub use error::{GraphError, Side};
 pub use order::{path, topological_order, Cycle};
 pub use ports::{check_packet_type, check_port_number, check_wiring, find_port};
-pub use schedule::{sections, PlacementError};
+pub use schedule::{sections, Place, PlacementError};

@@ -5,8 +5,11 @@
 //! default) is as small as possible, and among such cuts the one with the
 //! fewest arcs between workers: contiguous runs keep most hops of a pipeline
 //! inside a section, where they are cheap. Pinned instances (`#[worker(k)]`)
-//! count towards their worker's cost. Within a section instances run in
-//! topological order, so one pass moves a packet through the whole section.
+//! count towards their worker's cost. An instance that may block
+//! (`#[blocking]`) gets a section of its own after the workers' — a thread
+//! of its own — so that nothing else waits while it blocks. Within a
+//! section instances run in topological order, so one pass moves a packet
+//! through the whole section.
 //!
 //! The two goals are met one after the other: a binary search finds the
 //! least cost of the busiest worker (a greedy fill decides whether a bound
@@ -51,15 +54,28 @@ impl fmt::Display for PlacementError {
 
 impl std::error::Error for PlacementError {}
 
+/// Where an instance may run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// Wherever the schedule puts it.
+    Free,
+    /// On this worker (`#[worker(k)]`).
+    Worker(usize),
+    /// On a section of its own (`#[blocking]`): the instance may block, and
+    /// nothing else may wait for it.
+    Own,
+}
+
 /// The schedule of a graph on `workers` workers: instance `i` costs
-/// `cost[i]` and is pinned to `pinned[i]`, if any; `arcs` are (from, to)
+/// `cost[i]` and may run where `place[i]` says; `arcs` are (from, to)
 /// pairs and `topo` a topological order of all instances. Returns one
-/// section per worker, each in run order (a section left empty gets no
-/// thread), or why the count and the pins do not fit together.
+/// section per worker, each in run order, then one per [`Place::Own`]
+/// instance in index order; or why the count and the pins do not fit
+/// together.
 pub fn sections(
     workers: usize,
     cost: &[u64],
-    pinned: &[Option<usize>],
+    place: &[Place],
     arcs: &[(usize, usize)],
     topo: &[usize],
 ) -> Result<Vec<Vec<usize>>, PlacementError> {
@@ -67,17 +83,31 @@ pub fn sections(
     if k == 0 {
         return Err(PlacementError::NoWorkers);
     }
-    if let Some((instance, worker)) = pinned
-        .iter()
-        .enumerate()
-        .find_map(|(i, w)| w.filter(|&w| w >= k).map(|w| (i, w)))
-    {
+    if let Some((instance, worker)) = place.iter().enumerate().find_map(|(i, p)| match *p {
+        Place::Worker(w) if w >= k => Some((i, w)),
+        _ => None,
+    }) {
         return Err(PlacementError::PinnedOutside {
             instance,
             worker,
             workers: k,
         });
     }
+    // An instance of its own is pinned to a section after the workers':
+    // the cut below spreads the free instances over the workers only.
+    let mut own = k;
+    let pinned: Vec<Option<usize>> = place
+        .iter()
+        .map(|p| match *p {
+            Place::Free => None,
+            Place::Worker(w) => Some(w),
+            Place::Own => {
+                own += 1;
+                Some(own - 1)
+            }
+        })
+        .collect();
+    let total = own;
     let free: Vec<usize> = topo
         .iter()
         .copied()
@@ -88,7 +118,7 @@ pub fn sections(
     for (p, &i) in free.iter().enumerate() {
         pos[i] = p;
     }
-    let mut pinned_cost = vec![0u64; k];
+    let mut pinned_cost = vec![0u64; total];
     for (i, w) in pinned.iter().enumerate() {
         if let Some(w) = *w {
             pinned_cost[w] += cost[i];
@@ -109,7 +139,7 @@ pub fn sections(
     // whose free end is before x, `to_worker[w][x]` those among them whose
     // pinned end is on worker w; they cross unless the run is on w.
     let mut to_pinned = vec![0u32; stride];
-    let mut to_worker = vec![vec![0u32; stride]; k];
+    let mut to_worker = vec![vec![0u32; stride]; total];
     for &(from, to) in arcs {
         match (pinned[from], pinned[to]) {
             (None, None) => {
@@ -151,7 +181,7 @@ pub fn sections(
         u64::from(entering) + u64::from(pinned_elsewhere)
     };
 
-    let bound = least_busiest(&prefix, &pinned_cost);
+    let bound = least_busiest(&prefix, &pinned_cost[..k]);
 
     // best[j][b]: over the cuts of free[..b] onto workers 0..j whose every
     // worker stays within `bound`, the fewest cross arcs, then the least
@@ -193,8 +223,14 @@ pub fn sections(
     for (r, &i) in topo.iter().enumerate() {
         rank[i] = r;
     }
-    let mut sections: Vec<Vec<usize>> = (0..k)
-        .map(|w| free[cuts[w]..cuts[w + 1]].to_vec())
+    let mut sections: Vec<Vec<usize>> = (0..total)
+        .map(|w| {
+            if w < k {
+                free[cuts[w]..cuts[w + 1]].to_vec()
+            } else {
+                Vec::new()
+            }
+        })
         .collect();
     for (i, w) in pinned.iter().enumerate() {
         if let Some(w) = *w {
@@ -245,6 +281,17 @@ mod tests {
 
     /// (busiest worker's cost, arcs between workers) of a schedule.
     fn score(cost: &[u64], arcs: &[(usize, usize)], sections: &[Vec<usize>]) -> (u64, usize) {
+        score_on(sections.len(), cost, arcs, sections)
+    }
+
+    /// The same, with the busiest among the first `workers` sections (the
+    /// others hold an instance of its own each).
+    fn score_on(
+        workers: usize,
+        cost: &[u64],
+        arcs: &[(usize, usize)],
+        sections: &[Vec<usize>],
+    ) -> (u64, usize) {
         let mut worker = vec![usize::MAX; cost.len()];
         for (w, s) in sections.iter().enumerate() {
             for &i in s {
@@ -256,7 +303,7 @@ mod tests {
             worker.iter().all(|&w| w != usize::MAX),
             "an instance is left out"
         );
-        let busiest = sections
+        let busiest = sections[..workers]
             .iter()
             .map(|s| s.iter().map(|&i| cost[i]).sum())
             .max()
@@ -278,9 +325,9 @@ mod tests {
 
     #[test]
     fn a_chain_is_cut_into_balanced_runs_with_one_ring_between() {
-        let s = sections(2, &[1; 6], &[None; 6], &chain(6), &in_order(6)).unwrap();
+        let s = sections(2, &[1; 6], &[Place::Free; 6], &chain(6), &in_order(6)).unwrap();
         assert_eq!(s, vec![vec![0, 1, 2], vec![3, 4, 5]]);
-        let s = sections(3, &[1; 7], &[None; 7], &chain(7), &in_order(7)).unwrap();
+        let s = sections(3, &[1; 7], &[Place::Free; 7], &chain(7), &in_order(7)).unwrap();
         assert_eq!(score(&[1; 7], &chain(7), &s), (3, 2));
     }
 
@@ -288,7 +335,7 @@ mod tests {
     fn cost_hints_move_the_cut() {
         // 1 + 4 against 1 + 1 + 1 beats any other cut.
         let cost = [1, 4, 1, 1, 1];
-        let s = sections(2, &cost, &[None; 5], &chain(5), &in_order(5)).unwrap();
+        let s = sections(2, &cost, &[Place::Free; 5], &chain(5), &in_order(5)).unwrap();
         assert_eq!(s, vec![vec![0, 1], vec![2, 3, 4]]);
     }
 
@@ -296,7 +343,7 @@ mod tests {
     fn pinned_instances_stay_on_their_worker_and_count_towards_its_cost() {
         // 0 -> 1 -> 2 -> 3, with 0 pinned to worker 1: worker 1 carries it,
         // so the rest goes two and one.
-        let pinned = [Some(1), None, None, None];
+        let pinned = [Place::Worker(1), Place::Free, Place::Free, Place::Free];
         let s = sections(2, &[1; 4], &pinned, &chain(4), &in_order(4)).unwrap();
         assert_eq!(s, vec![vec![1, 2], vec![0, 3]]);
         assert_eq!(score(&[1; 4], &chain(4), &s), (2, 2));
@@ -307,7 +354,14 @@ mod tests {
         // Worker 2 carries 101 whatever the cut: the chain stays on one
         // worker, with no arc between workers.
         let cost = [1, 1, 1, 1, 100, 1];
-        let pinned = [None, None, None, None, Some(2), Some(2)];
+        let pinned = [
+            Place::Free,
+            Place::Free,
+            Place::Free,
+            Place::Free,
+            Place::Worker(2),
+            Place::Worker(2),
+        ];
         let arcs = [(0, 1), (1, 2), (2, 3), (4, 5)];
         let s = sections(3, &cost, &pinned, &arcs, &in_order(6)).unwrap();
         assert_eq!(score(&cost, &arcs, &s), (101, 0));
@@ -319,20 +373,44 @@ mod tests {
         // A chain of four on three workers: two, one and one has the same
         // busiest worker as two and two, but one more ring; so one worker
         // stays empty.
-        let s = sections(3, &[1; 4], &[None; 4], &chain(4), &in_order(4)).unwrap();
+        let s = sections(3, &[1; 4], &[Place::Free; 4], &chain(4), &in_order(4)).unwrap();
         assert_eq!(score(&[1; 4], &chain(4), &s), (2, 1));
         assert_eq!(s, vec![vec![], vec![0, 1], vec![2, 3]]);
         // Two chains side by side, declared one after the other: cut
         // between them, not through one.
         let arcs = [(0, 1), (1, 2), (3, 4), (4, 5)];
-        let s = sections(2, &[1; 6], &[None; 6], &arcs, &in_order(6)).unwrap();
+        let s = sections(2, &[1; 6], &[Place::Free; 6], &arcs, &in_order(6)).unwrap();
         assert_eq!(score(&[1; 6], &arcs, &s), (3, 0));
+    }
+
+    #[test]
+    fn an_instance_of_its_own_gets_a_section_after_the_workers_and_nothing_else() {
+        // 0 -> 1 -> 2 -> 3 -> 4 with 2 blocking: the others share the one
+        // worker; 2 is alone on section 1.
+        let mut place = [Place::Free; 5];
+        place[2] = Place::Own;
+        let s = sections(1, &[1; 5], &place, &chain(5), &in_order(5)).unwrap();
+        assert_eq!(s, vec![vec![0, 1, 3, 4], vec![2]]);
+        // Two workers and two own instances, one of them heavy: the free
+        // ones are cut over the workers only, the heavy one not counted
+        // towards their balance.
+        let cost = [1, 1, 50, 1, 1, 1];
+        let place = [
+            Place::Free,
+            Place::Own,
+            Place::Own,
+            Place::Free,
+            Place::Free,
+            Place::Free,
+        ];
+        let s = sections(2, &cost, &place, &chain(6), &in_order(6)).unwrap();
+        assert_eq!(s, vec![vec![0, 3], vec![4, 5], vec![1], vec![2]]);
     }
 
     #[test]
     fn sections_run_in_topological_order_pinned_instances_included() {
         // Declared sink, source, relay: wired 1 -> 2 -> 0, the relay pinned.
-        let pinned = [None, None, Some(0)];
+        let pinned = [Place::Free, Place::Free, Place::Worker(0)];
         let s = sections(1, &[1; 3], &pinned, &[(1, 2), (2, 0)], &[1, 2, 0]).unwrap();
         assert_eq!(s, vec![vec![1, 2, 0]]);
     }
@@ -372,8 +450,25 @@ mod tests {
             let n = 1 + rng.below(8) as usize;
             let k = 1 + rng.below(4) as usize;
             let cost: Vec<u64> = (0..n).map(|_| 1 + rng.below(4)).collect();
-            let pinned: Vec<Option<usize>> = (0..n)
-                .map(|_| (rng.below(4) == 0).then(|| rng.below(k as u64) as usize))
+            let place: Vec<Place> = (0..n)
+                .map(|_| match rng.below(8) {
+                    0 | 1 => Place::Worker(rng.below(k as u64) as usize),
+                    2 => Place::Own,
+                    _ => Place::Free,
+                })
+                .collect();
+            // Where the brute force puts pinned and own instances.
+            let mut own = k;
+            let pinned: Vec<Option<usize>> = place
+                .iter()
+                .map(|p| match *p {
+                    Place::Free => None,
+                    Place::Worker(w) => Some(w),
+                    Place::Own => {
+                        own += 1;
+                        Some(own - 1)
+                    }
+                })
                 .collect();
             // Arcs go forward in declaration order, which is then a
             // topological order.
@@ -386,27 +481,38 @@ mod tests {
                 }
             }
             let topo = in_order(n);
-            let got = sections(k, &cost, &pinned, &arcs, &topo).unwrap();
+            let got = sections(k, &cost, &place, &arcs, &topo).unwrap();
+            assert_eq!(
+                got.len(),
+                own,
+                "one section per worker and per own instance"
+            );
             let free: Vec<usize> = (0..n).filter(|&i| pinned[i].is_none()).collect();
             let best = all_cuts(free.len(), k)
                 .into_iter()
                 .map(|cuts| {
-                    let mut s: Vec<Vec<usize>> = (0..k)
-                        .map(|w| free[cuts[w]..cuts[w + 1]].to_vec())
+                    let mut s: Vec<Vec<usize>> = (0..own)
+                        .map(|w| {
+                            if w < k {
+                                free[cuts[w]..cuts[w + 1]].to_vec()
+                            } else {
+                                Vec::new()
+                            }
+                        })
                         .collect();
                     for (i, w) in pinned.iter().enumerate() {
                         if let Some(w) = *w {
                             s[w].push(i);
                         }
                     }
-                    score(&cost, &arcs, &s)
+                    score_on(k, &cost, &arcs, &s)
                 })
                 .min()
                 .expect("at least one cut");
             assert_eq!(
-                score(&cost, &arcs, &got),
+                score_on(k, &cost, &arcs, &got),
                 best,
-                "cost {cost:?}, pinned {pinned:?}, arcs {arcs:?} on {k} workers: {got:?}"
+                "cost {cost:?}, place {place:?}, arcs {arcs:?} on {k} workers: {got:?}"
             );
             for (w, s) in got.iter().enumerate() {
                 assert!(
@@ -423,10 +529,10 @@ mod tests {
     #[test]
     fn a_count_and_pins_that_do_not_fit_are_refused() {
         assert_eq!(
-            sections(0, &[1], &[None], &[], &[0]),
+            sections(0, &[1], &[Place::Free], &[], &[0]),
             Err(PlacementError::NoWorkers)
         );
-        let pinned = [None, Some(1), Some(3)];
+        let pinned = [Place::Free, Place::Worker(1), Place::Worker(3)];
         assert_eq!(
             sections(2, &[1; 3], &pinned, &chain(3), &in_order(3)),
             Err(PlacementError::PinnedOutside {

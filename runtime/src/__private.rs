@@ -6,6 +6,7 @@
 //! that name, with a message listing the ports that exist.
 
 use crate::model::component::{ComponentMeta, PortMeta};
+pub use evoflow_graph::Place;
 use evoflow_graph::PlacementError;
 
 use crate::builder::GraphBuilder;
@@ -73,7 +74,8 @@ pub fn connect<Out: Send + 'static, In>(
 /// The worker of each instance of a `graph!` whose worker count is known
 /// only at run time: the scheduler `graph!` runs for a literal count, run on
 /// the costs, pins, arcs and topological order it emitted, so a count gives
-/// the same schedule either way. Panics, as `graph!` does on a graph the
+/// the same schedule either way (with a section of its own for each
+/// `#[blocking]` instance after the `workers`). Panics, as `graph!` does on a graph the
 /// runtime refuses, if the count is 0 or a `#[worker(k)]` pin does not fit.
 #[track_caller]
 pub fn sections_at_run_time(
@@ -81,11 +83,11 @@ pub fn sections_at_run_time(
     workers: usize,
     names: &[&str],
     cost: &[u64],
-    pinned: &[Option<usize>],
+    place: &[Place],
     arcs: &[(usize, usize)],
     topo: &[usize],
 ) -> Vec<usize> {
-    match evoflow_graph::sections(workers, cost, pinned, arcs, topo) {
+    match evoflow_graph::sections(workers, cost, place, arcs, topo) {
         Ok(sections) => {
             let mut at = vec![0; names.len()];
             for (w, members) in sections.iter().enumerate() {

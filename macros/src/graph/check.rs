@@ -4,13 +4,13 @@
 
 use super::parse::{ArcDecl, GraphDecl, InstanceDecl, Setting};
 use super::supervise::{Mode, Policy};
-use evoflow_graph::GraphError;
+use evoflow_graph::{GraphError, Place};
 use std::collections::HashMap;
 use syn::{Error, Expr, Lit, LitInt};
 
 pub(crate) struct Instance {
     pub decl: InstanceDecl,
-    pub worker: Option<usize>,
+    pub place: Place,
     pub cost: u64,
 }
 
@@ -31,10 +31,10 @@ pub(crate) enum Workers {
     RunTime(Box<Expr>),
 }
 
-/// The cost and the pin of each instance, and the arcs as (from, to).
+/// The cost and the place of each instance, and the arcs as (from, to).
 pub(crate) struct Placement {
     pub cost: Vec<u64>,
-    pub pinned: Vec<Option<usize>>,
+    pub place: Vec<Place>,
     pub arcs: Vec<(usize, usize)>,
 }
 
@@ -158,10 +158,24 @@ pub(crate) fn check(decl: GraphDecl) -> (Graph, Vec<Error>) {
             .as_ref()
             .and_then(|c| ok(positive(c, "a cost")))
             .unwrap_or(1) as u64;
+        let place = match (&d.blocking, worker) {
+            (Some(b), _) => {
+                if d.worker.is_some() {
+                    twice.push(Error::new_spanned(
+                        b,
+                        "`#[blocking]` gives the instance a thread of its own; it cannot also be \
+                         pinned with `#[worker(N)]`: drop one of them",
+                    ));
+                }
+                Place::Own
+            }
+            (None, Some(w)) => Place::Worker(w),
+            (None, None) => Place::Free,
+        };
         declared.insert(d.name.to_string(), instances.len());
         instances.push(Instance {
             decl: d,
-            worker,
+            place,
             cost,
         });
     }
@@ -247,7 +261,7 @@ impl Graph {
     pub(crate) fn placement(&self) -> Placement {
         Placement {
             cost: self.instances.iter().map(|i| i.cost).collect(),
-            pinned: self.instances.iter().map(|i| i.worker).collect(),
+            place: self.instances.iter().map(|i| i.place).collect(),
             arcs: self.arcs.iter().map(|a| (a.from, a.to)).collect(),
         }
     }
@@ -359,7 +373,7 @@ mod tests {
         let (g, errors) = checked("workers = n + 1; #[worker(2)] a: Numbers;");
         assert!(errors.is_empty(), "{errors:?}");
         assert!(matches!(g.workers, Workers::RunTime(_)));
-        assert_eq!(g.instances[0].worker, Some(2));
+        assert_eq!(g.instances[0].place, Place::Worker(2));
         // A literal passed through `macro_rules!` as `$n:expr` comes in an
         // invisible group, and is still a literal.
         let n: TokenStream = "2".parse().expect("a literal");

@@ -11,6 +11,7 @@
 //! reported at the arc's arrow.
 
 use super::check::{Graph, Workers};
+use evoflow_graph::Place;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -159,25 +160,29 @@ pub(crate) fn emit(g: &Graph, root: &TokenStream) -> TokenStream {
 
     // Each instance with the section it runs on, in an order that adds
     // every section's instances in their run order.
-    let super::check::Placement { cost, pinned, arcs } = g.placement();
+    let super::check::Placement { cost, place, arcs } = g.placement();
+    // Each `#[blocking]` instance adds a section (a thread) of its own.
+    let own = place.iter().filter(|p| **p == Place::Own).count();
     type Add = Vec<(usize, TokenStream)>;
     let (workers, place, add): (TokenStream, TokenStream, Add) = match &g.workers {
         Workers::Fixed(n) => {
-            let sections = evoflow_graph::sections(*n, &cost, &pinned, &arcs, &g.topo)
+            let sections = evoflow_graph::sections(*n, &cost, &place, &arcs, &g.topo)
                 .expect("graph! checked the worker count and the pins");
             let add = sections
                 .iter()
                 .enumerate()
                 .flat_map(|(section, members)| members.iter().map(move |&i| (i, quote!(#section))))
                 .collect();
-            (quote!(#n), TokenStream::new(), add)
+            let total = n + own;
+            (quote!(#total), TokenStream::new(), add)
         }
         Workers::RunTime(e) => {
             let (w, at) = (local("workers", 0), local("section", 0));
             let names = g.instances.iter().map(|i| i.decl.name.to_string());
-            let pinned = pinned.iter().map(|w| match w {
-                Some(k) => quote!(::core::option::Option::Some(#k)),
-                None => quote!(::core::option::Option::None),
+            let place = place.iter().map(|w| match w {
+                Place::Free => quote!(#p::Place::Free),
+                Place::Worker(k) => quote!(#p::Place::Worker(#k)),
+                Place::Own => quote!(#p::Place::Own),
             });
             let arcs = arcs.iter().map(|(f, t)| quote!((#f, #t)));
             let (name, topo) = (&g.name, &g.topo);
@@ -189,14 +194,14 @@ pub(crate) fn emit(g: &Graph, root: &TokenStream) -> TokenStream {
                     #w,
                     &[#(#names),*],
                     &[#(#cost),*],
-                    &[#(#pinned),*],
+                    &[#(#place),*],
                     &[#(#arcs),*],
                     &[#(#topo),*],
                 );
             };
             // Topological order is the run order of every section.
             let add = g.topo.iter().map(|&i| (i, quote!(#at[#i]))).collect();
-            (quote!(#w), place, add)
+            (quote!(#w + #own), place, add)
         }
     };
     let add = add.into_iter().map(|(i, section)| {

@@ -70,8 +70,8 @@ mod tests {
                 let t = (0..3).map(|_| time_expand(n, workers)).min().unwrap();
                 let graph = syn::parse2(chain(n, workers)).map(check::check).unwrap().0;
                 let start = Instant::now();
-                let check::Placement { cost, pinned, arcs } = graph.placement();
-                let s = evoflow_graph::sections(workers, &cost, &pinned, &arcs, &graph.topo);
+                let check::Placement { cost, place, arcs } = graph.placement();
+                let s = evoflow_graph::sections(workers, &cost, &place, &arcs, &graph.topo);
                 let scheduling = start.elapsed();
                 assert_eq!(s.map(|s| s.len()), Ok(workers));
                 println!(

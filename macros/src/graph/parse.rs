@@ -7,6 +7,7 @@
 //! on_panic = restart(max = 5, within = 10s); // optional supervision
 //! #[on_panic(resume)]                // optional supervision of one instance
 //! #[worker(1)] #[cost(3)]            // optional placement / cost hint
+//! #[blocking]                        // optional: a thread of its own
 //! split: Split = Split::new(3);      // instance: name: Type [= constructor];
 //! #[capacity(16)]                    // optional per-arc capacity
 //! src.out -> split.inp;              // arc: instance.output -> instance.input;
@@ -31,6 +32,8 @@ pub(crate) struct InstanceDecl {
     pub init: Option<Expr>,
     pub worker: Option<LitInt>,
     pub cost: Option<LitInt>,
+    /// `#[blocking]`, if given.
+    pub blocking: Option<Attribute>,
     pub on_panic: Option<Policy>,
 }
 
@@ -54,11 +57,14 @@ pub(crate) struct GraphDecl {
     pub broken: Vec<Ident>,
 }
 
-/// Reads `#[key(n)]` attributes, allowing only `allowed` keys.
+/// Reads `#[key(n)]` attributes, allowing only `allowed` keys (`other`
+/// lists the attributes of another form that `what` also takes, read
+/// before).
 fn int_attrs(
     attrs: &[Attribute],
     what: &str,
     allowed: &[&str],
+    other: &[&str],
 ) -> syn::Result<Vec<(String, LitInt)>> {
     let mut out: Vec<(String, LitInt)> = Vec::new();
     for a in attrs {
@@ -71,6 +77,7 @@ fn int_attrs(
             let list = allowed
                 .iter()
                 .map(|k| format!("`#[{k}(N)]`"))
+                .chain(other.iter().map(|o| format!("`#[{o}]`")))
                 .collect::<Vec<_>>()
                 .join(", ");
             return Err(Error::new_spanned(
@@ -161,7 +168,23 @@ impl GraphDecl {
                 return Err(Error::new_spanned(second, "`#[on_panic]` is given twice"));
             }
             let on_panic = policies.first().map(|a| a.parse_args()).transpose()?;
-            let mut a = int_attrs(&attrs, "an instance", &["worker", "cost"])?;
+            let (blocking, attrs): (Vec<_>, Vec<_>) = attrs
+                .into_iter()
+                .partition(|a| a.path().is_ident("blocking"));
+            if let Some(second) = blocking.get(1) {
+                return Err(Error::new_spanned(second, "`#[blocking]` is given twice"));
+            }
+            if let Some(a) = blocking.first() {
+                a.meta
+                    .require_path_only()
+                    .map_err(|_| Error::new_spanned(a, "`#[blocking]` takes no arguments"))?;
+            }
+            let mut a = int_attrs(
+                &attrs,
+                "an instance",
+                &["worker", "cost"],
+                &["blocking", "on_panic(..)"],
+            )?;
             let (worker, cost) = (take(&mut a, "worker"), take(&mut a, "cost"));
             input.parse::<Token![;]>()?;
             self.broken.pop();
@@ -171,6 +194,7 @@ impl GraphDecl {
                 init,
                 worker,
                 cost,
+                blocking: blocking.into_iter().next(),
                 on_panic,
             });
             return Ok(());
@@ -181,7 +205,7 @@ impl GraphDecl {
             let to: Ident = input.parse()?;
             input.parse::<Token![.]>()?;
             let inp: Ident = input.parse()?;
-            let mut a = int_attrs(&attrs, "an arc", &["capacity"])?;
+            let mut a = int_attrs(&attrs, "an arc", &["capacity"], &[])?;
             self.arcs.push(ArcDecl {
                 from: first,
                 out,
