@@ -87,7 +87,7 @@ fn respond(
 ) -> bool {
     let (status, content_type, body) = answer(root, error, path, head_only);
     let body = bytes(body);
-    let mut out = head_of(status, content_type, body.len() as u64, keep_alive, "");
+    let mut out = head_of(status, content_type, body.len() as u64, keep_alive, &[]);
     if !head_only {
         out.extend_from_slice(&body);
     }

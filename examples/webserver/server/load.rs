@@ -264,7 +264,17 @@ pub fn validators(len: u64, modified: Option<SystemTime>, gzip: bool) -> (String
     let nanos = modified
         .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos());
-    let etag = format!("\"{nanos:x}-{len:x}{}\"", if gzip { "-gz" } else { "" });
+    // `"<nanos hex>-<len hex>[-gz]"`, written without `format!` (on
+    // every request).
+    let mut etag = String::with_capacity(48);
+    etag.push('"');
+    push_hex(&mut etag, nanos);
+    etag.push('-');
+    push_hex(&mut etag, u128::from(len));
+    if gzip {
+        etag.push_str("-gz");
+    }
+    etag.push('"');
     // Room for the headers `respond` adds after these.
     let mut lines = String::with_capacity(192);
     lines.push_str("ETag: ");
@@ -275,6 +285,21 @@ pub fn validators(len: u64, modified: Option<SystemTime>, gzip: bool) -> (String
     }
     lines.push_str("\r\n");
     (etag, lines)
+}
+
+/// Appends `n` in lower-case hexadecimal, as `{:x}` would.
+fn push_hex(s: &mut String, mut n: u128) {
+    let mut digits = [0u8; 32];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b"0123456789abcdef"[(n & 0xf) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    s.extend(digits[at..].iter().map(|&d| d as char));
 }
 
 thread_local! {
@@ -643,5 +668,26 @@ mod beneath {
         };
         let meta = index.metadata().ok()?;
         meta.is_file().then_some(super::Target::File(index, meta))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hex_is_what_format_writes() {
+        for n in [
+            0,
+            1,
+            15,
+            16,
+            255,
+            0x18ed_4931_cdc9_19c8,
+            u128::from(u64::MAX) + 1,
+            u128::MAX,
+        ] {
+            let mut s = String::new();
+            super::push_hex(&mut s, n);
+            assert_eq!(s, format!("{n:x}"));
+        }
     }
 }
