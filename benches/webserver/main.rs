@@ -294,7 +294,10 @@ fn spawn_nginx(addr: SocketAddr, root: &Path, workers: usize) -> Option<Child> {
 /// Saturation throughput and p99 latency measured by wrk (Debian's
 /// `wrk`), if installed, next to nginx (`nginx-light`) if installed: with
 /// one worker each, then two workers each; the same file, `wrk -t1 -c32
-/// -d4s --latency`, 3 interleaved rounds, median [min, max]. What each
+/// -d4s --latency`, interleaved rounds (5, or `EVOFLOW_WRK_ROUNDS`),
+/// median [min, max]; the ratios are taken within each round (the servers
+/// of a round run back to back, so slow drifts of a shared machine cancel)
+/// and reported as their median [min, max]. What each
 /// server does per request: evoflow opens the file under its root
 /// (`openat2`, `RESOLVE_BENEATH`), `fstat`s it and reads it (it is under
 /// 64 KiB) into one write; nginx opens, `fstat`s and `sendfile`s; the
@@ -319,7 +322,11 @@ fn wrk_comparison(root: &Path) {
         // Per server: requests/s and p99 (ms) of each round.
         let mut results: Vec<(&str, Vec<f64>, Vec<f64>)> =
             kinds.iter().map(|k| (*k, Vec::new(), Vec::new())).collect();
-        for _round in 0..3 {
+        let rounds: usize = std::env::var("EVOFLOW_WRK_ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(5);
+        for _round in 0..rounds {
             for (kind, rps, p99) in &mut results {
                 let (r, p) = wrk_once(kind, root, workers);
                 rps.push(r);
@@ -332,15 +339,19 @@ fn wrk_comparison(root: &Path) {
             (v[v.len() / 2], v[0], v[v.len() - 1])
         };
         println!(
-            "wrk -t1 -c{CONNS} -d4s, {workers} worker(s) each, median [min, max] of 3 rounds:"
+            "wrk -t1 -c{CONNS} -d4s, {workers} worker(s) each, median [min, max] of {rounds} rounds; \
+             evoflow / server: median [min, max] of the rounds' ratios:"
         );
-        let (evo, evo_p99) = (median(&results[0].1).0, median(&results[0].2).0);
+        let (evo, evo_p99) = (&results[0].1, &results[0].2);
+        let ratios =
+            |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(a, b)| a / b).collect() };
         for (kind, rps, p99) in &results {
             let ((m, lo, hi), (p, plo, phi)) = (median(rps), median(p99));
+            let (r, rlo, rhi) = median(&ratios(evo, rps));
+            let (q, qlo, qhi) = median(&ratios(evo_p99, p99));
             println!(
-                "  {kind:<10} {m:>10.0} req/s [{lo:.0}, {hi:.0}]  p99 {p:.2} ms [{plo:.2}, {phi:.2}]   evoflow / {kind}: {:.2}x throughput, {:.2}x p99",
-                evo / m,
-                evo_p99 / p
+                "  {kind:<10} {m:>10.0} req/s [{lo:.0}, {hi:.0}]  p99 {p:.2} ms [{plo:.2}, {phi:.2}]   \
+                 evoflow / {kind}: {r:.2}x [{rlo:.2}, {rhi:.2}] throughput, {q:.2}x [{qlo:.2}, {qhi:.2}] p99"
             );
         }
     }
