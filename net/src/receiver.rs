@@ -1,0 +1,155 @@
+//! The receiving end of an arc: batches arrive on the transport's thread
+//! and are decoded on the worker that takes them; credits go back as
+//! packets are taken.
+
+use crate::error::NetError;
+use crate::frame::{self, Item};
+use crate::notify::Notify;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// What the transport hands to a receiver.
+#[derive(Default)]
+pub(crate) struct Arrived {
+    pub batches: VecDeque<Bytes>,
+    /// Where credits go, once the sending side has attached.
+    pub credits: Option<UnboundedSender<u64>>,
+    /// The stream ended (after its last batch).
+    pub closed: bool,
+    pub failed: Option<NetError>,
+    /// A stream has attached (one per arc).
+    pub attached: bool,
+}
+
+/// Shared between the transport and a [`Receiver`].
+pub(crate) struct Inbox {
+    pub arrived: Mutex<Arrived>,
+    pub notify: Notify,
+}
+
+impl Inbox {
+    pub(crate) fn new() -> std::io::Result<Self> {
+        Ok(Inbox {
+            arrived: Mutex::new(Arrived::default()),
+            notify: Notify::new()?,
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Arrived> {
+        self.arrived.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on what arrived, then wakes the receiver.
+    pub(crate) fn update(&self, f: impl FnOnce(&mut Arrived)) {
+        f(&mut self.lock());
+        self.notify.signal();
+    }
+}
+
+/// The receiving end of an arc from another machine. Take items with
+/// [`Receiver::try_recv`] until it returns `Ok(None)`; then wait for the
+/// receiver to become readable (`Flow::readable(&receiver)`).
+pub struct Receiver<T> {
+    inbox: Arc<Inbox>,
+    /// The batch being read, from `at`.
+    batch: Bytes,
+    at: usize,
+    capacity: u64,
+    taken: u64,
+    reported: u64,
+    ended: bool,
+    _packets: PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned> Receiver<T> {
+    pub(crate) fn new(inbox: Arc<Inbox>, capacity: usize) -> Self {
+        Receiver {
+            inbox,
+            batch: Bytes::new(),
+            at: 0,
+            capacity: capacity as u64,
+            taken: 0,
+            reported: 0,
+            ended: false,
+            _packets: PhantomData,
+        }
+    }
+
+    /// The next item, `Ok(None)` if none has arrived yet, or why the arc
+    /// failed (after every item that arrived before the failure). After
+    /// [`Item::End`] it returns `Ok(None)` for good.
+    pub fn try_recv(&mut self) -> Result<Option<Item<T>>, NetError> {
+        if self.ended {
+            return Ok(None);
+        }
+        if self.at == self.batch.len() {
+            // Cleared before looking, so a batch that arrives after the
+            // look leaves the descriptor readable.
+            self.inbox.notify.clear();
+            let mut arrived = self.inbox.lock();
+            match arrived.batches.pop_front() {
+                Some(b) => {
+                    self.batch = b;
+                    self.at = 0;
+                }
+                None => {
+                    let failed = arrived.failed.clone();
+                    let closed = arrived.closed;
+                    drop(arrived);
+                    self.report(true);
+                    return match (failed, closed) {
+                        (Some(e), _) => Err(e),
+                        (None, true) => Err(NetError::Truncated),
+                        (None, false) => Ok(None),
+                    };
+                }
+            }
+        }
+        let (item, rest) = frame::take::<T>(&self.batch[self.at..])
+            .map_err(|frame::Malformed(why)| NetError::Malformed(why))?;
+        self.at = self.batch.len() - rest.len();
+        match item {
+            Item::Packet(_) => {
+                self.taken += 1;
+                self.report(false);
+            }
+            Item::End => {
+                self.ended = true;
+                self.report(true);
+            }
+            Item::Marker(_) => {}
+        }
+        Ok(Some(item))
+    }
+
+    /// Gives credits back: in bulk (half the capacity at once), or all
+    /// that are owed when `now` (nothing more to read: the sender may be
+    /// waiting for exactly these).
+    fn report(&mut self, now: bool) {
+        let owed = self.taken - self.reported;
+        if owed == 0 || (!now && owed < self.capacity.div_ceil(2)) {
+            return;
+        }
+        if let Some(credits) = &self.inbox.lock().credits {
+            let _ = credits.send(self.taken);
+            self.reported = self.taken;
+        }
+    }
+}
+
+impl<T> AsRawFd for Receiver<T> {
+    /// Readable when items arrived or the arc failed.
+    fn as_raw_fd(&self) -> RawFd {
+        self.inbox.notify.as_raw_fd()
+    }
+}
+
+/// The credits a sending end was given, as a [`frame::credit`] message.
+pub(crate) fn credit_message(taken: u64) -> Bytes {
+    Bytes::from(frame::credit(taken))
+}
