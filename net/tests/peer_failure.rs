@@ -15,10 +15,11 @@ const PEER: &str = "EVOFLOW_NET_TEST_PEER";
 /// and takes everything, forever.
 #[test]
 fn peer() {
-    if std::env::var_os(PEER).is_none() {
+    let Some(bind) = std::env::var_os(PEER) else {
         return;
-    }
-    let ep = Endpoint::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    };
+    let bind: SocketAddr = bind.to_str().unwrap().parse().unwrap();
+    let ep = Endpoint::bind(bind).unwrap();
     let mut rx = ep.accept::<u64>(1, 64).unwrap();
     println!("listening on {}", ep.local_addr());
     loop {
@@ -28,9 +29,23 @@ fn peer() {
 }
 
 fn spawn_peer() -> (Child, SocketAddr) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
+    spawn_peer_in(None, "127.0.0.1:0")
+}
+
+/// The peer, in network namespace `netns` if given, bound to `bind`.
+fn spawn_peer_in(netns: Option<&str>, bind: &str) -> (Child, SocketAddr) {
+    let exe = std::env::current_exe().unwrap();
+    let mut command = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    let mut child = command
         .args(["--exact", "peer", "--nocapture", "--test-threads=1"])
-        .env(PEER, "1")
+        .env(PEER, bind)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -120,5 +135,117 @@ fn a_killed_peer_is_seen_at_once_and_a_frozen_one_within_the_keepalive() {
     assert!(
         frozen < Duration::from_secs(5),
         "a frozen peer was seen after {frozen:?}"
+    );
+}
+
+/// Runs `cmd` (a shell line), panicking with its output if it fails.
+fn sh(cmd: &str) {
+    let out = Command::new("sh").args(["-c", cmd]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "`{cmd}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A network namespace `evonet-b` joined to this one by a veth pair
+/// (10.77.0.1 here, 10.77.0.2 there): a second machine on one box.
+struct Link;
+
+impl Link {
+    /// The link, or why it cannot be made here (not root, no `ip`).
+    fn up() -> Result<Link, String> {
+        let _ = Command::new("ip")
+            .args(["netns", "del", "evonet-b"])
+            .output();
+        let _ = Command::new("ip")
+            .args(["link", "del", "evonet-a"])
+            .output();
+        let made = Command::new("ip")
+            .args(["netns", "add", "evonet-b"])
+            .output()
+            .map_err(|e| format!("no `ip` command: {e}"))?;
+        if !made.status.success() {
+            return Err(format!(
+                "cannot make a network namespace (root is needed): {}",
+                String::from_utf8_lossy(&made.stderr).trim()
+            ));
+        }
+        let link = Link;
+        sh("ip link add evonet-a type veth peer name evonet-b netns evonet-b");
+        sh("ip addr add 10.77.0.1/24 dev evonet-a && ip link set evonet-a up");
+        sh("ip netns exec evonet-b sh -c 'ip addr add 10.77.0.2/24 dev evonet-b && ip link set evonet-b up && ip link set lo up'");
+        Ok(link)
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", "evonet-b"])
+            .output();
+        let _ = Command::new("ip")
+            .args(["link", "del", "evonet-a"])
+            .output();
+    }
+}
+
+#[test]
+fn a_peer_cut_off_by_a_link_down_or_a_one_way_drop_is_seen_within_the_keepalive() {
+    let link = match Link::up() {
+        Ok(link) => link,
+        Err(why) => {
+            println!("SKIPPED (not a silent pass): {why}");
+            return;
+        }
+    };
+    let ep = Endpoint::bind("10.77.0.1:0".parse().unwrap()).unwrap();
+
+    // The link goes down under a running arc.
+    let (mut child, addr) = spawn_peer_in(Some("evonet-b"), "10.77.0.2:0");
+    let mut tx = ep.connect::<u64>(addr, 1, 64).unwrap();
+    warm_up(&mut tx);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(tx.failure(), None);
+    sh("ip link set evonet-a down");
+    let (down, why) = send_until_failed(&mut tx, Instant::now(), Duration::from_secs(10));
+    println!("link down seen after {down:?}: {why}");
+    signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+    sh("ip link set evonet-a up");
+
+    // Packets from the peer are dropped, packets to it still pass: its
+    // credits and keepalive answers never come back.
+    if Command::new("nft").arg("--version").output().is_err() {
+        println!(
+            "SKIPPED the one-way drop (not a silent pass): no `nft` (apt-get install nftables)"
+        );
+        drop(link);
+        assert!(
+            down < Duration::from_secs(5),
+            "a link down was seen after {down:?}"
+        );
+        return;
+    }
+    let (mut child, addr) = spawn_peer_in(Some("evonet-b"), "10.77.0.2:0");
+    let mut tx = ep.connect::<u64>(addr, 1, 64).unwrap();
+    warm_up(&mut tx);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(tx.failure(), None);
+    sh("ip netns exec evonet-b nft add table inet evonet");
+    sh("ip netns exec evonet-b nft add chain inet evonet out '{ type filter hook output priority 0; }'");
+    sh("ip netns exec evonet-b nft add rule inet evonet out ip daddr 10.77.0.1 drop");
+    let (dropped, why) = send_until_failed(&mut tx, Instant::now(), Duration::from_secs(10));
+    println!("one-way drop seen after {dropped:?}: {why}");
+    signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+    drop(link);
+    assert!(
+        down < Duration::from_secs(5),
+        "a link down was seen after {down:?}"
+    );
+    assert!(
+        dropped < Duration::from_secs(5),
+        "a one-way drop was seen after {dropped:?}"
     );
 }
