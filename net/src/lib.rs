@@ -36,4 +36,4 @@ pub use endpoint::Endpoint;
 pub use error::NetError;
 pub use frame::Item;
 pub use receiver::Receiver;
-pub use sender::{SendError, Sender, BATCH};
+pub use sender::{SendError, Sender, BATCH, BATCH_BYTES};

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -18,12 +18,14 @@ use tokio::sync::mpsc::UnboundedSender;
 /// throughput (measured with tonic on loopback).
 pub const BATCH: usize = 512;
 /// Bytes per batch at most (a batch of large packets goes out sooner).
-const BATCH_BYTES: usize = 64 * 1024;
+pub const BATCH_BYTES: usize = 64 * 1024;
 
 /// Shared between the transport and a [`Sender`].
 pub(crate) struct Outbox {
     /// Packets the receiver has taken, as it last said.
     pub taken: AtomicU64,
+    /// Set with `failed`: checked on every send without the lock.
+    has_failed: AtomicBool,
     pub failed: Mutex<Option<NetError>>,
     pub notify: Notify,
 }
@@ -32,6 +34,7 @@ impl Outbox {
     pub(crate) fn new() -> std::io::Result<Self> {
         Ok(Outbox {
             taken: AtomicU64::new(0),
+            has_failed: AtomicBool::new(false),
             failed: Mutex::new(None),
             notify: Notify::new()?,
         })
@@ -42,10 +45,14 @@ impl Outbox {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get_or_insert(e);
+        self.has_failed.store(true, Ordering::Release);
         self.notify.signal();
     }
 
     fn failed(&self) -> Option<NetError> {
+        if !self.has_failed.load(Ordering::Acquire) {
+            return None;
+        }
         self.failed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -145,7 +152,10 @@ impl<T: Serialize> Sender<T> {
         if self.batch.is_empty() {
             return;
         }
-        let batch = Bytes::from(std::mem::take(&mut self.batch));
+        // The next batch starts as large as this one ended: growing it
+        // from empty copied it over and over.
+        let room = self.batch.len().min(2 * BATCH_BYTES);
+        let batch = Bytes::from(std::mem::replace(&mut self.batch, Vec::with_capacity(room)));
         self.in_batch = 0;
         if let Some(out) = &self.out {
             if out.send(batch).is_err() {
