@@ -293,7 +293,12 @@ fn main() {
         return;
     }
     let rounds = 3;
+    // `EVOFLOW_NET_BENCH=u64` (or `1 KiB`) runs one size only.
+    let only = std::env::var("EVOFLOW_NET_BENCH").ok();
     for (label, n, size) in [("u64", 5_000_000u64, 8usize), ("1 KiB", 500_000, 1024)] {
+        if only.as_deref().is_some_and(|o| o != label) {
+            continue;
+        }
         let (mut net, mut small, mut raw, mut local) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..rounds {
