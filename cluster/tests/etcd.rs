@@ -152,13 +152,19 @@ fn a_name_taken_or_another_build_is_refused_with_the_reason() {
     let Some(etcd) = Etcd::start() else { return };
     let cluster = Cluster::connect(&etcd.endpoints(), "g").unwrap();
     let front = cluster.join(&machine("front", "b1")).unwrap();
-    let e = cluster.join(&machine("front", "b1")).err().unwrap();
+    let e = cluster
+        .join(&machine("front", "b1"))
+        .err()
+        .expect("a name taken");
     assert!(matches!(e, ClusterError::NameTaken { .. }), "{e}");
     assert!(
         e.to_string().contains("machine `front` has joined already"),
         "{e}"
     );
-    let e = cluster.join(&machine("back", "b2")).err().unwrap();
+    let e = cluster
+        .join(&machine("back", "b2"))
+        .err()
+        .expect("another build");
     assert_eq!(
         e.to_string(),
         "machine `back` runs build b2, but `front` runs build b1: every machine must run the same build"
@@ -248,8 +254,7 @@ fn with_etcd_down_no_decision_is_taken() {
     let t = Instant::now();
     let e = cluster
         .decide(1, &["a"], Decision::Commit)
-        .err()
-        .expect("no decision without etcd");
+        .expect_err("no decision without etcd");
     assert!(matches!(e, ClusterError::Etcd(_)), "{e}");
     assert!(
         t.elapsed() < Duration::from_secs(5),
