@@ -4,6 +4,9 @@
 //! first wait. In a process of its own: it exhausts the process's
 //! descriptors.
 
+mod common;
+
+use common::Exhausted;
 use evoflow::{component, graph, Flow, Outputs};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -53,30 +56,6 @@ impl Keep {
     }
 }
 
-/// Opens `/dev/null` until the process may open nothing more, under a
-/// limit lowered to what it uses now and a little more.
-fn exhaust_descriptors() -> (Vec<std::fs::File>, libc::rlimit) {
-    let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
-    let mut old = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain syscalls on valid structs.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut old), 0);
-        let limit = libc::rlimit {
-            rlim_cur: open + 16,
-            rlim_max: old.rlim_max,
-        };
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
-    }
-    let mut held = Vec::new();
-    while let Ok(f) = std::fs::File::open("/dev/null") {
-        held.push(f);
-    }
-    (held, old)
-}
-
 #[test]
 fn a_first_wait_with_no_descriptor_left_still_sleeps_until_readable() {
     let (mut tx, rx) = UnixStream::pair().unwrap();
@@ -92,7 +71,7 @@ fn a_first_wait_with_no_descriptor_left_still_sleeps_until_readable() {
     .run()
     .unwrap();
     std::thread::sleep(Duration::from_millis(50));
-    let (held, old) = exhaust_descriptors();
+    let exhausted = Exhausted::now();
     go.store(true, Ordering::Release);
     std::thread::sleep(Duration::from_millis(50));
     let before = calls.load(Ordering::Relaxed);
@@ -101,9 +80,7 @@ fn a_first_wait_with_no_descriptor_left_still_sleeps_until_readable() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let called = calls.load(Ordering::Relaxed) - before;
-    drop(held);
-    // SAFETY: a plain syscall on a valid struct.
-    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &old) };
+    exhausted.release();
     drop(tx);
     let mut report = running.join().unwrap();
     assert_eq!(

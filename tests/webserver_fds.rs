@@ -7,6 +7,9 @@
 #[allow(dead_code)]
 mod server;
 
+mod common;
+
+use common::Exhausted;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
@@ -57,43 +60,12 @@ fn out_of_descriptors_a_file_is_unavailable_not_missing() {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     assert!(get(&mut s).starts_with("HTTP/1.1 200"));
-    // Take every descriptor the process may still open (under a limit
-    // lowered to what it uses now and a little more, whatever the
-    // machine's limit is).
-    let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
-    let limit = libc::rlimit {
-        rlim_cur: open + 64,
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    let mut old = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain syscalls on valid structs.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut old), 0);
-        let limit = libc::rlimit {
-            rlim_max: old.rlim_max,
-            ..limit
-        };
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
-    }
-    // Again over 50 ms: the server's threads take descriptors for an
-    // instant (`accept4` reserves one even when no connection waits), and
-    // one they held when the loop first ran out is free again after.
-    let mut held = Vec::new();
-    for _ in 0..50 {
-        while let Ok(f) = std::fs::File::open("/dev/null") {
-            held.push(f);
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    // Take every descriptor the process may still open.
+    let exhausted = Exhausted::now();
     let head = get(&mut s);
     assert!(head.starts_with("HTTP/1.1 503"), "{head}");
     assert!(head.contains("Retry-After: 1"), "{head}");
-    drop(held);
-    // SAFETY: as above.
-    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &old) };
+    exhausted.release();
     assert!(get(&mut s).starts_with("HTTP/1.1 200"));
     running.stop();
     drop(s);

@@ -95,19 +95,7 @@ pub fn sections(
     }
     // An instance of its own is pinned to a section after the workers':
     // the cut below spreads the free instances over the workers only.
-    let mut own = k;
-    let pinned: Vec<Option<usize>> = place
-        .iter()
-        .map(|p| match *p {
-            Place::Free => None,
-            Place::Worker(w) => Some(w),
-            Place::Own => {
-                own += 1;
-                Some(own - 1)
-            }
-        })
-        .collect();
-    let total = own;
+    let (pinned, total) = pins(place, k);
     let free: Vec<usize> = topo
         .iter()
         .copied()
@@ -241,6 +229,25 @@ pub fn sections(
         s.sort_by_key(|&i| rank[i]);
     }
     Ok(sections)
+}
+
+/// The section each instance is pinned to (its worker, or for an
+/// instance of its own the next section after the `workers`), and the
+/// number of sections.
+fn pins(place: &[Place], workers: usize) -> (Vec<Option<usize>>, usize) {
+    let mut sections = workers;
+    let pinned = place
+        .iter()
+        .map(|p| match *p {
+            Place::Free => None,
+            Place::Worker(w) => Some(w),
+            Place::Own => {
+                sections += 1;
+                Some(sections - 1)
+            }
+        })
+        .collect();
+    (pinned, sections)
 }
 
 /// The least cost of the busiest worker over all cuts of the free instances
@@ -458,18 +465,7 @@ mod tests {
                 })
                 .collect();
             // Where the brute force puts pinned and own instances.
-            let mut own = k;
-            let pinned: Vec<Option<usize>> = place
-                .iter()
-                .map(|p| match *p {
-                    Place::Free => None,
-                    Place::Worker(w) => Some(w),
-                    Place::Own => {
-                        own += 1;
-                        Some(own - 1)
-                    }
-                })
-                .collect();
+            let (pinned, own) = pins(&place, k);
             // Arcs go forward in declaration order, which is then a
             // topological order.
             let mut arcs = Vec::new();

@@ -2,26 +2,16 @@
 //! duplication, markers in band, backpressure in packets, and failures
 //! seen on both ends.
 
+mod common;
+
+use common::wait_readable;
 use evoflow_net::{Endpoint, Item, NetError, Receiver, SendError, Sender};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn endpoint() -> Endpoint {
     Endpoint::bind("127.0.0.1:0".parse().unwrap()).unwrap()
-}
-
-/// Waits (as a worker parked on the descriptor would) until `fd` is
-/// readable or `limit` passed.
-fn wait_readable(fd: &impl AsRawFd, limit: Duration) {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    unsafe { libc::poll(&mut p, 1, limit.as_millis() as i32) };
 }
 
 /// Sends `item`, waiting for credit as long as it takes (up to 10 s).

@@ -2,10 +2,12 @@
 //! arcs to it within seconds, with the reason. The peer is this test
 //! binary run again as a receiving machine, in a process of its own.
 
+mod common;
+
+use common::wait_readable;
 use evoflow_net::{Endpoint, Item, NetError, SendError, Sender};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -57,16 +59,6 @@ fn spawn_peer_in(netns: Option<&str>, bind: &str) -> (Child, SocketAddr) {
         }
     };
     (child, addr)
-}
-
-fn wait_readable(fd: &impl AsRawFd, limit: Duration) {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    unsafe { libc::poll(&mut p, 1, limit.as_millis() as i32) };
 }
 
 /// Sends packets until the arc fails; returns how long after `since` it

@@ -204,3 +204,48 @@ pub fn cpu_ticks(prefix: &str) -> u64 {
         })
         .sum()
 }
+
+/// The process's descriptors, all taken: the limit lowered to what it
+/// uses now and a little more, and `/dev/null` opened until nothing more
+/// opens. Taken again over 50 ms: threads take descriptors for an instant
+/// (`accept4` reserves one even when no connection waits), and one they
+/// held when the first pass ran out is free again after. Give them back
+/// with [`Exhausted::release`].
+pub struct Exhausted {
+    held: Vec<std::fs::File>,
+    old: libc::rlimit,
+}
+
+impl Exhausted {
+    pub fn now() -> Self {
+        let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+        let mut old = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: plain syscalls on valid structs.
+        unsafe {
+            assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut old), 0);
+            let limit = libc::rlimit {
+                rlim_cur: open + 64,
+                rlim_max: old.rlim_max,
+            };
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+        }
+        let mut held = Vec::new();
+        for _ in 0..50 {
+            while let Ok(f) = std::fs::File::open("/dev/null") {
+                held.push(f);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Exhausted { held, old }
+    }
+
+    /// Closes what was taken and restores the limit.
+    pub fn release(self) {
+        drop(self.held);
+        // SAFETY: a plain syscall on a valid struct.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &self.old) };
+    }
+}
