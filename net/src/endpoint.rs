@@ -7,7 +7,7 @@
 use crate::codec::Raw;
 use crate::error::NetError;
 use crate::frame;
-use crate::receiver::{credit_message, Inbox, Receiver};
+use crate::receiver::{credit_message, Inbox, Inboxes, Receiver};
 use crate::sender::{Outbox, Sender};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -15,7 +15,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -31,14 +31,17 @@ const PATH: &str = "/evoflow.Arc/Stream";
 const KEEPALIVE: Duration = Duration::from_secs(1);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Receiving ends waiting for (or attached to) their stream, by arc id.
-type Inboxes = Arc<Mutex<HashMap<u64, Arc<Inbox>>>>;
+/// How long a stream waits for its arc to be accepted here: machines
+/// start in any order.
+const ACCEPT_WAIT: Duration = Duration::from_secs(5);
 
 /// One machine's end of the network.
 pub struct Endpoint {
     runtime: Option<tokio::runtime::Runtime>,
     addr: SocketAddr,
     inboxes: Inboxes,
+    /// The sending ends, to fail when this endpoint stops.
+    outboxes: Mutex<Vec<Weak<Outbox>>>,
     channels: Mutex<HashMap<SocketAddr, tonic::transport::Channel>>,
 }
 
@@ -74,6 +77,7 @@ impl Endpoint {
             runtime: Some(runtime),
             addr,
             inboxes,
+            outboxes: Mutex::new(Vec::new()),
             channels: Mutex::new(HashMap::new()),
         })
     }
@@ -100,7 +104,12 @@ impl Endpoint {
             ));
         }
         inboxes.insert(arc, inbox.clone());
-        Ok(Receiver::new(inbox, capacity.max(1)))
+        Ok(Receiver::new(
+            inbox,
+            capacity.max(1),
+            arc,
+            self.inboxes.clone(),
+        ))
     }
 
     /// The sending end of arc `arc` to the machine at `peer`, with at most
@@ -115,6 +124,11 @@ impl Endpoint {
     ) -> std::io::Result<Sender<T>> {
         let outbox = Arc::new(Outbox::new()?);
         let channel = self.channel(peer)?;
+        {
+            let mut outboxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+            outboxes.retain(|o| o.strong_count() > 0);
+            outboxes.push(Arc::downgrade(&outbox));
+        }
         let (out, batches) = mpsc::unbounded_channel::<Bytes>();
         let runtime = self.runtime.as_ref().expect("running");
         let state = outbox.clone();
@@ -141,7 +155,13 @@ impl Endpoint {
                         .fetch_max(taken, std::sync::atomic::Ordering::AcqRel);
                     state.notify.signal();
                 }
-                Ok::<(), NetError>(())
+                // The receiver closed the stream: cleanly after the end,
+                // else it dropped the arc.
+                if state.ended.load(std::sync::atomic::Ordering::Acquire) {
+                    Ok(())
+                } else {
+                    Err(NetError::Closed)
+                }
             };
             if let Err(e) = call.await {
                 state.fail(e);
@@ -177,6 +197,18 @@ impl Drop for Endpoint {
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
         }
+        for outbox in self
+            .outboxes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            if let Some(o) = outbox.upgrade() {
+                o.fail(NetError::Disconnected(
+                    "this machine's transport stopped".into(),
+                ));
+            }
+        }
         for inbox in self
             .inboxes
             .lock()
@@ -193,7 +225,12 @@ impl Drop for Endpoint {
 }
 
 fn disconnected(s: Status) -> NetError {
-    NetError::Disconnected(format!("{}: {}", s.code(), s.message()))
+    match s.code() {
+        tonic::Code::NotFound | tonic::Code::AlreadyExists | tonic::Code::InvalidArgument => {
+            NetError::Refused(s.message().to_owned())
+        }
+        _ => NetError::Disconnected(format!("{}: {}", s.code(), s.message())),
+    }
 }
 
 /// The server side: attaches each incoming stream to its arc's inbox.
@@ -261,12 +298,26 @@ impl Service<tonic::Request<Streaming<Bytes>>> for Attach {
                 .ok_or_else(|| Status::invalid_argument("a stream without its hello"))?;
             let arc = frame::arc_of(&hello)
                 .ok_or_else(|| Status::invalid_argument("a malformed hello"))?;
-            let inbox = inboxes
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&arc)
-                .cloned()
-                .ok_or_else(|| Status::not_found(format!("arc {arc} is not received here")))?;
+            // The receiving side may not have accepted the arc yet.
+            let waited = tokio::time::Instant::now();
+            let inbox = loop {
+                let found = inboxes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&arc)
+                    .cloned();
+                match found {
+                    Some(inbox) => break inbox,
+                    None if waited.elapsed() < ACCEPT_WAIT => {
+                        tokio::time::sleep(Duration::from_millis(20)).await
+                    }
+                    None => {
+                        return Err(Status::not_found(format!(
+                            "arc {arc} is not received here (waited {ACCEPT_WAIT:?})"
+                        )))
+                    }
+                }
+            };
             let (credits, owed) = mpsc::unbounded_channel::<u64>();
             {
                 let mut arrived = inbox.lock();

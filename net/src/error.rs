@@ -15,6 +15,11 @@ pub enum NetError {
     /// The stream ended without the end-of-stream item: the sending side
     /// stopped in the middle.
     Truncated,
+    /// The peer refused the stream: the arc is not received there (not
+    /// within the wait for it to be), or it has a stream already.
+    Refused(String),
+    /// The receiving end closed the arc before the end of the stream.
+    Closed,
     /// A batch that cannot be read (a peer of another build).
     Malformed(String),
     /// A packet that cannot be encoded (serde refused it).
@@ -26,6 +31,10 @@ impl fmt::Display for NetError {
         match self {
             NetError::Disconnected(why) => write!(f, "the arc's peer is unreachable: {why}"),
             NetError::Truncated => f.write_str("the arc's stream ended before its end-of-stream"),
+            NetError::Refused(why) => write!(f, "the peer refused the arc's stream: {why}"),
+            NetError::Closed => {
+                f.write_str("the receiving end closed the arc before its end-of-stream")
+            }
             NetError::Malformed(why) => write!(
                 f,
                 "a batch from the peer cannot be read ({why}); do both machines run the same build?"

@@ -26,7 +26,8 @@ pub enum Item<T> {
 #[derive(Debug)]
 pub struct Malformed(pub String);
 
-/// Appends `item` to `batch`.
+/// Appends `item` to `batch`. On an error, part of it may have been
+/// written: the caller cuts the batch back.
 pub(crate) fn push<T: Serialize>(
     batch: &mut Vec<u8>,
     item: &Item<T>,
@@ -34,15 +35,47 @@ pub(crate) fn push<T: Serialize>(
     match item {
         Item::Packet(p) => {
             batch.push(PACKET);
-            *batch = postcard::to_extend(p, std::mem::take(batch))?;
+            postcard::serialize_with_flavor(p, Append(batch))
         }
         Item::Marker(m) => {
             batch.push(MARKER);
-            *batch = postcard::to_extend(m, std::mem::take(batch))?;
+            postcard::serialize_with_flavor(m, Append(batch))
         }
-        Item::End => batch.push(END),
+        Item::End => {
+            batch.push(END);
+            Ok(())
+        }
     }
-    Ok(())
+}
+
+/// Serializes in place at the end of a batch. Short pieces (varints,
+/// small fields) are pushed byte by byte rather than by a `memcpy` call
+/// each.
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.0.push(byte);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        if bytes.len() <= 16 {
+            self.0.reserve(bytes.len());
+            for &b in bytes {
+                self.0.push(b);
+            }
+        } else {
+            self.0.extend_from_slice(bytes);
+        }
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
 }
 
 /// The first entry of `bytes`, and what follows it.

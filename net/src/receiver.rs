@@ -7,7 +7,7 @@ use crate::frame::{self, Item};
 use crate::notify::Notify;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,6 +25,9 @@ pub(crate) struct Arrived {
     /// A stream has attached (one per arc).
     pub attached: bool,
 }
+
+/// Receiving ends waiting for (or attached to) their stream, by arc id.
+pub(crate) type Inboxes = Arc<Mutex<HashMap<u64, Arc<Inbox>>>>;
 
 /// Shared between the transport and a [`Receiver`].
 pub(crate) struct Inbox {
@@ -56,6 +59,9 @@ impl Inbox {
 /// receiver to become readable (`Flow::readable(&receiver)`).
 pub struct Receiver<T> {
     inbox: Arc<Inbox>,
+    /// Where this end is registered, to leave when dropped.
+    arc: u64,
+    inboxes: Inboxes,
     /// The batch being read, from `at`.
     batch: Bytes,
     at: usize,
@@ -67,9 +73,11 @@ pub struct Receiver<T> {
 }
 
 impl<T: DeserializeOwned> Receiver<T> {
-    pub(crate) fn new(inbox: Arc<Inbox>, capacity: usize) -> Self {
+    pub(crate) fn new(inbox: Arc<Inbox>, capacity: usize, arc: u64, inboxes: Inboxes) -> Self {
         Receiver {
             inbox,
+            arc,
+            inboxes,
             batch: Bytes::new(),
             at: 0,
             capacity: capacity as u64,
@@ -121,6 +129,9 @@ impl<T: DeserializeOwned> Receiver<T> {
             Item::End => {
                 self.ended = true;
                 self.report(true);
+                // Nothing follows: the stream can close (its sender sees a
+                // clean end).
+                self.inbox.lock().credits = None;
             }
             Item::Marker(_) => {}
         }
@@ -138,6 +149,25 @@ impl<T: DeserializeOwned> Receiver<T> {
         if let Some(credits) = &self.inbox.lock().credits {
             let _ = credits.send(self.taken);
             self.reported = self.taken;
+        }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    /// Closes the arc: its stream ends (the sender, unless it sent the end
+    /// already, fails with [`NetError::Closed`]) and the arc id may be
+    /// accepted again.
+    fn drop(&mut self) {
+        self.inbox.update(|a| {
+            a.credits = None;
+            a.failed.get_or_insert(NetError::Closed);
+        });
+        let mut inboxes = self.inboxes.lock().unwrap_or_else(|e| e.into_inner());
+        if inboxes
+            .get(&self.arc)
+            .is_some_and(|i| Arc::ptr_eq(i, &self.inbox))
+        {
+            inboxes.remove(&self.arc);
         }
     }
 }

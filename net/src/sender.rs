@@ -26,6 +26,9 @@ pub(crate) struct Outbox {
     pub taken: AtomicU64,
     /// Set with `failed`: checked on every send without the lock.
     has_failed: AtomicBool,
+    /// The end of the stream was sent: the receiver closing the arc after
+    /// it is no failure.
+    pub ended: AtomicBool,
     pub failed: Mutex<Option<NetError>>,
     pub notify: Notify,
 }
@@ -35,6 +38,7 @@ impl Outbox {
         Ok(Outbox {
             taken: AtomicU64::new(0),
             has_failed: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
             failed: Mutex::new(None),
             notify: Notify::new()?,
         })
@@ -112,12 +116,20 @@ impl<T: Serialize> Sender<T> {
         }
         let packet = matches!(item, Item::Packet(_));
         if packet && !self.has_credit() {
-            // What is batched may be exactly what the receiver waits for.
-            self.flush();
-            return Err(SendError::Full(item));
+            // A failure that came while looking (its wake-up was cleared
+            // with the credits') is reported, never slept on.
+            return Err(match self.outbox.failed() {
+                Some(e) => SendError::Failed(e),
+                None => SendError::Full(item),
+            });
         }
-        frame::push(&mut self.batch, &item)
-            .map_err(|e| SendError::Failed(NetError::Encode(e.to_string())))?;
+        // A packet that cannot be encoded is refused alone: what it had
+        // written is cut off, the batch before it stays whole.
+        let before = self.batch.len();
+        if let Err(e) = frame::push(&mut self.batch, &item) {
+            self.batch.truncate(before);
+            return Err(SendError::Failed(NetError::Encode(e.to_string())));
+        }
         self.in_batch += 1;
         if packet {
             self.sent += 1;
@@ -126,7 +138,9 @@ impl<T: Serialize> Sender<T> {
             Item::Packet(_) if self.in_batch < BATCH && self.batch.len() < BATCH_BYTES => {}
             Item::End => {
                 self.flush();
-                // The request stream ends after the last batch.
+                // The request stream ends after the last batch; the arc
+                // then ends cleanly when the receiver has taken the end.
+                self.outbox.ended.store(true, Ordering::Release);
                 self.out = None;
             }
             _ => self.flush(),
@@ -134,17 +148,21 @@ impl<T: Serialize> Sender<T> {
         Ok(())
     }
 
-    /// True if a packet may be sent now. When false, the descriptor
-    /// becomes readable once the receiver gives credits back.
-    pub fn has_credit(&self) -> bool {
-        let credit = || self.sent - self.outbox.taken.load(Ordering::Acquire) < self.capacity;
-        if credit() {
+    /// True if a packet may be sent now, or the arc has failed (then
+    /// [`Sender::try_send`] says why). When false, what is batched has
+    /// been sent (the receiver may be waiting for exactly that), and the
+    /// descriptor becomes readable once credits come back or the arc
+    /// fails.
+    pub fn has_credit(&mut self) -> bool {
+        let credit = |s: &Self| s.sent - s.outbox.taken.load(Ordering::Acquire) < s.capacity;
+        if credit(self) {
             return true;
         }
-        // Cleared before looking again: credits that come after the look
-        // leave the descriptor readable.
+        self.flush();
+        // Cleared before looking again: credits or a failure that come
+        // after the look leave the descriptor readable.
         self.outbox.notify.clear();
-        credit()
+        credit(self) || self.outbox.failed().is_some()
     }
 
     /// Sends what is batched.
