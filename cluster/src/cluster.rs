@@ -5,6 +5,7 @@ use crate::error::ClusterError;
 use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse,
 };
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
@@ -46,6 +47,60 @@ pub struct Cluster {
 /// left (its lease revoked) when dropped.
 pub struct Membership {
     stop: Option<oneshot::Sender<()>>,
+    lost: Arc<Mutex<Option<String>>>,
+}
+
+impl Membership {
+    /// Why this machine is no longer a member (its lease ran out: etcd
+    /// could not be reached for that long, or it expired the lease), if
+    /// it is not. Its name is then free for another process: the machine
+    /// must stop taking part (and join again to come back).
+    pub fn lost(&self) -> Option<String> {
+        self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Renews `lease` every quarter of [`LEASE`] until `stopped` (then revokes
+/// it). A failed renewal is tried again — with a new keep-alive stream,
+/// so an etcd restart shorter than the lease is ridden out — until the
+/// lease has gone unrenewed for [`LEASE`], or etcd says it expired: then
+/// the membership is `lost`.
+async fn renew(
+    mut client: Client,
+    lease: i64,
+    mut stopped: oneshot::Receiver<()>,
+    lost: Arc<Mutex<Option<String>>>,
+) {
+    let mut stream = None;
+    let mut renewed = tokio::time::Instant::now();
+    let why = loop {
+        tokio::select! {
+            _ = &mut stopped => {
+                let _ = tokio::time::timeout(TIMEOUT, client.lease_revoke(lease)).await;
+                return;
+            }
+            _ = tokio::time::sleep(LEASE / 4) => {}
+        }
+        let once = async {
+            if stream.is_none() {
+                stream = Some(client.lease_keep_alive(lease).await?);
+            }
+            let (keeper, answers) = stream.as_mut().expect("just made");
+            keeper.keep_alive().await?;
+            Ok::<_, etcd_client::Error>(answers.message().await?.map(|a| a.ttl()))
+        };
+        match tokio::time::timeout(LEASE / 2, once).await {
+            Ok(Ok(Some(ttl))) if ttl > 0 => renewed = tokio::time::Instant::now(),
+            Ok(Ok(_)) => break "etcd expired the lease".to_owned(),
+            Ok(Err(_)) | Err(_) => {
+                stream = None;
+                if renewed.elapsed() >= LEASE {
+                    break format!("etcd could not renew the lease for {LEASE:?}");
+                }
+            }
+        }
+    };
+    *lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
 }
 
 impl Drop for Membership {
@@ -90,12 +145,18 @@ impl Cluster {
 
     /// The machines that have joined and whose leases are alive.
     pub fn machines(&self) -> Result<Vec<Machine>, ClusterError> {
+        self.machines_at().map(|(machines, _)| machines)
+    }
+
+    /// The machines, and the store's revision they were read at.
+    fn machines_at(&self) -> Result<(Vec<Machine>, i64), ClusterError> {
         let mut client = self.client.clone();
         let prefix = self.machines_prefix();
         let found = self
             .runtime
             .block_on(client.get(prefix.clone(), Some(GetOptions::new().with_prefix())))?;
-        found
+        let revision = found.header().map_or(0, |h| h.revision());
+        let machines = found
             .kvs()
             .iter()
             .map(|kv| {
@@ -111,72 +172,76 @@ impl Cluster {
                     build: build.to_owned(),
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, ClusterError>>()?;
+        Ok((machines, revision))
     }
 
     /// Registers `me` under a lease of its own, renewed in the background.
     /// Refused if its name is held by a live machine, or if the machines
-    /// already joined run another build.
+    /// already joined run another build. The check and the registration
+    /// are one transaction (it fails if any machine joined in between,
+    /// and the join starts over), so two machines of different builds
+    /// joining at once cannot both get in.
     pub fn join(&self, me: &Machine) -> Result<Membership, ClusterError> {
-        let joined = self.machines()?;
-        if let Some(m) = joined.iter().find(|m| m.name == me.name) {
-            return Err(ClusterError::NameTaken {
-                machine: me.name.clone(),
-                holder: m.addr.clone(),
-            });
-        }
-        if let Some(m) = joined.iter().find(|m| m.build != me.build) {
-            return Err(ClusterError::OtherBuild {
-                machine: me.name.clone(),
-                build: me.build.clone(),
-                joined: m.name.clone(),
-                expected: m.build.clone(),
-            });
-        }
         let mut client = self.client.clone();
+        let runtime = &self.runtime;
         let key = self.member_key(&me.name);
         let value = format!("{}\n{}", me.addr, me.build);
-        let runtime = &self.runtime;
         let lease = runtime
             .block_on(client.lease_grant(LEASE.as_secs() as i64, None))?
             .id();
-        // Created only if absent: of two processes racing for one name,
-        // one joins.
-        let claim = Txn::new()
-            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(
-                key.clone(),
-                value,
-                Some(PutOptions::new().with_lease(lease)),
-            )])
-            .or_else([TxnOp::get(key, None)]);
-        let claimed = runtime.block_on(client.txn(claim))?;
-        if !claimed.succeeded() {
-            let _ = runtime.block_on(client.lease_revoke(lease));
-            return Err(ClusterError::NameTaken {
-                machine: me.name.clone(),
-                holder: first_value(&claimed.op_responses())
-                    .and_then(|v| v.split_once('\n').map(|(a, _)| a.to_owned()))
-                    .unwrap_or_default(),
-            });
-        }
-        let (mut keeper, mut answers) = runtime.block_on(client.lease_keep_alive(lease))?;
-        let (stop, mut stopped) = oneshot::channel();
-        runtime.spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = &mut stopped => break,
-                    _ = tokio::time::sleep(LEASE / 4) => {
-                        if keeper.keep_alive().await.is_err() {
-                            return;
-                        }
-                        let _ = answers.message().await;
-                    }
-                }
+        let revoker = client.clone();
+        let refused = |e: ClusterError| {
+            let _ = runtime.block_on(revoker.clone().lease_revoke(lease));
+            Err(e)
+        };
+        let mut attempts = 0;
+        loop {
+            let (joined, revision) = match self.machines_at() {
+                Ok(read) => read,
+                Err(e) => return refused(e),
+            };
+            if let Some(m) = joined.iter().find(|m| m.name == me.name) {
+                return refused(ClusterError::NameTaken {
+                    machine: me.name.clone(),
+                    holder: m.addr.clone(),
+                });
             }
-            let _ = client.lease_revoke(lease).await;
-        });
-        Ok(Membership { stop: Some(stop) })
+            if let Some(m) = joined.iter().find(|m| m.build != me.build) {
+                return refused(ClusterError::OtherBuild {
+                    machine: me.name.clone(),
+                    build: me.build.clone(),
+                    joined: m.name.clone(),
+                    expected: m.build.clone(),
+                });
+            }
+            // Only if no machine joined (or changed) since the read.
+            let unchanged =
+                Compare::mod_revision(self.machines_prefix(), CompareOp::Less, revision + 1)
+                    .with_prefix();
+            let claim = Txn::new().when([unchanged]).and_then([TxnOp::put(
+                key.clone(),
+                value.clone(),
+                Some(PutOptions::new().with_lease(lease)),
+            )]);
+            match runtime.block_on(client.txn(claim)) {
+                Ok(r) if r.succeeded() => break,
+                Ok(_) if attempts < 20 => attempts += 1,
+                Ok(_) => {
+                    return refused(ClusterError::Malformed(
+                        "the membership kept changing while joining (20 attempts)".into(),
+                    ))
+                }
+                Err(e) => return refused(e.into()),
+            }
+        }
+        let lost = Arc::new(Mutex::new(None));
+        let (stop, stopped) = oneshot::channel();
+        runtime.spawn(renew(client, lease, stopped, lost.clone()));
+        Ok(Membership {
+            stop: Some(stop),
+            lost,
+        })
     }
 
     /// The decision of `update`, taken now if nobody has yet: `propose`

@@ -15,6 +15,7 @@ struct Etcd {
     child: Child,
     dir: std::path::PathBuf,
     endpoint: String,
+    peer_url: String,
 }
 
 impl Etcd {
@@ -35,40 +36,60 @@ impl Etcd {
             std::env::temp_dir().join(format!("evoflow-etcd-{}-{client}", std::process::id()));
         let endpoint = format!("http://127.0.0.1:{client}");
         let peer_url = format!("http://127.0.0.1:{peer}");
-        let child = Command::new("etcd")
+        let child = Etcd::spawn(&dir, &endpoint, &peer_url);
+        let etcd = Etcd {
+            child,
+            dir,
+            endpoint,
+            peer_url,
+        };
+        etcd.wait_ready();
+        Some(etcd)
+    }
+
+    fn spawn(dir: &std::path::Path, endpoint: &str, peer_url: &str) -> Child {
+        Command::new("etcd")
             .arg("--data-dir")
-            .arg(&dir)
+            .arg(dir)
             .args([
                 "--listen-client-urls",
-                &endpoint,
+                endpoint,
                 "--advertise-client-urls",
-                &endpoint,
+                endpoint,
             ])
             .args([
                 "--listen-peer-urls",
-                &peer_url,
+                peer_url,
                 "--initial-advertise-peer-urls",
-                &peer_url,
+                peer_url,
             ])
             .args(["--initial-cluster", &format!("default={peer_url}")])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap();
-        let etcd = Etcd {
-            child,
-            dir,
-            endpoint,
-        };
+            .unwrap()
+    }
+
+    fn wait_ready(&self) {
         let t = Instant::now();
-        while Cluster::connect(&etcd.endpoints(), "probe")
+        while Cluster::connect(&self.endpoints(), "probe")
             .and_then(|c| c.machines())
             .is_err()
         {
             assert!(t.elapsed() < Duration::from_secs(20), "etcd did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Some(etcd)
+    }
+
+    fn stop(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Starts it again on the same data and ports.
+    fn restart(&mut self) {
+        self.child = Etcd::spawn(&self.dir, &self.endpoint, &self.peer_url);
+        self.wait_ready();
     }
 
     fn endpoints(&self) -> Vec<String> {
@@ -249,8 +270,7 @@ fn with_etcd_down_no_decision_is_taken() {
     };
     let cluster = Cluster::connect(&etcd.endpoints(), "g").unwrap();
     let _a = cluster.join(&machine("a", "b1")).unwrap();
-    etcd.child.kill().unwrap();
-    etcd.child.wait().unwrap();
+    etcd.stop();
     let t = Instant::now();
     let e = cluster
         .decide(1, &["a"], Decision::Commit)
@@ -262,4 +282,89 @@ fn with_etcd_down_no_decision_is_taken() {
         t.elapsed()
     );
     println!("refused after {:?}: {e}", t.elapsed());
+}
+
+#[test]
+fn machines_of_two_builds_joining_at_once_never_both_get_in() {
+    let Some(etcd) = Etcd::start() else { return };
+    for round in 0..20 {
+        let graph = format!("race{round}");
+        let both = std::sync::Barrier::new(2);
+        let joined: Vec<bool> = std::thread::scope(|s| {
+            let handles: Vec<_> = [("a", "b1"), ("b", "b2")]
+                .into_iter()
+                .map(|(name, build)| {
+                    let (endpoints, graph, both) = (etcd.endpoints(), graph.clone(), &both);
+                    s.spawn(move || {
+                        let c = Cluster::connect(&endpoints, &graph).unwrap();
+                        both.wait();
+                        // Kept until both tried.
+                        c.join(&machine(name, build)).map(|m| (c, m))
+                    })
+                })
+                .collect();
+            let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+            results.iter().map(|r| r.is_ok()).collect()
+        });
+        assert_eq!(
+            joined.iter().filter(|j| **j).count(),
+            1,
+            "round {round}: {joined:?}"
+        );
+    }
+}
+
+#[test]
+fn a_member_rides_out_a_short_etcd_stall_and_knows_when_it_is_out() {
+    let Some(mut etcd) = Etcd::start() else {
+        return;
+    };
+    let cluster = Cluster::connect(&etcd.endpoints(), "g").unwrap();
+    let member = cluster.join(&machine("a", "b1")).unwrap();
+    // etcd frozen for less than the lease: renewals time out and are
+    // tried again; still a member after.
+    let signal = |sig| {
+        // SAFETY: a plain syscall on our child's pid.
+        assert_eq!(
+            unsafe { libc::kill(etcd.child.id() as libc::pid_t, sig) },
+            0
+        )
+    };
+    signal(libc::SIGSTOP);
+    std::thread::sleep(LEASE / 3);
+    signal(libc::SIGCONT);
+    std::thread::sleep(LEASE * 2);
+    assert_eq!(member.lost(), None);
+    let names: Vec<String> = cluster
+        .machines()
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(names, ["a"]);
+    // etcd gone for longer than the lease: the member knows it may be out
+    // (a machine cut off from etcd is out for the others).
+    etcd.stop();
+    let t = Instant::now();
+    while member.lost().is_none() {
+        assert!(t.elapsed() < LEASE * 3, "a lost membership went unreported");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!(
+        "membership lost after {:?}: {}",
+        t.elapsed(),
+        member.lost().unwrap()
+    );
+    // Back: the machine joins again (once etcd has let its old lease go).
+    etcd.restart();
+    drop(member);
+    let cluster = Cluster::connect(&etcd.endpoints(), "g").unwrap();
+    let t = Instant::now();
+    while cluster.join(&machine("a", "b1")).is_err() {
+        assert!(
+            t.elapsed() < LEASE * 5,
+            "could not join again after etcd came back"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
