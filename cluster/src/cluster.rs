@@ -27,6 +27,18 @@ pub struct Machine {
     pub build: String,
 }
 
+/// A machine as a member: which incarnation of its name it is. A machine
+/// that left (or died) and joined again under the same name is another
+/// member: an update prepared with the first cannot commit with the
+/// second.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// The machine.
+    pub machine: Machine,
+    /// The etcd revision at which it joined.
+    pub incarnation: i64,
+}
+
 /// The outcome of an update, the same for every machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -145,11 +157,18 @@ impl Cluster {
 
     /// The machines that have joined and whose leases are alive.
     pub fn machines(&self) -> Result<Vec<Machine>, ClusterError> {
-        self.machines_at().map(|(machines, _)| machines)
+        self.members()
+            .map(|m| m.into_iter().map(|m| m.machine).collect())
     }
 
-    /// The machines, and the store's revision they were read at.
-    fn machines_at(&self) -> Result<(Vec<Machine>, i64), ClusterError> {
+    /// The members: the machines, each with its incarnation (what an
+    /// update's participants are taken as when it is prepared).
+    pub fn members(&self) -> Result<Vec<Member>, ClusterError> {
+        self.machines_at().map(|(members, _)| members)
+    }
+
+    /// The members, and the store's revision they were read at.
+    fn machines_at(&self) -> Result<(Vec<Member>, i64), ClusterError> {
         let mut client = self.client.clone();
         let prefix = self.machines_prefix();
         let found = self
@@ -166,10 +185,13 @@ impl Cluster {
                 let (addr, build) = value
                     .split_once('\n')
                     .ok_or_else(|| ClusterError::Malformed(format!("machine {name}: {value:?}")))?;
-                Ok(Machine {
-                    name,
-                    addr: addr.to_owned(),
-                    build: build.to_owned(),
+                Ok(Member {
+                    machine: Machine {
+                        name,
+                        addr: addr.to_owned(),
+                        build: build.to_owned(),
+                    },
+                    incarnation: kv.create_revision(),
                 })
             })
             .collect::<Result<Vec<_>, ClusterError>>()?;
@@ -201,13 +223,14 @@ impl Cluster {
                 Ok(read) => read,
                 Err(e) => return refused(e),
             };
-            if let Some(m) = joined.iter().find(|m| m.name == me.name) {
+            let mut joined = joined.iter().map(|m| &m.machine);
+            if let Some(m) = joined.clone().find(|m| m.name == me.name) {
                 return refused(ClusterError::NameTaken {
                     machine: me.name.clone(),
                     holder: m.addr.clone(),
                 });
             }
-            if let Some(m) = joined.iter().find(|m| m.build != me.build) {
+            if let Some(m) = joined.find(|m| m.build != me.build) {
                 return refused(ClusterError::OtherBuild {
                     machine: me.name.clone(),
                     build: me.build.clone(),
@@ -245,13 +268,14 @@ impl Cluster {
     }
 
     /// The decision of `update`, taken now if nobody has yet: `propose`
-    /// (a commit only if every one of `participants` is still a member,
+    /// (a commit only if every one of `participants` — as they were when
+    /// the update was prepared — is still a member, the same incarnation,
     /// else an abort). Returns the decision every machine reads, which
     /// may be another proposer's.
     pub fn decide(
         &self,
         update: u64,
-        participants: &[&str],
+        participants: &[Member],
         propose: Decision,
     ) -> Result<Decision, ClusterError> {
         let mut client = self.client.clone();
@@ -261,11 +285,13 @@ impl Cluster {
         let runtime = &self.runtime;
         if propose == Decision::Commit {
             let mut when = vec![absent()];
-            when.extend(
-                participants
-                    .iter()
-                    .map(|p| Compare::version(self.member_key(p), CompareOp::Greater, 0)),
-            );
+            when.extend(participants.iter().map(|p| {
+                Compare::create_revision(
+                    self.member_key(&p.machine.name),
+                    CompareOp::Equal,
+                    p.incarnation,
+                )
+            }));
             let txn = Txn::new()
                 .when(when)
                 .and_then([TxnOp::put(key.clone(), "commit", None)])

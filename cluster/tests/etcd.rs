@@ -2,7 +2,7 @@
 //! (Debian: `apt-get install etcd-server`; skipped with a printed reason,
 //! not passed silently, where it is missing).
 
-use evoflow_cluster::{Cluster, ClusterError, Decision, Machine, LEASE};
+use evoflow_cluster::{Cluster, ClusterError, Decision, Machine, Member, LEASE};
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -207,14 +207,17 @@ fn every_proposer_reads_the_one_decision_of_an_update() {
     let Some(etcd) = Etcd::start() else { return };
     let cluster = Cluster::connect(&etcd.endpoints(), "g").unwrap();
     let _a = cluster.join(&machine("a", "b1")).unwrap();
-    let _b = cluster.join(&machine("b", "b1")).unwrap();
+    let b = cluster.join(&machine("b", "b1")).unwrap();
+    // The participants, as an update is prepared with them.
+    let ab = cluster.members().unwrap();
+    assert_eq!(ab.len(), 2);
     for update in 1..=20u64 {
         // Eight machines race, proposing commit or abort.
         let decided: Vec<Decision> = std::thread::scope(|s| {
             let endpoints = etcd.endpoints();
             let handles: Vec<_> = (0..8)
                 .map(|i| {
-                    let endpoints = endpoints.clone();
+                    let (endpoints, ab) = (endpoints.clone(), &ab);
                     s.spawn(move || {
                         let c = Cluster::connect(&endpoints, "g").unwrap();
                         let propose = if i % 3 == 0 {
@@ -222,7 +225,7 @@ fn every_proposer_reads_the_one_decision_of_an_update() {
                         } else {
                             Decision::Commit
                         };
-                        c.decide(update, &["a", "b"], propose).unwrap()
+                        c.decide(update, ab, propose).unwrap()
                     })
                 })
                 .collect();
@@ -234,31 +237,55 @@ fn every_proposer_reads_the_one_decision_of_an_update() {
         );
         // Later proposals read it too.
         assert_eq!(
-            cluster
-                .decide(update, &["a", "b"], Decision::Commit)
-                .unwrap(),
+            cluster.decide(update, &ab, Decision::Commit).unwrap(),
             decided[0]
         );
         assert_eq!(
-            cluster
-                .decide(update, &["a", "b"], Decision::Abort)
-                .unwrap(),
+            cluster.decide(update, &ab, Decision::Abort).unwrap(),
             decided[0]
         );
     }
-    // A participant that is not (or no longer) a member: no commit.
+    // A participant that is not a member: no commit.
+    let gone = Member {
+        machine: machine("gone", "b1"),
+        incarnation: 1,
+    };
+    let with_gone = [ab[0].clone(), gone];
     assert_eq!(
-        cluster
-            .decide(100, &["a", "gone"], Decision::Commit)
-            .unwrap(),
+        cluster.decide(100, &with_gone, Decision::Commit).unwrap(),
         Decision::Abort
     );
     assert_eq!(
-        cluster.decide(100, &["a", "b"], Decision::Commit).unwrap(),
+        cluster.decide(100, &ab, Decision::Commit).unwrap(),
         Decision::Abort
     );
     assert_eq!(
-        cluster.decide(101, &["a", "b"], Decision::Commit).unwrap(),
+        cluster.decide(101, &ab, Decision::Commit).unwrap(),
+        Decision::Commit
+    );
+    // A participant that left and came back under its name since the
+    // update was prepared is another incarnation: no commit.
+    drop(b);
+    let t = Instant::now();
+    let _b = loop {
+        match cluster.join(&machine("b", "b1")) {
+            Ok(m) => break m,
+            Err(_) => {
+                assert!(
+                    t.elapsed() < Duration::from_secs(3),
+                    "b could not join again"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    assert_eq!(
+        cluster.decide(102, &ab, Decision::Commit).unwrap(),
+        Decision::Abort
+    );
+    let again = cluster.members().unwrap();
+    assert_eq!(
+        cluster.decide(103, &again, Decision::Commit).unwrap(),
         Decision::Commit
     );
 }
@@ -273,7 +300,7 @@ fn with_etcd_down_no_decision_is_taken() {
     etcd.stop();
     let t = Instant::now();
     let e = cluster
-        .decide(1, &["a"], Decision::Commit)
+        .decide(1, &[], Decision::Commit)
         .expect_err("no decision without etcd");
     assert!(matches!(e, ClusterError::Etcd(_)), "{e}");
     assert!(
