@@ -282,3 +282,62 @@ fn a_blocking_instance_is_updated_live_with_every_guarantee() {
         late.worst
     );
 }
+
+/// Passes what it gets on.
+#[derive(Default)]
+struct Relay;
+
+#[component(outputs(out: (u64, u32)))]
+impl Relay {
+    #[input]
+    fn inp(&mut self, x: (u64, u32), out: &mut Outputs<Self>) {
+        out.out(x);
+    }
+}
+
+#[test]
+fn updates_put_nothing_else_on_a_blocking_instances_thread() {
+    let running = graph! {
+        name = "dedicated";
+        feed: Feed = Feed::new(1_000_000, Duration::from_millis(1));
+        #[blocking]
+        slow: Slow;
+        keep: Keep;
+        feed.out -> slow.inp;
+        slow.out -> keep.inp;
+    }
+    .run()
+    .unwrap();
+    // Inserted after `slow` without a worker: it would have run on its
+    // producer's worker, `slow`'s own thread.
+    running
+        .update(
+            Update::new()
+                .insert("relay", Relay)
+                .disconnect("slow.out", "keep.inp")
+                .connect("slow.out", "relay.inp")
+                .connect("relay.out", "keep.inp"),
+        )
+        .unwrap();
+    let worker = |name: &str| {
+        running
+            .instances()
+            .into_iter()
+            .find(|i| i.name == name)
+            .map(|i| i.worker)
+            .unwrap()
+    };
+    assert_eq!((worker("slow"), worker("relay")), (1, 0));
+    // Placed there explicitly: refused, with the reason.
+    let refused = running
+        .update(Update::new().insert_on("idle", 1, Relay))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused
+            .contains("cannot insert `idle` on worker 1: it runs a `#[blocking]` instance alone"),
+        "{refused}"
+    );
+    running.stop();
+    running.join().unwrap();
+}

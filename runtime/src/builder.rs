@@ -59,6 +59,8 @@ pub struct GraphBuilder {
     arcs: Vec<(InstanceId, InstanceId, CArc)>,
     default_capacity: usize,
     supervision: Supervision,
+    /// Workers dedicated to one instance (`#[blocking]`).
+    dedicated: Vec<bool>,
 }
 
 /// A rule of graph construction that was broken.
@@ -155,6 +157,16 @@ impl GraphBuilder {
             arcs: Vec::new(),
             default_capacity: 1024,
             supervision: Supervision::STOP,
+            dedicated: vec![false; workers.max(1)],
+        }
+    }
+
+    /// Dedicates `worker` to the one instance placed on it (what
+    /// `#[blocking]` in `graph!` does): live updates insert nothing else
+    /// there, since it would wait whenever that instance blocks.
+    pub fn dedicate(&mut self, worker: usize) {
+        if let Some(d) = self.dedicated.get_mut(worker) {
+            *d = true;
         }
     }
 
@@ -564,7 +576,7 @@ impl GraphBuilder {
                 why,
             });
         }
-        let control = Shape::new(
+        let mut control = Shape::new(
             self.name,
             self.sleepers.len(),
             self.default_capacity,
@@ -574,6 +586,7 @@ impl GraphBuilder {
                 .collect(),
             self.arcs.into_iter().map(|(_, _, a)| a).collect(),
         );
+        control.dedicated = self.dedicated;
         let mut plans: Vec<Vec<InstancePlan>> = self.sleepers.iter().map(|_| Vec::new()).collect();
         for p in self.instances {
             let outputs = p

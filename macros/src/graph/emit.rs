@@ -222,7 +222,8 @@ pub(crate) fn emit(g: &Graph, root: &TokenStream) -> TokenStream {
             let policy = p.tokens(root);
             quote!(#b.supervise(#iv, #policy);)
         });
-        quote!(#add #supervise)
+        let dedicate = (inst.place == Place::Own).then(|| quote!(#b.dedicate(#section);));
+        quote!(#add #supervise #dedicate)
     });
     let supervision = g.on_panic.as_ref().map(|p| {
         let policy = p.tokens(root);

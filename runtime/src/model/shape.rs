@@ -45,6 +45,9 @@ impl CArc {
 pub(crate) struct Shape {
     pub name: String,
     pub workers: usize,
+    /// Workers dedicated to one `#[blocking]` instance each: updates put
+    /// nothing else there (it would wait whenever that instance blocks).
+    pub dedicated: Vec<bool>,
     pub default_capacity: usize,
     pub instances: HashMap<String, CInstance>,
     /// Instance names in run order, for display.
@@ -65,6 +68,7 @@ impl Shape {
         let mut shape = Shape {
             name,
             workers,
+            dedicated: vec![false; workers],
             default_capacity,
             order: instances.iter().map(|i| i.0.clone()).collect(),
             instances: instances

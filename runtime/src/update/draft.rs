@@ -161,6 +161,12 @@ impl Draft {
                         }
                         .into());
                     }
+                    if let Some(w) = worker.filter(|&w| shape.dedicated[w]) {
+                        return Err(Refusal::DedicatedWorker {
+                            instance,
+                            worker: w,
+                        });
+                    }
                     d.metas.insert(instance.clone(), incoming.meta());
                     d.incoming.insert(instance.clone(), incoming);
                     d.inserted.insert(instance.clone(), worker.unwrap_or(0));
@@ -219,7 +225,8 @@ impl Draft {
             d.connect(shape, &from, &to, capacity)?;
         }
         // An inserted instance runs on the worker of its first producer
-        // unless placed explicitly. That producer may be inserted too, and
+        // unless placed explicitly (on worker 0 if that worker is
+        // dedicated to a `#[blocking]` instance). That producer may be inserted too, and
         // placed later in the list: repeat until nothing moves (a chain of
         // inserts settles in as many rounds as it is long).
         for _ in 0..insert_workers.len() {
@@ -228,6 +235,7 @@ impl Draft {
                 let producer = d.arcs(shape, name, true).first().map(|a| a.from.0.clone());
                 let w = worker
                     .or_else(|| producer.map(|p| d.worker(shape, &p)))
+                    .filter(|&w| worker.is_some() || !shape.dedicated[w])
                     .unwrap_or(0);
                 moved |= d.inserted.insert(name.clone(), w) != Some(w);
             }

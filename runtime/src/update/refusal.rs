@@ -33,6 +33,14 @@ pub enum Refusal {
         /// The instance.
         instance: String,
     },
+    /// An instance inserted on a worker dedicated to a `#[blocking]`
+    /// instance.
+    DedicatedWorker {
+        /// The inserted instance.
+        instance: String,
+        /// The worker.
+        worker: usize,
+    },
     /// One update removes an instance and inserts one of the same name.
     RemovedAndInserted {
         /// The instance.
@@ -119,6 +127,11 @@ impl fmt::Display for Refusal {
             Refusal::AlreadyExists { instance } => {
                 write!(f, "an instance named `{instance}` already exists")
             }
+            Refusal::DedicatedWorker { instance, worker } => write!(
+                f,
+                "cannot insert `{instance}` on worker {worker}: it runs a `#[blocking]` instance alone \
+                 (what shares its thread waits whenever it blocks); insert it on another worker"
+            ),
             Refusal::RemovedAndInserted { instance } => write!(
                 f,
                 "`{instance}` is removed and inserted in one update; replace it instead"
