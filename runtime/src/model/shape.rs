@@ -57,6 +57,11 @@ pub(crate) struct Shape {
 }
 
 impl Shape {
+    /// True if `worker` is dedicated to a `#[blocking]` instance.
+    pub(crate) fn is_dedicated(&self, worker: usize) -> bool {
+        self.dedicated.get(worker).copied().unwrap_or(false)
+    }
+
     /// Builds the shape from instances (in run order) and arcs.
     pub(crate) fn new(
         name: String,

@@ -161,7 +161,7 @@ impl Draft {
                         }
                         .into());
                     }
-                    if let Some(w) = worker.filter(|&w| shape.dedicated[w]) {
+                    if let Some(w) = worker.filter(|&w| shape.is_dedicated(w)) {
                         return Err(Refusal::DedicatedWorker {
                             instance,
                             worker: w,
@@ -235,7 +235,7 @@ impl Draft {
                 let producer = d.arcs(shape, name, true).first().map(|a| a.from.0.clone());
                 let w = worker
                     .or_else(|| producer.map(|p| d.worker(shape, &p)))
-                    .filter(|&w| worker.is_some() || !shape.dedicated[w])
+                    .filter(|&w| worker.is_some() || !shape.is_dedicated(w))
                     .unwrap_or(0);
                 moved |= d.inserted.insert(name.clone(), w) != Some(w);
             }
