@@ -30,10 +30,6 @@ fn peer() {
     }
 }
 
-fn spawn_peer() -> (Child, SocketAddr) {
-    spawn_peer_in(None, "127.0.0.1:0")
-}
-
 /// The peer, in network namespace `netns` if given, bound to `bind`.
 fn spawn_peer_in(netns: Option<&str>, bind: &str) -> (Child, SocketAddr) {
     let exe = std::env::current_exe().unwrap();
@@ -100,25 +96,17 @@ fn signal(child: &Child, sig: libc::c_int) {
 fn a_killed_peer_is_seen_at_once_and_a_frozen_one_within_the_keepalive() {
     let ep = Endpoint::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     // Killed: the kernel closes its sockets, the stream breaks.
-    let (mut child, addr) = spawn_peer();
-    let mut tx = ep.connect::<u64>(addr, 1, 64).unwrap();
-    warm_up(&mut tx);
-    std::thread::sleep(Duration::from_millis(200));
-    signal(&child, libc::SIGKILL);
-    let (killed, why) = send_until_failed(&mut tx, Instant::now(), Duration::from_secs(5));
-    child.wait().unwrap();
+    let (killed, why) =
+        fault_seen_after(&ep, None, "127.0.0.1:0", Duration::from_secs(5), |peer| {
+            signal(peer, libc::SIGKILL)
+        });
     println!("killed peer seen after {killed:?}: {why}");
-
     // Frozen: its sockets stay open; the HTTP/2 keepalive (1 s, 2 s to
     // answer) declares it gone.
-    let (mut child, addr) = spawn_peer();
-    let mut tx = ep.connect::<u64>(addr, 1, 64).unwrap();
-    warm_up(&mut tx);
-    std::thread::sleep(Duration::from_millis(200));
-    signal(&child, libc::SIGSTOP);
-    let (frozen, why) = send_until_failed(&mut tx, Instant::now(), Duration::from_secs(10));
-    signal(&child, libc::SIGKILL);
-    child.wait().unwrap();
+    let (frozen, why) =
+        fault_seen_after(&ep, None, "127.0.0.1:0", Duration::from_secs(10), |peer| {
+            signal(peer, libc::SIGSTOP)
+        });
     println!("frozen peer seen after {frozen:?}: {why}");
     assert!(
         killed < Duration::from_secs(1),
@@ -128,6 +116,28 @@ fn a_killed_peer_is_seen_at_once_and_a_frozen_one_within_the_keepalive() {
         frozen < Duration::from_secs(5),
         "a frozen peer was seen after {frozen:?}"
     );
+}
+
+/// Runs a peer (in network namespace `netns`, if given, bound to `bind`),
+/// streams to it until the stream is established, applies `fault`, and
+/// returns how long the sender took to see its arc fail, and why.
+fn fault_seen_after(
+    ep: &Endpoint,
+    netns: Option<&str>,
+    bind: &str,
+    limit: Duration,
+    fault: impl FnOnce(&Child),
+) -> (Duration, NetError) {
+    let (mut peer, addr) = spawn_peer_in(netns, bind);
+    let mut tx = ep.connect::<u64>(addr, 1, 64).unwrap();
+    warm_up(&mut tx);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(tx.failure(), None);
+    fault(&peer);
+    let seen = send_until_failed(&mut tx, Instant::now(), limit);
+    let _ = peer.kill();
+    peer.wait().unwrap();
+    seen
 }
 
 /// Runs `cmd` (a shell line), panicking with its output if it fails.
@@ -192,50 +202,32 @@ fn a_peer_cut_off_by_a_link_down_or_a_one_way_drop_is_seen_within_the_keepalive(
         }
     };
     let ep = Endpoint::bind("10.77.0.1:0".parse().unwrap()).unwrap();
-
+    let b = Some("evonet-b");
     // The link goes down under a running arc.
-    let (mut child, addr) = spawn_peer_in(Some("evonet-b"), "10.77.0.2:0");
-    let mut tx = ep.connect::<u64>(addr, 1, 64).unwrap();
-    warm_up(&mut tx);
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(tx.failure(), None);
-    sh("ip link set evonet-a down");
-    let (down, why) = send_until_failed(&mut tx, Instant::now(), Duration::from_secs(10));
+    let (down, why) = fault_seen_after(&ep, b, "10.77.0.2:0", Duration::from_secs(10), |_| {
+        sh("ip link set evonet-a down")
+    });
     println!("link down seen after {down:?}: {why}");
-    signal(&child, libc::SIGKILL);
-    child.wait().unwrap();
     sh("ip link set evonet-a up");
-
+    assert!(
+        down < Duration::from_secs(5),
+        "a link down was seen after {down:?}"
+    );
     // Packets from the peer are dropped, packets to it still pass: its
     // credits and keepalive answers never come back.
     if Command::new("nft").arg("--version").output().is_err() {
         println!(
             "SKIPPED the one-way drop (not a silent pass): no `nft` (apt-get install nftables)"
         );
-        drop(link);
-        assert!(
-            down < Duration::from_secs(5),
-            "a link down was seen after {down:?}"
-        );
         return;
     }
-    let (mut child, addr) = spawn_peer_in(Some("evonet-b"), "10.77.0.2:0");
-    let mut tx = ep.connect::<u64>(addr, 1, 64).unwrap();
-    warm_up(&mut tx);
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(tx.failure(), None);
-    sh("ip netns exec evonet-b nft add table inet evonet");
-    sh("ip netns exec evonet-b nft add chain inet evonet out '{ type filter hook output priority 0; }'");
-    sh("ip netns exec evonet-b nft add rule inet evonet out ip daddr 10.77.0.1 drop");
-    let (dropped, why) = send_until_failed(&mut tx, Instant::now(), Duration::from_secs(10));
+    let (dropped, why) = fault_seen_after(&ep, b, "10.77.0.2:0", Duration::from_secs(10), |_| {
+        sh("ip netns exec evonet-b nft add table inet evonet");
+        sh("ip netns exec evonet-b nft add chain inet evonet out '{ type filter hook output priority 0; }'");
+        sh("ip netns exec evonet-b nft add rule inet evonet out ip daddr 10.77.0.1 drop");
+    });
     println!("one-way drop seen after {dropped:?}: {why}");
-    signal(&child, libc::SIGKILL);
-    child.wait().unwrap();
     drop(link);
-    assert!(
-        down < Duration::from_secs(5),
-        "a link down was seen after {down:?}"
-    );
     assert!(
         dropped < Duration::from_secs(5),
         "a one-way drop was seen after {dropped:?}"
