@@ -307,12 +307,93 @@ fn stats(v: &mut [f64]) -> (f64, f64, f64) {
     (v[v.len() / 2], v[0], v[v.len() - 1])
 }
 
+/// Encoding then decoding `n` packets in batches of [`BATCH`], per
+/// packet: (ns, bytes).
+fn codec<T: Serialize + DeserializeOwned>(
+    n: u64,
+    make: fn(u64) -> T,
+    encode: impl Fn(&T, &mut Vec<u8>),
+    decode: impl Fn(&[u8]) -> (T, usize),
+) -> (f64, f64) {
+    let packets: Vec<T> = (0..BATCH as u64).map(make).collect();
+    let (mut batch, mut bytes) = (Vec::new(), 0u64);
+    let t = Instant::now();
+    for _ in 0..n / BATCH as u64 {
+        batch.clear();
+        for p in &packets {
+            encode(p, &mut batch);
+        }
+        bytes += batch.len() as u64;
+        let mut at = 0;
+        while at < batch.len() {
+            let (p, used) = decode(&batch[at..]);
+            std::hint::black_box(p);
+            at += used;
+        }
+    }
+    let per = (n / BATCH as u64 * BATCH as u64) as f64;
+    (t.elapsed().as_nanos() as f64 / per, bytes as f64 / per)
+}
+
+/// postcard (what evoflow-net uses) beside bincode 2 (varint and fixed
+/// integers), encode + decode per packet.
+fn codecs() {
+    fn postcard_pair<T: Serialize + DeserializeOwned>(
+    ) -> (impl Fn(&T, &mut Vec<u8>), impl Fn(&[u8]) -> (T, usize)) {
+        (
+            |p: &T, b: &mut Vec<u8>| *b = postcard::to_extend(p, std::mem::take(b)).unwrap(),
+            |s: &[u8]| {
+                let (p, rest) = postcard::take_from_bytes(s).unwrap();
+                (p, s.len() - rest.len())
+            },
+        )
+    }
+    fn bincode_pair<T: Serialize + DeserializeOwned, C: bincode::config::Config>(
+        c: C,
+    ) -> (impl Fn(&T, &mut Vec<u8>), impl Fn(&[u8]) -> (T, usize)) {
+        (
+            move |p: &T, b: &mut Vec<u8>| {
+                bincode::serde::encode_into_std_write(p, b, c).unwrap();
+            },
+            move |s: &[u8]| bincode::serde::decode_from_slice(s, c).unwrap(),
+        )
+    }
+    let fixed = bincode::config::standard().with_fixed_int_encoding();
+    println!("encode + decode per packet, batches of {BATCH} (ns, bytes):");
+    let (e, d) = postcard_pair::<u64>();
+    let p = codec(10_000_000, |i| i * 7919, e, d);
+    let (e, d) = bincode_pair::<u64, _>(bincode::config::standard());
+    let v = codec(10_000_000, |i| i * 7919, e, d);
+    let (e, d) = bincode_pair::<u64, _>(fixed);
+    let f = codec(10_000_000, |i| i * 7919, e, d);
+    println!(
+        "  u64:   postcard {:.1} ns {:.1} B; bincode varint {:.1} ns {:.1} B; bincode fixed {:.1} ns {:.1} B",
+        p.0, p.1, v.0, v.1, f.0, f.1
+    );
+    let kib = |_| serde_bytes::ByteBuf::from(vec![7u8; 1024]);
+    let (e, d) = postcard_pair();
+    let p = codec(500_000, kib, e, d);
+    let (e, d) = bincode_pair(bincode::config::standard());
+    let v = codec(500_000, kib, e, d);
+    let (e, d) = bincode_pair(fixed);
+    let f = codec(500_000, kib, e, d);
+    println!(
+        "  1 KiB: postcard {:.1} ns {:.1} B; bincode varint {:.1} ns {:.1} B; bincode fixed {:.1} ns {:.1} B",
+        p.0, p.1, v.0, v.1, f.0, f.1
+    );
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    if std::env::var("EVOFLOW_NET_BENCH").as_deref() == Ok("codecs") {
+        codecs();
+        return;
+    }
     let rounds = 3;
-    // `EVOFLOW_NET_BENCH=u64` (or `1 KiB`) runs one size only.
+    // `EVOFLOW_NET_BENCH=u64` (or `1 KiB`) runs one size only;
+    // `codecs` compares serde formats only.
     let only = std::env::var("EVOFLOW_NET_BENCH").ok();
     for (label, n, size) in [("u64", 5_000_000u64, 8usize), ("1 KiB", 500_000, 1024)] {
         if only.as_deref().is_some_and(|o| o != label) {
