@@ -307,13 +307,42 @@ fn stats(v: &mut [f64]) -> (f64, f64, f64) {
     (v[v.len() / 2], v[0], v[v.len() - 1])
 }
 
-/// Encoding then decoding `n` packets in batches of [`BATCH`], per
-/// packet: (ns, bytes).
+/// A serde format, as an arc would use it.
+trait Format {
+    fn encode<T: Serialize>(&self, packet: &T, batch: &mut Vec<u8>);
+    /// A packet from the start of `bytes`, and how many bytes it took.
+    fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> (T, usize);
+}
+
+struct Postcard;
+
+impl Format for Postcard {
+    fn encode<T: Serialize>(&self, packet: &T, batch: &mut Vec<u8>) {
+        *batch = postcard::to_extend(packet, std::mem::take(batch)).unwrap();
+    }
+    fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> (T, usize) {
+        let (p, rest) = postcard::take_from_bytes(bytes).unwrap();
+        (p, bytes.len() - rest.len())
+    }
+}
+
+struct Bincode<C>(C);
+
+impl<C: bincode::config::Config> Format for Bincode<C> {
+    fn encode<T: Serialize>(&self, packet: &T, batch: &mut Vec<u8>) {
+        bincode::serde::encode_into_std_write(packet, batch, self.0).unwrap();
+    }
+    fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> (T, usize) {
+        bincode::serde::decode_from_slice(bytes, self.0).unwrap()
+    }
+}
+
+/// Encoding then decoding `n` packets in batches of [`BATCH`] with
+/// `format`, per packet: (ns, bytes).
 fn codec<T: Serialize + DeserializeOwned>(
     n: u64,
     make: fn(u64) -> T,
-    encode: impl Fn(&T, &mut Vec<u8>),
-    decode: impl Fn(&[u8]) -> (T, usize),
+    format: &impl Format,
 ) -> (f64, f64) {
     let packets: Vec<T> = (0..BATCH as u64).map(make).collect();
     let (mut batch, mut bytes) = (Vec::new(), 0u64);
@@ -321,12 +350,12 @@ fn codec<T: Serialize + DeserializeOwned>(
     for _ in 0..n / BATCH as u64 {
         batch.clear();
         for p in &packets {
-            encode(p, &mut batch);
+            format.encode(p, &mut batch);
         }
         bytes += batch.len() as u64;
         let mut at = 0;
         while at < batch.len() {
-            let (p, used) = decode(&batch[at..]);
+            let (p, used) = format.decode::<T>(&batch[at..]);
             std::hint::black_box(p);
             at += used;
         }
@@ -338,45 +367,25 @@ fn codec<T: Serialize + DeserializeOwned>(
 /// postcard (what evoflow-net uses) beside bincode 2 (varint and fixed
 /// integers), encode + decode per packet.
 fn codecs() {
-    fn postcard_pair<T: Serialize + DeserializeOwned>(
-    ) -> (impl Fn(&T, &mut Vec<u8>), impl Fn(&[u8]) -> (T, usize)) {
-        (
-            |p: &T, b: &mut Vec<u8>| *b = postcard::to_extend(p, std::mem::take(b)).unwrap(),
-            |s: &[u8]| {
-                let (p, rest) = postcard::take_from_bytes(s).unwrap();
-                (p, s.len() - rest.len())
-            },
-        )
-    }
-    fn bincode_pair<T: Serialize + DeserializeOwned, C: bincode::config::Config>(
-        c: C,
-    ) -> (impl Fn(&T, &mut Vec<u8>), impl Fn(&[u8]) -> (T, usize)) {
-        (
-            move |p: &T, b: &mut Vec<u8>| {
-                bincode::serde::encode_into_std_write(p, b, c).unwrap();
-            },
-            move |s: &[u8]| bincode::serde::decode_from_slice(s, c).unwrap(),
-        )
-    }
-    let fixed = bincode::config::standard().with_fixed_int_encoding();
+    let varint = Bincode(bincode::config::standard());
+    let fixed = Bincode(bincode::config::standard().with_fixed_int_encoding());
     println!("encode + decode per packet, batches of {BATCH} (ns, bytes):");
-    let (e, d) = postcard_pair::<u64>();
-    let p = codec(10_000_000, |i| i * 7919, e, d);
-    let (e, d) = bincode_pair::<u64, _>(bincode::config::standard());
-    let v = codec(10_000_000, |i| i * 7919, e, d);
-    let (e, d) = bincode_pair::<u64, _>(fixed);
-    let f = codec(10_000_000, |i| i * 7919, e, d);
+    let u = |i: u64| i * 7919;
+    let (p, v, f) = (
+        codec(10_000_000, u, &Postcard),
+        codec(10_000_000, u, &varint),
+        codec(10_000_000, u, &fixed),
+    );
     println!(
         "  u64:   postcard {:.1} ns {:.1} B; bincode varint {:.1} ns {:.1} B; bincode fixed {:.1} ns {:.1} B",
         p.0, p.1, v.0, v.1, f.0, f.1
     );
     let kib = |_| serde_bytes::ByteBuf::from(vec![7u8; 1024]);
-    let (e, d) = postcard_pair();
-    let p = codec(500_000, kib, e, d);
-    let (e, d) = bincode_pair(bincode::config::standard());
-    let v = codec(500_000, kib, e, d);
-    let (e, d) = bincode_pair(fixed);
-    let f = codec(500_000, kib, e, d);
+    let (p, v, f) = (
+        codec(500_000, kib, &Postcard),
+        codec(500_000, kib, &varint),
+        codec(500_000, kib, &fixed),
+    );
     println!(
         "  1 KiB: postcard {:.1} ns {:.1} B; bincode varint {:.1} ns {:.1} B; bincode fixed {:.1} ns {:.1} B",
         p.0, p.1, v.0, v.1, f.0, f.1
