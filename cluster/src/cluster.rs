@@ -5,7 +5,7 @@ use crate::error::ClusterError;
 use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse,
 };
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
@@ -59,7 +59,7 @@ pub struct Cluster {
 /// left (its lease revoked) when dropped.
 pub struct Membership {
     stop: Option<oneshot::Sender<()>>,
-    lost: Arc<Mutex<Option<String>>>,
+    lost: Arc<OnceLock<String>>,
 }
 
 impl Membership {
@@ -68,7 +68,7 @@ impl Membership {
     /// it is not. Its name is then free for another process: the machine
     /// must stop taking part (and join again to come back).
     pub fn lost(&self) -> Option<String> {
-        self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.lost.get().cloned()
     }
 }
 
@@ -81,7 +81,7 @@ async fn renew(
     mut client: Client,
     lease: i64,
     mut stopped: oneshot::Receiver<()>,
-    lost: Arc<Mutex<Option<String>>>,
+    lost: Arc<OnceLock<String>>,
 ) {
     let mut stream = None;
     let mut renewed = tokio::time::Instant::now();
@@ -112,7 +112,7 @@ async fn renew(
             }
         }
     };
-    *lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+    let _ = lost.set(why);
 }
 
 impl Drop for Membership {
@@ -258,7 +258,7 @@ impl Cluster {
                 Err(e) => return refused(e.into()),
             }
         }
-        let lost = Arc::new(Mutex::new(None));
+        let lost = Arc::new(OnceLock::new());
         let (stop, stopped) = oneshot::channel();
         runtime.spawn(renew(client, lease, stopped, lost.clone()));
         Ok(Membership {

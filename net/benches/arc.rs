@@ -367,27 +367,24 @@ fn codec<T: Serialize + DeserializeOwned>(
 /// postcard (what evoflow-net uses) beside bincode 2 (varint and fixed
 /// integers), encode + decode per packet.
 fn codecs() {
-    let varint = Bincode(bincode::config::standard());
-    let fixed = Bincode(bincode::config::standard().with_fixed_int_encoding());
     println!("encode + decode per packet, batches of {BATCH} (ns, bytes):");
-    let u = |i: u64| i * 7919;
-    let (p, v, f) = (
-        codec(10_000_000, u, &Postcard),
-        codec(10_000_000, u, &varint),
-        codec(10_000_000, u, &fixed),
+    compare("u64:  ", 10_000_000, |i| i * 7919);
+    compare("1 KiB:", 500_000, |_| {
+        serde_bytes::ByteBuf::from(vec![7u8; 1024])
+    });
+}
+
+/// One packet type in each format.
+fn compare<T: Serialize + DeserializeOwned>(label: &str, n: u64, make: fn(u64) -> T) {
+    let p = codec(n, make, &Postcard);
+    let v = codec(n, make, &Bincode(bincode::config::standard()));
+    let f = codec(
+        n,
+        make,
+        &Bincode(bincode::config::standard().with_fixed_int_encoding()),
     );
     println!(
-        "  u64:   postcard {:.1} ns {:.1} B; bincode varint {:.1} ns {:.1} B; bincode fixed {:.1} ns {:.1} B",
-        p.0, p.1, v.0, v.1, f.0, f.1
-    );
-    let kib = |_| serde_bytes::ByteBuf::from(vec![7u8; 1024]);
-    let (p, v, f) = (
-        codec(500_000, kib, &Postcard),
-        codec(500_000, kib, &varint),
-        codec(500_000, kib, &fixed),
-    );
-    println!(
-        "  1 KiB: postcard {:.1} ns {:.1} B; bincode varint {:.1} ns {:.1} B; bincode fixed {:.1} ns {:.1} B",
+        "  {label} postcard {:.1} ns {:.1} B; bincode varint {:.1} ns {:.1} B; bincode fixed {:.1} ns {:.1} B",
         p.0, p.1, v.0, v.1, f.0, f.1
     );
 }

@@ -7,7 +7,7 @@
 use crate::codec::Raw;
 use crate::error::NetError;
 use crate::frame;
-use crate::receiver::{credit_message, Inbox, Inboxes, Receiver};
+use crate::receiver::{Inbox, Inboxes, Receiver};
 use crate::sender::{Outbox, Sender};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -96,7 +96,7 @@ impl Endpoint {
         capacity: usize,
     ) -> std::io::Result<Receiver<T>> {
         let inbox = Arc::new(Inbox::new()?);
-        let mut inboxes = self.inboxes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inboxes = crate::lock(&self.inboxes);
         if inboxes.contains_key(&arc) {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::AlreadyExists,
@@ -125,7 +125,7 @@ impl Endpoint {
         let outbox = Arc::new(Outbox::new()?);
         let channel = self.channel(peer)?;
         {
-            let mut outboxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+            let mut outboxes = crate::lock(&self.outboxes);
             outboxes.retain(|o| o.strong_count() > 0);
             outboxes.push(Arc::downgrade(&outbox));
         }
@@ -172,7 +172,7 @@ impl Endpoint {
 
     /// One HTTP/2 connection per peer, shared by the arcs to it.
     fn channel(&self, peer: SocketAddr) -> std::io::Result<tonic::transport::Channel> {
-        let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        let mut channels = crate::lock(&self.channels);
         if let Some(c) = channels.get(&peer) {
             return Ok(c.clone());
         }
@@ -197,28 +197,15 @@ impl Drop for Endpoint {
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
         }
-        for outbox in self
-            .outboxes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
+        let stopped = || NetError::Disconnected("this machine's transport stopped".into());
+        for outbox in crate::lock(&self.outboxes).iter() {
             if let Some(o) = outbox.upgrade() {
-                o.fail(NetError::Disconnected(
-                    "this machine's transport stopped".into(),
-                ));
+                o.fail(stopped());
             }
         }
-        for inbox in self
-            .inboxes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-        {
+        for inbox in crate::lock(&self.inboxes).values() {
             inbox.update(|a| {
-                a.failed.get_or_insert(NetError::Disconnected(
-                    "this machine's transport stopped".into(),
-                ));
+                a.failed.get_or_insert(stopped());
             });
         }
     }
@@ -301,11 +288,7 @@ impl Service<tonic::Request<Streaming<Bytes>>> for Attach {
             // The receiving side may not have accepted the arc yet.
             let waited = tokio::time::Instant::now();
             let inbox = loop {
-                let found = inboxes
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&arc)
-                    .cloned();
+                let found = crate::lock(&inboxes).get(&arc).cloned();
                 match found {
                     Some(inbox) => break inbox,
                     None if waited.elapsed() < ACCEPT_WAIT => {
@@ -346,8 +329,10 @@ impl Service<tonic::Request<Streaming<Bytes>>> for Attach {
                     }
                 }
             });
-            let credits: Credits =
-                Box::pin(UnboundedReceiverStream::new(owed).map(|taken| Ok(credit_message(taken))));
+            let credits: Credits = Box::pin(
+                UnboundedReceiverStream::new(owed)
+                    .map(|taken| Ok(Bytes::from(frame::credit(taken)))),
+            );
             Ok(tonic::Response::new(credits))
         })
     }

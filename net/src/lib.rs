@@ -33,6 +33,12 @@ mod receiver;
 mod sender;
 
 pub use endpoint::Endpoint;
+
+/// Locks `m`, going on after a panic elsewhere (the data under these locks
+/// is plain bookkeeping, valid at every point a panic could leave it).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 pub use error::NetError;
 pub use frame::Item;
 pub use receiver::Receiver;

@@ -44,7 +44,7 @@ impl Inbox {
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Arrived> {
-        self.arrived.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.arrived)
     }
 
     /// Runs `f` on what arrived, then wakes the receiver.
@@ -158,11 +158,8 @@ impl<T> Drop for Receiver<T> {
     /// already, fails with [`NetError::Closed`]) and the arc id may be
     /// accepted again.
     fn drop(&mut self) {
-        self.inbox.update(|a| {
-            a.credits = None;
-            a.failed.get_or_insert(NetError::Closed);
-        });
-        let mut inboxes = self.inboxes.lock().unwrap_or_else(|e| e.into_inner());
+        self.inbox.lock().credits = None;
+        let mut inboxes = crate::lock(&self.inboxes);
         if inboxes
             .get(&self.arc)
             .is_some_and(|i| Arc::ptr_eq(i, &self.inbox))
@@ -177,9 +174,4 @@ impl<T> AsRawFd for Receiver<T> {
     fn as_raw_fd(&self) -> RawFd {
         self.inbox.notify.as_raw_fd()
     }
-}
-
-/// The credits a sending end was given, as a [`frame::credit`] message.
-pub(crate) fn credit_message(taken: u64) -> Bytes {
-    Bytes::from(frame::credit(taken))
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// Packets per batch at most: one message per packet costs ~25× the
@@ -24,12 +24,11 @@ pub const BATCH_BYTES: usize = 64 * 1024;
 pub(crate) struct Outbox {
     /// Packets the receiver has taken, as it last said.
     pub taken: AtomicU64,
-    /// Set with `failed`: checked on every send without the lock.
-    has_failed: AtomicBool,
     /// The end of the stream was sent: the receiver closing the arc after
     /// it is no failure.
     pub ended: AtomicBool,
-    pub failed: Mutex<Option<NetError>>,
+    /// The first failure (read on every send, without a lock).
+    failed: OnceLock<NetError>,
     pub notify: Notify,
 }
 
@@ -37,30 +36,19 @@ impl Outbox {
     pub(crate) fn new() -> std::io::Result<Self> {
         Ok(Outbox {
             taken: AtomicU64::new(0),
-            has_failed: AtomicBool::new(false),
             ended: AtomicBool::new(false),
-            failed: Mutex::new(None),
+            failed: OnceLock::new(),
             notify: Notify::new()?,
         })
     }
 
     pub(crate) fn fail(&self, e: NetError) {
-        self.failed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_or_insert(e);
-        self.has_failed.store(true, Ordering::Release);
+        let _ = self.failed.set(e);
         self.notify.signal();
     }
 
     fn failed(&self) -> Option<NetError> {
-        if !self.has_failed.load(Ordering::Acquire) {
-            return None;
-        }
-        self.failed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.failed.get().cloned()
     }
 }
 

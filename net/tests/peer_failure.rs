@@ -157,12 +157,7 @@ struct Link;
 impl Link {
     /// The link, or why it cannot be made here (not root, no `ip`).
     fn up() -> Result<Link, String> {
-        let _ = Command::new("ip")
-            .args(["netns", "del", "evonet-b"])
-            .output();
-        let _ = Command::new("ip")
-            .args(["link", "del", "evonet-a"])
-            .output();
+        Link::remove();
         let made = Command::new("ip")
             .args(["netns", "add", "evonet-b"])
             .output()
@@ -181,14 +176,22 @@ impl Link {
     }
 }
 
-impl Drop for Link {
-    fn drop(&mut self) {
+impl Link {
+    /// Removes the namespace and the veth pair, if they exist (a run
+    /// killed midway leaves them).
+    fn remove() {
         let _ = Command::new("ip")
             .args(["netns", "del", "evonet-b"])
             .output();
         let _ = Command::new("ip")
             .args(["link", "del", "evonet-a"])
             .output();
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        Link::remove();
     }
 }
 
