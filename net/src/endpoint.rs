@@ -158,6 +158,9 @@ impl Endpoint {
                 // The receiver closed the stream: cleanly after the end,
                 // else it dropped the arc.
                 if state.ended.load(std::sync::atomic::Ordering::Acquire) {
+                    state
+                        .finished
+                        .store(true, std::sync::atomic::Ordering::Release);
                     Ok(())
                 } else {
                     Err(NetError::Closed)

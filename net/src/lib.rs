@@ -42,4 +42,4 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub use error::NetError;
 pub use frame::Item;
 pub use receiver::Receiver;
-pub use sender::{SendError, Sender, BATCH, BATCH_BYTES};
+pub use sender::{Health, SendError, Sender, BATCH, BATCH_BYTES};

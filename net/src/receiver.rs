@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use std::collections::{HashMap, VecDeque};
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -33,6 +34,8 @@ pub(crate) type Inboxes = Arc<Mutex<HashMap<u64, Arc<Inbox>>>>;
 pub(crate) struct Inbox {
     pub arrived: Mutex<Arrived>,
     pub notify: Notify,
+    /// The receiver took the end of the stream.
+    pub ended: AtomicBool,
 }
 
 impl Inbox {
@@ -40,6 +43,7 @@ impl Inbox {
         Ok(Inbox {
             arrived: Mutex::new(Arrived::default()),
             notify: Notify::new()?,
+            ended: AtomicBool::new(false),
         })
     }
 
@@ -128,6 +132,7 @@ impl<T: DeserializeOwned> Receiver<T> {
             }
             Item::End => {
                 self.ended = true;
+                self.inbox.ended.store(true, Ordering::Release);
                 self.report(true);
                 // Nothing follows: the stream can close (its sender sees a
                 // clean end).
@@ -136,6 +141,32 @@ impl<T: DeserializeOwned> Receiver<T> {
             Item::Marker(_) => {}
         }
         Ok(Some(item))
+    }
+
+    /// True if [`Receiver::try_recv`] has something to say now: an item,
+    /// or the failure. Does not take anything.
+    pub fn has_item(&self) -> bool {
+        if self.ended {
+            return false;
+        }
+        if self.at < self.batch.len() {
+            return true;
+        }
+        let arrived = self.inbox.lock();
+        !arrived.batches.is_empty() || arrived.failed.is_some() || arrived.closed
+    }
+
+    /// Also calls `wake` (on the transport's thread) whenever this end
+    /// becomes readable: items arrived or the arc failed. For a runtime
+    /// that drives the end itself rather than waiting on its descriptor.
+    /// Once per end; a later call is ignored.
+    pub fn wake_with(&self, wake: impl Fn() + Send + Sync + 'static) {
+        self.inbox.notify.wake_with(Box::new(wake));
+    }
+
+    /// A handle on how this arc is doing, for another thread to watch.
+    pub fn health(&self) -> crate::Health {
+        crate::Health::receiving(self.inbox.clone())
     }
 
     /// Gives credits back: in bulk (half the capacity at once), or all

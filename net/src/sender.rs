@@ -27,6 +27,9 @@ pub(crate) struct Outbox {
     /// The end of the stream was sent: the receiver closing the arc after
     /// it is no failure.
     pub ended: AtomicBool,
+    /// The receiver took the end and closed the stream: nothing sent is
+    /// still on its way.
+    pub finished: AtomicBool,
     /// The first failure (read on every send, without a lock).
     failed: OnceLock<NetError>,
     pub notify: Notify,
@@ -37,6 +40,7 @@ impl Outbox {
         Ok(Outbox {
             taken: AtomicU64::new(0),
             ended: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
             failed: OnceLock::new(),
             notify: Notify::new()?,
         })
@@ -47,7 +51,7 @@ impl Outbox {
         self.notify.signal();
     }
 
-    fn failed(&self) -> Option<NetError> {
+    pub(crate) fn failed(&self) -> Option<NetError> {
         self.failed.get().cloned()
     }
 }
@@ -174,6 +178,61 @@ impl<T: Serialize> Sender<T> {
     /// Why the arc failed, if it has.
     pub fn failure(&self) -> Option<NetError> {
         self.outbox.failed()
+    }
+
+    /// Packets that may be sent now without waiting for credits.
+    pub fn credit(&self) -> usize {
+        let in_flight = self.sent - self.outbox.taken.load(Ordering::Acquire);
+        self.capacity.saturating_sub(in_flight) as usize
+    }
+
+    /// Also calls `wake` (on the transport's thread) whenever this end
+    /// becomes readable: credits came back or the arc failed. For a
+    /// runtime that drives the end itself rather than waiting on its
+    /// descriptor. Once per end; a later call is ignored.
+    pub fn wake_with(&self, wake: impl Fn() + Send + Sync + 'static) {
+        self.outbox.notify.wake_with(Box::new(wake));
+    }
+
+    /// A handle on how this arc is doing, for another thread to watch.
+    pub fn health(&self) -> Health {
+        Health(Watched::Sending(self.outbox.clone()))
+    }
+}
+
+/// How an arc is doing, readable from any thread while a worker owns its
+/// end: a monitor's view.
+#[derive(Clone)]
+pub struct Health(Watched);
+
+#[derive(Clone)]
+enum Watched {
+    Sending(Arc<Outbox>),
+    Receiving(Arc<crate::receiver::Inbox>),
+}
+
+impl Health {
+    pub(crate) fn receiving(inbox: Arc<crate::receiver::Inbox>) -> Self {
+        Health(Watched::Receiving(inbox))
+    }
+
+    /// Why the arc failed, if it has (the receiving side may still hold
+    /// items that arrived before the failure).
+    pub fn failure(&self) -> Option<NetError> {
+        match &self.0 {
+            Watched::Sending(o) => o.failed(),
+            Watched::Receiving(i) => i.lock().failed.clone(),
+        }
+    }
+
+    /// True once the arc ended cleanly: on the sending side, the receiver
+    /// took the end and closed the stream, so nothing is on its way; on
+    /// the receiving side, the end was taken.
+    pub fn finished(&self) -> bool {
+        match &self.0 {
+            Watched::Sending(o) => o.finished.load(Ordering::Acquire),
+            Watched::Receiving(i) => i.ended.load(Ordering::Acquire),
+        }
     }
 }
 

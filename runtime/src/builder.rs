@@ -2,8 +2,9 @@
 //! after checking everything at compile time; used by hand, it checks the
 //! same rules at run time and reports them as [`BuildError`]s.
 
-use crate::channel::arc::EndPlan;
+use crate::channel::arc::{remote_receiver, remote_sender, EndPlan};
 use crate::channel::port::ArcId;
+use crate::channel::remote::{RemoteReceiver, RemoteSender};
 use crate::channel::wake::Sleeper;
 use crate::exec::contract::Incoming;
 use crate::exec::node::IncomingOf;
@@ -17,6 +18,7 @@ use crate::model::supervise::{OnPanic, Supervision};
 use evoflow_graph::{
     check_packet_type, check_port_number, check_wiring, topological_order, GraphError, Side,
 };
+use std::collections::HashSet;
 use std::fmt;
 
 /// Handle of an instance added to a [`GraphBuilder`].
@@ -61,7 +63,15 @@ pub struct GraphBuilder {
     supervision: Supervision,
     /// Workers dedicated to one instance (`#[blocking]`).
     dedicated: Vec<bool>,
+    /// Arcs with an end on another machine, and the instances on this one
+    /// with such an end.
+    remote_arcs: ArcId,
+    remote: HashSet<String>,
 }
+
+/// Ids of arcs to other machines start here, apart from the ids the
+/// graph and its updates give local arcs (counted from 0).
+const REMOTE_ARCS: ArcId = 1 << 62;
 
 /// A rule of graph construction that was broken.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,6 +168,8 @@ impl GraphBuilder {
             default_capacity: 1024,
             supervision: Supervision::STOP,
             dedicated: vec![false; workers.max(1)],
+            remote_arcs: REMOTE_ARCS,
+            remote: HashSet::new(),
         }
     }
 
@@ -506,6 +518,89 @@ impl GraphBuilder {
         Ok(())
     }
 
+    /// Connects output `out` of `from` to an arc whose other end is on
+    /// another machine, sending through `link`; `label` names the arc in
+    /// messages (`a.out -> b.inp`). `graph!` calls this for the arcs a
+    /// `machines` graph cuts. An instance with such an arc cannot be
+    /// replaced or removed by a live update (its peer machine would not
+    /// take part).
+    pub fn connect_to_machine<T: Send + 'static>(
+        &mut self,
+        from: InstanceId,
+        out: usize,
+        label: &str,
+        link: Box<dyn RemoteSender<T>>,
+    ) -> Result<(), BuildError> {
+        let meta = self.remote_port::<T>(from, Side::Output, out, label)?;
+        let f = &self.instances[from.0];
+        if f.outputs[out].is_some() {
+            return Err(GraphError::OutputShared {
+                port: format!("{}.{}", f.name, meta.name),
+                arcs: 2,
+            }
+            .into());
+        }
+        let waker = self.sleepers[f.section].waker();
+        let plan = remote_sender(self.remote_arcs, link, waker);
+        self.remote_arcs += 1;
+        self.instances[from.0].outputs[out] = Some(plan);
+        Ok(())
+    }
+
+    /// Connects input `inp` of `to` to an arc whose other end is on
+    /// another machine, receiving through `link` (as
+    /// [`GraphBuilder::connect_to_machine`]).
+    pub fn connect_from_machine<T: Send + 'static>(
+        &mut self,
+        to: InstanceId,
+        inp: usize,
+        label: &str,
+        link: Box<dyn RemoteReceiver<T>>,
+    ) -> Result<(), BuildError> {
+        self.remote_port::<T>(to, Side::Input, inp, label)?;
+        let waker = self.sleepers[self.instances[to.0].section].waker();
+        let plan = remote_receiver(self.remote_arcs, link, waker);
+        self.remote_arcs += 1;
+        self.instances[to.0].inputs[inp].push(plan);
+        Ok(())
+    }
+
+    /// Checks a port an arc to another machine ends at: it exists, carries
+    /// `T`, and its instance is placed; marks the instance as having such
+    /// an arc.
+    fn remote_port<T: 'static>(
+        &mut self,
+        id: InstanceId,
+        side: Side,
+        port: usize,
+        label: &str,
+    ) -> Result<&'static PortMeta, BuildError> {
+        let p = &self.instances[id.0];
+        let ports = match side {
+            Side::Input => p.meta.inputs,
+            Side::Output => p.meta.outputs,
+        };
+        check_port_number(
+            side,
+            &p.name,
+            p.meta.name,
+            port,
+            ports.iter().map(|m| m.name),
+        )?;
+        let meta = &ports[port];
+        let port_name = format!("{}.{}", p.name, meta.name);
+        check_packet_type(
+            label,
+            &port_name,
+            &PacketType::of::<T>(),
+            &(meta.packet)(),
+            |t| t.name,
+        )?;
+        p.placed(self.sleepers.len())?;
+        self.remote.insert(p.name.clone());
+        Ok(meta)
+    }
+
     /// Checks that every port is connected, the arcs are acyclic and each
     /// instance's supervision can be carried out, and produces the runnable
     /// graph.
@@ -587,6 +682,7 @@ impl GraphBuilder {
             self.arcs.into_iter().map(|(_, _, a)| a).collect(),
         );
         control.dedicated = self.dedicated;
+        control.remote = self.remote;
         let mut plans: Vec<Vec<InstancePlan>> = self.sleepers.iter().map(|_| Vec::new()).collect();
         for p in self.instances {
             let outputs = p

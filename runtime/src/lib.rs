@@ -45,6 +45,7 @@ pub mod __private;
 
 pub use builder::{BuildError, GraphBuilder, InstanceId};
 pub use channel::port::Recoverable;
+pub use channel::remote;
 pub use evoflow_graph::{GraphError, Side};
 pub use exec::guard::panic_text;
 pub use exec::worker::Panic;
@@ -57,7 +58,7 @@ pub use model::schedule::{ArcInfo, InstanceInfo, Schedule};
 pub use model::shape::{InstanceStatus, VersionChange, HISTORY};
 pub use model::state::{Resources, State, StateError};
 pub use model::supervise::{DeadLetter, OnPanic, Supervision, DEAD_LETTERS};
-pub use running::{Report, RunError, Running};
+pub use running::{Halt, Report, RunError, Running};
 pub use update::evolve::{Evolution, EvolutionError, Fate, InstanceEvolution};
 pub use update::refusal::Refusal;
 pub use update::request::{Rollback, Update, UpdateError, UpdateReport, DEFAULT_DEADLINE};

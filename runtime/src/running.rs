@@ -30,6 +30,9 @@ pub enum RunError {
     /// The epoll set through which workers wait for readable descriptors
     /// (`Flow::readable`), or its thread, could not be made.
     Readiness(std::io::Error),
+    /// The graph was halted through a [`Halt`]: what it depends on outside
+    /// this process failed (a machine it runs with was lost).
+    Halted(String),
 }
 
 impl fmt::Display for RunError {
@@ -43,6 +46,7 @@ impl fmt::Display for RunError {
                 Ok(())
             }
             RunError::Spawn(e) => write!(f, "cannot start a worker thread: {e}"),
+            RunError::Halted(why) => write!(f, "halted: {why}"),
             RunError::Readiness(e) => write!(
                 f,
                 "cannot set up waiting for readable descriptors (epoll, eventfd, a thread): {e}"
@@ -96,6 +100,7 @@ impl Graph {
         let shared = Arc::new(Shared {
             abort: AtomicBool::new(false),
             panic: Mutex::new(None),
+            halted: Mutex::new(None),
             wakers: self.workers.iter().map(|w| w.sleeper.waker()).collect(),
             readiness,
             env: Arc::new(Env {
@@ -451,6 +456,12 @@ impl Running {
         self.shared.wake_all();
     }
 
+    /// A handle that halts the graph from another thread: for what watches
+    /// something the graph depends on outside this process.
+    pub fn halter(&self) -> Halt {
+        Halt(self.shared.clone())
+    }
+
     /// The most recent dead letters (at most [`DEAD_LETTERS`](crate::DEAD_LETTERS)), oldest
     /// first, and how many there have been in all.
     ///
@@ -651,7 +662,31 @@ impl Running {
         if let Some(p) = lock(&self.shared.panic).take() {
             return Err(RunError::Panicked(p));
         }
+        if let Some(why) = lock(&self.shared.halted).take() {
+            return Err(RunError::Halted(why));
+        }
         Ok(Report { components })
+    }
+}
+
+/// Halts a running graph from another thread ([`Running::halter`]).
+#[derive(Clone)]
+pub struct Halt(Arc<Shared>);
+
+impl Halt {
+    /// Halts the graph at once, without draining (what it would wait for
+    /// may never come): its workers stop at their next step and `join`
+    /// returns [`RunError::Halted`] with `why` (the first reason given).
+    pub fn halt(&self, why: impl Into<String>) {
+        lock(&self.0.halted).get_or_insert_with(|| why.into());
+        self.0.abort.store(true, Ordering::Release);
+        self.0.wake_all();
+    }
+}
+
+impl fmt::Debug for Halt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Halt")
     }
 }
 

@@ -4,6 +4,7 @@
 
 use crate::channel::port::{ArcId, End};
 use crate::channel::queue::{self, RingRx, RingTx, Rx, Tx};
+use crate::channel::remote::{RemoteReceiver, RemoteSender};
 use crate::channel::wake::Waker;
 use std::any::Any;
 use std::collections::HashMap;
@@ -85,12 +86,12 @@ fn make_ring<T: Send + 'static>(
     }
     let (tx, rx) = queue::ring::<T>(capacity, producer, consumer);
     (
-        EndPlan::Ring {
+        EndPlan::Made {
             id,
             end: Box::new(tx),
             open: open_tx::<T>,
         },
-        EndPlan::Ring {
+        EndPlan::Made {
             id,
             end: Box::new(rx),
             open: open_rx::<T>,
@@ -98,10 +99,53 @@ fn make_ring<T: Send + 'static>(
     )
 }
 
+/// Plans the end of arc `id` that sends to another machine through `link`;
+/// the worker behind `waker` is woken when credits come back.
+pub(crate) fn remote_sender<T: Send + 'static>(
+    id: ArcId,
+    mut link: Box<dyn RemoteSender<T>>,
+    waker: Arc<Waker>,
+) -> EndPlan {
+    fn open<T: Send + 'static>(end: Box<dyn Any + Send>) -> Box<dyn Any> {
+        let link = *end
+            .downcast::<Box<dyn RemoteSender<T>>>()
+            .expect("planned with this type");
+        Box::new(queue::remote_tx(link))
+    }
+    link.wake_with(Box::new(move || waker.notify()));
+    EndPlan::Made {
+        id,
+        end: Box::new(link),
+        open: open::<T>,
+    }
+}
+
+/// Plans the end of arc `id` that receives from another machine through
+/// `link`; the worker behind `waker` is woken when items arrive.
+pub(crate) fn remote_receiver<T: Send + 'static>(
+    id: ArcId,
+    mut link: Box<dyn RemoteReceiver<T>>,
+    waker: Arc<Waker>,
+) -> EndPlan {
+    fn open<T: Send + 'static>(end: Box<dyn Any + Send>) -> Box<dyn Any> {
+        let link = *end
+            .downcast::<Box<dyn RemoteReceiver<T>>>()
+            .expect("planned with this type");
+        Box::new(Rx::Remote(link))
+    }
+    link.wake_with(Box::new(move || waker.notify()));
+    EndPlan::Made {
+        id,
+        end: Box::new(link),
+        open: open::<T>,
+    }
+}
+
 /// Where a port's arc end will come from.
 pub(crate) enum EndPlan {
-    /// A ring end, made off the worker, and how to make it a port's end.
-    Ring {
+    /// A ring's end or the end of an arc to another machine, made off the
+    /// worker, and how to make it a port's end.
+    Made {
         id: ArcId,
         end: Box<dyn Any + Send>,
         open: fn(Box<dyn Any + Send>) -> Box<dyn Any>,
@@ -125,7 +169,7 @@ impl EndPlan {
     /// Makes the end; runs on the worker that will use it.
     pub(crate) fn open(self, locals: &mut Locals) -> End {
         match self {
-            EndPlan::Ring { id, end, open } => End {
+            EndPlan::Made { id, end, open } => End {
                 id,
                 end: open(end),
                 ended: false,
@@ -223,8 +267,8 @@ mod tests {
     fn an_arc_across_workers_is_planned_as_a_ring() {
         let (p, c) = (Sleeper::new(), Sleeper::new());
         let (t, r) = plan(false, &p, &c);
-        assert!(matches!(t, EndPlan::Ring { id: 3, .. }));
-        assert!(matches!(r, EndPlan::Ring { id: 3, .. }));
+        assert!(matches!(t, EndPlan::Made { id: 3, .. }));
+        assert!(matches!(r, EndPlan::Made { id: 3, .. }));
         let mut locals = Locals::default();
         let (t, r) = (tx(t.open(&mut locals)), rx(r.open(&mut locals)));
         assert!(locals.waiting.is_empty(), "rings leave nothing waiting");

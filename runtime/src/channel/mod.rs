@@ -7,4 +7,5 @@
 pub(crate) mod arc;
 pub(crate) mod port;
 pub(crate) mod queue;
+pub mod remote;
 pub(crate) mod wake;

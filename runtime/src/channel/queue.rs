@@ -9,6 +9,7 @@
 //! and control items (end of stream, later update markers) travel in that
 //! same order, which is what lets them mark a precise point in the flow.
 
+use crate::channel::remote::{RemoteReceiver, RemoteSender};
 use crate::channel::wake::Waker;
 use crate::sync::ring;
 use std::cell::RefCell;
@@ -17,8 +18,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 /// What travels on an arc.
-#[derive(Debug)]
-pub(crate) enum Item<T> {
+#[derive(Debug, PartialEq, Eq)]
+pub enum Item<T> {
     /// A packet.
     Data(T),
     /// The producer has finished; nothing follows.
@@ -59,16 +60,44 @@ pub(crate) struct RingRx<T> {
     producer: Arc<Waker>,
 }
 
+/// The sending end of an arc to another machine: emits are staged, then
+/// moved to the transport per batch, as many as it has credits for.
+pub(crate) struct RemoteTx<T> {
+    link: Box<dyn RemoteSender<T>>,
+    staged: VecDeque<Item<T>>,
+}
+
 /// The sending end of an arc.
 pub(crate) enum Tx<T> {
     Local(Rc<Local<T>>),
     Ring(RingTx<T>),
+    Remote(RemoteTx<T>),
 }
 
 /// The receiving end of an arc.
 pub(crate) enum Rx<T> {
     Local(Rc<Local<T>>),
     Ring(RingRx<T>),
+    Remote(Box<dyn RemoteReceiver<T>>),
+}
+
+/// The end of an arc to another machine, sending through `link`.
+pub(crate) fn remote_tx<T>(link: Box<dyn RemoteSender<T>>) -> Tx<T> {
+    Tx::Remote(RemoteTx {
+        link,
+        staged: VecDeque::new(),
+    })
+}
+
+impl<T> RemoteTx<T> {
+    /// True if the first staged item may go now: a packet needs a credit.
+    fn can_send(&self) -> bool {
+        match self.staged.front() {
+            Some(Item::Data(_)) => self.link.room() > 0,
+            Some(_) => true,
+            None => false,
+        }
+    }
 }
 
 /// Creates an arc between two nodes of the calling worker.
@@ -105,12 +134,25 @@ impl<T> Tx<T> {
         match self {
             Tx::Local(q) => q.items.borrow_mut().push_back(item),
             Tx::Ring(r) => r.staged.push_back(item),
+            Tx::Remote(r) => r.staged.push_back(item),
         }
     }
 
     /// Moves as many staged items as fit into a ring, in order. Returns
     /// whether any moved.
     pub(crate) fn flush(&mut self) -> bool {
+        if let Tx::Remote(r) = self {
+            let mut moved = false;
+            while r.can_send() {
+                let item = r.staged.pop_front().expect("can_send saw it");
+                r.link.send(item);
+                moved = true;
+            }
+            // Every flush sends the batch: the worker may park next, and
+            // the other machine may be waiting for exactly these.
+            r.link.flush();
+            return moved;
+        }
         let Tx::Ring(RingTx {
             ring,
             staged,
@@ -134,6 +176,7 @@ impl<T> Tx<T> {
         match self {
             Tx::Local(_) => true,
             Tx::Ring(r) => r.staged.is_empty(),
+            Tx::Remote(r) => r.staged.is_empty(),
         }
     }
 
@@ -144,6 +187,7 @@ impl<T> Tx<T> {
         match self {
             Tx::Local(_) => false,
             Tx::Ring(r) => !r.staged.is_empty() && !r.ring.is_full(),
+            Tx::Remote(r) => r.can_send(),
         }
     }
 
@@ -156,6 +200,8 @@ impl<T> Tx<T> {
             Tx::Local(q) => q.capacity.saturating_sub(q.items.borrow().len()),
             Tx::Ring(r) if r.staged.is_empty() => r.ring.slots(),
             Tx::Ring(_) => 0,
+            Tx::Remote(r) if r.staged.is_empty() => r.link.room(),
+            Tx::Remote(_) => 0,
         }
     }
 }
@@ -224,6 +270,20 @@ impl<T> Rx<T> {
                 }
                 stop
             }
+            Rx::Remote(link) => loop {
+                if handled == budget {
+                    break Stop::None;
+                }
+                match link.recv() {
+                    Some(Item::Data(x)) => {
+                        on_data(x);
+                        handled += 1;
+                    }
+                    Some(Item::End) => break Stop::End,
+                    Some(Item::Marker(id)) => break Stop::Marker(id),
+                    None => break Stop::None,
+                }
+            },
         };
         (handled, stop)
     }
@@ -233,6 +293,7 @@ impl<T> Rx<T> {
         match self {
             Rx::Local(q) => !q.items.borrow().is_empty(),
             Rx::Ring(r) => !r.ring.is_empty(),
+            Rx::Remote(link) => link.has_item(),
         }
     }
 }

@@ -50,6 +50,9 @@ pub(crate) struct Shared {
     pub abort: AtomicBool,
     /// The first panic.
     pub panic: Mutex<Option<Panic>>,
+    /// Why the graph was halted from outside (a machine it runs with was
+    /// lost), if it was.
+    pub halted: Mutex<Option<String>>,
     /// Wakers of all workers, to wake them for stop or abort.
     pub wakers: Vec<Arc<Waker>>,
     /// What every node shares: the stop flag, the dead letters.

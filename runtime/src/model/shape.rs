@@ -6,7 +6,7 @@ use crate::channel::arc::ArcFactory;
 use crate::channel::port::ArcId;
 use crate::model::component::{ComponentMeta, PacketType};
 use crate::model::schedule::{ArcInfo, InstanceInfo, Schedule};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// An instance.
 #[derive(Clone)]
@@ -54,6 +54,9 @@ pub(crate) struct Shape {
     pub order: Vec<String>,
     pub arcs: HashMap<ArcId, CArc>,
     pub next_arc: ArcId,
+    /// Instances with an arc to or from another machine: an update on
+    /// this machine alone cannot change them.
+    pub remote: HashSet<String>,
 }
 
 impl Shape {
@@ -94,6 +97,7 @@ impl Shape {
                 .collect(),
             arcs: HashMap::new(),
             next_arc: arcs.iter().map(|a| a.id + 1).max().unwrap_or(0),
+            remote: HashSet::new(),
         };
         arcs.into_iter().for_each(|a| shape.add_arc(a));
         shape

@@ -545,7 +545,7 @@ mod tests {
         let spec = |s: &ArcSpec| match s {
             ArcSpec::Keep(_) => Spec::Keep,
             ArcSpec::New(EndPlan::Local { .. }) => Spec::Local,
-            ArcSpec::New(EndPlan::Ring { .. }) => Spec::Ring,
+            ArcSpec::New(EndPlan::Made { .. }) => Spec::Ring,
         };
         let mut all = BTreeMap::new();
         for (worker, command) in commands {

@@ -261,7 +261,7 @@ impl Draft {
         if self.meta(shape, name).is_none() {
             return Err(unknown(shape, name));
         }
-        Ok(())
+        across_machines(shape, name)
     }
 
     fn replace(
@@ -316,6 +316,8 @@ impl Draft {
         capacity: Option<usize>,
     ) -> Result<(), Refusal> {
         let (f, t) = (endpoint(from)?, endpoint(to)?);
+        across_machines(shape, &f.0)?;
+        across_machines(shape, &t.0)?;
         let fm = self.meta(shape, &f.0).ok_or_else(|| unknown(shape, &f.0))?;
         let tm = self.meta(shape, &t.0).ok_or_else(|| unknown(shape, &t.0))?;
         let label = format!("{from} -> {to}");
@@ -433,6 +435,17 @@ impl Draft {
 }
 
 /// [`GraphError::UnknownInstance`], listing the graph's instances.
+/// Refuses changing `instance` if it has an arc to or from another
+/// machine: that machine would have to take part in the update.
+fn across_machines(shape: &Shape, instance: &str) -> Result<(), Refusal> {
+    if shape.remote.contains(instance) {
+        return Err(Refusal::AcrossMachines {
+            instance: instance.to_owned(),
+        });
+    }
+    Ok(())
+}
+
 fn unknown(shape: &Shape, name: &str) -> Refusal {
     GraphError::UnknownInstance {
         name: name.to_owned(),

@@ -41,6 +41,12 @@ pub enum Refusal {
         /// The worker.
         worker: usize,
     },
+    /// An update changes an instance with an arc to or from another
+    /// machine, which would have to take part.
+    AcrossMachines {
+        /// The instance.
+        instance: String,
+    },
     /// One update removes an instance and inserts one of the same name.
     RemovedAndInserted {
         /// The instance.
@@ -131,6 +137,11 @@ impl fmt::Display for Refusal {
                 f,
                 "cannot insert `{instance}` on worker {worker}: it runs a `#[blocking]` instance alone \
                  (what shares its thread waits whenever it blocks); insert it on another worker"
+            ),
+            Refusal::AcrossMachines { instance } => write!(
+                f,
+                "`{instance}` has an arc to or from another machine, and updates that span \
+                 machines are not supported yet; change the instances around it instead"
             ),
             Refusal::RemovedAndInserted { instance } => write!(
                 f,

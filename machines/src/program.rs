@@ -1,0 +1,141 @@
+//! A graph over several machines, as every machine's process holds it:
+//! the machines and their worker counts, and how to build the part that
+//! runs on one of them. `graph!` with `machines = { .. }` makes one.
+
+use crate::error::MachineError;
+use crate::link::{Broken, NetReceiver, NetSender};
+use evoflow_net::{Endpoint, Health};
+use evoflow_runtime::remote::{RemoteReceiver, RemoteSender};
+use evoflow_runtime::Graph;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+/// Builds the part of the graph on one machine, with the arcs it cuts.
+type BuildPart = Box<dyn FnOnce(&str, &mut Links<'_>) -> Result<Graph, MachineError> + Send>;
+
+/// A graph partitioned over machines. Every machine runs the same program
+/// and calls [`Program::run_on`] with its own name.
+pub struct Program {
+    pub(crate) name: String,
+    pub(crate) machines: Vec<(String, usize)>,
+    pub(crate) build: BuildPart,
+}
+
+impl Program {
+    /// A graph named `name` over `machines` (name, workers), whose part on
+    /// a machine `build` makes (given the machine's name and the arcs to
+    /// and from the others).
+    pub fn new(
+        name: impl Into<String>,
+        machines: &[(&str, usize)],
+        build: impl FnOnce(&str, &mut Links<'_>) -> Result<Graph, MachineError> + Send + 'static,
+    ) -> Self {
+        Program {
+            name: name.into(),
+            machines: machines.iter().map(|(m, w)| (m.to_string(), *w)).collect(),
+            build: Box::new(build),
+        }
+    }
+
+    /// The graph's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The machines, with their worker counts.
+    pub fn machines(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.machines.iter().map(|(m, w)| (m.as_str(), *w))
+    }
+}
+
+/// An arc to or from another machine, as the monitor watches it.
+pub(crate) struct Watched {
+    pub label: String,
+    pub peer: String,
+    pub outgoing: bool,
+    pub health: Health,
+    pub broken: Broken,
+}
+
+/// The arcs between this machine and the others, made while its part of
+/// the graph is built: each is one stream through this machine's endpoint.
+pub struct Links<'a> {
+    pub(crate) endpoint: &'a Endpoint,
+    pub(crate) peers: HashMap<String, SocketAddr>,
+    pub(crate) watched: Vec<Watched>,
+}
+
+impl Links<'_> {
+    fn peer(&self, machine: &str) -> Result<SocketAddr, MachineError> {
+        self.peers
+            .get(machine)
+            .copied()
+            .ok_or_else(|| MachineError::UnknownMachine {
+                machine: machine.to_owned(),
+                machines: self.peers.keys().cloned().collect(),
+            })
+    }
+
+    /// The sending end of arc `arc` (`label`: `a.out -> b.inp`) to
+    /// `machine`, with at most `capacity` packets in flight.
+    pub fn sender<T: Serialize + Send + 'static>(
+        &mut self,
+        arc: u64,
+        label: &str,
+        machine: &str,
+        capacity: usize,
+    ) -> Result<Box<dyn RemoteSender<T>>, MachineError> {
+        let peer = self.peer(machine)?;
+        let end = self
+            .endpoint
+            .connect::<T>(peer, arc, capacity)
+            .map_err(|e| MachineError::Io(format!("arc {label} to `{machine}` ({peer})"), e))?;
+        let broken = Broken::default();
+        self.watch(label, machine, true, end.health(), &broken);
+        Ok(Box::new(NetSender { end, broken }))
+    }
+
+    /// The receiving end of arc `arc` from `machine` (as
+    /// [`Links::sender`]).
+    pub fn receiver<T: DeserializeOwned + Send + 'static>(
+        &mut self,
+        arc: u64,
+        label: &str,
+        machine: &str,
+        capacity: usize,
+    ) -> Result<Box<dyn RemoteReceiver<T>>, MachineError> {
+        self.peer(machine)?;
+        let end = self
+            .endpoint
+            .accept::<T>(arc, capacity)
+            .map_err(|e| MachineError::Io(format!("arc {label} from `{machine}`"), e))?;
+        let broken = Broken::default();
+        self.watch(label, machine, false, end.health(), &broken);
+        Ok(Box::new(NetReceiver { end, broken }))
+    }
+
+    fn watch(&mut self, label: &str, peer: &str, outgoing: bool, health: Health, broken: &Broken) {
+        self.watched.push(Watched {
+            label: label.to_owned(),
+            peer: peer.to_owned(),
+            outgoing,
+            health,
+            broken: broken.clone(),
+        });
+    }
+}
+
+impl Watched {
+    /// The same arc, for the monitor's thread.
+    pub(crate) fn clone_view(&self) -> Watched {
+        Watched {
+            label: self.label.clone(),
+            peer: self.peer.clone(),
+            outgoing: self.outgoing,
+            health: self.health.clone(),
+            broken: self.broken.clone(),
+        }
+    }
+}

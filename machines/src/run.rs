@@ -1,0 +1,290 @@
+//! Running one machine's part: join the graph in etcd, wait for every
+//! machine, open the arcs to the others, run, and watch what the part
+//! depends on — the other machines and the arcs to them. A lost machine
+//! or a broken arc halts the part at once (without draining: what it
+//! would wait for may never come), and its peers see their arcs to it
+//! break in turn, so a loss stops the graph on every machine.
+
+use crate::error::MachineError;
+use crate::program::{Links, Program, Watched};
+use evoflow_cluster::{Cluster, Machine, Member, Membership};
+use evoflow_net::{Endpoint, NetError};
+use evoflow_runtime::{Halt, Report, Running};
+use std::collections::HashMap;
+use std::hash::Hasher;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often the monitor looks at the arcs (cheap: a few atomics).
+const LOOK: Duration = Duration::from_millis(20);
+/// How often it asks etcd who is still there.
+const ASK: Duration = Duration::from_millis(250);
+/// How long `join` waits for the last batches to reach the other machines.
+const LAST_BATCHES: Duration = Duration::from_secs(5);
+
+/// How a machine joins its graph.
+#[derive(Clone, Debug)]
+pub struct MachineConfig {
+    /// etcd endpoints (`http://host:port`).
+    pub etcd: Vec<String>,
+    /// Where this machine listens for the arcs it receives (port 0 picks
+    /// one).
+    pub listen: SocketAddr,
+    /// The address the other machines reach it at, if not `listen`'s.
+    pub advertise: Option<SocketAddr>,
+    /// The build fingerprint it registers; by default a hash of the
+    /// running executable (every machine must run the same program).
+    pub build: Option<String>,
+    /// How long to wait for every machine to join.
+    pub join_timeout: Duration,
+}
+
+impl MachineConfig {
+    /// Joins through etcd at `etcd`, listening on `listen`.
+    pub fn new(etcd: impl IntoIterator<Item = impl Into<String>>, listen: SocketAddr) -> Self {
+        MachineConfig {
+            etcd: etcd.into_iter().map(Into::into).collect(),
+            listen,
+            advertise: None,
+            build: None,
+            join_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A hash of the running executable: the same program on every machine.
+fn build_fingerprint() -> Result<String, MachineError> {
+    let read = || -> std::io::Result<u64> {
+        let mut file = std::fs::File::open("/proc/self/exe")?;
+        // SipHash with fixed keys: the same bytes hash alike in every process.
+        let mut h = std::hash::DefaultHasher::new();
+        let mut buf = vec![0; 1 << 20];
+        loop {
+            match file.read(&mut buf)? {
+                0 => return Ok(h.finish()),
+                n => h.write(&buf[..n]),
+            }
+        }
+    };
+    read()
+        .map(|h| format!("{h:016x}"))
+        .map_err(|e| MachineError::Io("reading this program to fingerprint it".into(), e))
+}
+
+impl Program {
+    /// Runs this program's part on `machine`: joins the graph in etcd,
+    /// waits until every machine has joined, connects the arcs to the
+    /// others and starts the part. Every machine runs the same program
+    /// and calls this with its own name.
+    pub fn run_on(self, machine: &str, config: &MachineConfig) -> Result<MachineRun, MachineError> {
+        let names: Vec<String> = self.machines.iter().map(|(m, _)| m.clone()).collect();
+        if !names.iter().any(|m| m == machine) {
+            return Err(MachineError::UnknownMachine {
+                machine: machine.to_owned(),
+                machines: names,
+            });
+        }
+        let endpoint = Endpoint::bind(config.listen)
+            .map_err(|e| MachineError::Io(format!("listening on {}", config.listen), e))?;
+        let addr = config.advertise.unwrap_or(endpoint.local_addr());
+        if addr.ip().is_unspecified() {
+            return Err(MachineError::NoAddress(addr));
+        }
+        let build = match &config.build {
+            Some(b) => b.clone(),
+            None => build_fingerprint()?,
+        };
+        let cluster = Cluster::connect(&config.etcd, &self.name)?;
+        let me = Machine {
+            name: machine.to_owned(),
+            addr: addr.to_string(),
+            build,
+        };
+        let membership = cluster.join(&me)?;
+        let members = all_joined(&cluster, &names, config.join_timeout)?;
+        let mut peers = HashMap::new();
+        for m in &members {
+            let addr = m
+                .machine
+                .addr
+                .parse()
+                .map_err(|_| MachineError::BadAddress {
+                    machine: m.machine.name.clone(),
+                    addr: m.machine.addr.clone(),
+                })?;
+            peers.insert(m.machine.name.clone(), addr);
+        }
+        let mut links = Links {
+            endpoint: &endpoint,
+            peers,
+            watched: Vec::new(),
+        };
+        let graph = (self.build)(machine, &mut links)?;
+        let watched = links.watched;
+        let running = graph.run()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let monitor = {
+            let (halt, stop, me) = (running.halter(), stop.clone(), machine.to_owned());
+            let watched: Vec<_> = watched.iter().map(Watched::clone_view).collect();
+            std::thread::Builder::new()
+                .name(format!("evoflow-monitor-{me}"))
+                .spawn(move || monitor(&cluster, &members, &me, &watched, &halt, &stop))
+                .map_err(|e| MachineError::Io("starting the monitor thread".into(), e))?
+        };
+        Ok(MachineRun {
+            running: Some(running),
+            watched,
+            stop,
+            monitor: Some(monitor),
+            endpoint: Some(endpoint),
+            membership: Some(membership),
+        })
+    }
+}
+
+/// Waits until every machine of `names` has joined; the members then.
+fn all_joined(
+    cluster: &Cluster,
+    names: &[String],
+    timeout: Duration,
+) -> Result<Vec<Member>, MachineError> {
+    let start = Instant::now();
+    loop {
+        let members = cluster.members()?;
+        let missing: Vec<String> = names
+            .iter()
+            .filter(|n| !members.iter().any(|m| &m.machine.name == *n))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(members
+                .into_iter()
+                .filter(|m| names.contains(&m.machine.name))
+                .collect());
+        }
+        if start.elapsed() >= timeout {
+            return Err(MachineError::NotJoined {
+                missing,
+                waited: timeout,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Why an arc stopped, if it failed (a receiver that closed after the
+/// end it sent is no failure).
+fn failure(w: &Watched) -> Option<NetError> {
+    w.broken
+        .get()
+        .cloned()
+        .or_else(|| w.health.failure())
+        .filter(|e| !(w.outgoing && *e == NetError::Closed && w.health.finished()))
+}
+
+/// Watches the arcs and the other machines until `stop`; halts the part
+/// on the first loss, naming the machine and the cause.
+fn monitor(
+    cluster: &Cluster,
+    members: &[Member],
+    me: &str,
+    watched: &[Watched],
+    halt: &Halt,
+    stop: &AtomicBool,
+) {
+    let mut asked = Instant::now();
+    while !stop.load(Ordering::Acquire) {
+        if let Some((w, e)) = watched.iter().find_map(|w| failure(w).map(|e| (w, e))) {
+            let (dir, m) = (if w.outgoing { "to" } else { "from" }, &w.peer);
+            halt.halt(format!(
+                "machine `{m}` is lost to `{me}`: the arc {} {dir} it failed: {e}",
+                w.label
+            ));
+            return;
+        }
+        if asked.elapsed() >= ASK {
+            asked = Instant::now();
+            // etcd down is no loss: the data does not go through it.
+            if let Ok(now) = cluster.members() {
+                for m in members.iter().filter(|m| m.machine.name != me) {
+                    let still = now.iter().any(|n| n == m);
+                    // A machine whose arcs with this one have all ended may
+                    // leave: it finished its part.
+                    let needed = watched
+                        .iter()
+                        .any(|w| w.peer == m.machine.name && !w.health.finished());
+                    if !still && needed {
+                        halt.halt(format!(
+                            "machine `{}` left the graph (its etcd lease ended: it died, froze or was cut off)",
+                            m.machine.name
+                        ));
+                        return;
+                    }
+                }
+            }
+        }
+        std::thread::sleep(LOOK);
+    }
+}
+
+/// This machine's part of a running graph.
+pub struct MachineRun {
+    running: Option<Running>,
+    watched: Vec<Watched>,
+    stop: Arc<AtomicBool>,
+    monitor: Option<JoinHandle<()>>,
+    endpoint: Option<Endpoint>,
+    membership: Option<Membership>,
+}
+
+impl MachineRun {
+    /// The running part: stop it, inspect it, update the instances that
+    /// have no arc to another machine.
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().expect("until join")
+    }
+
+    /// Waits for the part to finish (its sources done and drained, or
+    /// stopped, or halted), then for its last batches to reach the other
+    /// machines, and leaves the graph.
+    pub fn join(mut self) -> Result<Report, MachineError> {
+        let result = self.running.take().expect("joined once").join();
+        if result.is_ok() {
+            let start = Instant::now();
+            while start.elapsed() < LAST_BATCHES
+                && self
+                    .watched
+                    .iter()
+                    .any(|w| w.outgoing && !w.health.finished() && failure(w).is_none())
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        self.shut();
+        result.map_err(MachineError::Run)
+    }
+
+    fn shut(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(m) = self.monitor.take() {
+            let _ = m.join();
+        }
+        // The transport first: the peers' arcs break at once, and they halt.
+        self.endpoint.take();
+        self.membership.take();
+    }
+}
+
+impl Drop for MachineRun {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.halter().halt("the machine's run was dropped");
+            let _ = r.join();
+        }
+        self.shut();
+    }
+}
