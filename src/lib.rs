@@ -70,10 +70,18 @@ pub use evoflow_runtime::{
     DEFAULT_DEADLINE, HISTORY,
 };
 
+/// One graph over several machines (the `machines` feature, on by
+/// default): what `graph!` with `machines = { .. }` returns, and how each
+/// machine runs its part.
+#[cfg(feature = "machines")]
+pub use evoflow_machines::{MachineConfig, MachineError, MachineRun, Portable, Program};
+
 pub mod docs;
 
 #[doc(hidden)]
 pub mod __private {
+    #[cfg(feature = "machines")]
+    pub use evoflow_machines as machines;
     pub use evoflow_runtime as rt;
     pub use evoflow_runtime::__private::*;
 }

@@ -317,6 +317,29 @@ impl Cluster {
             .ok_or_else(|| ClusterError::Malformed(format!("{key} vanished")))?;
         parse(&d)
     }
+
+    fn stop_key(&self, run: i64) -> String {
+        format!("/evoflow/{}/stop/{run}", self.graph)
+    }
+
+    /// Asks every machine of run `run` (an id the machines agree on, such
+    /// as the first incarnation among them) to stop: their sources stop
+    /// and the graph drains, across machines.
+    pub fn request_stop(&self, run: i64) -> Result<(), ClusterError> {
+        let mut client = self.client.clone();
+        self.runtime
+            .block_on(client.put(self.stop_key(run), "stop", None))?;
+        Ok(())
+    }
+
+    /// True if a machine asked run `run` to stop.
+    pub fn stop_requested(&self, run: i64) -> Result<bool, ClusterError> {
+        let mut client = self.client.clone();
+        let found = self
+            .runtime
+            .block_on(client.get(self.stop_key(run), None))?;
+        Ok(!found.kvs().is_empty())
+    }
 }
 
 /// The value of the first key a transaction's `get` found.

@@ -28,5 +28,5 @@ mod program;
 mod run;
 
 pub use error::MachineError;
-pub use program::{Links, Program};
+pub use program::{Links, Portable, Program};
 pub use run::{MachineConfig, MachineRun};

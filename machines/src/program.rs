@@ -12,6 +12,17 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+/// A packet type that may cross machines: serde on both ends. `graph!`
+/// requires it of every arc its placement cuts, at the arc's arrow.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` travels between machines on this arc, so it must be a serde type",
+    label = "this arc crosses machines",
+    note = "derive `serde::Serialize` and `serde::Deserialize` for it, or put both instances on one machine with `#[machine(..)]`"
+)]
+pub trait Portable: Serialize + DeserializeOwned + Send + 'static {}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> Portable for T {}
+
 /// Builds the part of the graph on one machine, with the arcs it cuts.
 type BuildPart = Box<dyn FnOnce(&str, &mut Links<'_>) -> Result<Graph, MachineError> + Send>;
 
@@ -80,7 +91,7 @@ impl Links<'_> {
 
     /// The sending end of arc `arc` (`label`: `a.out -> b.inp`) to
     /// `machine`, with at most `capacity` packets in flight.
-    pub fn sender<T: Serialize + Send + 'static>(
+    pub fn sender<T: Portable>(
         &mut self,
         arc: u64,
         label: &str,
@@ -99,7 +110,7 @@ impl Links<'_> {
 
     /// The receiving end of arc `arc` from `machine` (as
     /// [`Links::sender`]).
-    pub fn receiver<T: DeserializeOwned + Send + 'static>(
+    pub fn receiver<T: Portable>(
         &mut self,
         arc: u64,
         label: &str,

@@ -9,7 +9,7 @@ use crate::error::MachineError;
 use crate::program::{Links, Program, Watched};
 use evoflow_cluster::{Cluster, Machine, Member, Membership};
 use evoflow_net::{Endpoint, NetError};
-use evoflow_runtime::{Halt, Report, Running};
+use evoflow_runtime::{Report, Running, Stopper};
 use std::collections::HashMap;
 use std::hash::Hasher;
 use std::io::Read;
@@ -127,15 +127,28 @@ impl Program {
         let watched = links.watched;
         let running = graph.run()?;
         let stop = Arc::new(AtomicBool::new(false));
+        let cluster = Arc::new(cluster);
+        // Every machine read the same members: the first of them names the run.
+        let run = members.iter().map(|m| m.incarnation).min().unwrap_or(0);
         let monitor = {
-            let (halt, stop, me) = (running.halter(), stop.clone(), machine.to_owned());
-            let watched: Vec<_> = watched.iter().map(Watched::clone_view).collect();
+            let watch = Watch {
+                cluster: cluster.clone(),
+                run,
+                members,
+                me: machine.to_owned(),
+                watched: watched.iter().map(Watched::clone_view).collect(),
+                halt: running.stopper(),
+                stopping: running.stopper(),
+                stop: stop.clone(),
+            };
             std::thread::Builder::new()
-                .name(format!("evoflow-monitor-{me}"))
-                .spawn(move || monitor(&cluster, &members, &me, &watched, &halt, &stop))
+                .name(format!("evoflow-monitor-{machine}"))
+                .spawn(move || watch.run())
                 .map_err(|e| MachineError::Io("starting the monitor thread".into(), e))?
         };
         Ok(MachineRun {
+            cluster,
+            run,
             running: Some(running),
             watched,
             stop,
@@ -186,53 +199,78 @@ fn failure(w: &Watched) -> Option<NetError> {
         .filter(|e| !(w.outgoing && *e == NetError::Closed && w.health.finished()))
 }
 
-/// Watches the arcs and the other machines until `stop`; halts the part
-/// on the first loss, naming the machine and the cause.
-fn monitor(
-    cluster: &Cluster,
-    members: &[Member],
-    me: &str,
-    watched: &[Watched],
-    halt: &Halt,
-    stop: &AtomicBool,
-) {
-    let mut asked = Instant::now();
-    while !stop.load(Ordering::Acquire) {
-        if let Some((w, e)) = watched.iter().find_map(|w| failure(w).map(|e| (w, e))) {
-            let (dir, m) = (if w.outgoing { "to" } else { "from" }, &w.peer);
-            halt.halt(format!(
-                "machine `{m}` is lost to `{me}`: the arc {} {dir} it failed: {e}",
-                w.label
-            ));
-            return;
-        }
-        if asked.elapsed() >= ASK {
-            asked = Instant::now();
-            // etcd down is no loss: the data does not go through it.
-            if let Ok(now) = cluster.members() {
-                for m in members.iter().filter(|m| m.machine.name != me) {
-                    let still = now.iter().any(|n| n == m);
-                    // A machine whose arcs with this one have all ended may
-                    // leave: it finished its part.
-                    let needed = watched
-                        .iter()
-                        .any(|w| w.peer == m.machine.name && !w.health.finished());
-                    if !still && needed {
-                        halt.halt(format!(
+/// What the monitor watches, and how it acts.
+struct Watch {
+    cluster: Arc<Cluster>,
+    run: i64,
+    members: Vec<Member>,
+    me: String,
+    watched: Vec<Watched>,
+    halt: Stopper,
+    stopping: Stopper,
+    stop: Arc<AtomicBool>,
+}
+
+impl Watch {
+    /// Watches the arcs and the other machines until `stop`; halts the
+    /// part on the first loss, naming the machine and the cause, and stops
+    /// it when another machine asked the graph to stop.
+    fn run(self) {
+        let Watch {
+            cluster,
+            run,
+            members,
+            me,
+            watched,
+            halt,
+            stopping,
+            stop,
+        } = self;
+        let mut asked = Instant::now();
+        let mut stopped = false;
+        while !stop.load(Ordering::Acquire) {
+            if let Some((w, e)) = watched.iter().find_map(|w| failure(w).map(|e| (w, e))) {
+                let (dir, m) = (if w.outgoing { "to" } else { "from" }, &w.peer);
+                halt.halt(format!(
+                    "machine `{m}` is lost to `{me}`: the arc {} {dir} it failed: {e}",
+                    w.label
+                ));
+                return;
+            }
+            if asked.elapsed() >= ASK {
+                asked = Instant::now();
+                if !stopped && cluster.stop_requested(run).unwrap_or(false) {
+                    stopping.stop();
+                    stopped = true;
+                }
+                // etcd down is no loss: the data does not go through it.
+                if let Ok(now) = cluster.members() {
+                    for m in members.iter().filter(|m| m.machine.name != me) {
+                        let still = now.iter().any(|n| n == m);
+                        // A machine whose arcs with this one have all ended may
+                        // leave: it finished its part.
+                        let needed = watched
+                            .iter()
+                            .any(|w| w.peer == m.machine.name && !w.health.finished());
+                        if !still && needed {
+                            halt.halt(format!(
                             "machine `{}` left the graph (its etcd lease ended: it died, froze or was cut off)",
                             m.machine.name
                         ));
-                        return;
+                            return;
+                        }
                     }
                 }
             }
+            std::thread::sleep(LOOK);
         }
-        std::thread::sleep(LOOK);
     }
 }
 
 /// This machine's part of a running graph.
 pub struct MachineRun {
+    cluster: Arc<Cluster>,
+    run: i64,
     running: Option<Running>,
     watched: Vec<Watched>,
     stop: Arc<AtomicBool>,
@@ -246,6 +284,17 @@ impl MachineRun {
     /// have no arc to another machine.
     pub fn running(&self) -> &Running {
         self.running.as_ref().expect("until join")
+    }
+
+    /// Stops the graph on every machine: their sources are not called
+    /// again and the graph drains, across machines, as a one-machine
+    /// graph's [`Running::stop`] (which, called on one part, stops only
+    /// that part's sources). The other machines hear of it through etcd
+    /// within a quarter second.
+    pub fn stop(&self) -> Result<(), MachineError> {
+        self.running().stop();
+        self.cluster.request_stop(self.run)?;
+        Ok(())
     }
 
     /// Waits for the part to finish (its sources done and drained, or
@@ -282,7 +331,7 @@ impl MachineRun {
 impl Drop for MachineRun {
     fn drop(&mut self) {
         if let Some(r) = self.running.take() {
-            r.halter().halt("the machine's run was dropped");
+            r.stopper().halt("the machine's run was dropped");
             let _ = r.join();
         }
         self.shut();

@@ -58,7 +58,7 @@ pub use model::schedule::{ArcInfo, InstanceInfo, Schedule};
 pub use model::shape::{InstanceStatus, VersionChange, HISTORY};
 pub use model::state::{Resources, State, StateError};
 pub use model::supervise::{DeadLetter, OnPanic, Supervision, DEAD_LETTERS};
-pub use running::{Halt, Report, RunError, Running};
+pub use running::{Report, RunError, Running, Stopper};
 pub use update::evolve::{Evolution, EvolutionError, Fate, InstanceEvolution};
 pub use update::refusal::Refusal;
 pub use update::request::{Rollback, Update, UpdateError, UpdateReport, DEFAULT_DEADLINE};

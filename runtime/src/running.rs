@@ -30,7 +30,7 @@ pub enum RunError {
     /// The epoll set through which workers wait for readable descriptors
     /// (`Flow::readable`), or its thread, could not be made.
     Readiness(std::io::Error),
-    /// The graph was halted through a [`Halt`]: what it depends on outside
+    /// The graph was halted through a [`Stopper`]: what it depends on outside
     /// this process failed (a machine it runs with was lost).
     Halted(String),
 }
@@ -452,14 +452,13 @@ impl Running {
     /// assert_eq!(report.take::<Sum>("sum").unwrap().total, (0..sent).sum::<u64>());
     /// ```
     pub fn stop(&self) {
-        self.shared.env.stop.store(true, Ordering::Release);
-        self.shared.wake_all();
+        self.stopper().stop();
     }
 
-    /// A handle that halts the graph from another thread: for what watches
-    /// something the graph depends on outside this process.
-    pub fn halter(&self) -> Halt {
-        Halt(self.shared.clone())
+    /// A handle that stops or halts the graph from another thread: for
+    /// what watches something the graph depends on outside this process.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.shared.clone())
     }
 
     /// The most recent dead letters (at most [`DEAD_LETTERS`](crate::DEAD_LETTERS)), oldest
@@ -669,11 +668,18 @@ impl Running {
     }
 }
 
-/// Halts a running graph from another thread ([`Running::halter`]).
+/// Stops or halts a running graph from another thread
+/// ([`Running::stopper`]).
 #[derive(Clone)]
-pub struct Halt(Arc<Shared>);
+pub struct Stopper(Arc<Shared>);
 
-impl Halt {
+impl Stopper {
+    /// As [`Running::stop`].
+    pub fn stop(&self) {
+        self.0.env.stop.store(true, Ordering::Release);
+        self.0.wake_all();
+    }
+
     /// Halts the graph at once, without draining (what it would wait for
     /// may never come): its workers stop at their next step and `join`
     /// returns [`RunError::Halted`] with `why` (the first reason given).
@@ -684,9 +690,9 @@ impl Halt {
     }
 }
 
-impl fmt::Debug for Halt {
+impl fmt::Debug for Stopper {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Halt")
+        f.write_str("Stopper")
     }
 }
 

@@ -6,12 +6,20 @@ use super::parse::{ArcDecl, GraphDecl, InstanceDecl, Setting};
 use super::supervise::{Mode, Policy};
 use evoflow_graph::{GraphError, Place};
 use std::collections::HashMap;
-use syn::{Error, Expr, Lit, LitInt};
+use syn::{Error, Expr, Ident, Lit, LitInt};
 
 pub(crate) struct Instance {
     pub decl: InstanceDecl,
     pub place: Place,
     pub cost: u64,
+    /// Index of its machine (0 in a graph without `machines`).
+    pub machine: usize,
+}
+
+/// A machine of a graph with `machines = { .. }`.
+pub(crate) struct Machine {
+    pub name: Ident,
+    pub workers: usize,
 }
 
 pub(crate) struct Arc {
@@ -50,6 +58,8 @@ pub(crate) struct Graph {
     pub arcs: Vec<Arc>,
     /// Instances in a topological order (stable: ties by declaration).
     pub topo: Vec<usize>,
+    /// The machines, if the graph runs over several.
+    pub machines: Option<Vec<Machine>>,
 }
 
 const DEFAULT_CAPACITY: usize = 1024;
@@ -92,6 +102,7 @@ pub(crate) fn check(decl: GraphDecl) -> (Graph, Vec<Error>) {
     let mut errors = decl.errors;
     let mut ok = |r: syn::Result<usize>| r.map_err(|e| errors.push(e)).ok();
     let (mut name, mut workers, mut capacity, mut on_panic) = (None, None, None, None);
+    let mut machines: Option<Vec<Machine>> = None;
     let mut bad_workers = false;
     let mut twice = Vec::new();
     for (key, setting) in &decl.settings {
@@ -112,10 +123,37 @@ pub(crate) fn check(decl: GraphDecl) -> (Graph, Vec<Error>) {
                 None => false,
             },
             Setting::OnPanic(p) => on_panic.replace(p.clone()).is_some(),
+            Setting::Machines(list) => {
+                let mut found: Vec<Machine> = Vec::new();
+                for (m, n) in list {
+                    if found.iter().any(|f| f.name == *m) {
+                        twice.push(Error::new(
+                            m.span(),
+                            format!("machine `{m}` is listed twice"),
+                        ));
+                        continue;
+                    }
+                    let workers = ok(positive(n, "a machine's `workers`")).unwrap_or(1);
+                    found.push(Machine {
+                        name: m.clone(),
+                        workers,
+                    });
+                }
+                machines.replace(found).is_some()
+            }
         };
         if slot_taken {
             twice.push(Error::new(key.span(), format!("`{key}` is set twice")));
         }
+    }
+    if let (Some(_), Some((key, _))) = (
+        &machines,
+        decl.settings.iter().find(|(k, _)| k == "workers"),
+    ) {
+        twice.push(Error::new(
+            key.span(),
+            "with `machines`, each machine has its own worker count (`machines = { front: 2, back: 1 };`): drop `workers`",
+        ));
     }
     let workers = workers.unwrap_or(Workers::Fixed(1));
     let capacity = capacity.unwrap_or(DEFAULT_CAPACITY);
@@ -138,16 +176,51 @@ pub(crate) fn check(decl: GraphDecl) -> (Graph, Vec<Error>) {
             twice.push(e);
             continue;
         }
+        // `None`: not placed yet (placed after the arcs are read).
+        let machine = match (&d.machine, &machines) {
+            (None, _) => None,
+            (Some(m), Some(list)) => match list.iter().position(|x| x.name == *m) {
+                Some(i) => Some(i),
+                None => {
+                    let names: Vec<String> = list.iter().map(|x| format!("`{}`", x.name)).collect();
+                    twice.push(Error::new(
+                        m.span(),
+                        format!(
+                            "unknown machine `{m}`; the graph's machines are {}",
+                            names.join(", ")
+                        ),
+                    ));
+                    None
+                }
+            },
+            (Some(m), None) => {
+                twice.push(Error::new(
+                    m.span(),
+                    format!("`#[machine({m})]` needs the graph's machines: add `machines = {{ {m}: 1, .. }};`"),
+                ));
+                None
+            }
+        };
+        // A pin is checked against its machine's workers; an instance
+        // placed on a machine later is checked then.
+        let limit = match (&machines, machine) {
+            (Some(list), Some(i)) => Some((list[i].workers, format!("machine `{}`", list[i].name))),
+            (Some(_), None) => None,
+            (None, _) => match workers {
+                Workers::Fixed(n) if !bad_workers => Some((n, "this graph".to_owned())),
+                _ => None,
+            },
+        };
         let worker = d.worker.as_ref().and_then(|w| {
             let k = ok(w.base10_parse::<usize>())?;
-            match workers {
-                Workers::Fixed(n) if k >= n => {
-                    if !bad_workers {
-                        twice.push(Error::new(
-                            w.span(),
-                            format!("worker {k} does not exist: this graph has {n} worker(s), numbered from 0"),
-                        ));
-                    }
+            match &limit {
+                Some((n, whose)) if k >= *n => {
+                    twice.push(Error::new(
+                        w.span(),
+                        format!(
+                            "worker {k} does not exist: {whose} has {n} worker(s), numbered from 0"
+                        ),
+                    ));
                     None
                 }
                 _ => Some(k),
@@ -177,6 +250,7 @@ pub(crate) fn check(decl: GraphDecl) -> (Graph, Vec<Error>) {
             decl: d,
             place,
             cost,
+            machine: machine.unwrap_or(usize::MAX),
         });
     }
 
@@ -244,7 +318,13 @@ pub(crate) fn check(decl: GraphDecl) -> (Graph, Vec<Error>) {
         errors.push(e);
         Vec::new()
     });
+    if let Some(list) = &machines {
+        place_on_machines(&mut instances, &arcs, list, &mut errors);
+    } else {
+        instances.iter_mut().for_each(|i| i.machine = 0);
+    }
     let graph = Graph {
+        machines,
         name: name.unwrap_or_else(|| "graph".to_owned()),
         workers,
         capacity,
@@ -272,6 +352,71 @@ impl Graph {
         let own = self.instances[i].decl.on_panic.as_ref();
         own.or(self.on_panic.as_ref())
             .is_some_and(|p| p.mode == Mode::Restart)
+    }
+}
+
+/// Puts each instance without `#[machine]` on the machine most of its
+/// placed neighbours are on (so few arcs cross machines), repeating while
+/// that places more; what is left goes on the first machine. Then checks
+/// the worker pins of the instances placed here.
+fn place_on_machines(
+    instances: &mut [Instance],
+    arcs: &[Arc],
+    machines: &[Machine],
+    errors: &mut Vec<Error>,
+) {
+    let unplaced = |i: &Instance| i.machine == usize::MAX;
+    let pinned: Vec<bool> = instances.iter().map(|i| !unplaced(i)).collect();
+    loop {
+        let mut moved = false;
+        for i in 0..instances.len() {
+            if !unplaced(&instances[i]) {
+                continue;
+            }
+            let mut votes = vec![0usize; machines.len()];
+            for a in arcs {
+                let other = if a.from == i {
+                    a.to
+                } else if a.to == i {
+                    a.from
+                } else {
+                    continue;
+                };
+                if let Some(v) = votes.get_mut(instances[other].machine) {
+                    *v += 1;
+                }
+            }
+            // The first of the most voted machines, if any vote.
+            let best = (0..machines.len()).rev().max_by_key(|&m| votes[m]);
+            if let Some(m) = best.filter(|&m| votes[m] > 0) {
+                instances[i].machine = m;
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    for (i, inst) in instances.iter_mut().enumerate() {
+        if unplaced(inst) {
+            inst.machine = 0;
+        }
+        let Some(w) = inst.decl.worker.as_ref() else {
+            continue;
+        };
+        let (k, m) = (
+            w.base10_parse::<usize>().unwrap_or(0),
+            &machines[inst.machine],
+        );
+        if !pinned[i] && k >= m.workers {
+            errors.push(Error::new(
+                w.span(),
+                format!(
+                    "worker {k} does not exist: `{}` is placed on machine `{}`, which has {} worker(s), numbered from 0; give it `#[machine(..)]`",
+                    inst.decl.name, m.name, m.workers
+                ),
+            ));
+        }
     }
 }
 

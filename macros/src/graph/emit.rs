@@ -32,12 +32,13 @@ fn port_index(root: &TokenStream, span: Span, lookup: TokenStream) -> TokenStrea
 /// packet type. Each port index is a constant named as the user's port, so
 /// a failed lookup is reported as "evaluation of `main::odds` failed" at
 /// that port. `then` gets the two packet types (`Out, In`, for a call that
-/// requires them to be the same) and the two index constants.
-fn arc_checks(
+/// requires them to be the same), the name of the output's packet type
+/// and the two index constants.
+pub(super) fn arc_checks(
     g: &Graph,
     arc: &super::check::Arc,
     root: &TokenStream,
-    then: impl FnOnce(&TokenStream, &TokenStream, &TokenStream) -> TokenStream,
+    then: impl FnOnce(&TokenStream, &syn::Ident, &TokenStream, &TokenStream) -> TokenStream,
 ) -> TokenStream {
     let p = quote!(#root::__private);
     let (f, t) = (&g.instances[arc.from], &g.instances[arc.to]);
@@ -69,7 +70,7 @@ fn arc_checks(
     );
     // Spanned at the arrow, where rustc reports a packet type mismatch.
     let types = quote_spanned!(arrow=> #packet, #in_ty);
-    let then = then(&types, &quote!(#out_index), &quote!(#inp));
+    let then = then(&types, &packet, &quote!(#out_index), &quote!(#inp));
     quote! {{
         #[allow(non_upper_case_globals)]
         const #out: usize = #out_idx;
@@ -93,49 +94,81 @@ pub(crate) fn emit_checks(g: &Graph, root: &TokenStream) -> TokenStream {
         .map(|arc| {
             let arrow = arc.decl.arrow.spans[0];
             let p_at = crate::respan(&p, arrow);
-            arc_checks(g, arc, root, |same, out, inp| {
+            arc_checks(g, arc, root, |same, _, out, inp| {
                 quote_spanned!(arrow=> #p_at::assert_same_packet::<#same>(); let _ = (#out, #inp);)
             })
         });
     quote!(#( #arcs )*)
 }
 
-pub(crate) fn emit(g: &Graph, root: &TokenStream) -> TokenStream {
-    let p = quote!(#root::__private);
-    let component = |ty: &syn::Type| quote_spanned!(ty.span()=> <#ty as #p::rt::Component>);
-    let local = |prefix: &str, i: usize| {
-        format_ident!("__evoflow_{}{}", prefix, i, span = Span::mixed_site())
+pub(super) fn local(prefix: &str, i: usize) -> syn::Ident {
+    format_ident!("__evoflow_{}{}", prefix, i, span = Span::mixed_site())
+}
+
+pub(super) fn builder() -> syn::Ident {
+    local("builder", 0)
+}
+
+/// Makes instance `i`'s component (or, restarted from its constructor, a
+/// closure that makes it: `Fn`, so it cannot move what it uses).
+pub(super) fn construct(g: &Graph, i: usize) -> TokenStream {
+    let inst = &g.instances[i];
+    let (var, ty) = (local("c", i), &inst.decl.ty);
+    let init = match &inst.decl.init {
+        Some(e) => quote!(#e),
+        None => quote_spanned!(ty.span()=> <#ty as ::core::default::Default>::default()),
     };
+    if g.restarts(i) {
+        let span = inst.decl.init.as_ref().map_or(ty.span(), |e| e.span());
+        quote_spanned!(span=> let #var = move || -> #ty { #init };)
+    } else {
+        quote!(let #var: #ty = #init;)
+    }
+}
 
-    // An instance restarted from its constructor keeps it as a closure
-    // (`Fn`: it must be callable again, so it cannot move what it uses).
-    let construct = g.instances.iter().enumerate().map(|(i, inst)| {
-        let (var, ty) = (local("c", i), &inst.decl.ty);
-        let init = match &inst.decl.init {
-            Some(e) => quote!(#e),
-            None => quote_spanned!(ty.span()=> <#ty as ::core::default::Default>::default()),
-        };
-        if g.restarts(i) {
-            let span = inst.decl.init.as_ref().map_or(ty.span(), |e| e.span());
-            quote_spanned!(span=> let #var = move || -> #ty { #init };)
-        } else {
-            quote!(let #var: #ty = #init;)
-        }
+/// Adds instance `i` to the builder on `section`, with its supervision.
+pub(super) fn add(g: &Graph, root: &TokenStream, i: usize, section: &TokenStream) -> TokenStream {
+    let p = quote!(#root::__private);
+    let b = builder();
+    let inst = &g.instances[i];
+    let (iv, cv, ty, name) = (
+        local("i", i),
+        local("c", i),
+        &inst.decl.ty,
+        inst.decl.name.to_string(),
+    );
+    let c = quote_spanned!(ty.span()=> <#ty as #p::rt::Component>);
+    let add = if g.restarts(i) {
+        quote!(let #iv = #c::__add_built_by(#cv, &mut #b, #name, #section);)
+    } else {
+        quote!(let #iv = #c::__add_to(#cv, &mut #b, #name, #section);)
+    };
+    let supervise = inst.decl.on_panic.as_ref().map(|p| {
+        let policy = p.tokens(root);
+        quote!(#b.supervise(#iv, #policy);)
     });
+    let dedicate = (inst.place == Place::Own).then(|| quote!(#b.dedicate(#section);));
+    quote!(#add #supervise #dedicate)
+}
 
-    let b = local("builder", 0);
-    let connects = g.arcs.iter().map(|arc| {
-        let (fv, tv, cap) = (local("i", arc.from), local("i", arc.to), arc.capacity);
-        let arrow = arc.decl.arrow.spans[0];
-        let p_at = crate::respan(&p, arrow);
-        arc_checks(g, arc, root, |same, out, inp| {
-            quote_spanned!(arrow=>
-                #p_at::assert_same_packet::<#same>();
-                #p_at::connect::<#same>(&mut #b, #fv, #out, #tv, #inp, #cap);
-            )
-        })
-    });
+/// Connects arc `a` within one machine, with its compile-time checks.
+pub(super) fn connect(g: &Graph, root: &TokenStream, a: &super::check::Arc) -> TokenStream {
+    let p = quote!(#root::__private);
+    let b = builder();
+    let (fv, tv, cap) = (local("i", a.from), local("i", a.to), a.capacity);
+    let arrow = a.decl.arrow.spans[0];
+    let p_at = crate::respan(&p, arrow);
+    arc_checks(g, a, root, |same, _, out, inp| {
+        quote_spanned!(arrow=>
+            #p_at::assert_same_packet::<#same>();
+            #p_at::connect::<#same>(&mut #b, #fv, #out, #tv, #inp, #cap);
+        )
+    })
+}
 
+/// The constant checks that every port of every instance is connected.
+pub(super) fn connected(g: &Graph, root: &TokenStream) -> Vec<TokenStream> {
+    let p = quote!(#root::__private);
     let (mut ins, mut outs) = (
         vec![Vec::new(); g.instances.len()],
         vec![Vec::new(); g.instances.len()],
@@ -144,19 +177,36 @@ pub(crate) fn emit(g: &Graph, root: &TokenStream) -> TokenStream {
         ins[a.to].push(a.decl.inp.to_string());
         outs[a.from].push(a.decl.out.to_string());
     }
-    let connected = g.instances.iter().enumerate().map(|(i, inst)| {
-        let (ins, outs) = (&ins[i], &outs[i]);
-        let (c, name) = (component(&inst.decl.ty), inst.decl.name.to_string());
-        let span = inst.decl.name.span();
-        let p = crate::respan(&p, span);
-        quote_spanned! {span=>
-            const _: () = if let ::core::option::Option::Some(e) =
-                #p::check_connected(&#c::META, #name, &[#(#ins),*], &[#(#outs),*])
-            {
-                ::core::panic!("{}", e.as_str())
-            };
-        }
-    });
+    g.instances
+        .iter()
+        .enumerate()
+        .map(|(i, inst)| {
+            let (ins, outs) = (&ins[i], &outs[i]);
+            let ty = &inst.decl.ty;
+            let c = quote_spanned!(ty.span()=> <#ty as #p::rt::Component>);
+            let name = inst.decl.name.to_string();
+            let span = inst.decl.name.span();
+            let p = crate::respan(&p, span);
+            quote_spanned! {span=>
+                const _: () = if let ::core::option::Option::Some(e) =
+                    #p::check_connected(&#c::META, #name, &[#(#ins),*], &[#(#outs),*])
+                {
+                    ::core::panic!("{}", e.as_str())
+                };
+            }
+        })
+        .collect()
+}
+
+pub(crate) fn emit(g: &Graph, root: &TokenStream) -> TokenStream {
+    if let Some(machines) = &g.machines {
+        return super::machines::emit(g, machines, root);
+    }
+    let p = quote!(#root::__private);
+    let construct = (0..g.instances.len()).map(|i| construct(g, i));
+    let b = builder();
+    let connects = g.arcs.iter().map(|a| connect(g, root, a));
+    let connected = connected(g, root);
 
     // Each instance with the section it runs on, in an order that adds
     // every section's instances in their run order.
@@ -164,7 +214,7 @@ pub(crate) fn emit(g: &Graph, root: &TokenStream) -> TokenStream {
     // Each `#[blocking]` instance adds a section (a thread) of its own.
     let own = place.iter().filter(|p| **p == Place::Own).count();
     type Add = Vec<(usize, TokenStream)>;
-    let (workers, place, add): (TokenStream, TokenStream, Add) = match &g.workers {
+    let (workers, place, order): (TokenStream, TokenStream, Add) = match &g.workers {
         Workers::Fixed(n) => {
             let sections = evoflow_graph::sections(*n, &cost, &place, &arcs, &g.topo)
                 .expect("graph! checked the worker count and the pins");
@@ -204,27 +254,9 @@ pub(crate) fn emit(g: &Graph, root: &TokenStream) -> TokenStream {
             (quote!(#w + #own), place, add)
         }
     };
-    let add = add.into_iter().map(|(i, section)| {
-        let inst = &g.instances[i];
-        let (iv, cv, ty, name) = (
-            local("i", i),
-            local("c", i),
-            &inst.decl.ty,
-            inst.decl.name.to_string(),
-        );
-        let c = component(ty);
-        let add = if g.restarts(i) {
-            quote!(let #iv = #c::__add_built_by(#cv, &mut #b, #name, #section);)
-        } else {
-            quote!(let #iv = #c::__add_to(#cv, &mut #b, #name, #section);)
-        };
-        let supervise = inst.decl.on_panic.as_ref().map(|p| {
-            let policy = p.tokens(root);
-            quote!(#b.supervise(#iv, #policy);)
-        });
-        let dedicate = (inst.place == Place::Own).then(|| quote!(#b.dedicate(#section);));
-        quote!(#add #supervise #dedicate)
-    });
+    let add = order
+        .into_iter()
+        .map(|(i, section)| add(g, root, i, &section));
     let supervision = g.on_panic.as_ref().map(|p| {
         let policy = p.tokens(root);
         quote!(#b.supervision(#policy);)

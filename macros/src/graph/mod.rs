@@ -6,6 +6,7 @@
 
 mod check;
 mod emit;
+mod machines;
 mod parse;
 mod supervise;
 

@@ -8,6 +8,8 @@
 //! #[on_panic(resume)]                // optional supervision of one instance
 //! #[worker(1)] #[cost(3)]            // optional placement / cost hint
 //! #[blocking]                        // optional: a thread of its own
+//! machines = { front: 1, back: 2 };  // optional: machines and their workers
+//! #[machine(back)]                   // optional: the instance's machine
 //! split: Split = Split::new(3);      // instance: name: Type [= constructor];
 //! #[capacity(16)]                    // optional per-arc capacity
 //! src.out -> split.inp;              // arc: instance.output -> instance.input;
@@ -23,6 +25,8 @@ pub(crate) enum Setting {
     Workers(Box<Expr>),
     Capacity(LitInt),
     OnPanic(Policy),
+    /// `machines = { front: 1, back: 2 }`: names and worker counts.
+    Machines(Vec<(Ident, LitInt)>),
 }
 
 /// `name: Type [= expr];`
@@ -34,6 +38,8 @@ pub(crate) struct InstanceDecl {
     pub cost: Option<LitInt>,
     /// `#[blocking]`, if given.
     pub blocking: Option<Attribute>,
+    /// `#[machine(name)]`, if given.
+    pub machine: Option<Ident>,
     pub on_panic: Option<Policy>,
 }
 
@@ -55,6 +61,30 @@ pub(crate) struct GraphDecl {
     pub errors: Vec<Error>,
     /// Instances whose declaration has a mistake.
     pub broken: Vec<Ident>,
+}
+
+/// Reads `{ front: 1, back: 2 }`: each machine's name and worker count.
+fn machines(input: ParseStream) -> syn::Result<Vec<(Ident, LitInt)>> {
+    let body;
+    let brace = syn::braced!(body in input);
+    let mut out = Vec::new();
+    while !body.is_empty() {
+        let name: Ident = body.parse()?;
+        body.parse::<Token![:]>()?;
+        let workers: LitInt = body.parse()?;
+        out.push((name, workers));
+        if body.is_empty() {
+            break;
+        }
+        body.parse::<Token![,]>()?;
+    }
+    if out.is_empty() {
+        return Err(Error::new(
+            brace.span.join(),
+            "`machines` lists at least one machine: `machines = { front: 1, back: 2 };`",
+        ));
+    }
+    Ok(out)
 }
 
 /// Reads `#[key(n)]` attributes, allowing only `allowed` keys (`other`
@@ -141,10 +171,11 @@ impl GraphDecl {
                 "workers" => Setting::Workers(input.parse()?),
                 "capacity" => Setting::Capacity(input.parse()?),
                 "on_panic" => Setting::OnPanic(input.parse()?),
+                "machines" => Setting::Machines(machines(input)?),
                 other => {
                     return Err(Error::new(
                         first.span(),
-                        format!("unknown setting `{other}`; expected `name`, `workers`, `capacity` or `on_panic` (an instance is `{other}: Type;`)"),
+                        format!("unknown setting `{other}`; expected `name`, `workers`, `capacity`, `on_panic` or `machines` (an instance is `{other}: Type;`)"),
                     ))
                 }
             };
@@ -179,11 +210,28 @@ impl GraphDecl {
                     .require_path_only()
                     .map_err(|_| Error::new_spanned(a, "`#[blocking]` takes no arguments"))?;
             }
+            let (machine, attrs): (Vec<_>, Vec<_>) = attrs
+                .into_iter()
+                .partition(|a| a.path().is_ident("machine"));
+            if let Some(second) = machine.get(1) {
+                return Err(Error::new_spanned(second, "`#[machine]` is given twice"));
+            }
+            let machine = machine
+                .first()
+                .map(|a| {
+                    a.parse_args::<Ident>().map_err(|_| {
+                        Error::new_spanned(
+                            a,
+                            "`#[machine]` takes a machine's name: `#[machine(back)]`",
+                        )
+                    })
+                })
+                .transpose()?;
             let mut a = int_attrs(
                 &attrs,
                 "an instance",
                 &["worker", "cost"],
-                &["blocking", "on_panic(..)"],
+                &["blocking", "machine(..)", "on_panic(..)"],
             )?;
             let (worker, cost) = (take(&mut a, "worker"), take(&mut a, "cost"));
             input.parse::<Token![;]>()?;
@@ -195,6 +243,7 @@ impl GraphDecl {
                 worker,
                 cost,
                 blocking: blocking.into_iter().next(),
+                machine,
                 on_panic,
             });
             return Ok(());
