@@ -212,3 +212,33 @@ fn a_frozen_machine_halts_the_other_within_seconds_naming_it() {
     assert!(why.contains("machine `front`"), "{why}");
     assert!(took < Duration::from_secs(4), "{took:?}: {why}");
 }
+
+#[test]
+fn etcd_down_for_longer_than_a_lease_does_not_stop_the_data() {
+    let Some(mut etcd) = Etcd::start() else {
+        return;
+    };
+    let front = {
+        let config = config(&etcd);
+        std::thread::spawn(move || program(u64::MAX).run_on("front", &config)?.join())
+    };
+    let back = program(u64::MAX).run_on("back", &config(&etcd)).unwrap();
+    etcd.stop();
+    std::thread::sleep(evoflow_cluster::LEASE * 2);
+    assert!(!back.running().is_finished(), "halted while etcd was down");
+    etcd.restart();
+    std::thread::sleep(evoflow_cluster::LEASE * 2);
+    assert!(!back.running().is_finished(), "halted after etcd came back");
+    back.stop().unwrap();
+    let mut report = back.join().unwrap();
+    let check = report.take::<Check>("check").unwrap();
+    let sent = front
+        .join()
+        .unwrap()
+        .unwrap()
+        .take::<Count>("count")
+        .unwrap()
+        .next;
+    assert_eq!((check.seen, check.wrong), (sent, 0));
+    assert!(sent > 0);
+}

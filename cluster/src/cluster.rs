@@ -5,7 +5,7 @@ use crate::error::ClusterError;
 use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse,
 };
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
@@ -59,29 +59,35 @@ pub struct Cluster {
 /// left (its lease revoked) when dropped.
 pub struct Membership {
     stop: Option<oneshot::Sender<()>>,
-    lost: Arc<OnceLock<String>>,
+    lost: Arc<Mutex<Option<String>>>,
 }
 
 impl Membership {
-    /// Why this machine is no longer a member (its lease ran out: etcd
-    /// could not be reached for that long, or it expired the lease), if
-    /// it is not. Its name is then free for another process: the machine
-    /// must stop taking part (and join again to come back).
+    /// Why this machine may no longer be a member, if it may not: etcd
+    /// could not be reached to renew its lease for as long as the lease
+    /// lasts (the others may see it gone; renewing goes on, and a lease
+    /// etcd kept — as across an etcd restart — is a membership again), or
+    /// etcd expired the lease (for good: its name is then free for another
+    /// process, and the machine must join again to come back).
     pub fn lost(&self) -> Option<String> {
-        self.lost.get().cloned()
+        lock(&self.lost).clone()
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Renews `lease` every quarter of [`LEASE`] until `stopped` (then revokes
 /// it). A failed renewal is tried again — with a new keep-alive stream,
-/// so an etcd restart shorter than the lease is ridden out — until the
-/// lease has gone unrenewed for [`LEASE`], or etcd says it expired: then
-/// the membership is `lost`.
+/// so an etcd restart is ridden out — and a lease unrenewed for [`LEASE`]
+/// is reported `lost` until it is renewed again; one that etcd says
+/// expired is lost for good.
 async fn renew(
     mut client: Client,
     lease: i64,
     mut stopped: oneshot::Receiver<()>,
-    lost: Arc<OnceLock<String>>,
+    lost: Arc<Mutex<Option<String>>>,
 ) {
     let mut stream = None;
     let mut renewed = tokio::time::Instant::now();
@@ -102,17 +108,22 @@ async fn renew(
             Ok::<_, etcd_client::Error>(answers.message().await?.map(|a| a.ttl()))
         };
         match tokio::time::timeout(LEASE / 2, once).await {
-            Ok(Ok(Some(ttl))) if ttl > 0 => renewed = tokio::time::Instant::now(),
+            Ok(Ok(Some(ttl))) if ttl > 0 => {
+                renewed = tokio::time::Instant::now();
+                lock(&lost).take();
+            }
             Ok(Ok(_)) => break "etcd expired the lease".to_owned(),
             Ok(Err(_)) | Err(_) => {
                 stream = None;
                 if renewed.elapsed() >= LEASE {
-                    break format!("etcd could not renew the lease for {LEASE:?}");
+                    lock(&lost).get_or_insert_with(|| {
+                        format!("etcd could not renew the lease for {LEASE:?}")
+                    });
                 }
             }
         }
     };
-    let _ = lost.set(why);
+    *lock(&lost) = Some(why);
 }
 
 impl Drop for Membership {
@@ -258,7 +269,7 @@ impl Cluster {
                 Err(e) => return refused(e.into()),
             }
         }
-        let lost = Arc::new(OnceLock::new());
+        let lost = Arc::new(Mutex::new(None));
         let (stop, stopped) = oneshot::channel();
         runtime.spawn(renew(client, lease, stopped, lost.clone()));
         Ok(Membership {

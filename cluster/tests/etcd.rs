@@ -303,3 +303,28 @@ fn a_member_rides_out_a_short_etcd_stall_and_knows_when_it_is_out() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// etcd down for longer than the lease is no loss once it is back: the
+/// member's lease, which etcd keeps across its restart, is renewed again
+/// (the data of a graph does not go through etcd, so it must not stop).
+#[test]
+fn a_member_outlives_an_etcd_outage_longer_than_its_lease() {
+    let Some(mut etcd) = Etcd::start() else {
+        return;
+    };
+    let cluster = Cluster::connect(&etcd.endpoints(), "g").unwrap();
+    let member = cluster.join(&machine("a", "b1")).unwrap();
+    etcd.stop();
+    std::thread::sleep(LEASE * 2);
+    assert!(member.lost().is_some(), "unrenewed for twice the lease");
+    etcd.restart();
+    std::thread::sleep(LEASE * 3);
+    assert_eq!(member.lost(), None);
+    let names: Vec<String> = cluster
+        .machines()
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(names, ["a"], "still a member after the outage");
+}
