@@ -242,3 +242,21 @@ fn etcd_down_for_longer_than_a_lease_does_not_stop_the_data() {
     assert_eq!((check.seen, check.wrong), (sent, 0));
     assert!(sent > 0);
 }
+
+/// A graph that finished may run again at once under the same machine
+/// names: leaving revokes the lease before `join` returns.
+#[test]
+fn a_finished_graph_runs_again_at_once() {
+    let Some(etcd) = Etcd::start() else { return };
+    for round in 0..3 {
+        let front = {
+            let config = config(&etcd);
+            std::thread::spawn(move || program(1_000).run_on("front", &config)?.join())
+        };
+        let back = program(1_000).run_on("back", &config(&etcd));
+        let back = back.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let check = back.join().unwrap().take::<Check>("check").unwrap();
+        assert_eq!((check.seen, check.wrong), (1_000, 0));
+        front.join().unwrap().unwrap();
+    }
+}

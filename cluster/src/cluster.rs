@@ -58,7 +58,8 @@ pub struct Cluster {
 /// This machine's membership: renewed in the background while it lives;
 /// left (its lease revoked) when dropped.
 pub struct Membership {
-    stop: Option<oneshot::Sender<()>>,
+    /// Stops the renewals; the lease is revoked, then `done` is told.
+    stop: Option<oneshot::Sender<std::sync::mpsc::Sender<()>>>,
     lost: Arc<Mutex<Option<String>>>,
 }
 
@@ -86,15 +87,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 async fn renew(
     mut client: Client,
     lease: i64,
-    mut stopped: oneshot::Receiver<()>,
+    mut stopped: oneshot::Receiver<std::sync::mpsc::Sender<()>>,
     lost: Arc<Mutex<Option<String>>>,
 ) {
     let mut stream = None;
     let mut renewed = tokio::time::Instant::now();
     let why = loop {
         tokio::select! {
-            _ = &mut stopped => {
+            done = &mut stopped => {
                 let _ = tokio::time::timeout(TIMEOUT, client.lease_revoke(lease)).await;
+                if let Ok(done) = done {
+                    let _ = done.send(());
+                }
                 return;
             }
             _ = tokio::time::sleep(LEASE / 4) => {}
@@ -127,9 +131,15 @@ async fn renew(
 }
 
 impl Drop for Membership {
+    /// Leaves: revokes the lease, and waits for that (at most the etcd
+    /// timeout), so that the name is free when the drop returns — a
+    /// machine restarted at once is not refused as taken.
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            let (done, revoked) = std::sync::mpsc::channel();
+            if stop.send(done).is_ok() {
+                let _ = revoked.recv_timeout(TIMEOUT + Duration::from_millis(500));
+            }
         }
     }
 }
