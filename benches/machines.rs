@@ -35,8 +35,12 @@ impl Gen<u64> {
     }
 }
 
-#[component(outputs(out: Vec<u8>))]
-impl Gen<Vec<u8>> {
+/// 1 KiB as serde bytes (one copy, not a sequence of u8s).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Kib(#[serde(with = "serde_bytes")] Vec<u8>);
+
+#[component(outputs(out: Kib))]
+impl Gen<Kib> {
     #[source]
     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
         if self.left == 0 {
@@ -87,14 +91,14 @@ struct SinkKiB(Sink);
 #[component]
 impl SinkKiB {
     #[input]
-    fn inp(&mut self, x: Vec<u8>) {
-        assert_eq!(x.len(), 1024);
+    fn inp(&mut self, x: Kib) {
+        assert_eq!(x.0.len(), 1024);
         self.0.take();
     }
 }
 
-fn kib(i: u64) -> Vec<u8> {
-    vec![i as u8; 1024]
+fn kib(i: u64) -> Kib {
+    Kib(vec![i as u8; 1024])
 }
 
 fn within_u64(n: u64) -> f64 {
@@ -114,7 +118,7 @@ fn within_kib(n: u64) -> f64 {
     let mut r = graph! {
         workers = 2;
         capacity = 1024;
-        #[worker(0)] gen: Gen<Vec<u8>> = Gen { left: n, make: kib };
+        #[worker(0)] gen: Gen<Kib> = Gen { left: n, make: kib };
         #[worker(1)] sink: SinkKiB;
         gen.out -> sink.inp;
     }
@@ -159,7 +163,7 @@ fn across_kib(etcd: &etcd::Etcd, n: u64) -> f64 {
             name = "bench-kib";
             machines = { front: 1, back: 1 };
             capacity = 1024;
-            #[machine(front)] gen: Gen<Vec<u8>> = Gen { left: n, make: kib };
+            #[machine(front)] gen: Gen<Kib> = Gen { left: n, make: kib };
             #[machine(back)] sink: SinkKiB;
             gen.out -> sink.inp;
         }
