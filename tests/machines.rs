@@ -4,6 +4,8 @@
 
 #[path = "../cluster/tests/support/etcd.rs"]
 mod etcd;
+#[path = "../net/tests/common/link.rs"]
+mod link;
 
 use etcd::Etcd;
 use evoflow::{
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 /// Set in the environment of a machine run as a child process: the etcd
 /// endpoint.
 const FRONT: &str = "EVOFLOW_MACHINES_TEST_FRONT";
+const FRONT_LISTEN: &str = "EVOFLOW_MACHINES_TEST_FRONT_LISTEN";
 
 struct Count {
     next: u64,
@@ -155,20 +158,35 @@ fn front_machine() {
     let Some(endpoint) = std::env::var_os(FRONT) else {
         return;
     };
-    let config = MachineConfig::new(
-        [endpoint.into_string().unwrap()],
-        "127.0.0.1:0".parse().unwrap(),
-    );
+    let listen = std::env::var(FRONT_LISTEN).unwrap_or_else(|_| "127.0.0.1:0".into());
+    let config = MachineConfig::new([endpoint.into_string().unwrap()], listen.parse().unwrap());
     let run = program(u64::MAX).run_on("front", &config).unwrap();
     println!("running");
     let _ = run.join();
 }
 
-/// Starts front as a process, runs back here until packets flow, applies
-/// `fault` to front, and returns how long back took to halt, and why.
-fn fault_front(fault: libc::c_int) -> Option<(Duration, String)> {
-    let etcd = Etcd::start()?;
-    let mut front = Command::new(std::env::current_exe().unwrap())
+/// Starts front as a process (in network namespace `netns`, listening on
+/// `listen`, if given), runs back here (on `host`) until packets flow,
+/// applies `fault` to front, and returns how long back took to halt, and
+/// why.
+fn fault_front_in(
+    etcd: &Etcd,
+    netns: Option<(&str, &str)>,
+    host: &str,
+    fault: impl FnOnce(&std::process::Child),
+) -> (Duration, String) {
+    let exe = std::env::current_exe().unwrap();
+    let mut command = match netns {
+        Some((ns, listen)) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns])
+                .arg(exe)
+                .env(FRONT_LISTEN, listen);
+            c
+        }
+        None => Command::new(exe),
+    };
+    let mut front = command
         .args([
             "--exact",
             "front_machine",
@@ -179,11 +197,11 @@ fn fault_front(fault: libc::c_int) -> Option<(Duration, String)> {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let back = program(u64::MAX).run_on("back", &config(&etcd)).unwrap();
+    let config = MachineConfig::new(etcd.endpoints(), format!("{host}:0").parse().unwrap());
+    let back = program(u64::MAX).run_on("back", &config).unwrap();
     std::thread::sleep(Duration::from_millis(500));
     assert!(!back.running().is_finished());
-    // SAFETY: signals a child process this test started and still owns.
-    assert_eq!(unsafe { libc::kill(front.id() as libc::pid_t, fault) }, 0);
+    fault(&front);
     let start = Instant::now();
     let halted = back.join().err().expect("back halted");
     let took = start.elapsed();
@@ -192,7 +210,122 @@ fn fault_front(fault: libc::c_int) -> Option<(Duration, String)> {
     let MachineError::Run(RunError::Halted(why)) = halted else {
         panic!("not a halt: {halted}");
     };
-    Some((took, why))
+    (took, why)
+}
+
+/// As [`fault_front_in`], on this machine's loopback, with a signal.
+fn fault_front(fault: libc::c_int) -> Option<(Duration, String)> {
+    let etcd = Etcd::start()?;
+    Some(fault_front_in(&etcd, None, "127.0.0.1", |front| {
+        // SAFETY: signals a child process this test started and still owns.
+        assert_eq!(unsafe { libc::kill(front.id() as libc::pid_t, fault) }, 0);
+    }))
+}
+
+/// front in a network namespace of its own (10.77.0.2), back and etcd
+/// here (10.77.0.1): the link between them goes down, or front's packets
+/// are dropped on their way out (nftables in its namespace).
+#[test]
+fn a_machine_cut_off_by_a_link_down_or_a_one_way_drop_halts_the_other_within_seconds() {
+    let link = match link::Link::up() {
+        Ok(link) => link,
+        Err(why) => {
+            println!("SKIPPED (not a silent pass): {why}");
+            return;
+        }
+    };
+    let Some(etcd) = Etcd::start_on("10.77.0.1") else {
+        return;
+    };
+    let ns = Some(("evonet-b", "10.77.0.2:0"));
+    let (down, why) = fault_front_in(&etcd, ns, "10.77.0.1", |_| {
+        link::sh("ip link set evonet-a down")
+    });
+    println!("link down: back halted after {down:?}: {why}");
+    link::sh("ip link set evonet-a up");
+    assert!(why.contains("machine `front`"), "{why}");
+    assert!(down < Duration::from_secs(4), "{down:?}");
+    if Command::new("nft").arg("--version").output().is_err() {
+        println!(
+            "SKIPPED the one-way drop (not a silent pass): no `nft` (apt-get install nftables)"
+        );
+        return;
+    }
+    // The first front was killed; its lease must run out before the
+    // name is free again.
+    std::thread::sleep(evoflow_cluster::LEASE + Duration::from_millis(500));
+    let (dropped, why) = fault_front_in(&etcd, ns, "10.77.0.1", |_| {
+        link::sh("ip netns exec evonet-b nft add table inet evonet");
+        link::sh("ip netns exec evonet-b nft add chain inet evonet out '{ type filter hook output priority 0; }'");
+        link::sh("ip netns exec evonet-b nft add rule inet evonet out ip daddr 10.77.0.1 drop");
+    });
+    println!("one-way drop: back halted after {dropped:?}: {why}");
+    drop(link);
+    assert!(why.contains("machine `front`"), "{why}");
+    assert!(dropped < Duration::from_secs(4), "{dropped:?}");
+}
+
+/// Packets a source has emitted and a sink on another machine not yet
+/// handled: bounded by the arc's capacity (credits), not by the speed of
+/// the source.
+#[test]
+fn an_arc_between_machines_holds_about_its_capacity_before_a_slow_consumer() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static EMITTED: AtomicU64 = AtomicU64::new(0);
+    static AHEAD: AtomicU64 = AtomicU64::new(0);
+
+    struct Fast;
+    #[component(outputs(out: u64))]
+    impl Fast {
+        #[source]
+        fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+            let n = EMITTED.fetch_add(1, Ordering::SeqCst);
+            if n == 2_000 {
+                return Flow::Done;
+            }
+            out.out(n);
+            Flow::Continue
+        }
+    }
+    #[derive(Default)]
+    struct Slow(u64);
+    #[component]
+    impl Slow {
+        #[input]
+        fn inp(&mut self, n: u64) {
+            assert_eq!(n, self.0);
+            self.0 += 1;
+            let ahead = EMITTED.load(Ordering::SeqCst) - self.0;
+            AHEAD.fetch_max(ahead, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    let program = || {
+        graph! {
+            name = "slow";
+            machines = { front: 1, back: 1 };
+            #[machine(front)] fast: Fast = Fast;
+            #[machine(back)] slow: Slow;
+            #[capacity(8)]
+            fast.out -> slow.inp;
+        }
+    };
+    let Some(etcd) = Etcd::start() else { return };
+    let front = {
+        let config = config(&etcd);
+        std::thread::spawn(move || program().run_on("front", &config)?.join())
+    };
+    let mut report = program()
+        .run_on("back", &config(&etcd))
+        .unwrap()
+        .join()
+        .unwrap();
+    front.join().unwrap().unwrap();
+    assert_eq!(report.take::<Slow>("slow").unwrap().0, 2_000);
+    let ahead = AHEAD.load(Ordering::SeqCst);
+    // In flight (8), staged behind the credits (at most 8), the one
+    // being emitted, and the slack of the sampling.
+    assert!(ahead <= 20, "the source ran {ahead} packets ahead");
 }
 
 #[test]

@@ -20,12 +20,17 @@ pub struct Etcd {
 
 impl Etcd {
     pub fn start() -> Option<Etcd> {
+        Etcd::start_on("127.0.0.1")
+    }
+
+    /// An etcd listening on `host` (an address of this machine).
+    pub fn start_on(host: &str) -> Option<Etcd> {
         if Command::new("etcd").arg("--version").output().is_err() {
             println!("SKIPPED (not a silent pass): no `etcd` (apt-get install etcd-server)");
             return None;
         }
         let port = || {
-            TcpListener::bind("127.0.0.1:0")
+            TcpListener::bind((host, 0))
                 .unwrap()
                 .local_addr()
                 .unwrap()
@@ -34,8 +39,8 @@ impl Etcd {
         let (client, peer) = (port(), port());
         let dir =
             std::env::temp_dir().join(format!("evoflow-etcd-{}-{client}", std::process::id()));
-        let endpoint = format!("http://127.0.0.1:{client}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
+        let endpoint = format!("http://{host}:{client}");
+        let peer_url = format!("http://{host}:{peer}");
         let child = Etcd::spawn(&dir, &endpoint, &peer_url);
         let etcd = Etcd {
             child,

@@ -1,5 +1,7 @@
 //! Helpers shared by the arc tests.
 
+pub mod link;
+
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
