@@ -74,7 +74,10 @@ pub use evoflow_runtime::{
 /// default): what `graph!` with `machines = { .. }` returns, and how each
 /// machine runs its part.
 #[cfg(feature = "machines")]
-pub use evoflow_machines::{MachineConfig, MachineError, MachineRun, Portable, Program};
+pub use evoflow_machines::{
+    GraphStatus, InstanceSummary, MachineConfig, MachineError, MachineRun, MachineStatus, Portable,
+    Program,
+};
 
 pub mod docs;
 

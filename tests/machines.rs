@@ -67,6 +67,32 @@ impl Check {
     }
 }
 
+/// `Check`, version 2: the same check, its state migrated from version 1.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CheckV2 {
+    seen: u64,
+    wrong: u64,
+}
+
+#[component(state, version = 2)]
+impl CheckV2 {
+    #[input]
+    fn inp(&mut self, (seq, text): (u64, String)) {
+        if seq != 2 * self.seen || text != format!("packet {}", self.seen) {
+            self.wrong += 1;
+        }
+        self.seen += 1;
+    }
+
+    #[migrate(from = 1)]
+    fn from_v1(old: Check) -> Self {
+        CheckV2 {
+            seen: old.seen,
+            wrong: old.wrong,
+        }
+    }
+}
+
 /// `count` on front; `double` on back; `check`, unplaced, goes with its
 /// neighbour to back. Small capacities: backpressure across machines.
 fn program(end: u64) -> Program {
@@ -133,16 +159,29 @@ fn an_update_may_not_change_an_instance_with_an_arc_to_another_machine() {
         "{refused}"
     );
     // `check` has arcs on this machine only: it may be replaced (its
-    // state carried over) while packets flow.
+    // state migrated) while packets flow; every machine sees the version.
     std::thread::sleep(Duration::from_millis(200));
-    back.running()
-        .update(Update::new().replace::<Check>("check"))
+    back.update(Update::new().replace::<CheckV2>("check"))
         .unwrap();
+    let status = back.status().unwrap();
+    let shown = status.to_string();
+    assert_eq!(status.0.len(), 2, "{shown}");
+    assert_eq!(status.0[0].machine, "front");
+    assert!(status.0[0].addr.is_some(), "{shown}");
+    let names: Vec<&str> = status.0[0]
+        .instances
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(names, ["count"], "{shown}");
+    let check = status.0[1].instances.iter().find(|i| i.name == "check");
+    assert_eq!(check.map(|c| c.version), Some(2), "{shown}");
+    assert!(shown.contains("check") && shown.contains("v2"), "{shown}");
     // A stop on one machine stops the graph on both: front's source ends,
     // and the graph drains across machines.
     back.stop().unwrap();
     let mut report = back.join().unwrap();
-    let check = report.take::<Check>("check").unwrap();
+    let check = report.take::<CheckV2>("check").unwrap();
     let mut sent = front.join().unwrap().unwrap();
     let sent = sent.take::<Count>("count").unwrap().next;
     assert_eq!(

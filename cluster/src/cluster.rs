@@ -60,6 +60,7 @@ pub struct Cluster {
 pub struct Membership {
     /// Stops the renewals; the lease is revoked, then `done` is told.
     stop: Option<oneshot::Sender<std::sync::mpsc::Sender<()>>>,
+    lease: i64,
     lost: Arc<Mutex<Option<String>>>,
 }
 
@@ -283,6 +284,7 @@ impl Cluster {
         let (stop, stopped) = oneshot::channel();
         runtime.spawn(renew(client, lease, stopped, lost.clone()));
         Ok(Membership {
+            lease,
             stop: Some(stop),
             lost,
         })
@@ -337,6 +339,45 @@ impl Cluster {
         let d = first_value(&r.op_responses())
             .ok_or_else(|| ClusterError::Malformed(format!("{key} vanished")))?;
         parse(&d)
+    }
+
+    fn status_prefix(&self) -> String {
+        format!("/evoflow/{}/status/", self.graph)
+    }
+
+    /// Publishes what `member` (machine `machine`) runs, for every machine
+    /// to read ([`Cluster::published`]); it lives as long as the
+    /// membership's lease.
+    pub fn publish(
+        &self,
+        member: &Membership,
+        machine: &str,
+        status: &str,
+    ) -> Result<(), ClusterError> {
+        let mut client = self.client.clone();
+        let key = format!("{}{machine}", self.status_prefix());
+        let options = PutOptions::new().with_lease(member.lease);
+        self.runtime
+            .block_on(client.put(key, status, Some(options)))?;
+        Ok(())
+    }
+
+    /// What each machine published, by machine name.
+    pub fn published(&self) -> Result<Vec<(String, String)>, ClusterError> {
+        let mut client = self.client.clone();
+        let prefix = self.status_prefix();
+        let found = self
+            .runtime
+            .block_on(client.get(prefix.clone(), Some(GetOptions::new().with_prefix())))?;
+        found
+            .kvs()
+            .iter()
+            .map(|kv| {
+                let key = kv.key_str()?;
+                let name = key.strip_prefix(&prefix).unwrap_or(key).to_owned();
+                Ok((name, kv.value_str()?.to_owned()))
+            })
+            .collect()
     }
 
     fn stop_key(&self, run: i64) -> String {

@@ -26,7 +26,9 @@ mod error;
 mod link;
 mod program;
 mod run;
+mod status;
 
 pub use error::MachineError;
 pub use program::{Links, Portable, Program};
 pub use run::{MachineConfig, MachineRun};
+pub use status::{GraphStatus, InstanceSummary, MachineStatus};

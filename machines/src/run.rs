@@ -7,9 +7,10 @@
 
 use crate::error::MachineError;
 use crate::program::{Links, Program, Watched};
+use crate::status::{self, GraphStatus, MachineStatus};
 use evoflow_cluster::{Cluster, Machine, Member, Membership};
 use evoflow_net::{Endpoint, NetError};
-use evoflow_runtime::{Report, Running, Stopper};
+use evoflow_runtime::{Report, Running, Stopper, Update, UpdateError, UpdateReport};
 use std::collections::HashMap;
 use std::hash::Hasher;
 use std::io::Read;
@@ -146,7 +147,9 @@ impl Program {
                 .spawn(move || watch.run())
                 .map_err(|e| MachineError::Io("starting the monitor thread".into(), e))?
         };
-        Ok(MachineRun {
+        let part = MachineRun {
+            machine: machine.to_owned(),
+            machines: names,
             cluster,
             run,
             running: Some(running),
@@ -155,7 +158,9 @@ impl Program {
             monitor: Some(monitor),
             endpoint: Some(endpoint),
             membership: Some(membership),
-        })
+        };
+        part.publish()?;
+        Ok(part)
     }
 }
 
@@ -269,6 +274,9 @@ impl Watch {
 
 /// This machine's part of a running graph.
 pub struct MachineRun {
+    machine: String,
+    /// The graph's machines, in the order `graph!` lists them.
+    machines: Vec<String>,
     cluster: Arc<Cluster>,
     run: i64,
     running: Option<Running>,
@@ -284,6 +292,52 @@ impl MachineRun {
     /// have no arc to another machine.
     pub fn running(&self) -> &Running {
         self.running.as_ref().expect("until join")
+    }
+
+    /// Applies `update` to this machine's part (as [`Running::update`]),
+    /// then publishes the new versions for [`MachineRun::status`].
+    pub fn update(&self, update: Update) -> Result<UpdateReport, UpdateError> {
+        let report = self.running().update(update)?;
+        // The update is done either way; a status that could not be
+        // published is published again by the next `status`.
+        let _ = self.publish();
+        Ok(report)
+    }
+
+    /// Every machine of the graph with its instances and their versions,
+    /// as each last published them (this one publishes first).
+    pub fn status(&self) -> Result<GraphStatus, MachineError> {
+        self.publish()?;
+        let members = self.cluster.members()?;
+        let published = self.cluster.published()?;
+        let machines = self
+            .machines
+            .iter()
+            .map(|m| {
+                let text = published.iter().find(|(n, _)| n == m).map(|(_, t)| t);
+                Ok(MachineStatus {
+                    machine: m.clone(),
+                    addr: members
+                        .iter()
+                        .find(|x| &x.machine.name == m)
+                        .map(|x| x.machine.addr.clone()),
+                    instances: match text {
+                        Some(t) => status::decode(m, t)?,
+                        None => Vec::new(),
+                    },
+                })
+            })
+            .collect::<Result<_, MachineError>>()?;
+        Ok(GraphStatus(machines))
+    }
+
+    fn publish(&self) -> Result<(), MachineError> {
+        let Some(member) = &self.membership else {
+            return Ok(());
+        };
+        let text = status::encode(&self.running().instances());
+        self.cluster.publish(member, &self.machine, &text)?;
+        Ok(())
     }
 
     /// Stops the graph on every machine: their sources are not called

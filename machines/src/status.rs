@@ -1,0 +1,86 @@
+//! What each machine runs, as every machine can see it: each publishes its
+//! instances (name, component, version, worker) in etcd under its lease,
+//! at start and after each update made through it, so `status` on any
+//! machine shows the whole graph.
+
+use crate::error::MachineError;
+use evoflow_cluster::ClusterError;
+use evoflow_runtime::InstanceStatus;
+use std::fmt;
+
+/// An instance as its machine published it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceSummary {
+    /// Instance name.
+    pub name: String,
+    /// Component type.
+    pub component: String,
+    /// Component version.
+    pub version: u32,
+    /// Worker of its machine that runs it.
+    pub worker: usize,
+}
+
+/// One machine of the graph.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MachineStatus {
+    /// Its name in `graph!`.
+    pub machine: String,
+    /// Where its arcs reach it, if it is a member now.
+    pub addr: Option<String>,
+    /// Its instances, as it last published them (empty if it has not).
+    pub instances: Vec<InstanceSummary>,
+}
+
+/// The whole graph: every machine, in the order `graph!` lists them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GraphStatus(pub Vec<MachineStatus>);
+
+/// The text a machine publishes: one instance a line, tab-separated.
+pub(crate) fn encode(instances: &[InstanceStatus]) -> String {
+    instances
+        .iter()
+        .map(|i| format!("{}\t{}\t{}\t{}\n", i.name, i.component, i.version, i.worker))
+        .collect()
+}
+
+pub(crate) fn decode(machine: &str, text: &str) -> Result<Vec<InstanceSummary>, MachineError> {
+    let malformed = |line: &str| {
+        MachineError::Cluster(ClusterError::Malformed(format!(
+            "status of machine `{machine}`: {line:?}"
+        )))
+    };
+    text.lines()
+        .map(|line| {
+            let f: Vec<&str> = line.split('\t').collect();
+            let [name, component, version, worker] = f[..] else {
+                return Err(malformed(line));
+            };
+            Ok(InstanceSummary {
+                name: name.to_owned(),
+                component: component.to_owned(),
+                version: version.parse().map_err(|_| malformed(line))?,
+                worker: worker.parse().map_err(|_| malformed(line))?,
+            })
+        })
+        .collect()
+}
+
+impl fmt::Display for GraphStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for m in &self.0 {
+            match &m.addr {
+                Some(a) => writeln!(f, "machine {} at {a}", m.machine)?,
+                None => writeln!(f, "machine {} (not a member)", m.machine)?,
+            }
+            for i in &m.instances {
+                writeln!(
+                    f,
+                    "  {:<16} {} v{} (worker {})",
+                    i.name, i.component, i.version, i.worker
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
