@@ -1,0 +1,131 @@
+//! One graph over two machines: `numbers` on `front`, `square` and `total`
+//! on `back`. Every machine runs this same program with its own name; they
+//! find each other through etcd.
+//!
+//!     etcd &                                                   # apt-get install etcd-server
+//!     cargo run --example machines -- --machine back &
+//!     cargo run --example machines -- --machine front
+//!
+//! or `examples/machines.sh`, which starts etcd and both machines (each in
+//! a network namespace of its own when run as root). Kill one machine
+//! while they run: the other halts within a few seconds, naming it.
+
+use clap::Parser;
+use evoflow::{component, graph, Flow, MachineConfig, Outputs, Program};
+use std::time::Duration;
+
+#[derive(Parser)]
+struct Args {
+    /// Which machine this process is: front or back.
+    #[arg(long)]
+    machine: String,
+    /// etcd endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:2379")]
+    etcd: String,
+    /// Where this machine listens for arcs (port 0 picks one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: std::net::SocketAddr,
+    /// How many numbers `front` sends (at about 10,000 a second).
+    #[arg(long, default_value_t = 30_000)]
+    count: u64,
+}
+
+struct Numbers {
+    next: u64,
+    end: u64,
+}
+
+#[component(outputs(out: u64))]
+impl Numbers {
+    #[source]
+    fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+        if self.next == self.end {
+            return Flow::Done;
+        }
+        out.out(self.next);
+        self.next += 1;
+        // About 10,000 a second, so there is time to watch (or kill) it.
+        if self.next % 100 == 0 {
+            return Flow::after(Duration::from_millis(10));
+        }
+        Flow::Continue
+    }
+}
+
+#[derive(Default)]
+struct Square;
+
+#[component(outputs(out: u64))]
+impl Square {
+    #[input]
+    fn inp(&mut self, x: u64, out: &mut Outputs<Self>) {
+        out.out(x * x);
+    }
+}
+
+#[derive(Default)]
+struct Total {
+    count: u64,
+    sum: u64,
+}
+
+#[component]
+impl Total {
+    #[input]
+    fn inp(&mut self, x: u64) {
+        self.count += 1;
+        self.sum += x;
+        if self.count % 10_000 == 0 {
+            println!("back: {} squares, sum {}", self.count, self.sum);
+        }
+    }
+}
+
+fn program(count: u64) -> Program {
+    graph! {
+        name = "squares";
+        machines = { front: 1, back: 2 };
+        #[machine(front)]
+        numbers: Numbers = Numbers { next: 0, end: count };
+        #[machine(back)]
+        square: Square;
+        total: Total; // with its neighbour, on back
+        numbers.out -> square.inp;
+        square.out -> total.inp;
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    let config = MachineConfig::new([args.etcd.clone()], args.listen);
+    println!("{}: joining through {} ...", args.machine, args.etcd);
+    let run = program(args.count)
+        .run_on(&args.machine, &config)
+        .unwrap_or_else(|e| {
+            eprintln!("{}: {e}", args.machine);
+            std::process::exit(2)
+        });
+    print!(
+        "{}: every machine joined:\n{}",
+        args.machine,
+        run.status().unwrap()
+    );
+    match run.join() {
+        Ok(mut report) => {
+            if let Some(total) = report.take::<Total>("total") {
+                let expected: u64 = (0..args.count).map(|x| x * x).sum();
+                println!(
+                    "back: done, {} squares, sum {} (expected {expected})",
+                    total.count, total.sum
+                );
+                assert_eq!(total.sum, expected);
+            } else {
+                println!("{}: done", args.machine);
+            }
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", args.machine);
+            std::process::exit(1);
+        }
+    }
+}
