@@ -45,7 +45,7 @@ impl Numbers {
         out.out(self.next);
         self.next += 1;
         // About 10,000 a second, so there is time to watch (or kill) it.
-        if self.next % 100 == 0 {
+        if self.next.is_multiple_of(100) {
             return Flow::after(Duration::from_millis(10));
         }
         Flow::Continue
@@ -75,7 +75,7 @@ impl Total {
     fn inp(&mut self, x: u64) {
         self.count += 1;
         self.sum += x;
-        if self.count % 10_000 == 0 {
+        if self.count.is_multiple_of(10_000) {
             println!("back: {} squares, sum {}", self.count, self.sum);
         }
     }
