@@ -395,6 +395,12 @@ fn etcd_down_for_longer_than_a_lease_does_not_stop_the_data() {
         std::thread::spawn(move || program(u64::MAX).run_on("front", &config)?.join())
     };
     let back = program(u64::MAX).run_on("back", &config(&etcd)).unwrap();
+    // Both have started (front published its status) before etcd goes.
+    let t = Instant::now();
+    while back.status().unwrap().0[0].instances.is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(10), "front did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     etcd.stop();
     std::thread::sleep(evoflow_cluster::LEASE * 2);
     assert!(!back.running().is_finished(), "halted while etcd was down");
@@ -429,6 +435,77 @@ fn a_finished_graph_runs_again_at_once() {
         let back = back.unwrap_or_else(|e| panic!("round {round}: {e}"));
         let check = back.join().unwrap().take::<Check>("check").unwrap();
         assert_eq!((check.seen, check.wrong), (1_000, 0));
+        front.join().unwrap().unwrap();
+    }
+}
+
+/// Sends `0..300`.
+struct Upto300(u64);
+
+#[component(outputs(out: u64))]
+impl Upto300 {
+    #[source]
+    fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+        if self.0 == 300 {
+            return Flow::Done;
+        }
+        out.out(self.0);
+        self.0 += 1;
+        Flow::Continue
+    }
+}
+
+/// Takes packets in order; the last 64 take 100 ms each (6.4 s).
+#[derive(Default)]
+struct SlowTail(u64);
+
+#[component]
+impl SlowTail {
+    #[input]
+    fn inp(&mut self, n: u64) {
+        assert_eq!(n, self.0);
+        self.0 += 1;
+        if n >= 300 - 64 {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn slow_to_build() -> SlowTail {
+    std::thread::sleep(Duration::from_secs(6));
+    SlowTail(0)
+}
+
+/// A producer that has finished stays until its consumer, seconds behind,
+/// has taken everything (it used to leave after 5 s: the consumer halted,
+/// "front left the graph", and lost the tail, while front reported
+/// success); and a consumer that takes longer than 5 s to build its part
+/// still gets its stream (it used to be refused after 5 s: front
+/// "succeeded" having delivered nothing).
+#[test]
+fn a_slow_consumer_or_a_slowly_built_one_gets_every_packet() {
+    let Some(etcd) = Etcd::start() else { return };
+    for slow_build in [false, true] {
+        let program = move || {
+            graph! {
+                name = "slow-tail";
+                machines = { front: 1, back: 1 };
+                #[machine(front)] src: Upto300 = Upto300(0);
+                #[machine(back)]
+                sink: SlowTail = if slow_build { slow_to_build() } else { SlowTail(0) };
+                #[capacity(64)]
+                src.out -> sink.inp;
+            }
+        };
+        let front = {
+            let config = config(&etcd);
+            std::thread::spawn(move || program().run_on("front", &config)?.join())
+        };
+        let back = program().run_on("back", &config(&etcd)).unwrap();
+        let mut report = back
+            .join()
+            .unwrap_or_else(|e| panic!("slow build {slow_build}: {e}"));
+        assert_eq!(report.take::<SlowTail>("sink").unwrap().0, 300);
         front.join().unwrap().unwrap();
     }
 }

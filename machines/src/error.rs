@@ -43,6 +43,9 @@ pub enum MachineError {
     Build(BuildError),
     /// The graph failed or was halted (a machine it runs with was lost).
     Run(RunError),
+    /// This part finished, but other machines did not take all it sent
+    /// them: each arc, with why.
+    Undelivered(Vec<String>),
 }
 
 impl fmt::Display for MachineError {
@@ -69,6 +72,11 @@ impl fmt::Display for MachineError {
             MachineError::Io(what, e) => write!(f, "{what}: {e}"),
             MachineError::Build(e) => write!(f, "{e}"),
             MachineError::Run(e) => write!(f, "{e}"),
+            MachineError::Undelivered(arcs) => write!(
+                f,
+                "finished, but not all it sent was taken: {}",
+                arcs.join("; ")
+            ),
         }
     }
 }

@@ -24,8 +24,6 @@ use std::time::{Duration, Instant};
 const LOOK: Duration = Duration::from_millis(20);
 /// How often it asks etcd who is still there.
 const ASK: Duration = Duration::from_millis(250);
-/// How long `join` waits for the last batches to reach the other machines.
-const LAST_BATCHES: Duration = Duration::from_secs(5);
 
 /// How a machine joins its graph.
 #[derive(Clone, Debug)]
@@ -40,8 +38,13 @@ pub struct MachineConfig {
     /// The build fingerprint it registers; by default a hash of the
     /// running executable (every machine must run the same program).
     pub build: Option<String>,
-    /// How long to wait for every machine to join.
+    /// How long to wait for every machine to join; also how long an arc
+    /// from another machine may wait for this one to build its part.
     pub join_timeout: Duration,
+    /// How long `join` waits, once this part has finished, for the other
+    /// machines to take what it sent (they may be slow; a lost one ends
+    /// the wait at once).
+    pub drain_timeout: Duration,
 }
 
 impl MachineConfig {
@@ -53,6 +56,7 @@ impl MachineConfig {
             advertise: None,
             build: None,
             join_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -89,7 +93,7 @@ impl Program {
                 machines: names,
             });
         }
-        let endpoint = Endpoint::bind(config.listen)
+        let endpoint = Endpoint::bind_waiting(config.listen, config.join_timeout)
             .map_err(|e| MachineError::Io(format!("listening on {}", config.listen), e))?;
         let addr = config.advertise.unwrap_or(endpoint.local_addr());
         if addr.ip().is_unspecified() {
@@ -149,6 +153,7 @@ impl Program {
         };
         let part = MachineRun {
             machine: machine.to_owned(),
+            drain_timeout: config.drain_timeout,
             machines: names,
             cluster,
             run,
@@ -159,7 +164,8 @@ impl Program {
             endpoint: Some(endpoint),
             membership: Some(membership),
         };
-        part.publish()?;
+        // etcd may be down by now: the status is published again by `status`.
+        let _ = part.publish();
         Ok(part)
     }
 }
@@ -275,6 +281,7 @@ impl Watch {
 /// This machine's part of a running graph.
 pub struct MachineRun {
     machine: String,
+    drain_timeout: Duration,
     /// The graph's machines, in the order `graph!` lists them.
     machines: Vec<String>,
     cluster: Arc<Cluster>,
@@ -352,23 +359,47 @@ impl MachineRun {
     }
 
     /// Waits for the part to finish (its sources done and drained, or
-    /// stopped, or halted), then for its last batches to reach the other
-    /// machines, and leaves the graph.
+    /// stopped, or halted), then until the other machines have taken all it
+    /// sent them (at most `drain_timeout`; a failed arc ends the wait), and
+    /// leaves the graph. What they could not take is an error: leaving
+    /// earlier would cut them off.
     pub fn join(mut self) -> Result<Report, MachineError> {
-        let result = self.running.take().expect("joined once").join();
-        if result.is_ok() {
-            let start = Instant::now();
-            while start.elapsed() < LAST_BATCHES
-                && self
-                    .watched
-                    .iter()
-                    .any(|w| w.outgoing && !w.health.finished() && failure(w).is_none())
-            {
-                std::thread::sleep(Duration::from_millis(5));
+        let report = self.running.take().expect("joined once").join();
+        let report = match report {
+            Ok(r) => r,
+            Err(e) => {
+                self.shut();
+                return Err(MachineError::Run(e));
             }
+        };
+        let start = Instant::now();
+        let unfinished = |w: &&Watched| w.outgoing && !w.health.finished();
+        while start.elapsed() < self.drain_timeout
+            && self
+                .watched
+                .iter()
+                .any(|w| unfinished(&w) && failure(w).is_none())
+        {
+            std::thread::sleep(Duration::from_millis(5));
         }
+        let undelivered: Vec<String> = self
+            .watched
+            .iter()
+            .filter(unfinished)
+            .map(|w| match failure(w) {
+                Some(e) => format!("{} to `{}`: {e}", w.label, w.peer),
+                None => format!(
+                    "{} to `{}`: not taken within {:?}",
+                    w.label, w.peer, self.drain_timeout
+                ),
+            })
+            .collect();
         self.shut();
-        result.map_err(MachineError::Run)
+        if undelivered.is_empty() {
+            Ok(report)
+        } else {
+            Err(MachineError::Undelivered(undelivered))
+        }
     }
 
     fn shut(&mut self) {

@@ -31,9 +31,10 @@ const PATH: &str = "/evoflow.Arc/Stream";
 const KEEPALIVE: Duration = Duration::from_secs(1);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// How long a stream waits for its arc to be accepted here: machines
-/// start in any order.
-const ACCEPT_WAIT: Duration = Duration::from_secs(5);
+/// How long a stream waits for its arc to be accepted here, unless the
+/// endpoint says otherwise ([`Endpoint::bind_waiting`]): machines start in
+/// any order.
+pub const ACCEPT_WAIT: Duration = Duration::from_secs(5);
 
 /// One machine's end of the network.
 pub struct Endpoint {
@@ -49,6 +50,12 @@ impl Endpoint {
     /// Listens on `addr` (port 0 picks one) for the streams of the arcs
     /// this machine receives.
     pub fn bind(addr: SocketAddr) -> std::io::Result<Self> {
+        Endpoint::bind_waiting(addr, ACCEPT_WAIT)
+    }
+
+    /// As [`Endpoint::bind`], a stream waiting up to `accept_wait` for its
+    /// arc to be accepted here (a machine that builds its part slowly).
+    pub fn bind_waiting(addr: SocketAddr, accept_wait: Duration) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("evoflow-net")
@@ -58,6 +65,7 @@ impl Endpoint {
         let addr = listener.local_addr()?;
         let inboxes: Inboxes = Arc::default();
         let service = ArcService {
+            accept_wait,
             inboxes: inboxes.clone(),
         };
         runtime.spawn(async move {
@@ -226,6 +234,7 @@ fn disconnected(s: Status) -> NetError {
 /// The server side: attaches each incoming stream to its arc's inbox.
 #[derive(Clone)]
 struct ArcService {
+    accept_wait: Duration,
     inboxes: Inboxes,
 }
 
@@ -248,6 +257,7 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let attach = Attach {
+            accept_wait: self.accept_wait,
             inboxes: self.inboxes.clone(),
         };
         Box::pin(async move {
@@ -266,6 +276,7 @@ type Credits = Pin<Box<dyn Stream<Item = Result<Bytes, Status>> + Send>>;
 /// One incoming stream: its hello names the arc; its batches go to the
 /// arc's inbox; credits go back as the response stream.
 struct Attach {
+    accept_wait: Duration,
     inboxes: Inboxes,
 }
 
@@ -279,7 +290,7 @@ impl Service<tonic::Request<Streaming<Bytes>>> for Attach {
     }
 
     fn call(&mut self, req: tonic::Request<Streaming<Bytes>>) -> Self::Future {
-        let inboxes = self.inboxes.clone();
+        let (inboxes, accept_wait) = (self.inboxes.clone(), self.accept_wait);
         Box::pin(async move {
             let mut batches = req.into_inner();
             let hello = batches
@@ -294,12 +305,12 @@ impl Service<tonic::Request<Streaming<Bytes>>> for Attach {
                 let found = crate::lock(&inboxes).get(&arc).cloned();
                 match found {
                     Some(inbox) => break inbox,
-                    None if waited.elapsed() < ACCEPT_WAIT => {
+                    None if waited.elapsed() < accept_wait => {
                         tokio::time::sleep(Duration::from_millis(20)).await
                     }
                     None => {
                         return Err(Status::not_found(format!(
-                            "arc {arc} is not received here (waited {ACCEPT_WAIT:?})"
+                            "arc {arc} is not received here (waited {accept_wait:?})"
                         )))
                     }
                 }

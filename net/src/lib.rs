@@ -32,7 +32,7 @@ mod notify;
 mod receiver;
 mod sender;
 
-pub use endpoint::Endpoint;
+pub use endpoint::{Endpoint, ACCEPT_WAIT};
 
 /// Locks `m`, going on after a panic elsewhere (the data under these locks
 /// is plain bookkeeping, valid at every point a panic could leave it).
