@@ -67,6 +67,7 @@ pub struct GraphBuilder {
     /// with such an end.
     remote_arcs: ArcId,
     remote: HashSet<String>,
+    through: Vec<(String, String)>,
 }
 
 /// Ids of arcs to other machines start here, apart from the ids the
@@ -170,6 +171,7 @@ impl GraphBuilder {
             dedicated: vec![false; workers.max(1)],
             remote_arcs: REMOTE_ARCS,
             remote: HashSet::new(),
+            through: Vec::new(),
         }
     }
 
@@ -565,6 +567,16 @@ impl GraphBuilder {
         Ok(())
     }
 
+    /// Records that a path leaves this machine at `from` (through an arc
+    /// to another machine) and comes back at `to`: a live update that
+    /// changes instances on both sides of it would need markers to cross
+    /// machines, and is refused. `graph!` records every such path.
+    pub fn path_through_machines(&mut self, from: InstanceId, to: InstanceId) {
+        let name = |i: InstanceId| self.instances[i.0].name.clone();
+        let pair = (name(from), name(to));
+        self.through.push(pair);
+    }
+
     /// Checks a port an arc to another machine ends at: it exists, carries
     /// `T`, and its instance is placed; marks the instance as having such
     /// an arc.
@@ -683,6 +695,7 @@ impl GraphBuilder {
         );
         control.dedicated = self.dedicated;
         control.remote = self.remote;
+        control.through = self.through;
         let mut plans: Vec<Vec<InstancePlan>> = self.sleepers.iter().map(|_| Vec::new()).collect();
         for p in self.instances {
             let outputs = p

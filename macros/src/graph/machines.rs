@@ -57,6 +57,10 @@ pub(crate) fn emit(g: &Graph, machines: &[Machine], root: &TokenStream) -> Token
             .enumerate()
             .filter(|(_, a)| on(a.from) != on(a.to))
             .map(|(k, a)| cut(g, root, machines, k as u64, a, on(a.from), &links));
+        let through = through(g, mi).into_iter().map(|(u, v)| {
+            let (u, v) = (local("i", u), local("i", v));
+            quote!(#b.path_through_machines(#u, #v);)
+        });
         let (m_name, total) = (m.name.to_string(), m.workers + own);
         quote! {
             #m_name => {
@@ -67,6 +71,7 @@ pub(crate) fn emit(g: &Graph, machines: &[Machine], root: &TokenStream) -> Token
                 #( #add )*
                 #( #within )*
                 #( #cut )*
+                #( #through )*
                 ::core::result::Result::Ok(#b.build()?)
             }
         }
@@ -91,6 +96,38 @@ pub(crate) fn emit(g: &Graph, machines: &[Machine], root: &TokenStream) -> Token
             },
         )
     }}
+}
+
+/// Pairs `(u, v)` of machine `m`'s instances such that a path leaves `m`
+/// at `u` and comes back at `v`: an update on `m` that changes instances
+/// on both sides of such a path is refused at run time (its markers would
+/// have to cross machines).
+fn through(g: &Graph, m: usize) -> Vec<(usize, usize)> {
+    let on = |i: usize| g.instances[i].machine == m;
+    let mut pairs = Vec::new();
+    for out in g.arcs.iter().filter(|a| on(a.from) && !on(a.to)) {
+        let mut seen = vec![false; g.instances.len()];
+        let mut todo = vec![out.to];
+        seen[out.to] = true;
+        while let Some(i) = todo.pop() {
+            for a in g.arcs.iter().filter(|a| a.from == i) {
+                if !seen[a.to] {
+                    seen[a.to] = true;
+                    todo.push(a.to);
+                }
+            }
+        }
+        for back in g
+            .arcs
+            .iter()
+            .filter(|a| on(a.to) && !on(a.from) && seen[a.from])
+        {
+            if !pairs.contains(&(out.from, back.to)) {
+                pairs.push((out.from, back.to));
+            }
+        }
+    }
+    pairs
 }
 
 /// One end of arc `k`, which crosses machines: the sending end if this

@@ -57,6 +57,9 @@ pub(crate) struct Shape {
     /// Instances with an arc to or from another machine: an update on
     /// this machine alone cannot change them.
     pub remote: HashSet<String>,
+    /// `(u, v)`: a path leaves this machine at `u` and comes back at `v`
+    /// (through arcs to and from other machines).
+    pub through: Vec<(String, String)>,
 }
 
 impl Shape {
@@ -98,6 +101,7 @@ impl Shape {
             arcs: HashMap::new(),
             next_arc: arcs.iter().map(|a| a.id + 1).max().unwrap_or(0),
             remote: HashSet::new(),
+            through: Vec::new(),
         };
         arcs.into_iter().for_each(|a| shape.add_arc(a));
         shape

@@ -24,20 +24,89 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Instances reachable from `from` along arcs (forwards or backwards).
+/// Paths through other machines count: a packet that leaves this
+/// machine at `u` and comes back at `v` is on a path from `u` to `v`.
 fn reach(g: &Shape, from: &HashSet<String>, forward: bool) -> HashSet<String> {
     let mut seen: HashSet<String> = from.clone();
     let mut todo: Vec<String> = from.iter().cloned().collect();
     while let Some(n) = todo.pop() {
         let inst = &g.instances[&n];
-        for id in if forward { &inst.outs } else { &inst.ins } {
+        let arcs = if forward { &inst.outs } else { &inst.ins };
+        let local = arcs.iter().map(|id| {
             let a = &g.arcs[id];
-            let next = if forward { &a.to.0 } else { &a.from.0 };
+            if forward {
+                &a.to.0
+            } else {
+                &a.from.0
+            }
+        });
+        let through = g.through.iter().filter_map(|(u, v)| match forward {
+            true if *u == n => Some(v),
+            false if *v == n => Some(u),
+            _ => None,
+        });
+        for next in local.chain(through) {
             if seen.insert(next.clone()) {
                 todo.push(next.clone());
             }
         }
     }
     seen
+}
+
+/// The instances an update changes (S), and its region (R): S and every
+/// instance on a path between two of them (only possible with two or
+/// more).
+struct Region {
+    changing: HashSet<String>,
+    all: HashSet<String>,
+}
+
+fn region(old: &Shape, d: &Draft) -> Region {
+    let mut changing: HashSet<String> = d
+        .metas
+        .keys()
+        .filter(|n| !d.inserted.contains_key(*n))
+        .cloned()
+        .collect();
+    changing.extend(d.removed.iter().cloned());
+    for a in d
+        .added
+        .iter()
+        .chain(d.dropped.iter().map(|id| &old.arcs[id]))
+    {
+        for end in [&a.from.0, &a.to.0] {
+            if old.instances.contains_key(end) {
+                changing.insert(end.clone());
+            }
+        }
+    }
+    let all = if changing.len() > 1 {
+        let (down, up) = (reach(old, &changing, true), reach(old, &changing, false));
+        down.intersection(&up)
+            .cloned()
+            .chain(changing.iter().cloned())
+            .collect()
+    } else {
+        changing.clone()
+    };
+    Region { changing, all }
+}
+
+/// Refuses a region that a path through another machine is part of: its
+/// markers would have to cross machines, which only that machine could
+/// send on.
+fn across_machines(old: &Shape, region: &Region) -> Result<(), Refusal> {
+    match old
+        .through
+        .iter()
+        .find(|(u, v)| region.all.contains(u) && region.all.contains(v))
+    {
+        Some((u, _)) => Err(Refusal::AcrossMachines {
+            instance: u.clone(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The control side of a running graph.
@@ -244,15 +313,18 @@ impl Control {
             let _ = self.notices.send(Notice::Started(w.clone()));
             w
         });
-        let mut draft = Draft::new(&shape, update.edits).map_err(|why| {
+        let refused = |why: Refusal| {
             tracing::warn!(update = id, graph = %name, "update refused: {why}");
             UpdateError::Refused(why)
-        })?;
+        };
+        let mut draft = Draft::new(&shape, update.edits).map_err(refused)?;
+        let region = region(&shape, &draft);
+        across_machines(&shape, &region).map_err(refused)?;
         self.end_watches_touched(&touched.iter().map(String::as_str).collect(), id);
         if let Some(w) = &watch {
             lock(&self.watches).push(Arc::downgrade(w));
         }
-        let (sync, commands) = self.plan(&shape, &mut draft, id, watch.as_ref());
+        let (sync, commands) = self.plan(&shape, &mut draft, &region, id, watch.as_ref());
         drop(shape);
         for (_, change) in &mut draft.report.replaced {
             change.update = id;
@@ -324,39 +396,13 @@ impl Control {
         &self,
         old: &Shape,
         d: &mut Draft,
+        Region {
+            changing,
+            all: region,
+        }: &Region,
         id: u64,
         watch: Option<&Arc<Watch>>,
     ) -> (Arc<UpdateSync>, Vec<(usize, Command)>) {
-        // S: instances that change; R: S and every instance on a path
-        // between two of them (only possible with two or more).
-        let mut changing: HashSet<String> = d
-            .metas
-            .keys()
-            .filter(|n| !d.inserted.contains_key(*n))
-            .cloned()
-            .collect();
-        changing.extend(d.removed.iter().cloned());
-        for a in d
-            .added
-            .iter()
-            .chain(d.dropped.iter().map(|id| &old.arcs[id]))
-        {
-            for end in [&a.from.0, &a.to.0] {
-                if old.instances.contains_key(end) {
-                    changing.insert(end.clone());
-                }
-            }
-        }
-        let region: HashSet<String> = if changing.len() > 1 {
-            let (down, up) = (reach(old, &changing, true), reach(old, &changing, false));
-            down.intersection(&up)
-                .cloned()
-                .chain(changing.iter().cloned())
-                .collect()
-        } else {
-            changing.clone()
-        };
-
         // Both ends of every new arc.
         let (mut tx_plans, mut rx_plans): (HashMap<ArcId, EndPlan>, HashMap<ArcId, EndPlan>) =
             Default::default();
@@ -422,7 +468,7 @@ impl Control {
             self.wakers.clone(),
         ));
         let mut commands = Vec::new();
-        for name in &region {
+        for name in region {
             let inst = &old.instances[name];
             let wait = inst
                 .ins
@@ -534,7 +580,8 @@ mod tests {
     /// Every instance's part in the update `edits` of `g`, by name.
     fn parts(g: &Shape, edits: Vec<Edit>) -> BTreeMap<String, Part> {
         let mut d = Draft::new(g, edits).unwrap_or_else(|e| panic!("refused: {e}"));
-        let (_, commands) = control(g.workers).plan(g, &mut d, 1, None);
+        let region = region(g, &d);
+        let (_, commands) = control(g.workers).plan(g, &mut d, &region, 1, None);
         let label = |id: &ArcId| {
             g.arcs
                 .get(id)
