@@ -341,31 +341,23 @@ impl Cluster {
         parse(&d)
     }
 
-    fn status_prefix(&self) -> String {
-        format!("/evoflow/{}/status/", self.graph)
-    }
-
-    /// Publishes what `member` (machine `machine`) runs, for every machine
-    /// to read ([`Cluster::published`]); it lives as long as the
-    /// membership's lease.
-    pub fn publish(
-        &self,
-        member: &Membership,
-        machine: &str,
-        status: &str,
-    ) -> Result<(), ClusterError> {
+    /// Writes `value` at `key` (under the graph's prefix) for as long as
+    /// `member`'s lease lives: what a machine tells the others — its
+    /// status, that it is ready, a request to stop. Gone when it leaves.
+    pub fn tell(&self, member: &Membership, key: &str, value: &str) -> Result<(), ClusterError> {
         let mut client = self.client.clone();
-        let key = format!("{}{machine}", self.status_prefix());
+        let key = format!("/evoflow/{}/told/{key}", self.graph);
         let options = PutOptions::new().with_lease(member.lease);
         self.runtime
-            .block_on(client.put(key, status, Some(options)))?;
+            .block_on(client.put(key, value, Some(options)))?;
         Ok(())
     }
 
-    /// What each machine published, by machine name.
-    pub fn published(&self) -> Result<Vec<(String, String)>, ClusterError> {
+    /// What the machines told under `prefix` ([`Cluster::tell`]): each
+    /// key, the prefix cut off, with its value.
+    pub fn told(&self, prefix: &str) -> Result<Vec<(String, String)>, ClusterError> {
         let mut client = self.client.clone();
-        let prefix = self.status_prefix();
+        let prefix = format!("/evoflow/{}/told/{prefix}", self.graph);
         let found = self
             .runtime
             .block_on(client.get(prefix.clone(), Some(GetOptions::new().with_prefix())))?;
@@ -374,33 +366,10 @@ impl Cluster {
             .iter()
             .map(|kv| {
                 let key = kv.key_str()?;
-                let name = key.strip_prefix(&prefix).unwrap_or(key).to_owned();
-                Ok((name, kv.value_str()?.to_owned()))
+                let rest = key.strip_prefix(&prefix).unwrap_or(key).to_owned();
+                Ok((rest, kv.value_str()?.to_owned()))
             })
             .collect()
-    }
-
-    fn stop_key(&self, run: i64) -> String {
-        format!("/evoflow/{}/stop/{run}", self.graph)
-    }
-
-    /// Asks every machine of run `run` (an id the machines agree on, such
-    /// as the first incarnation among them) to stop: their sources stop
-    /// and the graph drains, across machines.
-    pub fn request_stop(&self, run: i64) -> Result<(), ClusterError> {
-        let mut client = self.client.clone();
-        self.runtime
-            .block_on(client.put(self.stop_key(run), "stop", None))?;
-        Ok(())
-    }
-
-    /// True if a machine asked run `run` to stop.
-    pub fn stop_requested(&self, run: i64) -> Result<bool, ClusterError> {
-        let mut client = self.client.clone();
-        let found = self
-            .runtime
-            .block_on(client.get(self.stop_key(run), None))?;
-        Ok(!found.kvs().is_empty())
     }
 }
 

@@ -8,7 +8,7 @@
 use crate::error::MachineError;
 use crate::program::{Links, Program, Watched};
 use crate::status::{self, GraphStatus, MachineStatus};
-use evoflow_cluster::{Cluster, Machine, Member, Membership};
+use evoflow_cluster::{Cluster, ClusterError, Machine, Member, Membership};
 use evoflow_net::{Endpoint, NetError};
 use evoflow_runtime::{Report, Running, Stopper, Update, UpdateError, UpdateReport};
 use std::collections::HashMap;
@@ -109,8 +109,9 @@ impl Program {
             addr: addr.to_string(),
             build,
         };
-        let membership = cluster.join(&me)?;
-        let members = all_joined(&cluster, &names, config.join_timeout)?;
+        let deadline = Instant::now() + config.join_timeout;
+        let membership = join(&cluster, &me, deadline)?;
+        let (members, run) = agree(&cluster, &membership, &names, machine, deadline)?;
         let mut peers = HashMap::new();
         for m in &members {
             let addr = m
@@ -133,8 +134,6 @@ impl Program {
         let running = graph.run()?;
         let stop = Arc::new(AtomicBool::new(false));
         let cluster = Arc::new(cluster);
-        // Every machine read the same members: the first of them names the run.
-        let run = members.iter().map(|m| m.incarnation).min().unwrap_or(0);
         let monitor = {
             let watch = Watch {
                 cluster: cluster.clone(),
@@ -170,11 +169,69 @@ impl Program {
     }
 }
 
+/// Joins as `me`; while the name is held by a machine of the same build
+/// — a process that crashed, whose lease has not run out yet — tries
+/// again until `deadline`.
+fn join(cluster: &Cluster, me: &Machine, deadline: Instant) -> Result<Membership, MachineError> {
+    loop {
+        match cluster.join(me) {
+            Err(ClusterError::NameTaken { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            joined => return Ok(joined?),
+        }
+    }
+}
+
+/// Waits until every machine of `names` has joined and said it is ready
+/// for the same run — named by the last incarnation among the members,
+/// which every machine reads alike and no earlier set of members had (a
+/// member that left and came back is a later incarnation). Then each knows all the others, and
+/// none can finish and leave before the others saw it join. A member
+/// replaced meanwhile (a crashed process's lease ran out; the machine
+/// joined again) changes the members, and the run with them. Gives the
+/// members and the run.
+fn agree(
+    cluster: &Cluster,
+    member: &Membership,
+    names: &[String],
+    me: &str,
+    deadline: Instant,
+) -> Result<(Vec<Member>, i64), MachineError> {
+    loop {
+        let members = all_joined(cluster, names, deadline)?;
+        let run = members.iter().map(|m| m.incarnation).max().unwrap_or(0);
+        cluster.tell(member, &format!("ready/{run}/{me}"), "")?;
+        loop {
+            let ready = cluster.told(&format!("ready/{run}/"))?;
+            let missing: Vec<String> = names
+                .iter()
+                .filter(|n| !ready.iter().any(|(k, _)| k == *n))
+                .cloned()
+                .collect();
+            if missing.is_empty() {
+                return Ok((members, run));
+            }
+            if Instant::now() >= deadline {
+                return Err(MachineError::NotJoined {
+                    missing,
+                    waited: deadline.elapsed(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            let now = cluster.members()?;
+            if !members.iter().all(|m| now.contains(m)) {
+                break;
+            }
+        }
+    }
+}
+
 /// Waits until every machine of `names` has joined; the members then.
 fn all_joined(
     cluster: &Cluster,
     names: &[String],
-    timeout: Duration,
+    deadline: Instant,
 ) -> Result<Vec<Member>, MachineError> {
     let start = Instant::now();
     loop {
@@ -190,10 +247,10 @@ fn all_joined(
                 .filter(|m| names.contains(&m.machine.name))
                 .collect());
         }
-        if start.elapsed() >= timeout {
+        if Instant::now() >= deadline {
             return Err(MachineError::NotJoined {
                 missing,
-                waited: timeout,
+                waited: start.elapsed(),
             });
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -250,7 +307,8 @@ impl Watch {
             }
             if asked.elapsed() >= ASK {
                 asked = Instant::now();
-                if !stopped && cluster.stop_requested(run).unwrap_or(false) {
+                let asked = cluster.told(&format!("stop/{run}"));
+                if !stopped && asked.is_ok_and(|a| !a.is_empty()) {
                     stopping.stop();
                     stopped = true;
                 }
@@ -316,7 +374,7 @@ impl MachineRun {
     pub fn status(&self) -> Result<GraphStatus, MachineError> {
         self.publish()?;
         let members = self.cluster.members()?;
-        let published = self.cluster.published()?;
+        let published = self.cluster.told("status/")?;
         let machines = self
             .machines
             .iter()
@@ -343,7 +401,8 @@ impl MachineRun {
             return Ok(());
         };
         let text = status::encode(&self.running().instances());
-        self.cluster.publish(member, &self.machine, &text)?;
+        let key = format!("status/{}", self.machine);
+        self.cluster.tell(member, &key, &text)?;
         Ok(())
     }
 
@@ -354,7 +413,10 @@ impl MachineRun {
     /// within a quarter second.
     pub fn stop(&self) -> Result<(), MachineError> {
         self.running().stop();
-        self.cluster.request_stop(self.run)?;
+        if let Some(member) = &self.membership {
+            self.cluster
+                .tell(member, &format!("stop/{}", self.run), "")?;
+        }
         Ok(())
     }
 

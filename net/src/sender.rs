@@ -129,10 +129,13 @@ impl<T: Serialize> Sender<T> {
         match item {
             Item::Packet(_) if self.in_batch < BATCH && self.batch.len() < BATCH_BYTES => {}
             Item::End => {
+                // Before the batch goes: the receiver may take the end and
+                // close the stream at once, which is no failure only if
+                // the transport already knows the end was sent.
+                self.outbox.ended.store(true, Ordering::Release);
                 self.flush();
                 // The request stream ends after the last batch; the arc
                 // then ends cleanly when the receiver has taken the end.
-                self.outbox.ended.store(true, Ordering::Release);
                 self.out = None;
             }
             _ => self.flush(),
