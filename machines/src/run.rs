@@ -152,6 +152,7 @@ impl Program {
         };
         let part = MachineRun {
             machine: machine.to_owned(),
+            stop_told: std::sync::OnceLock::new(),
             drain_timeout: config.drain_timeout,
             machines: names,
             cluster,
@@ -339,6 +340,8 @@ impl Watch {
 /// This machine's part of a running graph.
 pub struct MachineRun {
     machine: String,
+    /// When this machine told the others to stop.
+    stop_told: std::sync::OnceLock<Instant>,
     drain_timeout: Duration,
     /// The graph's machines, in the order `graph!` lists them.
     machines: Vec<String>,
@@ -416,6 +419,7 @@ impl MachineRun {
         if let Some(member) = &self.membership {
             self.cluster
                 .tell(member, &format!("stop/{}", self.run), "")?;
+            let _ = self.stop_told.set(Instant::now());
         }
         Ok(())
     }
@@ -456,6 +460,11 @@ impl MachineRun {
                 ),
             })
             .collect();
+        // The request to stop lives as long as this membership: stay until
+        // every monitor has had time to read it.
+        if let Some(told) = self.stop_told.get() {
+            std::thread::sleep((ASK * 2).saturating_sub(told.elapsed()));
+        }
         self.shut();
         if undelivered.is_empty() {
             Ok(report)
