@@ -724,3 +724,48 @@ fn a_machine_that_finishes_at_once_does_not_leave_before_the_others_saw_it() {
         assert_eq!(third.unwrap().take::<Tally>("sink").unwrap().0, 1_000);
     }
 }
+
+/// Passes packets on; panics at the 50th.
+#[derive(Default)]
+struct Boom(u64);
+
+#[component(outputs(out: u64))]
+impl Boom {
+    #[input]
+    fn inp(&mut self, n: u64, out: &mut Outputs<Self>) {
+        self.0 += 1;
+        assert!(self.0 != 50, "boom at the 50th");
+        out.out(n);
+    }
+}
+
+/// A panic on one machine stops the graph on the other with the panic as
+/// the cause (it was reported as a lost machine, "the receiving end closed
+/// the arc": found by review).
+#[test]
+fn a_panic_on_one_machine_is_the_cause_the_other_reports() {
+    let Some(etcd) = Etcd::start() else { return };
+    let program = || {
+        graph! {
+            name = "panics";
+            machines = { front: 1, back: 1 };
+            #[machine(front)] src: Forever = Forever(0);
+            #[machine(back)] mid: Boom;
+            #[machine(front)] sink: Tally;
+            src.out -> mid.inp;
+            mid.out -> sink.inp;
+        }
+    };
+    let back = {
+        let config = config(&etcd);
+        std::thread::spawn(move || program().run_on("back", &config)?.join())
+    };
+    let front = program().run_on("front", &config(&etcd)).unwrap();
+    let why = front.join().err().expect("front halted").to_string();
+    assert!(
+        why.contains("machine `back` stopped: instance `mid` panicked: boom at the 50th"),
+        "{why}"
+    );
+    let why = back.join().unwrap().err().expect("back failed").to_string();
+    assert!(why.contains("boom at the 50th"), "{why}");
+}

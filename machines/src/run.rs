@@ -110,7 +110,7 @@ impl Program {
             build,
         };
         let deadline = Instant::now() + config.join_timeout;
-        let membership = join(&cluster, &me, deadline)?;
+        let membership = Arc::new(join(&cluster, &me, deadline)?);
         let (members, run) = agree(&cluster, &membership, &names, machine, deadline)?;
         let mut peers = HashMap::new();
         for m in &members {
@@ -136,6 +136,7 @@ impl Program {
         let cluster = Arc::new(cluster);
         let monitor = {
             let watch = Watch {
+                membership: membership.clone(),
                 cluster: cluster.clone(),
                 run,
                 members,
@@ -258,6 +259,27 @@ fn all_joined(
     }
 }
 
+/// How long a machine that saw an arc fail waits to read why its peer
+/// stopped, if the peer says.
+const OUTCOME_WAIT: Duration = Duration::from_millis(300);
+
+/// Why `machine` stopped, as it told (a panic there, a loss it saw), if
+/// it does within [`OUTCOME_WAIT`].
+fn told_outcome(cluster: &Cluster, run: i64, machine: &str) -> Option<String> {
+    let start = Instant::now();
+    loop {
+        if let Ok(told) = cluster.told(&format!("outcome/{run}/{machine}")) {
+            if let Some((_, why)) = told.into_iter().find(|(rest, _)| rest.is_empty()) {
+                return Some(why);
+            }
+        }
+        if start.elapsed() >= OUTCOME_WAIT {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Why an arc stopped, if it failed (a receiver that closed after the
 /// end it sent is no failure).
 fn failure(w: &Watched) -> Option<NetError> {
@@ -270,6 +292,7 @@ fn failure(w: &Watched) -> Option<NetError> {
 
 /// What the monitor watches, and how it acts.
 struct Watch {
+    membership: Arc<Membership>,
     cluster: Arc<Cluster>,
     run: i64,
     members: Vec<Member>,
@@ -286,6 +309,7 @@ impl Watch {
     /// it when another machine asked the graph to stop.
     fn run(self) {
         let Watch {
+            membership,
             cluster,
             run,
             members,
@@ -297,19 +321,36 @@ impl Watch {
         } = self;
         let mut asked = Instant::now();
         let mut stopped = false;
+        // The others learn why this part fails (a panic here, a loss
+        // seen here) before its arcs break under them.
+        let outcome = format!("outcome/{run}/{me}");
+        let mut told = false;
+        let mut tell = |why: &str| {
+            if !told {
+                told = cluster.tell(&membership, &outcome, why).is_ok();
+            }
+        };
         while !stop.load(Ordering::Acquire) {
+            if let Some(why) = halt.failure() {
+                tell(&why);
+            }
             if let Some((w, e)) = watched.iter().find_map(|w| failure(w).map(|e| (w, e))) {
                 let (dir, m) = (if w.outgoing { "to" } else { "from" }, &w.peer);
-                halt.halt(format!(
-                    "machine `{m}` is lost to `{me}`: the arc {} {dir} it failed: {e}",
-                    w.label
-                ));
+                let why = match told_outcome(&cluster, run, m) {
+                    Some(cause) => format!("machine `{m}` stopped: {cause}"),
+                    None => format!(
+                        "machine `{m}` is lost to `{me}`: the arc {} {dir} it failed: {e}",
+                        w.label
+                    ),
+                };
+                tell(&format!("halted: {why}"));
+                halt.halt(why);
                 return;
             }
             if asked.elapsed() >= ASK {
                 asked = Instant::now();
                 let asked = cluster.told(&format!("stop/{run}"));
-                if !stopped && asked.is_ok_and(|a| !a.is_empty()) {
+                if !stopped && asked.is_ok_and(|a| a.iter().any(|(rest, _)| rest.is_empty())) {
                     stopping.stop();
                     stopped = true;
                 }
@@ -323,10 +364,12 @@ impl Watch {
                             .iter()
                             .any(|w| w.peer == m.machine.name && !w.health.finished());
                         if !still && needed {
-                            halt.halt(format!(
-                            "machine `{}` left the graph (its etcd lease ended: it died, froze or was cut off)",
-                            m.machine.name
-                        ));
+                            let why = format!(
+                                "machine `{}` left the graph (its etcd lease ended: it died, froze or was cut off)",
+                                m.machine.name
+                            );
+                            tell(&format!("halted: {why}"));
+                            halt.halt(why);
                             return;
                         }
                     }
@@ -352,7 +395,7 @@ pub struct MachineRun {
     stop: Arc<AtomicBool>,
     monitor: Option<JoinHandle<()>>,
     endpoint: Option<Endpoint>,
-    membership: Option<Membership>,
+    membership: Option<Arc<Membership>>,
 }
 
 impl MachineRun {
@@ -434,6 +477,12 @@ impl MachineRun {
         let report = match report {
             Ok(r) => r,
             Err(e) => {
+                // The monitor may not have seen it (the panic is taken out
+                // by `join`): the others learn why from here.
+                if let Some(member) = &self.membership {
+                    let outcome = format!("outcome/{}/{}", self.run, self.machine);
+                    let _ = self.cluster.tell(member, &outcome, &e.to_string());
+                }
                 self.shut();
                 return Err(MachineError::Run(e));
             }

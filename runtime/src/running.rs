@@ -674,6 +674,17 @@ impl Running {
 pub struct Stopper(Arc<Shared>);
 
 impl Stopper {
+    /// Why the graph is failing, if it is: the panic that stops it, or
+    /// why it was halted. For a watcher that tells others.
+    pub fn failure(&self) -> Option<String> {
+        if let Some(p) = lock(&self.0.panic).as_ref() {
+            return Some(format!("instance `{}` panicked: {}", p.instance, p.message));
+        }
+        lock(&self.0.halted)
+            .as_ref()
+            .map(|why| format!("halted: {why}"))
+    }
+
     /// As [`Running::stop`].
     pub fn stop(&self) {
         self.0.env.stop.store(true, Ordering::Release);
