@@ -769,3 +769,48 @@ fn a_panic_on_one_machine_is_the_cause_the_other_reports() {
     let why = back.join().unwrap().err().expect("back failed").to_string();
     assert!(why.contains("boom at the 50th"), "{why}");
 }
+
+fn stuck_count() -> Count1k {
+    std::thread::sleep(Duration::from_secs(3));
+    Count1k(0)
+}
+
+/// A machine whose part never connects an arc (stuck building it) is
+/// named within the join timeout; the other does not wait for ever.
+#[test]
+fn an_arc_that_never_connects_is_reported_within_the_join_timeout() {
+    let Some(etcd) = Etcd::start() else { return };
+    let program = || {
+        graph! {
+            name = "stuck";
+            machines = { front: 1, back: 1 };
+            #[machine(front)] src: Count1k = stuck_count();
+            #[machine(back)] sink: Tally;
+            src.out -> sink.inp;
+        }
+    };
+    let mut c = config(&etcd);
+    c.join_timeout = Duration::from_secs(1);
+    let front = {
+        let c = c.clone();
+        std::thread::spawn(move || program().run_on("front", &c)?.join())
+    };
+    let start = Instant::now();
+    let why = program()
+        .run_on("back", &c)
+        .unwrap()
+        .join()
+        .err()
+        .expect("back halted");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        why.to_string()
+            .contains("machine `front` never connected the arc src.out -> sink.inp"),
+        "{why}"
+    );
+    assert!(front.join().unwrap().is_err());
+}

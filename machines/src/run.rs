@@ -136,6 +136,7 @@ impl Program {
         let cluster = Arc::new(cluster);
         let monitor = {
             let watch = Watch {
+                attach_within: config.join_timeout,
                 membership: membership.clone(),
                 cluster: cluster.clone(),
                 run,
@@ -292,6 +293,8 @@ fn failure(w: &Watched) -> Option<NetError> {
 
 /// What the monitor watches, and how it acts.
 struct Watch {
+    /// How long an arc from another machine may take to connect.
+    attach_within: Duration,
     membership: Arc<Membership>,
     cluster: Arc<Cluster>,
     run: i64,
@@ -309,6 +312,7 @@ impl Watch {
     /// it when another machine asked the graph to stop.
     fn run(self) {
         let Watch {
+            attach_within,
             membership,
             cluster,
             run,
@@ -319,7 +323,7 @@ impl Watch {
             stopping,
             stop,
         } = self;
-        let mut asked = Instant::now();
+        let (mut asked, started) = (Instant::now(), Instant::now());
         let mut stopped = false;
         // The others learn why this part fails (a panic here, a loss
         // seen here) before its arcs break under them.
@@ -333,6 +337,16 @@ impl Watch {
         while !stop.load(Ordering::Acquire) {
             if let Some(why) = halt.failure() {
                 tell(&why);
+            }
+            let late = started.elapsed() > attach_within;
+            if let Some(w) = watched.iter().find(|w| late && !w.health.attached()) {
+                let why = format!(
+                    "machine `{}` never connected the arc {} within {attach_within:?}: is its part stuck?",
+                    w.peer, w.label
+                );
+                tell(&format!("halted: {why}"));
+                halt.halt(why);
+                return;
             }
             if let Some((w, e)) = watched.iter().find_map(|w| failure(w).map(|e| (w, e))) {
                 let (dir, m) = (if w.outgoing { "to" } else { "from" }, &w.peer);

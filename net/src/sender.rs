@@ -228,6 +228,15 @@ impl Health {
         }
     }
 
+    /// False while a receiving end's stream has not reached it (its
+    /// sender has not connected yet); true for a sending end.
+    pub fn attached(&self) -> bool {
+        match &self.0 {
+            Watched::Sending(_) => true,
+            Watched::Receiving(i) => i.lock().attached,
+        }
+    }
+
     /// True once the arc ended cleanly: on the sending side, the receiver
     /// took the end and closed the stream, so nothing is on its way; on
     /// the receiving side, the end was taken.
