@@ -548,6 +548,11 @@ impl MachineRun {
 }
 
 impl Drop for MachineRun {
+    /// Halts this part without draining (unlike dropping a one-machine
+    /// `Running`, which stops it and lets it drain): what it would drain
+    /// may come from other machines, which are not waited for here. Its
+    /// arcs break, so the other machines halt too. Call `stop` and `join`
+    /// to end a graph cleanly.
     fn drop(&mut self) {
         if let Some(r) = self.running.take() {
             r.stopper().halt("the machine's run was dropped");
