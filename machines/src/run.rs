@@ -112,6 +112,8 @@ impl Program {
         let deadline = Instant::now() + config.join_timeout;
         let membership = Arc::new(join(&cluster, &me, deadline)?);
         let (members, run) = agree(&cluster, &membership, &names, machine, deadline)?;
+        // Past the barrier: see `MachineRun::shut`.
+        cluster.tell(&membership, &format!("started/{run}/{machine}"), "")?;
         let mut peers = HashMap::new();
         for m in &members {
             let addr = m
@@ -154,6 +156,7 @@ impl Program {
         };
         let part = MachineRun {
             machine: machine.to_owned(),
+            join_timeout: config.join_timeout,
             stop_told: std::sync::OnceLock::new(),
             drain_timeout: config.drain_timeout,
             machines: names,
@@ -262,7 +265,7 @@ fn all_joined(
 
 /// How long a machine that saw an arc fail waits to read why its peer
 /// stopped, if the peer says.
-const OUTCOME_WAIT: Duration = Duration::from_millis(300);
+const OUTCOME_WAIT: Duration = Duration::from_millis(500);
 
 /// Why `machine` stopped, as it told (a panic there, a loss it saw), if
 /// it does within [`OUTCOME_WAIT`].
@@ -397,6 +400,7 @@ impl Watch {
 /// This machine's part of a running graph.
 pub struct MachineRun {
     machine: String,
+    join_timeout: Duration,
     /// When this machine told the others to stop.
     stop_told: std::sync::OnceLock<Instant>,
     drain_timeout: Duration,
@@ -543,6 +547,24 @@ impl MachineRun {
         }
         // The transport first: the peers' arcs break at once, and they halt.
         self.endpoint.take();
+        // A part that finished at once must not leave before every machine
+        // is past the barrier: one still at it would miss this one's
+        // `ready` (it goes with the lease) and wait for it in vain.
+        let prefix = format!("started/{}/", self.run);
+        let deadline = Instant::now() + self.join_timeout;
+        let waiting = |started: &[(String, String)], members: &[Member]| {
+            self.machines.iter().any(|m| {
+                !started.iter().any(|(k, _)| k == m) && members.iter().any(|x| &x.machine.name == m)
+            })
+        };
+        while Instant::now() < deadline {
+            match (self.cluster.told(&prefix), self.cluster.members()) {
+                (Ok(started), Ok(members)) if waiting(&started, &members) => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                _ => break,
+            }
+        }
         self.membership.take();
     }
 }

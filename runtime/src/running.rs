@@ -658,10 +658,11 @@ impl Running {
                 .expect("evoflow worker thread panicked outside a component");
             components.extend(finals);
         }
-        if let Some(p) = lock(&self.shared.panic).take() {
+        // Cloned, not taken: a `Stopper` still says why the graph failed.
+        if let Some(p) = lock(&self.shared.panic).clone() {
             return Err(RunError::Panicked(p));
         }
-        if let Some(why) = lock(&self.shared.halted).take() {
+        if let Some(why) = lock(&self.shared.halted).clone() {
             return Err(RunError::Halted(why));
         }
         Ok(Report { components })
