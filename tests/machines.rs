@@ -9,8 +9,8 @@ mod link;
 
 use etcd::Etcd;
 use evoflow::{
-    component, graph, Flow, MachineConfig, MachineError, Outputs, Program, Refusal, RunError,
-    Update, UpdateError,
+    component, graph, Flow, GraphBuilder, MachineConfig, MachineError, Outputs, Program, Refusal,
+    RunError, Update, UpdateError,
 };
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -110,6 +110,15 @@ fn program(end: u64) -> Program {
     }
 }
 
+/// Runs machine `m` of `program` to its end on a thread of its own.
+fn machine_thread(
+    m: &'static str,
+    program: Program,
+    config: MachineConfig,
+) -> std::thread::JoinHandle<Result<evoflow::Report, MachineError>> {
+    std::thread::spawn(move || program.run_on(m, &config)?.join())
+}
+
 fn config(etcd: &Etcd) -> MachineConfig {
     MachineConfig::new(etcd.endpoints(), "127.0.0.1:0".parse().unwrap())
 }
@@ -118,10 +127,7 @@ fn config(etcd: &Etcd) -> MachineConfig {
 fn a_graph_over_two_machines_delivers_every_packet_once_in_order() {
     let Some(etcd) = Etcd::start() else { return };
     const N: u64 = 50_000;
-    let front = {
-        let config = config(&etcd);
-        std::thread::spawn(move || program(N).run_on("front", &config)?.join())
-    };
+    let front = machine_thread("front", program(N), config(&etcd));
     let back = program(N).run_on("back", &config(&etcd)).unwrap();
     let schedule = back.running().schedule();
     let names: Vec<&str> = schedule
@@ -145,10 +151,7 @@ fn a_graph_over_two_machines_delivers_every_packet_once_in_order() {
 #[test]
 fn an_update_may_not_change_an_instance_with_an_arc_to_another_machine() {
     let Some(etcd) = Etcd::start() else { return };
-    let front = {
-        let config = config(&etcd);
-        std::thread::spawn(move || program(u64::MAX).run_on("front", &config)?.join())
-    };
+    let front = machine_thread("front", program(u64::MAX), config(&etcd));
     let back = program(u64::MAX).run_on("back", &config(&etcd)).unwrap();
     let refused = back
         .running()
@@ -350,10 +353,7 @@ fn an_arc_between_machines_holds_about_its_capacity_before_a_slow_consumer() {
         }
     };
     let Some(etcd) = Etcd::start() else { return };
-    let front = {
-        let config = config(&etcd);
-        std::thread::spawn(move || program().run_on("front", &config)?.join())
-    };
+    let front = machine_thread("front", program(), config(&etcd));
     let mut report = program()
         .run_on("back", &config(&etcd))
         .unwrap()
@@ -390,10 +390,7 @@ fn etcd_down_for_longer_than_a_lease_does_not_stop_the_data() {
     let Some(mut etcd) = Etcd::start() else {
         return;
     };
-    let front = {
-        let config = config(&etcd);
-        std::thread::spawn(move || program(u64::MAX).run_on("front", &config)?.join())
-    };
+    let front = machine_thread("front", program(u64::MAX), config(&etcd));
     let back = program(u64::MAX).run_on("back", &config(&etcd)).unwrap();
     // Both have started (front published its status) before etcd goes.
     let t = Instant::now();
@@ -427,10 +424,7 @@ fn etcd_down_for_longer_than_a_lease_does_not_stop_the_data() {
 fn a_finished_graph_runs_again_at_once() {
     let Some(etcd) = Etcd::start() else { return };
     for round in 0..3 {
-        let front = {
-            let config = config(&etcd);
-            std::thread::spawn(move || program(1_000).run_on("front", &config)?.join())
-        };
+        let front = machine_thread("front", program(1_000), config(&etcd));
         let back = program(1_000).run_on("back", &config(&etcd));
         let back = back.unwrap_or_else(|e| panic!("round {round}: {e}"));
         let check = back.join().unwrap().take::<Check>("check").unwrap();
@@ -497,10 +491,7 @@ fn a_slow_consumer_or_a_slowly_built_one_gets_every_packet() {
                 src.out -> sink.inp;
             }
         };
-        let front = {
-            let config = config(&etcd);
-            std::thread::spawn(move || program().run_on("front", &config)?.join())
-        };
+        let front = machine_thread("front", program(), config(&etcd));
         let back = program().run_on("back", &config(&etcd)).unwrap();
         let mut report = back
             .join()
@@ -612,10 +603,7 @@ fn an_update_whose_region_passes_through_another_machine_is_refused() {
         }
     };
     let Some(etcd) = Etcd::start() else { return };
-    let front = {
-        let config = config(&etcd);
-        std::thread::spawn(move || program().run_on("front", &config)?.join())
-    };
+    let front = machine_thread("front", program(), config(&etcd));
     let back = program().run_on("back", &config(&etcd)).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let both = Update::new()
@@ -652,10 +640,7 @@ fn a_machine_restarted_at_once_after_a_crash_takes_part_again() {
         );
     });
     assert!(why.contains("machine `front`"), "{why}");
-    let front = {
-        let config = config(&etcd);
-        std::thread::spawn(move || program(1_000).run_on("front", &config)?.join())
-    };
+    let front = machine_thread("front", program(1_000), config(&etcd));
     let back = program(1_000).run_on("back", &config(&etcd)).unwrap();
     let check = back.join().unwrap().take::<Check>("check").unwrap();
     assert_eq!((check.seen, check.wrong), (1_000, 0));
@@ -756,10 +741,7 @@ fn a_panic_on_one_machine_is_the_cause_the_other_reports() {
             mid.out -> sink.inp;
         }
     };
-    let back = {
-        let config = config(&etcd);
-        std::thread::spawn(move || program().run_on("back", &config)?.join())
-    };
+    let back = machine_thread("back", program(), config(&etcd));
     let front = program().run_on("front", &config(&etcd)).unwrap();
     let why = front.join().err().expect("front halted").to_string();
     assert!(
@@ -791,10 +773,7 @@ fn an_arc_that_never_connects_is_reported_within_the_join_timeout() {
     };
     let mut c = config(&etcd);
     c.join_timeout = Duration::from_secs(1);
-    let front = {
-        let c = c.clone();
-        std::thread::spawn(move || program().run_on("front", &c)?.join())
-    };
+    let front = machine_thread("front", program(), c.clone());
     let start = Instant::now();
     let why = program()
         .run_on("back", &c)
@@ -813,4 +792,64 @@ fn an_arc_that_never_connects_is_reported_within_the_join_timeout() {
         "{why}"
     );
     assert!(front.join().unwrap().is_err());
+}
+
+/// The same graph as `program`, built by hand: `Program::new` with a
+/// `GraphBuilder` per machine and the arcs between them from `Links`.
+fn program_by_hand(end: u64) -> Program {
+    Program::new(
+        "by-hand",
+        &[("front", 1), ("back", 1)],
+        move |machine, links| {
+            let to_double = "count.out -> double.inp";
+            let mut b = GraphBuilder::new("by-hand", 1);
+            if machine == "front" {
+                let count = b.instance("count", 0, Count { next: 0, end });
+                let link = links.sender::<(u64, String)>(0, to_double, "back", 8)?;
+                b.connect_to_machine(count, 0, to_double, link)?;
+            } else {
+                let double = b.instance("double", 0, Double);
+                let check = b.instance("check", 0, Check::default());
+                let link = links.receiver::<(u64, String)>(0, to_double, "front", 8)?;
+                b.connect_from_machine(double, 0, to_double, link)?;
+                b.connect::<(u64, String)>(double, 0, check, 0, 8)?;
+            }
+            Ok(b.build()?)
+        },
+    )
+}
+
+#[test]
+fn a_program_built_by_hand_runs_over_two_machines() {
+    let Some(etcd) = Etcd::start() else { return };
+    let front = machine_thread("front", program_by_hand(10_000), config(&etcd));
+    let back = program_by_hand(10_000)
+        .run_on("back", &config(&etcd))
+        .unwrap();
+    let check = back.join().unwrap().take::<Check>("check").unwrap();
+    assert_eq!((check.seen, check.wrong), (10_000, 0));
+    front.join().unwrap().unwrap();
+}
+
+#[test]
+fn an_unknown_machine_is_refused_with_the_machines_there_are() {
+    let config = MachineConfig::new(["http://127.0.0.1:1"], "127.0.0.1:0".parse().unwrap());
+    let e = program(1).run_on("middle", &config).err().unwrap();
+    assert!(matches!(e, MachineError::UnknownMachine { .. }), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "the graph has no machine `middle`; its machines are: front, back"
+    );
+}
+
+#[test]
+fn a_machine_that_never_joins_is_named() {
+    let Some(etcd) = Etcd::start() else { return };
+    let mut c = config(&etcd);
+    c.join_timeout = Duration::from_millis(500);
+    let e = program(1).run_on("front", &c).err().unwrap();
+    assert!(
+        matches!(&e, MachineError::NotJoined { missing, .. } if missing == &["back"]),
+        "{e}"
+    );
 }
