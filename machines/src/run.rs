@@ -264,12 +264,16 @@ fn all_joined(
 }
 
 /// How long a machine that saw an arc fail waits to read why its peer
-/// stopped, if the peer says.
-const OUTCOME_WAIT: Duration = Duration::from_millis(500);
+/// stopped: the peer closed the stream itself (its part failed and says
+/// why, through etcd, which may be slow under load) …
+const CAUSE_WAIT: Duration = Duration::from_secs(3);
+/// … or the stream broke (the peer died or was cut off, and says nothing
+/// unless it was halted by a loss of its own).
+const CAUSE_WAIT_BROKEN: Duration = Duration::from_millis(200);
 
 /// Why `machine` stopped, as it told (a panic there, a loss it saw), if
-/// it does within [`OUTCOME_WAIT`].
-fn told_outcome(cluster: &Cluster, run: i64, machine: &str) -> Option<String> {
+/// it does within `wait`.
+fn told_outcome(cluster: &Cluster, run: i64, machine: &str, wait: Duration) -> Option<String> {
     let start = Instant::now();
     loop {
         if let Ok(told) = cluster.told(&format!("outcome/{run}/{machine}")) {
@@ -277,7 +281,7 @@ fn told_outcome(cluster: &Cluster, run: i64, machine: &str) -> Option<String> {
                 return Some(why);
             }
         }
-        if start.elapsed() >= OUTCOME_WAIT {
+        if start.elapsed() >= wait {
             return None;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -353,7 +357,11 @@ impl Watch {
             }
             if let Some((w, e)) = watched.iter().find_map(|w| failure(w).map(|e| (w, e))) {
                 let (dir, m) = (if w.outgoing { "to" } else { "from" }, &w.peer);
-                let why = match told_outcome(&cluster, run, m) {
+                let wait = match e {
+                    NetError::Closed | NetError::Truncated => CAUSE_WAIT,
+                    _ => CAUSE_WAIT_BROKEN,
+                };
+                let why = match told_outcome(&cluster, run, m, wait) {
                     Some(cause) => format!("machine `{m}` stopped: {cause}"),
                     None => format!(
                         "machine `{m}` is lost to `{me}`: the arc {} {dir} it failed: {e}",
