@@ -145,8 +145,7 @@ impl Program {
                 members,
                 me: machine.to_owned(),
                 watched: watched.iter().map(Watched::clone_view).collect(),
-                halt: running.stopper(),
-                stopping: running.stopper(),
+                stopper: running.stopper(),
                 stop: stop.clone(),
             };
             std::thread::Builder::new()
@@ -192,11 +191,11 @@ fn join(cluster: &Cluster, me: &Machine, deadline: Instant) -> Result<Membership
 /// Waits until every machine of `names` has joined and said it is ready
 /// for the same run — named by the last incarnation among the members,
 /// which every machine reads alike and no earlier set of members had (a
-/// member that left and came back is a later incarnation). Then each knows all the others, and
-/// none can finish and leave before the others saw it join. A member
-/// replaced meanwhile (a crashed process's lease ran out; the machine
-/// joined again) changes the members, and the run with them. Gives the
-/// members and the run.
+/// member that left and came back is a later incarnation). Then each
+/// knows all the others, and none can finish and leave before the others
+/// saw it join. A member replaced meanwhile (a crashed process's lease
+/// ran out; the machine joined again) changes the members, and the run
+/// with them. Gives the members and the run.
 fn agree(
     cluster: &Cluster,
     member: &Membership,
@@ -308,8 +307,7 @@ struct Watch {
     members: Vec<Member>,
     me: String,
     watched: Vec<Watched>,
-    halt: Stopper,
-    stopping: Stopper,
+    stopper: Stopper,
     stop: Arc<AtomicBool>,
 }
 
@@ -326,8 +324,7 @@ impl Watch {
             members,
             me,
             watched,
-            halt,
-            stopping,
+            stopper,
             stop,
         } = self;
         let (mut asked, started) = (Instant::now(), Instant::now());
@@ -342,7 +339,7 @@ impl Watch {
             }
         };
         while !stop.load(Ordering::Acquire) {
-            if let Some(why) = halt.failure() {
+            if let Some(why) = stopper.failure() {
                 tell(&why);
             }
             let late = started.elapsed() > attach_within;
@@ -352,7 +349,7 @@ impl Watch {
                     w.peer, w.label
                 );
                 tell(&format!("halted: {why}"));
-                halt.halt(why);
+                stopper.halt(why);
                 return;
             }
             if let Some((w, e)) = watched.iter().find_map(|w| failure(w).map(|e| (w, e))) {
@@ -369,14 +366,14 @@ impl Watch {
                     ),
                 };
                 tell(&format!("halted: {why}"));
-                halt.halt(why);
+                stopper.halt(why);
                 return;
             }
             if asked.elapsed() >= ASK {
                 asked = Instant::now();
                 let asked = cluster.told(&format!("stop/{run}"));
                 if !stopped && asked.is_ok_and(|a| a.iter().any(|(rest, _)| rest.is_empty())) {
-                    stopping.stop();
+                    stopper.stop();
                     stopped = true;
                 }
                 // etcd down is no loss: the data does not go through it.
@@ -394,7 +391,7 @@ impl Watch {
                                 m.machine.name
                             );
                             tell(&format!("halted: {why}"));
-                            halt.halt(why);
+                            stopper.halt(why);
                             return;
                         }
                     }
