@@ -13,6 +13,16 @@ use support::Etcd;
 
 const MEMBER: &str = "EVOFLOW_CLUSTER_TEST_MEMBER";
 
+/// The names of the machines that are members now.
+fn names(cluster: &Cluster) -> Vec<String> {
+    cluster
+        .machines()
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect()
+}
+
 fn machine(name: &str, build: &str) -> Machine {
     Machine {
         name: name.into(),
@@ -54,9 +64,6 @@ fn a_machine_joins_with_its_address_and_build_and_a_killed_one_leaves_within_the
         .unwrap()
         .contains("joined")
     {}
-    let names = |c: &Cluster| -> Vec<String> {
-        c.machines().unwrap().into_iter().map(|m| m.name).collect()
-    };
     assert_eq!(names(&cluster), ["back", "front"]);
     assert_eq!(cluster.machines().unwrap()[0], machine("back", "b1"));
     // Alive past its lease: it renews.
@@ -270,13 +277,7 @@ fn a_member_rides_out_a_short_etcd_stall_and_knows_when_it_is_out() {
     signal(libc::SIGCONT);
     std::thread::sleep(LEASE * 2);
     assert_eq!(member.lost(), None);
-    let names: Vec<String> = cluster
-        .machines()
-        .unwrap()
-        .into_iter()
-        .map(|m| m.name)
-        .collect();
-    assert_eq!(names, ["a"]);
+    assert_eq!(names(&cluster), ["a"]);
     // etcd gone for longer than the lease: the member knows it may be out
     // (a machine cut off from etcd is out for the others).
     etcd.stop();
@@ -320,11 +321,5 @@ fn a_member_outlives_an_etcd_outage_longer_than_its_lease() {
     etcd.restart();
     std::thread::sleep(LEASE * 3);
     assert_eq!(member.lost(), None);
-    let names: Vec<String> = cluster
-        .machines()
-        .unwrap()
-        .into_iter()
-        .map(|m| m.name)
-        .collect();
-    assert_eq!(names, ["a"], "still a member after the outage");
+    assert_eq!(names(&cluster), ["a"], "still a member after the outage");
 }

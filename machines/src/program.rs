@@ -61,7 +61,9 @@ impl Program {
     }
 }
 
-/// An arc to or from another machine, as the monitor watches it.
+/// An arc to or from another machine, as the monitor watches it (a clone
+/// views the same arc).
+#[derive(Clone)]
 pub(crate) struct Watched {
     pub label: String,
     pub peer: String,
@@ -135,18 +137,5 @@ impl Links<'_> {
             health,
             broken: broken.clone(),
         });
-    }
-}
-
-impl Watched {
-    /// The same arc, for the monitor's thread.
-    pub(crate) fn clone_view(&self) -> Watched {
-        Watched {
-            label: self.label.clone(),
-            peer: self.peer.clone(),
-            outgoing: self.outgoing,
-            health: self.health.clone(),
-            broken: self.broken.clone(),
-        }
     }
 }

@@ -144,7 +144,7 @@ impl Program {
                 run,
                 members,
                 me: machine.to_owned(),
-                watched: watched.iter().map(Watched::clone_view).collect(),
+                watched: watched.clone(),
                 stopper: running.stopper(),
                 stop: stop.clone(),
             };
