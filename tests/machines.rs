@@ -806,12 +806,12 @@ fn program_by_hand(end: u64) -> Program {
             if machine == "front" {
                 let count = b.instance("count", 0, Count { next: 0, end });
                 let link = links.sender::<(u64, String)>(0, to_double, "back", 8)?;
-                b.connect_to_machine(count, 0, to_double, link)?;
+                b.connect_to_machine(count, 0, "double.inp", link)?;
             } else {
                 let double = b.instance("double", 0, Double);
                 let check = b.instance("check", 0, Check::default());
                 let link = links.receiver::<(u64, String)>(0, to_double, "front", 8)?;
-                b.connect_from_machine(double, 0, to_double, link)?;
+                b.connect_from_machine(double, 0, "count.out", link)?;
                 b.connect::<(u64, String)>(double, 0, check, 0, 8)?;
             }
             Ok(b.build()?)

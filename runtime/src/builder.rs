@@ -13,12 +13,11 @@ use crate::exec::restart::Factory;
 use crate::exec::worker::Worker;
 use crate::graph::Graph;
 use crate::model::component::{Assemble, Component, ComponentMeta, PacketType, PortMeta};
-use crate::model::shape::{CArc, Shape};
+use crate::model::shape::{CArc, RemoteArc, Shape};
 use crate::model::supervise::{OnPanic, Supervision};
 use evoflow_graph::{
     check_packet_type, check_port_number, check_wiring, topological_order, GraphError, Side,
 };
-use std::collections::HashSet;
 use std::fmt;
 
 /// Handle of an instance added to a [`GraphBuilder`].
@@ -63,10 +62,10 @@ pub struct GraphBuilder {
     supervision: Supervision,
     /// Workers dedicated to one instance (`#[blocking]`).
     dedicated: Vec<bool>,
-    /// Arcs with an end on another machine, and the instances on this one
-    /// with such an end.
+    /// The next id of an arc with an end on another machine, and those
+    /// arcs.
     remote_arcs: ArcId,
-    remote: HashSet<String>,
+    remote: Vec<RemoteArc>,
     through: Vec<(String, String)>,
 }
 
@@ -88,6 +87,11 @@ pub enum BuildError {
         /// Why, and what would fix it.
         why: &'static str,
     },
+    /// The end of an arc on another machine is not written `instance.port`.
+    NotAPort {
+        /// What was given.
+        text: String,
+    },
 }
 
 impl From<GraphError> for BuildError {
@@ -106,6 +110,10 @@ impl fmt::Display for BuildError {
                     "instance `{instance}` cannot be supervised as asked: {why}"
                 )
             }
+            BuildError::NotAPort { text } => write!(
+                f,
+                "`{text}` is not an instance's port: write the other machine's end of the arc as `instance.port`"
+            ),
         }
     }
 }
@@ -170,7 +178,7 @@ impl GraphBuilder {
             supervision: Supervision::STOP,
             dedicated: vec![false; workers.max(1)],
             remote_arcs: REMOTE_ARCS,
-            remote: HashSet::new(),
+            remote: Vec::new(),
             through: Vec::new(),
         }
     }
@@ -520,28 +528,27 @@ impl GraphBuilder {
         Ok(())
     }
 
-    /// Connects output `out` of `from` to an arc whose other end is on
-    /// another machine, sending through `link`; `label` names the arc in
-    /// messages (`a.out -> b.inp`). `graph!` calls this for the arcs a
-    /// `machines` graph cuts. An instance with such an arc cannot be
-    /// replaced or removed by a live update (its peer machine would not
-    /// take part).
+    /// Connects output `out` of `from` to input `to` (`instance.port`) on
+    /// another machine, sending through `link`. `graph!` calls this for
+    /// the arcs a `machines` graph cuts. The stream is fixed: live updates
+    /// may replace `from` (keeping the port) but not rewire the arc.
     pub fn connect_to_machine<T: Send + 'static>(
         &mut self,
         from: InstanceId,
         out: usize,
-        label: &str,
+        to: &str,
         link: Box<dyn RemoteSender<T>>,
     ) -> Result<(), BuildError> {
-        let meta = self.remote_port::<T>(from, Side::Output, out, label)?;
         let f = &self.instances[from.0];
-        if f.outputs[out].is_some() {
+        if f.outputs.get(out).is_some_and(Option::is_some) {
             return Err(GraphError::OutputShared {
-                port: format!("{}.{}", f.name, meta.name),
+                port: format!("{}.{}", f.name, f.meta.outputs[out].name),
                 arcs: 2,
             }
             .into());
         }
+        self.remote_port::<T>(from, Side::Output, out, to)?;
+        let f = &self.instances[from.0];
         let waker = self.sleepers[f.section].waker();
         let plan = remote_sender(self.remote_arcs, link, waker);
         self.remote_arcs += 1;
@@ -549,17 +556,17 @@ impl GraphBuilder {
         Ok(())
     }
 
-    /// Connects input `inp` of `to` to an arc whose other end is on
+    /// Connects input `inp` of `to` to output `from` (`instance.port`) on
     /// another machine, receiving through `link` (as
     /// [`GraphBuilder::connect_to_machine`]).
     pub fn connect_from_machine<T: Send + 'static>(
         &mut self,
         to: InstanceId,
         inp: usize,
-        label: &str,
+        from: &str,
         link: Box<dyn RemoteReceiver<T>>,
     ) -> Result<(), BuildError> {
-        self.remote_port::<T>(to, Side::Input, inp, label)?;
+        self.remote_port::<T>(to, Side::Input, inp, from)?;
         let waker = self.sleepers[self.instances[to.0].section].waker();
         let plan = remote_receiver(self.remote_arcs, link, waker);
         self.remote_arcs += 1;
@@ -568,25 +575,36 @@ impl GraphBuilder {
     }
 
     /// Records that a path leaves this machine at `from` (through an arc
-    /// to another machine) and comes back at `to`: a live update that
-    /// changes instances on both sides of it would need markers to cross
-    /// machines, and is refused. `graph!` records every such path.
+    /// to another machine) and comes back at `to`: an update on this
+    /// machine alone that changes instances on both sides of it would need
+    /// markers to cross machines, and is refused (a coordinated update,
+    /// which every machine takes part in, is not). `graph!` records every
+    /// such path.
     pub fn path_through_machines(&mut self, from: InstanceId, to: InstanceId) {
         let name = |i: InstanceId| self.instances[i.0].name.clone();
         let pair = (name(from), name(to));
         self.through.push(pair);
     }
 
-    /// Checks a port an arc to another machine ends at: it exists, carries
-    /// `T`, and its instance is placed; marks the instance as having such
-    /// an arc.
+    /// Checks the end here of an arc whose other end, `foreign`
+    /// (`instance.port`), is on another machine: the port exists, carries
+    /// `T`, and its instance is placed. Records the arc (under the id it
+    /// is about to get).
     fn remote_port<T: 'static>(
         &mut self,
         id: InstanceId,
         side: Side,
         port: usize,
-        label: &str,
+        foreign: &str,
     ) -> Result<&'static PortMeta, BuildError> {
+        let Some((other, _)) = foreign
+            .split_once('.')
+            .filter(|(i, p)| !i.is_empty() && !p.is_empty())
+        else {
+            return Err(BuildError::NotAPort {
+                text: foreign.to_owned(),
+            });
+        };
         let p = &self.instances[id.0];
         let ports = match side {
             Side::Input => p.meta.inputs,
@@ -601,15 +619,22 @@ impl GraphBuilder {
         )?;
         let meta = &ports[port];
         let port_name = format!("{}.{}", p.name, meta.name);
-        check_packet_type(
-            label,
-            &port_name,
-            &PacketType::of::<T>(),
-            &(meta.packet)(),
-            |t| t.name,
-        )?;
+        let incoming = side == Side::Input;
+        let label = match incoming {
+            true => format!("{foreign} -> {port_name}"),
+            false => format!("{port_name} -> {foreign}"),
+        };
+        let packet = PacketType::of::<T>();
+        check_packet_type(&label, &port_name, &packet, &(meta.packet)(), |t| t.name)?;
         p.placed(self.sleepers.len())?;
-        self.remote.insert(p.name.clone());
+        self.remote.push(RemoteArc {
+            id: self.remote_arcs,
+            local: (p.name.clone(), meta.name.to_owned()),
+            foreign: other.to_owned(),
+            incoming,
+            packet,
+            label,
+        });
         Ok(meta)
     }
 

@@ -54,11 +54,12 @@ pub use model::component::{
     Component, ComponentMeta, Flow, Migration, Outputs, PacketType, PortMeta, Wait,
 };
 pub use model::failure::{Hook, InstanceFailure, NotRun};
-pub use model::schedule::{ArcInfo, InstanceInfo, Schedule};
+pub use model::schedule::{ArcInfo, InstanceInfo, RemoteArcInfo, Schedule};
 pub use model::shape::{InstanceStatus, VersionChange, HISTORY};
 pub use model::state::{Resources, State, StateError};
 pub use model::supervise::{DeadLetter, OnPanic, Supervision, DEAD_LETTERS};
-pub use running::{Report, RunError, Running, Stopper};
+pub use running::{Report, RunError, Running, Stopper, Updater};
 pub use update::evolve::{Evolution, EvolutionError, Fate, InstanceEvolution};
 pub use update::refusal::Refusal;
 pub use update::request::{Rollback, Update, UpdateError, UpdateReport, DEFAULT_DEADLINE};
+pub use update::span::{Coordinator, Verdict, SPANNING_IDS};

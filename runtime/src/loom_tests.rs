@@ -44,6 +44,7 @@ fn loom_the_update_commits_only_if_everyone_prepared() {
             let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect();
             let sync = Arc::new(UpdateSync::new(
                 7,
+                false,
                 names(&["a", "b"]),
                 names(&["a", "b", "f"]),
                 Vec::new(),
@@ -335,6 +336,7 @@ fn loom_a_marker_staged_for_a_full_ring_is_never_slept_through() {
         let (sp, sq) = (Sleeper::new(), Sleeper::new());
         let sync = StdArc::new(UpdateSync::new(
             1,
+            false,
             names(&["p", "q"]),
             names(&["p", "q"]),
             vec![sp.waker(), sq.waker()],
@@ -396,6 +398,7 @@ fn loom_alignment_holds_what_follows_the_marker_until_both_arrived() {
         let sy = Sleeper::new();
         let sync = StdArc::new(UpdateSync::new(
             1,
+            false,
             Vec::new(),
             names(&["y"]),
             vec![sy.waker()],
@@ -462,7 +465,7 @@ fn loom_a_posted_part_is_never_slept_through_nor_lost() {
             let sleeper = Sleeper::new();
             let waker = sleeper.waker();
             let mailbox = StdArc::new(Mailbox::default());
-            let sync = StdArc::new(UpdateSync::new(1, Vec::new(), names(&["x"]), Vec::new()));
+            let sync = StdArc::new(UpdateSync::new(1, false, Vec::new(), names(&["x"]), Vec::new()));
             let handled = Arc::new(AtomicUsize::new(0));
             let control = {
                 let (mailbox, sync, handled) = (mailbox.clone(), sync.clone(), handled.clone());

@@ -13,6 +13,7 @@ use crate::sync::{lock, AtomicBool, AtomicUsize, Mutex, Ordering};
 use crate::update::control::Control;
 use crate::update::evolve::{Evolution, EvolutionError};
 use crate::update::request::{Rollback, Update, UpdateError, UpdateReport};
+use crate::update::span::Coordinator;
 use crate::update::watcher;
 use std::any::Any;
 use std::collections::HashMap;
@@ -461,6 +462,16 @@ impl Running {
         Stopper(self.shared.clone())
     }
 
+    /// A handle that takes part in updates spanning machines from another
+    /// thread: for the machines layer, whose coordination thread applies
+    /// this machine's part of updates other machines start.
+    pub fn updater(&self) -> Updater {
+        Updater {
+            control: self.control.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+
     /// The most recent dead letters (at most [`DEAD_LETTERS`](crate::DEAD_LETTERS)), oldest
     /// first, and how many there have been in all.
     ///
@@ -666,6 +677,38 @@ impl Running {
             return Err(RunError::Halted(why));
         }
         Ok(Report { components })
+    }
+}
+
+/// Takes part in updates spanning machines from another thread
+/// ([`Running::updater`]).
+#[derive(Clone)]
+pub struct Updater {
+    control: Arc<Control>,
+    shared: Arc<Shared>,
+}
+
+impl Updater {
+    /// Applies `update` as this machine's part of an update that spans
+    /// machines, which `coordinator` ties to the others' parts. Its region
+    /// is the whole graph's; every machine posts its part before any arms
+    /// it, and the decision is the machines' one. After
+    /// [`UpdateError::InDoubt`] the changing instances stay paused: halt
+    /// the part.
+    pub fn update_spanning(
+        &self,
+        update: Update,
+        coordinator: &mut dyn Coordinator,
+    ) -> Result<UpdateReport, UpdateError> {
+        if self.shared.abort.load(Ordering::Acquire) {
+            return Err(UpdateError::NotRunning);
+        }
+        self.control.apply_spanning(update, coordinator)
+    }
+
+    /// The schedule the graph runs with now (as [`Running::schedule`]).
+    pub fn schedule(&self) -> Schedule {
+        self.control.schedule()
     }
 }
 

@@ -145,6 +145,7 @@ fn cut(
     let b = builder();
     let d = &a.decl;
     let label = format!("{}.{} -> {}.{}", d.from, d.out, d.to, d.inp);
+    let (from_end, to_end) = (format!("{}.{}", d.from, d.out), format!("{}.{}", d.to, d.inp));
     let other = if sending { a.to } else { a.from };
     let peer = machines[g.instances[other].machine].name.to_string();
     let (fv, tv, cap, link) = (
@@ -159,12 +160,12 @@ fn cut(
         let end = if sending {
             quote_spanned!(arrow=>
                 let #link = #links.sender::<#packet>(#k, #label, #peer, #cap)?;
-                #b.connect_to_machine::<#packet>(#fv, #out, #label, #link)?;
+                #b.connect_to_machine::<#packet>(#fv, #out, #to_end, #link)?;
             )
         } else {
             quote_spanned!(arrow=>
                 let #link = #links.receiver::<#packet>(#k, #label, #peer, #cap)?;
-                #b.connect_from_machine::<#packet>(#tv, #inp, #label, #link)?;
+                #b.connect_from_machine::<#packet>(#tv, #inp, #from_end, #link)?;
             )
         };
         quote_spanned!(arrow=>

@@ -39,6 +39,21 @@ pub(crate) enum Failure {
     /// The deadline passed before these changing instances had prepared:
     /// the update aborted and nothing changed.
     TimedOut { unprepared: Vec<String> },
+    /// An update spanning machines aborted for a reason outside this
+    /// machine (another machine refused it, failed or was lost).
+    Elsewhere { why: String },
+}
+
+/// How the changing instances of a coordinated update stand here, as this
+/// machine's vote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Standing {
+    /// Every one prepared.
+    Prepared,
+    /// One failed (the update aborted here; see [`UpdateSync::failure`]).
+    Failed,
+    /// The deadline came first; these had not prepared.
+    Late(Vec<String>),
 }
 
 /// Shared by the instances of one update and the thread that submitted it.
@@ -49,10 +64,18 @@ pub(crate) enum Failure {
 /// control-plane bookkeeping behind mutexes, off the packet path.
 pub(crate) struct UpdateSync {
     pub id: u64,
+    /// Part of an update spanning machines: the decision is taken outside
+    /// (see [`UpdateSync::settle`]), not by the last instance to prepare.
+    coordinated: bool,
+    /// This machine voted to commit (coordinated only): from then on a
+    /// failure here cannot abort the update; the decision settles it.
+    voted: AtomicBool,
     armed: AtomicBool,
     decision: AtomicU8,
     /// Changing instances that have not prepared yet.
     unprepared: Mutex<Vec<String>>,
+    /// Told when the last one prepares, or one fails (coordinated only).
+    standing_cv: Condvar,
     /// The first failure. Recorded under this lock together with the
     /// decision it caused, so a reader sees both or neither.
     failure: Mutex<Option<Failure>>,
@@ -65,21 +88,27 @@ pub(crate) struct UpdateSync {
 impl UpdateSync {
     /// An update whose `changing` instances must prepare before it commits,
     /// and which is complete once every one of `participants` is done.
+    /// A coordinated update starts undecided even without changing
+    /// instances here: the others decide it.
     pub(crate) fn new(
         id: u64,
+        coordinated: bool,
         changing: Vec<String>,
         participants: Vec<String>,
         wakers: Vec<Arc<Waker>>,
     ) -> Self {
         UpdateSync {
             id,
+            coordinated,
+            voted: AtomicBool::new(false),
             armed: AtomicBool::new(false),
-            decision: AtomicU8::new(if changing.is_empty() {
+            decision: AtomicU8::new(if changing.is_empty() && !coordinated {
                 COMMIT
             } else {
                 UNDECIDED
             }),
             unprepared: Mutex::new(changing),
+            standing_cv: Condvar::new(),
             failure: Mutex::new(None),
             unfinished: Mutex::new(participants),
             finished_cv: Condvar::new(),
@@ -115,11 +144,70 @@ impl UpdateSync {
         self.wakers.iter().for_each(|w| w.force());
     }
 
-    /// Changing instance `instance` is ready; the last one commits.
+    /// Changing instance `instance` is ready; the last one commits (or,
+    /// coordinated, lets this machine vote).
     pub(crate) fn prepared(&self, instance: &str) {
         let mut unprepared = lock(&self.unprepared);
         unprepared.retain(|n| n != instance);
-        if unprepared.is_empty() && self.decide(COMMIT) {
+        if !unprepared.is_empty() {
+            return;
+        }
+        if self.coordinated {
+            self.standing_cv.notify_all();
+        } else if self.decide(COMMIT) {
+            self.wake();
+        }
+    }
+
+    /// Waits (until `deadline`) until every changing instance here has
+    /// prepared or one has failed (coordinated updates).
+    pub(crate) fn wait_standing(&self, deadline: Instant) -> Standing {
+        let mut unprepared = lock(&self.unprepared);
+        loop {
+            if self.decision() == Decision::Abort {
+                return Standing::Failed;
+            }
+            if unprepared.is_empty() {
+                return Standing::Prepared;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Standing::Late(unprepared.clone());
+            }
+            unprepared = self
+                .standing_cv
+                .wait_timeout(unprepared, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Records that this machine votes to commit, unless a failure came
+    /// first (then it must vote to abort). Returns whether it may.
+    pub(crate) fn vote_commit(&self) -> bool {
+        let failure = lock(&self.failure);
+        let may = failure.is_none() && self.decision() == Decision::Undecided;
+        self.voted.store(may, Ordering::Release);
+        may
+    }
+
+    /// The decision taken outside (coordinated updates). A failure here
+    /// after this machine voted to commit becomes a failure after the
+    /// commit; an abort without a failure here records `elsewhere`.
+    pub(crate) fn settle(&self, commit: bool, elsewhere: &str) {
+        let mut failure = lock(&self.failure);
+        let decided = self.decide(if commit { COMMIT } else { ABORT });
+        if commit {
+            if let Some(Failure::Prepare { instance, reason }) = failure.take() {
+                *failure = Some(Failure::AfterCommit { instance, reason });
+            }
+        } else if failure.is_none() {
+            *failure = Some(Failure::Elsewhere {
+                why: elsewhere.to_owned(),
+            });
+        }
+        drop(failure);
+        if decided {
             self.wake();
         }
     }
@@ -146,7 +234,9 @@ impl UpdateSync {
     /// a rollback.
     pub(crate) fn failed(&self, instance: &str, reason: InstanceFailure) {
         let mut failure = lock(&self.failure);
-        let aborted = self.decide(ABORT);
+        // Coordinated, after this machine voted to commit: the others may
+        // have committed; the decision settles it.
+        let aborted = !self.voted.load(Ordering::Acquire) && self.decide(ABORT);
         let instance = instance.to_owned();
         failure.get_or_insert(if !aborted && self.decision() == Decision::Commit {
             Failure::AfterCommit { instance, reason }
@@ -156,6 +246,10 @@ impl UpdateSync {
         drop(failure);
         if aborted {
             self.wake();
+        }
+        if self.coordinated {
+            drop(lock(&self.unprepared));
+            self.standing_cv.notify_all();
         }
     }
 
@@ -232,7 +326,7 @@ mod tests {
     /// installs) is a failure after the commit, never a rollback.
     #[test]
     fn a_failure_after_the_commit_is_not_reported_as_a_rollback() {
-        let sync = UpdateSync::new(1, names(&["a", "b"]), names(&["a", "b"]), Vec::new());
+        let sync = UpdateSync::new(1, false, names(&["a", "b"]), names(&["a", "b"]), Vec::new());
         sync.prepared("a");
         sync.prepared("b");
         assert_eq!(sync.decision(), Decision::Commit);
@@ -249,6 +343,7 @@ mod tests {
     fn the_deadline_aborts_only_an_undecided_update() {
         let sync = UpdateSync::new(
             2,
+            false,
             names(&["a", "b", "c"]),
             names(&["a", "b", "c"]),
             Vec::new(),
@@ -266,7 +361,7 @@ mod tests {
         assert_eq!(sync.decision(), Decision::Abort);
         assert_eq!(sync.failure(), Some(timed_out));
 
-        let done = UpdateSync::new(3, names(&["a"]), names(&["a"]), Vec::new());
+        let done = UpdateSync::new(3, false, names(&["a"]), names(&["a"]), Vec::new());
         done.prepared("a");
         assert!(!done.abort_late());
         assert_eq!(done.decision(), Decision::Commit);
@@ -275,7 +370,7 @@ mod tests {
     /// Waiting returns by the deadline with the participants not done.
     #[test]
     fn waiting_is_bounded_by_the_deadline() {
-        let sync = UpdateSync::new(4, names(&["a"]), names(&["a", "f"]), Vec::new());
+        let sync = UpdateSync::new(4, false, names(&["a"]), names(&["a", "f"]), Vec::new());
         sync.finish_one("f");
         let t = Instant::now();
         let left = sync.wait_until(t + std::time::Duration::from_millis(30));

@@ -32,6 +32,20 @@ pub struct ArcInfo {
     pub cross_section: bool,
 }
 
+/// An arc between an instance here and one on another machine (a graph
+/// over machines).
+#[derive(Clone, Debug)]
+pub struct RemoteArcInfo {
+    /// `a.out -> b.inp`.
+    pub label: String,
+    /// The instance on this machine.
+    pub instance: String,
+    /// The instance at the other end, on another machine.
+    pub foreign: String,
+    /// True if packets come in from the other machine.
+    pub incoming: bool,
+}
+
 /// Which worker runs which instance, in which order, and the arcs.
 #[derive(Clone, Debug)]
 pub struct Schedule {
@@ -39,8 +53,10 @@ pub struct Schedule {
     pub name: String,
     /// Instances per section, in run order.
     pub sections: Vec<Vec<InstanceInfo>>,
-    /// All arcs.
+    /// All arcs within this machine.
     pub arcs: Vec<ArcInfo>,
+    /// Arcs to and from other machines (none in a one-machine graph).
+    pub remote: Vec<RemoteArcInfo>,
 }
 
 impl Schedule {

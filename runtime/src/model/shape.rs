@@ -5,8 +5,8 @@
 use crate::channel::arc::ArcFactory;
 use crate::channel::port::ArcId;
 use crate::model::component::{ComponentMeta, PacketType};
-use crate::model::schedule::{ArcInfo, InstanceInfo, Schedule};
-use std::collections::{HashMap, HashSet};
+use crate::model::schedule::{ArcInfo, InstanceInfo, RemoteArcInfo, Schedule};
+use std::collections::HashMap;
 
 /// An instance.
 #[derive(Clone)]
@@ -19,6 +19,21 @@ pub(crate) struct CInstance {
     /// Arcs into and out of the instance.
     pub ins: Vec<ArcId>,
     pub outs: Vec<ArcId>,
+}
+
+/// An arc between an instance here and one on another machine.
+#[derive(Clone, Debug)]
+pub(crate) struct RemoteArc {
+    pub id: ArcId,
+    /// The end on this machine: instance and port.
+    pub local: (String, String),
+    /// The instance at the other end, on another machine.
+    pub foreign: String,
+    /// True if packets come in from the other machine.
+    pub incoming: bool,
+    pub packet: PacketType,
+    /// `a.out -> b.inp`.
+    pub label: String,
 }
 
 /// An arc.
@@ -54,15 +69,21 @@ pub(crate) struct Shape {
     pub order: Vec<String>,
     pub arcs: HashMap<ArcId, CArc>,
     pub next_arc: ArcId,
-    /// Instances with an arc to or from another machine: an update on
-    /// this machine alone cannot change them.
-    pub remote: HashSet<String>,
+    /// Arcs with one end here and the other on another machine. Their
+    /// streams are fixed: an update may replace the instances at their
+    /// ends (keeping the ports) but not rewire them.
+    pub remote: Vec<RemoteArc>,
     /// `(u, v)`: a path leaves this machine at `u` and comes back at `v`
     /// (through arcs to and from other machines).
     pub through: Vec<(String, String)>,
 }
 
 impl Shape {
+    /// The arcs between instance `name` and other machines.
+    pub(crate) fn remote_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a RemoteArc> {
+        self.remote.iter().filter(move |r| r.local.0 == name)
+    }
+
     /// True if `worker` is dedicated to a `#[blocking]` instance.
     pub(crate) fn is_dedicated(&self, worker: usize) -> bool {
         self.dedicated.get(worker).copied().unwrap_or(false)
@@ -100,7 +121,7 @@ impl Shape {
                 .collect(),
             arcs: HashMap::new(),
             next_arc: arcs.iter().map(|a| a.id + 1).max().unwrap_or(0),
-            remote: HashSet::new(),
+            remote: Vec::new(),
             through: Vec::new(),
         };
         arcs.into_iter().for_each(|a| shape.add_arc(a));
@@ -155,10 +176,21 @@ impl Shape {
                 cross_section: self.instances[&a.from.0].worker != self.instances[&a.to.0].worker,
             })
             .collect();
+        let remote = self
+            .remote
+            .iter()
+            .map(|r| RemoteArcInfo {
+                label: r.label.clone(),
+                instance: r.local.0.clone(),
+                foreign: r.foreign.clone(),
+                incoming: r.incoming,
+            })
+            .collect();
         Schedule {
             name: self.name.clone(),
             sections,
             arcs,
+            remote,
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::channel::arc::EndPlan;
 use crate::channel::port::ArcId;
 use crate::channel::wake::Waker;
 use crate::exec::contract::{ArcSpec, Change, ComponentChange, Notice, Reconfig, Unbuilt, Watch};
-use crate::exec::decision::{Decision, Failure, UpdateSync};
+use crate::exec::decision::{Decision, Failure, Standing, UpdateSync};
 use crate::exec::migrate::Migrator;
 use crate::exec::worker::{refuse, Command, Mailbox};
 use crate::model::failure::NotRun;
@@ -18,10 +18,11 @@ use crate::update::draft::Draft;
 use crate::update::evolve::{Evolution, EvolutionError};
 use crate::update::refusal::Refusal;
 use crate::update::request::{Edit, Rollback, Update, UpdateError, UpdateReport};
+use crate::update::span::{Coordinator, Verdict, SPANNING_IDS};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Instances reachable from `from` along arcs (forwards or backwards).
 /// Paths through other machines count: a packet that leaves this
@@ -54,6 +55,33 @@ fn reach(g: &Shape, from: &HashSet<String>, forward: bool) -> HashSet<String> {
     seen
 }
 
+/// How long the parts of a spanning update get to install the decision
+/// when it comes at (or after) the deadline.
+const FINISH_AFTER_DECISION: Duration = Duration::from_secs(1);
+
+/// The error a failure of an update is reported as.
+fn error_of(failure: Failure, limit: Duration) -> UpdateError {
+    match failure {
+        Failure::TimedOut { unprepared } => UpdateError::TimedOut {
+            deadline: limit,
+            unprepared,
+        },
+        Failure::AfterCommit { instance, reason } => {
+            UpdateError::FailedAfterCommit { instance, reason }
+        }
+        Failure::Prepare { instance, reason } => UpdateError::RolledBack { instance, reason },
+        Failure::Elsewhere { why } => UpdateError::AbortedElsewhere { why },
+    }
+}
+
+/// Why this machine votes against a spanning update that aborted here.
+fn refusal(sync: &UpdateSync, limit: Duration) -> String {
+    match sync.failure() {
+        Some(f) => error_of(f, limit).to_string(),
+        None => "it aborted".to_owned(),
+    }
+}
+
 /// The instances an update changes (S), and its region (R): S and every
 /// instance on a path between two of them (only possible with two or
 /// more).
@@ -62,7 +90,9 @@ struct Region {
     all: HashSet<String>,
 }
 
-fn region(old: &Shape, d: &Draft) -> Region {
+/// The instances an update changes: replaced, removed, or at an end of
+/// an arc it adds or drops.
+fn changing(old: &Shape, d: &Draft) -> HashSet<String> {
     let mut changing: HashSet<String> = d
         .metas
         .keys()
@@ -81,6 +111,11 @@ fn region(old: &Shape, d: &Draft) -> Region {
             }
         }
     }
+    changing
+}
+
+fn region(old: &Shape, d: &Draft) -> Region {
+    let changing = changing(old, d);
     let all = if changing.len() > 1 {
         let (down, up) = (reach(old, &changing, true), reach(old, &changing, false));
         down.intersection(&up)
@@ -280,21 +315,44 @@ impl Control {
 
     /// Applies `update`, waiting for it at most until its deadline.
     pub(crate) fn apply(&self, update: Update) -> Result<UpdateReport, UpdateError> {
+        self.run(update, None)
+    }
+
+    /// Applies `update` as this machine's part of an update spanning
+    /// machines, coordinated by `c` (see [`Coordinator`]).
+    pub(crate) fn apply_spanning(
+        &self,
+        update: Update,
+        c: &mut dyn Coordinator,
+    ) -> Result<UpdateReport, UpdateError> {
+        assert!(c.id() >= SPANNING_IDS, "ids of spanning updates are at least SPANNING_IDS");
+        self.run(update, Some(c))
+    }
+
+    fn run(
+        &self,
+        update: Update,
+        mut spanning: Option<&mut dyn Coordinator>,
+    ) -> Result<UpdateReport, UpdateError> {
         let start = Instant::now();
         let limit = update.limit();
         let deadline = start + limit;
         if update.watch.is_some()
-            && update
-                .edits
-                .iter()
-                .any(|e| !matches!(e, Edit::Replace { .. }))
+            && (spanning.is_some()
+                || update
+                    .edits
+                    .iter()
+                    .any(|e| !matches!(e, Edit::Replace { .. })))
         {
             return Err(UpdateError::Refused(Refusal::WatchedNotOnlyReplacing));
         }
         let mut holding = self.take_turn(deadline)?;
         let shape = lock(&self.shape);
         let name = shape.name.clone();
-        let id = self.next_update.fetch_add(1, Ordering::Relaxed);
+        let id = match &spanning {
+            Some(c) => c.id(),
+            None => self.next_update.fetch_add(1, Ordering::Relaxed),
+        };
         let touched: Vec<String> = update
             .edits
             .iter()
@@ -318,13 +376,32 @@ impl Control {
             UpdateError::Refused(why)
         };
         let mut draft = Draft::new(&shape, update.edits).map_err(refused)?;
-        let region = region(&shape, &draft);
-        across_machines(&shape, &region).map_err(refused)?;
+        let region = match &spanning {
+            None => {
+                let region = region(&shape, &draft);
+                across_machines(&shape, &region).map_err(refused)?;
+                region
+            }
+            Some(c) => {
+                let changing = changing(&shape, &draft);
+                if let Some(outside) = changing.iter().find(|n| !c.region().contains(*n)) {
+                    return Err(refused(Refusal::OutsideRegion {
+                        instance: outside.clone(),
+                    }));
+                }
+                Region {
+                    changing,
+                    all: c.region().clone(),
+                }
+            }
+        };
         self.end_watches_touched(&touched.iter().map(String::as_str).collect(), id);
         if let Some(w) = &watch {
             lock(&self.watches).push(Arc::downgrade(w));
         }
-        let (sync, commands) = self.plan(&shape, &mut draft, &region, id, watch.as_ref());
+        let coordinated = spanning.is_some();
+        let (sync, commands) =
+            self.plan(&shape, &mut draft, &region, id, coordinated, watch.as_ref());
         drop(shape);
         for (_, change) in &mut draft.report.replaced {
             change.update = id;
@@ -332,7 +409,7 @@ impl Control {
         draft.report.id = id;
         draft.report.participants = commands.len();
         let mut report = draft.report.clone();
-        if Instant::now() >= deadline {
+        if Instant::now() >= deadline && !coordinated {
             return Err(UpdateError::Busy {
                 update: None,
                 instances: Vec::new(),
@@ -340,16 +417,47 @@ impl Control {
         }
         // Every part is posted before the update is armed, so an instance
         // has its part before any marker of the update can reach it (see
-        // `ComponentNode::stale_markers`).
+        // `ComponentNode::stale_markers`); across machines, every machine
+        // posts before any arms.
         for (worker, command) in commands {
             if let Err(command) = self.mailboxes[worker].post(command) {
                 refuse(*command, NotRun::WorkerStopped(worker));
             }
         }
-        sync.arm();
         // Lingers (the next update waits for it) until every part is done.
         holding.lingering = Some(sync.clone());
-        let unfinished = sync.wait_until(deadline);
+        let mut finish_by = deadline;
+        if let Some(c) = spanning.as_deref_mut() {
+            match c.posted() {
+                // Armed aborted, the parts end at once.
+                Err(why) => sync.settle(false, &why),
+                Ok(()) => {
+                    sync.arm();
+                    let vote = match sync.wait_standing(deadline) {
+                        Standing::Prepared if sync.vote_commit() => Ok(()),
+                        Standing::Prepared | Standing::Failed => Err(refusal(&sync, limit)),
+                        Standing::Late(_) => {
+                            sync.abort_late();
+                            Err(refusal(&sync, limit))
+                        }
+                    };
+                    match c.vote(vote) {
+                        Verdict::Commit => sync.settle(true, ""),
+                        Verdict::Abort(why) => sync.settle(false, &why),
+                        Verdict::Unknown(why) => {
+                            let e = UpdateError::InDoubt { why };
+                            tracing::error!(update = id, graph = %name, "{e}");
+                            return Err(e);
+                        }
+                    }
+                    // The decision may come at the deadline: the parts
+                    // still get time to install it.
+                    finish_by = deadline.max(Instant::now() + FINISH_AFTER_DECISION);
+                }
+            }
+        }
+        sync.arm();
+        let unfinished = sync.wait_until(finish_by);
         if unfinished.is_empty() {
             holding.lingering = None;
         } else {
@@ -360,35 +468,23 @@ impl Control {
             draft.apply(&mut lock(&self.shape));
         }
         report.duration = start.elapsed();
-        match sync.failure() {
-            Some(Failure::TimedOut { unprepared }) => {
-                let e = UpdateError::TimedOut {
-                    deadline: limit,
-                    unprepared,
-                };
-                tracing::warn!(update = id, graph = %name, "{e}");
-                Err(e)
-            }
-            Some(Failure::AfterCommit { instance, reason }) => {
-                tracing::error!(update = id, graph = %name, "update failed after commit: `{instance}`: {reason}; the graph stops");
-                Err(UpdateError::FailedAfterCommit { instance, reason })
-            }
-            Some(Failure::Prepare { instance, reason }) => {
-                tracing::warn!(update = id, graph = %name, "update rolled back: `{instance}`: {reason}");
-                Err(UpdateError::RolledBack { instance, reason })
-            }
-            None if !unfinished.is_empty() => {
-                let e = UpdateError::CommittedUnfinished {
-                    instances: unfinished,
-                };
-                tracing::warn!(update = id, graph = %name, "{e}");
-                Err(e)
-            }
+        let e = match sync.failure() {
+            Some(f) => error_of(f, limit),
+            None if !unfinished.is_empty() => UpdateError::CommittedUnfinished {
+                instances: unfinished,
+            },
             None => {
                 tracing::info!(update = id, graph = %name, "{report}");
-                Ok(report)
+                return Ok(report);
             }
+        };
+        match e {
+            UpdateError::FailedAfterCommit { .. } => {
+                tracing::error!(update = id, graph = %name, "{e}")
+            }
+            _ => tracing::warn!(update = id, graph = %name, "{e}"),
         }
+        Err(e)
     }
 
     /// Computes every instance's part in the update (see `reconfig`).
@@ -401,6 +497,7 @@ impl Control {
             all: region,
         }: &Region,
         id: u64,
+        coordinated: bool,
         watch: Option<&Arc<Watch>>,
     ) -> (Arc<UpdateSync>, Vec<(usize, Command)>) {
         // Both ends of every new arc.
@@ -430,6 +527,13 @@ impl Control {
                 None => ArcSpec::Keep(id),
             };
             let (ins, outs) = (d.arcs(old, name, true), d.arcs(old, name, false));
+            // Arcs to other machines are kept as they are (the draft
+            // checked that the ports are).
+            let remote = |incoming: bool, port: &'static str| {
+                old.remote_of(name)
+                    .filter(move |r| r.incoming == incoming && r.local.1 == port)
+                    .map(|r| ArcSpec::Keep(r.id))
+            };
             let inputs = meta
                 .inputs
                 .iter()
@@ -437,18 +541,18 @@ impl Control {
                     ins.iter()
                         .filter(|a| a.to.1 == port.name)
                         .map(|a| spec(a.id, &mut rx_plans))
+                        .chain(remote(true, port.name))
                         .collect()
                 })
                 .collect();
             let outputs = meta
                 .outputs
                 .iter()
-                .map(|port| {
-                    let a = outs
-                        .iter()
-                        .find(|a| a.from.1 == port.name)
-                        .expect("validated: one arc per output");
-                    spec(a.id, &mut tx_plans)
+                .map(|port| match outs.iter().find(|a| a.from.1 == port.name) {
+                    Some(a) => spec(a.id, &mut tx_plans),
+                    None => remote(false, port.name)
+                        .next()
+                        .expect("validated: one arc per output"),
                 })
                 .collect();
             Change {
@@ -460,27 +564,43 @@ impl Control {
 
         let inserted: Vec<String> = d.inserted.keys().cloned().collect();
         let prepare: Vec<String> = changing.iter().chain(&inserted).cloned().collect();
-        let participants = region.iter().chain(&inserted).cloned().collect();
+        let participants = region
+            .iter()
+            .filter(|n| old.instances.contains_key(*n))
+            .chain(&inserted)
+            .cloned()
+            .collect();
         let sync = Arc::new(UpdateSync::new(
             id,
+            coordinated,
             prepare,
             participants,
             self.wakers.clone(),
         ));
         let mut commands = Vec::new();
-        for name in region {
+        // This machine's instances of the region (a spanning update's
+        // region holds the other machines' too).
+        for name in region.iter().filter(|n| old.instances.contains_key(*n)) {
             let inst = &old.instances[name];
+            // Across machines too: the region is the whole graph's.
+            let across = |incoming: bool| {
+                old.remote_of(name)
+                    .filter(move |r| r.incoming == incoming && region.contains(&r.foreign))
+                    .map(|r| r.id)
+            };
             let wait = inst
                 .ins
                 .iter()
                 .filter(|a| region.contains(&old.arcs[*a].from.0))
                 .copied()
+                .chain(across(true))
                 .collect();
             let forward = inst
                 .outs
                 .iter()
                 .filter(|a| region.contains(&old.arcs[*a].to.0))
                 .copied()
+                .chain(across(false))
                 .collect();
             let mut watched = None;
             let change = changing.contains(name).then(|| {
@@ -581,7 +701,7 @@ mod tests {
     fn parts(g: &Shape, edits: Vec<Edit>) -> BTreeMap<String, Part> {
         let mut d = Draft::new(g, edits).unwrap_or_else(|e| panic!("refused: {e}"));
         let region = region(g, &d);
-        let (_, commands) = control(g.workers).plan(g, &mut d, &region, 1, None);
+        let (_, commands) = control(g.workers).plan(g, &mut d, &region, 1, false, None);
         let label = |id: &ArcId| {
             g.arcs
                 .get(id)

@@ -175,6 +175,7 @@ impl Draft {
                 }
                 Edit::Remove { instance } => {
                     d.existing(shape, &instance)?;
+                    fixed(shape, &instance)?;
                     if d.metas.contains_key(&instance) {
                         return Err(Refusal::ReplacedAndRemoved { instance });
                     }
@@ -261,7 +262,7 @@ impl Draft {
         if self.meta(shape, name).is_none() {
             return Err(unknown(shape, name));
         }
-        across_machines(shape, name)
+        Ok(())
     }
 
     fn replace(
@@ -275,6 +276,17 @@ impl Draft {
             return Err(Refusal::ReplacedTwice { instance });
         }
         let (from, to) = (shape.instances[&instance].meta, incoming.meta());
+        for r in shape.remote_of(&instance) {
+            let ports = if r.incoming { to.inputs } else { to.outputs };
+            let kept = ports.iter().find(|p| p.name == r.local.1);
+            if kept.is_none_or(|p| (p.packet)() != r.packet) {
+                return Err(Refusal::RemotePortChanged {
+                    instance: instance.clone(),
+                    arc: r.label.clone(),
+                    by: to.name.to_owned(),
+                });
+            }
+        }
         if incoming.migrates() {
             if !from.state {
                 return Err(Refusal::NoStateExport {
@@ -316,8 +328,8 @@ impl Draft {
         capacity: Option<usize>,
     ) -> Result<(), Refusal> {
         let (f, t) = (endpoint(from)?, endpoint(to)?);
-        across_machines(shape, &f.0)?;
-        across_machines(shape, &t.0)?;
+        fixed(shape, &f.0)?;
+        fixed(shape, &t.0)?;
         let fm = self.meta(shape, &f.0).ok_or_else(|| unknown(shape, &f.0))?;
         let tm = self.meta(shape, &t.0).ok_or_else(|| unknown(shape, &t.0))?;
         let label = format!("{from} -> {to}");
@@ -385,17 +397,22 @@ impl Draft {
                     ));
                 }
             }
-            let count = |arcs: &[&CArc], port: &str, end: fn(&CArc) -> &str| {
+            // Arcs to other machines count too (kept: see `replace`).
+            let count = |incoming: bool, port: &str| {
+                let (arcs, end): (_, fn(&CArc) -> &str) = match incoming {
+                    true => (&ins, |a| &a.to.1),
+                    false => (&outs, |a| &a.from.1),
+                };
+                let remote = shape.remote_of(name);
                 arcs.iter().filter(|a| end(a) == port).count()
+                    + remote
+                        .filter(|r| r.incoming == incoming && r.local.1 == port)
+                        .count()
             };
             let wiring = check_wiring(
                 name,
-                meta.inputs
-                    .iter()
-                    .map(|p| (p.name, count(&ins, p.name, |a| &a.to.1))),
-                meta.outputs
-                    .iter()
-                    .map(|p| (p.name, count(&outs, p.name, |a| &a.from.1))),
+                meta.inputs.iter().map(|p| (p.name, count(true, p.name))),
+                meta.outputs.iter().map(|p| (p.name, count(false, p.name))),
             );
             if let Some(e) = wiring.into_iter().next() {
                 return Err(e.into());
@@ -435,15 +452,16 @@ impl Draft {
 }
 
 /// [`GraphError::UnknownInstance`], listing the graph's instances.
-/// Refuses changing `instance` if it has an arc to or from another
-/// machine: that machine would have to take part in the update.
-fn across_machines(shape: &Shape, instance: &str) -> Result<(), Refusal> {
-    if shape.remote.contains(instance) {
-        return Err(Refusal::AcrossMachines {
+/// Refuses removing or rewiring `instance` if it has an arc to or from
+/// another machine: that stream is fixed.
+fn fixed(shape: &Shape, instance: &str) -> Result<(), Refusal> {
+    match shape.remote_of(instance).next() {
+        Some(r) => Err(Refusal::FixedRemoteArc {
             instance: instance.to_owned(),
-        });
+            arc: r.label.clone(),
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn unknown(shape: &Shape, name: &str) -> Refusal {

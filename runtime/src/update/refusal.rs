@@ -41,11 +41,36 @@ pub enum Refusal {
         /// The worker.
         worker: usize,
     },
-    /// An update changes an instance with an arc to or from another
-    /// machine, which would have to take part.
+    /// An update on one machine alone whose region takes in a path
+    /// through another machine (it leaves at `instance`): the markers
+    /// would have to cross machines, which the others take no part in.
     AcrossMachines {
         /// The instance.
         instance: String,
+    },
+    /// An update would remove or rewire an instance at an arc to another
+    /// machine, whose stream is fixed.
+    FixedRemoteArc {
+        /// The instance.
+        instance: String,
+        /// The arc (`a.out -> b.inp`).
+        arc: String,
+    },
+    /// A machine's part of an update spanning machines changes an instance
+    /// the update did not name.
+    OutsideRegion {
+        /// The instance.
+        instance: String,
+    },
+    /// A replacement lacks the port, or the packet type, of an arc to
+    /// another machine that its instance has.
+    RemotePortChanged {
+        /// The instance.
+        instance: String,
+        /// The arc (`a.out -> b.inp`).
+        arc: String,
+        /// The replacing component.
+        by: String,
     },
     /// One update removes an instance and inserts one of the same name.
     RemovedAndInserted {
@@ -140,8 +165,26 @@ impl fmt::Display for Refusal {
             ),
             Refusal::AcrossMachines { instance } => write!(
                 f,
-                "`{instance}` has an arc to or from another machine, and updates that span \
-                 machines are not supported yet; change the instances around it instead"
+                "the update's region takes in a path that leaves this machine at `{instance}` \
+                 and comes back: its markers would cross machines that take no part in an \
+                 update of one machine; apply it to every machine at once \
+                 (`MachineRun::update_everywhere`)"
+            ),
+            Refusal::FixedRemoteArc { instance, arc } => write!(
+                f,
+                "`{arc}` connects `{instance}` to another machine, and that stream is fixed: \
+                 an update cannot remove `{instance}` or rewire that port (it can replace \
+                 `{instance}` by a component with the same port)"
+            ),
+            Refusal::OutsideRegion { instance } => write!(
+                f,
+                "this machine's part changes `{instance}`, which the update spanning machines \
+                 does not name; name every instance it changes"
+            ),
+            Refusal::RemotePortChanged { instance, arc, by } => write!(
+                f,
+                "replacing `{instance}` by `{by}` would drop or retype its end of `{arc}`, \
+                 which crosses machines; the replacement must keep that port and its packet type"
             ),
             Refusal::RemovedAndInserted { instance } => write!(
                 f,

@@ -770,6 +770,21 @@ pub enum UpdateError {
     },
     /// The graph has finished or aborted.
     NotRunning,
+    /// An update spanning machines aborted for a reason outside this
+    /// machine (another machine refused or failed it, or was lost); every
+    /// instance here kept its old version and state.
+    AbortedElsewhere {
+        /// Why, as the machines' coordination reported it.
+        why: String,
+    },
+    /// This machine voted to commit an update spanning machines, but could
+    /// not learn the decision (the coordination store was unreachable):
+    /// its changing instances stay paused, and the part must stop (the
+    /// machines layer halts it), as the others may have committed.
+    InDoubt {
+        /// Why the decision could not be read.
+        why: String,
+    },
 }
 
 impl fmt::Display for UpdateError {
@@ -811,6 +826,13 @@ impl fmt::Display for UpdateError {
             UpdateError::NotRunning => {
                 f.write_str("update refused: the graph is no longer running")
             }
+            UpdateError::AbortedElsewhere { why } => {
+                write!(f, "update aborted on every machine, nothing changed here: {why}")
+            }
+            UpdateError::InDoubt { why } => write!(
+                f,
+                "update in doubt: this machine voted to commit but cannot learn the decision ({why}); its part must stop"
+            ),
         }
     }
 }
