@@ -65,9 +65,9 @@ pub use evoflow_runtime::{
     ArcInfo, BuildError, Component, ComponentMeta, DeadLetter, Evolution, EvolutionError, Fate,
     Flow, Graph, GraphBuilder, GraphError, Hook, InstanceEvolution, InstanceFailure, InstanceId,
     InstanceInfo, InstanceStatus, Migration, NotRun, OnPanic, Outputs, PacketType, Panic, PortMeta,
-    Recoverable, Refusal, Report, Resources, Rollback, RunError, Running, Schedule, Side, State,
-    StateError, Supervision, Update, UpdateError, UpdateReport, VersionChange, Wait, DEAD_LETTERS,
-    DEFAULT_DEADLINE, HISTORY,
+    Recoverable, Refusal, RemoteArcInfo, Report, Resources, Rollback, RunError, Running, Schedule,
+    Side, State, StateError, Supervision, Update, UpdateError, UpdateReport, VersionChange, Wait,
+    DEAD_LETTERS, DEFAULT_DEADLINE, HISTORY,
 };
 
 /// One graph over several machines (the `machines` feature, on by
@@ -76,7 +76,7 @@ pub use evoflow_runtime::{
 #[cfg(feature = "machines")]
 pub use evoflow_machines::{
     GraphStatus, InstanceSummary, MachineConfig, MachineError, MachineRun, MachineStatus, Portable,
-    Program,
+    Program, Replacements, Spanning, SpanningReport,
 };
 
 pub mod docs;

@@ -3,7 +3,8 @@
 
 use crate::error::ClusterError;
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse,
+    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, PutOptions, Txn, TxnOp,
+    TxnOpResponse, WatchOptions, WatchStream,
 };
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -46,6 +47,24 @@ pub enum Decision {
     Commit,
     /// Every machine stays on its old versions and state.
     Abort,
+}
+
+/// What the machines tell under a prefix, as it comes
+/// ([`Cluster::listen`]).
+pub struct Listening {
+    prefix: String,
+    stream: WatchStream,
+}
+
+/// A key a machine told, as [`Cluster::heard`] gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Told {
+    /// The key, the listened prefix cut off.
+    pub key: String,
+    /// Its value.
+    pub value: String,
+    /// The store's revision that created the key (unique to it).
+    pub created: i64,
 }
 
 /// The graph's entry in etcd.
@@ -344,18 +363,86 @@ impl Cluster {
     /// Writes `value` at `key` (under the graph's prefix) for as long as
     /// `member`'s lease lives: what a machine tells the others — its
     /// status, that it is ready, a request to stop. Gone when it leaves.
-    pub fn tell(&self, member: &Membership, key: &str, value: &str) -> Result<(), ClusterError> {
+    /// Returns the store's revision after the write: unique to it, and the
+    /// same for every reader.
+    pub fn tell(&self, member: &Membership, key: &str, value: &str) -> Result<i64, ClusterError> {
         let mut client = self.client.clone();
         let key = format!("/evoflow/{}/told/{key}", self.graph);
         let options = PutOptions::new().with_lease(member.lease);
-        self.runtime
+        let put = self
+            .runtime
             .block_on(client.put(key, value, Some(options)))?;
-        Ok(())
+        Ok(put.header().map_or(0, |h| h.revision()))
+    }
+
+    /// Listens to what the machines tell under `prefix` from now on (an
+    /// etcd watch): [`Cluster::heard`] waits for it. Read what was told
+    /// before with [`Cluster::told`].
+    pub fn listen(&self, prefix: &str) -> Result<Listening, ClusterError> {
+        let mut client = self.client.clone();
+        let prefix = format!("/evoflow/{}/told/{prefix}", self.graph);
+        let options = WatchOptions::new().with_prefix();
+        let stream = self
+            .runtime
+            .block_on(client.watch(prefix.clone(), Some(options)))?;
+        Ok(Listening { prefix, stream })
+    }
+
+    /// What was told under the listened prefix since the last call — each
+    /// key (the prefix cut off), value and the revision that created it —
+    /// waiting at most `wait` for something. Empty if nothing came. An
+    /// error (etcd restarted, say) ends the listening: listen again, and
+    /// read what was missed with [`Cluster::told`].
+    pub fn heard(&self, l: &mut Listening, wait: Duration) -> Result<Vec<Told>, ClusterError> {
+        let next = self
+            .runtime
+            .block_on(async { tokio::time::timeout(wait, l.stream.message()).await });
+        let Ok(next) = next else {
+            return Ok(Vec::new());
+        };
+        let Some(response) = next? else {
+            return Err(ClusterError::Malformed("the watch ended".into()));
+        };
+        if response.canceled() {
+            return Err(ClusterError::Malformed("etcd cancelled the watch".into()));
+        }
+        response
+            .events()
+            .iter()
+            .filter(|e| e.event_type() == EventType::Put)
+            .filter_map(|e| e.kv())
+            .map(|kv| {
+                let key = kv.key_str()?;
+                Ok(Told {
+                    key: key.strip_prefix(&l.prefix).unwrap_or(key).to_owned(),
+                    value: kv.value_str()?.to_owned(),
+                    created: kv.create_revision(),
+                })
+            })
+            .collect()
+    }
+
+    /// The decision of `update`, if one was taken ([`Cluster::decide`]).
+    pub fn decision(&self, update: u64) -> Result<Option<Decision>, ClusterError> {
+        let mut client = self.client.clone();
+        let found = self
+            .runtime
+            .block_on(client.get(self.decision_key(update), None))?;
+        match found.kvs().first() {
+            Some(kv) => parse(kv.value_str()?).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// What the machines told under `prefix` ([`Cluster::tell`]): each
     /// key, the prefix cut off, with its value.
     pub fn told(&self, prefix: &str) -> Result<Vec<(String, String)>, ClusterError> {
+        let all = self.told_all(prefix)?;
+        Ok(all.into_iter().map(|t| (t.key, t.value)).collect())
+    }
+
+    /// As [`Cluster::told`], with the revision that created each key.
+    pub fn told_all(&self, prefix: &str) -> Result<Vec<Told>, ClusterError> {
         let mut client = self.client.clone();
         let prefix = format!("/evoflow/{}/told/{prefix}", self.graph);
         let found = self
@@ -366,8 +453,11 @@ impl Cluster {
             .iter()
             .map(|kv| {
                 let key = kv.key_str()?;
-                let rest = key.strip_prefix(&prefix).unwrap_or(key).to_owned();
-                Ok((rest, kv.value_str()?.to_owned()))
+                Ok(Told {
+                    key: key.strip_prefix(&prefix).unwrap_or(key).to_owned(),
+                    value: kv.value_str()?.to_owned(),
+                    created: kv.create_revision(),
+                })
             })
             .collect()
     }

@@ -46,6 +46,27 @@ pub enum MachineError {
     /// This part finished, but other machines did not take all it sent
     /// them: each arc, with why.
     Undelivered(Vec<String>),
+    /// An update spanning machines was refused before any machine took
+    /// part: the text says what is wrong with it.
+    SpanningRefused(String),
+    /// An update spanning machines aborted: every machine kept its old
+    /// versions and state.
+    SpanningAborted {
+        /// Its id.
+        update: u64,
+        /// Why (the first machine that refused or failed it, a lost
+        /// machine, or the deadline).
+        why: String,
+    },
+    /// An update spanning machines committed, but these machines failed
+    /// to install it or did not say (each with what it said, or why
+    /// nothing is known).
+    SpanningUnfinished {
+        /// Its id.
+        update: u64,
+        /// The machines, each with its outcome.
+        machines: Vec<(String, String)>,
+    },
 }
 
 impl fmt::Display for MachineError {
@@ -77,6 +98,21 @@ impl fmt::Display for MachineError {
                 "finished, but not all it sent was taken: {}",
                 arcs.join("; ")
             ),
+            MachineError::SpanningRefused(why) => {
+                write!(f, "update spanning machines refused, nothing changed: {why}")
+            }
+            MachineError::SpanningAborted { update, why } => write!(
+                f,
+                "update #{update} spanning machines aborted, every machine kept its old versions: {why}"
+            ),
+            MachineError::SpanningUnfinished { update, machines } => {
+                let each: Vec<String> = machines.iter().map(|(m, o)| format!("`{m}`: {o}")).collect();
+                write!(
+                    f,
+                    "update #{update} spanning machines committed, but not everywhere in full: {}",
+                    each.join("; ")
+                )
+            }
         }
     }
 }

@@ -15,9 +15,12 @@
 //! [`MachineRun::join`] naming the machine and the cause. Recovery is not
 //! automatic: start the machines again.
 //!
-//! Not yet: updates that span machines. An update on one machine may
-//! change the instances there that have no arc to another machine; one
-//! that would change such an instance is refused
+//! An update may span machines ([`MachineRun::update_everywhere`], see
+//! the `span` module): every machine with an instance in its region takes
+//! part, markers cross machines in-band, and the decision is one etcd
+//! transaction — all install it or none does. An update on one machine
+//! ([`MachineRun::update`]) may replace any of its instances, but one
+//! whose region takes in a path through another machine is refused
 //! (`Refusal::AcrossMachines`).
 
 #![deny(missing_docs)]
@@ -26,9 +29,11 @@ mod error;
 mod link;
 mod program;
 mod run;
+mod span;
 mod status;
 
 pub use error::MachineError;
 pub use program::{Links, Portable, Program};
 pub use run::{MachineConfig, MachineRun};
+pub use span::{Replacements, Spanning, SpanningReport};
 pub use status::{GraphStatus, InstanceSummary, MachineStatus};

@@ -4,13 +4,15 @@
 
 use crate::error::MachineError;
 use crate::link::{Broken, NetReceiver, NetSender};
+use crate::span::Replacements;
 use evoflow_net::{Endpoint, Health};
 use evoflow_runtime::remote::{RemoteReceiver, RemoteSender};
-use evoflow_runtime::Graph;
+use evoflow_runtime::{Graph, Update};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// A packet type that may cross machines: serde on both ends. `graph!`
 /// requires it of every arc its placement cuts, at the arc's arrow.
@@ -32,6 +34,7 @@ pub struct Program {
     pub(crate) name: String,
     pub(crate) machines: Vec<(String, usize)>,
     pub(crate) build: BuildPart,
+    pub(crate) replacements: Option<Replacements>,
 }
 
 impl Program {
@@ -47,7 +50,20 @@ impl Program {
             name: name.into(),
             machines: machines.iter().map(|(m, w)| (m.to_string(), *w)).collect(),
             build: Box::new(build),
+            replacements: None,
         }
+    }
+
+    /// How this machine builds its part of an update spanning machines
+    /// ([`MachineRun::update_everywhere`](crate::MachineRun::update_everywhere)):
+    /// `make(part, instance, with)` adds the replacement of `instance` by
+    /// what `with` names to `part`, or says why this machine refuses.
+    pub fn replacements(
+        mut self,
+        make: impl Fn(Update, &str, &str) -> Result<Update, String> + Send + Sync + 'static,
+    ) -> Self {
+        self.replacements = Some(Arc::new(make));
+        self
     }
 
     /// The graph's name.

@@ -7,6 +7,7 @@
 
 use crate::error::MachineError;
 use crate::program::{Links, Program, Watched};
+use crate::span::{Coordination, Participant};
 use crate::status::{self, GraphStatus, MachineStatus};
 use evoflow_cluster::{Cluster, ClusterError, Machine, Member, Membership};
 use evoflow_net::{Endpoint, NetError};
@@ -15,7 +16,7 @@ use std::collections::HashMap;
 use std::hash::Hasher;
 use std::io::Read;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -136,6 +137,26 @@ impl Program {
         let running = graph.run()?;
         let stop = Arc::new(AtomicBool::new(false));
         let cluster = Arc::new(cluster);
+        let coordination = Arc::new(Coordination {
+            cluster: cluster.clone(),
+            membership: membership.clone(),
+            run,
+            me: machine.to_owned(),
+            members: members.clone(),
+        });
+        let participant = {
+            let p = Participant {
+                c: coordination.clone(),
+                part: running.updater(),
+                stopper: running.stopper(),
+                replacements: self.replacements,
+                stop: stop.clone(),
+            };
+            std::thread::Builder::new()
+                .name(format!("evoflow-updates-{machine}"))
+                .spawn(move || p.run())
+                .map_err(|e| MachineError::Io("starting the update thread".into(), e))?
+        };
         let monitor = {
             let watch = Watch {
                 attach_within: config.join_timeout,
@@ -165,6 +186,9 @@ impl Program {
             watched,
             stop,
             monitor: Some(monitor),
+            participant: Some(participant),
+            coordination,
+            requests: AtomicU64::new(0),
             endpoint: Some(endpoint),
             membership: Some(membership),
         };
@@ -410,13 +434,18 @@ pub struct MachineRun {
     stop_told: std::sync::OnceLock<Instant>,
     drain_timeout: Duration,
     /// The graph's machines, in the order `graph!` lists them.
-    machines: Vec<String>,
+    pub(crate) machines: Vec<String>,
     cluster: Arc<Cluster>,
     run: i64,
     running: Option<Running>,
     watched: Vec<Watched>,
     stop: Arc<AtomicBool>,
     monitor: Option<JoinHandle<()>>,
+    /// Takes part in updates spanning machines.
+    participant: Option<JoinHandle<()>>,
+    pub(crate) coordination: Arc<Coordination>,
+    /// Requests for spanning updates made here so far.
+    pub(crate) requests: AtomicU64,
     endpoint: Option<Endpoint>,
     membership: Option<Arc<Membership>>,
 }
@@ -465,14 +494,16 @@ impl MachineRun {
         Ok(GraphStatus(machines))
     }
 
-    fn publish(&self) -> Result<(), MachineError> {
+    pub(crate) fn publish(&self) -> Result<(), MachineError> {
         let Some(member) = &self.membership else {
             return Ok(());
         };
-        let text = status::encode(&self.running().instances());
-        let key = format!("status/{}", self.machine);
-        self.cluster.tell(member, &key, &text)?;
-        Ok(())
+        status::publish(
+            &self.cluster,
+            member,
+            &self.machine,
+            &self.running().updater(),
+        )
     }
 
     /// Stops the graph on every machine: their sources are not called
@@ -547,8 +578,8 @@ impl MachineRun {
 
     fn shut(&mut self) {
         self.stop.store(true, Ordering::Release);
-        if let Some(m) = self.monitor.take() {
-            let _ = m.join();
+        for t in [self.monitor.take(), self.participant.take()] {
+            let _ = t.map(JoinHandle::join);
         }
         // The transport first: the peers' arcs break at once, and they halt.
         self.endpoint.take();

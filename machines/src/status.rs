@@ -4,8 +4,8 @@
 //! machine shows the whole graph.
 
 use crate::error::MachineError;
-use evoflow_cluster::ClusterError;
-use evoflow_runtime::InstanceStatus;
+use evoflow_cluster::{Cluster, ClusterError, Membership};
+use evoflow_runtime::{InstanceStatus, Updater};
 use std::fmt;
 
 /// An instance as its machine published it.
@@ -35,6 +35,49 @@ pub struct MachineStatus {
 /// The whole graph: every machine, in the order `graph!` lists them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GraphStatus(pub Vec<MachineStatus>);
+
+/// Publishes what `part` runs on `machine`: its instances (for
+/// `status`) and its arcs, instance to instance, with those leaving for
+/// other machines (for the region of an update spanning machines).
+pub(crate) fn publish(
+    cluster: &Cluster,
+    member: &Membership,
+    machine: &str,
+    part: &Updater,
+) -> Result<(), MachineError> {
+    cluster.tell(
+        member,
+        &format!("status/{machine}"),
+        &encode(&part.instances()),
+    )?;
+    let schedule = part.schedule();
+    let local = schedule.arcs.iter().map(|a| (&a.from.0, &a.to.0));
+    let leaving = schedule
+        .remote
+        .iter()
+        .filter(|r| !r.incoming)
+        .map(|r| (&r.instance, &r.foreign));
+    let arcs: String = local
+        .chain(leaving)
+        .map(|(from, to)| format!("{from}\t{to}\n"))
+        .collect();
+    cluster.tell(member, &format!("arcs/{machine}"), &arcs)?;
+    Ok(())
+}
+
+/// The arcs every machine published, instance to instance.
+pub(crate) fn arcs(cluster: &Cluster) -> Result<Vec<(String, String)>, MachineError> {
+    let mut all = Vec::new();
+    for (machine, text) in cluster.told("arcs/")? {
+        for line in text.lines() {
+            let (from, to) = line.split_once('\t').ok_or_else(|| {
+                ClusterError::Malformed(format!("arcs of machine `{machine}`: {line:?}"))
+            })?;
+            all.push((from.to_owned(), to.to_owned()));
+        }
+    }
+    Ok(all)
+}
 
 /// The text a machine publishes: one instance a line, tab-separated.
 pub(crate) fn encode(instances: &[InstanceStatus]) -> String {

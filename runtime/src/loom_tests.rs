@@ -465,7 +465,13 @@ fn loom_a_posted_part_is_never_slept_through_nor_lost() {
             let sleeper = Sleeper::new();
             let waker = sleeper.waker();
             let mailbox = StdArc::new(Mailbox::default());
-            let sync = StdArc::new(UpdateSync::new(1, false, Vec::new(), names(&["x"]), Vec::new()));
+            let sync = StdArc::new(UpdateSync::new(
+                1,
+                false,
+                Vec::new(),
+                names(&["x"]),
+                Vec::new(),
+            ));
             let handled = Arc::new(AtomicUsize::new(0));
             let control = {
                 let (mailbox, sync, handled) = (mailbox.clone(), sync.clone(), handled.clone());

@@ -710,6 +710,11 @@ impl Updater {
     pub fn schedule(&self) -> Schedule {
         self.control.schedule()
     }
+
+    /// Every instance with its version now (as [`Running::instances`]).
+    pub fn instances(&self) -> Vec<InstanceStatus> {
+        self.control.instances()
+    }
 }
 
 /// Stops or halts a running graph from another thread

@@ -145,7 +145,10 @@ fn cut(
     let b = builder();
     let d = &a.decl;
     let label = format!("{}.{} -> {}.{}", d.from, d.out, d.to, d.inp);
-    let (from_end, to_end) = (format!("{}.{}", d.from, d.out), format!("{}.{}", d.to, d.inp));
+    let (from_end, to_end) = (
+        format!("{}.{}", d.from, d.out),
+        format!("{}.{}", d.to, d.inp),
+    );
     let other = if sending { a.to } else { a.from };
     let peer = machines[g.instances[other].machine].name.to_string();
     let (fv, tv, cap, link) = (

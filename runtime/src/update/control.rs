@@ -325,7 +325,10 @@ impl Control {
         update: Update,
         c: &mut dyn Coordinator,
     ) -> Result<UpdateReport, UpdateError> {
-        assert!(c.id() >= SPANNING_IDS, "ids of spanning updates are at least SPANNING_IDS");
+        assert!(
+            c.id() >= SPANNING_IDS,
+            "ids of spanning updates are at least SPANNING_IDS"
+        );
         self.run(update, Some(c))
     }
 
@@ -375,7 +378,11 @@ impl Control {
             tracing::warn!(update = id, graph = %name, "update refused: {why}");
             UpdateError::Refused(why)
         };
-        let mut draft = Draft::new(&shape, update.edits).map_err(refused)?;
+        let draft = match spanning {
+            Some(_) => Draft::of(&shape, update.edits),
+            None => Draft::new(&shape, update.edits),
+        };
+        let mut draft = draft.map_err(refused)?;
         let region = match &spanning {
             None => {
                 let region = region(&shape, &draft);

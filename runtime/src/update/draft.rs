@@ -127,6 +127,13 @@ impl Draft {
         if edits.is_empty() {
             return Err(Refusal::Empty);
         }
+        Draft::of(shape, edits)
+    }
+
+    /// As [`Draft::new`], and no edits at all is a draft too: this
+    /// machine's part of an update spanning machines may only pass its
+    /// markers on.
+    pub(crate) fn of(shape: &Shape, edits: Vec<Edit>) -> Result<Draft, Refusal> {
         let mut d = Draft {
             metas: HashMap::new(),
             incoming: HashMap::new(),

@@ -1,0 +1,621 @@
+//! Updates that span machines.
+//!
+//! A machine asks ([`MachineRun::update_everywhere`]): it computes the
+//! update's region on the whole graph from what every machine published
+//! (instances and arcs) and writes the request in etcd. Each machine with
+//! an instance in the region — a participant — builds its part from the
+//! request (with the program's [`Replacements`]), posts it, and arms it
+//! once every participant has posted, so no marker reaches a machine
+//! before its part; markers cross machines in-band on the arcs. Each votes
+//! once its changing instances have prepared. The decision is one etcd
+//! transaction, taken by whichever machine sees it due first: commit only
+//! if every participant voted to and still holds its lease, else abort;
+//! every participant applies it. Every wait ends at the update's deadline;
+//! a machine that voted to commit and cannot learn the decision for
+//! [`IN_DOUBT`] after it halts its part (the others may have committed).
+
+use crate::error::MachineError;
+use crate::run::MachineRun;
+use crate::status;
+use evoflow_cluster::{Cluster, Decision, Listening, Member, Membership, LEASE};
+use evoflow_runtime::{
+    panic_text, Coordinator, Stopper, Update, UpdateError, Updater, Verdict, DEFAULT_DEADLINE,
+    SPANNING_IDS,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long after the deadline a machine that voted to commit keeps
+/// trying to learn the decision before it halts its part: longer than a
+/// lease, so a lost participant has left by then and an abort can be
+/// taken.
+const IN_DOUBT: Duration = Duration::from_secs(3 * LEASE.as_secs());
+/// How long a wait for news from etcd lasts before the state is read
+/// again (news wakes it at once).
+const REREAD: Duration = Duration::from_millis(50);
+/// How long the parts get, after the decision, to install it and say so.
+const FINISH: Duration = Duration::from_secs(2);
+
+/// An update every machine with an instance in its region takes part in.
+#[derive(Clone, Debug)]
+pub struct Spanning {
+    replace: Vec<(String, String)>,
+    deadline: Duration,
+}
+
+impl Default for Spanning {
+    fn default() -> Self {
+        Spanning::new()
+    }
+}
+
+impl Spanning {
+    /// An update that changes nothing yet, with the default deadline.
+    pub fn new() -> Self {
+        Spanning {
+            replace: Vec::new(),
+            deadline: DEFAULT_DEADLINE,
+        }
+    }
+
+    /// Replaces `instance`, on whichever machine runs it, by what that
+    /// machine's [`Replacements`] make of `with` (a name, a library path:
+    /// the program decides).
+    pub fn replace(mut self, instance: &str, with: &str) -> Self {
+        self.replace.push((instance.to_owned(), with.to_owned()));
+        self
+    }
+
+    /// How long every machine may take to prepare before the update
+    /// aborts everywhere.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+}
+
+/// Builds a machine's part of an update spanning machines: given the part
+/// so far, an instance on this machine and what the request replaces it
+/// with, the part with that replacement — or why this machine refuses the
+/// update (it then aborts everywhere).
+pub type Replacements = Arc<dyn Fn(Update, &str, &str) -> Result<Update, String> + Send + Sync>;
+
+/// An update spanning machines that committed everywhere.
+#[derive(Clone, Debug)]
+pub struct SpanningReport {
+    /// Its id, the same on every machine.
+    pub id: u64,
+    /// Each participating machine with its own report of its part.
+    pub machines: Vec<(String, String)>,
+    /// From the request to the last machine's report.
+    pub duration: Duration,
+}
+
+/// The request, as written in etcd: one field a line, tab-separated.
+struct Request {
+    deadline: Duration,
+    machines: Vec<String>,
+    region: HashSet<String>,
+    replace: Vec<(String, String)>,
+}
+
+impl Request {
+    fn encode(&self) -> String {
+        let mut region: Vec<&String> = self.region.iter().collect();
+        region.sort();
+        let mut text = format!("{}\n", self.deadline.as_millis());
+        text += &format!("machines\t{}\n", self.machines.join("\t"));
+        let region: Vec<&str> = region.iter().map(|s| s.as_str()).collect();
+        text += &format!("region\t{}\n", region.join("\t"));
+        for (instance, with) in &self.replace {
+            text += &format!("replace\t{instance}\t{with}\n");
+        }
+        text
+    }
+
+    fn decode(text: &str) -> Option<Request> {
+        let mut lines = text.lines();
+        let deadline = Duration::from_millis(lines.next()?.parse().ok()?);
+        let mut r = Request {
+            deadline,
+            machines: Vec::new(),
+            region: HashSet::new(),
+            replace: Vec::new(),
+        };
+        for line in lines {
+            let mut f = line.split('\t');
+            match (f.next()?, f) {
+                ("machines", f) => r.machines = f.map(str::to_owned).collect(),
+                ("region", f) => r.region = f.map(str::to_owned).collect(),
+                ("replace", mut f) => {
+                    let (i, w) = (f.next()?, f.next()?);
+                    r.replace.push((i.to_owned(), w.to_owned()));
+                }
+                _ => return None,
+            }
+        }
+        Some(r)
+    }
+}
+
+/// The region of an update that changes `changing`: those and every
+/// instance on a path between two of them, over `arcs` (instance to
+/// instance, on any machine).
+fn region(changing: &HashSet<String>, arcs: &[(String, String)]) -> HashSet<String> {
+    let reach = |forward: bool| {
+        let mut seen = changing.clone();
+        let mut todo: Vec<String> = changing.iter().cloned().collect();
+        while let Some(n) = todo.pop() {
+            for (from, to) in arcs {
+                let (here, next) = if forward { (from, to) } else { (to, from) };
+                if *here == n && seen.insert(next.clone()) {
+                    todo.push(next.clone());
+                }
+            }
+        }
+        seen
+    };
+    let (down, up) = (reach(true), reach(false));
+    down.intersection(&up).cloned().collect()
+}
+
+/// What the participants of one update said so far.
+struct Said {
+    posted: BTreeSet<String>,
+    votes: BTreeMap<String, Result<(), String>>,
+    decision: Option<Decision>,
+}
+
+impl Said {
+    /// The first refusal, as a reason.
+    fn refusal(&self) -> Option<String> {
+        self.votes.iter().find_map(|(m, v)| match v {
+            Err(why) => Some(format!("machine `{m}`: {why}")),
+            Ok(()) => None,
+        })
+    }
+}
+
+/// What every machine's coordination of spanning updates shares.
+pub(crate) struct Coordination {
+    pub cluster: Arc<Cluster>,
+    pub membership: Arc<Membership>,
+    pub run: i64,
+    pub me: String,
+    /// Every machine as it joined this run.
+    pub members: Vec<Member>,
+}
+
+impl Coordination {
+    fn key(&self, id: u64, rest: &str) -> String {
+        format!("span/{}/{id}/{rest}", self.run)
+    }
+
+    fn said(&self, id: u64) -> Result<Said, MachineError> {
+        let mut said = Said {
+            posted: BTreeSet::new(),
+            votes: BTreeMap::new(),
+            decision: self.cluster.decision(id)?,
+        };
+        for (key, value) in self.cluster.told(&self.key(id, ""))? {
+            if let Some(m) = key.strip_prefix("posted/") {
+                said.posted.insert(m.to_owned());
+            } else if let Some(m) = key.strip_prefix("vote/") {
+                let vote = match value.strip_prefix("no\t") {
+                    Some(why) => Err(why.to_owned()),
+                    None => Ok(()),
+                };
+                said.votes.insert(m.to_owned(), vote);
+            }
+        }
+        Ok(said)
+    }
+
+    /// Waits for news of the spanning updates (at most until `until`, and
+    /// [`REREAD`]); listens again if the listening ended.
+    fn wait(&self, listening: &mut Option<Listening>, until: Instant) {
+        let wait = until.saturating_duration_since(Instant::now()).min(REREAD);
+        match listening {
+            Some(l) => {
+                if self.cluster.heard(l, wait).is_err() {
+                    *listening = None;
+                }
+            }
+            None => {
+                *listening = self.cluster.listen(&format!("span/{}/", self.run)).ok();
+                if listening.is_none() {
+                    std::thread::sleep(wait);
+                }
+            }
+        }
+    }
+}
+
+/// This machine's side of one spanning update, for the runtime.
+struct Part<'a> {
+    c: &'a Coordination,
+    listening: &'a mut Option<Listening>,
+    id: u64,
+    region: HashSet<String>,
+    /// The participants.
+    machines: Vec<String>,
+    members: Vec<Member>,
+    deadline: Instant,
+    voted: bool,
+}
+
+impl Part<'_> {
+    /// Votes to abort, and takes the decision if nobody has: safe without
+    /// waiting, as no commit can be taken without this machine's vote.
+    /// Returns why, for the others.
+    fn refuse(&mut self, why: &str) -> String {
+        self.voted = true;
+        let key = self.c.key(self.id, &format!("vote/{}", self.c.me));
+        let _ = self
+            .c
+            .cluster
+            .tell(&self.c.membership, &key, &format!("no\t{why}"));
+        let _ = self
+            .c
+            .cluster
+            .decide(self.id, &self.members, Decision::Abort);
+        format!("machine `{}`: {why}", self.c.me)
+    }
+
+    /// Why an update that was decided to abort did.
+    fn aborted(&self, said: &Said) -> String {
+        let missing: Vec<&str> = self
+            .machines
+            .iter()
+            .filter(|m| !said.votes.contains_key(*m))
+            .map(String::as_str)
+            .collect();
+        said.refusal().unwrap_or_else(|| {
+            format!(
+                "not every machine had prepared in time, or one was lost (no vote from {})",
+                missing.join(", ")
+            )
+        })
+    }
+}
+
+impl Coordinator for Part<'_> {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn region(&self) -> &HashSet<String> {
+        &self.region
+    }
+
+    fn posted(&mut self) -> Result<(), String> {
+        let key = self.c.key(self.id, &format!("posted/{}", self.c.me));
+        if let Err(e) = self.c.cluster.tell(&self.c.membership, &key, "") {
+            return Err(self.refuse(&format!("could not say it posted its part: {e}")));
+        }
+        loop {
+            if let Ok(said) = self.c.said(self.id) {
+                if said.decision.is_some() || said.refusal().is_some() {
+                    // Only ever an abort: this machine has not voted.
+                    return Err(self.aborted(&said));
+                }
+                if self.machines.iter().all(|m| said.posted.contains(m)) {
+                    return Ok(());
+                }
+                if Instant::now() >= self.deadline {
+                    let missing: Vec<&str> = self
+                        .machines
+                        .iter()
+                        .filter(|m| !said.posted.contains(*m))
+                        .map(String::as_str)
+                        .collect();
+                    let why = format!(
+                        "machine(s) {} did not post their part by the deadline",
+                        missing.join(", ")
+                    );
+                    return Err(self.refuse(&why));
+                }
+            } else if Instant::now() >= self.deadline {
+                return Err(self.refuse("etcd could not be read"));
+            }
+            self.c.wait(self.listening, self.deadline);
+        }
+    }
+
+    fn vote(&mut self, vote: Result<(), String>) -> Verdict {
+        if let Err(why) = vote {
+            return Verdict::Abort(self.refuse(&why));
+        }
+        self.voted = true;
+        let key = self.c.key(self.id, &format!("vote/{}", self.c.me));
+        let mut told = false;
+        let mut trouble = String::new();
+        let give_up = self.deadline + IN_DOUBT;
+        loop {
+            if !told {
+                match self.c.cluster.tell(&self.c.membership, &key, "yes") {
+                    Ok(_) => told = true,
+                    Err(e) => trouble = e.to_string(),
+                }
+            }
+            match self.c.said(self.id) {
+                Ok(said) => {
+                    match said.decision {
+                        Some(Decision::Commit) => return Verdict::Commit,
+                        Some(Decision::Abort) => return Verdict::Abort(self.aborted(&said)),
+                        None => {}
+                    }
+                    let all_yes = self
+                        .machines
+                        .iter()
+                        .all(|m| matches!(said.votes.get(m), Some(Ok(()))));
+                    let propose = if said.refusal().is_some() || Instant::now() >= self.deadline {
+                        Some(Decision::Abort)
+                    } else if all_yes {
+                        Some(Decision::Commit)
+                    } else {
+                        None
+                    };
+                    if let Some(p) = propose {
+                        match self.c.cluster.decide(self.id, &self.members, p) {
+                            Ok(Decision::Commit) => return Verdict::Commit,
+                            Ok(Decision::Abort) => {
+                                let said = self.c.said(self.id).unwrap_or(said);
+                                return Verdict::Abort(self.aborted(&said));
+                            }
+                            Err(e) => trouble = e.to_string(),
+                        }
+                    }
+                }
+                Err(e) => trouble = e.to_string(),
+            }
+            if Instant::now() >= give_up {
+                return Verdict::Unknown(format!("etcd: {trouble}"));
+            }
+            self.c.wait(self.listening, give_up);
+        }
+    }
+}
+
+/// The thread on every machine that takes part in spanning updates.
+pub(crate) struct Participant {
+    pub c: Arc<Coordination>,
+    pub part: Updater,
+    pub stopper: Stopper,
+    pub replacements: Option<Replacements>,
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Participant {
+    /// Takes part in every spanning update asked, in the order etcd
+    /// ordered the requests (the same on every machine), until `stop`.
+    pub(crate) fn run(self) {
+        let prefix = format!("span/{}/", self.c.run);
+        let mut listening = None;
+        let mut queued: BTreeMap<u64, String> = BTreeMap::new();
+        let mut handled: BTreeSet<u64> = BTreeSet::new();
+        while !self.stop.load(Ordering::Acquire) {
+            if listening.is_none() {
+                // What was asked before (or while) nobody listened.
+                listening = self.c.cluster.listen(&prefix).ok();
+                if let Ok(all) = self.c.cluster.told_all(&format!("{prefix}request/")) {
+                    for t in all {
+                        queued.insert(SPANNING_IDS | t.created as u64, t.value);
+                    }
+                }
+            }
+            if let Some(l) = &mut listening {
+                match self.c.cluster.heard(l, Duration::from_millis(100)) {
+                    Ok(news) => {
+                        for t in news.into_iter().filter(|t| t.key.starts_with("request/")) {
+                            queued.insert(SPANNING_IDS | t.created as u64, t.value);
+                        }
+                    }
+                    Err(_) => listening = None,
+                }
+            } else {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            while let Some((id, text)) = queued.pop_first() {
+                if handled.insert(id) {
+                    self.handle(&mut listening, id, &text);
+                }
+            }
+        }
+    }
+
+    fn handle(&self, listening: &mut Option<Listening>, id: u64, text: &str) {
+        let Some(request) = Request::decode(text) else {
+            tracing::warn!(
+                update = id,
+                "a malformed request for an update spanning machines: {text:?}"
+            );
+            return;
+        };
+        if !request.machines.contains(&self.c.me) {
+            return;
+        }
+        let mut part = Part {
+            c: &self.c,
+            listening,
+            id,
+            members: self
+                .c
+                .members
+                .iter()
+                .filter(|m| request.machines.contains(&m.machine.name))
+                .cloned()
+                .collect(),
+            machines: request.machines.clone(),
+            region: request.region.clone(),
+            deadline: Instant::now() + request.deadline,
+            voted: false,
+        };
+        let outcome = match self.build(&request) {
+            Err(why) => Err(part.refuse(&why)),
+            Ok(update) => match self.part.update_spanning(update, &mut part) {
+                Ok(report) => Ok(report.to_string()),
+                Err(e) => {
+                    if !part.voted {
+                        part.refuse(&e.to_string());
+                    }
+                    if let UpdateError::InDoubt { .. } = e {
+                        self.stopper
+                            .halt(format!("update #{id} spanning machines: {e}"));
+                    }
+                    Err(e.to_string())
+                }
+            },
+        };
+        let said = match &outcome {
+            Ok(report) => format!("ok\t{report}"),
+            Err(why) => format!("err\t{why}"),
+        };
+        let key = self.c.key(id, &format!("done/{}", self.c.me));
+        let _ = self.c.cluster.tell(&self.c.membership, &key, &said);
+        let _ = status::publish(&self.c.cluster, &self.c.membership, &self.c.me, &self.part);
+    }
+
+    /// This machine's part: the replacements of its instances the request
+    /// names (none: it only passes markers on).
+    fn build(&self, request: &Request) -> Result<Update, String> {
+        let mine: HashSet<String> = self.part.instances().into_iter().map(|i| i.name).collect();
+        let mut update = Update::new().deadline(request.deadline);
+        for (instance, with) in request.replace.iter().filter(|(i, _)| mine.contains(i)) {
+            let Some(make) = &self.replacements else {
+                return Err(format!(
+                    "it cannot replace `{instance}`: its program gives no replacements (`Program::replacements`)"
+                ));
+            };
+            let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                make(update, instance, with)
+            }));
+            update = match made {
+                Ok(Ok(u)) => u,
+                Ok(Err(why)) => return Err(format!("replacing `{instance}` by {with:?}: {why}")),
+                Err(p) => {
+                    return Err(format!(
+                        "replacing `{instance}` by {with:?} panicked: {}",
+                        panic_text(p.as_ref())
+                    ))
+                }
+            };
+        }
+        Ok(update)
+    }
+}
+
+impl MachineRun {
+    /// Applies `spanning` on every machine with an instance in its region,
+    /// as one update: each machine builds its part with the program's
+    /// [`Replacements`]; markers cross machines in-band; the decision is
+    /// one etcd transaction. Either every participant installs its part,
+    /// or none does and each keeps its old versions and state (also when
+    /// a machine refuses, fails, is late or is lost before the decision).
+    pub fn update_everywhere(&self, spanning: Spanning) -> Result<SpanningReport, MachineError> {
+        let start = Instant::now();
+        let refused = |why: String| Err(MachineError::SpanningRefused(why));
+        let c = &self.coordination;
+        self.publish()?;
+        let mut owner: HashMap<String, String> = HashMap::new();
+        for m in self.status()?.0 {
+            for i in m.instances {
+                owner.insert(i.name, m.machine.clone());
+            }
+        }
+        if spanning.replace.is_empty() {
+            return refused("it names no instance to replace".into());
+        }
+        let mut changing = HashSet::new();
+        for (instance, with) in &spanning.replace {
+            if !owner.contains_key(instance) {
+                let mut all: Vec<&String> = owner.keys().collect();
+                all.sort();
+                let all: Vec<&str> = all.iter().map(|s| s.as_str()).collect();
+                return refused(format!(
+                    "no machine runs an instance `{instance}`; the instances are: {}",
+                    all.join(", ")
+                ));
+            }
+            if with.contains(['\t', '\n']) {
+                return refused(format!(
+                    "the replacement of `{instance}`, {with:?}, holds a tab or a newline"
+                ));
+            }
+            if !changing.insert(instance.clone()) {
+                return refused(format!("it replaces `{instance}` twice"));
+            }
+        }
+        let region = region(&changing, &status::arcs(&c.cluster)?);
+        let machines: Vec<String> = self
+            .machines
+            .iter()
+            .filter(|m| region.iter().any(|i| owner.get(i) == Some(*m)))
+            .cloned()
+            .collect();
+        let request = Request {
+            deadline: spanning.deadline,
+            machines: machines.clone(),
+            region,
+            replace: spanning.replace,
+        };
+        let mut listening = c.cluster.listen(&format!("span/{}/", c.run)).ok();
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        let key = format!("span/{}/request/{}/{n}", c.run, c.me);
+        let created = c.cluster.tell(&c.membership, &key, &request.encode())?;
+        let id = SPANNING_IDS | created as u64;
+        let until = Instant::now() + spanning.deadline + IN_DOUBT + FINISH;
+        let done = loop {
+            let done = c.cluster.told(&c.key(id, "done/")).unwrap_or_default();
+            if machines.iter().all(|m| done.iter().any(|(k, _)| k == m)) || Instant::now() >= until
+            {
+                break done;
+            }
+            c.wait(&mut listening, until);
+        };
+        let outcome = |m: &str| match done.iter().find(|(k, _)| k == m) {
+            Some((_, v)) => match v.split_once('\t') {
+                Some(("ok", report)) => Ok(report.to_owned()),
+                Some((_, why)) => Err(why.to_owned()),
+                None => Err(v.clone()),
+            },
+            None => Err("it did not say how its part ended (lost?)".to_owned()),
+        };
+        match c.cluster.decision(id)? {
+            Some(Decision::Abort) => {
+                let why = machines
+                    .iter()
+                    .find_map(|m| outcome(m).err())
+                    .unwrap_or_else(|| "aborted".to_owned());
+                Err(MachineError::SpanningAborted { update: id, why })
+            }
+            decided => {
+                let all: Vec<(String, Result<String, String>)> =
+                    machines.iter().map(|m| (m.clone(), outcome(m))).collect();
+                if decided.is_some() && all.iter().all(|(_, o)| o.is_ok()) {
+                    return Ok(SpanningReport {
+                        id,
+                        machines: all
+                            .into_iter()
+                            .map(|(m, o)| (m, o.unwrap_or_default()))
+                            .collect(),
+                        duration: start.elapsed(),
+                    });
+                }
+                let mut machines: Vec<(String, String)> = all
+                    .into_iter()
+                    .filter_map(|(m, o)| o.err().map(|why| (m, why)))
+                    .collect();
+                if decided.is_none() {
+                    machines.push(("etcd".to_owned(), "no decision could be read".to_owned()));
+                }
+                Err(MachineError::SpanningUnfinished {
+                    update: id,
+                    machines,
+                })
+            }
+        }
+    }
+}
