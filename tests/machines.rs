@@ -10,7 +10,7 @@ mod link;
 use etcd::Etcd;
 use evoflow::{
     component, graph, Flow, GraphBuilder, MachineConfig, MachineError, Outputs, Program, Refusal,
-    RunError, Update, UpdateError,
+    RunError, Spanning, Update, UpdateError,
 };
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -148,19 +148,32 @@ fn a_graph_over_two_machines_delivers_every_packet_once_in_order() {
     assert_eq!(report.take::<Count>("count").unwrap().next, N);
 }
 
+/// An instance with an arc to another machine may be replaced by an
+/// update of its machine alone (the stream is kept: before, the update was
+/// refused, as its change would have dropped the arc), but not removed or
+/// rewired.
 #[test]
-fn an_update_may_not_change_an_instance_with_an_arc_to_another_machine() {
+fn an_update_of_one_machine_replaces_an_instance_with_an_arc_to_another_and_keeps_the_arc() {
     let Some(etcd) = Etcd::start() else { return };
     let front = machine_thread("front", program(u64::MAX), config(&etcd));
     let back = program(u64::MAX).run_on("back", &config(&etcd)).unwrap();
     let refused = back
         .running()
-        .update(Update::new().replace_with("double", Double))
+        .update(
+            Update::new()
+                .remove("double")
+                .connect("count.out", "check.inp"),
+        )
         .unwrap_err();
     assert!(
-        matches!(&refused, UpdateError::Refused(Refusal::AcrossMachines { instance }) if instance == "double"),
+        matches!(&refused, UpdateError::Refused(Refusal::FixedRemoteArc { instance, arc })
+            if instance == "double" && arc == "count.out -> double.inp"),
         "{refused}"
     );
+    std::thread::sleep(Duration::from_millis(100));
+    back.running()
+        .update(Update::new().replace_with("double", Double))
+        .unwrap();
     // `check` has arcs on this machine only: it may be replaced (its
     // state migrated) while packets flow; every machine sees the version.
     std::thread::sleep(Duration::from_millis(200));
@@ -581,9 +594,10 @@ impl Read<2> {
 /// update of both would need its markers to cross machines. It is
 /// refused (it was accepted, and the new `y` handled packets of the old
 /// `x`: found by review); each alone is an update of one instance, which
-/// needs no marker and goes through.
+/// needs no marker and goes through. The same update spanning machines
+/// goes through: its markers cross to front and back.
 #[test]
-fn an_update_whose_region_passes_through_another_machine_is_refused() {
+fn an_update_whose_region_passes_through_another_machine_spans_them() {
     let program = || {
         graph! {
             name = "through";
@@ -594,13 +608,14 @@ fn an_update_whose_region_passes_through_another_machine_is_refused() {
             #[machine(back)] p: Pass;
             #[machine(front)] q: Pass;
             #[machine(back)] r: Pass;
-            #[machine(back)] y: Read<1>;
+            #[machine(back)] y: Seq<1>;
             src.out -> x.inp;
             x.out -> p.inp;
             p.out -> q.inp;
             q.out -> r.inp;
             r.out -> y.inp;
         }
+        .replacements(to_v2)
     };
     let Some(etcd) = Etcd::start() else { return };
     let front = machine_thread("front", program(), config(&etcd));
@@ -608,7 +623,7 @@ fn an_update_whose_region_passes_through_another_machine_is_refused() {
     std::thread::sleep(Duration::from_millis(300));
     let both = Update::new()
         .replace_with("x", TagV2)
-        .replace_with("y", Read::<2>::default());
+        .replace::<Seq<2>>("y");
     let refused = back.update(both).unwrap_err();
     assert!(
         matches!(&refused, UpdateError::Refused(Refusal::AcrossMachines { instance }) if instance == "p"),
@@ -616,12 +631,26 @@ fn an_update_whose_region_passes_through_another_machine_is_refused() {
     );
     // Nothing changed: the old `y` still sees only version 1.
     back.update(Update::new().replace_with("x", TagV1)).unwrap();
+    let report = back
+        .update_everywhere(Spanning::new().replace("x", "v2").replace("y", "v2"))
+        .unwrap();
+    let machines: Vec<&str> = report.machines.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(
+        machines,
+        ["front", "back"],
+        "`q` on front passes the markers on"
+    );
+    std::thread::sleep(Duration::from_millis(100));
     back.stop().unwrap();
     let mut report = back.join().unwrap();
     front.join().unwrap().unwrap();
-    let y = report.take::<Read<1>>("y").unwrap();
-    assert!(y.seen > 0);
-    assert_eq!(y.wrong, 0);
+    let sent = report.take::<Forever>("src").unwrap().0;
+    let y = report.take::<Seq<2>>("y").unwrap();
+    assert_eq!(
+        (y.next, y.wrong),
+        (sent, 0),
+        "only v1 packets before the swap, v2 after"
+    );
 }
 
 /// A machine restarted at once after a crash — its old lease not yet run
@@ -852,4 +881,216 @@ fn a_machine_that_never_joins_is_named() {
         matches!(&e, MachineError::NotJoined { missing, .. } if missing == &["back"]),
         "{e}"
     );
+}
+
+/// Checks that packets `(tag, n)` come with n = 0, 1, 2, … in order, each
+/// tagged `V` (the version of the tagger this version goes with).
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct Seq<const V: u32> {
+    next: u64,
+    wrong: u64,
+}
+
+#[component(state)]
+impl Seq<1> {
+    #[input]
+    fn inp(&mut self, (tag, n): (u32, u64)) {
+        self.wrong += u64::from(tag != 1 || n != self.next);
+        self.next = n + 1;
+    }
+}
+
+#[component(state, version = 2)]
+impl Seq<2> {
+    #[input]
+    fn inp(&mut self, (tag, n): (u32, u64)) {
+        self.wrong += u64::from(tag != 2 || n != self.next);
+        self.next = n + 1;
+    }
+
+    #[migrate(from = 1)]
+    fn from_v1(old: Seq<1>) -> Self {
+        Seq {
+            next: old.next,
+            wrong: old.wrong,
+        }
+    }
+}
+
+/// Passes packets on, slowly: the arcs before it stay full, so an update
+/// whose versions must change at one packet boundary has packets of the
+/// old version in flight.
+#[derive(Default)]
+struct SlowPass;
+
+#[component(outputs(out: (u32, u64)))]
+impl SlowPass {
+    #[input]
+    fn inp(&mut self, x: (u32, u64), out: &mut Outputs<Self>) {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_micros(20) {
+            std::hint::spin_loop();
+        }
+        out.out(x);
+    }
+}
+
+/// `src` and `x` (the tagger) on front, `p` and `y` (the checker) on back:
+/// a version of `x` goes with the same version of `y`, so the two must
+/// change at one packet boundary — an update spanning machines. `make`
+/// builds each machine's replacements.
+fn tagged(
+    make: impl Fn(Update, &str, &str) -> Result<Update, String> + Send + Sync + 'static,
+) -> Program {
+    graph! {
+        name = "spanning";
+        machines = { front: 1, back: 1 };
+        capacity = 16;
+        #[machine(front)] src: Forever = Forever(0);
+        #[machine(front)] x: TagV1;
+        #[machine(back)] p: SlowPass;
+        #[machine(back)] y: Seq<1>;
+        src.out -> x.inp;
+        x.out -> p.inp;
+        p.out -> y.inp;
+    }
+    .replacements(make)
+}
+
+fn to_v2(u: Update, instance: &str, with: &str) -> Result<Update, String> {
+    match (instance, with) {
+        ("x", "v2") => Ok(u.replace_with("x", TagV2)),
+        ("y", "v2") => Ok(u.replace::<Seq<2>>("y")),
+        _ => Err(format!("no replacement {with:?} for `{instance}`")),
+    }
+}
+
+fn versions(run: &evoflow::MachineRun) -> Vec<(String, u32)> {
+    let status = run.status().unwrap();
+    let mut all: Vec<(String, u32)> = status
+        .0
+        .iter()
+        .flat_map(|m| m.instances.iter().map(|i| (i.name.clone(), i.version)))
+        .collect();
+    all.sort();
+    all
+}
+
+/// The tagger on front and the checker on back change together while
+/// packets flow: the checker's new version sees only the new tagger's
+/// packets, its state migrated, and no packet is lost, duplicated or
+/// reordered. A request naming an unknown instance is refused; one that a
+/// machine refuses (it has no such replacement) aborts on both: nothing
+/// changes, and the packets keep flowing through the versions they had.
+#[test]
+fn an_update_spanning_two_machines_changes_both_at_one_packet_boundary() {
+    let Some(etcd) = Etcd::start() else { return };
+    let front = machine_thread("front", tagged(to_v2), config(&etcd));
+    let back = tagged(to_v2).run_on("back", &config(&etcd)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let unknown = back
+        .update_everywhere(Spanning::new().replace("z", "v2"))
+        .unwrap_err();
+    assert!(
+        matches!(&unknown, MachineError::SpanningRefused(why) if why.contains("`z`")),
+        "{unknown}"
+    );
+    let refused = back
+        .update_everywhere(Spanning::new().replace("x", "v3").replace("y", "v2"))
+        .unwrap_err();
+    assert!(
+        matches!(&refused, MachineError::SpanningAborted { why, .. }
+            if why.contains("front") && why.contains("v3")),
+        "{refused}"
+    );
+    let v1 = [
+        ("p".to_owned(), 1),
+        ("src".to_owned(), 1),
+        ("x".to_owned(), 1),
+        ("y".to_owned(), 1),
+    ];
+    assert_eq!(versions(&back), v1);
+    let report = back
+        .update_everywhere(Spanning::new().replace("x", "v2").replace("y", "v2"))
+        .unwrap();
+    let machines: Vec<&str> = report.machines.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(machines, ["front", "back"], "{report:?}");
+    assert_eq!(
+        versions(&back),
+        [
+            ("p".to_owned(), 1),
+            ("src".to_owned(), 1),
+            ("x".to_owned(), 2),
+            ("y".to_owned(), 2)
+        ]
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    back.stop().unwrap();
+    let mut report = back.join().unwrap();
+    let sent = front
+        .join()
+        .unwrap()
+        .unwrap()
+        .take::<Forever>("src")
+        .unwrap()
+        .0;
+    let y = report.take::<Seq<2>>("y").unwrap();
+    assert_eq!(
+        (y.next, y.wrong),
+        (sent, 0),
+        "every packet once, in order, of its version"
+    );
+}
+
+/// A participant that is late to build its part (here: its replacements
+/// take longer than the deadline) leaves both machines on their old
+/// versions: the update aborts at the deadline everywhere.
+#[test]
+fn an_update_spanning_machines_aborts_everywhere_when_one_is_late() {
+    let Some(etcd) = Etcd::start() else { return };
+    let slow_front = |u: Update, instance: &str, with: &str| {
+        if instance == "x" {
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        to_v2(u, instance, with)
+    };
+    let front = machine_thread("front", tagged(slow_front), config(&etcd));
+    let back = tagged(slow_front).run_on("back", &config(&etcd)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let start = Instant::now();
+    let late = back
+        .update_everywhere(
+            Spanning::new()
+                .replace("x", "v2")
+                .replace("y", "v2")
+                .deadline(Duration::from_millis(500)),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&late, MachineError::SpanningAborted { .. }),
+        "{late}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    let v1 = [
+        ("p".to_owned(), 1),
+        ("src".to_owned(), 1),
+        ("x".to_owned(), 1),
+        ("y".to_owned(), 1),
+    ];
+    assert_eq!(versions(&back), v1);
+    back.stop().unwrap();
+    let mut report = back.join().unwrap();
+    let sent = front
+        .join()
+        .unwrap()
+        .unwrap()
+        .take::<Forever>("src")
+        .unwrap()
+        .0;
+    let y = report.take::<Seq<1>>("y").unwrap();
+    assert_eq!((y.next, y.wrong), (sent, 0));
 }
