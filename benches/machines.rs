@@ -8,12 +8,15 @@
 //!     cargo bench --bench machines      # EVOFLOW_MACHINES_ROUNDS=5 by default
 //!
 //! Prints packets/s per round and the ratio across/within of each round,
-//! then the median and range of the ratios.
+//! then the median and range of the ratios. Then the latency of an update
+//! of two instances that change together — a tagger on front and its
+//! partner on back, as one update spanning the machines (etcd decides) —
+//! beside the same update within one machine.
 
 #[path = "../cluster/tests/support/etcd.rs"]
 mod etcd;
 
-use evoflow::{component, graph, Flow, MachineConfig, Outputs, Program};
+use evoflow::{component, graph, Flow, MachineConfig, Outputs, Program, Spanning, Update};
 use std::time::{Duration, Instant};
 
 /// Emits `left` packets made by `make`.
@@ -171,6 +174,150 @@ fn across_kib(etcd: &etcd::Etcd, n: u64) -> f64 {
     r.take::<SinkKiB>("sink").unwrap().0.rate()
 }
 
+/// Emits 0, 1, 2, … until stopped, about 64 per millisecond.
+struct Ticks(u64);
+
+#[component(outputs(out: u64))]
+impl Ticks {
+    #[source]
+    fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+        out.out(self.0);
+        self.0 += 1;
+        if self.0.is_multiple_of(64) {
+            return Flow::after(Duration::from_millis(1));
+        }
+        Flow::Continue
+    }
+}
+
+/// Tags packets with `V`.
+#[derive(Default)]
+struct Tag<const V: u32>;
+
+#[component(outputs(out: (u32, u64)))]
+impl Tag<1> {
+    #[input]
+    fn inp(&mut self, n: u64, out: &mut Outputs<Self>) {
+        out.out((1, n));
+    }
+}
+
+#[component(outputs(out: (u32, u64)), version = 2)]
+impl Tag<2> {
+    #[input]
+    fn inp(&mut self, n: u64, out: &mut Outputs<Self>) {
+        out.out((2, n));
+    }
+}
+
+/// Takes tagged packets (the tagger's partner: they change together).
+#[derive(Default)]
+struct Take<const V: u32>(u64);
+
+#[component]
+impl Take<1> {
+    #[input]
+    fn inp(&mut self, _x: (u32, u64)) {
+        self.0 += 1;
+    }
+}
+
+#[component(version = 2)]
+impl Take<2> {
+    #[input]
+    fn inp(&mut self, _x: (u32, u64)) {
+        self.0 += 1;
+    }
+}
+
+/// Replaces `instance` (`x`, the tagger, or `y`, its partner) by its
+/// version `with` (`1` or `2`).
+fn version(u: Update, instance: &str, with: &str) -> Result<Update, String> {
+    Ok(match (instance, with) {
+        ("x", "1") => u.replace_with("x", Tag::<1>),
+        ("x", "2") => u.replace_with("x", Tag::<2>),
+        ("y", "1") => u.replace_with("y", Take::<1>::default()),
+        ("y", "2") => u.replace_with("y", Take::<2>::default()),
+        _ => return Err(format!("no version {with:?} of `{instance}`")),
+    })
+}
+
+/// `k` updates of a tagger on front and its partner on back, back and
+/// forth while packets flow, each one update spanning the two machines:
+/// timed from the request to the last machine's report.
+fn spanning_latency(etcd: &etcd::Etcd, k: usize) -> Vec<Duration> {
+    let program = || {
+        graph! {
+            name = "bench-span";
+            machines = { front: 1, back: 1 };
+            capacity = 64;
+            #[machine(front)] src: Ticks = Ticks(0);
+            #[machine(front)] x: Tag<1>;
+            #[machine(back)] y: Take<1>;
+            src.out -> x.inp;
+            x.out -> y.inp;
+        }
+        .replacements(version)
+    };
+    let config = MachineConfig::new(etcd.endpoints(), "127.0.0.1:0".parse().unwrap());
+    let front = {
+        let config = config.clone();
+        std::thread::spawn(move || program().run_on("front", &config).unwrap().join().unwrap())
+    };
+    let back = program().run_on("back", &config).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let times = (0..k)
+        .map(|i| {
+            let to = if i % 2 == 0 { "2" } else { "1" };
+            let t = Instant::now();
+            back.update_everywhere(Spanning::new().replace("x", to).replace("y", to))
+                .unwrap();
+            t.elapsed()
+        })
+        .collect();
+    back.stop().unwrap();
+    back.join().unwrap();
+    front.join().unwrap();
+    times
+}
+
+/// The same `k` updates of the same two instances in one graph on one
+/// machine (two workers): the baseline.
+fn local_latency(k: usize) -> Vec<Duration> {
+    let running = graph! {
+        workers = 2;
+        capacity = 64;
+        #[worker(0)] src: Ticks = Ticks(0);
+        #[worker(0)] x: Tag<1>;
+        #[worker(1)] y: Take<1>;
+        src.out -> x.inp;
+        x.out -> y.inp;
+    }
+    .run()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let times = (0..k)
+        .map(|i| {
+            let to = if i % 2 == 0 { "2" } else { "1" };
+            let u = version(Update::new(), "x", to).unwrap();
+            let u = version(u, "y", to).unwrap();
+            let t = Instant::now();
+            running.update(u).unwrap();
+            t.elapsed()
+        })
+        .collect();
+    running.stop();
+    running.join().unwrap();
+    times
+}
+
+/// p50 and p99 of `times`, in ms.
+fn percentiles(mut times: Vec<Duration>) -> (f64, f64) {
+    times.sort();
+    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;
+    (at(0.5), at(0.99))
+}
+
 fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
     v.sort_by(|a, b| a.total_cmp(b));
     (v[v.len() / 2], v[0], v[v.len() - 1])
@@ -214,4 +361,25 @@ fn main() {
         let (m, lo, hi) = median(r);
         println!("{what}: across/within median {m:.2} [{lo:.2}, {hi:.2}] over {rounds} rounds");
     }
+    // Updates of a tagger and its partner, which change together.
+    let k = 100;
+    let (mut spans, mut locals) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (sp, lp) = (
+            percentiles(spanning_latency(&etcd, k)),
+            percentiles(local_latency(k)),
+        );
+        println!(
+            "round {round} update of 2 instances: across machines p50 {:.2} ms p99 {:.2} ms; one machine p50 {:.3} ms p99 {:.3} ms; p50 across/one {:.0}x",
+            sp.0, sp.1, lp.0, lp.1, sp.0 / lp.0
+        );
+        spans.push(sp);
+        locals.push(lp);
+    }
+    let (p50, lo50, hi50) = median(spans.iter().map(|p| p.0).collect());
+    let (p99, lo99, hi99) = median(spans.iter().map(|p| p.1).collect());
+    let (l50, _, _) = median(locals.iter().map(|p| p.0).collect());
+    println!(
+        "update spanning two machines ({k} per round): p50 median {p50:.2} ms [{lo50:.2}, {hi50:.2}], p99 median {p99:.2} ms [{lo99:.2}, {hi99:.2}]; one machine p50 median {l50:.3} ms"
+    );
 }

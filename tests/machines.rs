@@ -565,31 +565,6 @@ impl Pass {
     }
 }
 
-/// Reads packets of the tagger's version `V`; counts the others.
-#[derive(Default)]
-struct Read<const V: u32> {
-    seen: u64,
-    wrong: u64,
-}
-
-#[component]
-impl Read<1> {
-    #[input]
-    fn inp(&mut self, (tag, _): (u32, u64)) {
-        self.seen += 1;
-        self.wrong += u64::from(tag != 1);
-    }
-}
-
-#[component(version = 2)]
-impl Read<2> {
-    #[input]
-    fn inp(&mut self, (tag, _): (u32, u64)) {
-        self.seen += 1;
-        self.wrong += u64::from(tag != 2);
-    }
-}
-
 /// `x` and `y` are on back, the path between them goes through front: an
 /// update of both would need its markers to cross machines. It is
 /// refused (it was accepted, and the new `y` handled packets of the old

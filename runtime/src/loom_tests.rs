@@ -94,6 +94,69 @@ fn loom_the_update_commits_only_if_everyone_prepared() {
     }
 }
 
+/// A machine's part of an update spanning machines: `a` prepares while
+/// `b` prepares or gives up (its worker exits), and the control thread
+/// waits for the standing, votes and applies the decision as
+/// `Control::run` does. The vote and a failure race: whichever comes first
+/// wins, and a failure after a vote to commit is reported as a failure
+/// after the commit — never as a rollback while the others commit.
+#[test]
+fn loom_a_spanning_part_votes_once_and_reports_a_late_failure_as_after_commit() {
+    use crate::exec::decision::{Failure, Standing};
+    for fail in [false, true] {
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(3);
+        model.check(move || {
+            let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect();
+            let sync = Arc::new(UpdateSync::new(
+                crate::update::span::SPANNING_IDS,
+                true,
+                names(&["a", "b"]),
+                names(&["a", "b"]),
+                Vec::new(),
+            ));
+            let part = |name: &'static str, failing: bool| {
+                let sync = sync.clone();
+                thread::spawn(move || {
+                    sync.prepared(name);
+                    if failing {
+                        sync.give_up(name, NotRun::GraphFinished);
+                    } else {
+                        sync.finish_one(name);
+                    }
+                })
+            };
+            let (a, b) = (part("a", false), part("b", fail));
+            sync.arm();
+            // A failure here may abort (this machine has not voted); only
+            // the machines commit.
+            assert_ne!(
+                sync.decision(),
+                Decision::Commit,
+                "committed before the vote"
+            );
+            let voted = match sync.wait_standing(far_future()) {
+                Standing::Prepared => sync.vote_commit(),
+                Standing::Failed => false,
+                Standing::Late(_) => unreachable!("no deadline in the model"),
+            };
+            // The machines commit only if this one voted to.
+            sync.settle(voted, "elsewhere");
+            assert!(sync.wait_until(far_future()).is_empty());
+            match (voted, sync.failure()) {
+                (true, None) => assert!(!fail),
+                (true, Some(Failure::AfterCommit { instance, .. })) => assert_eq!(instance, "b"),
+                (false, Some(Failure::Prepare { instance, .. })) => assert_eq!(instance, "b"),
+                (v, f) => panic!("voted {v}, failure {f:?}"),
+            }
+            assert_eq!(sync.decision() == Decision::Commit, voted);
+            for t in [a, b] {
+                t.join().unwrap();
+            }
+        });
+    }
+}
+
 fn far_future() -> std::time::Instant {
     std::time::Instant::now() + std::time::Duration::from_secs(3600)
 }

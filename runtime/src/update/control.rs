@@ -335,7 +335,7 @@ impl Control {
     fn run(
         &self,
         update: Update,
-        mut spanning: Option<&mut dyn Coordinator>,
+        spanning: Option<&mut dyn Coordinator>,
     ) -> Result<UpdateReport, UpdateError> {
         let start = Instant::now();
         let limit = update.limit();
@@ -434,7 +434,7 @@ impl Control {
         // Lingers (the next update waits for it) until every part is done.
         holding.lingering = Some(sync.clone());
         let mut finish_by = deadline;
-        if let Some(c) = spanning.as_deref_mut() {
+        if let Some(c) = spanning {
             match c.posted() {
                 // Armed aborted, the parts end at once.
                 Err(why) => sync.settle(false, &why),
