@@ -3,8 +3,8 @@
 
 use crate::error::ClusterError;
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, PutOptions, Txn, TxnOp,
-    TxnOpResponse, WatchOptions, WatchStream,
+    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, KeyValue, PutOptions, Txn,
+    TxnOp, TxnOpResponse, WatchOptions, WatchStream,
 };
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -360,19 +360,79 @@ impl Cluster {
         parse(&d)
     }
 
+    /// Tells `value` at `key` ([`Cluster::tell`]) — a vote — and, in the
+    /// same write, commits `update` if every key of `others` holds the
+    /// same value already, nobody decided yet and every one of
+    /// `participants` is still a member (as [`Cluster::decide`]). Returns
+    /// whether this write committed it: the last vote decides without
+    /// another round to etcd.
+    pub fn vote_and_decide(
+        &self,
+        member: &Membership,
+        key: &str,
+        value: &str,
+        others: &[String],
+        update: u64,
+        participants: &[Member],
+    ) -> Result<bool, ClusterError> {
+        let mut client = self.client.clone();
+        let told = |k: &str| format!("/evoflow/{}/told/{k}", self.graph);
+        let decision = self.decision_key(update);
+        let mut when = vec![Compare::create_revision(
+            decision.clone(),
+            CompareOp::Equal,
+            0,
+        )];
+        when.extend(
+            others
+                .iter()
+                .map(|k| Compare::value(told(k), CompareOp::Equal, value)),
+        );
+        when.extend(participants.iter().map(|p| {
+            Compare::create_revision(
+                self.member_key(&p.machine.name),
+                CompareOp::Equal,
+                p.incarnation,
+            )
+        }));
+        let vote = || {
+            let options = PutOptions::new().with_lease(member.lease);
+            TxnOp::put(told(key), value, Some(options))
+        };
+        let txn = Txn::new()
+            .when(when)
+            .and_then([vote(), TxnOp::put(decision, "commit", None)])
+            .or_else([vote()]);
+        Ok(self.runtime.block_on(client.txn(txn))?.succeeded())
+    }
+
     /// Writes `value` at `key` (under the graph's prefix) for as long as
     /// `member`'s lease lives: what a machine tells the others — its
     /// status, that it is ready, a request to stop. Gone when it leaves.
     /// Returns the store's revision after the write: unique to it, and the
     /// same for every reader.
     pub fn tell(&self, member: &Membership, key: &str, value: &str) -> Result<i64, ClusterError> {
+        self.tell_all(member, &[(key, value)])
+    }
+
+    /// Tells several keys at once, in one write ([`Cluster::tell`]).
+    pub fn tell_all(
+        &self,
+        member: &Membership,
+        told: &[(&str, &str)],
+    ) -> Result<i64, ClusterError> {
         let mut client = self.client.clone();
-        let key = format!("/evoflow/{}/told/{key}", self.graph);
-        let options = PutOptions::new().with_lease(member.lease);
-        let put = self
-            .runtime
-            .block_on(client.put(key, value, Some(options)))?;
-        Ok(put.header().map_or(0, |h| h.revision()))
+        let puts = told.iter().map(|(key, value)| {
+            let key = format!("/evoflow/{}/told/{key}", self.graph);
+            TxnOp::put(
+                key,
+                *value,
+                Some(PutOptions::new().with_lease(member.lease)),
+            )
+        });
+        let txn = Txn::new().and_then(puts.collect::<Vec<_>>());
+        let done = self.runtime.block_on(client.txn(txn))?;
+        Ok(done.header().map_or(0, |h| h.revision()))
     }
 
     /// Listens to what the machines tell under `prefix` from now on (an
@@ -411,15 +471,43 @@ impl Cluster {
             .iter()
             .filter(|e| e.event_type() == EventType::Put)
             .filter_map(|e| e.kv())
-            .map(|kv| {
-                let key = kv.key_str()?;
-                Ok(Told {
-                    key: key.strip_prefix(&l.prefix).unwrap_or(key).to_owned(),
-                    value: kv.value_str()?.to_owned(),
-                    created: kv.create_revision(),
-                })
-            })
+            .map(|kv| told_kv(&l.prefix, kv))
             .collect()
+    }
+
+    /// What was told under `prefix` and the decision of `update`, read at
+    /// one revision in one request ([`Cluster::told`], [`Cluster::decision`]).
+    pub fn told_and_decision(
+        &self,
+        prefix: &str,
+        update: u64,
+    ) -> Result<(Vec<Told>, Option<Decision>), ClusterError> {
+        let mut client = self.client.clone();
+        let prefix = format!("/evoflow/{}/told/{prefix}", self.graph);
+        let txn = Txn::new().and_then([
+            TxnOp::get(prefix.clone(), Some(GetOptions::new().with_prefix())),
+            TxnOp::get(self.decision_key(update), None),
+        ]);
+        let r = self.runtime.block_on(client.txn(txn))?;
+        let mut gets = r.op_responses().into_iter().filter_map(|op| match op {
+            TxnOpResponse::Get(g) => Some(g),
+            _ => None,
+        });
+        let (Some(told), Some(decision)) = (gets.next(), gets.next()) else {
+            return Err(ClusterError::Malformed(
+                "a read answered without its values".into(),
+            ));
+        };
+        let told = told
+            .kvs()
+            .iter()
+            .map(|kv| told_kv(&prefix, kv))
+            .collect::<Result<_, ClusterError>>()?;
+        let decision = match decision.kvs().first() {
+            Some(kv) => Some(parse(kv.value_str()?)?),
+            None => None,
+        };
+        Ok((told, decision))
     }
 
     /// The decision of `update`, if one was taken ([`Cluster::decide`]).
@@ -448,19 +536,18 @@ impl Cluster {
         let found = self
             .runtime
             .block_on(client.get(prefix.clone(), Some(GetOptions::new().with_prefix())))?;
-        found
-            .kvs()
-            .iter()
-            .map(|kv| {
-                let key = kv.key_str()?;
-                Ok(Told {
-                    key: key.strip_prefix(&prefix).unwrap_or(key).to_owned(),
-                    value: kv.value_str()?.to_owned(),
-                    created: kv.create_revision(),
-                })
-            })
-            .collect()
+        found.kvs().iter().map(|kv| told_kv(&prefix, kv)).collect()
     }
+}
+
+/// A key told under `prefix`, the prefix cut off.
+fn told_kv(prefix: &str, kv: &KeyValue) -> Result<Told, ClusterError> {
+    let key = kv.key_str()?;
+    Ok(Told {
+        key: key.strip_prefix(prefix).unwrap_or(key).to_owned(),
+        value: kv.value_str()?.to_owned(),
+        created: kv.create_revision(),
+    })
 }
 
 /// The value of the first key a transaction's `get` found.

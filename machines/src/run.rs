@@ -143,6 +143,7 @@ impl Program {
             run,
             me: machine.to_owned(),
             members: members.clone(),
+            published: Default::default(),
         });
         let participant = {
             let p = Participant {
@@ -503,6 +504,7 @@ impl MachineRun {
             member,
             &self.machine,
             &self.running().updater(),
+            &self.coordination.published,
         )
     }
 

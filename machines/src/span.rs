@@ -17,14 +17,14 @@
 use crate::error::MachineError;
 use crate::run::MachineRun;
 use crate::status;
-use evoflow_cluster::{Cluster, Decision, Listening, Member, Membership, LEASE};
+use evoflow_cluster::{Cluster, Decision, Listening, Member, Membership, Told, LEASE};
 use evoflow_runtime::{
     panic_text, Coordinator, Stopper, Update, UpdateError, Updater, Verdict, DEFAULT_DEADLINE,
     SPANNING_IDS,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long after the deadline a machine that voted to commit keeps
@@ -186,6 +186,8 @@ pub(crate) struct Coordination {
     pub me: String,
     /// Every machine as it joined this run.
     pub members: Vec<Member>,
+    /// What this machine last published: its instances and its arcs.
+    pub published: Mutex<(String, String)>,
 }
 
 impl Coordination {
@@ -194,12 +196,13 @@ impl Coordination {
     }
 
     fn said(&self, id: u64) -> Result<Said, MachineError> {
+        let (told, decision) = self.cluster.told_and_decision(&self.key(id, ""), id)?;
         let mut said = Said {
             posted: BTreeSet::new(),
             votes: BTreeMap::new(),
-            decision: self.cluster.decision(id)?,
+            decision,
         };
-        for (key, value) in self.cluster.told(&self.key(id, ""))? {
+        for Told { key, value, .. } in told {
             if let Some(m) = key.strip_prefix("posted/") {
                 said.posted.insert(m.to_owned());
             } else if let Some(m) = key.strip_prefix("vote/") {
@@ -330,13 +333,28 @@ impl Coordinator for Part<'_> {
         }
         self.voted = true;
         let key = self.c.key(self.id, &format!("vote/{}", self.c.me));
+        let others: Vec<String> = self
+            .machines
+            .iter()
+            .filter(|m| **m != self.c.me)
+            .map(|m| self.c.key(self.id, &format!("vote/{m}")))
+            .collect();
         let mut told = false;
         let mut trouble = String::new();
         let give_up = self.deadline + IN_DOUBT;
         loop {
             if !told {
-                match self.c.cluster.tell(&self.c.membership, &key, "yes") {
-                    Ok(_) => told = true,
+                let (c, id) = (&self.c, self.id);
+                match c.cluster.vote_and_decide(
+                    &c.membership,
+                    &key,
+                    "yes",
+                    &others,
+                    id,
+                    &self.members,
+                ) {
+                    Ok(true) => return Verdict::Commit,
+                    Ok(false) => told = true,
                     Err(e) => trouble = e.to_string(),
                 }
             }
@@ -475,7 +493,8 @@ impl Participant {
         };
         let key = self.c.key(id, &format!("done/{}", self.c.me));
         let _ = self.c.cluster.tell(&self.c.membership, &key, &said);
-        let _ = status::publish(&self.c.cluster, &self.c.membership, &self.c.me, &self.part);
+        let c = &self.c;
+        let _ = status::publish(&c.cluster, &c.membership, &c.me, &self.part, &c.published);
     }
 
     /// This machine's part: the replacements of its instances the request
@@ -519,12 +538,7 @@ impl MachineRun {
         let refused = |why: String| Err(MachineError::SpanningRefused(why));
         let c = &self.coordination;
         self.publish()?;
-        let mut owner: HashMap<String, String> = HashMap::new();
-        for m in self.status()?.0 {
-            for i in m.instances {
-                owner.insert(i.name, m.machine.clone());
-            }
-        }
+        let owner = status::owners(&c.cluster)?;
         if spanning.replace.is_empty() {
             return refused("it names no instance to replace".into());
         }

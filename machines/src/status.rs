@@ -6,7 +6,9 @@
 use crate::error::MachineError;
 use evoflow_cluster::{Cluster, ClusterError, Membership};
 use evoflow_runtime::{InstanceStatus, Updater};
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Mutex;
 
 /// An instance as its machine published it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,17 +41,14 @@ pub struct GraphStatus(pub Vec<MachineStatus>);
 /// Publishes what `part` runs on `machine`: its instances (for
 /// `status`) and its arcs, instance to instance, with those leaving for
 /// other machines (for the region of an update spanning machines).
+/// Writes only what changed since `last` (what was last written).
 pub(crate) fn publish(
     cluster: &Cluster,
     member: &Membership,
     machine: &str,
     part: &Updater,
+    last: &Mutex<(String, String)>,
 ) -> Result<(), MachineError> {
-    cluster.tell(
-        member,
-        &format!("status/{machine}"),
-        &encode(&part.instances()),
-    )?;
     let schedule = part.schedule();
     let local = schedule.arcs.iter().map(|a| (&a.from.0, &a.to.0));
     let leaving = schedule
@@ -61,8 +60,26 @@ pub(crate) fn publish(
         .chain(leaving)
         .map(|(from, to)| format!("{from}\t{to}\n"))
         .collect();
-    cluster.tell(member, &format!("arcs/{machine}"), &arcs)?;
+    let now = (encode(&part.instances()), arcs);
+    let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+    if *last == now {
+        return Ok(());
+    }
+    let (status, arcs) = (format!("status/{machine}"), format!("arcs/{machine}"));
+    cluster.tell_all(member, &[(&status, &now.0), (&arcs, &now.1)])?;
+    *last = now;
     Ok(())
+}
+
+/// Which machine runs each instance, as every machine published it.
+pub(crate) fn owners(cluster: &Cluster) -> Result<HashMap<String, String>, MachineError> {
+    let mut owner = HashMap::new();
+    for (machine, text) in cluster.told("status/")? {
+        for i in decode(&machine, &text)? {
+            owner.insert(i.name, machine.clone());
+        }
+    }
+    Ok(owner)
 }
 
 /// The arcs every machine published, instance to instance.
