@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 /// endpoint.
 const FRONT: &str = "EVOFLOW_MACHINES_TEST_FRONT";
 const FRONT_LISTEN: &str = "EVOFLOW_MACHINES_TEST_FRONT_LISTEN";
+/// As [`FRONT`], for [`slow_spanning_front_machine`].
+const SPANNING_FRONT: &str = "EVOFLOW_MACHINES_TEST_SPANNING_FRONT";
 
 struct Count {
     next: u64,
@@ -205,6 +207,26 @@ fn an_update_of_one_machine_replaces_an_instance_with_an_arc_to_another_and_keep
         (sent, 0),
         "every packet sent arrived"
     );
+}
+
+/// Run as the front machine of `tagged` in a process of its own (only
+/// when a test asks for it), its replacement of `x` slow to build.
+#[test]
+fn slow_spanning_front_machine() {
+    let Some(endpoint) = std::env::var_os(SPANNING_FRONT) else {
+        return;
+    };
+    let config = MachineConfig::new(
+        [endpoint.into_string().unwrap()],
+        "127.0.0.1:0".parse().unwrap(),
+    );
+    let slow = |u: Update, instance: &str, with: &str| {
+        println!("building");
+        std::thread::sleep(Duration::from_secs(2));
+        to_v2(u, instance, with)
+    };
+    let run = tagged(slow).run_on("front", &config).unwrap();
+    let _ = run.join();
 }
 
 /// Run as the front machine's process (only when a test asks for it).
@@ -403,8 +425,14 @@ fn etcd_down_for_longer_than_a_lease_does_not_stop_the_data() {
     let Some(mut etcd) = Etcd::start() else {
         return;
     };
-    let front = machine_thread("front", program(u64::MAX), config(&etcd));
-    let back = program(u64::MAX).run_on("back", &config(&etcd)).unwrap();
+    let program = || {
+        program(u64::MAX).replacements(|u, instance, _| match instance {
+            "check" => Ok(u.replace::<CheckV2>("check")),
+            _ => Ok(u.replace_with("double", Double)),
+        })
+    };
+    let front = machine_thread("front", program(), config(&etcd));
+    let back = program().run_on("back", &config(&etcd)).unwrap();
     // Both have started (front published its status) before etcd goes.
     let t = Instant::now();
     while back.status().unwrap().0[0].instances.is_empty() {
@@ -412,14 +440,26 @@ fn etcd_down_for_longer_than_a_lease_does_not_stop_the_data() {
         std::thread::sleep(Duration::from_millis(20));
     }
     etcd.stop();
-    std::thread::sleep(evoflow_cluster::LEASE * 2);
+    // An update spanning machines needs etcd: refused, and nothing changes.
+    let t = Instant::now();
+    let spanning = || {
+        Spanning::new()
+            .replace("double", "again")
+            .replace("check", "v2")
+    };
+    let refused = back.update_everywhere(spanning()).unwrap_err();
+    assert!(matches!(refused, MachineError::Cluster(_)), "{refused}");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    std::thread::sleep((evoflow_cluster::LEASE * 2).saturating_sub(t.elapsed()));
     assert!(!back.running().is_finished(), "halted while etcd was down");
     etcd.restart();
     std::thread::sleep(evoflow_cluster::LEASE * 2);
     assert!(!back.running().is_finished(), "halted after etcd came back");
+    // The machines listen again: a spanning update goes through.
+    back.update_everywhere(spanning()).unwrap();
     back.stop().unwrap();
     let mut report = back.join().unwrap();
-    let check = report.take::<Check>("check").unwrap();
+    let check = report.take::<CheckV2>("check").unwrap();
     let sent = front
         .join()
         .unwrap()
@@ -1068,4 +1108,60 @@ fn an_update_spanning_machines_aborts_everywhere_when_one_is_late() {
         .0;
     let y = report.take::<Seq<1>>("y").unwrap();
     assert_eq!((y.next, y.wrong), (sent, 0));
+}
+
+/// A participant killed in the middle of an update spanning machines
+/// (while it builds its part) leaves the other on its old versions: the
+/// update aborts — once the dead machine's lease has ended, well before
+/// the deadline — and the other machine's part halts, naming the machine.
+#[test]
+fn a_participant_killed_during_a_spanning_update_aborts_it_and_nothing_changes() {
+    let Some(etcd) = Etcd::start() else { return };
+    let mut front = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "slow_spanning_front_machine", "--nocapture"])
+        .env(SPANNING_FRONT, &etcd.endpoint)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let back = std::sync::Arc::new(tagged(to_v2).run_on("back", &config(&etcd)).unwrap());
+    std::thread::sleep(Duration::from_millis(200));
+    let asking = {
+        let back = back.clone();
+        std::thread::spawn(move || {
+            let t = Instant::now();
+            let spanning = Spanning::new()
+                .replace("x", "v2")
+                .replace("y", "v2")
+                .deadline(Duration::from_secs(20));
+            (back.update_everywhere(spanning), t.elapsed())
+        })
+    };
+    // Front prints "building" when it starts its part: kill it then.
+    let mut out = std::io::BufReader::new(front.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("building") {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0);
+    }
+    front.kill().unwrap();
+    front.wait().unwrap();
+    let (outcome, took) = asking.join().unwrap();
+    let aborted = outcome.unwrap_err();
+    assert!(
+        matches!(&aborted, MachineError::SpanningAborted { why, .. } if why.contains("front")),
+        "{aborted}"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "{took:?}: not bounded by the lease"
+    );
+    let y = back
+        .running()
+        .instances()
+        .into_iter()
+        .find(|i| i.name == "y");
+    assert_eq!(y.map(|y| y.version), Some(1));
+    let back = std::sync::Arc::into_inner(back).unwrap();
+    let halted = back.join().err().expect("back halted");
+    assert!(halted.to_string().contains("front"), "{halted}");
 }

@@ -247,6 +247,8 @@ struct Part<'a> {
     members: Vec<Member>,
     deadline: Instant,
     voted: bool,
+    /// When etcd was last asked which participants are still members.
+    asked: Instant,
 }
 
 impl Part<'_> {
@@ -265,6 +267,21 @@ impl Part<'_> {
             .cluster
             .decide(self.id, &self.members, Decision::Abort);
         format!("machine `{}`: {why}", self.c.me)
+    }
+
+    /// A participant that left the graph (its lease ended: it died, froze
+    /// or was cut off) — asked of etcd at most every [`REREAD`] × 5.
+    fn lost(&mut self) -> Option<String> {
+        if self.asked.elapsed() < REREAD * 5 {
+            return None;
+        }
+        self.asked = Instant::now();
+        let now = self.c.cluster.members().ok()?;
+        let gone = self.members.iter().find(|m| !now.contains(m))?;
+        Some(format!(
+            "machine `{}` left the graph (its etcd lease ended: it died, froze or was cut off)",
+            gone.machine.name
+        ))
     }
 
     /// Why an update that was decided to abort did.
@@ -306,6 +323,9 @@ impl Coordinator for Part<'_> {
                 }
                 if self.machines.iter().all(|m| said.posted.contains(m)) {
                     return Ok(());
+                }
+                if let Some(why) = self.lost() {
+                    return Err(self.refuse(&why));
                 }
                 if Instant::now() >= self.deadline {
                     let missing: Vec<&str> = self
@@ -369,7 +389,8 @@ impl Coordinator for Part<'_> {
                         .machines
                         .iter()
                         .all(|m| matches!(said.votes.get(m), Some(Ok(()))));
-                    let propose = if said.refusal().is_some() || Instant::now() >= self.deadline {
+                    let late = Instant::now() >= self.deadline;
+                    let propose = if said.refusal().is_some() || late || self.lost().is_some() {
                         Some(Decision::Abort)
                     } else if all_yes {
                         Some(Decision::Commit)
@@ -470,6 +491,7 @@ impl Participant {
             region: request.region.clone(),
             deadline: Instant::now() + request.deadline,
             voted: false,
+            asked: Instant::now(),
         };
         let outcome = match self.build(&request) {
             Err(why) => Err(part.refuse(&why)),
@@ -581,16 +603,38 @@ impl MachineRun {
         let created = c.cluster.tell(&c.membership, &key, &request.encode())?;
         let id = SPANNING_IDS | created as u64;
         let until = Instant::now() + spanning.deadline + IN_DOUBT + FINISH;
+        // Every participant says how its part ended — or, once the update
+        // is decided, has left the graph (it will not say).
+        let mut asked = Instant::now();
+        let mut gone: Vec<String> = Vec::new();
         let done = loop {
-            let done = c.cluster.told(&c.key(id, "done/")).unwrap_or_default();
-            if machines.iter().all(|m| done.iter().any(|(k, _)| k == m)) || Instant::now() >= until
+            let (done, decided) = c
+                .cluster
+                .told_and_decision(&c.key(id, "done/"), id)
+                .map(|(d, decided)| (d, decided.is_some()))
+                .unwrap_or_default();
+            let said = |m: &String| done.iter().any(|t| &t.key == m);
+            if machines
+                .iter()
+                .all(|m| said(m) || (decided && gone.contains(m)))
+                || Instant::now() >= until
             {
                 break done;
             }
+            if decided && asked.elapsed() >= REREAD * 5 {
+                asked = Instant::now();
+                if let Ok(now) = c.cluster.members() {
+                    gone = machines
+                        .iter()
+                        .filter(|m| !now.iter().any(|n| &n.machine.name == *m))
+                        .cloned()
+                        .collect();
+                }
+            }
             c.wait(&mut listening, until);
         };
-        let outcome = |m: &str| match done.iter().find(|(k, _)| k == m) {
-            Some((_, v)) => match v.split_once('\t') {
+        let outcome = |m: &str| match done.iter().find(|t| t.key == m).map(|t| &t.value) {
+            Some(v) => match v.split_once('\t') {
                 Some(("ok", report)) => Ok(report.to_owned()),
                 Some((_, why)) => Err(why.to_owned()),
                 None => Err(v.clone()),
@@ -599,9 +643,10 @@ impl MachineRun {
         };
         match c.cluster.decision(id)? {
             Some(Decision::Abort) => {
-                let why = machines
-                    .iter()
-                    .find_map(|m| outcome(m).err())
+                // The first refusal, else the first failure a machine said.
+                let votes = c.said(id).ok().and_then(|s| s.refusal());
+                let why = votes
+                    .or_else(|| machines.iter().find_map(|m| outcome(m).err()))
                     .unwrap_or_else(|| "aborted".to_owned());
                 Err(MachineError::SpanningAborted { update: id, why })
             }
