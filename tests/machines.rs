@@ -660,12 +660,7 @@ fn an_update_whose_region_passes_through_another_machine_spans_them() {
     let mut report = back.join().unwrap();
     front.join().unwrap().unwrap();
     let sent = report.take::<Forever>("src").unwrap().0;
-    let y = report.take::<Seq<2>>("y").unwrap();
-    assert_eq!(
-        (y.next, y.wrong),
-        (sent, 0),
-        "only v1 packets before the swap, v2 after"
-    );
+    report.take::<Seq<2>>("y").unwrap().saw_all(sent);
 }
 
 /// A machine restarted at once after a crash — its old lease not yet run
@@ -906,6 +901,14 @@ struct Seq<const V: u32> {
     wrong: u64,
 }
 
+impl<const V: u32> Seq<V> {
+    /// Asserts that every one of `sent` packets came once, in order, each
+    /// of the tagger's version that went with the checker's.
+    fn saw_all(&self, sent: u64) {
+        assert_eq!((self.next, self.wrong), (sent, 0));
+    }
+}
+
 #[component(state)]
 impl Seq<1> {
     #[input]
@@ -1042,19 +1045,8 @@ fn an_update_spanning_two_machines_changes_both_at_one_packet_boundary() {
     std::thread::sleep(Duration::from_millis(200));
     back.stop().unwrap();
     let mut report = back.join().unwrap();
-    let sent = front
-        .join()
-        .unwrap()
-        .unwrap()
-        .take::<Forever>("src")
-        .unwrap()
-        .0;
-    let y = report.take::<Seq<2>>("y").unwrap();
-    assert_eq!(
-        (y.next, y.wrong),
-        (sent, 0),
-        "every packet once, in order, of its version"
-    );
+    let sent = front.join().unwrap().unwrap().take::<Forever>("src");
+    report.take::<Seq<2>>("y").unwrap().saw_all(sent.unwrap().0);
 }
 
 /// A participant that is late to build its part (here: its replacements
@@ -1099,15 +1091,8 @@ fn an_update_spanning_machines_aborts_everywhere_when_one_is_late() {
     assert_eq!(versions(&back), v1);
     back.stop().unwrap();
     let mut report = back.join().unwrap();
-    let sent = front
-        .join()
-        .unwrap()
-        .unwrap()
-        .take::<Forever>("src")
-        .unwrap()
-        .0;
-    let y = report.take::<Seq<1>>("y").unwrap();
-    assert_eq!((y.next, y.wrong), (sent, 0));
+    let sent = front.join().unwrap().unwrap().take::<Forever>("src");
+    report.take::<Seq<1>>("y").unwrap().saw_all(sent.unwrap().0);
 }
 
 /// A participant killed in the middle of an update spanning machines

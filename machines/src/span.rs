@@ -286,18 +286,23 @@ impl Part<'_> {
 
     /// Why an update that was decided to abort did.
     fn aborted(&self, said: &Said) -> String {
-        let missing: Vec<&str> = self
-            .machines
-            .iter()
-            .filter(|m| !said.votes.contains_key(*m))
-            .map(String::as_str)
-            .collect();
         said.refusal().unwrap_or_else(|| {
             format!(
                 "not every machine had prepared in time, or one was lost (no vote from {})",
-                missing.join(", ")
+                self.missing(|m| said.votes.contains_key(m))
             )
         })
+    }
+
+    /// The participants of which `has` is not true, for messages.
+    fn missing(&self, has: impl Fn(&str) -> bool) -> String {
+        let missing: Vec<&str> = self
+            .machines
+            .iter()
+            .map(String::as_str)
+            .filter(|m| !has(m))
+            .collect();
+        missing.join(", ")
     }
 }
 
@@ -328,15 +333,9 @@ impl Coordinator for Part<'_> {
                     return Err(self.refuse(&why));
                 }
                 if Instant::now() >= self.deadline {
-                    let missing: Vec<&str> = self
-                        .machines
-                        .iter()
-                        .filter(|m| !said.posted.contains(*m))
-                        .map(String::as_str)
-                        .collect();
                     let why = format!(
                         "machine(s) {} did not post their part by the deadline",
-                        missing.join(", ")
+                        self.missing(|m| said.posted.contains(m))
                     );
                     return Err(self.refuse(&why));
                 }
