@@ -979,6 +979,7 @@ fn to_v2(u: Update, instance: &str, with: &str) -> Result<Update, String> {
     match (instance, with) {
         ("x", "v2") => Ok(u.replace_with("x", TagV2)),
         ("y", "v2") => Ok(u.replace::<Seq<2>>("y")),
+        ("p", "again") => Ok(u.replace_with("p", SlowPass)),
         _ => Err(format!("no replacement {with:?} for `{instance}`")),
     }
 }
@@ -1149,4 +1150,90 @@ fn a_participant_killed_during_a_spanning_update_aborts_it_and_nothing_changes()
     let back = std::sync::Arc::into_inner(back).unwrap();
     let halted = back.join().err().expect("back halted");
     assert!(halted.to_string().contains("front"), "{halted}");
+}
+
+/// A machine whose arcs changed by an update not published (made through
+/// `running()`, not `MachineRun::update`) refuses a spanning update whose
+/// region was computed on its old arcs — there the region missed `q`, the
+/// marker did not pass through it, and the new checker saw 16 old packets
+/// (found by review) — and publishes its arcs, so the update asked again
+/// goes through.
+#[test]
+fn a_spanning_update_computed_on_outdated_arcs_is_refused_then_goes_through() {
+    let Some(etcd) = Etcd::start() else { return };
+    let front = {
+        let config = config(&etcd);
+        std::thread::spawn(move || tagged(to_v2).run_on("front", &config).unwrap())
+    };
+    let back = tagged(to_v2).run_on("back", &config(&etcd)).unwrap();
+    let front = front.join().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    back.running()
+        .update(
+            Update::new()
+                .insert("q", Pass)
+                .disconnect("p.out", "y.inp")
+                .connect("p.out", "q.inp")
+                .connect("q.out", "y.inp"),
+        )
+        .unwrap();
+    // Asked on front, from back's arcs as back published them.
+    let both = || Spanning::new().replace("x", "v2").replace("y", "v2");
+    let outdated = front.update_everywhere(both()).unwrap_err();
+    assert!(
+        matches!(&outdated, MachineError::SpanningAborted { why, .. } if why.contains("other arcs")),
+        "{outdated}"
+    );
+    front.update_everywhere(both()).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    front.stop().unwrap();
+    let sent = front.join().unwrap().take::<Forever>("src");
+    let mut report = back.join().unwrap();
+    report.take::<Seq<2>>("y").unwrap().saw_all(sent.unwrap().0);
+}
+
+/// Two spanning updates asked one after the other, the second while every
+/// machine is busy with the first (its checker slow to build): the second
+/// is taken up after the first, not lost (its request was heard in the
+/// middle of the first and dropped: it timed out, "no decision", and was
+/// replayed and committed after etcd restarted — found by review).
+#[test]
+fn a_spanning_update_asked_during_another_is_taken_up_after_it() {
+    let Some(etcd) = Etcd::start() else { return };
+    let slow_y = |u: Update, instance: &str, with: &str| {
+        if instance == "y" {
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        to_v2(u, instance, with)
+    };
+    let front = machine_thread("front", tagged(slow_y), config(&etcd));
+    let back = std::sync::Arc::new(tagged(slow_y).run_on("back", &config(&etcd)).unwrap());
+    std::thread::sleep(Duration::from_millis(200));
+    let first = {
+        let back = back.clone();
+        std::thread::spawn(move || {
+            let both = Spanning::new().replace("x", "v2").replace("y", "v2");
+            back.update_everywhere(both.deadline(Duration::from_secs(5)))
+        })
+    };
+    std::thread::sleep(Duration::from_millis(400));
+    let second = back.update_everywhere(
+        Spanning::new()
+            .replace("p", "again")
+            .deadline(Duration::from_secs(2)),
+    );
+    first.join().unwrap().unwrap();
+    let second = second.unwrap();
+    assert!(
+        second
+            .machines
+            .iter()
+            .any(|(m, r)| m == "back" && r.contains("p: SlowPass")),
+        "{second:?}"
+    );
+    let back = std::sync::Arc::into_inner(back).unwrap();
+    back.stop().unwrap();
+    let mut report = back.join().unwrap();
+    let sent = front.join().unwrap().unwrap().take::<Forever>("src");
+    report.take::<Seq<2>>("y").unwrap().saw_all(sent.unwrap().0);
 }

@@ -19,8 +19,8 @@ use crate::run::MachineRun;
 use crate::status;
 use evoflow_cluster::{Cluster, Decision, Listening, Member, Membership, Told, LEASE};
 use evoflow_runtime::{
-    panic_text, Coordinator, Stopper, Update, UpdateError, Updater, Verdict, DEFAULT_DEADLINE,
-    SPANNING_IDS,
+    panic_text, Coordinator, Schedule, Stopper, Update, UpdateError, Updater, Verdict,
+    DEFAULT_DEADLINE, SPANNING_IDS,
 };
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -96,7 +96,11 @@ pub struct SpanningReport {
 /// The request, as written in etcd: one field a line, tab-separated.
 struct Request {
     deadline: Duration,
+    /// Every machine: each holds its turn to update while the update
+    /// runs, and checks that its arcs are still those the region was
+    /// computed on (`shapes`, digests by machine).
     machines: Vec<String>,
+    shapes: Vec<(String, u64)>,
     region: HashSet<String>,
     replace: Vec<(String, String)>,
 }
@@ -107,6 +111,12 @@ impl Request {
         region.sort();
         let mut text = format!("{}\n", self.deadline.as_millis());
         text += &format!("machines\t{}\n", self.machines.join("\t"));
+        let shapes: Vec<String> = self
+            .shapes
+            .iter()
+            .map(|(m, d)| format!("{m}={d}"))
+            .collect();
+        text += &format!("shapes\t{}\n", shapes.join("\t"));
         let region: Vec<&str> = region.iter().map(|s| s.as_str()).collect();
         text += &format!("region\t{}\n", region.join("\t"));
         for (instance, with) in &self.replace {
@@ -121,6 +131,7 @@ impl Request {
         let mut r = Request {
             deadline,
             machines: Vec::new(),
+            shapes: Vec::new(),
             region: HashSet::new(),
             replace: Vec::new(),
         };
@@ -128,6 +139,12 @@ impl Request {
             let mut f = line.split('\t');
             match (f.next()?, f) {
                 ("machines", f) => r.machines = f.map(str::to_owned).collect(),
+                ("shapes", f) => {
+                    for s in f {
+                        let (m, d) = s.split_once('=')?;
+                        r.shapes.push((m.to_owned(), d.parse().ok()?));
+                    }
+                }
                 ("region", f) => r.region = f.map(str::to_owned).collect(),
                 ("replace", mut f) => {
                     let (i, w) = (f.next()?, f.next()?);
@@ -215,23 +232,45 @@ impl Coordination {
         }
         Ok(said)
     }
+}
 
-    /// Waits for news of the spanning updates (at most until `until`, and
-    /// [`REREAD`]); listens again if the listening ended.
-    fn wait(&self, listening: &mut Option<Listening>, until: Instant) {
+/// News of the spanning updates of a run, as etcd tells it: a watch, and
+/// the requests heard and not yet taken up. Whatever waits on it — a
+/// part in the middle of an update too — keeps the requests it hears.
+#[derive(Default)]
+struct News {
+    listening: Option<Listening>,
+    requests: BTreeMap<u64, String>,
+}
+
+impl News {
+    /// Waits for news (at most until `until`, and [`REREAD`]). Listens
+    /// again if the listening ended, and then reads again what was asked
+    /// meanwhile.
+    fn wait(&mut self, c: &Coordination, until: Instant) {
         let wait = until.saturating_duration_since(Instant::now()).min(REREAD);
-        match listening {
-            Some(l) => {
-                if self.cluster.heard(l, wait).is_err() {
-                    *listening = None;
-                }
+        let prefix = format!("span/{}/", c.run);
+        if self.listening.is_none() {
+            self.listening = c.cluster.listen(&prefix).ok();
+            if self.listening.is_none() {
+                std::thread::sleep(wait);
+                return;
             }
-            None => {
-                *listening = self.cluster.listen(&format!("span/{}/", self.run)).ok();
-                if listening.is_none() {
-                    std::thread::sleep(wait);
-                }
+            if let Ok(all) = c.cluster.told_all(&format!("{prefix}request/")) {
+                self.queue(all);
             }
+        }
+        let l = self.listening.as_mut().expect("listening");
+        match c.cluster.heard(l, wait) {
+            Ok(news) => self.queue(news),
+            Err(_) => self.listening = None,
+        }
+    }
+
+    fn queue(&mut self, told: Vec<Told>) {
+        for t in told.into_iter().filter(|t| t.key.starts_with("request/")) {
+            self.requests
+                .insert(SPANNING_IDS | t.created as u64, t.value);
         }
     }
 }
@@ -239,12 +278,14 @@ impl Coordination {
 /// This machine's side of one spanning update, for the runtime.
 struct Part<'a> {
     c: &'a Coordination,
-    listening: &'a mut Option<Listening>,
+    news: &'a mut News,
     id: u64,
     region: HashSet<String>,
     /// The participants.
     machines: Vec<String>,
     members: Vec<Member>,
+    /// The digest of this machine's arcs the region was computed on.
+    shape: Option<u64>,
     deadline: Instant,
     voted: bool,
     /// When etcd was last asked which participants are still members.
@@ -315,6 +356,16 @@ impl Coordinator for Part<'_> {
         &self.region
     }
 
+    fn agrees(&self, now: &Schedule) -> Result<(), String> {
+        if Some(status::digest(&status::arcs_text(now))) == self.shape {
+            return Ok(());
+        }
+        Err(format!(
+            "machine `{}` has other arcs than it had published (changed by an update not made through `MachineRun::update`, or at the same time)",
+            self.c.me
+        ))
+    }
+
     fn posted(&mut self) -> Result<(), String> {
         let key = self.c.key(self.id, &format!("posted/{}", self.c.me));
         if let Err(e) = self.c.cluster.tell(&self.c.membership, &key, "") {
@@ -342,7 +393,7 @@ impl Coordinator for Part<'_> {
             } else if Instant::now() >= self.deadline {
                 return Err(self.refuse("etcd could not be read"));
             }
-            self.c.wait(self.listening, self.deadline);
+            self.news.wait(self.c, self.deadline);
         }
     }
 
@@ -412,7 +463,7 @@ impl Coordinator for Part<'_> {
             if Instant::now() >= give_up {
                 return Verdict::Unknown(format!("etcd: {trouble}"));
             }
-            self.c.wait(self.listening, give_up);
+            self.news.wait(self.c, give_up);
         }
     }
 }
@@ -430,41 +481,19 @@ impl Participant {
     /// Takes part in every spanning update asked, in the order etcd
     /// ordered the requests (the same on every machine), until `stop`.
     pub(crate) fn run(self) {
-        let prefix = format!("span/{}/", self.c.run);
-        let mut listening = None;
-        let mut queued: BTreeMap<u64, String> = BTreeMap::new();
+        let mut news = News::default();
         let mut handled: BTreeSet<u64> = BTreeSet::new();
         while !self.stop.load(Ordering::Acquire) {
-            if listening.is_none() {
-                // What was asked before (or while) nobody listened.
-                listening = self.c.cluster.listen(&prefix).ok();
-                if let Ok(all) = self.c.cluster.told_all(&format!("{prefix}request/")) {
-                    for t in all {
-                        queued.insert(SPANNING_IDS | t.created as u64, t.value);
-                    }
-                }
-            }
-            if let Some(l) = &mut listening {
-                match self.c.cluster.heard(l, Duration::from_millis(100)) {
-                    Ok(news) => {
-                        for t in news.into_iter().filter(|t| t.key.starts_with("request/")) {
-                            queued.insert(SPANNING_IDS | t.created as u64, t.value);
-                        }
-                    }
-                    Err(_) => listening = None,
-                }
-            } else {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            while let Some((id, text)) = queued.pop_first() {
+            news.wait(&self.c, Instant::now() + REREAD * 2);
+            while let Some((id, text)) = news.requests.pop_first() {
                 if handled.insert(id) {
-                    self.handle(&mut listening, id, &text);
+                    self.handle(&mut news, id, &text);
                 }
             }
         }
     }
 
-    fn handle(&self, listening: &mut Option<Listening>, id: u64, text: &str) {
+    fn handle(&self, news: &mut News, id: u64, text: &str) {
         let Some(request) = Request::decode(text) else {
             tracing::warn!(
                 update = id,
@@ -477,7 +506,7 @@ impl Participant {
         }
         let mut part = Part {
             c: &self.c,
-            listening,
+            news,
             id,
             members: self
                 .c
@@ -488,6 +517,11 @@ impl Participant {
                 .collect(),
             machines: request.machines.clone(),
             region: request.region.clone(),
+            shape: request
+                .shapes
+                .iter()
+                .find(|(m, _)| *m == self.c.me)
+                .map(|(_, d)| *d),
             deadline: Instant::now() + request.deadline,
             voted: false,
             asked: Instant::now(),
@@ -583,20 +617,26 @@ impl MachineRun {
                 return refused(format!("it replaces `{instance}` twice"));
             }
         }
-        let region = region(&changing, &status::arcs(&c.cluster)?);
-        let machines: Vec<String> = self
-            .machines
-            .iter()
-            .filter(|m| region.iter().any(|i| owner.get(i) == Some(*m)))
-            .cloned()
-            .collect();
+        let published = status::arcs(&c.cluster)?;
+        let (mut arcs, mut shapes) = (Vec::new(), Vec::new());
+        for m in &self.machines {
+            let Some((_, text)) = published.iter().find(|(k, _)| k == m) else {
+                return refused(format!("machine `{m}` has not published its arcs yet"));
+            };
+            arcs.extend(status::parse_arcs(m, text)?);
+            shapes.push((m.clone(), status::digest(text)));
+        }
+        let region = region(&changing, &arcs);
+        let machines = self.machines.clone();
         let request = Request {
             deadline: spanning.deadline,
             machines: machines.clone(),
+            shapes,
             region,
             replace: spanning.replace,
         };
-        let mut listening = c.cluster.listen(&format!("span/{}/", c.run)).ok();
+        let mut news = News::default();
+        news.wait(c, Instant::now());
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
         let key = format!("span/{}/request/{}/{n}", c.run, c.me);
         let created = c.cluster.tell(&c.membership, &key, &request.encode())?;
@@ -606,19 +646,19 @@ impl MachineRun {
         // is decided, has left the graph (it will not say).
         let mut asked = Instant::now();
         let mut gone: Vec<String> = Vec::new();
-        let done = loop {
-            let (done, decided) = c
+        let (done, mut decision) = loop {
+            let (done, decision) = c
                 .cluster
                 .told_and_decision(&c.key(id, "done/"), id)
-                .map(|(d, decided)| (d, decided.is_some()))
                 .unwrap_or_default();
             let said = |m: &String| done.iter().any(|t| &t.key == m);
+            let decided = decision.is_some();
             if machines
                 .iter()
                 .all(|m| said(m) || (decided && gone.contains(m)))
                 || Instant::now() >= until
             {
-                break done;
+                break (done, decision);
             }
             if decided && asked.elapsed() >= REREAD * 5 {
                 asked = Instant::now();
@@ -630,8 +670,13 @@ impl MachineRun {
                         .collect();
                 }
             }
-            c.wait(&mut listening, until);
+            news.wait(c, until);
         };
+        // Given up on undecided: abort it, so that no machine takes it up
+        // later (a request replayed after a lost watch) and commits it.
+        if decision.is_none() {
+            decision = c.cluster.decide(id, &c.members, Decision::Abort).ok();
+        }
         let outcome = |m: &str| match done.iter().find(|t| t.key == m).map(|t| &t.value) {
             Some(v) => match v.split_once('\t') {
                 Some(("ok", report)) => Ok(report.to_owned()),
@@ -640,7 +685,7 @@ impl MachineRun {
             },
             None => Err("it did not say how its part ended (lost?)".to_owned()),
         };
-        match c.cluster.decision(id)? {
+        match decision {
             Some(Decision::Abort) => {
                 // The first refusal, else the first failure a machine said.
                 let votes = c.said(id).ok().and_then(|s| s.refusal());

@@ -5,9 +5,10 @@
 
 use crate::error::MachineError;
 use evoflow_cluster::{Cluster, ClusterError, Membership};
-use evoflow_runtime::{InstanceStatus, Updater};
+use evoflow_runtime::{InstanceStatus, Schedule, Updater};
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::Hasher;
 use std::sync::Mutex;
 
 /// An instance as its machine published it.
@@ -49,17 +50,7 @@ pub(crate) fn publish(
     part: &Updater,
     last: &Mutex<(String, String)>,
 ) -> Result<(), MachineError> {
-    let schedule = part.schedule();
-    let local = schedule.arcs.iter().map(|a| (&a.from.0, &a.to.0));
-    let leaving = schedule
-        .remote
-        .iter()
-        .filter(|r| !r.incoming)
-        .map(|r| (&r.instance, &r.foreign));
-    let arcs: String = local
-        .chain(leaving)
-        .map(|(from, to)| format!("{from}\t{to}\n"))
-        .collect();
+    let arcs = arcs_text(&part.schedule());
     let now = (encode(&part.instances()), arcs);
     let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
     if *last == now {
@@ -82,18 +73,44 @@ pub(crate) fn owners(cluster: &Cluster) -> Result<HashMap<String, String>, Machi
     Ok(owner)
 }
 
-/// The arcs every machine published, instance to instance.
+/// A machine's arcs as it publishes them: instance to instance, one a
+/// line, with those leaving for other machines.
+pub(crate) fn arcs_text(schedule: &Schedule) -> String {
+    let local = schedule.arcs.iter().map(|a| (&a.from.0, &a.to.0));
+    let leaving = schedule
+        .remote
+        .iter()
+        .filter(|r| !r.incoming)
+        .map(|r| (&r.instance, &r.foreign));
+    local
+        .chain(leaving)
+        .map(|(from, to)| format!("{from}\t{to}\n"))
+        .collect()
+}
+
+/// A digest of a machine's arcs text: the same on every machine (they run
+/// one build, and SipHash's fixed keys hash alike in every process).
+pub(crate) fn digest(arcs: &str) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    h.write(arcs.as_bytes());
+    h.finish()
+}
+
+/// The arcs each machine published (its arcs text).
 pub(crate) fn arcs(cluster: &Cluster) -> Result<Vec<(String, String)>, MachineError> {
-    let mut all = Vec::new();
-    for (machine, text) in cluster.told("arcs/")? {
-        for line in text.lines() {
-            let (from, to) = line.split_once('\t').ok_or_else(|| {
-                ClusterError::Malformed(format!("arcs of machine `{machine}`: {line:?}"))
-            })?;
-            all.push((from.to_owned(), to.to_owned()));
-        }
-    }
-    Ok(all)
+    Ok(cluster.told("arcs/")?)
+}
+
+/// The arcs of an arcs text, instance to instance.
+pub(crate) fn parse_arcs(machine: &str, text: &str) -> Result<Vec<(String, String)>, MachineError> {
+    text.lines()
+        .map(|line| match line.split_once('\t') {
+            Some((from, to)) => Ok((from.to_owned(), to.to_owned())),
+            None => Err(
+                ClusterError::Malformed(format!("arcs of machine `{machine}`: {line:?}")).into(),
+            ),
+        })
+        .collect()
 }
 
 /// The text a machine publishes: one instance a line, tab-separated.

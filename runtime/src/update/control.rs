@@ -390,6 +390,8 @@ impl Control {
                 region
             }
             Some(c) => {
+                c.agrees(&shape.schedule())
+                    .map_err(|why| refused(Refusal::RegionOutdated { why }))?;
                 let changing = changing(&shape, &draft);
                 if let Some(outside) = changing.iter().find(|n| !c.region().contains(*n)) {
                     return Err(refused(Refusal::OutsideRegion {

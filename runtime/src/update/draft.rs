@@ -182,7 +182,7 @@ impl Draft {
                 }
                 Edit::Remove { instance } => {
                     d.existing(shape, &instance)?;
-                    fixed(shape, &instance)?;
+                    fixed(shape, &instance, None)?;
                     if d.metas.contains_key(&instance) {
                         return Err(Refusal::ReplacedAndRemoved { instance });
                     }
@@ -335,8 +335,8 @@ impl Draft {
         capacity: Option<usize>,
     ) -> Result<(), Refusal> {
         let (f, t) = (endpoint(from)?, endpoint(to)?);
-        fixed(shape, &f.0)?;
-        fixed(shape, &t.0)?;
+        fixed(shape, &f.0, Some(&f.1))?;
+        fixed(shape, &t.0, Some(&t.1))?;
         let fm = self.meta(shape, &f.0).ok_or_else(|| unknown(shape, &f.0))?;
         let tm = self.meta(shape, &t.0).ok_or_else(|| unknown(shape, &t.0))?;
         let label = format!("{from} -> {to}");
@@ -459,10 +459,13 @@ impl Draft {
 }
 
 /// [`GraphError::UnknownInstance`], listing the graph's instances.
-/// Refuses removing or rewiring `instance` if it has an arc to or from
-/// another machine: that stream is fixed.
-fn fixed(shape: &Shape, instance: &str) -> Result<(), Refusal> {
-    match shape.remote_of(instance).next() {
+/// Refuses removing `instance`, or wiring its `port`, if it has an arc to
+/// or from another machine there: that stream is fixed.
+fn fixed(shape: &Shape, instance: &str, port: Option<&str>) -> Result<(), Refusal> {
+    let mut at = shape
+        .remote_of(instance)
+        .filter(|r| port.is_none_or(|p| r.local.1 == p));
+    match at.next() {
         Some(r) => Err(Refusal::FixedRemoteArc {
             instance: instance.to_owned(),
             arc: r.label.clone(),

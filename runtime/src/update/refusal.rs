@@ -62,6 +62,12 @@ pub enum Refusal {
         /// The instance.
         instance: String,
     },
+    /// The region of an update spanning machines was computed on a graph
+    /// this machine's part no longer is (an update changed it since).
+    RegionOutdated {
+        /// What differs.
+        why: String,
+    },
     /// A replacement lacks the port, or the packet type, of an arc to
     /// another machine that its instance has.
     RemotePortChanged {
@@ -175,6 +181,10 @@ impl fmt::Display for Refusal {
                 "`{arc}` connects `{instance}` to another machine, and that stream is fixed: \
                  an update cannot remove `{instance}` or rewire that port (it can replace \
                  `{instance}` by a component with the same port)"
+            ),
+            Refusal::RegionOutdated { why } => write!(
+                f,
+                "the update's region was computed on a graph that has changed since ({why}); ask again"
             ),
             Refusal::OutsideRegion { instance } => write!(
                 f,

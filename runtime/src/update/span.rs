@@ -5,6 +5,7 @@
 //! decision is taken across machines instead of by the last instance here
 //! to prepare.
 
+use crate::model::schedule::Schedule;
 use std::collections::HashSet;
 
 /// Ids of updates that span machines start here: their markers travel
@@ -32,6 +33,9 @@ pub trait Coordinator {
     /// The update's region on the whole graph: the instances it changes
     /// and every instance on a path between two of them, on any machine.
     fn region(&self) -> &HashSet<String>;
+    /// Whether the region was computed on this machine's part as it is
+    /// now (asked while no other update can change it): if not, why.
+    fn agrees(&self, now: &Schedule) -> Result<(), String>;
     /// This machine has posted its part (not armed yet): returns when
     /// every machine has (`Ok`: arm), or why the update is abandoned.
     /// Arming only then means no marker reaches a machine before its part.
