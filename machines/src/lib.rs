@@ -16,9 +16,9 @@
 //! automatic: start the machines again.
 //!
 //! An update may span machines ([`MachineRun::update_everywhere`], see
-//! the `span` module): every machine with an instance in its region takes
-//! part, markers cross machines in-band, and the decision is one etcd
-//! transaction — all install it or none does. An update on one machine
+//! the `span` module): every machine takes part, markers cross machines
+//! in-band, and the decision is one etcd transaction — all install it or
+//! none does. An update on one machine
 //! ([`MachineRun::update`]) may replace any of its instances, but one
 //! whose region takes in a path through another machine is refused
 //! (`Refusal::AcrossMachines`).

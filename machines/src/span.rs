@@ -2,11 +2,13 @@
 //!
 //! A machine asks ([`MachineRun::update_everywhere`]): it computes the
 //! update's region on the whole graph from what every machine published
-//! (instances and arcs) and writes the request in etcd. Each machine with
-//! an instance in the region — a participant — builds its part from the
-//! request (with the program's [`Replacements`]), posts it, and arms it
-//! once every participant has posted, so no marker reaches a machine
-//! before its part; markers cross machines in-band on the arcs. Each votes
+//! (instances and arcs) and writes the request in etcd. Every machine takes
+//! part: under its update lock it checks that its arcs are those the
+//! region was computed on, builds its part from the request (with the
+//! program's [`Replacements`]; a machine without instances in the region
+//! has an empty part), posts it, and arms it once every machine has
+//! posted, so no marker reaches a machine before its part; markers cross
+//! machines in-band on the arcs. Each votes
 //! once its changing instances have prepared. The decision is one etcd
 //! transaction, taken by whichever machine sees it due first: commit only
 //! if every participant voted to and still holds its lease, else abort;
@@ -38,7 +40,8 @@ const REREAD: Duration = Duration::from_millis(50);
 /// How long the parts get, after the decision, to install it and say so.
 const FINISH: Duration = Duration::from_secs(2);
 
-/// An update every machine with an instance in its region takes part in.
+/// An update spanning machines: replacements of instances wherever they
+/// run, applied as one update.
 #[derive(Clone, Debug)]
 pub struct Spanning {
     replace: Vec<(String, String)>,
@@ -582,10 +585,10 @@ impl Participant {
 }
 
 impl MachineRun {
-    /// Applies `spanning` on every machine with an instance in its region,
-    /// as one update: each machine builds its part with the program's
-    /// [`Replacements`]; markers cross machines in-band; the decision is
-    /// one etcd transaction. Either every participant installs its part,
+    /// Applies `spanning` on every machine as one update: each machine
+    /// builds its part with the program's [`Replacements`]; markers cross
+    /// machines in-band; the decision is one etcd transaction. Either
+    /// every machine installs its part,
     /// or none does and each keeps its old versions and state (also when
     /// a machine refuses, fails, is late or is lost before the decision).
     pub fn update_everywhere(&self, spanning: Spanning) -> Result<SpanningReport, MachineError> {
