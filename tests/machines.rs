@@ -1237,3 +1237,78 @@ fn a_spanning_update_asked_during_another_is_taken_up_after_it() {
     let sent = front.join().unwrap().unwrap().take::<Forever>("src");
     report.take::<Seq<2>>("y").unwrap().saw_all(sent.unwrap().0);
 }
+
+/// A TCP proxy that delays every byte by `delay` in each direction: the
+/// delaying connector of these tests (`tc netem` is not available here).
+/// Listens on the address it returns and forwards to `to`.
+fn delaying_proxy(to: std::net::SocketAddr, delay: Duration) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let at = listener.local_addr().unwrap();
+    // Forwards what `from` sends to `into`, each chunk `delay` after it came.
+    let pipe = move |mut from: TcpStream, mut into: TcpStream| {
+        let (tx, rx) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
+        std::thread::spawn(move || {
+            let mut buf = vec![0; 64 * 1024];
+            while let Ok(n @ 1..) = from.read(&mut buf) {
+                if tx
+                    .send((Instant::now() + delay, buf[..n].to_vec()))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        std::thread::spawn(move || {
+            for (due, bytes) in rx {
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                if into.write_all(&bytes).is_err() {
+                    break;
+                }
+            }
+            let _ = into.shutdown(std::net::Shutdown::Write);
+        });
+    };
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(to) else {
+                continue;
+            };
+            let _ = (client.set_nodelay(true), server.set_nodelay(true));
+            pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+            pipe(server, client);
+        }
+    });
+    at
+}
+
+/// An update spanning machines over a link that delays every byte by
+/// 20 ms each way (front reaches back through a delaying proxy): the
+/// markers travel behind the packets in flight, and the new checker still
+/// sees only the new tagger's packets, every one once, in order.
+#[test]
+fn an_update_spanning_machines_over_a_slow_link_keeps_every_packet_in_order() {
+    let Some(etcd) = Etcd::start() else { return };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut back_config = MachineConfig::new(etcd.endpoints(), port);
+    back_config.advertise = Some(delaying_proxy(port, Duration::from_millis(20)));
+    let front = machine_thread("front", tagged(to_v2), config(&etcd));
+    let back = tagged(to_v2).run_on("back", &back_config).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let report = back
+        .update_everywhere(Spanning::new().replace("x", "v2").replace("y", "v2"))
+        .unwrap();
+    assert!(
+        report.duration >= Duration::from_millis(20),
+        "the markers crossed the slow link: {report:?}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    back.stop().unwrap();
+    let mut got = back.join().unwrap();
+    let sent = front.join().unwrap().unwrap().take::<Forever>("src");
+    got.take::<Seq<2>>("y").unwrap().saw_all(sent.unwrap().0);
+}
