@@ -935,6 +935,26 @@ impl Seq<2> {
     }
 }
 
+/// `Seq` as version 2, slow to migrate to (a second): an update that
+/// replaces it stays undecided that long.
+#[component(state, version = 3)]
+impl Seq<3> {
+    #[input]
+    fn inp(&mut self, (tag, n): (u32, u64)) {
+        self.wrong += u64::from(tag != 2 || n != self.next);
+        self.next = n + 1;
+    }
+
+    #[migrate(from = 1)]
+    fn from_v1(old: Seq<1>) -> Self {
+        std::thread::sleep(Duration::from_secs(1));
+        Seq {
+            next: old.next,
+            wrong: old.wrong,
+        }
+    }
+}
+
 /// Passes packets on, slowly: the arcs before it stay full, so an update
 /// whose versions must change at one packet boundary has packets of the
 /// old version in flight.
@@ -980,6 +1000,7 @@ fn to_v2(u: Update, instance: &str, with: &str) -> Result<Update, String> {
         ("x", "v2") => Ok(u.replace_with("x", TagV2)),
         ("y", "v2") => Ok(u.replace::<Seq<2>>("y")),
         ("p", "again") => Ok(u.replace_with("p", SlowPass)),
+        ("y", "slow") => Ok(u.replace::<Seq<3>>("y")),
         _ => Err(format!("no replacement {with:?} for `{instance}`")),
     }
 }
@@ -1311,4 +1332,64 @@ fn an_update_spanning_machines_over_a_slow_link_keeps_every_packet_in_order() {
     let mut got = back.join().unwrap();
     let sent = front.join().unwrap().unwrap().take::<Forever>("src");
     got.take::<Seq<2>>("y").unwrap().saw_all(sent.unwrap().0);
+}
+
+/// etcd gone while a spanning update waits for its decision (front voted
+/// to commit; back's checker is still migrating): no machine can learn
+/// the decision, so none installs anything; each halts its part once the
+/// deadline and its grace (`IN_DOUBT`) have passed — nothing waits for
+/// ever, and no machine is left on a mix of versions.
+#[test]
+fn a_spanning_update_whose_decision_cannot_be_learned_halts_both_parts_unchanged() {
+    let Some(mut etcd) = Etcd::start() else {
+        return;
+    };
+    let front = {
+        let config = config(&etcd);
+        std::thread::spawn(move || tagged(to_v2).run_on("front", &config).unwrap())
+    };
+    let back = std::sync::Arc::new(tagged(to_v2).run_on("back", &config(&etcd)).unwrap());
+    let front = front.join().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let asking = {
+        let back = back.clone();
+        std::thread::spawn(move || {
+            let t = Instant::now();
+            let spanning = Spanning::new()
+                .replace("x", "v2")
+                .replace("y", "slow")
+                .deadline(Duration::from_secs(3));
+            (back.update_everywhere(spanning), t.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(400));
+    etcd.stop();
+    let (outcome, took) = asking.join().unwrap();
+    assert!(outcome.is_err(), "{:?}", outcome.map(|r| r.id));
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    let version = |run: &evoflow::MachineRun, name: &str| {
+        let i = run
+            .running()
+            .instances()
+            .into_iter()
+            .find(|i| i.name == name);
+        i.map(|i| i.version)
+    };
+    let t = Instant::now();
+    while !(front.running().is_finished() && back.running().is_finished()) {
+        assert!(t.elapsed() < Duration::from_secs(20), "a part still runs");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        (version(&front, "x"), version(&back, "y")),
+        (Some(1), Some(1))
+    );
+    let back = std::sync::Arc::into_inner(back).unwrap();
+    for why in [front.join().err(), back.join().err()] {
+        let why = why.expect("halted").to_string();
+        assert!(
+            why.contains("in doubt") || why.contains("front") || why.contains("back"),
+            "{why}"
+        );
+    }
 }

@@ -464,7 +464,7 @@ impl Coordinator for Part<'_> {
                 Err(e) => trouble = e.to_string(),
             }
             if Instant::now() >= give_up {
-                return Verdict::Unknown(format!("etcd: {trouble}"));
+                return Verdict::Unknown(trouble);
             }
             self.news.wait(self.c, give_up);
         }
