@@ -61,19 +61,7 @@ pub fn parse_head(head: &[u8]) -> Result<Head, Status> {
     if hosts > 1 || (minor == 1 && hosts == 0) {
         return Err(Status::BadRequest);
     }
-    // `Connection` is a list: every line of it counts.
-    let says = |word: &str| {
-        req.headers
-            .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case("connection"))
-            .flat_map(|h| h.value.split(|b| *b == b','))
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(word.as_bytes()))
-    };
-    let keep_alive = if minor == 1 {
-        !says("close")
-    } else {
-        says("keep-alive")
-    };
+    let keep_alive = keeps_alive(minor, req.headers);
     let header = |name: &str| {
         req.headers
             .iter()
@@ -104,6 +92,25 @@ pub fn parse_head(head: &[u8]) -> Result<Head, Status> {
         conditions,
         gzip,
     })
+}
+
+/// True if the connection stays open after a request of HTTP/1.`minor`
+/// with `headers` (RFC 9112 9.3). `read` asks it too, and frames nothing
+/// after a request that closes: the two never disagree.
+pub fn keeps_alive(minor: u8, headers: &[httparse::Header]) -> bool {
+    // `Connection` is a list: every line of it counts.
+    let says = |word: &str| {
+        headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("connection"))
+            .flat_map(|h| h.value.split(|b| *b == b','))
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(word.as_bytes()))
+    };
+    if minor == 1 {
+        !says("close")
+    } else {
+        says("keep-alive")
+    }
 }
 
 /// True if an `Accept-Encoding` value admits gzip (RFC 9110 12.5.3):

@@ -130,7 +130,13 @@ enum Framed {
     /// for a `100 Continue` before it sends the body if `expects_continue`.
     Body { expects_continue: bool },
     /// A request head of `head` bytes, then a body; `total` bytes in all.
-    Request { head: usize, total: usize },
+    /// `last` if the connection closes after it: nothing after it is
+    /// framed (it would be read, loaded and then dropped by `reply`).
+    Request {
+        head: usize,
+        total: usize,
+        last: bool,
+    },
     /// A request that cannot be served; the connection closes after.
     Refused(Status),
 }
@@ -160,6 +166,7 @@ fn frame(buf: &[u8], scan: &mut ChunkScan) -> Framed {
                 Some(end) => Framed::Request {
                     head: end,
                     total: end,
+                    last: true,
                 },
                 None if buf.len() > MAX_HEAD => Framed::Refused(Status::HeadersTooLarge),
                 None => Framed::Partial,
@@ -235,6 +242,7 @@ fn frame(buf: &[u8], scan: &mut ChunkScan) -> Framed {
         Ok(Some(n)) => Framed::Request {
             head,
             total: head + n,
+            last: !super::parse::keeps_alive(req.version.unwrap_or(0), req.headers),
         },
         Err(status) => Framed::Refused(status),
         // What is framed must fit the buffer (chunk headers included).
@@ -422,7 +430,10 @@ impl Open {
                     }
                     break;
                 }
-                Framed::Request { head, total } => (self.buf[..head].to_vec(), None, total),
+                Framed::Request { head, total, last } => {
+                    self.done |= last;
+                    (self.buf[..head].to_vec(), None, total)
+                }
                 Framed::Refused(status) => {
                     self.done = true;
                     (Vec::new(), Some(status), self.buf.len())
@@ -596,5 +607,35 @@ impl Read {
                 let _ = open.conn.stream.shutdown(std::net::Shutdown::Read);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{frame, ChunkScan, Framed};
+
+    fn last(head: &str) -> bool {
+        match frame(head.as_bytes(), &mut ChunkScan::default()) {
+            Framed::Request { last, .. } => last,
+            _ => panic!("not framed: {head:?}"),
+        }
+    }
+
+    /// Nothing is framed after a request that closes its connection
+    /// (before, the requests pipelined after it were framed, parsed and
+    /// loaded, then dropped by `reply`): the same rule as `parse`'s.
+    #[test]
+    fn a_request_that_closes_its_connection_is_the_last_framed() {
+        assert!(last(
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ));
+        assert!(last(
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: te\r\nConnection: Close\r\n\r\n"
+        ));
+        assert!(!last("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(last("GET / HTTP/1.0\r\n\r\n"));
+        assert!(!last("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+        // Another version is answered 505, and the connection closes.
+        assert!(last("GET / HTTP/2.0\r\nHost: x\r\n\r\n"));
     }
 }
