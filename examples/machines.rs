@@ -9,9 +9,14 @@
 //! or `examples/machines.sh`, which starts etcd and both machines (each in
 //! a network namespace of its own when run as root). Kill one machine
 //! while they run: the other halts within a few seconds, naming it.
+//!
+//! Live update across machines: start back with `--update-after 1`. A
+//! second in, it replaces `numbers` (on front, its state migrated) and
+//! `square` (on back) by their version 2 as one update spanning both
+//! machines; the total at the end still matches every number once.
 
 use clap::Parser;
-use evoflow::{component, graph, Flow, MachineConfig, Outputs, Program};
+use evoflow::{component, graph, Flow, MachineConfig, Outputs, Program, Spanning};
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -28,14 +33,19 @@ struct Args {
     /// How many numbers `front` sends (at about 10,000 a second).
     #[arg(long, default_value_t = 30_000)]
     count: u64,
+    /// After this many seconds, update `numbers` and `square` to version 2
+    /// on both machines at once.
+    #[arg(long)]
+    update_after: Option<f64>,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Numbers {
     next: u64,
     end: u64,
 }
 
-#[component(outputs(out: u64))]
+#[component(state, outputs(out: u64))]
 impl Numbers {
     #[source]
     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
@@ -52,6 +62,38 @@ impl Numbers {
     }
 }
 
+/// `Numbers`, version 2: the same numbers, from where version 1 was.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct NumbersV2 {
+    next: u64,
+    end: u64,
+}
+
+#[component(state, version = 2, outputs(out: u64))]
+impl NumbersV2 {
+    #[source]
+    fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+        if self.next == self.end {
+            return Flow::Done;
+        }
+        out.out(self.next);
+        self.next += 1;
+        if self.next.is_multiple_of(100) {
+            return Flow::after(Duration::from_millis(10));
+        }
+        Flow::Continue
+    }
+
+    #[migrate(from = 1)]
+    fn from_v1(old: Numbers) -> Self {
+        println!("front: numbers v2 takes over at {}", old.next);
+        NumbersV2 {
+            next: old.next,
+            end: old.end,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Square;
 
@@ -60,6 +102,18 @@ impl Square {
     #[input]
     fn inp(&mut self, x: u64, out: &mut Outputs<Self>) {
         out.out(x * x);
+    }
+}
+
+/// `Square`, version 2: the same squares, by `pow`.
+#[derive(Default)]
+struct SquareV2;
+
+#[component(version = 2, outputs(out: u64))]
+impl SquareV2 {
+    #[input]
+    fn inp(&mut self, x: u64, out: &mut Outputs<Self>) {
+        out.out(x.pow(2));
     }
 }
 
@@ -93,6 +147,11 @@ fn program(count: u64) -> Program {
         numbers.out -> square.inp;
         square.out -> total.inp;
     }
+    .replacements(|update, instance, with| match (instance, with) {
+        ("numbers", "v2") => Ok(update.replace::<NumbersV2>("numbers")),
+        ("square", "v2") => Ok(update.replace_with("square", SquareV2)),
+        _ => Err(format!("this program has no {with:?} for `{instance}`")),
+    })
 }
 
 fn main() {
@@ -110,6 +169,21 @@ fn main() {
         args.machine,
         run.status().unwrap()
     );
+    if let Some(secs) = args.update_after {
+        std::thread::sleep(Duration::from_secs_f64(secs));
+        let both = Spanning::new()
+            .replace("numbers", "v2")
+            .replace("square", "v2");
+        match run.update_everywhere(both) {
+            Ok(report) => println!(
+                "{}: updated on every machine in {:?}:\n{}",
+                args.machine,
+                report.duration,
+                run.status().unwrap()
+            ),
+            Err(e) => eprintln!("{}: {e}", args.machine),
+        }
+    }
     match run.join() {
         Ok(mut report) => {
             if let Some(total) = report.take::<Total>("total") {

@@ -136,3 +136,74 @@ fn a_source_waiting_for_a_time_is_called_when_it_has_passed() {
         );
     }
 }
+
+/// Asks to sleep 20 ms after each call; counts its calls until `end`.
+struct Sleepy {
+    calls: u32,
+    end: Instant,
+}
+
+#[component(outputs(out: (u8, Instant)))]
+impl Sleepy {
+    #[source]
+    fn tick(&mut self, _out: &mut Outputs<Self>) -> Flow {
+        if Instant::now() >= self.end {
+            return Flow::Done;
+        }
+        self.calls += 1;
+        Flow::after(Duration::from_millis(20))
+    }
+}
+
+/// Emits as fast as it can until `end`: its worker never sleeps.
+struct Busy {
+    end: Instant,
+}
+
+#[component(outputs(out: (u8, Instant)))]
+impl Busy {
+    #[source]
+    fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+        let now = Instant::now();
+        if now >= self.end {
+            return Flow::Done;
+        }
+        out.out((1, now));
+        Flow::Continue
+    }
+}
+
+#[derive(Default)]
+struct Drop1;
+
+#[component]
+impl Drop1 {
+    #[input]
+    fn inp(&mut self, _x: (u8, Instant)) {}
+}
+
+/// A source that asks to sleep (`Flow::after`) is not called before its
+/// time when its worker wakes for another instance: here 0.5 s of 20 ms
+/// sleeps beside a busy source on the same worker is about 25 calls (it
+/// was called at every step of the worker: 9,210 calls in one run).
+#[test]
+fn a_sleeping_source_is_not_called_early_when_its_worker_is_busy() {
+    let end = Instant::now() + Duration::from_millis(500);
+    let mut report = within(LIMIT, move || {
+        graph! {
+            sleepy: Sleepy = Sleepy { calls: 0, end };
+            busy: Busy = Busy { end };
+            a: Drop1;
+            b: Drop1;
+            sleepy.out -> a.inp;
+            busy.out -> b.inp;
+        }
+        .run_to_end()
+        .unwrap()
+    });
+    let calls = report.take::<Sleepy>("sleepy").unwrap().calls;
+    assert!(
+        (15..=30).contains(&calls),
+        "{calls} calls in 0.5 s of 20 ms sleeps"
+    );
+}

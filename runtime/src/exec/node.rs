@@ -214,6 +214,18 @@ impl<C: Component> ComponentNode<C> {
         false
     }
 
+    /// True while a source sleeps: it waits for a time only (no
+    /// descriptor), not yet come, and the graph is not stopping.
+    fn asleep(&self) -> bool {
+        match self.waiting {
+            Some(Waiting {
+                fd: None,
+                until: Some(t),
+            }) => std::time::Instant::now() < t && !self.env.stop.load(Ordering::Relaxed),
+            _ => false,
+        }
+    }
+
     fn run_source(&mut self, budget: usize) -> Step {
         let mut step = Step::default();
         if self.poll(budget, &mut step) {
@@ -359,6 +371,10 @@ impl<C: Component> ComponentNode<C> {
                     full = true;
                     Step::default()
                 }
+                // A source that asked to sleep (`Flow::after`) is not called
+                // before its time, when its worker wakes for others; only a
+                // stop cuts the sleep short.
+                _ if C::META.is_source() && self.asleep() => Step::default(),
                 budget if C::META.is_source() => self.run_source(budget),
                 budget => self.run_operator(budget),
             },
