@@ -370,11 +370,6 @@ impl Coordinator for Part<'_> {
     }
 
     fn posted(&mut self) -> Result<(), String> {
-        eprintln!(
-            "TRACE {} posted at {:?}",
-            self.c.me,
-            std::time::SystemTime::now()
-        );
         let key = self.c.key(self.id, &format!("posted/{}", self.c.me));
         if let Err(e) = self.c.cluster.tell(&self.c.membership, &key, "") {
             return Err(self.refuse(&format!("could not say it posted its part: {e}")));
@@ -410,11 +405,6 @@ impl Coordinator for Part<'_> {
             return Verdict::Abort(self.refuse(&why));
         }
         self.voted = true;
-        eprintln!(
-            "TRACE {} vote at {:?}",
-            self.c.me,
-            std::time::SystemTime::now()
-        );
         let key = self.c.key(self.id, &format!("vote/{}", self.c.me));
         let others: Vec<String> = self
             .machines
@@ -507,11 +497,6 @@ impl Participant {
     }
 
     fn handle(&self, news: &mut News, id: u64, text: &str) {
-        eprintln!(
-            "TRACE {} handle {id} at {:?}",
-            self.c.me,
-            std::time::SystemTime::now()
-        );
         let Some(request) = Request::decode(text) else {
             tracing::warn!(
                 update = id,
