@@ -259,7 +259,9 @@ impl News {
                 std::thread::sleep(wait);
                 return;
             }
-            if let Ok(all) = c.cluster.told_all(&format!("{prefix}request/")) {
+            // Keys as the watch gives them: from `request/` on.
+            if let Ok(mut all) = c.cluster.told_all(&format!("{prefix}request/")) {
+                all.iter_mut().for_each(|t| t.key.insert_str(0, "request/"));
                 self.queue(all);
             }
         }
@@ -638,11 +640,26 @@ impl MachineRun {
             region,
             replace: spanning.replace,
         };
-        let mut news = News::default();
-        news.wait(c, Instant::now());
+        // Listening before the request goes out, to hear every answer (the
+        // requests asked before are the participants' business).
+        let mut news = News {
+            listening: Some(c.cluster.listen(&format!("span/{}/", c.run))?),
+            requests: BTreeMap::new(),
+        };
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
         let key = format!("span/{}/request/{}/{n}", c.run, c.me);
-        let created = c.cluster.tell(&c.membership, &key, &request.encode())?;
+        let created = match c.cluster.tell(&c.membership, &key, &request.encode()) {
+            Ok(created) => created,
+            // The write may have happened though its answer was lost: then
+            // the machines take it up, and it must be followed (or aborted).
+            Err(e) => match c.cluster.told_all(&key) {
+                Ok(found) => match found.iter().find(|t| t.key.is_empty()) {
+                    Some(t) => t.created,
+                    None => return Err(e.into()),
+                },
+                Err(_) => return Err(e.into()),
+            },
+        };
         let id = SPANNING_IDS | created as u64;
         let until = Instant::now() + spanning.deadline + IN_DOUBT + FINISH;
         // Every participant says how its part ended — or, once the update
@@ -723,5 +740,52 @@ impl MachineRun {
                 })
             }
         }
+    }
+}
+
+/// A real etcd for the tests (started by each test).
+#[cfg(test)]
+#[path = "../../cluster/tests/support/etcd.rs"]
+mod etcd;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use evoflow_cluster::Machine;
+
+    /// A request told while a machine did not listen (before its first
+    /// listening, or while etcd restarted) is read again when it listens
+    /// (the keys read back lacked `request/`, and nothing was queued:
+    /// found by review).
+    #[test]
+    fn a_request_told_before_listening_is_queued_when_listening_starts() {
+        let Some(etcd) = etcd::Etcd::start() else {
+            return;
+        };
+        let cluster = Arc::new(Cluster::connect(&etcd.endpoints(), "news").unwrap());
+        let me = Machine {
+            name: "m".into(),
+            addr: "127.0.0.1:1".into(),
+            build: "b".into(),
+        };
+        let membership = Arc::new(cluster.join(&me).unwrap());
+        let created = cluster
+            .tell(&membership, "span/7/request/m/0", "asked")
+            .unwrap();
+        let c = Coordination {
+            cluster,
+            membership,
+            run: 7,
+            me: "m".into(),
+            members: Vec::new(),
+            published: Mutex::default(),
+        };
+        let mut news = News::default();
+        news.wait(&c, Instant::now() + REREAD);
+        let queued: Vec<(u64, String)> = news.requests.into_iter().collect();
+        assert_eq!(
+            queued,
+            [(SPANNING_IDS | created as u64, "asked".to_owned())]
+        );
     }
 }

@@ -106,11 +106,8 @@ pub fn keeps_alive(minor: u8, headers: &[httparse::Header]) -> bool {
             .flat_map(|h| h.value.split(|b| *b == b','))
             .any(|t| t.trim_ascii().eq_ignore_ascii_case(word.as_bytes()))
     };
-    if minor == 1 {
-        !says("close")
-    } else {
-        says("keep-alive")
-    }
+    // `close` wins over `keep-alive` when both are listed.
+    !says("close") && (minor == 1 || says("keep-alive"))
 }
 
 /// True if an `Accept-Encoding` value admits gzip (RFC 9110 12.5.3):

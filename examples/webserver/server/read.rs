@@ -635,6 +635,9 @@ mod tests {
         assert!(!last("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
         assert!(last("GET / HTTP/1.0\r\n\r\n"));
         assert!(!last("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+        assert!(last(
+            "GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n"
+        ));
         // Another version is answered 505, and the connection closes.
         assert!(last("GET / HTTP/2.0\r\nHost: x\r\n\r\n"));
     }
