@@ -1393,3 +1393,84 @@ fn a_spanning_update_whose_decision_cannot_be_learned_halts_both_parts_unchanged
         );
     }
 }
+
+/// Emits nothing, ever (until stopped).
+struct Silent;
+
+#[component(outputs(out: (u32, u64)))]
+impl Silent {
+    #[source]
+    fn emit(&mut self, _out: &mut Outputs<Self>) -> Flow {
+        Flow::after(Duration::from_secs(3600))
+    }
+}
+
+#[derive(Default)]
+struct Sink2;
+
+#[component]
+impl Sink2 {
+    #[input]
+    fn inp(&mut self, _x: (u32, u64)) {}
+}
+
+/// Paths through machines are recorded when the graph starts, so an
+/// update on one machine may not make a new one: front may not join `q`
+/// (fed by back's `x`) to `s` (feeding back's `y`). It used to be
+/// accepted, and then back's update of `x` and `y` — no path between them
+/// when back started — was accepted too, and the new `y` handled 24
+/// packets of the old `x` (found by review). Front's update is refused,
+/// and changes nothing.
+#[test]
+fn an_update_may_not_make_a_new_path_through_machines() {
+    let program = || {
+        graph! {
+            name = "rejoined";
+            machines = { front: 1, back: 1 };
+            capacity = 16;
+            #[machine(back)] src: Forever = Forever(0);
+            #[machine(back)] x: TagV1;
+            #[machine(front)] q: Pass;
+            #[machine(front)] k: Sink2;
+            #[machine(front)] t: Silent = Silent;
+            #[machine(front)] s: Pass;
+            #[machine(back)] p: SlowPass;
+            #[machine(back)] y: Seq<1>;
+            src.out -> x.inp;
+            x.out -> q.inp;
+            q.out -> k.inp;
+            t.out -> s.inp;
+            s.out -> p.inp;
+            p.out -> y.inp;
+        }
+    };
+    let Some(etcd) = Etcd::start() else { return };
+    let front = {
+        let config = config(&etcd);
+        std::thread::spawn(move || program().run_on("front", &config).unwrap())
+    };
+    let back = program().run_on("back", &config(&etcd)).unwrap();
+    let front = front.join().unwrap();
+    let join = Update::new()
+        .remove("k")
+        .remove("t")
+        .connect("q.out", "s.inp");
+    let refused = front.update(join).unwrap_err();
+    assert!(
+        matches!(&refused, UpdateError::Refused(Refusal::JoinsMachines { from, to })
+            if from == "q" && to == "s"),
+        "{refused}"
+    );
+    // No path joins them: back may change both alone.
+    let both = Update::new()
+        .replace_with("x", TagV2)
+        .replace::<Seq<2>>("y");
+    back.update(both).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    back.stop().unwrap();
+    let mut report = back.join().unwrap();
+    let mut front = front.join().unwrap();
+    let sink = front.take::<Sink2>("k");
+    assert!(sink.is_some(), "front's k was not removed");
+    report.take::<Seq<2>>("y").unwrap().saw_all(0);
+}

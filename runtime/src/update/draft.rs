@@ -10,7 +10,7 @@ use crate::model::shape::{CArc, CInstance, Shape, VersionChange, HISTORY};
 use crate::update::refusal::Refusal;
 use crate::update::request::{Edit, UpdateReport};
 use evoflow_graph::{check_packet_type, check_wiring, find_port, path, GraphError, Side};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// An update's edits over a [`Shape`], validated.
 pub(crate) struct Draft {
@@ -253,6 +253,7 @@ impl Draft {
         }
         d.check_touched(shape)?;
         d.check_acyclic(shape)?;
+        d.check_joins(shape)?;
         d.report.connected = d.added.iter().map(CArc::label).collect();
         let mut dropped: Vec<ArcId> = d.dropped.iter().copied().collect();
         dropped.sort_unstable();
@@ -434,6 +435,55 @@ impl Draft {
         Ok(())
     }
 
+    /// Refuses a new path from an instance that receives from another
+    /// machine to one that sends to another machine. Each machine records
+    /// the paths that leave it and come back through the others when the
+    /// graph starts, and refuses an update of its own whose markers would
+    /// have to follow one (`Refusal::AcrossMachines`); a new such path —
+    /// made here, unseen there — would let that update through.
+    fn check_joins(&self, shape: &Shape) -> Result<(), Refusal> {
+        if shape.remote.is_empty() || self.added.is_empty() {
+            return Ok(());
+        }
+        let after = |forward: bool| {
+            move |n: &str| -> Vec<String> {
+                let arcs = self.arcs(shape, n, !forward).into_iter();
+                arcs.map(|a| if forward { &a.to.0 } else { &a.from.0 })
+                    .cloned()
+                    .collect()
+            }
+        };
+        let before = |n: &str| -> Vec<String> {
+            let outs = shape.instances.get(n).map(|i| i.outs.as_slice());
+            outs.unwrap_or_default()
+                .iter()
+                .map(|id| shape.arcs[id].to.0.clone())
+                .collect()
+        };
+        let sends =
+            |n: &&String, incoming: bool| shape.remote_of(n).any(|r| r.incoming == incoming);
+        for arc in &self.added {
+            let outs = walk(&arc.to.0, after(true));
+            for from in walk(&arc.from.0, after(false))
+                .iter()
+                .filter(|n| sends(n, true))
+            {
+                let was = walk(from, before);
+                let new = outs
+                    .iter()
+                    .filter(|n| sends(n, false))
+                    .find(|n| !was.contains(*n));
+                if let Some(to) = new {
+                    return Err(Refusal::JoinsMachines {
+                        from: from.clone(),
+                        to: to.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// A new arc `u -> v` closes a cycle iff `u` is reachable from `v`; the
     /// search visits only what `v` reaches.
     fn check_acyclic(&self, shape: &Shape) -> Result<(), Refusal> {
@@ -458,7 +508,21 @@ impl Draft {
     }
 }
 
-/// [`GraphError::UnknownInstance`], listing the graph's instances.
+/// Instances reachable from `from` (itself included) over `next`, in
+/// name order.
+fn walk(from: &str, next: impl Fn(&str) -> Vec<String>) -> BTreeSet<String> {
+    let mut seen = BTreeSet::from([from.to_owned()]);
+    let mut todo = vec![from.to_owned()];
+    while let Some(n) = todo.pop() {
+        for m in next(&n) {
+            if seen.insert(m.clone()) {
+                todo.push(m);
+            }
+        }
+    }
+    seen
+}
+
 /// Refuses removing `instance`, or wiring its `port`, if it has an arc to
 /// or from another machine there: that stream is fixed.
 fn fixed(shape: &Shape, instance: &str, port: Option<&str>) -> Result<(), Refusal> {
@@ -474,6 +538,7 @@ fn fixed(shape: &Shape, instance: &str, port: Option<&str>) -> Result<(), Refusa
     }
 }
 
+/// [`GraphError::UnknownInstance`], listing the graph's instances.
 fn unknown(shape: &Shape, name: &str) -> Refusal {
     GraphError::UnknownInstance {
         name: name.to_owned(),

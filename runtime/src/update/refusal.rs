@@ -56,6 +56,14 @@ pub enum Refusal {
         /// The arc (`a.out -> b.inp`).
         arc: String,
     },
+    /// An update would make a new path from an instance that receives
+    /// from another machine to one that sends to another machine.
+    JoinsMachines {
+        /// Where the path would come in.
+        from: String,
+        /// Where it would leave.
+        to: String,
+    },
     /// A machine's part of an update spanning machines changes an instance
     /// the update did not name.
     OutsideRegion {
@@ -185,6 +193,13 @@ impl fmt::Display for Refusal {
             Refusal::RegionOutdated { why } => write!(
                 f,
                 "the update's region was computed on a graph that has changed since ({why}); ask again"
+            ),
+            Refusal::JoinsMachines { from, to } => write!(
+                f,
+                "the update would join `{from}`, which receives from another machine, to `{to}`, \
+                 which sends to one: a new path through machines, unseen by the others (each \
+                 records those paths when the graph starts, to refuse updates of its own whose \
+                 markers would have to follow one); keep the paths through machines as they are"
             ),
             Refusal::OutsideRegion { instance } => write!(
                 f,
