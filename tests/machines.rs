@@ -1055,6 +1055,10 @@ fn an_update_spanning_two_machines_changes_both_at_one_packet_boundary() {
         .unwrap();
     let machines: Vec<&str> = report.machines.iter().map(|(m, _)| m.as_str()).collect();
     assert_eq!(machines, ["front", "back"], "{report:?}");
+    // What the updates left in etcd is gone once every machine was done.
+    let cluster = evoflow_cluster::Cluster::connect(&etcd.endpoints(), "spanning").unwrap();
+    assert_eq!(cluster.told("span/").unwrap(), []);
+    assert_eq!(cluster.decision(report.id).unwrap(), None);
     assert_eq!(
         versions(&back),
         [

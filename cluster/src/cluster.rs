@@ -3,8 +3,8 @@
 
 use crate::error::ClusterError;
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, KeyValue, PutOptions, Txn,
-    TxnOp, TxnOpResponse, WatchOptions, WatchStream,
+    Client, Compare, CompareOp, ConnectOptions, DeleteOptions, EventType, GetOptions, KeyValue,
+    PutOptions, Txn, TxnOp, TxnOpResponse, WatchOptions, WatchStream,
 };
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -508,6 +508,24 @@ impl Cluster {
             None => None,
         };
         Ok((told, decision))
+    }
+
+    /// Deletes, in one write, the keys told under each of `prefixes` and
+    /// the decision of `update`: what an update left once every machine
+    /// is done with it.
+    pub fn forget(&self, prefixes: &[&str], update: u64) -> Result<(), ClusterError> {
+        let mut client = self.client.clone();
+        let mut deletes: Vec<TxnOp> = prefixes
+            .iter()
+            .map(|p| {
+                let key = format!("/evoflow/{}/told/{p}", self.graph);
+                TxnOp::delete(key, Some(DeleteOptions::new().with_prefix()))
+            })
+            .collect();
+        deletes.push(TxnOp::delete(self.decision_key(update), None));
+        self.runtime
+            .block_on(client.txn(Txn::new().and_then(deletes)))?;
+        Ok(())
     }
 
     /// The decision of `update`, if one was taken ([`Cluster::decide`]).

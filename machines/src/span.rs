@@ -697,6 +697,11 @@ impl MachineRun {
         if decision.is_none() {
             decision = c.cluster.decide(id, &c.members, Decision::Abort).ok();
         }
+        // Every machine is done with it: what it left in etcd goes (a
+        // machine that did not say keeps it there, for its sake).
+        if decision.is_some() && machines.iter().all(|m| done.iter().any(|t| &t.key == m)) {
+            let _ = c.cluster.forget(&[&c.key(id, ""), &key], id);
+        }
         let outcome = |m: &str| match done.iter().find(|t| t.key == m).map(|t| &t.value) {
             Some(v) => match v.split_once('\t') {
                 Some(("ok", report)) => Ok(report.to_owned()),
