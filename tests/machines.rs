@@ -1005,6 +1005,18 @@ fn to_v2(u: Update, instance: &str, with: &str) -> Result<Update, String> {
     }
 }
 
+/// [`to_v2`], taking 1.5 s to make the replacement of `slow`.
+fn slow_to_replace(
+    slow: &'static str,
+) -> impl Fn(Update, &str, &str) -> Result<Update, String> + Send + Sync + Copy + 'static {
+    move |u, instance, with| {
+        if instance == slow {
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        to_v2(u, instance, with)
+    }
+}
+
 fn versions(run: &evoflow::MachineRun) -> Vec<(String, u32)> {
     let status = run.status().unwrap();
     let mut all: Vec<(String, u32)> = status
@@ -1081,12 +1093,7 @@ fn an_update_spanning_two_machines_changes_both_at_one_packet_boundary() {
 #[test]
 fn an_update_spanning_machines_aborts_everywhere_when_one_is_late() {
     let Some(etcd) = Etcd::start() else { return };
-    let slow_front = |u: Update, instance: &str, with: &str| {
-        if instance == "x" {
-            std::thread::sleep(Duration::from_millis(1500));
-        }
-        to_v2(u, instance, with)
-    };
+    let slow_front = slow_to_replace("x");
     let front = machine_thread("front", tagged(slow_front), config(&etcd));
     let back = tagged(slow_front).run_on("back", &config(&etcd)).unwrap();
     std::thread::sleep(Duration::from_millis(200));
@@ -1225,12 +1232,7 @@ fn a_spanning_update_computed_on_outdated_arcs_is_refused_then_goes_through() {
 #[test]
 fn a_spanning_update_asked_during_another_is_taken_up_after_it() {
     let Some(etcd) = Etcd::start() else { return };
-    let slow_y = |u: Update, instance: &str, with: &str| {
-        if instance == "y" {
-            std::thread::sleep(Duration::from_millis(1500));
-        }
-        to_v2(u, instance, with)
-    };
+    let slow_y = slow_to_replace("y");
     let front = machine_thread("front", tagged(slow_y), config(&etcd));
     let back = std::sync::Arc::new(tagged(slow_y).run_on("back", &config(&etcd)).unwrap());
     std::thread::sleep(Duration::from_millis(200));
