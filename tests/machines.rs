@@ -1480,3 +1480,150 @@ fn an_update_may_not_make_a_new_path_through_machines() {
     assert!(sink.is_some(), "front's k was not removed");
     report.take::<Seq<2>>("y").unwrap().saw_all(0);
 }
+
+/// Set in the environment of a machine run by
+/// `three_hosts_on_a_bridge_take_part_in_one_update`: its name, etcd's
+/// endpoint and its own address.
+const BRIDGED: &str = "EVOFLOW_MACHINES_TEST_BRIDGED";
+const BRIDGED_ETCD: &str = "EVOFLOW_MACHINES_TEST_BRIDGED_ETCD";
+const BRIDGED_AT: &str = "EVOFLOW_MACHINES_TEST_BRIDGED_AT";
+
+/// Three hosts on one box: a bridge (10.79.0.1, this namespace, where etcd
+/// runs) and a network namespace per machine (`evo3-front` 10.79.0.2,
+/// `evo3-back` 10.79.0.3), each joined to the bridge by a veth pair.
+struct Bridge;
+
+impl Bridge {
+    const MACHINES: [(&'static str, &'static str); 2] =
+        [("front", "10.79.0.2"), ("back", "10.79.0.3")];
+
+    fn up() -> Result<Bridge, String> {
+        Bridge::remove();
+        let made = Command::new("ip")
+            .args(["link", "add", "evo3-br", "type", "bridge"])
+            .output()
+            .map_err(|e| format!("no `ip` command: {e}"))?;
+        if !made.status.success() {
+            return Err(format!(
+                "cannot make a bridge (root is needed): {}",
+                String::from_utf8_lossy(&made.stderr).trim()
+            ));
+        }
+        let bridge = Bridge;
+        link::sh("ip addr add 10.79.0.1/24 dev evo3-br && ip link set evo3-br up");
+        for (m, at) in Bridge::MACHINES {
+            link::sh(&format!(
+                "ip netns add evo3-{m} && ip link add evo3-{m} type veth peer name eth0 netns evo3-{m} \
+                 && ip link set evo3-{m} master evo3-br up \
+                 && ip netns exec evo3-{m} sh -c 'ip addr add {at}/24 dev eth0 && ip link set eth0 up && ip link set lo up'"
+            ));
+        }
+        Ok(bridge)
+    }
+
+    fn remove() {
+        for (m, _) in Bridge::MACHINES {
+            let _ = Command::new("ip")
+                .args(["netns", "del", &format!("evo3-{m}")])
+                .output();
+            let _ = Command::new("ip")
+                .args(["link", "del", &format!("evo3-{m}")])
+                .output();
+        }
+        let _ = Command::new("ip").args(["link", "del", "evo3-br"]).output();
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        Bridge::remove();
+    }
+}
+
+/// A machine of `tagged` in a namespace of its own (run by
+/// `three_hosts_on_a_bridge_take_part_in_one_update`): back asks for the
+/// update spanning both, then stops the graph; each prints what it saw.
+#[test]
+fn bridged_machine() {
+    let Some(machine) = std::env::var_os(BRIDGED) else {
+        return;
+    };
+    let machine = machine.into_string().unwrap();
+    let at: std::net::IpAddr = std::env::var(BRIDGED_AT).unwrap().parse().unwrap();
+    let mut config = MachineConfig::new([std::env::var(BRIDGED_ETCD).unwrap()], (at, 0).into());
+    config.join_timeout = Duration::from_secs(20);
+    let run = tagged(to_v2).run_on(&machine, &config).unwrap();
+    if machine == "back" {
+        std::thread::sleep(Duration::from_millis(300));
+        let both = Spanning::new().replace("x", "v2").replace("y", "v2");
+        match run.update_everywhere(both) {
+            Ok(r) => println!("updated: {:?}", r.machines),
+            Err(e) => println!("not updated: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        run.stop().unwrap();
+        let y = run.join().unwrap().take::<Seq<2>>("y").unwrap();
+        println!("y: next {} wrong {}", y.next, y.wrong);
+    } else {
+        let sent = run.join().unwrap().take::<Forever>("src").unwrap().0;
+        println!("sent: {sent}");
+    }
+}
+
+/// Three hosts on a bridge — etcd here, front and back each in a network
+/// namespace of its own, each a process — take part in one update
+/// spanning the machines while packets flow: both change, and every
+/// packet arrives once, in order, of its version.
+#[test]
+fn three_hosts_on_a_bridge_take_part_in_one_update() {
+    let _bridge = match Bridge::up() {
+        Ok(b) => b,
+        Err(why) => {
+            println!("SKIPPED (not a silent pass): {why}");
+            return;
+        }
+    };
+    let Some(etcd) = Etcd::start_on("10.79.0.1") else {
+        return;
+    };
+    let machines: Vec<_> = Bridge::MACHINES
+        .iter()
+        .map(|(m, at)| {
+            Command::new("ip")
+                .args(["netns", "exec", &format!("evo3-{m}")])
+                .arg(std::env::current_exe().unwrap())
+                .args(["--exact", "bridged_machine", "--nocapture"])
+                .env(BRIDGED, m)
+                .env(BRIDGED_AT, at)
+                .env(BRIDGED_ETCD, &etcd.endpoint)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<String> = machines
+        .into_iter()
+        .map(|m| {
+            let out = m.wait_with_output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(
+                out.status.success(),
+                "{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            text
+        })
+        .collect();
+    let line = |text: &str, start: &str| -> String {
+        let found = text.lines().find(|l| l.starts_with(start));
+        found
+            .unwrap_or_else(|| panic!("no {start:?} in {text}"))
+            .to_owned()
+    };
+    let (front, back) = (&outputs[0], &outputs[1]);
+    assert!(line(back, "updated").contains("\"front\""), "{back}");
+    let sent: u64 = line(front, "sent: ")["sent: ".len()..].parse().unwrap();
+    assert!(sent > 0);
+    assert_eq!(line(back, "y: "), format!("y: next {sent} wrong 0"));
+}
