@@ -12,8 +12,9 @@
 //! - `schedule`: the static schedule, which worker runs which instance in
 //!   which order ([`sections`], [`PlacementError`]).
 //! - `order`: the topological order, naming a cycle when there is none
-//!   ([`topological_order`], [`Cycle`]), and the path search an update uses
-//!   to tell whether a new arc closes a cycle ([`path`]).
+//!   ([`topological_order`], [`Cycle`]), the path search an update uses
+//!   to tell whether a new arc closes a cycle ([`path`]), and what a set of
+//!   nodes reaches ([`reachable`]).
 //! - `ports`: the rules of ports and arcs, per arc ([`find_port`],
 //!   [`check_port_number`], [`check_packet_type`]) and per instance
 //!   ([`check_wiring`]).
@@ -28,6 +29,6 @@ mod ports;
 mod schedule;
 
 pub use error::{GraphError, Side};
-pub use order::{path, topological_order, Cycle};
+pub use order::{path, reachable, topological_order, Cycle};
 pub use ports::{check_packet_type, check_port_number, check_wiring, find_port};
 pub use schedule::{sections, Place, PlacementError};

@@ -1,5 +1,6 @@
-//! The topological order of a graph, naming one cycle when it has none, and
-//! the path search that tells whether one new arc closes a cycle.
+//! The topological order of a graph, naming one cycle when it has none,
+//! the path search that tells whether one new arc closes a cycle, and the
+//! search for everything a set of nodes reaches.
 //!
 //! Graphs are given as successor lists by node index (node `i`'s arcs go to
 //! `successors[i]`), the form both `graph!` and `GraphBuilder` can build from
@@ -7,7 +8,7 @@
 
 use crate::GraphError;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::hash::Hash;
 
 /// A cycle of a graph: `nodes[i] -> nodes[i + 1]` are arcs, and so is the
@@ -127,6 +128,30 @@ where
         }
     }
     None
+}
+
+/// Every node reachable from `starts` along the arcs `successors` gives,
+/// the starts included. An update's checks ask it both ways (what a
+/// changed instance feeds, and what feeds it): for the update's region,
+/// and for the paths that leave a machine and come back.
+pub fn reachable<N, I>(
+    starts: impl IntoIterator<Item = N>,
+    mut successors: impl FnMut(&N) -> I,
+) -> HashSet<N>
+where
+    N: Clone + Eq + Hash,
+    I: IntoIterator<Item = N>,
+{
+    let mut todo: Vec<N> = starts.into_iter().collect();
+    let mut seen: HashSet<N> = todo.iter().cloned().collect();
+    while let Some(n) = todo.pop() {
+        for s in successors(&n) {
+            if seen.insert(s.clone()) {
+                todo.push(s);
+            }
+        }
+    }
+    seen
 }
 
 #[cfg(test)]
@@ -279,5 +304,24 @@ mod tests {
         };
         assert_eq!(path("b", &"d", succ), Some(vec!["b", "c", "d"]));
         assert_eq!(path("d", &"x", succ), None);
+    }
+
+    /// What a set of nodes reaches: each start, and every node on a path
+    /// from one, also through a cycle; nothing else.
+    #[test]
+    fn reachable_is_the_starts_and_what_they_lead_to() {
+        // 0 -> 1 -> 2 -> 1, 3 -> 4, 5 alone.
+        let successors = |n: &usize| match n {
+            0 => vec![1],
+            1 => vec![2],
+            2 => vec![1],
+            3 => vec![4],
+            _ => vec![],
+        };
+        let set = |v: &[usize]| v.iter().copied().collect::<HashSet<usize>>();
+        assert_eq!(reachable([0], successors), set(&[0, 1, 2]));
+        assert_eq!(reachable([2, 3], successors), set(&[1, 2, 3, 4]));
+        assert_eq!(reachable([5], successors), set(&[5]));
+        assert_eq!(reachable([], successors), set(&[]));
     }
 }

@@ -20,6 +20,7 @@ use crate::error::MachineError;
 use crate::run::MachineRun;
 use crate::status;
 use evoflow_cluster::{Cluster, Decision, Listening, Member, Membership, Told, LEASE};
+use evoflow_graph::reachable;
 use evoflow_runtime::{
     panic_text, Coordinator, Schedule, Stopper, Update, UpdateError, Updater, Verdict,
     DEFAULT_DEADLINE, SPANNING_IDS,
@@ -165,17 +166,14 @@ impl Request {
 /// instance, on any machine).
 fn region(changing: &HashSet<String>, arcs: &[(String, String)]) -> HashSet<String> {
     let reach = |forward: bool| {
-        let mut seen = changing.clone();
-        let mut todo: Vec<String> = changing.iter().cloned().collect();
-        while let Some(n) = todo.pop() {
-            for (from, to) in arcs {
-                let (here, next) = if forward { (from, to) } else { (to, from) };
-                if *here == n && seen.insert(next.clone()) {
-                    todo.push(next.clone());
-                }
-            }
-        }
-        seen
+        reachable(changing.iter().cloned(), |n: &String| {
+            let next = arcs.iter().filter_map(|(from, to)| match forward {
+                true if from == n => Some(to),
+                false if to == n => Some(from),
+                _ => None,
+            });
+            next.cloned().collect::<Vec<_>>()
+        })
     };
     let (down, up) = (reach(true), reach(false));
     down.intersection(&up).cloned().collect()

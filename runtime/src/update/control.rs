@@ -19,6 +19,7 @@ use crate::update::evolve::{Evolution, EvolutionError};
 use crate::update::refusal::Refusal;
 use crate::update::request::{Edit, Rollback, Update, UpdateError, UpdateReport};
 use crate::update::span::{Coordinator, Verdict, SPANNING_IDS};
+use evoflow_graph::reachable;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -28,10 +29,8 @@ use std::time::{Duration, Instant};
 /// Paths through other machines count: a packet that leaves this
 /// machine at `u` and comes back at `v` is on a path from `u` to `v`.
 fn reach(g: &Shape, from: &HashSet<String>, forward: bool) -> HashSet<String> {
-    let mut seen: HashSet<String> = from.clone();
-    let mut todo: Vec<String> = from.iter().cloned().collect();
-    while let Some(n) = todo.pop() {
-        let inst = &g.instances[&n];
+    reachable(from.iter().cloned(), |n: &String| {
+        let inst = &g.instances[n];
         let arcs = if forward { &inst.outs } else { &inst.ins };
         let local = arcs.iter().map(|id| {
             let a = &g.arcs[id];
@@ -42,17 +41,12 @@ fn reach(g: &Shape, from: &HashSet<String>, forward: bool) -> HashSet<String> {
             }
         });
         let through = g.through.iter().filter_map(|(u, v)| match forward {
-            true if *u == n => Some(v),
-            false if *v == n => Some(u),
+            true if u == n => Some(v),
+            false if v == n => Some(u),
             _ => None,
         });
-        for next in local.chain(through) {
-            if seen.insert(next.clone()) {
-                todo.push(next.clone());
-            }
-        }
-    }
-    seen
+        local.chain(through).cloned().collect::<Vec<_>>()
+    })
 }
 
 /// How long the parts of a spanning update get to install the decision

@@ -9,7 +9,9 @@ use crate::model::component::{ComponentMeta, PacketType, PortMeta};
 use crate::model::shape::{CArc, CInstance, Shape, VersionChange, HISTORY};
 use crate::update::refusal::Refusal;
 use crate::update::request::{Edit, UpdateReport};
-use evoflow_graph::{check_packet_type, check_wiring, find_port, path, GraphError, Side};
+use evoflow_graph::{
+    check_packet_type, check_wiring, find_port, path, reachable, GraphError, Side,
+};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// An update's edits over a [`Shape`], validated.
@@ -446,14 +448,14 @@ impl Draft {
             return Ok(());
         }
         let after = |forward: bool| {
-            move |n: &str| -> Vec<String> {
+            move |n: &String| -> Vec<String> {
                 let arcs = self.arcs(shape, n, !forward).into_iter();
                 arcs.map(|a| if forward { &a.to.0 } else { &a.from.0 })
                     .cloned()
                     .collect()
             }
         };
-        let before = |n: &str| -> Vec<String> {
+        let before = |n: &String| -> Vec<String> {
             let outs = shape.instances.get(n).map(|i| i.outs.as_slice());
             outs.unwrap_or_default()
                 .iter()
@@ -462,13 +464,17 @@ impl Draft {
         };
         let sends =
             |n: &&String, incoming: bool| shape.remote_of(n).any(|r| r.incoming == incoming);
+        // In name order, so the refusal names the same pair every time.
+        let walk = |from: &String, next| -> BTreeSet<String> {
+            reachable([from.clone()], next).into_iter().collect()
+        };
         for arc in &self.added {
             let outs = walk(&arc.to.0, after(true));
             for from in walk(&arc.from.0, after(false))
                 .iter()
                 .filter(|n| sends(n, true))
             {
-                let was = walk(from, before);
+                let was = reachable([from.clone()], before);
                 let new = outs
                     .iter()
                     .filter(|n| sends(n, false))
@@ -506,21 +512,6 @@ impl Draft {
         }
         Ok(())
     }
-}
-
-/// Instances reachable from `from` (itself included) over `next`, in
-/// name order.
-fn walk(from: &str, next: impl Fn(&str) -> Vec<String>) -> BTreeSet<String> {
-    let mut seen = BTreeSet::from([from.to_owned()]);
-    let mut todo = vec![from.to_owned()];
-    while let Some(n) = todo.pop() {
-        for m in next(&n) {
-            if seen.insert(m.clone()) {
-                todo.push(m);
-            }
-        }
-    }
-    seen
 }
 
 /// Refuses removing `instance`, or wiring its `port`, if it has an arc to
