@@ -39,55 +39,58 @@ struct Args {
     update_after: Option<f64>,
 }
 
+/// Sends `next..end`, about 10,000 a second (so there is time to watch,
+/// update or kill it); version `V`.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Numbers {
+struct Numbers<const V: u32> {
     next: u64,
     end: u64,
+}
+
+impl<const V: u32> Numbers<V> {
+    /// The next number and how the source goes on after it (a pause every
+    /// hundred), or `None` at the end.
+    fn step(&mut self) -> Option<(u64, Flow)> {
+        if self.next == self.end {
+            return None;
+        }
+        self.next += 1;
+        let flow = match self.next.is_multiple_of(100) {
+            true => Flow::after(Duration::from_millis(10)),
+            false => Flow::Continue,
+        };
+        Some((self.next - 1, flow))
+    }
 }
 
 #[component(state, outputs(out: u64))]
-impl Numbers {
+impl Numbers<1> {
     #[source]
     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
-        if self.next == self.end {
+        let Some((n, flow)) = self.step() else {
             return Flow::Done;
-        }
-        out.out(self.next);
-        self.next += 1;
-        // About 10,000 a second, so there is time to watch (or kill) it.
-        if self.next.is_multiple_of(100) {
-            return Flow::after(Duration::from_millis(10));
-        }
-        Flow::Continue
+        };
+        out.out(n);
+        flow
     }
 }
 
-/// `Numbers`, version 2: the same numbers, from where version 1 was.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct NumbersV2 {
-    next: u64,
-    end: u64,
-}
-
+/// Version 2: the same numbers, from where version 1 was.
 #[component(state, version = 2, outputs(out: u64))]
-impl NumbersV2 {
+impl Numbers<2> {
     #[source]
     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
-        if self.next == self.end {
+        let Some((n, flow)) = self.step() else {
             return Flow::Done;
-        }
-        out.out(self.next);
-        self.next += 1;
-        if self.next.is_multiple_of(100) {
-            return Flow::after(Duration::from_millis(10));
-        }
-        Flow::Continue
+        };
+        out.out(n);
+        flow
     }
 
     #[migrate(from = 1)]
-    fn from_v1(old: Numbers) -> Self {
+    fn from_v1(old: Numbers<1>) -> Self {
         println!("front: numbers v2 takes over at {}", old.next);
-        NumbersV2 {
+        Numbers {
             next: old.next,
             end: old.end,
         }
@@ -140,7 +143,7 @@ fn program(count: u64) -> Program {
         name = "squares";
         machines = { front: 1, back: 2 };
         #[machine(front)]
-        numbers: Numbers = Numbers { next: 0, end: count };
+        numbers: Numbers<1> = Numbers { next: 0, end: count };
         #[machine(back)]
         square: Square;
         total: Total; // with its neighbour, on back
@@ -148,7 +151,7 @@ fn program(count: u64) -> Program {
         square.out -> total.inp;
     }
     .replacements(|update, instance, with| match (instance, with) {
-        ("numbers", "v2") => Ok(update.replace::<NumbersV2>("numbers")),
+        ("numbers", "v2") => Ok(update.replace::<Numbers<2>>("numbers")),
         ("square", "v2") => Ok(update.replace_with("square", SquareV2)),
         _ => Err(format!("this program has no {with:?} for `{instance}`")),
     })

@@ -486,18 +486,27 @@ fn a_finished_graph_runs_again_at_once() {
     }
 }
 
-/// Sends `0..300`.
-struct Upto300(u64);
+/// Sends `next..end`.
+struct Upto {
+    next: u64,
+    end: u64,
+}
+
+impl Upto {
+    fn to(end: u64) -> Upto {
+        Upto { next: 0, end }
+    }
+}
 
 #[component(outputs(out: u64))]
-impl Upto300 {
+impl Upto {
     #[source]
     fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
-        if self.0 == 300 {
+        if self.next == self.end {
             return Flow::Done;
         }
-        out.out(self.0);
-        self.0 += 1;
+        out.out(self.next);
+        self.next += 1;
         Flow::Continue
     }
 }
@@ -537,7 +546,7 @@ fn a_slow_consumer_or_a_slowly_built_one_gets_every_packet() {
             graph! {
                 name = "slow-tail";
                 machines = { front: 1, back: 1 };
-                #[machine(front)] src: Upto300 = Upto300(0);
+                #[machine(front)] src: Upto = Upto::to(300);
                 #[machine(back)]
                 sink: SlowTail = if slow_build { slow_to_build() } else { SlowTail(0) };
                 #[capacity(64)]
@@ -687,22 +696,6 @@ fn a_machine_restarted_at_once_after_a_crash_takes_part_again() {
 }
 
 #[derive(Default)]
-struct Count1k(u64);
-
-#[component(outputs(out: u64))]
-impl Count1k {
-    #[source]
-    fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
-        if self.0 == 1_000 {
-            return Flow::Done;
-        }
-        out.out(self.0);
-        self.0 += 1;
-        Flow::Continue
-    }
-}
-
-#[derive(Default)]
 struct Tally(u64);
 
 #[component]
@@ -724,7 +717,7 @@ fn a_machine_that_finishes_at_once_does_not_leave_before_the_others_saw_it() {
         graph! {
             name = "three";
             machines = { a: 1, b: 1, c: 1 };
-            #[machine(b)] src: Count1k;
+            #[machine(b)] src: Upto = Upto::to(1_000);
             #[machine(c)] sink: Tally;
             src.out -> sink.inp;
         }
@@ -791,9 +784,9 @@ fn a_panic_on_one_machine_is_the_cause_the_other_reports() {
     assert!(why.contains("boom at the 50th"), "{why}");
 }
 
-fn stuck_count() -> Count1k {
+fn stuck_count() -> Upto {
     std::thread::sleep(Duration::from_secs(3));
-    Count1k(0)
+    Upto::to(1_000)
 }
 
 /// A machine whose part never connects an arc (stuck building it) is
@@ -805,7 +798,7 @@ fn an_arc_that_never_connects_is_reported_within_the_join_timeout() {
         graph! {
             name = "stuck";
             machines = { front: 1, back: 1 };
-            #[machine(front)] src: Count1k = stuck_count();
+            #[machine(front)] src: Upto = stuck_count();
             #[machine(back)] sink: Tally;
             src.out -> sink.inp;
         }
