@@ -176,13 +176,10 @@ impl Program {
                 .map_err(|e| MachineError::Io("starting the monitor thread".into(), e))?
         };
         let part = MachineRun {
-            machine: machine.to_owned(),
             join_timeout: config.join_timeout,
             stop_told: std::sync::OnceLock::new(),
             drain_timeout: config.drain_timeout,
             machines: names,
-            cluster,
-            run,
             running: Some(running),
             watched,
             stop,
@@ -429,21 +426,20 @@ impl Watch {
 
 /// This machine's part of a running graph.
 pub struct MachineRun {
-    machine: String,
     join_timeout: Duration,
     /// When this machine told the others to stop.
     stop_told: std::sync::OnceLock<Instant>,
     drain_timeout: Duration,
     /// The graph's machines, in the order `graph!` lists them.
     pub(crate) machines: Vec<String>,
-    cluster: Arc<Cluster>,
-    run: i64,
     running: Option<Running>,
     watched: Vec<Watched>,
     stop: Arc<AtomicBool>,
     monitor: Option<JoinHandle<()>>,
     /// Takes part in updates spanning machines.
     participant: Option<JoinHandle<()>>,
+    /// This machine, its graph's entry in etcd and its run (shared with
+    /// the thread that takes part in updates spanning machines).
     pub(crate) coordination: Arc<Coordination>,
     /// Requests for spanning updates made here so far.
     pub(crate) requests: AtomicU64,
@@ -472,8 +468,8 @@ impl MachineRun {
     /// as each last published them (this one publishes first).
     pub fn status(&self) -> Result<GraphStatus, MachineError> {
         self.publish()?;
-        let members = self.cluster.members()?;
-        let published = self.cluster.told("status/")?;
+        let members = self.coordination.cluster.members()?;
+        let published = self.coordination.cluster.told("status/")?;
         let machines = self
             .machines
             .iter()
@@ -500,9 +496,9 @@ impl MachineRun {
             return Ok(());
         };
         status::publish(
-            &self.cluster,
+            &self.coordination.cluster,
             member,
-            &self.machine,
+            &self.coordination.me,
             &self.running().updater(),
             &self.coordination.published,
         )
@@ -516,8 +512,11 @@ impl MachineRun {
     pub fn stop(&self) -> Result<(), MachineError> {
         self.running().stop();
         if let Some(member) = &self.membership {
-            self.cluster
-                .tell(member, &format!("stop/{}", self.run), "")?;
+            self.coordination.cluster.tell(
+                member,
+                &format!("stop/{}", self.coordination.run),
+                "",
+            )?;
             let _ = self.stop_told.set(Instant::now());
         }
         Ok(())
@@ -536,8 +535,12 @@ impl MachineRun {
                 // The monitor may not have seen it (the panic is taken out
                 // by `join`): the others learn why from here.
                 if let Some(member) = &self.membership {
-                    let outcome = format!("outcome/{}/{}", self.run, self.machine);
-                    let _ = self.cluster.tell(member, &outcome, &e.to_string());
+                    let outcome =
+                        format!("outcome/{}/{}", self.coordination.run, self.coordination.me);
+                    let _ = self
+                        .coordination
+                        .cluster
+                        .tell(member, &outcome, &e.to_string());
                 }
                 self.shut();
                 return Err(MachineError::Run(e));
@@ -588,7 +591,7 @@ impl MachineRun {
         // A part that finished at once must not leave before every machine
         // is past the barrier: one still at it would miss this one's
         // `ready` (it goes with the lease) and wait for it in vain.
-        let prefix = format!("started/{}/", self.run);
+        let prefix = format!("started/{}/", self.coordination.run);
         let deadline = Instant::now() + self.join_timeout;
         let waiting = |started: &[(String, String)], members: &[Member]| {
             self.machines.iter().any(|m| {
@@ -596,7 +599,10 @@ impl MachineRun {
             })
         };
         while Instant::now() < deadline {
-            match (self.cluster.told(&prefix), self.cluster.members()) {
+            match (
+                self.coordination.cluster.told(&prefix),
+                self.coordination.cluster.members(),
+            ) {
                 (Ok(started), Ok(members)) if waiting(&started, &members) => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
