@@ -5,18 +5,56 @@ use std::borrow::Cow;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-/// A connection shared by `read` (reading) and `reply` (writing).
-#[derive(Clone)]
-pub struct ConnRef {
-    /// Unique per server.
-    pub id: u64,
-    /// The socket, non-blocking.
-    pub stream: Arc<TcpStream>,
+/// An open connection's socket, shared by `read` (reading) and `reply`
+/// (writing).
+pub struct Socket {
+    /// Non-blocking.
+    pub stream: TcpStream,
     /// Responses written so far (counted by `reply`): `read` frames a
     /// connection's next request only while fewer than
     /// [`MAX_PIPELINED`] are unanswered, so a client that pipelines and
     /// does not read holds a bounded number of responses.
-    pub answered: Arc<AtomicU64>,
+    pub answered: AtomicU64,
+}
+
+/// The connection a request or response belongs to. On the machine that
+/// accepted it, it holds the socket; a packet that crosses to another
+/// machine carries only its name there (see [`super::wire`]), and the
+/// socket again when it comes back.
+#[derive(Clone)]
+pub struct ConnRef {
+    /// Unique per server.
+    pub id: u64,
+    pub(super) at: At,
+}
+
+/// Where a connection's socket is.
+#[derive(Clone)]
+pub(super) enum At {
+    Here(Arc<Socket>),
+    /// In the process named `home` ([`super::wire`]).
+    Away {
+        home: u64,
+    },
+}
+
+impl ConnRef {
+    /// Connection `id`, whose socket is in this process.
+    pub fn here(id: u64, socket: Arc<Socket>) -> Self {
+        ConnRef {
+            id,
+            at: At::Here(socket),
+        }
+    }
+
+    /// The socket, if it is in this process: a response for a connection
+    /// of another machine cannot be written here.
+    pub fn socket(&self) -> Option<&Arc<Socket>> {
+        match &self.at {
+            At::Here(socket) => Some(socket),
+            At::Away { .. } => None,
+        }
+    }
 }
 
 /// Requests of one connection framed but not yet answered, at most.
@@ -31,12 +69,14 @@ pub struct Conn {
 }
 
 /// One framed request: its head, or why it could not be framed.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Raw {
     /// Where it came from.
     pub conn: ConnRef,
     /// Position among the connection's requests, from 0.
     pub seq: u64,
     /// Request line and headers, up to and including the blank line.
+    #[serde(with = "serde_bytes")]
     pub head: Vec<u8>,
     /// Set when the request is refused at framing (the connection closes).
     pub problem: Option<Status>,
@@ -219,7 +259,7 @@ impl DateText {
 }
 
 /// The status codes the server sends.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Status {
     Ok = 200,
     PartialContent = 206,

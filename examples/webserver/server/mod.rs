@@ -33,6 +33,7 @@ pub mod read;
 pub mod reply;
 pub mod scenarios;
 pub mod site;
+pub mod wire;
 
 use accept::Accept;
 use compose::Compose;

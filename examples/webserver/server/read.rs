@@ -2,14 +2,14 @@
 //! requests one after another), enforces size limits, and drops
 //! connections that are closed or idle too long.
 
-use super::http::{Conn, ConnRef, Raw, Status, MAX_PIPELINED};
+use super::http::{Conn, ConnRef, Raw, Socket, Status, MAX_PIPELINED};
 use evoflow::{component, Flow, Outputs};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,8 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Open {
-    conn: ConnRef,
+    id: u64,
+    socket: Arc<Socket>,
     buf: Vec<u8>,
     seq: u64,
     last_active: Instant,
@@ -358,7 +359,7 @@ impl Open {
     /// True while fewer than [`MAX_PIPELINED`] of its requests wait for
     /// their responses.
     fn may_frame(&self) -> bool {
-        self.seq - self.conn.answered.load(Ordering::Acquire) < MAX_PIPELINED
+        self.seq - self.socket.answered.load(Ordering::Acquire) < MAX_PIPELINED
     }
 
     /// True if its buffer is full: nothing more is read from the socket
@@ -378,7 +379,7 @@ impl Open {
     /// (or the connection failed, which `reply` will find).
     fn send_interim(&mut self) -> bool {
         while !self.interim.is_empty() {
-            match (&*self.conn.stream).write(self.interim) {
+            match (&self.socket.stream).write(self.interim) {
                 Ok(n) if n > 0 => self.interim = &self.interim[n..],
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -396,7 +397,7 @@ impl Open {
         if self.continued == Some(self.seq) {
             return;
         }
-        if self.conn.answered.load(Ordering::Acquire) < self.seq {
+        if self.socket.answered.load(Ordering::Acquire) < self.seq {
             self.awaits_continue = true;
             return;
         }
@@ -445,7 +446,7 @@ impl Open {
             self.scan = ChunkScan::default();
             self.awaits_continue = false;
             out.out(Raw {
-                conn: self.conn.clone(),
+                conn: ConnRef::here(self.id, self.socket.clone()),
                 seq: self.seq,
                 head,
                 problem,
@@ -460,7 +461,7 @@ impl Open {
     /// Reads what the socket has, up to a full buffer.
     fn fill(&mut self, chunk: &mut [u8]) -> Filled {
         loop {
-            match (&*self.conn.stream).read(chunk) {
+            match (&self.socket.stream).read(chunk) {
                 Ok(0) => return Filled::Closed,
                 Ok(n) => {
                     if !self.done {
@@ -502,15 +503,15 @@ impl Read {
         {
             self.cap.give_back(1);
         } else {
-            let conn = ConnRef {
-                id: c.id,
-                stream: Arc::new(stream),
-                answered: Arc::default(),
-            };
+            let socket = Arc::new(Socket {
+                stream,
+                answered: AtomicU64::new(0),
+            });
             self.open.insert(
                 c.id,
                 Open {
-                    conn,
+                    id: c.id,
+                    socket,
                     buf: Vec::new(),
                     seq: 0,
                     last_active: Instant::now(),
@@ -570,7 +571,7 @@ impl Read {
                 .open
                 .iter_mut()
                 .filter_map(|(id, o)| {
-                    if o.conn.answered.load(Ordering::Acquire) < o.seq {
+                    if o.socket.answered.load(Ordering::Acquire) < o.seq {
                         o.last_active = now;
                     }
                     (o.last_active.elapsed() > IDLE_TIMEOUT).then_some(*id)
@@ -601,10 +602,10 @@ impl Read {
     fn close(&mut self, id: u64, shutdown: bool) {
         if let Some(open) = self.open.remove(&id) {
             self.cap.give_back(1);
-            let fd = open.conn.stream.as_raw_fd();
+            let fd = open.socket.stream.as_raw_fd();
             let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
             if shutdown {
-                let _ = open.conn.stream.shutdown(std::net::Shutdown::Read);
+                let _ = open.socket.stream.shutdown(std::net::Shutdown::Read);
             }
         }
     }

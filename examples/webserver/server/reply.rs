@@ -5,7 +5,7 @@
 //! responses, `ReplyStream` also streams open files. Switching between them
 //! hands the connections and their unwritten bytes over in-process.
 
-use super::http::{Body, ConnRef, Response, Streamed};
+use super::http::{Body, Response, Socket, Streamed};
 use evoflow::{component, Flow, Resources};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{ErrorKind, Write as _};
@@ -38,7 +38,7 @@ enum Chunk {
 }
 
 struct Out {
-    conn: ConnRef,
+    socket: Arc<Socket>,
     next_seq: u64,
     /// Responses that arrived ahead of their turn.
     early: BTreeMap<u64, Streamed>,
@@ -63,7 +63,7 @@ enum Wrote {
 /// Sends up to `budget` of the `left` bytes of `file` from `pos` with
 /// `sendfile` (no copy through user space).
 fn send_file(
-    conn: &ConnRef,
+    socket: &Socket,
     file: &std::fs::File,
     pos: &mut u64,
     left: &mut u64,
@@ -79,7 +79,7 @@ fn send_file(
         // SAFETY: both descriptors stay open for the call (the socket and
         // the file are borrowed), and `off` points to a live `off_t`.
         let n =
-            unsafe { libc::sendfile(conn.stream.as_raw_fd(), file.as_raw_fd(), &mut off, count) };
+            unsafe { libc::sendfile(socket.stream.as_raw_fd(), file.as_raw_fd(), &mut off, count) };
         match n {
             n if n > 0 => {
                 *pos += n as u64;
@@ -154,7 +154,7 @@ impl Out {
             };
         }
         let wrote = loop {
-            match (&*self.conn.stream).write_vectored(&slices[..n]) {
+            match (&self.socket.stream).write_vectored(&slices[..n]) {
                 Ok(0) => return Some(Wrote::Failed),
                 Ok(wrote) => break wrote,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Some(Wrote::Blocked),
@@ -179,7 +179,7 @@ impl Out {
         while let Some((chunk, off)) = self.queue.front_mut() {
             match chunk {
                 Chunk::Answered => {
-                    self.conn.answered.fetch_add(1, Ordering::Release);
+                    self.socket.answered.fetch_add(1, Ordering::Release);
                 }
                 chunk => match chunk.memory() {
                     Some(bytes) if bytes.len() - *off <= written => written -= bytes.len() - *off,
@@ -207,7 +207,7 @@ impl Out {
                 None => match self.queue.front_mut() {
                     Some((Chunk::File { file, pos, left }, _)) => {
                         let wrote = send_file(
-                            &self.conn,
+                            &self.socket,
                             file,
                             pos,
                             left,
@@ -230,7 +230,7 @@ impl Out {
             }
         }
         if self.close_after {
-            let _ = self.conn.stream.shutdown(std::net::Shutdown::Both);
+            let _ = self.socket.stream.shutdown(std::net::Shutdown::Both);
             return false;
         }
         true
@@ -287,15 +287,20 @@ impl Out {
             self.closed = true;
             self.queue.clear();
             self.early.clear();
-            let _ = self.conn.stream.shutdown(std::net::Shutdown::Both);
+            let _ = self.socket.stream.shutdown(std::net::Shutdown::Both);
         }
     }
 }
 
 impl Writers {
     fn push(&mut self, r: Streamed) {
+        // A connection of another machine (a graph split so that this
+        // `reply` is not where its `read` is): nothing to write it to.
+        let Some(socket) = r.conn.socket() else {
+            return;
+        };
         let out = self.outs.entry(r.conn.id).or_insert_with(|| Out {
-            conn: r.conn.clone(),
+            socket: socket.clone(),
             next_seq: 0,
             early: BTreeMap::new(),
             queue: VecDeque::new(),
@@ -318,7 +323,7 @@ impl Writers {
             // (`read` has let go, no response is on its way): forget it,
             // which closes the socket.
             let done = o.closed || (o.queue.is_empty() && o.early.is_empty());
-            !(done && Arc::strong_count(&o.conn.stream) == 1)
+            !(done && Arc::strong_count(&o.socket) == 1)
         });
         if self.outs.values().any(|o| !o.queue.is_empty()) {
             Flow::Idle

@@ -1,0 +1,203 @@
+//! The flagship split over two machines (`examples/webserver/split.rs`),
+//! against a real etcd: `back` (parse, load, compose) is a process of its
+//! own — this test binary, run again — and `front` (accept, read, reply)
+//! runs here. Clients check every response byte for byte, in order, while
+//! `back` is updated live.
+
+mod common;
+#[path = "../cluster/tests/support/etcd.rs"]
+mod etcd;
+#[path = "../examples/webserver/server/mod.rs"]
+#[allow(dead_code)]
+mod server;
+#[path = "../examples/webserver/split.rs"]
+mod split;
+
+use common::http::{connect, read_response};
+use etcd::Etcd;
+use evoflow::MachineConfig;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Set in the environment of `back` run as a child process: the etcd
+/// endpoint, and the site it serves.
+const BACK_ETCD: &str = "EVOFLOW_WEB_SPLIT_TEST_ETCD";
+const BACK_ROOT: &str = "EVOFLOW_WEB_SPLIT_TEST_ROOT";
+
+fn site() -> (PathBuf, Vec<u8>) {
+    let dir = std::env::temp_dir().join(format!("evoflow-split-site-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "<h1>index</h1>").unwrap();
+    std::fs::write(dir.join("a.txt"), "file a").unwrap();
+    let big: Vec<u8> = (0..1_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(dir.join("big.bin"), &big).unwrap();
+    (dir, big)
+}
+
+/// Run as `back`'s process (only when a test asks for it): serves, then
+/// applies the scenarios one after another, printing each outcome, and
+/// runs until `front` stops the graph.
+#[test]
+fn back_machine() {
+    use server::scenarios::*;
+    let Some(endpoint) = std::env::var_os(BACK_ETCD) else {
+        return;
+    };
+    let root = PathBuf::from(std::env::var_os(BACK_ROOT).unwrap());
+    let accept = server::accept::Accept::bind_later("127.0.0.1:0".parse().unwrap());
+    let program = split::program(accept, Some(&root), server::MAX_CONNECTIONS).unwrap();
+    let config = MachineConfig::new(
+        [endpoint.into_string().unwrap()],
+        "127.0.0.1:0".parse().unwrap(),
+    );
+    let run = program.run_on("back", &config).unwrap();
+    println!("running");
+    let root = server::load::Root::new(Some(&root)).unwrap();
+    let steps = [
+        header(true),
+        insert_cache(root.clone()),
+        upgrade_cache(),
+        // Changes the type of the arcs from back to front: refused.
+        streaming(true, root.clone()),
+        remove_cache(),
+        header(false),
+        header(true),
+    ];
+    for step in steps {
+        std::thread::sleep(Duration::from_millis(150));
+        match run.update(step) {
+            Ok(report) => println!("applied: {report}"),
+            Err(e) => println!("refused: {e}"),
+        }
+    }
+    println!("updates done");
+    let _ = run.join();
+}
+
+/// One client: keep-alive GETs in turn until `stop`, each response
+/// checked; counts responses with the header `compose` v2 adds.
+fn client(
+    addr: SocketAddr,
+    c: u64,
+    big: Arc<Vec<u8>>,
+    stop: Arc<AtomicBool>,
+    v2: Arc<AtomicU64>,
+) -> u64 {
+    let mut s = connect(addr);
+    let mut buf = Vec::new();
+    let mut served = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let (path, want): (&str, Option<&[u8]>) = match (served + c) % 4 {
+            0 => ("/index.html", Some(b"<h1>index</h1>")),
+            1 => ("/big.bin", Some(&big)),
+            2 => ("/a.txt", Some(b"file a")),
+            _ => ("/missing", None),
+        };
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .unwrap();
+        let r = read_response(&mut s, &mut buf, false);
+        match want {
+            Some(body) => assert_eq!((r.status, r.body.as_slice()), (200, body), "{path}"),
+            None => assert_eq!(r.status, 404),
+        }
+        if r.header("X-Evoflow-Compose").is_some() {
+            v2.fetch_add(1, Ordering::Relaxed);
+        }
+        served += 1;
+    }
+    served
+}
+
+#[test]
+fn the_server_split_over_two_machines_serves_through_live_updates_of_back() {
+    let Some(etcd) = Etcd::start() else { return };
+    let (dir, big) = site();
+    let mut back = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "back_machine", "--nocapture", "--test-threads=1"])
+        .env(BACK_ETCD, &etcd.endpoint)
+        .env(BACK_ROOT, &dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accept = server::accept::Accept::new(listener).unwrap();
+    // `front` has no files: every body comes from `back`.
+    let program = split::program(accept, None, server::MAX_CONNECTIONS).unwrap();
+    let config = MachineConfig::new(etcd.endpoints(), "127.0.0.1:0".parse().unwrap());
+    let front = program.run_on("front", &config).unwrap();
+
+    // Pipelined requests cross to `back` and come back in order.
+    let mut s = connect(addr);
+    let paths = ["/a.txt", "/index.html", "/missing"];
+    let burst: String = (0..60)
+        .map(|i| format!("GET {} HTTP/1.1\r\nHost: x\r\n\r\n", paths[i % 3]))
+        .collect();
+    s.write_all(burst.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    for i in 0..60 {
+        let r = read_response(&mut s, &mut buf, false);
+        let want: (u16, &[u8]) = match i % 3 {
+            0 => (200, b"file a"),
+            1 => (200, b"<h1>index</h1>"),
+            _ => (404, &r.body),
+        };
+        assert_eq!((r.status, r.body.as_slice()), want, "response {i}");
+    }
+    drop(s);
+
+    let (stop, v2) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let big = Arc::new(big);
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (big, stop, v2) = (big.clone(), stop.clone(), v2.clone());
+            std::thread::spawn(move || client(addr, c, big, stop, v2))
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    let mut lines = BufReader::new(back.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line == "updates done" {
+            break;
+        }
+        if line.starts_with("applied") || line.starts_with("refused") {
+            outcomes.push(line);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    stop.store(true, Ordering::Relaxed);
+    let served: Vec<u64> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    front.stop().unwrap();
+    front.join().unwrap();
+    lines.for_each(drop);
+    assert!(back.wait().unwrap().success());
+
+    // Six of seven applied on `back`; the switch to streamed bodies is
+    // refused, naming the arc it would change, and changes nothing.
+    let refused: Vec<&String> = outcomes
+        .iter()
+        .filter(|l| l.starts_with("refused"))
+        .collect();
+    assert_eq!(outcomes.len(), 7, "{outcomes:#?}");
+    assert_eq!(refused.len(), 1, "{outcomes:#?}");
+    assert!(refused[0].contains("compose0"), "{refused:?}");
+    assert!(served.iter().all(|&n| n > 10), "{served:?}");
+    assert!(
+        v2.load(Ordering::Relaxed) > 0,
+        "no response from compose v2"
+    );
+    // Every packet that went to `back` came back.
+    assert_eq!(server::wire::connections_away(), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
