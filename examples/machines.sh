@@ -1,12 +1,26 @@
 #!/bin/sh
-# Runs examples/machines.rs as two machines on one box: etcd, then `back`
-# and `front`. As root, each machine runs in a network namespace of its own
+# Runs an example graph as two machines on one box: etcd, then `back` and
+# `front`. As root, each machine runs in a network namespace of its own
 # (veths to a bridge, 10.78.0.0/24), like three hosts; otherwise on loopback.
+#
+#   examples/machines.sh [ARGS..]            # examples/machines.rs
+#   examples/machines.sh webserver [ARGS..]  # the flagship split: front serves
+#                                            # http://10.78.0.2:8080/ (as root)
+#                                            # or http://127.0.0.1:8080/
+#
+# ARGS go to both machines, e.g. `webserver --demo-updates 500` (applied on
+# back, where the updatable instances are) or `--update-after 1`.
 set -eu
 cd "$(dirname "$0")/.."
-cargo build --example machines
-exe=target/debug/examples/machines
+example=machines
+if [ "${1:-}" = webserver ] || [ "${1:-}" = machines ]; then
+    example=$1
+    shift
+fi
+cargo build --release --example "$example"
+exe=target/release/examples/$example
 dir=$(mktemp -d)
+netns=no
 cleanup() {
     kill $(jobs -p) 2>/dev/null || true
     if [ "$netns" = yes ]; then
@@ -16,12 +30,11 @@ cleanup() {
     fi
     rm -rf "$dir"
 }
-netns=no
 if [ "$(id -u)" = 0 ] && ip netns add evo-probe 2>/dev/null; then
     ip netns del evo-probe
     netns=yes
 fi
-trap cleanup EXIT
+trap cleanup EXIT INT TERM
 if [ "$netns" = yes ]; then
     ip link add evo-br type bridge && ip addr add 10.78.0.1/24 dev evo-br && ip link set evo-br up
     for m in front back; do
@@ -32,11 +45,18 @@ if [ "$netns" = yes ]; then
         ip netns exec evo-$m sh -c "ip addr add 10.78.0.$n/24 dev eth0 && ip link set eth0 up && ip link set lo up"
     done
     host=10.78.0.1
-    run() { m=$1; n=$([ $m = front ] && echo 2 || echo 3); shift
-        ip netns exec evo-$m "$exe" --machine $m --etcd "http://$host:23790" --listen 10.78.0.$n:0 "$@"; }
+    ip_of() { [ "$1" = front ] && echo 10.78.0.2 || echo 10.78.0.3; }
+    run() { m=$1; shift
+        ip netns exec evo-$m "$exe" --machine $m --etcd "http://$host:23790" --listen "$(ip_of $m):0" "$@"; }
 else
     host=127.0.0.1
+    ip_of() { echo 127.0.0.1; }
     run() { m=$1; shift; "$exe" --machine $m --etcd "http://$host:23790" "$@"; }
+fi
+# The web server's front serves HTTP; the other example has no such flag.
+front_args=""
+if [ "$example" = webserver ]; then
+    front_args="--addr $(ip_of front):8080"
 fi
 etcd --data-dir "$dir/etcd" --listen-client-urls "http://$host:23790" \
     --advertise-client-urls "http://$host:23790" \
@@ -45,5 +65,6 @@ etcd --data-dir "$dir/etcd" --listen-client-urls "http://$host:23790" \
 sleep 2
 run back "$@" &
 back=$!
-run front "$@"
+# shellcheck disable=SC2086 # front_args is two words or none
+run front $front_args "$@"
 wait $back
