@@ -266,7 +266,12 @@ where
                     Status::unimplemented(format!("no method {}", req.uri().path())).into_http(),
                 );
             }
-            Ok(tonic::server::Grpc::new(Raw).streaming(attach, req).await)
+            // No limit on a message's size beyond the batch's: a batch
+            // holds at least one whole packet, whatever its size (tonic's
+            // default of 4 MiB failed the arc of any larger packet). The
+            // peers are machines of the same program.
+            let mut grpc = tonic::server::Grpc::new(Raw).max_decoding_message_size(usize::MAX);
+            Ok(grpc.streaming(attach, req).await)
         })
     }
 }

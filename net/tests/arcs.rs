@@ -305,3 +305,32 @@ fn a_sender_may_connect_before_its_receiver_accepts() {
     assert_eq!(recv(&mut rx).unwrap(), Item::Packet(0));
     assert_eq!(tx.failure(), None);
 }
+
+/// A packet far larger than a batch (and than gRPC's default limit of
+/// 4 MiB on a received message, which failed the arc) arrives whole,
+/// between small ones.
+#[test]
+fn a_packet_of_many_mebibytes_arrives_whole() {
+    let (a, b) = (endpoint(), endpoint());
+    let mut rx = b.accept::<Vec<u8>>(3, 4).unwrap();
+    let mut tx = a.connect::<Vec<u8>>(b.local_addr(), 3, 4).unwrap();
+    let big: Vec<u8> = (0..9_000_000u32).map(|i| (i % 251) as u8).collect();
+    let sent = big.clone();
+    let sender = std::thread::spawn(move || {
+        send(&mut tx, Item::Packet(vec![1])).unwrap();
+        send(&mut tx, Item::Packet(sent)).unwrap();
+        send(&mut tx, Item::Packet(vec![2])).unwrap();
+        send(&mut tx, Item::End).unwrap();
+    });
+    let mut got = Vec::new();
+    loop {
+        match recv(&mut rx).unwrap() {
+            Item::Packet(p) => got.push(p),
+            Item::Marker(_) => panic!("no marker was sent"),
+            Item::End => break,
+        }
+    }
+    sender.join().unwrap();
+    assert_eq!(got.len(), 3);
+    assert!(got[0] == [1] && got[1] == big && got[2] == [2]);
+}
