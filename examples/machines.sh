@@ -9,7 +9,8 @@
 #                                            # or http://127.0.0.1:8080/
 #
 # ARGS go to both machines, e.g. `webserver --demo-updates 500` (applied on
-# back, where the updatable instances are) or `--update-after 1`.
+# back, where the updatable instances are) or `--update-after 1`; the web
+# server's front is given `--addr` here.
 set -eu
 cd "$(dirname "$0")/.."
 example=machines
@@ -22,6 +23,8 @@ exe=target/release/examples/$example
 dir=$(mktemp -d)
 netns=no
 cleanup() {
+    # A second signal must not cut the cleanup short.
+    trap '' INT TERM
     kill $(jobs -p) 2>/dev/null || true
     if [ "$netns" = yes ]; then
         ip netns del evo-front 2>/dev/null || true
@@ -34,7 +37,8 @@ if [ "$(id -u)" = 0 ] && ip netns add evo-probe 2>/dev/null; then
     ip netns del evo-probe
     netns=yes
 fi
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 if [ "$netns" = yes ]; then
     ip link add evo-br type bridge && ip addr add 10.78.0.1/24 dev evo-br && ip link set evo-br up
     for m in front back; do
@@ -63,8 +67,11 @@ etcd --data-dir "$dir/etcd" --listen-client-urls "http://$host:23790" \
     --listen-peer-urls "http://$host:23800" --initial-advertise-peer-urls "http://$host:23800" \
     --initial-cluster "default=http://$host:23800" >"$dir/etcd.log" 2>&1 &
 sleep 2
+# Both in the background: a signal to this script is handled at once
+# (not after a foreground child exits), and cleanup stops both.
 run back "$@" &
 back=$!
 # shellcheck disable=SC2086 # front_args is two words or none
-run front $front_args "$@"
+run front $front_args "$@" &
+wait $!
 wait $back

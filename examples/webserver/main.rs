@@ -3,7 +3,7 @@
 //!     cargo run --release --example webserver                      # embedded site on 127.0.0.1:8080
 //!     cargo run --release --example webserver -- --root DIR --addr 127.0.0.1:9000 --workers 2
 //!
-//! Over two machines (`split.rs`; `examples/webserver-machines.sh` starts
+//! Over two machines (`split.rs`; `examples/machines.sh webserver` starts
 //! etcd and both on one box):
 //!
 //!     cargo run --release --example webserver -- --machine back --etcd http://127.0.0.1:2379 &

@@ -32,9 +32,10 @@ pub struct ConnRef {
 #[derive(Clone)]
 pub(super) enum At {
     Here(Arc<Socket>),
-    /// In the process named `home` ([`super::wire`]).
+    /// In the process named `home`, under `key` ([`super::wire`]).
     Away {
         home: u64,
+        key: u64,
     },
 }
 

@@ -284,19 +284,29 @@ impl Out {
     /// Writes what it can; closes the connection once it is done with.
     fn progress(&mut self) {
         if !self.closed && !self.write() {
-            self.closed = true;
-            self.queue.clear();
-            self.early.clear();
-            let _ = self.socket.stream.shutdown(std::net::Shutdown::Both);
+            self.close();
         }
+    }
+
+    /// Drops what is left to write and closes the connection.
+    fn close(&mut self) {
+        self.closed = true;
+        self.queue.clear();
+        self.early.clear();
+        let _ = self.socket.stream.shutdown(std::net::Shutdown::Both);
     }
 }
 
 impl Writers {
     fn push(&mut self, r: Streamed) {
-        // A connection of another machine (a graph split so that this
-        // `reply` is not where its `read` is): nothing to write it to.
+        // A connection whose socket is not in this process: one of
+        // another machine (a graph split so that this `reply` is not where
+        // its `read` is), or — a bug — a response that lost its socket on
+        // the way; its client would wait for it forever: close it.
         let Some(socket) = r.conn.socket() else {
+            if let Some(out) = self.outs.get_mut(&r.conn.id) {
+                out.close();
+            }
             return;
         };
         let out = self.outs.entry(r.conn.id).or_insert_with(|| Out {

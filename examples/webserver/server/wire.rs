@@ -18,66 +18,84 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 /// Names this process among the machines: a connection is "here" only in
 /// the process that accepted it (two machines may share a process, as in
-/// tests, or a connection id).
+/// tests).
 static PROCESS: LazyLock<u64> = LazyLock::new(|| {
     let mut h = std::hash::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
     h.finish()
 });
 
-/// Sockets with packets on another machine: `id -> (socket, packets away)`.
-static AWAY: LazyLock<Mutex<HashMap<u64, (Arc<Socket>, u64)>>> = LazyLock::new(Default::default);
+/// A socket with packets on another machine.
+struct Away {
+    socket: Arc<Socket>,
+    packets: u64,
+}
 
-fn away() -> std::sync::MutexGuard<'static, HashMap<u64, (Arc<Socket>, u64)>> {
+/// Sockets with packets away, by their address: unique while the entry
+/// holds the socket (connection ids are not: each server's count from 0).
+type Table = HashMap<usize, Away>;
+
+static AWAY: LazyLock<Mutex<Table>> = LazyLock::new(Default::default);
+
+fn away() -> std::sync::MutexGuard<'static, Table> {
     // The table is consistent after every statement: a panic elsewhere
     // while it was held leaves nothing half done.
     AWAY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A connection on the wire: the process that holds it, and its id.
+/// A connection on the wire: the process that holds its socket, the
+/// socket's key in that process's table, and its id.
 #[derive(Serialize, Deserialize)]
 struct Name {
     home: u64,
+    key: u64,
     id: u64,
 }
 
 impl Serialize for ConnRef {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let home = match &self.at {
+        let (home, key) = match &self.at {
             At::Here(socket) => {
+                let key = Arc::as_ptr(socket) as usize;
                 let mut table = away();
-                let entry = table.entry(self.id).or_insert_with(|| (socket.clone(), 0));
-                entry.1 += 1;
-                *PROCESS
+                let entry = table.entry(key).or_insert_with(|| Away {
+                    socket: socket.clone(),
+                    packets: 0,
+                });
+                entry.packets += 1;
+                (*PROCESS, key as u64)
             }
-            At::Away { home } => *home,
+            At::Away { home, key } => (*home, *key),
         };
-        Name { home, id: self.id }.serialize(s)
+        Name {
+            home,
+            key,
+            id: self.id,
+        }
+        .serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for ConnRef {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let Name { home, id } = Name::deserialize(d)?;
+        let Name { home, key, id } = Name::deserialize(d)?;
+        let away_from_home = ConnRef {
+            id,
+            at: At::Away { home, key },
+        };
         if home != *PROCESS {
-            return Ok(ConnRef {
-                id,
-                at: At::Away { home },
-            });
+            return Ok(away_from_home);
         }
         let mut table = away();
-        let Some((socket, count)) = table.get_mut(&id) else {
-            // Not counted out (cannot happen): its response is dropped by
-            // `reply`, which serves every other connection on.
-            return Ok(ConnRef {
-                id,
-                at: At::Away { home },
-            });
+        let Some(entry) = table.get_mut(&(key as usize)) else {
+            // Not counted out (cannot happen): `reply` closes the
+            // connection, and serves every other one on.
+            return Ok(away_from_home);
         };
-        let socket = socket.clone();
-        *count -= 1;
-        if *count == 0 {
-            table.remove(&id);
+        let socket = entry.socket.clone();
+        entry.packets -= 1;
+        if entry.packets == 0 {
+            table.remove(&(key as usize));
         }
         Ok(ConnRef::here(id, socket))
     }
@@ -134,8 +152,31 @@ fn bytes_of(body: &Body, to: &mut Vec<u8>) -> bool {
     }
 }
 
+/// Largest body sent between machines: it crosses in one packet and is
+/// held whole in memory on both; a larger one is answered 503 (a client
+/// can still fetch the file by ranges up to this size).
+pub const MAX_WIRE_BODY: u64 = 16 << 20;
+
+const TOO_LARGE: &[u8] =
+    b"This file is too large to send between the server's machines; request it by ranges.\n";
+
 impl Serialize for Response {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.body.as_ref().is_some_and(|b| b.len() > MAX_WIRE_BODY) {
+            let head = format!(
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n",
+                TOO_LARGE.len()
+            );
+            return WireResponse {
+                conn: &self.conn,
+                seq: self.seq,
+                head: head.as_bytes(),
+                body: Some(TOO_LARGE.to_vec()),
+                close: true,
+            }
+            .serialize(s);
+        }
         let mut whole = true;
         let body = self.body.as_ref().map(|b| {
             let mut bytes = Vec::with_capacity(b.len() as usize);
