@@ -1,7 +1,7 @@
 use evoflow::graph;
 use evoflow_ui_tests::*;
 
-fn main() {
+pub fn main() {
     let graph = graph! {
         name = "diamond";
         workers = 2;

@@ -71,7 +71,7 @@ impl Keep<String> {
     }
 }
 
-fn main() {
+pub fn main() {
     let mut report = graph! {
         workers = 2;
         numbers: Emit<u64> = Emit(vec![3, 2, 1]);

@@ -1,7 +1,7 @@
 use evoflow::{graph, Program};
 use evoflow_ui_tests::*;
 
-fn main() {
+pub fn main() {
     let program: Program = graph! {
         name = "split";
         machines = { front: 1, back: 2 };

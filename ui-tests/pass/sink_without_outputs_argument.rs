@@ -39,7 +39,7 @@ impl Count {
     }
 }
 
-fn main() {
+pub fn main() {
     let mut report = graph! { t: Ticks; c: Count; t.tick -> c.tick; }.run_to_end().unwrap();
     let c = report.take::<Count>("c").unwrap();
     assert_eq!((c.helper(), c.ended), (5, true));

@@ -28,7 +28,7 @@ impl Heard {
     }
 }
 
-fn main() {
+pub fn main() {
     let mut report = graph! { g: Greet; h: Heard; g.out -> h.inp; }
         .run_to_end()
         .unwrap();

@@ -1,7 +1,7 @@
 use evoflow::graph;
 use evoflow_ui_tests::*;
 
-fn main() {
+pub fn main() {
     let n = 1_000;
     let graph = graph! {
         on_panic = resume(max = 10, within = 500ms);

@@ -41,7 +41,7 @@ impl Collect {
     }
 }
 
-fn main() {
+pub fn main() {
     let mut report = graph! { r: Render; c: Collect; r.out -> c.inp; }
         .run_to_end()
         .unwrap();

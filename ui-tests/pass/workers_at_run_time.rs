@@ -2,7 +2,7 @@ use evoflow::graph;
 use evoflow_ui_tests::*;
 
 /// The worker count is any `usize` expression: here the machine's cores.
-fn main() {
+pub fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     for workers in [1, 2, cores] {
         let graph = graph! {
