@@ -8,6 +8,7 @@ mod common;
 mod server;
 
 use common::http::{closed, connect, get, read_response, request};
+use common::site::site;
 use evoflow::Running;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -227,17 +228,6 @@ fn live_updates_during_active_connections_fail_no_request() {
 }
 
 /// A directory root with a small page, a 1 MB file and a text file.
-fn site(tag: &str) -> (PathBuf, Vec<u8>) {
-    let dir = std::env::temp_dir().join(format!("evoflow-site-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("index.html"), "<h1>index</h1>").unwrap();
-    std::fs::write(dir.join("a.txt"), "file a").unwrap();
-    let big: Vec<u8> = (0..1_000_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
-    std::fs::write(dir.join("big.bin"), &big).unwrap();
-    (dir, big)
-}
 
 #[test]
 fn every_scenario_applies_live_without_failing_a_request() {
@@ -250,30 +240,7 @@ fn every_scenario_applies_live_without_failing_a_request() {
     let clients: Vec<_> = (0..4)
         .map(|c| {
             let (stop, big) = (stop.clone(), big.clone());
-            std::thread::spawn(move || {
-                let mut s = connect(addr);
-                let mut buf = Vec::new();
-                let mut served = 0u64;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let (path, want): (&str, Option<&[u8]>) = match (served + c) % 4 {
-                        0 => ("/index.html", Some(b"<h1>index</h1>")),
-                        1 => ("/big.bin", Some(&big)),
-                        2 => ("/a.txt", Some(b"file a")),
-                        _ => ("/missing", None),
-                    };
-                    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-                        .unwrap();
-                    let r = read_response(&mut s, &mut buf, false);
-                    match want {
-                        Some(body) => {
-                            assert_eq!((r.status, r.body.as_slice()), (200, body), "{path}")
-                        }
-                        None => assert_eq!(r.status, 404),
-                    }
-                    served += 1;
-                }
-                served
-            })
+            std::thread::spawn(move || common::site::client(addr, c, &big, &stop, |_| {}))
         })
         .collect();
     let steps = [

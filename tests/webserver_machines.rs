@@ -17,7 +17,7 @@ use common::http::{closed, connect, get, read_response, request};
 use etcd::Etcd;
 use evoflow::MachineConfig;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,16 +29,10 @@ use std::time::Duration;
 const BACK_ETCD: &str = "EVOFLOW_WEB_SPLIT_TEST_ETCD";
 const BACK_ROOT: &str = "EVOFLOW_WEB_SPLIT_TEST_ROOT";
 
+/// The common test site, with a body over gRPC's default message limit
+/// and one over what may cross machines at once.
 fn site() -> (PathBuf, Vec<u8>) {
-    let dir = std::env::temp_dir().join(format!("evoflow-split-site-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("index.html"), "<h1>index</h1>").unwrap();
-    std::fs::write(dir.join("a.txt"), "file a").unwrap();
-    let big: Vec<u8> = (0..1_000_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
-    std::fs::write(dir.join("big.bin"), &big).unwrap();
-    // Over gRPC's default message limit; over what may cross at once.
+    let (dir, big) = common::site::site("split");
     std::fs::write(dir.join("5mb.bin"), pattern(5_000_000)).unwrap();
     let huge = std::fs::File::create(dir.join("huge.bin")).unwrap();
     huge.set_len(server::wire::MAX_WIRE_BODY + 1).unwrap();
@@ -97,40 +91,6 @@ fn back_machine() {
     }
     println!("updates done");
     let _ = run.join();
-}
-
-/// One client: keep-alive GETs in turn until `stop`, each response
-/// checked; counts responses with the header `compose` v2 adds.
-fn client(
-    addr: SocketAddr,
-    c: u64,
-    big: Arc<Vec<u8>>,
-    stop: Arc<AtomicBool>,
-    v2: Arc<AtomicU64>,
-) -> u64 {
-    let mut s = connect(addr);
-    let mut buf = Vec::new();
-    let mut served = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        let (path, want): (&str, Option<&[u8]>) = match (served + c) % 4 {
-            0 => ("/index.html", Some(b"<h1>index</h1>")),
-            1 => ("/big.bin", Some(&big)),
-            2 => ("/a.txt", Some(b"file a")),
-            _ => ("/missing", None),
-        };
-        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-            .unwrap();
-        let r = read_response(&mut s, &mut buf, false);
-        match want {
-            Some(body) => assert_eq!((r.status, r.body.as_slice()), (200, body), "{path}"),
-            None => assert_eq!(r.status, 404),
-        }
-        if r.header("X-Evoflow-Compose").is_some() {
-            v2.fetch_add(1, Ordering::Relaxed);
-        }
-        served += 1;
-    }
-    served
 }
 
 #[test]
@@ -210,7 +170,13 @@ fn split_server(etcd: Etcd) {
     let clients: Vec<_> = (0..4)
         .map(|c| {
             let (big, stop, v2) = (big.clone(), stop.clone(), v2.clone());
-            std::thread::spawn(move || client(addr, c, big, stop, v2))
+            std::thread::spawn(move || {
+                common::site::client(addr, c, &big, &stop, |r| {
+                    if r.header("X-Evoflow-Compose").is_some() {
+                        v2.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
         })
         .collect();
     let mut outcomes = Vec::new();

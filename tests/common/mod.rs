@@ -4,6 +4,7 @@
 pub mod http;
 pub mod keepalive;
 pub mod scratch;
+pub mod site;
 
 use evoflow::{component, Flow, Outputs};
 use std::sync::mpsc;

@@ -87,6 +87,12 @@ pub fn main() {
     .unwrap();
     assert_eq!(report.take::<Keep<u64>>("n").unwrap().0, [1, 2, 3]);
     assert_eq!(report.take::<Keep<String>>("w").unwrap().0, ["a", "b"]);
-    assert_eq!(<Forward<u64> as evoflow::Component>::META.name, "Forward<u64>");
-    assert_eq!(<Forward<String> as evoflow::Component>::META.name, "Forward<String>");
+    assert_eq!(
+        <Forward<u64> as evoflow::Component>::META.name,
+        "Forward<u64>"
+    );
+    assert_eq!(
+        <Forward<String> as evoflow::Component>::META.name,
+        "Forward<String>"
+    );
 }

@@ -40,7 +40,9 @@ impl Count {
 }
 
 pub fn main() {
-    let mut report = graph! { t: Ticks; c: Count; t.tick -> c.tick; }.run_to_end().unwrap();
+    let mut report = graph! { t: Ticks; c: Count; t.tick -> c.tick; }
+        .run_to_end()
+        .unwrap();
     let c = report.take::<Count>("c").unwrap();
     assert_eq!((c.helper(), c.ended), (5, true));
     assert_eq!(<Ticks as evoflow::Component>::META.version, 3);

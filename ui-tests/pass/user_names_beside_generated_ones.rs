@@ -45,6 +45,12 @@ pub fn main() {
     let mut report = graph! { r: Render; c: Collect; r.out -> c.inp; }
         .run_to_end()
         .unwrap();
-    let pages: Vec<u32> = report.take::<Collect>("c").unwrap().0.iter().map(|p| p.pages).collect();
+    let pages: Vec<u32> = report
+        .take::<Collect>("c")
+        .unwrap()
+        .0
+        .iter()
+        .map(|p| p.pages)
+        .collect();
     assert_eq!(pages, [1, 2]);
 }
