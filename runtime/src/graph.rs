@@ -14,6 +14,8 @@ pub struct Graph {
     pub(crate) workers: Vec<Worker>,
     /// Supervision of instances without their own, and of inserted ones.
     pub(crate) supervision: Supervision,
+    /// Pin each worker to a CPU of its own ([`Graph::pin_workers`]).
+    pub(crate) pin: bool,
 }
 
 impl Graph {
@@ -22,7 +24,23 @@ impl Graph {
             control,
             workers,
             supervision,
+            pin: false,
         }
+    }
+
+    /// Runs each worker on a CPU of its own, of those this process may use,
+    /// if there are as many (else, with a warning, none is pinned); the
+    /// thread of a `#[blocking]` instance is never pinned.
+    ///
+    /// Why: workers that hand packets to each other wake each other, and
+    /// Linux then tends to move the woken thread onto the waker's CPU, so a
+    /// pipeline split over two workers can run on one CPU, one worker at a
+    /// time, for long stretches (measured in `cargo bench --bench
+    /// pipeline`, compute-bound rows). Off by default: a pinned worker
+    /// cannot move away from a CPU that another process keeps busy.
+    pub fn pin_workers(mut self) -> Self {
+        self.pin = true;
+        self
     }
 
     /// The static schedule: sections, run order, arcs.

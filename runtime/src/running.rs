@@ -7,7 +7,7 @@ use crate::exec::readiness::Readiness;
 use crate::exec::worker::{Finals, Panic, Shared};
 use crate::graph::Graph;
 use crate::model::schedule::Schedule;
-use crate::model::shape::InstanceStatus;
+use crate::model::shape::{InstanceStatus, Shape};
 use crate::model::supervise::DeadLetter;
 use crate::sync::{lock, AtomicBool, AtomicUsize, Mutex, Ordering};
 use crate::update::control::Control;
@@ -57,6 +57,26 @@ impl fmt::Display for RunError {
 }
 
 impl std::error::Error for RunError {}
+
+/// The CPU to pin each worker of `shape` to, one each in order (none for
+/// the dedicated ones): none at all if this process may use fewer CPUs
+/// than there are workers.
+fn pins(shape: &Shape) -> Vec<Option<core_affinity::CoreId>> {
+    let pinned = |w: usize| !shape.is_dedicated(w);
+    let workers = (0..shape.workers).filter(|&w| pinned(w)).count();
+    let cpus = core_affinity::get_core_ids().unwrap_or_default();
+    if cpus.len() < workers {
+        tracing::warn!(
+            "{workers} workers, {} CPUs this process may use: the workers are not pinned",
+            cpus.len()
+        );
+        return vec![None; shape.workers];
+    }
+    let mut cpus = cpus.into_iter();
+    (0..shape.workers)
+        .map(|w| pinned(w).then(|| cpus.next()).flatten())
+        .collect()
+}
 
 impl Graph {
     /// Starts the graph: one worker thread per section (an empty one too:
@@ -112,6 +132,10 @@ impl Graph {
         });
         let migrator = Migrator::new(&self.control.name);
         let (notices, heard) = std::sync::mpsc::channel();
+        let pins = match self.pin {
+            true => pins(&self.control),
+            false => Vec::new(),
+        };
         let control = Arc::new(Control::new(
             self.control,
             self.workers.iter().map(|w| w.mailbox.clone()).collect(),
@@ -124,9 +148,17 @@ impl Graph {
         let mut threads = Vec::with_capacity(self.workers.len());
         for (i, worker) in self.workers.into_iter().enumerate() {
             let sh = shared.clone();
+            let cpu = pins.get(i).copied().flatten();
             let spawned = std::thread::Builder::new()
                 .name(format!("evoflow-{name}-{i}"))
-                .spawn(move || worker.run(&sh));
+                .spawn(move || {
+                    if let Some(cpu) = cpu {
+                        if !core_affinity::set_for_current(cpu) {
+                            tracing::warn!("worker {i} could not be pinned to CPU {}", cpu.id);
+                        }
+                    }
+                    worker.run(&sh)
+                });
             match spawned {
                 Ok(t) => threads.push(t),
                 Err(e) => {
