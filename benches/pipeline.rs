@@ -2,7 +2,9 @@
 //! the same stages as one thread of plain calls, as a thread per stage with
 //! crossbeam bounded channels, and as a thread per stage with rtrb rings.
 //! evoflow on 1 worker against plain calls gives the cost of an in-section
-//! hop. Prints packets/s and the ratios after criterion's own report.
+//! hop; pinned (`Graph::pin_workers`) against not. Then the same stages
+//! compute-bound (~150 ns each): evoflow on 2 workers, pinned and not,
+//! against 1. Prints packets/s and the ratios after criterion's own report.
 //!
 //!     cargo bench --bench pipeline
 //!
@@ -72,7 +74,7 @@ impl Fold {
     }
 }
 
-fn evoflow_pipeline(workers: usize) -> u64 {
+fn evoflow_pipeline(workers: usize, pin: bool) -> u64 {
     let graph = graph! {
         workers = workers;
         gen: Gen = Gen { next: 0 };
@@ -81,6 +83,7 @@ fn evoflow_pipeline(workers: usize) -> u64 {
         fold: Fold;
         gen.out -> s1.inp; s1.out -> s2.inp; s2.out -> s3.inp; s3.out -> s4.inp; s4.out -> fold.inp;
     };
+    let graph = if pin { graph.pin_workers() } else { graph };
     graph
         .run_to_end()
         .unwrap()
@@ -169,8 +172,71 @@ fn rtrb_threads() -> u64 {
     sink.join().unwrap()
 }
 
-const VARIANTS: [&str; 5] = [
+/// Packets per run of the compute-bound pipeline.
+const HEAVY_PACKETS: u64 = 200_000;
+/// Rounds of three `work` chains per compute-bound stage: about 150 ns
+/// on the machine measured (2.5 ns a round).
+const HEAVY_ROUNDS: u64 = 60;
+
+/// A compute-bound stage: [`HEAVY_ROUNDS`] rounds of three independent
+/// `work` chains (so one packet keeps the multiplier busy by itself).
+fn heavy(x: u64, salt: u64) -> u64 {
+    let (mut a, mut b, mut c) = (x, x ^ 1, x ^ 2);
+    for _ in 0..HEAVY_ROUNDS {
+        a = work(a, salt);
+        b = work(b, salt + 1);
+        c = work(c, salt + 2);
+    }
+    a ^ b ^ c
+}
+
+struct HeavyStage {
+    salt: u64,
+}
+
+#[component(outputs(out: u64))]
+impl HeavyStage {
+    #[input]
+    fn inp(&mut self, x: u64, out: &mut Outputs<Self>) {
+        out.out(heavy(x, self.salt));
+    }
+}
+
+/// The same 6 stages, compute-bound: with two workers, a section of
+/// three stages each, two should nearly double one.
+fn evoflow_heavy(workers: usize, pin: bool) -> u64 {
+    let graph = graph! {
+        workers = workers;
+        gen: Gen = Gen { next: PACKETS - HEAVY_PACKETS };
+        s1: HeavyStage = HeavyStage { salt: 1 }; s2: HeavyStage = HeavyStage { salt: 2 };
+        s3: HeavyStage = HeavyStage { salt: 3 }; s4: HeavyStage = HeavyStage { salt: 4 };
+        fold: Fold;
+        gen.out -> s1.inp; s1.out -> s2.inp; s2.out -> s3.inp; s3.out -> s4.inp; s4.out -> fold.inp;
+    };
+    let graph = if pin { graph.pin_workers() } else { graph };
+    graph
+        .run_to_end()
+        .unwrap()
+        .take::<Fold>("fold")
+        .unwrap()
+        .acc
+}
+
+fn plain_heavy() -> u64 {
+    (PACKETS - HEAVY_PACKETS..black_box(PACKETS))
+        .map(|x| heavy(heavy(heavy(heavy(x, 1), 2), 3), 4))
+        .fold(0, u64::wrapping_add)
+}
+
+const HEAVY_VARIANTS: [&str; 3] = [
+    "evoflow_1_worker",
     "evoflow_2_workers",
+    "evoflow_2_workers_pinned",
+];
+
+const VARIANTS: [&str; 6] = [
+    "evoflow_2_workers",
+    "evoflow_2_workers_pinned",
     "evoflow_1_worker",
     "plain_calls_1_thread",
     "crossbeam_thread_per_stage",
@@ -186,11 +252,28 @@ fn bench(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(4));
     for name in VARIANTS {
         let run: fn() -> u64 = match name {
-            "evoflow_2_workers" => || evoflow_pipeline(2),
-            "evoflow_1_worker" => || evoflow_pipeline(1),
+            "evoflow_2_workers" => || evoflow_pipeline(2, false),
+            "evoflow_2_workers_pinned" => || evoflow_pipeline(2, true),
+            "evoflow_1_worker" => || evoflow_pipeline(1, false),
             "plain_calls_1_thread" => plain_calls,
             "crossbeam_thread_per_stage" => crossbeam_threads,
             _ => rtrb_threads,
+        };
+        assert_eq!(run(), expected, "{name} computes the same result");
+        g.bench_function(BenchmarkId::from_parameter(name), |b| b.iter(run));
+    }
+    g.finish();
+    let expected = plain_heavy();
+    let mut g = c.benchmark_group("compute6");
+    g.throughput(Throughput::Elements(HEAVY_PACKETS));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    for name in HEAVY_VARIANTS {
+        let run: fn() -> u64 = match name {
+            "evoflow_1_worker" => || evoflow_heavy(1, false),
+            "evoflow_2_workers" => || evoflow_heavy(2, false),
+            _ => || evoflow_heavy(2, true),
         };
         assert_eq!(run(), expected, "{name} computes the same result");
         g.bench_function(BenchmarkId::from_parameter(name), |b| b.iter(run));
@@ -200,13 +283,15 @@ fn bench(c: &mut Criterion) {
 
 criterion_group!(benches, bench);
 
-/// Mean time per iteration of a variant, from criterion's saved estimate.
-fn mean_ns(variant: &str) -> Option<f64> {
+/// Mean time per iteration of a variant of `group`, from criterion's
+/// saved estimate.
+fn mean_ns(group: &str, variant: &str) -> Option<f64> {
     let dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
     let path = dir
-        .join("criterion/pipeline6")
+        .join("criterion")
+        .join(group)
         .join(variant)
         .join("new/estimates.json");
     let json: serde_json::Value =
@@ -217,7 +302,7 @@ fn mean_ns(variant: &str) -> Option<f64> {
 fn summary() {
     let Some(times) = VARIANTS
         .iter()
-        .map(|v| mean_ns(v))
+        .map(|v| mean_ns("pipeline6", v))
         .collect::<Option<Vec<f64>>>()
     else {
         return; // filtered run: not every variant was measured
@@ -245,6 +330,24 @@ fn summary() {
     println!(
         "  in-section hop (1 worker vs plain calls):       {:.2} ns",
         (t("evoflow_1_worker") - t("plain_calls_1_thread")) / hops
+    );
+    println!(
+        "  evoflow 2 workers pinned / not pinned:          {:.2}x",
+        evo / t("evoflow_2_workers_pinned")
+    );
+    let heavy: Option<Vec<f64>> = HEAVY_VARIANTS
+        .iter()
+        .map(|v| mean_ns("compute6", v))
+        .collect();
+    let Some(heavy) = heavy else { return };
+    println!("\ncompute-bound, 6 stages of ~150 ns, {HEAVY_PACKETS} packets per run:");
+    for (v, ns) in HEAVY_VARIANTS.iter().zip(&heavy) {
+        println!("  {v:<28} {:>8.2} M packets/s", HEAVY_PACKETS as f64 / ns * 1e3);
+    }
+    println!(
+        "  2 workers / 1 worker: {:.2}x, pinned: {:.2}x",
+        heavy[0] / heavy[1],
+        heavy[0] / heavy[2]
     );
 }
 
