@@ -342,7 +342,10 @@ fn summary() {
     let Some(heavy) = heavy else { return };
     println!("\ncompute-bound, 6 stages of ~150 ns, {HEAVY_PACKETS} packets per run:");
     for (v, ns) in HEAVY_VARIANTS.iter().zip(&heavy) {
-        println!("  {v:<28} {:>8.2} M packets/s", HEAVY_PACKETS as f64 / ns * 1e3);
+        println!(
+            "  {v:<28} {:>8.2} M packets/s",
+            HEAVY_PACKETS as f64 / ns * 1e3
+        );
     }
     println!(
         "  2 workers / 1 worker: {:.2}x, pinned: {:.2}x",

@@ -303,7 +303,8 @@ fn spawn_nginx(addr: SocketAddr, root: &Path, workers: usize) -> Option<Child> {
 /// 64 KiB) into one write; nginx opens, `fstat`s and `sendfile`s; the
 /// hyper and thread-per-connection baselines (one worker only: hyper runs
 /// tokio with 2 threads) do evoflow's work (the same `load` code) from
-/// their own threads.
+/// their own threads. With two workers, also evoflow with its workers
+/// pinned to a CPU each (`Graph::pin_workers`; nginx's are not pinned).
 fn wrk_comparison(root: &Path) {
     if Command::new("wrk").arg("--version").output().is_err() {
         println!("wrk not installed (apt-get install wrk): skipping the wrk comparison");
@@ -314,10 +315,13 @@ fn wrk_comparison(root: &Path) {
         println!("nginx not installed (apt-get install nginx-light): comparing without it");
     }
     for workers in [1, 2] {
-        let kinds: Vec<&str> = ["evoflow", "nginx", "hyper", "threaded"]
+        let kinds: Vec<&str> = ["evoflow", "nginx", "hyper", "threaded", "evoflow-pinned"]
             .into_iter()
             .filter(|k| *k != "nginx" || nginx)
-            .filter(|k| workers == 1 || matches!(*k, "evoflow" | "nginx"))
+            .filter(|k| match workers {
+                1 => *k != "evoflow-pinned",
+                _ => matches!(*k, "evoflow" | "nginx" | "evoflow-pinned"),
+            })
             .collect();
         // Per server: requests/s and p99 (ms) of each round.
         let mut results: Vec<(&str, Vec<f64>, Vec<f64>)> =
@@ -352,6 +356,17 @@ fn wrk_comparison(root: &Path) {
             println!(
                 "  {kind:<10} {m:>10.0} req/s [{lo:.0}, {hi:.0}]  p99 {p:.2} ms [{plo:.2}, {phi:.2}]   \
                  evoflow / {kind}: {r:.2}x [{rlo:.2}, {rhi:.2}] throughput, {q:.2}x [{qlo:.2}, {qhi:.2}] p99"
+            );
+        }
+        let find = |kind: &str| results.iter().find(|(k, _, _)| *k == kind);
+        if let (Some((_, prps, pp99)), Some((_, nrps, np99))) =
+            (find("evoflow-pinned"), find("nginx"))
+        {
+            let (r, rlo, rhi) = median(&ratios(prps, nrps));
+            let (q, qlo, qhi) = median(&ratios(pp99, np99));
+            println!(
+                "  evoflow-pinned / nginx: {r:.2}x [{rlo:.2}, {rhi:.2}] throughput, \
+                 {q:.2}x [{qlo:.2}, {qhi:.2}] p99"
             );
         }
     }
@@ -586,12 +601,12 @@ fn main() {
                     workers,
                     max_connections: server::MAX_CONNECTIONS,
                 };
-                server::server(config)
-                    .unwrap()
-                    .run()
-                    .unwrap()
-                    .join()
-                    .unwrap();
+                let graph = server::server(config).unwrap();
+                let graph = match args[2].as_str() {
+                    "evoflow-pinned" => graph.pin_workers(),
+                    _ => graph,
+                };
+                graph.run().unwrap().join().unwrap();
             }
         }
         loop {

@@ -35,6 +35,9 @@ struct Args {
     /// Most connections open at once; one more is answered 503 and closed.
     #[arg(long, default_value_t = server::MAX_CONNECTIONS, value_parser = clap::value_parser!(usize))]
     max_connections: usize,
+    /// Run each worker on a CPU of its own (`Graph::pin_workers`).
+    #[arg(long)]
+    pin_workers: bool,
     /// Apply the live-update scenarios in a loop, one every MS milliseconds:
     /// header change, cache insert / upgrade / removal, switch to streaming
     /// and back.
@@ -221,6 +224,11 @@ fn main() -> ExitCode {
         .as_ref()
         .map_or("the embedded site".to_owned(), |r| r.display().to_string());
     println!("serving {what} on http://{}/", args.addr);
+    let graph = if args.pin_workers {
+        graph.pin_workers()
+    } else {
+        graph
+    };
     let running = match graph.run() {
         Ok(r) => r,
         Err(e) => {
