@@ -2,8 +2,9 @@
 //! `work` stages, a folding sink) against the dataflow engines a user would
 //! pick instead, side by side in one run:
 //!
-//! - evoflow on 1 and 2 workers, plain calls, crossbeam and rtrb
-//!   thread-per-stage (as in `benches/pipeline.rs`);
+//! - evoflow on 1 and 2 workers (2 also pinned, `Graph::pin_workers`),
+//!   plain calls, crossbeam and rtrb thread-per-stage (as in
+//!   `benches/pipeline.rs`);
 //! - timely dataflow on 1 and 2 workers (`Config::process(n)`): timely
 //!   splits the input between the workers and each worker runs the whole
 //!   chain, so its 2 workers are data parallel, not a pipeline;
@@ -125,7 +126,7 @@ impl Fold {
     }
 }
 
-fn evoflow_pipeline(workers: usize, load: Load) -> u64 {
+fn evoflow_pipeline(workers: usize, pin: bool, load: Load) -> u64 {
     let Load { packets, rounds } = load;
     let graph = graph! {
         workers = workers;
@@ -135,6 +136,7 @@ fn evoflow_pipeline(workers: usize, load: Load) -> u64 {
         fold: Fold;
         gen.out -> s1.inp; s1.out -> s2.inp; s2.out -> s3.inp; s3.out -> s4.inp; s4.out -> fold.inp;
     };
+    let graph = if pin { graph.pin_workers() } else { graph };
     graph
         .run_to_end()
         .unwrap()
@@ -272,9 +274,10 @@ fn rtrb_threads(load: Load) -> u64 {
 }
 
 /// The cheap pipeline's variants, as criterion names them.
-const CHEAP: [&str; 8] = [
+const CHEAP: [&str; 9] = [
     "evoflow_1_worker",
     "evoflow_2_workers",
+    "evoflow_2_workers_pinned",
     "plain_calls_1_thread",
     "crossbeam_thread_per_stage",
     "rtrb_thread_per_stage",
@@ -284,18 +287,20 @@ const CHEAP: [&str; 8] = [
 ];
 
 /// The compute-bound pipeline's variants.
-const HEAVY: [&str; 5] = [
+const HEAVY: [&str; 6] = [
     "plain_calls_1_thread",
     "evoflow_1_worker",
     "evoflow_2_workers",
+    "evoflow_2_workers_pinned",
     "timely_1_worker",
     "timely_2_workers_split_input",
 ];
 
 fn runner(name: &str) -> fn(Load) -> u64 {
     match name {
-        "evoflow_1_worker" => |l| evoflow_pipeline(1, l),
-        "evoflow_2_workers" => |l| evoflow_pipeline(2, l),
+        "evoflow_1_worker" => |l| evoflow_pipeline(1, false, l),
+        "evoflow_2_workers" => |l| evoflow_pipeline(2, false, l),
+        "evoflow_2_workers_pinned" => |l| evoflow_pipeline(2, true, l),
         "plain_calls_1_thread" => plain_calls,
         "crossbeam_thread_per_stage" => crossbeam_threads,
         "rtrb_thread_per_stage" => rtrb_threads,
@@ -401,6 +406,11 @@ fn summary(rounds: u64, round_ns: f64) {
         c("timely_2_workers_split_input"),
     );
     ratio(
+        "evoflow 2 workers pinned / timely 2 workers",
+        c("evoflow_2_workers_pinned"),
+        c("timely_2_workers_split_input"),
+    );
+    ratio(
         "evoflow 2 workers / evoflow 1 worker",
         c("evoflow_2_workers"),
         c("evoflow_1_worker"),
@@ -423,6 +433,11 @@ fn summary(rounds: u64, round_ns: f64) {
     ratio(
         "compute-bound: evoflow 2 workers / 1 worker",
         h("evoflow_2_workers"),
+        h("evoflow_1_worker"),
+    );
+    ratio(
+        "compute-bound: evoflow 2 workers pinned / 1 worker",
+        h("evoflow_2_workers_pinned"),
         h("evoflow_1_worker"),
     );
     ratio(
