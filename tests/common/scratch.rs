@@ -67,7 +67,8 @@ impl Workspace {
             format!(
                 "[workspace]\nmembers = {:?}\nresolver = \"2\"\n\n\
                  [workspace.package]\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT OR Apache-2.0\"\n\n\
-                 [workspace.dependencies]\nevoflow = {{ path = {:?} }}\n",
+                 [workspace.dependencies]\nevoflow = {{ path = {:?} }}\n\n\
+                 [profile.dev.package.\"*\"]\ndebug = false\n",
                 example.members,
                 repo().display().to_string()
             ),
