@@ -83,6 +83,11 @@ fn evoflow_pipeline(workers: usize, pin: bool) -> u64 {
         fold: Fold;
         gen.out -> s1.inp; s1.out -> s2.inp; s2.out -> s3.inp; s3.out -> s4.inp; s4.out -> fold.inp;
     };
+    folded(graph, pin)
+}
+
+/// Runs `graph` (pinned or not) to its end; what its `fold` summed.
+fn folded(graph: evoflow::Graph, pin: bool) -> u64 {
     let graph = if pin { graph.pin_workers() } else { graph };
     graph
         .run_to_end()
@@ -213,13 +218,7 @@ fn evoflow_heavy(workers: usize, pin: bool) -> u64 {
         fold: Fold;
         gen.out -> s1.inp; s1.out -> s2.inp; s2.out -> s3.inp; s3.out -> s4.inp; s4.out -> fold.inp;
     };
-    let graph = if pin { graph.pin_workers() } else { graph };
-    graph
-        .run_to_end()
-        .unwrap()
-        .take::<Fold>("fold")
-        .unwrap()
-        .acc
+    folded(graph, pin)
 }
 
 fn plain_heavy() -> u64 {

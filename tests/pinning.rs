@@ -74,27 +74,25 @@ fn allowed() -> Vec<(usize, String)> {
             continue;
         };
         let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
-        let list = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-            .unwrap()
-            .trim()
-            .to_owned();
-        found.push((k, list));
+        found.push((k, cpus_allowed(&status)));
     }
     found.sort();
     found
 }
 
-/// What this process may run on, as the kernel lists it.
-fn process_allowed() -> (usize, String) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let list = status
+/// The `Cpus_allowed_list` of a `/proc/.../status`.
+fn cpus_allowed(status: &str) -> String {
+    status
         .lines()
         .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
         .unwrap()
         .trim()
-        .to_owned();
+        .to_owned()
+}
+
+/// What this process may run on, as the kernel lists it.
+fn process_allowed() -> (usize, String) {
+    let list = cpus_allowed(&std::fs::read_to_string("/proc/self/status").unwrap());
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     (cpus, list)
 }
