@@ -62,16 +62,16 @@ fn back_machine() {
     let Some(endpoint) = std::env::var_os(BACK_ETCD) else {
         return;
     };
-    let root = PathBuf::from(std::env::var_os(BACK_ROOT).unwrap());
+    let dir = PathBuf::from(std::env::var_os(BACK_ROOT).unwrap());
+    let root = server::load::Root::new(Some(&dir)).unwrap();
     let accept = server::accept::Accept::bind_later("127.0.0.1:0".parse().unwrap());
-    let program = split::program(accept, Some(&root), server::MAX_CONNECTIONS).unwrap();
+    let program = split::program(accept, &root, server::MAX_CONNECTIONS).unwrap();
     let config = MachineConfig::new(
         [endpoint.into_string().unwrap()],
         "127.0.0.1:0".parse().unwrap(),
     );
     let run = program.run_on("back", &config).unwrap();
     println!("running");
-    let root = server::load::Root::new(Some(&root)).unwrap();
     let steps = [
         header(true),
         insert_cache(root.clone()),
@@ -114,7 +114,8 @@ fn split_server(etcd: Etcd) {
     let addr = listener.local_addr().unwrap();
     let accept = server::accept::Accept::new(listener).unwrap();
     // `front` has no files: every body comes from `back`.
-    let program = split::program(accept, None, server::MAX_CONNECTIONS).unwrap();
+    let embedded = server::load::Root::new(None).unwrap();
+    let program = split::program(accept, &embedded, server::MAX_CONNECTIONS).unwrap();
     let config = MachineConfig::new(etcd.endpoints(), "127.0.0.1:0".parse().unwrap());
     let front = program.run_on("front", &config).unwrap();
 

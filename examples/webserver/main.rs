@@ -142,14 +142,18 @@ fn run_machine(args: &Args, machine: &str) -> ExitCode {
         (server::accept::Accept::bind_later(args.addr), args.addr)
     };
     // The files are read on `back`; `front` needs none.
-    let root = if front { None } else { args.root.as_deref() };
-    let root_or_exit = server::load::Root::new(root);
-    let (program, root) = match split::program(accept, root, args.max_connections.max(1))
-        .and_then(|p| Ok((p, root_or_exit?)))
-    {
-        Ok(p) => p,
+    let dir = if front { None } else { args.root.as_deref() };
+    let root = match server::load::Root::new(dir) {
+        Ok(root) => root,
         Err(e) => {
             eprintln!("error: --root: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let program = match split::program(accept, &root, args.max_connections.max(1)) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };

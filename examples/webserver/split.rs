@@ -19,26 +19,21 @@
 
 use crate::server::accept::Accept;
 use crate::server::compose::Compose;
-use crate::server::load::Load;
+use crate::server::load::{Load, Root};
 use crate::server::parse::Parse;
 use crate::server::read::{Cap, Read};
 use crate::server::reply::Reply;
 use crate::server::LANES;
 use evoflow::{graph, Program};
-use std::path::Path;
 
 /// The server over `front` and `back`, one worker each. `accept` is used
 /// on `front` (on `back`, one that never binds will do); the files under
 /// `root` are read on `back`.
-pub fn program(
-    accept: Accept,
-    root: Option<&Path>,
-    max_connections: usize,
-) -> std::io::Result<Program> {
+pub fn program(accept: Accept, root: &Root, max_connections: usize) -> std::io::Result<Program> {
     let accept = accept.spread_over(LANES);
     let cap = Cap::new(max_connections);
     let (read0, read1) = (Read::new(cap.clone())?, Read::new(cap)?);
-    let (load0, load1) = (Load::new(root)?, Load::new(root)?);
+    let (load0, load1) = (Load::from_root(root.clone()), Load::from_root(root.clone()));
     Ok(graph! {
         name = "webserver-split";
         machines = { front: 1, back: 1 };
