@@ -416,9 +416,10 @@ fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_build
     );
     read_until(&program, &mut seen, |a| a.letters.is_some());
 
-    // The same sources built with `-C panic=abort` in RUSTFLAGS: its first
+    // The same sources, the library crate built with `-C panic=abort`
+    // (its dependencies built to unwind, as cargo links them): its first
     // panic would kill the host. Refused before any of its code runs.
-    let aborting = ws.build_library_with("panic-abort", "-C panic=abort");
+    let aborting = ws.build_library_with("panic-abort", &["-C", "panic=abort"]);
     let refused = ws.cli(&["reload", "--library", aborting.to_str().unwrap()]);
     assert!(!refused.status.success());
     assert!(

@@ -46,8 +46,9 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         #[doc(hidden)]
         #[no_mangle]
         #[used]
-        pub static evoflow_build_stamp: [u8; #root::reload::__library::STAMP_LEN] =
-            #root::reload::__library::STAMP;
+        pub static evoflow_build_stamp: [u8; #root::reload::__library::stamp_len(
+            cfg!(panic = "abort"),
+        )] = #root::reload::__library::stamp(cfg!(panic = "abort"));
 
         /// What the loader checks before it calls any Rust code of this
         /// library (C ABI: safe to call from any build).
@@ -58,6 +59,7 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             #root::reload::__library::build_info(
                 #sources,
                 ::std::any::TypeId::of::<DependencyMarker>(),
+                cfg!(panic = "abort"),
             )
         }
 

@@ -2,8 +2,8 @@
 //! these. Runs inside the component library, with the library's own copy of
 //! the runtime and of std.
 
-use crate::build_info::{fnv_hasher, BuildInfo};
-pub use crate::build_info::{STAMP, STAMP_LEN};
+use crate::build_info::{fnv_hasher, panic_strategy, BuildInfo};
+pub use crate::build_info::{stamp, stamp_len};
 use evoflow_runtime::panic_text;
 use evoflow_runtime::Graph;
 use std::any::TypeId;
@@ -36,14 +36,19 @@ pub struct Library {
 /// The library's build info as a C string (`evoflow_build_info`):
 /// `sources` hashes its path dependencies' sources, `marker` is the type
 /// identity of a type of the library, which changes with any dependency's
-/// version or features (cargo's build metadata) and with the compiler.
-pub fn build_info(sources: u64, marker: TypeId) -> *const c_char {
+/// version or features (cargo's build metadata) and with the compiler;
+/// `aborts` is the library crate's panic strategy (its final link's).
+pub fn build_info(sources: u64, marker: TypeId, aborts: bool) -> *const c_char {
     static TEXT: OnceLock<CString> = OnceLock::new();
     TEXT.get_or_init(|| {
         let mut h = fnv_hasher();
         sources.hash(&mut h);
         marker.hash(&mut h);
-        CString::new(BuildInfo::current().library_text(h.finish())).expect("build info has no NUL")
+        let info = BuildInfo {
+            panic: panic_strategy(aborts).to_owned(),
+            ..BuildInfo::current()
+        };
+        CString::new(info.library_text(h.finish())).expect("build info has no NUL")
     })
     .as_ptr()
 }

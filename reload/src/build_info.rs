@@ -21,7 +21,10 @@ pub(crate) const FORMAT: &str = "evoflow-library 2";
 /// (`evoflow_build_stamp`), which the host reads from the file and
 /// compares before it maps the library: a library of another build, or a
 /// foreign one, is refused before any of its code (its initialisers) runs.
-pub(crate) const STAMP_TEXT: &[&str] = &[
+/// The panic strategy's value follows this text: it is the library
+/// crate's own (`library!` expands there), since the final link decides
+/// whether a panic unwinds, whatever its dependencies were built with.
+const STAMP_TEXT: &[&str] = &[
     FORMAT,
     "\nevoflow=",
     env!("CARGO_PKG_VERSION"),
@@ -36,30 +39,41 @@ pub(crate) const STAMP_TEXT: &[&str] = &[
         "false"
     },
     "\npanic=",
-    if cfg!(panic = "abort") {
+];
+
+/// How the stamp and the build info name a panic strategy.
+pub(crate) const fn panic_strategy(abort: bool) -> &'static str {
+    if abort {
         "abort"
     } else {
         "unwind"
-    },
-];
+    }
+}
 
-/// Length of the stamp in bytes.
-pub const STAMP_LEN: usize = {
-    let mut n = 0;
+/// Length in bytes of the stamp of a build whose panics abort or not.
+pub const fn stamp_len(abort: bool) -> usize {
+    let mut n = panic_strategy(abort).len();
     let mut i = 0;
     while i < STAMP_TEXT.len() {
         n += STAMP_TEXT[i].len();
         i += 1;
     }
     n
-};
+}
 
-/// The stamp's bytes.
-pub const STAMP: [u8; STAMP_LEN] = {
-    let mut out = [0u8; STAMP_LEN];
-    let (mut at, mut i) = (0, 0);
-    while i < STAMP_TEXT.len() {
-        let part = STAMP_TEXT[i].as_bytes();
+/// The stamp of a build whose panics abort or not (`N` is
+/// [`stamp_len`]`(abort)`).
+pub const fn stamp<const N: usize>(abort: bool) -> [u8; N] {
+    assert!(N == stamp_len(abort), "the stamp's length is stamp_len");
+    let mut out = [0u8; N];
+    let mut at = 0;
+    let mut i = 0;
+    while i <= STAMP_TEXT.len() {
+        let part = if i < STAMP_TEXT.len() {
+            STAMP_TEXT[i].as_bytes()
+        } else {
+            panic_strategy(abort).as_bytes()
+        };
         let mut j = 0;
         while j < part.len() {
             out[at] = part[j];
@@ -69,7 +83,13 @@ pub const STAMP: [u8; STAMP_LEN] = {
         i += 1;
     }
     out
-};
+}
+
+/// This build's panic strategy.
+const ABORTS: bool = cfg!(panic = "abort");
+
+/// This build's stamp.
+const STAMP: [u8; stamp_len(ABORTS)] = stamp(ABORTS);
 
 /// Why a library whose stamp reads `stamp` cannot be loaded into this
 /// build, if it cannot: the first field that differs, said as
@@ -123,12 +143,7 @@ impl BuildInfo {
             rustc: env!("EVOFLOW_RUSTC").to_owned(),
             target: env!("EVOFLOW_TARGET").to_owned(),
             debug_assertions: cfg!(debug_assertions),
-            panic: if cfg!(panic = "abort") {
-                "abort"
-            } else {
-                "unwind"
-            }
-            .to_owned(),
+            panic: panic_strategy(ABORTS).to_owned(),
             runtime: h.finish(),
         }
     }
@@ -277,6 +292,8 @@ mod tests {
         );
         assert_eq!(refuse_stamp(&STAMP), None);
         let abort = text.replace("panic=unwind", "panic=abort");
+        // What `library!` exports from a library crate whose panics abort.
+        assert_eq!(abort.as_bytes(), stamp::<{ stamp_len(true) }>(true));
         let why = refuse_stamp(abort.as_bytes()).expect("refused").to_string();
         assert!(
             why.contains("panic strategy") && why.contains("is `abort`"),

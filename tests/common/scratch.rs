@@ -86,21 +86,43 @@ impl Workspace {
     /// `cargo build` of the host and the library, or of the library only;
     /// panics with cargo's output on failure.
     pub fn build(&self, host_too: bool) {
-        self.cargo_build(host_too, &self.target, None);
+        self.cargo_build(host_too);
     }
 
-    /// Builds the library alone with `rustflags`, into a target directory
-    /// of its own named after `name` (the main one keeps its artifacts),
-    /// and returns the library's path.
-    pub fn build_library_with(&self, name: &str, rustflags: &str) -> PathBuf {
-        let target = self.target.with_file_name(format!("reload-scratch-{name}"));
-        self.cargo_build(false, &target, Some(rustflags));
-        target
-            .join(if self.release { "release" } else { "debug" })
-            .join(format!("lib{}.so", self.example.library))
+    /// Builds the library crate alone with `flags` given to its own
+    /// compilation (`cargo rustc`: the dependencies keep their build, as a
+    /// final crate built with `-C panic=abort` over dependencies built to
+    /// unwind), and returns a copy of it named after `name` (the next
+    /// [`Workspace::build`] replaces the library in the target directory).
+    pub fn build_library_with(&self, name: &str, flags: &[&str]) -> PathBuf {
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.args([
+            "rustc",
+            "--lib",
+            "-p",
+            &self.example.library.replace('_', "-"),
+        ])
+        .current_dir(&self.dir)
+        .env("CARGO_TARGET_DIR", &self.target)
+        .env_remove("RUSTFLAGS");
+        if self.release {
+            cmd.arg("--release");
+        }
+        cmd.arg("--").args(flags);
+        let out = cmd.output().expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "cargo rustc failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let copy = self
+            .dir
+            .join(format!("lib{}-{name}.so", self.example.library));
+        std::fs::copy(self.library(), &copy).unwrap();
+        copy
     }
 
-    fn cargo_build(&self, host_too: bool, target: &Path, rustflags: Option<&str>) {
+    fn cargo_build(&self, host_too: bool) {
         let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         cmd.arg("build").current_dir(&self.dir);
         if self.release {
@@ -110,11 +132,8 @@ impl Workspace {
         if host_too {
             cmd.args(["-p", self.example.host]);
         }
-        cmd.env("CARGO_TARGET_DIR", target);
-        match rustflags {
-            Some(flags) => cmd.env("RUSTFLAGS", flags),
-            None => cmd.env_remove("RUSTFLAGS"),
-        };
+        cmd.env("CARGO_TARGET_DIR", &self.target)
+            .env_remove("RUSTFLAGS");
         let out = cmd.output().expect("cargo runs");
         assert!(
             out.status.success(),
