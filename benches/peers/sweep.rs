@@ -8,11 +8,15 @@
 //!   stages, a folding sink), as in `peers.rs` whose 6 stages are one
 //!   point;
 //! - size: 6 stages of 8 B, 64 B and 1 KiB packets (`Words<N>`: each stage
-//!   runs `work` on the first word and carries the rest along, so a larger
-//!   packet costs what moving it costs in each engine).
+//!   runs `work` on the first word and carries the rest along; the sink
+//!   sums every word). Engines with a queue between stages (evoflow,
+//!   timely, rtrb) move the whole packet at each hop; a fused loop (plain
+//!   calls, DFIR) builds it once and moves nothing.
 //!
-//! Every engine runs the same stages; each one's checksum is checked
-//! against plain calls before it is timed. Each point is timed `RUNS`
+//! Every engine runs the same stages with the same salts, read at run
+//! time (so no engine's chain is constant-folded), and the same opaque
+//! source values; each one's checksum is checked against plain calls
+//! before it is timed. Each point is timed `RUNS`
 //! times after one warm-up run: the table gives the median and the range,
 //! the picture the median. evoflow's 2 workers are a pipeline (the first
 //! half of the stages on one worker, pinned); timely's 2 workers split the
@@ -54,14 +58,28 @@ fn work(x: u64, salt: u64) -> u64 {
         .rotate_left(17)
 }
 
+/// The salt of each stage, opaque to the compiler (every engine reads its
+/// stages' salts from here).
+fn salts() -> [u64; 64] {
+    black_box(std::array::from_fn(|i| i as u64))
+}
+
 /// A packet of `N` words (`N * 8` bytes).
 #[derive(Clone, Copy)]
 struct Words<const N: usize>([u64; N]);
 
 impl<const N: usize> Words<N> {
+    /// A packet for source value `x`, made opaque first: a fused loop
+    /// could otherwise fold a short pipeline into a formula.
     #[inline]
     fn make(x: u64) -> Self {
-        Words([x; N])
+        Words([black_box(x); N])
+    }
+
+    /// What the sink adds up: every word.
+    #[inline]
+    fn sum(&self) -> u64 {
+        self.0.iter().fold(0, |a, w| a.wrapping_add(*w))
     }
 
     #[inline]
@@ -116,7 +134,7 @@ macro_rules! components {
         impl Fold<Words<$n>> {
             #[input]
             fn inp(&mut self, p: Words<$n>) {
-                self.acc = self.acc.wrapping_add(p.0[0]);
+                self.acc = self.acc.wrapping_add(p.sum());
             }
         }
     )*};
@@ -140,9 +158,10 @@ where
         _packets: PhantomData,
     };
     let mut prev = b.instance("gen", worker(0), gen);
+    let salts = salts();
     for i in 1..stages - 1 {
         let stage = Stage::<Words<N>> {
-            salt: i as u64,
+            salt: salts[i],
             _packets: PhantomData,
         };
         let s = b.instance(format!("s{i}"), worker(i), stage);
@@ -170,15 +189,14 @@ where
 }
 
 fn plain_calls<const N: usize>(stages: usize, packets: u64) -> u64 {
+    let salts = salts();
     let mut acc = 0u64;
-    for x in 0..black_box(packets) {
+    for x in 0..packets {
         let mut p = Words::<N>::make(x);
-        for salt in 1..stages as u64 - 1 {
-            p = p.step(salt);
+        for salt in &salts[1..stages - 1] {
+            p = p.step(*salt);
         }
-        // Opaque, so that the loop stays a loop (with 2 stages it would
-        // fold into a formula).
-        acc = acc.wrapping_add(black_box(p.0[0]));
+        acc = acc.wrapping_add(p.sum());
     }
     acc
 }
@@ -190,15 +208,16 @@ fn timely_pipeline<const N: usize>(stages: usize, workers: usize, packets: u64) 
         let (index, peers) = (worker.index() as u64, worker.peers());
         let acc = Rc::new(Cell::new(0u64));
         let sink = acc.clone();
+        let salts = salts();
         worker.dataflow::<u64, _, _>(move |scope| {
             let mut stream = (index..packets)
                 .step_by(peers)
                 .map(Words::<N>::make)
                 .to_stream(scope);
-            for salt in 1..stages as u64 - 1 {
+            for &salt in &salts[1..stages - 1] {
                 stream = stream.map(move |p| p.step(salt));
             }
-            stream.inspect(move |p| sink.set(sink.get().wrapping_add(p.0[0])));
+            stream.inspect(move |p| sink.set(sink.get().wrapping_add(p.sum())));
         });
         while worker.step() {}
         acc.get()
@@ -211,20 +230,23 @@ fn timely_pipeline<const N: usize>(stages: usize, workers: usize, packets: u64) 
         .fold(0, u64::wrapping_add)
 }
 
-/// A DFIR pipeline of packets of `$n` words through the stages whose
-/// salts are listed (`dfir_syntax!` needs the chain written out).
+/// A DFIR pipeline of packets of `$n` words through the stages listed
+/// (`dfir_syntax!` needs the chain written out; each stage reads its salt
+/// at run time, as in the other engines).
 macro_rules! dfir_pipeline {
-    ($n:literal, $packets:expr; $($salt:literal)*) => {{
+    ($n:literal, $packets:expr; $($stage:literal)*) => {{
         let acc = Rc::new(Cell::new(0u64));
         let sink = acc.clone();
+        let salts = salts();
         let mut flow = dfir_syntax! {
             source_iter(0..$packets)
                 -> map(Words::<$n>::make)
-                $( -> map(|p: Words<$n>| p.step($salt)) )*
-                -> for_each(|p: Words<$n>| sink.set(sink.get().wrapping_add(p.0[0])));
+                $( -> map(|p: Words<$n>| p.step(salts[$stage])) )*
+                -> for_each(|p: Words<$n>| sink.set(sink.get().wrapping_add(p.sum())));
         };
         flow.run_available_sync();
         drop(flow);
+        let _ = salts; // read by no stage of a 2-stage pipeline
         acc.get()
     }};
 }
@@ -274,7 +296,7 @@ fn rtrb_threads<const N: usize>(stages: usize, packets: u64) -> u64 {
     }
     let (mut p0, mut rx) = rtrb::RingBuffer::<Ring<N>>::new(CAPACITY);
     let mut handles = Vec::new();
-    for salt in 1..stages as u64 - 1 {
+    for &salt in &salts()[1..stages - 1] {
         let (mut p, next) = rtrb::RingBuffer::<Ring<N>>::new(CAPACITY);
         let mut input = std::mem::replace(&mut rx, next);
         handles.push(thread::spawn(move || {
@@ -287,7 +309,7 @@ fn rtrb_threads<const N: usize>(stages: usize, packets: u64) -> u64 {
     let sink = thread::spawn(move || {
         let mut acc = 0u64;
         while let Some(p) = pop(&mut rx) {
-            acc = acc.wrapping_add(p.0[0]);
+            acc = acc.wrapping_add(p.sum());
         }
         acc
     });

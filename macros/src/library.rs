@@ -47,8 +47,8 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         #[no_mangle]
         #[used]
         pub static evoflow_build_stamp: [u8; #root::reload::__library::stamp_len(
-            cfg!(panic = "abort"),
-        )] = #root::reload::__library::stamp(cfg!(panic = "abort"));
+            !cfg!(panic = "unwind"),
+        )] = #root::reload::__library::stamp(!cfg!(panic = "unwind"));
 
         /// What the loader checks before it calls any Rust code of this
         /// library (C ABI: safe to call from any build).
@@ -59,7 +59,7 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             #root::reload::__library::build_info(
                 #sources,
                 ::std::any::TypeId::of::<DependencyMarker>(),
-                cfg!(panic = "abort"),
+                !cfg!(panic = "unwind"),
             )
         }
 

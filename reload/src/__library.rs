@@ -37,7 +37,8 @@ pub struct Library {
 /// `sources` hashes its path dependencies' sources, `marker` is the type
 /// identity of a type of the library, which changes with any dependency's
 /// version or features (cargo's build metadata) and with the compiler;
-/// `aborts` is the library crate's panic strategy (its final link's).
+/// `aborts`: the crate that invokes `library!` (the cdylib) does not
+/// unwind on a panic.
 pub fn build_info(sources: u64, marker: TypeId, aborts: bool) -> *const c_char {
     static TEXT: OnceLock<CString> = OnceLock::new();
     TEXT.get_or_init(|| {

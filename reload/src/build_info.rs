@@ -21,9 +21,11 @@ pub(crate) const FORMAT: &str = "evoflow-library 2";
 /// (`evoflow_build_stamp`), which the host reads from the file and
 /// compares before it maps the library: a library of another build, or a
 /// foreign one, is refused before any of its code (its initialisers) runs.
-/// The panic strategy's value follows this text: it is the library
-/// crate's own (`library!` expands there), since the final link decides
-/// whether a panic unwinds, whatever its dependencies were built with.
+/// The panic strategy's value follows this text: it is that of the crate
+/// that invokes `library!` (the cdylib, whose final link decides whether a
+/// panic unwinds, whatever its dependencies were built with), not this
+/// crate's. A library crate that only re-exports an rlib's `library!` is
+/// stamped with the rlib's strategy: invoke `library!` in the cdylib.
 const STAMP_TEXT: &[&str] = &[
     FORMAT,
     "\nevoflow=",
@@ -85,8 +87,10 @@ pub const fn stamp<const N: usize>(abort: bool) -> [u8; N] {
     out
 }
 
-/// This build's panic strategy.
-const ABORTS: bool = cfg!(panic = "abort");
+/// This build's panic strategy: anything but unwinding takes the process
+/// down at a panic. (A host binary linked with another strategy than its
+/// evoflow-reload was built with is not told apart.)
+const ABORTS: bool = !cfg!(panic = "unwind");
 
 /// This build's stamp.
 const STAMP: [u8; stamp_len(ABORTS)] = stamp(ABORTS);

@@ -451,7 +451,7 @@ impl fmt::Display for BuildField {
             BuildField::EvoflowVersion => "evoflow version",
             BuildField::DebugAssertions => "debug assertions setting (profile)",
             BuildField::PanicStrategy => {
-                "panic strategy (`panic` in the profile, or `-C panic` in RUSTFLAGS)"
+                "panic strategy (`panic` in the profile, `-C panic` in RUSTFLAGS, or given to the library crate alone by `cargo rustc`)"
             }
             BuildField::RuntimeBuild => "evoflow runtime build (features, profile)",
         })
