@@ -69,7 +69,9 @@ pub struct Told {
 
 /// The graph's entry in etcd.
 pub struct Cluster {
-    runtime: Runtime,
+    /// Shared with the memberships joined through it, which renew and
+    /// revoke their leases on it and may outlive it.
+    runtime: Arc<Runtime>,
     client: Client,
     graph: String,
 }
@@ -81,6 +83,9 @@ pub struct Membership {
     stop: Option<oneshot::Sender<std::sync::mpsc::Sender<()>>>,
     lease: i64,
     lost: Arc<Mutex<Option<String>>>,
+    /// Where the renewals run: kept until the lease is revoked (the
+    /// `Cluster` may be gone first).
+    _runtime: Arc<Runtime>,
 }
 
 impl Membership {
@@ -178,7 +183,7 @@ impl Cluster {
             .with_timeout(TIMEOUT);
         let client = runtime.block_on(Client::connect(endpoints, Some(options)))?;
         Ok(Cluster {
-            runtime,
+            runtime: Arc::new(runtime),
             client,
             graph: graph.to_owned(),
         })
@@ -306,6 +311,7 @@ impl Cluster {
             lease,
             stop: Some(stop),
             lost,
+            _runtime: self.runtime.clone(),
         })
     }
 

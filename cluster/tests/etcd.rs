@@ -117,6 +117,26 @@ fn a_name_taken_or_another_build_is_refused_with_the_reason() {
     }
 }
 
+/// A membership that outlives the `Cluster` it joined through (as in a
+/// machine's run, whose parts drop in any order) still leaves when it is
+/// dropped: its name is free at once, not after its lease runs out. (It
+/// was not: the cluster's runtime, gone first, took the task that revokes
+/// the lease with it, and a machine run again at once waited ~2 s for its
+/// own name.)
+#[test]
+fn a_membership_dropped_after_its_cluster_still_leaves_at_once() {
+    let Some(etcd) = Etcd::start() else { return };
+    let first = Cluster::connect(&etcd.endpoints(), "g").unwrap();
+    let front = first.join(&machine("front", "b1")).unwrap();
+    drop(first);
+    drop(front);
+    let again = Cluster::connect(&etcd.endpoints(), "g").unwrap();
+    match again.join(&machine("front", "b1")) {
+        Ok(_) => {}
+        Err(e) => panic!("the name stayed taken after its membership was dropped: {e}"),
+    }
+}
+
 #[test]
 fn every_proposer_reads_the_one_decision_of_an_update() {
     let Some(etcd) = Etcd::start() else { return };
