@@ -1620,3 +1620,82 @@ fn three_hosts_on_a_bridge_take_part_in_one_update() {
     assert!(sent > 0);
     assert_eq!(line(back, "y: "), format!("y: next {sent} wrong 0"));
 }
+
+/// The workers of this process's graphs named `pm`, with the CPUs each
+/// may run on (`Cpus_allowed_list`), by thread name.
+fn pm_workers() -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = task.unwrap().path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        // Workers only (`evoflow-pm-<k>`; the others have names).
+        let worker = name.trim().strip_prefix("evoflow-pm-");
+        if !worker.is_some_and(|k| k.parse::<usize>().is_ok()) {
+            continue;
+        }
+        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+        let cpus = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        found.push((name.trim().to_owned(), cpus));
+    }
+    found.sort();
+    found
+}
+
+/// A machine asked to pin its workers pins them (each to a CPU of its
+/// own); one not asked leaves them free. (`pin_workers` was ignored
+/// for a machine's part.)
+#[test]
+fn a_machine_pins_its_workers_when_asked() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        println!("SKIPPED: this process may use {cpus} CPU; pinning needs 2");
+        return;
+    }
+    let Some(etcd) = Etcd::start() else { return };
+    struct Relay;
+    #[component(outputs(out: u64))]
+    impl Relay {
+        #[input]
+        fn inp(&mut self, n: u64, out: &mut Outputs<Self>) {
+            out.out(n);
+        }
+    }
+    let program = || {
+        graph! {
+            name = "pm";
+            machines = { front: 2, back: 1 };
+            #[machine(front)] #[worker(0)] src: Forever = Forever(0);
+            #[machine(front)] #[worker(1)] relay: Relay = Relay;
+            #[machine(back)] sink: Tally;
+            src.out -> relay.inp;
+            relay.out -> sink.inp;
+        }
+    };
+    let mut pinned = config(&etcd);
+    pinned.pin_workers = true;
+    let back = std::thread::spawn({
+        let c = config(&etcd);
+        move || program().run_on("back", &c)
+    });
+    let front = program().run_on("front", &pinned).unwrap();
+    let back = back.join().unwrap().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let seen = pm_workers();
+    front.stop().unwrap();
+    let _ = front.join();
+    let _ = back.join();
+    // front's two workers on one CPU each, not the same; back's one free.
+    let single: Vec<&String> = seen
+        .iter()
+        .map(|(_, c)| c)
+        .filter(|c| c.parse::<usize>().is_ok())
+        .collect();
+    assert_eq!(single.len(), 2, "{seen:?}");
+    assert_ne!(single[0], single[1], "{seen:?}");
+    assert_eq!(seen.len(), 3, "{seen:?}");
+}

@@ -157,7 +157,8 @@ fn run_machine(args: &Args, machine: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let config = evoflow::MachineConfig::new([args.etcd.clone()], args.listen);
+    let mut config = evoflow::MachineConfig::new([args.etcd.clone()], args.listen);
+    config.pin_workers = args.pin_workers;
     let run = match program.run_on(machine, &config) {
         Ok(run) => run,
         Err(e) => {

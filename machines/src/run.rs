@@ -46,6 +46,9 @@ pub struct MachineConfig {
     /// machines to take what it sent (they may be slow; a lost one ends
     /// the wait at once).
     pub drain_timeout: Duration,
+    /// Runs each of this machine's workers on a CPU of its own
+    /// (`Graph::pin_workers`).
+    pub pin_workers: bool,
 }
 
 impl MachineConfig {
@@ -58,6 +61,7 @@ impl MachineConfig {
             build: None,
             join_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(300),
+            pin_workers: false,
         }
     }
 }
@@ -133,6 +137,11 @@ impl Program {
             watched: Vec::new(),
         };
         let graph = (self.build)(machine, &mut links)?;
+        let graph = if config.pin_workers {
+            graph.pin_workers()
+        } else {
+            graph
+        };
         let watched = links.watched;
         let running = graph.run()?;
         let stop = Arc::new(AtomicBool::new(false));
