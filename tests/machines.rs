@@ -1630,7 +1630,7 @@ fn pm_workers() -> Vec<(String, String)> {
         let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
         // Workers only (`evoflow-pm-<k>`; the others have names).
         let worker = name.trim().strip_prefix("evoflow-pm-");
-        if !worker.is_some_and(|k| k.parse::<usize>().is_ok()) {
+        if worker.is_none_or(|k| k.parse::<usize>().is_err()) {
             continue;
         }
         let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
