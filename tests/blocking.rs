@@ -299,7 +299,10 @@ impl Relay {
 fn updates_put_nothing_else_on_a_blocking_instances_thread() {
     let running = graph! {
         name = "dedicated";
-        feed: Feed = Feed::new(1_000_000, Duration::from_millis(1));
+        // Only twice as fast as `slow` takes them: `stop` drains what is
+        // queued, 200 ms a packet (at a packet a millisecond, the 200–400
+        // queued by then took this test 40–80 s).
+        feed: Feed = Feed::new(1_000_000, Duration::from_millis(100));
         #[blocking]
         slow: Slow;
         keep: Keep;

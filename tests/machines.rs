@@ -1684,18 +1684,28 @@ fn a_machine_pins_its_workers_when_asked() {
     });
     let front = program().run_on("front", &pinned).unwrap();
     let back = back.join().unwrap().unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    let seen = pm_workers();
+    // front's two workers on one CPU each, not the same; back's one free.
+    // Workers name and pin themselves once they run: looked at until they
+    // all have, or the deadline.
+    let single = |seen: &[(String, String)]| -> Vec<String> {
+        let cpus = seen.iter().map(|(_, c)| c.clone());
+        cpus.filter(|c| c.parse::<usize>().is_ok()).collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let seen = loop {
+        let seen = pm_workers();
+        let pinned = single(&seen);
+        let settled = seen.len() == 3 && pinned.len() == 2 && pinned[0] != pinned[1];
+        if settled || Instant::now() > deadline {
+            break seen;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     front.stop().unwrap();
     let _ = front.join();
     let _ = back.join();
-    // front's two workers on one CPU each, not the same; back's one free.
-    let single: Vec<&String> = seen
-        .iter()
-        .map(|(_, c)| c)
-        .filter(|c| c.parse::<usize>().is_ok())
-        .collect();
-    assert_eq!(single.len(), 2, "{seen:?}");
-    assert_ne!(single[0], single[1], "{seen:?}");
+    let pinned = single(&seen);
     assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(pinned.len(), 2, "{seen:?}");
+    assert_ne!(pinned[0], pinned[1], "{seen:?}");
 }

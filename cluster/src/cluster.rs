@@ -163,7 +163,9 @@ impl Drop for Membership {
         if let Some(stop) = self.stop.take() {
             let (done, revoked) = std::sync::mpsc::channel();
             if stop.send(done).is_ok() {
-                let _ = revoked.recv_timeout(TIMEOUT + Duration::from_millis(500));
+                // A renewal under way (at most half a lease) finishes
+                // before the revoke (at most the etcd timeout) starts.
+                let _ = revoked.recv_timeout(LEASE / 2 + TIMEOUT + Duration::from_millis(500));
             }
         }
     }

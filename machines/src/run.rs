@@ -26,8 +26,10 @@ const LOOK: Duration = Duration::from_millis(20);
 /// How often it asks etcd who is still there.
 const ASK: Duration = Duration::from_millis(250);
 
-/// How a machine joins its graph.
+/// How a machine joins its graph: [`MachineConfig::new`], then set the
+/// fields to change (more may come).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct MachineConfig {
     /// etcd endpoints (`http://host:port`).
     pub etcd: Vec<String>,
@@ -179,10 +181,23 @@ impl Program {
                 stopper: running.stopper(),
                 stop: stop.clone(),
             };
-            std::thread::Builder::new()
+            match std::thread::Builder::new()
                 .name(format!("evoflow-monitor-{machine}"))
                 .spawn(move || watch.run())
-                .map_err(|e| MachineError::Io("starting the monitor thread".into(), e))?
+            {
+                Ok(monitor) => monitor,
+                Err(e) => {
+                    // Nothing outlives the refusal: the update thread
+                    // (which holds the membership) ends, the part halts.
+                    stop.store(true, Ordering::Release);
+                    let _ = participant.join();
+                    running
+                        .stopper()
+                        .halt("the machine's monitor thread could not start");
+                    let _ = running.join();
+                    return Err(MachineError::Io("starting the monitor thread".into(), e));
+                }
+            }
         };
         let part = MachineRun {
             join_timeout: config.join_timeout,
