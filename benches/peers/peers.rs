@@ -21,6 +21,9 @@
 //!     cargo bench --manifest-path benches/peers/Cargo.toml
 
 use criterion::{black_box, BenchmarkId, Criterion, Throughput};
+mod common;
+
+use common::{pop, push, work};
 use dfir_rs::dfir_syntax;
 use evoflow::{component, graph, Flow, Outputs};
 use std::cell::Cell;
@@ -39,14 +42,6 @@ const HEAVY_PACKETS: u64 = 50_000;
 const HEAVY_STAGE_NS: f64 = 150.0;
 const CAPACITY: usize = 1024;
 const STAGES: u64 = 6;
-
-/// The work of one middle stage: a few cheap arithmetic operations.
-#[inline]
-fn work(x: u64, salt: u64) -> u64 {
-    (x ^ salt)
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .rotate_left(17)
-}
 
 /// The work of one compute-bound stage: `rounds` rounds of three
 /// independent `work` chains. Three chains keep the multiplier busy within
@@ -227,25 +222,6 @@ fn crossbeam_threads(load: Load) -> u64 {
 /// A thread per stage, connected by rtrb rings; spins, then yields, when a
 /// ring is empty or full.
 fn rtrb_threads(load: Load) -> u64 {
-    fn push(p: &mut rtrb::Producer<Option<u64>>, mut v: Option<u64>) {
-        loop {
-            match p.push(v) {
-                Ok(()) => return,
-                Err(rtrb::PushError::Full(back)) => {
-                    v = back;
-                    thread::yield_now();
-                }
-            }
-        }
-    }
-    fn pop(c: &mut rtrb::Consumer<Option<u64>>) -> Option<u64> {
-        loop {
-            if let Ok(v) = c.pop() {
-                return v;
-            }
-            thread::yield_now();
-        }
-    }
     let (mut p0, mut rx) = rtrb::RingBuffer::<Option<u64>>::new(CAPACITY);
     let mut handles = Vec::new();
     for salt in 1..=4 {

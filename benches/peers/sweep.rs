@@ -25,6 +25,9 @@
 // DFIR's 64-stage chain is one type nested ~130 deep.
 #![recursion_limit = "512"]
 
+mod common;
+
+use common::{pop, push, work};
 use dfir_rs::dfir_syntax;
 use evoflow::{component, Component, Flow, GraphBuilder, Outputs};
 use plotters::prelude::*;
@@ -49,14 +52,6 @@ const LENGTHS: [usize; 7] = [2, 4, 6, 8, 16, 32, 64];
 const SIZE_STAGES: usize = 6;
 /// The graph's default arc capacity, for the rings of rtrb too.
 const CAPACITY: usize = 1024;
-
-/// The work of one stage, as in `peers.rs`.
-#[inline]
-fn work(x: u64, salt: u64) -> u64 {
-    (x ^ salt)
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .rotate_left(17)
-}
 
 /// The salt of each stage, opaque to the compiler (every engine reads its
 /// stages' salts from here).
@@ -158,10 +153,9 @@ where
         _packets: PhantomData,
     };
     let mut prev = b.instance("gen", worker(0), gen);
-    let salts = salts();
-    for i in 1..stages - 1 {
+    for (i, &salt) in salts().iter().enumerate().take(stages - 1).skip(1) {
         let stage = Stage::<Words<N>> {
-            salt: salts[i],
+            salt,
             _packets: PhantomData,
         };
         let s = b.instance(format!("s{i}"), worker(i), stage);
@@ -275,25 +269,6 @@ fn dfir(stages: usize, words: usize, packets: u64) -> u64 {
 /// ring is empty or full.
 fn rtrb_threads<const N: usize>(stages: usize, packets: u64) -> u64 {
     type Ring<const N: usize> = Option<Words<N>>;
-    fn push<const N: usize>(p: &mut rtrb::Producer<Ring<N>>, mut v: Ring<N>) {
-        loop {
-            match p.push(v) {
-                Ok(()) => return,
-                Err(rtrb::PushError::Full(back)) => {
-                    v = back;
-                    thread::yield_now();
-                }
-            }
-        }
-    }
-    fn pop<const N: usize>(c: &mut rtrb::Consumer<Ring<N>>) -> Ring<N> {
-        loop {
-            if let Ok(v) = c.pop() {
-                return v;
-            }
-            thread::yield_now();
-        }
-    }
     let (mut p0, mut rx) = rtrb::RingBuffer::<Ring<N>>::new(CAPACITY);
     let mut handles = Vec::new();
     for &salt in &salts()[1..stages - 1] {
