@@ -77,7 +77,9 @@ pub struct Cluster {
 }
 
 /// This machine's membership: renewed in the background while it lives;
-/// left (its lease revoked) when dropped.
+/// left (its lease revoked) when dropped. Dropping it waits for etcd (a
+/// few seconds at most) and may shut down the runtime it shares with its
+/// `Cluster`: drop it on a plain thread, not inside async code.
 pub struct Membership {
     /// Stops the renewals; the lease is revoked, then `done` is told.
     stop: Option<oneshot::Sender<std::sync::mpsc::Sender<()>>>,

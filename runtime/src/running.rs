@@ -450,7 +450,10 @@ impl Running {
 
     /// Asks the graph to finish: no source or `#[poll]` method is called
     /// again; the graph then drains (every packet already emitted is still
-    /// handled) and [`Running::join`] returns.
+    /// handled) and [`Running::join`] returns. Draining takes as long as
+    /// handling what is queued — behind a slow consumer, up to its arcs'
+    /// capacity times its time a packet; to end without draining, halt
+    /// ([`Stopper::halt`] through [`Running::stopper`]).
     ///
     /// ```
     /// # use evoflow::{component, graph, Flow, Outputs, Update, UpdateError};
