@@ -345,7 +345,7 @@ impl<T> DrainProbe<T> {
 /// The probe's choice for `Recoverable` packet types: keep each packet
 /// while its handler runs.
 pub trait DrainKeeping<T> {
-    /// [`InPort::drain_keeping`](crate::InPort::drain_keeping).
+    /// [`InPort::drain_keeping`].
     fn drain(
         &self,
         port: &mut InPort<T>,
@@ -370,7 +370,7 @@ impl<T: crate::Recoverable> DrainKeeping<T> for DrainProbe<T> {
 
 /// The probe's choice for all other packet types: the plain drain.
 pub trait DrainPlain<T> {
-    /// [`InPort::drain`](crate::InPort::drain).
+    /// [`InPort::drain`].
     fn drain(
         &self,
         port: &mut InPort<T>,
