@@ -6,6 +6,8 @@
 mod etcd;
 #[path = "../net/tests/common/link.rs"]
 mod link;
+#[path = "common/threads.rs"]
+mod threads;
 
 use etcd::Etcd;
 use evoflow::{
@@ -1621,31 +1623,6 @@ fn three_hosts_on_a_bridge_take_part_in_one_update() {
     assert_eq!(line(back, "y: "), format!("y: next {sent} wrong 0"));
 }
 
-/// The workers of this process's graphs named `pm`, with the CPUs each
-/// may run on (`Cpus_allowed_list`), by thread name.
-fn pm_workers() -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").unwrap() {
-        let dir = task.unwrap().path();
-        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        // Workers only (`evoflow-pm-<k>`; the others have names).
-        let worker = name.trim().strip_prefix("evoflow-pm-");
-        if worker.is_none_or(|k| k.parse::<usize>().is_err()) {
-            continue;
-        }
-        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
-        let cpus = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-            .unwrap()
-            .trim()
-            .to_owned();
-        found.push((name.trim().to_owned(), cpus));
-    }
-    found.sort();
-    found
-}
-
 /// A machine asked to pin its workers pins them (each to a CPU of its
 /// own); one not asked leaves them free. (`pin_workers` was ignored
 /// for a machine's part.)
@@ -1687,13 +1664,13 @@ fn a_machine_pins_its_workers_when_asked() {
     // front's two workers on one CPU each, not the same; back's one free.
     // Workers name and pin themselves once they run: looked at until they
     // all have, or the deadline.
-    let single = |seen: &[(String, String)]| -> Vec<String> {
+    let single = |seen: &[(usize, String)]| -> Vec<String> {
         let cpus = seen.iter().map(|(_, c)| c.clone());
         cpus.filter(|c| c.parse::<usize>().is_ok()).collect()
     };
     let deadline = Instant::now() + Duration::from_secs(10);
     let seen = loop {
-        let seen = pm_workers();
+        let seen = threads::worker_cpus("pm");
         let pinned = single(&seen);
         let settled = seen.len() == 3 && pinned.len() == 2 && pinned[0] != pinned[1];
         if settled || Instant::now() > deadline {

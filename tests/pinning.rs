@@ -2,8 +2,12 @@
 //! the kernel (`/proc/self/task/*/status`); the thread of a `#[blocking]`
 //! instance and workers that outnumber the CPUs are left free.
 
+#[path = "common/threads.rs"]
+mod threads;
+
 use evoflow::{component, graph, Flow, Graph, Outputs};
 use std::time::Duration;
+use threads::{cpus_allowed, worker_cpus};
 
 /// Counts until stopped, a little at a time.
 struct Ticks {
@@ -59,37 +63,6 @@ fn graph(workers: usize) -> Graph {
     }
 }
 
-/// The CPUs each thread of this process named `evoflow-pin-<k>` may run
-/// on, by `k`, as the kernel lists them (`0-1`, `1`, ...).
-fn allowed() -> Vec<(usize, String)> {
-    let mut found = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").unwrap() {
-        let dir = task.unwrap().path();
-        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        // Workers only (the graph's other threads have names, not numbers).
-        let Some(k) = name.trim().strip_prefix("evoflow-pin-") else {
-            continue;
-        };
-        let Ok(k) = k.parse::<usize>() else {
-            continue;
-        };
-        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
-        found.push((k, cpus_allowed(&status)));
-    }
-    found.sort();
-    found
-}
-
-/// The `Cpus_allowed_list` of a `/proc/.../status`.
-fn cpus_allowed(status: &str) -> String {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
 /// What this process may run on, as the kernel lists it.
 fn process_allowed() -> (usize, String) {
     let list = cpus_allowed(&std::fs::read_to_string("/proc/self/status").unwrap());
@@ -101,7 +74,7 @@ fn process_allowed() -> (usize, String) {
 fn threads_of(g: Graph) -> Vec<(usize, String)> {
     let running = g.run().unwrap();
     std::thread::sleep(Duration::from_millis(100));
-    let seen = allowed();
+    let seen = worker_cpus("pin");
     running.stop();
     running.join().unwrap();
     seen

@@ -86,7 +86,11 @@ impl Workspace {
     /// `cargo build` of the host and the library, or of the library only;
     /// panics with cargo's output on failure.
     pub fn build(&self, host_too: bool) {
-        self.cargo_build(host_too);
+        let mut cmd = self.cargo("build");
+        if host_too {
+            cmd.args(["-p", self.example.host]);
+        }
+        run(cmd, "cargo build");
     }
 
     /// Builds the library crate alone with `flags` given to its own
@@ -95,26 +99,9 @@ impl Workspace {
     /// unwind), and returns a copy of it named after `name` (the next
     /// [`Workspace::build`] replaces the library in the target directory).
     pub fn build_library_with(&self, name: &str, flags: &[&str]) -> PathBuf {
-        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cmd.args([
-            "rustc",
-            "--lib",
-            "-p",
-            &self.example.library.replace('_', "-"),
-        ])
-        .current_dir(&self.dir)
-        .env("CARGO_TARGET_DIR", &self.target)
-        .env_remove("RUSTFLAGS");
-        if self.release {
-            cmd.arg("--release");
-        }
-        cmd.arg("--").args(flags);
-        let out = cmd.output().expect("cargo runs");
-        assert!(
-            out.status.success(),
-            "cargo rustc failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut cmd = self.cargo("rustc");
+        cmd.arg("--lib").arg("--").args(flags);
+        run(cmd, "cargo rustc");
         let copy = self
             .dir
             .join(format!("lib{}-{name}.so", self.example.library));
@@ -122,24 +109,20 @@ impl Workspace {
         copy
     }
 
-    fn cargo_build(&self, host_too: bool) {
+    /// `cargo <subcommand>` of the library in this workspace, into its
+    /// target directory, with the profile it was created with and no
+    /// RUSTFLAGS from the environment.
+    fn cargo(&self, subcommand: &str) -> Command {
         let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cmd.arg("build").current_dir(&self.dir);
+        cmd.arg(subcommand)
+            .current_dir(&self.dir)
+            .env("CARGO_TARGET_DIR", &self.target)
+            .env_remove("RUSTFLAGS");
         if self.release {
             cmd.arg("--release");
         }
         cmd.args(["-p", &self.example.library.replace('_', "-")]);
-        if host_too {
-            cmd.args(["-p", self.example.host]);
-        }
-        cmd.env("CARGO_TARGET_DIR", &self.target)
-            .env_remove("RUSTFLAGS");
-        let out = cmd.output().expect("cargo runs");
-        assert!(
-            out.status.success(),
-            "cargo build failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        cmd
     }
 
     /// Replaces the file at `path` (relative to the example) with a fixture
@@ -190,4 +173,14 @@ impl Workspace {
             .output()
             .expect("the host binary runs")
     }
+}
+
+/// Runs `cmd`; panics with its output if it fails.
+fn run(mut cmd: Command, what: &str) {
+    let out = cmd.output().expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
