@@ -341,6 +341,8 @@ mod tests {
         let (mut t1, mut r1, mut t2, mut r2) = (tx(t1), rx(r1), tx(t2), rx(r2));
         t1.send(Item::Data(1));
         t2.send(Item::Data(2));
+        t1.flush();
+        t2.flush();
         let (mut s1, mut s2) = (Vec::new(), Vec::new());
         r1.drain(10, |x| s1.push(x));
         r2.drain(10, |x| s2.push(x));

@@ -479,6 +479,7 @@ mod tests {
         inp.release(0);
         assert_eq!(inp.state(0), ArcState::Open);
         out.end();
+        out.flush();
         drain_all(&mut inp, 0, &mut Vec::new());
         inp.release(0);
         assert_eq!(inp.state(0), ArcState::Ended, "an ended arc stays ended");
@@ -510,6 +511,7 @@ mod tests {
         let (mut b, eb) = arc::<u32>(2, 8, true);
         let mut inp = InPort::<u32>::from_ends(vec![ea, eb]);
         a.end();
+        a.flush();
         b.send(5);
         b.send(6);
         drain_all(&mut inp, 0, &mut Vec::new());
@@ -572,6 +574,7 @@ mod tests {
         let mut inp = InPort::<Req>::from_ends(vec![end]);
         out.send(Req(1));
         out.send(Req(2));
+        out.flush();
         assert_eq!(inp.drain_keeping(0, 100, |_| {}).handled, 2);
         assert!(inp.take_kept().is_none());
     }
@@ -581,8 +584,10 @@ mod tests {
         let (mut out, end) = arc::<Req>(1, 8, false);
         let mut inp = InPort::<Req>::from_ends(vec![end]);
         out.send(Req(1));
+        out.flush();
         assert_eq!(inp.drain_keeping(0, 100, |_| {}).handled, 1);
         out.send(Req(2));
+        out.flush();
         let r = catch_unwind(AssertUnwindSafe(|| {
             inp.drain_keeping(0, 100, |_| panic!("fails"))
         }));
@@ -595,6 +600,7 @@ mod tests {
         let (mut out, end) = arc::<Req>(1, 8, false);
         let mut inp = InPort::<Req>::from_ends(vec![end]);
         out.send(Req(1));
+        out.flush();
         let r = catch_unwind(AssertUnwindSafe(|| inp.drain(0, 100, |_| panic!("fails"))));
         assert!(r.is_err());
         assert!(inp.take_kept().is_none());

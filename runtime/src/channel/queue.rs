@@ -2,7 +2,9 @@
 //!
 //! An arc inside a section is a local queue: both ends belong to nodes of one
 //! worker, which builds it on its own thread, so it is a plain `Rc<RefCell>`
-//! deque with no atomics, and a handler's emit goes straight into it. An arc
+//! deque with no atomics. A handler's emits are staged in a vector the
+//! sending end owns and moved into the queue once per batch, and a drain
+//! takes items in place: no shared queue state is written per packet. An arc
 //! between sections is a lock-free SPSC ring (rtrb): emits are staged and
 //! moved into the ring once per batch, and each side wakes the other's
 //! worker. Either way the consumer sees items in the order they were sent,
@@ -42,9 +44,25 @@ pub(crate) enum Stop {
 }
 
 /// A queue whose two ends run on the same worker thread.
+///
+/// A slot is `None` once a drain has taken its item: a drain takes items
+/// in place and removes the taken slots when it ends, so a handler that
+/// panics leaves the taken ones (`None`, at the front) and the rest in
+/// order, and the next drain skips them.
 pub(crate) struct Local<T> {
-    items: RefCell<VecDeque<Item<T>>>,
+    items: RefCell<Vec<Slot<T>>>,
     capacity: usize,
+}
+
+/// An item of a local queue, or the place of one a drain took.
+type Slot<T> = Option<Item<T>>;
+
+/// The sending end of a local queue: emits are staged, then moved in per
+/// batch. The queue is unbounded for a flush, as it is for emits: the
+/// bound is [`Tx::room`], checked before each batch.
+pub(crate) struct LocalTx<T> {
+    queue: Rc<Local<T>>,
+    staged: Vec<Slot<T>>,
 }
 
 /// The sending end of a ring: emits are staged, then moved in per batch.
@@ -69,7 +87,7 @@ pub(crate) struct RemoteTx<T> {
 
 /// The sending end of an arc.
 pub(crate) enum Tx<T> {
-    Local(Rc<Local<T>>),
+    Local(LocalTx<T>),
     Ring(RingTx<T>),
     Remote(RemoteTx<T>),
 }
@@ -103,10 +121,14 @@ impl<T> RemoteTx<T> {
 /// Creates an arc between two nodes of the calling worker.
 pub(crate) fn local<T: 'static>(capacity: usize) -> (Tx<T>, Rx<T>) {
     let q = Rc::new(Local {
-        items: RefCell::new(VecDeque::with_capacity(capacity)),
+        items: RefCell::new(Vec::new()),
         capacity: capacity.max(1),
     });
-    (Tx::Local(q.clone()), Rx::Local(q))
+    let tx = LocalTx {
+        queue: q.clone(),
+        staged: Vec::new(),
+    };
+    (Tx::Local(tx), Rx::Local(q))
 }
 
 /// Creates an arc between two workers; `producer` and `consumer` wake them.
@@ -132,7 +154,7 @@ impl<T> Tx<T> {
     #[inline]
     pub(crate) fn send(&mut self, item: Item<T>) {
         match self {
-            Tx::Local(q) => q.items.borrow_mut().push_back(item),
+            Tx::Local(l) => l.staged.push(Some(item)),
             Tx::Ring(r) => r.staged.push_back(item),
             Tx::Remote(r) => r.staged.push_back(item),
         }
@@ -141,6 +163,21 @@ impl<T> Tx<T> {
     /// Moves as many staged items as fit into a ring, in order. Returns
     /// whether any moved.
     pub(crate) fn flush(&mut self) -> bool {
+        if let Tx::Local(l) = self {
+            if l.staged.is_empty() {
+                return false;
+            }
+            let mut items = l.queue.items.borrow_mut();
+            if items.is_empty() {
+                // The usual case: the consumer took all before. The staged
+                // vector becomes the queue and the queue's emptied buffer
+                // the next staging one: no packet is copied.
+                std::mem::swap(&mut *items, &mut l.staged);
+            } else {
+                items.append(&mut l.staged);
+            }
+            return true;
+        }
         if let Tx::Remote(r) = self {
             let mut moved = false;
             while r.can_send() {
@@ -174,7 +211,7 @@ impl<T> Tx<T> {
     /// True if nothing waits to be moved into the arc.
     pub(crate) fn is_flushed(&self) -> bool {
         match self {
-            Tx::Local(_) => true,
+            Tx::Local(l) => l.staged.is_empty(),
             Tx::Ring(r) => r.staged.is_empty(),
             Tx::Remote(r) => r.staged.is_empty(),
         }
@@ -185,7 +222,7 @@ impl<T> Tx<T> {
     /// by a full ring (an update marker among it) is never forgotten.
     pub(crate) fn can_flush(&self) -> bool {
         match self {
-            Tx::Local(_) => false,
+            Tx::Local(l) => !l.staged.is_empty(),
             Tx::Ring(r) => !r.staged.is_empty() && !r.ring.is_full(),
             Tx::Remote(r) => r.can_send(),
         }
@@ -197,7 +234,11 @@ impl<T> Tx<T> {
     /// it (an update's marker, another input's share) is not starved.
     pub(crate) fn room(&self) -> usize {
         match self {
-            Tx::Local(q) => q.capacity.saturating_sub(q.items.borrow().len()),
+            Tx::Local(l) if l.staged.is_empty() => l
+                .queue
+                .capacity
+                .saturating_sub(l.queue.items.borrow().len()),
+            Tx::Local(_) => 0,
             Tx::Ring(r) if r.staged.is_empty() => r.ring.slots(),
             Tx::Ring(_) => 0,
             Tx::Remote(r) if r.staged.is_empty() => r.link.room(),
@@ -227,20 +268,30 @@ impl<T> Rx<T> {
                 // The handler emits into other arcs only (graphs are
                 // acyclic), so this borrow never overlaps another of `q`.
                 let mut items = q.items.borrow_mut();
-                loop {
-                    if handled == budget {
+                // Items are taken from their slots in place, the position
+                // kept in a register: no shared memory is updated per
+                // packet, and a panic leaves the queue consistent.
+                let slots = &mut items[..];
+                let mut at = 0;
+                let stop = loop {
+                    if handled == budget || at == slots.len() {
                         break Stop::None;
                     }
-                    match items.pop_front() {
+                    let slot = slots[at].take();
+                    at += 1;
+                    match slot {
                         Some(Item::Data(x)) => {
                             on_data(x);
                             handled += 1;
                         }
                         Some(Item::End) => break Stop::End,
                         Some(Item::Marker(id)) => break Stop::Marker(id),
-                        None => break Stop::None,
+                        // Taken by a drain whose handler panicked.
+                        None => {}
                     }
-                }
+                };
+                items.drain(..at);
+                stop
             }
             Rx::Ring(RingRx { ring, producer }) => {
                 let n = ring.slots().min(budget);
@@ -291,7 +342,8 @@ impl<T> Rx<T> {
     /// True when an item is waiting (used before parking).
     pub(crate) fn has_item(&self) -> bool {
         match self {
-            Rx::Local(q) => !q.items.borrow().is_empty(),
+            // Taken slots are only ever before the items left.
+            Rx::Local(q) => q.items.borrow().last().is_some_and(Option::is_some),
             Rx::Ring(r) => !r.ring.is_empty(),
             Rx::Remote(link) => link.has_item(),
         }
@@ -350,6 +402,8 @@ mod tests {
                 drain_into(&mut rx, budget, &mut seen);
             }
             tx.send(item);
+            // As a node does at the end of each step.
+            tx.flush();
         }
         while rx.has_item() {
             drain_into(&mut rx, budget, &mut seen);
@@ -379,6 +433,31 @@ mod tests {
             assert!(rounds < 1000, "the ring stopped moving: {seen:?}");
         }
         seen
+    }
+
+    #[test]
+    fn a_handler_panicking_in_a_local_drain_leaves_the_rest_in_order() {
+        let (mut tx, mut rx) = local::<u32>(16);
+        (0..6).for_each(|i| tx.send(Item::Data(i)));
+        assert!(!rx.has_item(), "staged until flushed");
+        assert!(tx.flush());
+        let mut seen = Vec::new();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rx.drain(100, |x| {
+                assert_ne!(x, 2, "boom");
+                seen.push(x);
+            })
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(seen, [0, 1]);
+        assert!(rx.has_item());
+        tx.send(Item::Data(6));
+        tx.send(Item::End);
+        tx.flush();
+        let mut rest = Vec::new();
+        let (n, stop) = rx.drain(100, |x| rest.push(x));
+        assert_eq!((n, stop, rest), (4, Stop::End, vec![3, 4, 5, 6]));
+        assert!(!rx.has_item());
     }
 
     #[test]
@@ -425,6 +504,7 @@ mod tests {
         for item in [Item::Data(1), Item::Marker(5), Item::Data(2), Item::End] {
             tx.send(item);
         }
+        tx.flush();
         let mut seen = Vec::new();
         assert_eq!(drain_into(&mut rx, 100, &mut seen), (1, Stop::Marker(5)));
         assert_eq!(drain_into(&mut rx, 100, &mut seen), (1, Stop::End));
@@ -468,11 +548,17 @@ mod tests {
         let (mut tx, mut rx) = local::<u32>(2);
         assert_eq!(tx.room(), 2);
         tx.send(Item::Data(1));
+        assert_eq!(tx.room(), 0, "no room while items are staged");
+        assert!(!tx.is_flushed() && tx.can_flush());
+        assert!(tx.flush());
         assert_eq!(tx.room(), 1);
         tx.send(Item::Marker(9));
+        tx.flush();
         assert_eq!(tx.room(), 0, "a control item takes a slot too");
-        // Sending never blocks, even past the bound; room stays at 0.
+        // Sending and flushing never block, even past the bound (a local
+        // queue takes all a batch emitted); room stays at 0.
         tx.send(Item::Data(2));
+        assert!(tx.flush());
         assert_eq!(tx.room(), 0);
         assert!(tx.is_flushed() && !tx.can_flush() && !tx.flush());
         let mut seen = Vec::new();
