@@ -316,7 +316,7 @@ const BUDGET: usize = 4;
 fn out_end(id: ArcId, tx: RingTx<u64>) -> End {
     End {
         id,
-        end: Box::new(Tx::Ring(tx)),
+        end: Box::new(Tx::from(tx)),
         ended: false,
     }
 }
@@ -473,7 +473,7 @@ fn loom_alignment_holds_what_follows_the_marker_until_both_arrived() {
             let (tx, rx) = queue::ring::<u64>(1, sp.waker(), sy.waker());
             ends.push(in_end(arc, rx));
             producers.push(thread::spawn(move || {
-                let mut tx = Tx::Ring(tx);
+                let mut tx = Tx::from(tx);
                 tx.send(Item::Data(10 + arc));
                 tx.send(Item::Marker(1));
                 tx.send(Item::Data(20 + arc));

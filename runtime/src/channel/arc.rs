@@ -75,7 +75,7 @@ fn make_ring<T: Send + 'static>(
     consumer: Arc<Waker>,
 ) -> (EndPlan, EndPlan) {
     fn open_tx<T: Send + 'static>(end: Box<dyn Any + Send>) -> Box<dyn Any> {
-        Box::new(Tx::Ring(
+        Box::new(Tx::from(
             *end.downcast::<RingTx<T>>().expect("planned with this type"),
         ))
     }
@@ -199,7 +199,7 @@ impl EndPlan {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::channel::queue::{Item, Stop};
+    use crate::channel::queue::{Item, Stop, To};
     use crate::channel::wake::Sleeper;
     use std::time::{Duration, Instant};
 
@@ -258,7 +258,7 @@ mod tests {
         let (t, r) = (t.open(&mut locals), r.open(&mut locals));
         assert_eq!((t.id, r.id, t.ended, r.ended), (3, 3, false, false));
         let (t, r) = (tx(t), rx(r));
-        assert!(matches!((&t, &r), (Tx::Local(_), Rx::Local(_))));
+        assert!(matches!((&t.to, &r), (To::Local(_), Rx::Local(_))));
         assert_eq!(t.room(), 2, "the planned capacity");
         connected(t, r);
     }
@@ -272,7 +272,7 @@ mod tests {
         let mut locals = Locals::default();
         let (t, r) = (tx(t.open(&mut locals)), rx(r.open(&mut locals)));
         assert!(locals.waiting.is_empty(), "rings leave nothing waiting");
-        assert!(matches!((&t, &r), (Tx::Ring(_), Rx::Ring(_))));
+        assert!(matches!((&t.to, &r), (To::Ring(_), Rx::Ring(_))));
         assert_eq!(t.room(), 2, "the planned capacity");
         connected(t, r);
     }

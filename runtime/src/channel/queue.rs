@@ -2,12 +2,12 @@
 //!
 //! An arc inside a section is a local queue: both ends belong to nodes of one
 //! worker, which builds it on its own thread, so it is a plain `Rc<RefCell>`
-//! deque with no atomics. A handler's emits are staged in a vector the
-//! sending end owns and moved into the queue once per batch, and a drain
-//! takes items in place: no shared queue state is written per packet. An arc
-//! between sections is a lock-free SPSC ring (rtrb): emits are staged and
-//! moved into the ring once per batch, and each side wakes the other's
-//! worker. Either way the consumer sees items in the order they were sent,
+//! vector with no atomics, and a drain takes items in place: no shared queue
+//! state is written per packet. An arc between sections is a lock-free SPSC
+//! ring (rtrb), and each side wakes the other's worker. Whatever the arc, a
+//! handler's emits are pushed onto a vector its sending end owns (one code
+//! path, no dispatch per packet) and moved into the arc once per batch.
+//! Either way the consumer sees items in the order they were sent,
 //! and control items (end of stream, later update markers) travel in that
 //! same order, which is what lets them mark a precise point in the flow.
 
@@ -15,7 +15,6 @@ use crate::channel::remote::{RemoteReceiver, RemoteSender};
 use crate::channel::wake::Waker;
 use crate::sync::ring;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -54,21 +53,13 @@ pub(crate) struct Local<T> {
     capacity: usize,
 }
 
-/// An item of a local queue, or the place of one a drain took.
+/// An item, or the place of one already taken: by a drain of a local
+/// queue, or by a flush that moved it on.
 type Slot<T> = Option<Item<T>>;
 
-/// The sending end of a local queue: emits are staged, then moved in per
-/// batch. The queue is unbounded for a flush, as it is for emits: the
-/// bound is [`Tx::room`], checked before each batch.
-pub(crate) struct LocalTx<T> {
-    queue: Rc<Local<T>>,
-    staged: Vec<Slot<T>>,
-}
-
-/// The sending end of a ring: emits are staged, then moved in per batch.
+/// The producing side of a ring.
 pub(crate) struct RingTx<T> {
     ring: ring::Producer<Item<T>>,
-    staged: VecDeque<Item<T>>,
     consumer: Arc<Waker>,
 }
 
@@ -78,18 +69,22 @@ pub(crate) struct RingRx<T> {
     producer: Arc<Waker>,
 }
 
-/// The sending end of an arc to another machine: emits are staged, then
-/// moved to the transport per batch, as many as it has credits for.
-pub(crate) struct RemoteTx<T> {
-    link: Box<dyn RemoteSender<T>>,
-    staged: VecDeque<Item<T>>,
+/// The sending end of an arc: emits are staged, then moved into the arc
+/// per batch ([`Tx::flush`]).
+pub(crate) struct Tx<T> {
+    /// Emitted and not yet moved on, in order; all `Some`.
+    staged: Vec<Slot<T>>,
+    pub(crate) to: To<T>,
 }
 
-/// The sending end of an arc.
-pub(crate) enum Tx<T> {
-    Local(LocalTx<T>),
+/// Where a sending end's staged items go.
+pub(crate) enum To<T> {
+    /// A local queue: unbounded for a flush, as for emits; the bound is
+    /// [`Tx::room`], checked before each batch.
+    Local(Rc<Local<T>>),
     Ring(RingTx<T>),
-    Remote(RemoteTx<T>),
+    /// An arc to another machine, as many as it has credits for.
+    Remote(Box<dyn RemoteSender<T>>),
 }
 
 /// The receiving end of an arc.
@@ -99,23 +94,30 @@ pub(crate) enum Rx<T> {
     Remote(Box<dyn RemoteReceiver<T>>),
 }
 
-/// The end of an arc to another machine, sending through `link`.
-pub(crate) fn remote_tx<T>(link: Box<dyn RemoteSender<T>>) -> Tx<T> {
-    Tx::Remote(RemoteTx {
-        link,
-        staged: VecDeque::new(),
-    })
-}
-
-impl<T> RemoteTx<T> {
-    /// True if the first staged item may go now: a packet needs a credit.
-    fn can_send(&self) -> bool {
-        match self.staged.front() {
-            Some(Item::Data(_)) => self.link.room() > 0,
-            Some(_) => true,
-            None => false,
+impl<T> From<To<T>> for Tx<T> {
+    fn from(to: To<T>) -> Self {
+        Tx {
+            staged: Vec::new(),
+            to,
         }
     }
+}
+
+impl<T> From<RingTx<T>> for Tx<T> {
+    fn from(ring: RingTx<T>) -> Self {
+        To::Ring(ring).into()
+    }
+}
+
+/// The end of an arc to another machine, sending through `link`.
+pub(crate) fn remote_tx<T>(link: Box<dyn RemoteSender<T>>) -> Tx<T> {
+    To::Remote(link).into()
+}
+
+/// True if `item`, the first staged, may go to `link` now: a packet needs
+/// a credit.
+fn may_send<T>(link: &dyn RemoteSender<T>, item: &Slot<T>) -> bool {
+    !matches!(item, Some(Item::Data(_))) || link.room() > 0
 }
 
 /// Creates an arc between two nodes of the calling worker.
@@ -124,11 +126,7 @@ pub(crate) fn local<T: 'static>(capacity: usize) -> (Tx<T>, Rx<T>) {
         items: RefCell::new(Vec::new()),
         capacity: capacity.max(1),
     });
-    let tx = LocalTx {
-        queue: q.clone(),
-        staged: Vec::new(),
-    };
-    (Tx::Local(tx), Rx::Local(q))
+    (To::Local(q.clone()).into(), Rx::Local(q))
 }
 
 /// Creates an arc between two workers; `producer` and `consumer` wake them.
@@ -138,14 +136,7 @@ pub(crate) fn ring<T: Send + 'static>(
     consumer: Arc<Waker>,
 ) -> (RingTx<T>, RingRx<T>) {
     let (p, c) = ring::RingBuffer::new(capacity.max(1));
-    (
-        RingTx {
-            ring: p,
-            staged: VecDeque::new(),
-            consumer,
-        },
-        RingRx { ring: c, producer },
-    )
+    (RingTx { ring: p, consumer }, RingRx { ring: c, producer })
 }
 
 impl<T> Tx<T> {
@@ -153,78 +144,70 @@ impl<T> Tx<T> {
     /// [`Tx::room`], which the runtime checks before each batch.
     #[inline]
     pub(crate) fn send(&mut self, item: Item<T>) {
-        match self {
-            Tx::Local(l) => l.staged.push(Some(item)),
-            Tx::Ring(r) => r.staged.push_back(item),
-            Tx::Remote(r) => r.staged.push_back(item),
-        }
+        self.staged.push(Some(item));
     }
 
-    /// Moves as many staged items as fit into a ring, in order. Returns
+    /// Moves as many staged items as the arc takes now, in order. Returns
     /// whether any moved.
     pub(crate) fn flush(&mut self) -> bool {
-        if let Tx::Local(l) = self {
-            if l.staged.is_empty() {
-                return false;
+        let staged = &mut self.staged;
+        match &mut self.to {
+            To::Local(q) => {
+                if staged.is_empty() {
+                    return false;
+                }
+                let mut items = q.items.borrow_mut();
+                if items.is_empty() {
+                    // The usual case: the consumer took all before. The
+                    // staged vector becomes the queue and the queue's
+                    // emptied buffer the next staging one: nothing is copied.
+                    std::mem::swap(&mut *items, staged);
+                } else {
+                    items.append(staged);
+                }
+                true
             }
-            let mut items = l.queue.items.borrow_mut();
-            if items.is_empty() {
-                // The usual case: the consumer took all before. The staged
-                // vector becomes the queue and the queue's emptied buffer
-                // the next staging one: no packet is copied.
-                std::mem::swap(&mut *items, &mut l.staged);
-            } else {
-                items.append(&mut l.staged);
+            To::Ring(RingTx { ring, consumer }) => {
+                let n = ring.slots().min(staged.len());
+                if n == 0 {
+                    return false;
+                }
+                let chunk = ring.write_chunk_uninit(n).expect("n <= free slots");
+                chunk.fill_from_iter(staged.drain(..n).map(|s| s.expect("staged items are Some")));
+                consumer.notify();
+                true
             }
-            return true;
-        }
-        if let Tx::Remote(r) = self {
-            let mut moved = false;
-            while r.can_send() {
-                let item = r.staged.pop_front().expect("can_send saw it");
-                r.link.send(item);
-                moved = true;
+            To::Remote(link) => {
+                let mut n = 0;
+                while n < staged.len() && may_send(link.as_ref(), &staged[n]) {
+                    link.send(staged[n].take().expect("staged items are Some"));
+                    n += 1;
+                }
+                staged.drain(..n);
+                // Every flush sends the batch: the worker may park next, and
+                // the other machine may be waiting for exactly these.
+                link.flush();
+                n > 0
             }
-            // Every flush sends the batch: the worker may park next, and
-            // the other machine may be waiting for exactly these.
-            r.link.flush();
-            return moved;
         }
-        let Tx::Ring(RingTx {
-            ring,
-            staged,
-            consumer,
-        }) = self
-        else {
-            return false;
-        };
-        let n = ring.slots().min(staged.len());
-        if n == 0 {
-            return false;
-        }
-        let chunk = ring.write_chunk_uninit(n).expect("n <= free slots");
-        chunk.fill_from_iter(staged.drain(..n));
-        consumer.notify();
-        true
     }
 
     /// True if nothing waits to be moved into the arc.
     pub(crate) fn is_flushed(&self) -> bool {
-        match self {
-            Tx::Local(l) => l.staged.is_empty(),
-            Tx::Ring(r) => r.staged.is_empty(),
-            Tx::Remote(r) => r.staged.is_empty(),
-        }
+        self.staged.is_empty()
     }
 
-    /// True if staged items wait and the ring has room for some: a flush
+    /// True if staged items wait and the arc has room for some: a flush
     /// would move them. Checked before parking, so that output held back
     /// by a full ring (an update marker among it) is never forgotten.
     pub(crate) fn can_flush(&self) -> bool {
-        match self {
-            Tx::Local(l) => !l.staged.is_empty(),
-            Tx::Ring(r) => !r.staged.is_empty() && !r.ring.is_full(),
-            Tx::Remote(r) => r.can_send(),
+        let Some(first) = self.staged.first() else {
+            return false;
+        };
+        match &self.to {
+            To::Local(_) => true,
+            To::Ring(r) => !r.ring.is_full(),
+            To::Remote(link) => may_send(link.as_ref(), first),
         }
     }
 
@@ -233,16 +216,13 @@ impl<T> Tx<T> {
     /// arc holds about its capacity, not a whole batch: what waits behind
     /// it (an update's marker, another input's share) is not starved.
     pub(crate) fn room(&self) -> usize {
-        match self {
-            Tx::Local(l) if l.staged.is_empty() => l
-                .queue
-                .capacity
-                .saturating_sub(l.queue.items.borrow().len()),
-            Tx::Local(_) => 0,
-            Tx::Ring(r) if r.staged.is_empty() => r.ring.slots(),
-            Tx::Ring(_) => 0,
-            Tx::Remote(r) if r.staged.is_empty() => r.link.room(),
-            Tx::Remote(_) => 0,
+        if !self.staged.is_empty() {
+            return 0;
+        }
+        match &self.to {
+            To::Local(q) => q.capacity.saturating_sub(q.items.borrow().len()),
+            To::Ring(r) => r.ring.slots(),
+            To::Remote(link) => link.room(),
         }
     }
 }
@@ -414,7 +394,7 @@ mod tests {
     fn ring_ends(capacity: usize) -> (Tx<u32>, Rx<u32>, Sleeper, Sleeper) {
         let (producer, consumer) = (Sleeper::new(), Sleeper::new());
         let (tx, rx) = ring::<u32>(capacity, producer.waker(), consumer.waker());
-        (Tx::Ring(tx), Rx::Ring(rx), producer, consumer)
+        (tx.into(), Rx::Ring(rx), producer, consumer)
     }
 
     /// Stages all of `items` in a ring of `capacity`, then alternately
