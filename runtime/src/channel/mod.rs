@@ -8,4 +8,5 @@ pub(crate) mod arc;
 pub(crate) mod port;
 pub(crate) mod queue;
 pub mod remote;
+mod slots;
 pub(crate) mod wake;

@@ -2,8 +2,8 @@
 //!
 //! An arc inside a section is a local queue: both ends belong to nodes of one
 //! worker, which builds it on its own thread, so it is a plain `Rc<RefCell>`
-//! vector with no atomics, and a drain takes items in place: no shared queue
-//! state is written per packet. An arc between sections is a lock-free SPSC
+//! vector with no atomics, and a drain takes items in place ([`Slots`]): no
+//! shared queue state is written per packet. An arc between sections is a lock-free SPSC
 //! ring (rtrb), and each side wakes the other's worker. Whatever the arc, a
 //! handler's emits are pushed onto a vector its sending end owns (one code
 //! path, no dispatch per packet) and moved into the arc once per batch.
@@ -12,6 +12,7 @@
 //! same order, which is what lets them mark a precise point in the flow.
 
 use crate::channel::remote::{RemoteReceiver, RemoteSender};
+use crate::channel::slots::Slots;
 use crate::channel::wake::Waker;
 use crate::sync::ring;
 use std::cell::RefCell;
@@ -43,19 +44,10 @@ pub(crate) enum Stop {
 }
 
 /// A queue whose two ends run on the same worker thread.
-///
-/// A slot is `None` once a drain has taken its item: a drain takes items
-/// in place and removes the taken slots when it ends, so a handler that
-/// panics leaves the taken ones (`None`, at the front) and the rest in
-/// order, and the next drain skips them.
 pub(crate) struct Local<T> {
-    items: RefCell<Vec<Slot<T>>>,
+    items: RefCell<Slots<T>>,
     capacity: usize,
 }
-
-/// An item, or the place of one already taken: by a drain of a local
-/// queue, or by a flush that moved it on.
-type Slot<T> = Option<Item<T>>;
 
 /// The producing side of a ring.
 pub(crate) struct RingTx<T> {
@@ -72,8 +64,8 @@ pub(crate) struct RingRx<T> {
 /// The sending end of an arc: emits are staged, then moved into the arc
 /// per batch ([`Tx::flush`]).
 pub(crate) struct Tx<T> {
-    /// Emitted and not yet moved on, in order; all `Some`.
-    staged: Vec<Slot<T>>,
+    /// Emitted and not yet moved on, in order.
+    staged: Slots<T>,
     pub(crate) to: To<T>,
 }
 
@@ -97,7 +89,7 @@ pub(crate) enum Rx<T> {
 impl<T> From<To<T>> for Tx<T> {
     fn from(to: To<T>) -> Self {
         Tx {
-            staged: Vec::new(),
+            staged: Slots::new(),
             to,
         }
     }
@@ -116,14 +108,14 @@ pub(crate) fn remote_tx<T>(link: Box<dyn RemoteSender<T>>) -> Tx<T> {
 
 /// True if `item`, the first staged, may go to `link` now: a packet needs
 /// a credit.
-fn may_send<T>(link: &dyn RemoteSender<T>, item: &Slot<T>) -> bool {
-    !matches!(item, Some(Item::Data(_))) || link.room() > 0
+fn may_send<T>(link: &dyn RemoteSender<T>, item: &Item<T>) -> bool {
+    !matches!(item, Item::Data(_)) || link.room() > 0
 }
 
 /// Creates an arc between two nodes of the calling worker.
 pub(crate) fn local<T: 'static>(capacity: usize) -> (Tx<T>, Rx<T>) {
     let q = Rc::new(Local {
-        items: RefCell::new(Vec::new()),
+        items: RefCell::new(Slots::new()),
         capacity: capacity.max(1),
     });
     (To::Local(q.clone()).into(), Rx::Local(q))
@@ -144,7 +136,7 @@ impl<T> Tx<T> {
     /// [`Tx::room`], which the runtime checks before each batch.
     #[inline]
     pub(crate) fn send(&mut self, item: Item<T>) {
-        self.staged.push(Some(item));
+        self.staged.push(item);
     }
 
     /// Moves as many staged items as the arc takes now, in order. Returns
@@ -156,15 +148,7 @@ impl<T> Tx<T> {
                 if staged.is_empty() {
                     return false;
                 }
-                let mut items = q.items.borrow_mut();
-                if items.is_empty() {
-                    // The usual case: the consumer took all before. The
-                    // staged vector becomes the queue and the queue's
-                    // emptied buffer the next staging one: nothing is copied.
-                    std::mem::swap(&mut *items, staged);
-                } else {
-                    items.append(staged);
-                }
+                q.items.borrow_mut().append(staged);
                 true
             }
             To::Ring(RingTx { ring, consumer }) => {
@@ -173,21 +157,27 @@ impl<T> Tx<T> {
                     return false;
                 }
                 let chunk = ring.write_chunk_uninit(n).expect("n <= free slots");
-                chunk.fill_from_iter(staged.drain(..n).map(|s| s.expect("staged items are Some")));
+                let mut front = staged.front();
+                chunk.fill_from_iter(std::iter::from_fn(|| front.take()).take(n));
+                drop(front);
+                staged.cut();
                 consumer.notify();
                 true
             }
             To::Remote(link) => {
-                let mut n = 0;
-                while n < staged.len() && may_send(link.as_ref(), &staged[n]) {
-                    link.send(staged[n].take().expect("staged items are Some"));
-                    n += 1;
+                let mut moved = false;
+                while staged.first().is_some_and(|i| may_send(link.as_ref(), i)) {
+                    // Taken before it is sent: if encoding it panics, it
+                    // is the one lost, and the rest stays in order.
+                    let item = staged.front().take().expect("a first item");
+                    link.send(item);
+                    moved = true;
                 }
-                staged.drain(..n);
+                staged.cut();
                 // Every flush sends the batch: the worker may park next, and
                 // the other machine may be waiting for exactly these.
                 link.flush();
-                n > 0
+                moved
             }
         }
     }
@@ -248,29 +238,25 @@ impl<T> Rx<T> {
                 // The handler emits into other arcs only (graphs are
                 // acyclic), so this borrow never overlaps another of `q`.
                 let mut items = q.items.borrow_mut();
-                // Items are taken from their slots in place, the position
-                // kept in a register: no shared memory is updated per
-                // packet, and a panic leaves the queue consistent.
-                let slots = &mut items[..];
-                let mut at = 0;
+                // If a handler panics, the packets handled and the one
+                // that panicked stay taken; the rest stays in order.
+                let mut front = items.front();
                 let stop = loop {
-                    if handled == budget || at == slots.len() {
+                    if handled == budget {
                         break Stop::None;
                     }
-                    let slot = slots[at].take();
-                    at += 1;
-                    match slot {
+                    match front.take() {
                         Some(Item::Data(x)) => {
                             on_data(x);
                             handled += 1;
                         }
                         Some(Item::End) => break Stop::End,
                         Some(Item::Marker(id)) => break Stop::Marker(id),
-                        // Taken by a drain whose handler panicked.
-                        None => {}
+                        None => break Stop::None,
                     }
                 };
-                items.drain(..at);
+                drop(front);
+                items.cut();
                 stop
             }
             Rx::Ring(RingRx { ring, producer }) => {
@@ -322,8 +308,7 @@ impl<T> Rx<T> {
     /// True when an item is waiting (used before parking).
     pub(crate) fn has_item(&self) -> bool {
         match self {
-            // Taken slots are only ever before the items left.
-            Rx::Local(q) => q.items.borrow().last().is_some_and(Option::is_some),
+            Rx::Local(q) => !q.items.borrow().is_empty(),
             Rx::Ring(r) => !r.ring.is_empty(),
             Rx::Remote(link) => link.has_item(),
         }
@@ -438,6 +423,51 @@ mod tests {
         let (n, stop) = rx.drain(100, |x| rest.push(x));
         assert_eq!((n, stop, rest), (4, Stop::End, vec![3, 4, 5, 6]));
         assert!(!rx.has_item());
+    }
+
+    #[test]
+    fn a_handler_panicking_on_the_last_item_leaves_the_local_queue_empty_with_room() {
+        let (mut tx, mut rx) = local::<u32>(1);
+        tx.send(Item::Data(1));
+        tx.flush();
+        assert_eq!(tx.room(), 0);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rx.drain(10, |_| panic!("fails"))
+        }));
+        assert!(r.is_err());
+        assert!(!rx.has_item(), "the packet that panicked was taken");
+        assert_eq!(tx.room(), 1, "and its slot is free at once");
+    }
+
+    /// A transport whose encoding of packet 2 panics (a user's
+    /// `Serialize` can); it records what it was given.
+    struct PanicsOnTwo(std::sync::Arc<std::sync::Mutex<Vec<u32>>>);
+
+    impl RemoteSender<u32> for PanicsOnTwo {
+        fn room(&self) -> usize {
+            usize::MAX
+        }
+        fn send(&mut self, item: Item<u32>) {
+            if let Item::Data(x) = item {
+                assert_ne!(x, 2, "cannot encode 2");
+                self.0.lock().unwrap().push(x);
+            }
+        }
+        fn flush(&mut self) {}
+        fn wake_with(&mut self, _: Box<dyn Fn() + Send + Sync>) {}
+    }
+
+    #[test]
+    fn a_remote_send_that_panics_loses_that_packet_only() {
+        let sent = std::sync::Arc::default();
+        let mut tx = remote_tx(Box::new(PanicsOnTwo(std::sync::Arc::clone(&sent))));
+        (1..=4).for_each(|i| tx.send(Item::Data(i)));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tx.flush()));
+        assert!(r.is_err());
+        assert!(tx.can_flush());
+        assert!(tx.flush(), "the rest goes on the next flush");
+        assert!(tx.is_flushed());
+        assert_eq!(*sent.lock().unwrap(), [1, 3, 4]);
     }
 
     #[test]
