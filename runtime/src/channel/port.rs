@@ -241,7 +241,8 @@ impl<T: Send + 'static> OutPort<T> {
 pub trait ErasedOutPort {
     /// Id of the port's arc.
     fn arc_id(&self) -> ArcId;
-    /// Moves items staged for a ring into it; true if any moved.
+    /// Moves staged items into the arc (as many as it takes now); true if
+    /// any moved.
     fn flush(&mut self) -> bool;
     /// True if items are staged and the arc has room for some of them.
     fn can_flush(&self) -> bool;
