@@ -46,15 +46,17 @@ impl<T> Slots<T> {
     /// Moves every item of `from` behind this one's, in order. When this
     /// one is empty (the usual case: its consumer took all before) the two
     /// vectors are swapped: no item is moved, and `from` goes on with this
-    /// one's emptied buffer.
+    /// one's emptied buffer. This one's taken prefix is cut first, so it
+    /// stays bounded even if every drain of it panics before its own cut.
     pub(crate) fn append(&mut self, from: &mut Slots<T>) {
-        from.cut();
+        self.cut();
         if self.is_empty() {
-            self.slots.clear();
-            self.head = 0;
+            // Cut to nothing: an empty vector, head 0.
             std::mem::swap(self, from);
         } else {
-            self.slots.append(&mut from.slots);
+            self.slots.extend(from.slots.drain(from.head..));
+            from.slots.clear();
+            from.head = 0;
         }
     }
 
@@ -193,6 +195,41 @@ mod tests {
         q.append(&mut staged);
         assert_eq!(data(&q), [11, 12, 13]);
         assert!(staged.is_empty() && staged.slots.is_empty());
+    }
+
+    #[test]
+    fn append_moves_only_the_items_of_a_partly_taken_source() {
+        let mut from = filled(10);
+        {
+            let mut f = from.front();
+            f.take();
+            f.take();
+        }
+        let mut q = filled(3);
+        q.append(&mut from);
+        assert_eq!(data(&q), [0, 1, 2, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert!(from.is_empty() && from.len() == 0 && from.first().is_none());
+        from.push(Item::Data(10));
+        assert_eq!(from.len(), 1);
+    }
+
+    #[test]
+    fn a_queue_whose_every_drain_panics_stays_bounded() {
+        // Each drain takes one item and panics before it could cut; the
+        // producer refills the queue, which is never empty.
+        let mut q = filled(4);
+        for i in 0..10_000 {
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                q.front().take();
+                panic!("handler fails");
+            }));
+            assert!(r.is_err());
+            let mut staged = Slots::new();
+            staged.push(Item::Data(100 + i));
+            q.append(&mut staged);
+            assert_eq!(q.len(), 4);
+        }
+        assert!(q.slots.len() <= 8, "{} slots for 4 items", q.slots.len());
     }
 
     #[test]

@@ -106,7 +106,7 @@ impl<C: Component> ComponentNode<C> {
         moved
     }
 
-    /// True if a ring has room for output staged behind it (an update's
+    /// True if an arc takes output staged behind it now (an update's
     /// marker may be among it).
     fn can_flush(&mut self) -> bool {
         (0..C::Outputs::LEN).any(|p| self.outputs.port(p).can_flush())
@@ -486,7 +486,7 @@ impl<C: Component> Node for ComponentNode<C> {
         self.phase == Phase::Finished && self.pending.is_none()
     }
 
-    /// Mirrors `run_step`: staged output a ring now takes and given-up
+    /// Mirrors `run_step`: staged output an arc now takes and given-up
     /// markers to pass over are work in every stage; then the update's
     /// [`Gate`] decides, as in [`advance`]; then the instance's own phase.
     fn has_work(&mut self) -> bool {
