@@ -208,7 +208,8 @@ mod tests {
         let mut q = filled(3);
         q.append(&mut from);
         assert_eq!(data(&q), [0, 1, 2, 2, 3, 4, 5, 6, 7, 8, 9]);
-        assert!(from.is_empty() && from.len() == 0 && from.first().is_none());
+        assert!(from.is_empty() && from.first().is_none());
+        assert_eq!(from.len(), 0);
         from.push(Item::Data(10));
         assert_eq!(from.len(), 1);
     }
