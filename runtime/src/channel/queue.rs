@@ -3,12 +3,12 @@
 //! An arc inside a section is a local queue: both ends belong to nodes of one
 //! worker, which builds it on its own thread, so it is a plain `Rc<RefCell>`
 //! vector with no atomics, and a drain takes items in place ([`Slots`]): no
-//! shared queue state is written per packet. An arc between sections is a lock-free SPSC
-//! ring (rtrb), and each side wakes the other's worker. Whatever the arc, a
-//! handler's emits are pushed onto a vector its sending end owns (one code
-//! path, no dispatch per packet) and moved into the arc once per batch.
-//! Either way the consumer sees items in the order they were sent,
-//! and control items (end of stream, later update markers) travel in that
+//! shared queue state is written per packet. An arc between sections is a
+//! lock-free SPSC ring (rtrb), and each side wakes the other's worker.
+//! Whatever the arc, a handler's emits are pushed onto a vector its sending
+//! end owns (one code path, no dispatch per packet) and moved into the arc
+//! once per batch. Either way the consumer sees items in the order they were
+//! sent, and control items (end of stream, later update markers) travel in that
 //! same order, which is what lets them mark a precise point in the flow.
 
 use crate::channel::remote::{RemoteReceiver, RemoteSender};
