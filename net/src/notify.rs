@@ -3,13 +3,21 @@
 //! an instance can `Flow::readable` on it instead of polling.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 /// An eventfd, and whom else to tell (the worker that owns the end,
 /// when the runtime drives it rather than a component waiting on the
 /// descriptor).
+///
+/// The descriptor is written only by the first signal after a `clear`
+/// (`armed`): on a busy arc the transport signals every batch while the
+/// worker is still reading earlier ones, and a write and a read per batch
+/// were two system calls each way for nothing.
 pub(crate) struct Notify {
     fd: OwnedFd,
+    /// No signal has written the descriptor since the last `clear`.
+    armed: AtomicBool,
     wake: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
@@ -23,16 +31,26 @@ impl Notify {
         // SAFETY: a fresh descriptor nothing else owns.
         Ok(Notify {
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            armed: AtomicBool::new(true),
             wake: OnceLock::new(),
         })
     }
 
-    /// Makes the descriptor readable.
+    /// Makes the descriptor readable. Call after publishing what the
+    /// signal is about.
     pub(crate) fn signal(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a valid u64 to our eventfd; a full
-        // counter (it never is: `clear` resets it) would only fail.
-        unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        // Both this swap and `clear`'s are read-modify-writes of `armed`:
+        // if `clear`'s comes first, this one writes; if this one comes
+        // first, `clear`'s acquires it, so the look that follows `clear`
+        // sees what was published before this signal.
+        if self.armed.swap(false, Ordering::AcqRel) {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a valid u64 to our eventfd; a
+            // full counter (it never is: `clear` resets it) would only fail.
+            unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        }
+        // The runtime's worker is told every time: it does not `clear`
+        // (it does not wait on the descriptor).
         if let Some(wake) = self.wake.get() {
             wake();
         }
@@ -47,9 +65,14 @@ impl Notify {
     /// Makes it unreadable until the next `signal`. Call before looking
     /// for work, so that a signal after the look is never lost.
     pub(crate) fn clear(&self) {
-        let mut n: u64 = 0;
-        // SAFETY: reads 8 bytes into a valid u64; non-blocking.
-        unsafe { libc::read(self.fd.as_raw_fd(), (&mut n as *mut u64).cast(), 8) };
+        if !self.armed.swap(true, Ordering::AcqRel) {
+            let mut n: u64 = 0;
+            // SAFETY: reads 8 bytes into a valid u64; non-blocking. A
+            // signal between the swap and this read may be drained with
+            // the earlier one: the caller's look, after this, sees what
+            // that signal published.
+            unsafe { libc::read(self.fd.as_raw_fd(), (&mut n as *mut u64).cast(), 8) };
+        }
     }
 }
 
