@@ -28,6 +28,7 @@ pub mod compose;
 pub mod http;
 pub mod load;
 pub mod parse;
+pub mod prefetch;
 pub mod range;
 pub mod read;
 pub mod reply;

@@ -6,6 +6,7 @@
 //! hands the connections and their unwritten bytes over in-process.
 
 use super::http::{Body, Response, Socket, Streamed};
+use super::prefetch::ReadAhead;
 use evoflow::{component, Flow, Resources};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{ErrorKind, Write as _};
@@ -29,11 +30,13 @@ enum Chunk {
     Answered,
     Bytes(Vec<u8>),
     Shared(Arc<[u8]>),
-    /// An open file with `left` bytes to send from `pos`.
+    /// An open file with `left` bytes to send from `pos`, read into
+    /// memory `ahead` of sending.
     File {
         file: Arc<std::fs::File>,
         pos: u64,
         left: u64,
+        ahead: ReadAhead,
     },
 }
 
@@ -57,16 +60,19 @@ enum Wrote {
     /// This visit's [`BURST`] is spent; more is written at the next.
     Paused,
     Blocked,
+    /// What comes next is being read from disk, off the worker.
+    Fetching,
     Failed,
 }
 
 /// Sends up to `budget` of the `left` bytes of `file` from `pos` with
-/// `sendfile` (no copy through user space).
+/// `sendfile` (no copy through user space), only what is in memory: the
+/// rest is read in by a prefetch thread first (`ahead`), since `sendfile`
+/// would wait for the disk on the worker.
 fn send_file(
     socket: &Socket,
-    file: &std::fs::File,
-    pos: &mut u64,
-    left: &mut u64,
+    file: &Arc<std::fs::File>,
+    (pos, left, ahead): (&mut u64, &mut u64, &mut ReadAhead),
     budget: &mut usize,
     progress: &mut Instant,
 ) -> Wrote {
@@ -74,7 +80,11 @@ fn send_file(
         if *budget == 0 {
             return Wrote::Paused;
         }
-        let count = (*left).min(*budget as u64) as usize;
+        let count = (*left).min(*budget as u64);
+        let Some(count) = ahead.sendable(file, *pos, *left, count) else {
+            return Wrote::Fetching;
+        };
+        let count = count as usize;
         let mut off = *pos as libc::off_t;
         // SAFETY: both descriptors stay open for the call (the socket and
         // the file are borrowed), and `off` points to a live `off_t`.
@@ -205,12 +215,19 @@ impl Out {
             let wrote = match self.write_gathered(&mut budget) {
                 Some(wrote) => wrote,
                 None => match self.queue.front_mut() {
-                    Some((Chunk::File { file, pos, left }, _)) => {
-                        let wrote = send_file(
-                            &self.socket,
+                    Some((
+                        Chunk::File {
                             file,
                             pos,
                             left,
+                            ahead,
+                        },
+                        _,
+                    )) => {
+                        let wrote = send_file(
+                            &self.socket,
+                            file,
+                            (pos, left, ahead),
                             &mut budget,
                             &mut self.last_progress,
                         );
@@ -224,7 +241,8 @@ impl Out {
             };
             match wrote {
                 Wrote::All => {}
-                Wrote::Paused => return true,
+                // A slow disk is no slow client: no write timeout.
+                Wrote::Paused | Wrote::Fetching => return true,
                 Wrote::Blocked => return self.last_progress.elapsed() < WRITE_TIMEOUT,
                 Wrote::Failed => return false,
             }
@@ -245,6 +263,7 @@ impl Out {
                     file,
                     pos: offset,
                     left: len,
+                    ahead: ReadAhead::default(),
                 },
                 0,
             )),
@@ -408,5 +427,72 @@ impl ReplyStream {
     #[takeover]
     fn take_over(&mut self, r: &mut Resources) {
         self.writers.take_over(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::prefetch;
+    use super::*;
+    use std::io::Read as _;
+    use std::net::{TcpListener, TcpStream};
+
+    /// A file `reply` streams whose pages are not in memory is read in
+    /// off the worker first: `sendfile` would wait for the disk there,
+    /// and every other connection of the worker with it.
+    #[test]
+    fn a_file_not_in_memory_is_read_in_before_it_is_sent() {
+        let len = 8 * prefetch::WINDOW;
+        let path = std::env::temp_dir().join(format!("evoflow-reply-{}", std::process::id()));
+        std::fs::File::create(&path).unwrap().set_len(len).unwrap();
+        let file = Arc::new(std::fs::File::open(&path).unwrap());
+        std::fs::remove_file(&path).unwrap();
+        if prefetch::cached(&file, 0, len).is_none() {
+            eprintln!("skipped: this kernel has no cachestat (Linux 6.5)");
+            return;
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let stream = listener.accept().unwrap().0;
+        stream.set_nonblocking(true).unwrap();
+        client.set_nonblocking(true).unwrap();
+        let mut out = Out {
+            socket: Arc::new(Socket {
+                stream: mio::net::TcpStream::from_std(stream),
+                answered: Default::default(),
+            }),
+            next_seq: 0,
+            early: BTreeMap::new(),
+            queue: VecDeque::from([(
+                Chunk::File {
+                    file: file.clone(),
+                    pos: 0,
+                    left: len,
+                    ahead: ReadAhead::default(),
+                },
+                0,
+            )]),
+            close_after: false,
+            closed: false,
+            last_progress: Instant::now(),
+        };
+        assert!(out.write());
+        let mut buf = vec![0u8; 1 << 20];
+        assert!(
+            client.read(&mut buf).is_err(),
+            "nothing is sent before it is read in"
+        );
+        // Then it all arrives, a window read in at a time.
+        let (mut got, t) = (0u64, Instant::now());
+        while got < len {
+            assert!(t.elapsed() < Duration::from_secs(20), "stuck at {got}");
+            assert!(out.write());
+            match client.read(&mut buf) {
+                Ok(n) => got += n as u64,
+                Err(_) => std::thread::sleep(Duration::from_micros(200)),
+            }
+        }
+        assert!(out.queue.is_empty());
+        assert_eq!(prefetch::cached(&file, 0, len), Some(true));
     }
 }
