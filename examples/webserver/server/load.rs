@@ -25,10 +25,10 @@ pub enum Target {
     Unavailable,
 }
 
-/// A file's body: in memory if small (one read), else the open file,
-/// streamed as the client reads; never read for a HEAD.
+/// A file's body: in memory if small (one read) and in the page cache,
+/// else the open file, streamed as the client reads (`reply` reads what
+/// is not in memory in off its worker); never read for a HEAD.
 fn file_body(file: std::fs::File, len: u64, head_only: bool) -> Option<Body> {
-    use std::os::unix::fs::FileExt;
     if len > IN_MEMORY || head_only {
         return Some(Body::file(file, len));
     }
@@ -38,15 +38,50 @@ fn file_body(file: std::fs::File, len: u64, head_only: bool) -> Option<Body> {
     let mut bytes = vec![0; len as usize];
     let mut got = 0;
     while got < bytes.len() {
-        match file.read_at(&mut bytes[got..], got as u64) {
+        match read_cached(&file, &mut bytes[got..], got as u64) {
             Ok(0) => break,
             Ok(n) => got += n,
+            // Reading it here would wait for the disk on the worker.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                return Some(Body::file(file, len))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => return None,
         }
     }
     bytes.truncate(got);
     Some(Body::Memory(bytes.into()))
+}
+
+/// `pread` that does not wait for the disk (`RWF_NOWAIT`): `WouldBlock`
+/// if the first page asked for is not in the page cache. On a file system
+/// that cannot tell, a plain `pread`.
+fn read_cached(file: &std::fs::File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd as _;
+    use std::os::unix::fs::FileExt as _;
+    let iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: `iov` describes `buf`, live and writable for the call; the
+    // descriptor is borrowed open.
+    let n = unsafe {
+        libc::preadv2(
+            file.as_raw_fd(),
+            &iov,
+            1,
+            at as libc::off_t,
+            libc::RWF_NOWAIT,
+        )
+    };
+    if n >= 0 {
+        return Ok(n as usize);
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EOPNOTSUPP) => file.read_at(buf, at),
+        _ => Err(e),
+    }
 }
 
 /// Where files come from.
@@ -673,6 +708,36 @@ mod beneath {
 
 #[cfg(test)]
 mod tests {
+    /// A small file not in the page cache is streamed (and read in off
+    /// the worker by `reply`), not read here: that would wait for the
+    /// disk on the worker, and every connection of the worker with it.
+    #[test]
+    fn a_small_file_not_in_memory_is_streamed_not_read_on_the_worker() {
+        use super::{file_body, read_cached, Body};
+        use std::os::fd::AsRawFd as _;
+        let len = 16 * 1024;
+        let path = std::env::temp_dir().join(format!("evoflow-load-{}", std::process::id()));
+        // Data on disk (a hole would be read without the disk), then
+        // dropped from the page cache.
+        std::fs::write(&path, vec![7u8; len as usize]).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        file.sync_all().unwrap();
+        // SAFETY: a plain advice call on a descriptor held open.
+        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        let open = || std::fs::File::open(&path).unwrap();
+        if read_cached(&open(), &mut [0; 1], 0).is_ok() {
+            std::fs::remove_file(&path).unwrap();
+            eprintln!("skipped: this file system reads pages not in memory with RWF_NOWAIT (or kept them)");
+            return;
+        }
+        let cold = file_body(open(), len, false);
+        assert!(matches!(cold, Some(Body::File { len: l, .. }) if l == len));
+        assert_eq!(std::fs::read(&path).unwrap().len() as u64, len);
+        let warm = file_body(open(), len, false);
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(warm, Some(Body::Memory(b)) if b.len() as u64 == len));
+    }
+
     #[test]
     fn hex_is_what_format_writes() {
         for n in [
