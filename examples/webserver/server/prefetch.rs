@@ -5,14 +5,13 @@
 //! 50 ms, and every other connection on the worker waited through each.
 //! So before a range is sent, [`cached`] asks the kernel (`cachestat`)
 //! whether all of it is in memory; if not, a prefetch thread reads it in
-//! (`readahead`) while the connection waits and the worker serves the
-//! others ([`ReadAhead`]: a window at a time, the next one read in while
+//! while the connection waits and the worker serves the others ([`ReadAhead`]: a window at a time, the next one read in while
 //! the one before is sent).
 
 use std::fs::File;
 use std::os::fd::AsRawFd as _;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Bytes read in per fetch: several bursts of `reply`, so a cold download
@@ -128,8 +127,9 @@ struct Job {
 
 impl Fetch {
     /// Has a prefetch thread read `len` bytes of `file` from `off` into
-    /// the page cache. `None` if no thread could be started (the range is
-    /// then sent from the worker, as before).
+    /// the page cache. `None` if no thread could be started or [`QUEUE`]
+    /// ranges wait already (the range is then sent from the worker, as
+    /// before).
     fn start(file: Arc<File>, off: u64, len: u64) -> Option<Fetch> {
         let done = Arc::new(AtomicBool::new(false));
         let job = Job {
@@ -138,7 +138,7 @@ impl Fetch {
             len,
             done: done.clone(),
         };
-        pool()?.send(job).ok()?;
+        pool()?.try_send(job).ok()?;
         Some(Fetch {
             done,
             end: off + len,
@@ -151,11 +151,16 @@ impl Fetch {
     }
 }
 
+/// Ranges waiting for a prefetch thread, at most: past that (a flood of
+/// cold requests, a stuck file system) ranges are sent from the worker as
+/// before, rather than piling up with their open files.
+const QUEUE: usize = 64;
+
 /// The prefetch threads' queue, started on first use.
-fn pool() -> Option<Sender<Job>> {
-    static POOL: OnceLock<Option<Mutex<Sender<Job>>>> = OnceLock::new();
-    let pool = POOL.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<Job>();
+fn pool() -> Option<&'static SyncSender<Job>> {
+    static POOL: OnceLock<Option<SyncSender<Job>>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
         let mut started = 0;
         for i in 0..THREADS {
@@ -165,28 +170,41 @@ fn pool() -> Option<Sender<Job>> {
                 .spawn(move || read_in(&rx));
             started += usize::from(spawned.is_ok());
         }
-        (started > 0).then(|| Mutex::new(tx))
-    });
-    let tx = pool.as_ref()?;
-    Some(tx.lock().unwrap_or_else(|e| e.into_inner()).clone())
+        (started > 0).then_some(tx)
+    })
+    .as_ref()
 }
 
-/// A prefetch thread: reads each range in, then marks it done.
+/// Bytes a prefetch thread reads at a time.
+const CHUNK: usize = 256 * 1024;
+
+/// A prefetch thread: reads each range in, then marks it done. It reads
+/// the bytes (into a scratch buffer) rather than asking for `readahead`,
+/// which returns before the pages are filled and reads at most the
+/// device's read-ahead size.
 fn read_in(jobs: &Mutex<Receiver<Job>>) {
+    use std::os::unix::fs::FileExt as _;
+    let mut scratch = vec![0u8; CHUNK];
     loop {
         let job = match jobs.lock().unwrap_or_else(|e| e.into_inner()).recv() {
             Ok(job) => job,
             Err(_) => return,
         };
-        // SAFETY: the descriptor is held open by `job.file`; `readahead`
-        // only fills the page cache (it returns once the pages are read).
-        unsafe {
-            libc::readahead(
-                job.file.as_raw_fd(),
-                job.off as libc::off64_t,
-                job.len as usize,
-            )
-        };
+        // Its connection is gone: nobody waits for it.
+        if Arc::strong_count(&job.done) == 1 {
+            continue;
+        }
+        let (mut at, end) = (job.off, job.off + job.len);
+        while at < end {
+            let n = scratch.len().min((end - at) as usize);
+            match job.file.read_at(&mut scratch[..n], at) {
+                Ok(0) => break,
+                Ok(n) => at += n as u64,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // `sendfile` meets the same error and fails the response.
+                Err(_) => break,
+            }
+        }
         job.done.store(true, Ordering::Release);
     }
 }
@@ -196,36 +214,67 @@ mod tests {
     // Imports in the tests: the benchmark compiles this module with
     // `cfg(test)` but without its tests.
 
-    /// A fresh sparse file of `windows` windows, unlinked, and the time
-    /// limit for a test on it.
-    fn fresh(name: &str, windows: u64) -> (std::sync::Arc<std::fs::File>, std::time::Instant) {
+    /// A file of `windows` windows of data on disk, not in the page cache
+    /// (`None`, with the reason printed, where that cannot be had: no
+    /// `cachestat`, or a file system that keeps files in memory).
+    fn cold(name: &str, windows: u64) -> Option<std::sync::Arc<std::fs::File>> {
+        use std::os::fd::AsRawFd as _;
         let path = std::env::temp_dir().join(format!("evoflow-{name}-{}", std::process::id()));
-        let file = std::fs::File::create(&path).unwrap();
-        file.set_len(windows * super::WINDOW).unwrap();
+        let len = windows * super::WINDOW;
+        std::fs::write(&path, vec![7u8; len as usize]).unwrap();
         let file = std::fs::File::open(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
-        (std::sync::Arc::new(file), std::time::Instant::now())
+        file.sync_all().unwrap();
+        // SAFETY: a plain advice call on a descriptor held open.
+        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        match super::cached(&file, 0, len) {
+            None => eprintln!("skipped: this kernel has no cachestat (Linux 6.5)"),
+            Some(true) => eprintln!("skipped: this file system keeps the file in memory"),
+            Some(false) => return Some(std::sync::Arc::new(file)),
+        }
+        None
+    }
+
+    /// True if all `len` bytes of `file` from `off` can be read without
+    /// waiting (`RWF_NOWAIT`): in memory and filled, which `cachestat`
+    /// does not tell apart from pages still being read.
+    fn filled(file: &std::fs::File, off: u64, len: u64) -> bool {
+        use std::os::fd::AsRawFd as _;
+        let mut buf = vec![0u8; len as usize];
+        let mut got = 0;
+        while got < buf.len() {
+            let iov = libc::iovec {
+                iov_base: buf[got..].as_mut_ptr().cast(),
+                iov_len: buf.len() - got,
+            };
+            let at = (off + got as u64) as libc::off_t;
+            // SAFETY: `iov` describes the live rest of `buf`.
+            let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, at, libc::RWF_NOWAIT) };
+            if n <= 0 {
+                return false;
+            }
+            got += n as usize;
+        }
+        true
+    }
+
+    fn limit(t: std::time::Instant) {
+        assert!(t.elapsed() < std::time::Duration::from_secs(20), "stuck");
+        std::thread::sleep(std::time::Duration::from_micros(100));
     }
 
     #[test]
-    fn a_fetch_reads_its_range_into_the_page_cache() {
+    fn a_fetch_reads_its_whole_range_into_the_page_cache_before_it_is_done() {
         use super::*;
-        let (file, t) = fresh("fetch", 4);
-        let Some(before) = cached(&file, 0, WINDOW) else {
-            eprintln!("skipped: this kernel has no cachestat (Linux 6.5)");
-            return;
-        };
-        assert!(
-            !before,
-            "nothing of a fresh sparse file is in the page cache"
+        let Some(file) = cold("fetch", 1) else { return };
+        let (fetch, t) = (
+            Fetch::start(file.clone(), 0, WINDOW).unwrap(),
+            std::time::Instant::now(),
         );
-        let fetch = Fetch::start(file.clone(), 0, WINDOW).unwrap();
         while !fetch.done() {
-            assert!(t.elapsed() < std::time::Duration::from_secs(10));
-            std::thread::sleep(std::time::Duration::from_millis(1));
+            limit(t);
         }
-        assert_eq!(cached(&file, 0, WINDOW), Some(true));
-        assert_eq!(cached(&file, WINDOW, WINDOW), Some(false));
+        assert!(filled(&file, 0, WINDOW));
     }
 
     /// What `reply` may send is in memory at that moment, window after
@@ -233,27 +282,23 @@ mod tests {
     #[test]
     fn only_what_is_in_memory_is_sendable() {
         use super::*;
-        let (file, t) = fresh("sendable", 16);
-        if cached(&file, 0, WINDOW).is_none() {
-            eprintln!("skipped: this kernel has no cachestat (Linux 6.5)");
+        let windows = 6;
+        let Some(file) = cold("sendable", windows) else {
             return;
-        }
-        let (len, burst) = (16 * WINDOW, WINDOW / 8 + 1000);
+        };
+        let (len, burst) = (windows * WINDOW, WINDOW / 8 + 1000);
         let (mut ahead, mut pos, mut waits) = (ReadAhead::default(), 0, 0);
+        let t = std::time::Instant::now();
         while pos < len {
-            assert!(
-                t.elapsed() < std::time::Duration::from_secs(20),
-                "stuck at {pos}"
-            );
             let count = burst.min(len - pos);
             match ahead.sendable(&file, pos, len - pos, count) {
                 None => {
                     waits += 1;
-                    std::thread::sleep(std::time::Duration::from_micros(100));
+                    limit(t);
                 }
                 Some(n) => {
                     assert!(n > 0 && n <= count);
-                    assert_eq!(cached(&file, pos, n), Some(true), "{n} bytes from {pos}");
+                    assert!(filled(&file, pos, n), "{n} bytes from {pos}");
                     // A burst never runs past a window read in.
                     assert!(
                         pos / WINDOW == (pos + n - 1) / WINDOW,
@@ -263,6 +308,33 @@ mod tests {
                 }
             }
         }
-        assert!(waits > 0, "a fresh file is read in before it is sent");
+        assert!(
+            waits > 0,
+            "a file not in memory is read in before it is sent"
+        );
+    }
+
+    /// A fetch whose connection went (its `Fetch` dropped) is not read.
+    #[test]
+    fn a_dropped_fetch_is_skipped() {
+        use super::*;
+        let (Some(busy), Some(gone)) = (cold("busy", 8), cold("gone", 1)) else {
+            return;
+        };
+        // Queued behind a long fetch on every thread, then dropped.
+        let first: Vec<_> = (0..THREADS as u64)
+            .map(|i| Fetch::start(busy.clone(), i * 4 * WINDOW, 4 * WINDOW).unwrap())
+            .collect();
+        drop(Fetch::start(gone.clone(), 0, WINDOW).unwrap());
+        let (last, t) = (
+            Fetch::start(busy.clone(), 0, 1).unwrap(),
+            std::time::Instant::now(),
+        );
+        while !(last.done() && first.iter().all(Fetch::done)) {
+            limit(t);
+        }
+        // A thread that took it would have read it by now.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert_eq!(cached(&gone, 0, WINDOW), Some(false));
     }
 }
