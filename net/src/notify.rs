@@ -76,8 +76,70 @@ impl Notify {
     }
 }
 
+impl Notify {
+    /// Makes it unreadable whatever `armed` says: call before concluding
+    /// there is nothing to do and waiting. A signal that swapped `armed`
+    /// before a `clear` and wrote after it leaves the descriptor readable
+    /// with `armed` set, which `clear` does not read: a waiter would wake
+    /// for nothing, again and again, until the next signal.
+    pub(crate) fn drain(&self) {
+        self.armed.swap(true, Ordering::AcqRel);
+        let mut n: u64 = 0;
+        // SAFETY: reads 8 bytes into a valid u64; non-blocking.
+        unsafe { libc::read(self.fd.as_raw_fd(), (&mut n as *mut u64).cast(), 8) };
+    }
+}
+
 impl AsRawFd for Notify {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn readable(n: &Notify) -> bool {
+        let mut p = libc::pollfd {
+            fd: n.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, no wait.
+        unsafe { libc::poll(&mut p, 1, 0) == 1 }
+    }
+
+    #[test]
+    fn a_signal_after_a_clear_makes_it_readable_once() {
+        let n = Notify::new().unwrap();
+        assert!(!readable(&n));
+        n.signal();
+        n.signal();
+        assert!(readable(&n));
+        n.clear();
+        assert!(!readable(&n));
+        n.signal();
+        assert!(readable(&n));
+    }
+
+    #[test]
+    fn a_late_write_is_drained_before_a_wait() {
+        let n = Notify::new().unwrap();
+        // A signal swaps `armed` ...
+        assert!(n.armed.swap(false, Ordering::AcqRel));
+        // ... a clear comes between its swap and its write ...
+        n.clear();
+        let one: u64 = 1;
+        // SAFETY: 8 bytes from a valid u64 to the eventfd.
+        unsafe { libc::write(n.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        // ... so the descriptor is readable with nothing to do, and a
+        // clear no longer reads it.
+        n.clear();
+        assert!(readable(&n));
+        n.drain();
+        assert!(!readable(&n));
+        n.signal();
+        assert!(readable(&n), "the next signal still wakes");
     }
 }

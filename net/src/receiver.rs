@@ -104,7 +104,17 @@ impl<T: DeserializeOwned> Receiver<T> {
             // look leaves the descriptor readable.
             self.inbox.notify.clear();
             let mut arrived = self.inbox.lock();
-            match arrived.batches.pop_front() {
+            let mut next = arrived.batches.pop_front();
+            if next.is_none() {
+                // About to say "nothing": the caller may wait on the
+                // descriptor, which must then be unreadable (look again
+                // after draining it).
+                drop(arrived);
+                self.inbox.notify.drain();
+                arrived = self.inbox.lock();
+                next = arrived.batches.pop_front();
+            }
+            match next {
                 Some(b) => {
                     self.batch = b;
                     self.at = 0;
@@ -144,7 +154,9 @@ impl<T: DeserializeOwned> Receiver<T> {
     }
 
     /// True if [`Receiver::try_recv`] has something to say now: an item,
-    /// or the failure. Does not take anything.
+    /// or the failure. Does not take anything. Not a reason to wait on the
+    /// descriptor: wait after `try_recv` returned `Ok(None)`, which leaves
+    /// it unreadable until something new comes.
     pub fn has_item(&self) -> bool {
         if self.ended {
             return false;

@@ -154,9 +154,10 @@ impl<T: Serialize> Sender<T> {
             return true;
         }
         self.flush();
-        // Cleared before looking again: credits or a failure that come
-        // after the look leave the descriptor readable.
-        self.outbox.notify.clear();
+        // Drained before looking again: credits or a failure that come
+        // after the look leave the descriptor readable, and nothing else
+        // does.
+        self.outbox.notify.drain();
         credit(self) || self.outbox.failed().is_some()
     }
 
@@ -183,7 +184,10 @@ impl<T: Serialize> Sender<T> {
         self.outbox.failed()
     }
 
-    /// Packets that may be sent now without waiting for credits.
+    /// Packets that may be sent now without waiting for credits. Not a
+    /// reason to wait on the descriptor: wait after
+    /// [`Sender::has_credit`] said false, which leaves it unreadable until
+    /// credits come back or the arc fails.
     pub fn credit(&self) -> usize {
         let in_flight = self.sent - self.outbox.taken.load(Ordering::Acquire);
         self.capacity.saturating_sub(in_flight) as usize
