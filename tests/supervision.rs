@@ -761,3 +761,78 @@ fn a_panic_in_a_kept_packets_debug_stops_the_graph_with_a_report() {
         p.message
     );
 }
+
+/// Emits every packet, then panics after emitting each multiple of
+/// `every` (but 0).
+struct EmitThenPanic {
+    every: u64,
+}
+
+#[component(outputs(out: Seq))]
+impl EmitThenPanic {
+    #[input]
+    fn inp(&mut self, p: Seq, out: &mut Outputs<Self>) {
+        let n = p.n;
+        out.out(p);
+        if n > 0 && n.is_multiple_of(self.every) {
+            panic!("after emitting {n} [expected]");
+        }
+    }
+}
+
+/// What a handler emitted before it panicked stays emitted, whether its
+/// consumer shares its worker (a local arc) or not (a ring), and whether
+/// the instance resumes or restarts: the sink gets every packet, in order.
+#[test]
+fn output_emitted_before_a_panic_stays_emitted() {
+    quiet_expected_panics();
+    let (count, every) = (5_000, 100);
+    let all: Vec<u64> = (0..count).collect();
+    let (one_worker, two_workers, restarted) = within(LIMIT, move || {
+        let mut one = graph! {
+            workers = 1;
+            capacity = 4;
+            src: Source = Source::new(0, count);
+            #[on_panic(resume(max = 1000, within = 10s))]
+            flaky: EmitThenPanic = EmitThenPanic { every };
+            sink: Collect;
+            src.out -> flaky.inp;
+            flaky.out -> sink.inp;
+        }
+        .run_to_end()
+        .unwrap();
+        let mut two = graph! {
+            workers = 2;
+            capacity = 4;
+            src: Source = Source::new(0, count);
+            #[on_panic(resume(max = 1000, within = 10s))]
+            flaky: EmitThenPanic = EmitThenPanic { every };
+            #[worker(1)]
+            sink: Collect;
+            src.out -> flaky.inp;
+            flaky.out -> sink.inp;
+        }
+        .run_to_end()
+        .unwrap();
+        let mut restart = graph! {
+            workers = 1;
+            capacity = 4;
+            src: Source = Source::new(0, count);
+            #[on_panic(restart(max = 1000, within = 10s))]
+            flaky: EmitThenPanic = EmitThenPanic { every };
+            sink: Collect;
+            src.out -> flaky.inp;
+            flaky.out -> sink.inp;
+        }
+        .run_to_end()
+        .unwrap();
+        (
+            one.take::<Collect>("sink").unwrap().got,
+            two.take::<Collect>("sink").unwrap().got,
+            restart.take::<Collect>("sink").unwrap().got,
+        )
+    });
+    assert_eq!(one_worker, all);
+    assert_eq!(two_workers, all);
+    assert_eq!(restarted, all);
+}
