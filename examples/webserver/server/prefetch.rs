@@ -8,11 +8,11 @@
 //! while the connection waits and the worker serves the others ([`ReadAhead`]: a window at a time, the next one read in while
 //! the one before is sent).
 
+use crossbeam_channel::{Receiver, Sender};
 use std::fs::File;
 use std::os::fd::AsRawFd as _;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 /// Bytes read in per fetch: several bursts of `reply`, so a cold download
 /// waits once per window rather than once per burst.
@@ -138,7 +138,15 @@ impl Fetch {
             len,
             done: done.clone(),
         };
-        pool()?.try_send(job).ok()?;
+        let pool = pool()?;
+        // A small file's whole body goes ahead of large files' windows,
+        // which would otherwise hold it up behind megabytes of reads.
+        let queue = if len <= SMALL {
+            &pool.small
+        } else {
+            &pool.large
+        };
+        queue.try_send(job).ok()?;
         Some(Fetch {
             done,
             end: off + len,
@@ -151,26 +159,35 @@ impl Fetch {
     }
 }
 
-/// Ranges waiting for a prefetch thread, at most: past that (a flood of
-/// cold requests, a stuck file system) ranges are sent from the worker as
-/// before, rather than piling up with their open files.
+/// Ranges waiting for a prefetch thread, at most, per queue: past that
+/// (a flood of cold requests, a stuck file system) ranges are sent from
+/// the worker as before, rather than piling up with their open files.
 const QUEUE: usize = 64;
 
-/// The prefetch threads' queue, started on first use.
-fn pool() -> Option<&'static SyncSender<Job>> {
-    static POOL: OnceLock<Option<SyncSender<Job>>> = OnceLock::new();
+/// Ranges up to this long are read before longer ones.
+const SMALL: u64 = 256 * 1024;
+
+/// The prefetch threads' queues: small ranges first.
+struct Pool {
+    small: Sender<Job>,
+    large: Sender<Job>,
+}
+
+/// The prefetch threads, started on first use.
+fn pool() -> Option<&'static Pool> {
+    static POOL: OnceLock<Option<Pool>> = OnceLock::new();
     POOL.get_or_init(|| {
-        let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
-        let rx = Arc::new(Mutex::new(rx));
+        let (small, small_jobs) = crossbeam_channel::bounded::<Job>(QUEUE);
+        let (large, large_jobs) = crossbeam_channel::bounded::<Job>(QUEUE);
         let mut started = 0;
         for i in 0..THREADS {
-            let rx = rx.clone();
+            let jobs = (small_jobs.clone(), large_jobs.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("prefetch-{i}"))
-                .spawn(move || read_in(&rx));
+                .spawn(move || read_in(&jobs.0, &jobs.1));
             started += usize::from(spawned.is_ok());
         }
-        (started > 0).then_some(tx)
+        (started > 0).then_some(Pool { small, large })
     })
     .as_ref()
 }
@@ -182,14 +199,16 @@ const CHUNK: usize = 256 * 1024;
 /// the bytes (into a scratch buffer) rather than asking for `readahead`,
 /// which returns before the pages are filled and reads at most the
 /// device's read-ahead size.
-fn read_in(jobs: &Mutex<Receiver<Job>>) {
+fn read_in(small: &Receiver<Job>, large: &Receiver<Job>) {
     use std::os::unix::fs::FileExt as _;
     let mut scratch = vec![0u8; CHUNK];
     loop {
-        let job = match jobs.lock().unwrap_or_else(|e| e.into_inner()).recv() {
-            Ok(job) => job,
-            Err(_) => return,
+        let job = crossbeam_channel::select_biased! {
+            recv(small) -> job => job,
+            recv(large) -> job => job,
         };
+        // The senders live in a static: never disconnected.
+        let Ok(job) = job else { return };
         // Its connection is gone: nobody waits for it.
         if Arc::strong_count(&job.done) == 1 {
             continue;
@@ -312,6 +331,37 @@ mod tests {
             waits > 0,
             "a file not in memory is read in before it is sent"
         );
+    }
+
+    /// A small range queued behind large ones is read first.
+    #[test]
+    fn a_small_range_goes_ahead_of_large_ones() {
+        use super::*;
+        let (Some(busy), Some(queued), Some(small)) =
+            (cold("first", 8), cold("queued", 8), cold("small", 1))
+        else {
+            return;
+        };
+        let first: Vec<_> = (0..THREADS as u64)
+            .map(|i| Fetch::start(busy.clone(), i * 4 * WINDOW, 4 * WINDOW).unwrap())
+            .collect();
+        let behind: Vec<_> = (0..2)
+            .map(|i| Fetch::start(queued.clone(), i * 4 * WINDOW, 4 * WINDOW).unwrap())
+            .collect();
+        let (fetch, t) = (
+            Fetch::start(small.clone(), 0, 64 * 1024).unwrap(),
+            std::time::Instant::now(),
+        );
+        while !fetch.done() {
+            limit(t);
+        }
+        assert!(
+            !behind.iter().any(Fetch::done),
+            "a large range queued before it was read first"
+        );
+        while !(first.iter().chain(&behind)).all(Fetch::done) {
+            limit(t);
+        }
     }
 
     /// A fetch whose connection went (its `Fetch` dropped) is not read.
