@@ -789,47 +789,32 @@ fn output_emitted_before_a_panic_stays_emitted() {
     let (count, every) = (5_000, 100);
     let all: Vec<u64> = (0..count).collect();
     let (one_worker, two_workers, restarted) = within(LIMIT, move || {
-        let mut one = graph! {
-            workers = 1;
-            capacity = 4;
-            src: Source = Source::new(0, count);
-            #[on_panic(resume(max = 1000, within = 10s))]
-            flaky: EmitThenPanic = EmitThenPanic { every };
-            sink: Collect;
-            src.out -> flaky.inp;
-            flaky.out -> sink.inp;
+        // The sink's packets with `workers`, flaky's supervision `policy`
+        // and the sink's placement `place`.
+        macro_rules! sink_gets {
+            ($workers:literal, $policy:ident, [$($place:tt)*]) => {
+                graph! {
+                    workers = $workers;
+                    capacity = 4;
+                    src: Source = Source::new(0, count);
+                    #[on_panic($policy(max = 1000, within = 10s))]
+                    flaky: EmitThenPanic = EmitThenPanic { every };
+                    $($place)*
+                    sink: Collect;
+                    src.out -> flaky.inp;
+                    flaky.out -> sink.inp;
+                }
+                .run_to_end()
+                .unwrap()
+                .take::<Collect>("sink")
+                .unwrap()
+                .got
+            };
         }
-        .run_to_end()
-        .unwrap();
-        let mut two = graph! {
-            workers = 2;
-            capacity = 4;
-            src: Source = Source::new(0, count);
-            #[on_panic(resume(max = 1000, within = 10s))]
-            flaky: EmitThenPanic = EmitThenPanic { every };
-            #[worker(1)]
-            sink: Collect;
-            src.out -> flaky.inp;
-            flaky.out -> sink.inp;
-        }
-        .run_to_end()
-        .unwrap();
-        let mut restart = graph! {
-            workers = 1;
-            capacity = 4;
-            src: Source = Source::new(0, count);
-            #[on_panic(restart(max = 1000, within = 10s))]
-            flaky: EmitThenPanic = EmitThenPanic { every };
-            sink: Collect;
-            src.out -> flaky.inp;
-            flaky.out -> sink.inp;
-        }
-        .run_to_end()
-        .unwrap();
         (
-            one.take::<Collect>("sink").unwrap().got,
-            two.take::<Collect>("sink").unwrap().got,
-            restart.take::<Collect>("sink").unwrap().got,
+            sink_gets!(1, resume, []),
+            sink_gets!(2, resume, [#[worker(1)]]),
+            sink_gets!(1, restart, []),
         )
     });
     assert_eq!(one_worker, all);
