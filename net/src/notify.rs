@@ -66,17 +66,13 @@ impl Notify {
     /// for work, so that a signal after the look is never lost.
     pub(crate) fn clear(&self) {
         if !self.armed.swap(true, Ordering::AcqRel) {
-            let mut n: u64 = 0;
-            // SAFETY: reads 8 bytes into a valid u64; non-blocking. A
-            // signal between the swap and this read may be drained with
+            // A signal between the swap and this read may be drained with
             // the earlier one: the caller's look, after this, sees what
             // that signal published.
-            unsafe { libc::read(self.fd.as_raw_fd(), (&mut n as *mut u64).cast(), 8) };
+            self.reset();
         }
     }
-}
 
-impl Notify {
     /// Makes it unreadable whatever `armed` says: call before concluding
     /// there is nothing to do and waiting. A signal that swapped `armed`
     /// before a `clear` and wrote after it leaves the descriptor readable
@@ -84,6 +80,11 @@ impl Notify {
     /// for nothing, again and again, until the next signal.
     pub(crate) fn drain(&self) {
         self.armed.swap(true, Ordering::AcqRel);
+        self.reset();
+    }
+
+    /// Reads the eventfd's counter back to zero.
+    fn reset(&self) {
         let mut n: u64 = 0;
         // SAFETY: reads 8 bytes into a valid u64; non-blocking.
         unsafe { libc::read(self.fd.as_raw_fd(), (&mut n as *mut u64).cast(), 8) };

@@ -2,6 +2,7 @@
 //! without ever leaving the root.
 
 use super::http::{Body, Conditions, DateText, Loaded, Method, Opened, Request, Status};
+use super::prefetch::read_now;
 use super::range::{self, Ranges};
 use super::site;
 use evoflow::{component, Outputs};
@@ -53,35 +54,15 @@ fn file_body(file: std::fs::File, len: u64, head_only: bool) -> Option<Body> {
     Some(Body::Memory(bytes.into()))
 }
 
-/// `pread` that does not wait for the disk (`RWF_NOWAIT`): `WouldBlock`
+/// `pread` that does not wait for the disk ([`read_now`]): `WouldBlock`
 /// if the first page asked for is not in the page cache. On a file system
 /// that cannot tell, a plain `pread`.
 fn read_cached(file: &std::fs::File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
-    use std::os::fd::AsRawFd as _;
     use std::os::unix::fs::FileExt as _;
-    let iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: `iov` describes `buf`, live and writable for the call; the
-    // descriptor is borrowed open.
-    let n = unsafe {
-        libc::preadv2(
-            file.as_raw_fd(),
-            &iov,
-            1,
-            at as libc::off_t,
-            libc::RWF_NOWAIT,
-        )
-    };
-    if n >= 0 {
-        return Ok(n as usize);
-    }
-    let e = std::io::Error::last_os_error();
-    match e.raw_os_error() {
+    read_now(file, buf, at).or_else(|e| match e.raw_os_error() {
         Some(libc::EOPNOTSUPP) => file.read_at(buf, at),
         _ => Err(e),
-    }
+    })
 }
 
 /// Where files come from.
@@ -713,28 +694,25 @@ mod tests {
     /// disk on the worker, and every connection of the worker with it.
     #[test]
     fn a_small_file_not_in_memory_is_streamed_not_read_on_the_worker() {
+        use super::super::prefetch::evicted;
         use super::{file_body, read_cached, Body};
-        use std::os::fd::AsRawFd as _;
+        use std::os::unix::fs::FileExt as _;
         let len = 16 * 1024;
-        let path = std::env::temp_dir().join(format!("evoflow-load-{}", std::process::id()));
-        // Data on disk (a hole would be read without the disk), then
-        // dropped from the page cache.
-        std::fs::write(&path, vec![7u8; len as usize]).unwrap();
-        let file = std::fs::File::open(&path).unwrap();
-        file.sync_all().unwrap();
-        // SAFETY: a plain advice call on a descriptor held open.
-        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-        let open = || std::fs::File::open(&path).unwrap();
+        // Data on disk (a hole would be read without the disk), dropped
+        // from the page cache.
+        let file = evicted("load", &vec![7u8; len as usize]);
+        let open = || file.try_clone().unwrap();
         if read_cached(&open(), &mut [0; 1], 0).is_ok() {
-            std::fs::remove_file(&path).unwrap();
             eprintln!("skipped: this file system reads pages not in memory with RWF_NOWAIT (or kept them)");
             return;
         }
         let cold = file_body(open(), len, false);
         assert!(matches!(cold, Some(Body::File { len: l, .. }) if l == len));
-        assert_eq!(std::fs::read(&path).unwrap().len() as u64, len);
+        assert_eq!(
+            file.read_at(&mut vec![0; len as usize], 0).unwrap() as u64,
+            len
+        );
         let warm = file_body(open(), len, false);
-        std::fs::remove_file(&path).unwrap();
         assert!(matches!(warm, Some(Body::Memory(b)) if b.len() as u64 == len));
     }
 

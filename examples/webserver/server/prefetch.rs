@@ -5,8 +5,10 @@
 //! 50 ms, and every other connection on the worker waited through each.
 //! So before a range is sent, [`cached`] asks the kernel (`cachestat`)
 //! whether all of it is in memory; if not, a prefetch thread reads it in
-//! while the connection waits and the worker serves the others ([`ReadAhead`]: a window at a time, the next one read in while
-//! the one before is sent).
+//! while the connection waits and the worker serves the others
+//! ([`ReadAhead`]: a window at a time, the next one read in while the one
+//! before is sent). [`read_now`] is the same question for a small file
+//! read whole: a read that fails rather than wait.
 
 use crossbeam_channel::{Receiver, Sender};
 use std::fs::File;
@@ -56,6 +58,47 @@ pub fn cached(file: &File, off: u64, len: u64) -> Option<bool> {
     let page = page_size();
     let pages = (off + len).div_ceil(page) - off / page;
     Some(stat.nr_cache >= pages)
+}
+
+/// `pread` that does not wait for the disk (`RWF_NOWAIT`): `WouldBlock`
+/// if the first page asked for is not in the page cache (or is still being
+/// read), a short read if a later one is not; `EOPNOTSUPP` on a file
+/// system that cannot tell.
+pub fn read_now(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+    let iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: `iov` describes `buf`, live and writable for the call; the
+    // descriptor is borrowed open.
+    let n = unsafe {
+        libc::preadv2(
+            file.as_raw_fd(),
+            &iov,
+            1,
+            at as libc::off_t,
+            libc::RWF_NOWAIT,
+        )
+    };
+    match n {
+        n if n >= 0 => Ok(n as usize),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+/// A file holding `data` on disk and not in the page cache (as far as the
+/// file system lets it go), opened and already unlinked: what the tests of
+/// reads that must not wait for the disk read from.
+#[cfg(test)]
+pub fn evicted(name: &str, data: &[u8]) -> Arc<File> {
+    let path = std::env::temp_dir().join(format!("evoflow-{name}-{}", std::process::id()));
+    std::fs::write(&path, data).unwrap();
+    let file = File::open(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    file.sync_all().unwrap();
+    // SAFETY: a plain advice call on a descriptor held open.
+    unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    Arc::new(file)
 }
 
 fn page_size() -> u64 {
@@ -237,42 +280,27 @@ mod tests {
     /// (`None`, with the reason printed, where that cannot be had: no
     /// `cachestat`, or a file system that keeps files in memory).
     fn cold(name: &str, windows: u64) -> Option<std::sync::Arc<std::fs::File>> {
-        use std::os::fd::AsRawFd as _;
-        let path = std::env::temp_dir().join(format!("evoflow-{name}-{}", std::process::id()));
         let len = windows * super::WINDOW;
-        std::fs::write(&path, vec![7u8; len as usize]).unwrap();
-        let file = std::fs::File::open(&path).unwrap();
-        std::fs::remove_file(&path).unwrap();
-        file.sync_all().unwrap();
-        // SAFETY: a plain advice call on a descriptor held open.
-        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        let file = super::evicted(name, &vec![7u8; len as usize]);
         match super::cached(&file, 0, len) {
             None => eprintln!("skipped: this kernel has no cachestat (Linux 6.5)"),
             Some(true) => eprintln!("skipped: this file system keeps the file in memory"),
-            Some(false) => return Some(std::sync::Arc::new(file)),
+            Some(false) => return Some(file),
         }
         None
     }
 
     /// True if all `len` bytes of `file` from `off` can be read without
-    /// waiting (`RWF_NOWAIT`): in memory and filled, which `cachestat`
-    /// does not tell apart from pages still being read.
+    /// waiting: in memory and filled, which `cachestat` does not tell
+    /// apart from pages still being read.
     fn filled(file: &std::fs::File, off: u64, len: u64) -> bool {
-        use std::os::fd::AsRawFd as _;
         let mut buf = vec![0u8; len as usize];
         let mut got = 0;
         while got < buf.len() {
-            let iov = libc::iovec {
-                iov_base: buf[got..].as_mut_ptr().cast(),
-                iov_len: buf.len() - got,
-            };
-            let at = (off + got as u64) as libc::off_t;
-            // SAFETY: `iov` describes the live rest of `buf`.
-            let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, at, libc::RWF_NOWAIT) };
-            if n <= 0 {
-                return false;
+            match super::read_now(file, &mut buf[got..], off + got as u64) {
+                Ok(n) if n > 0 => got += n,
+                _ => return false,
             }
-            got += n as usize;
         }
         true
     }

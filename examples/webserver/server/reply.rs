@@ -446,14 +446,8 @@ mod tests {
         use std::io::Read as _;
         use std::net::{TcpListener, TcpStream};
         let len = 8 * prefetch::WINDOW;
-        let path = std::env::temp_dir().join(format!("evoflow-reply-{}", std::process::id()));
         let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-        std::fs::write(&path, &data).unwrap();
-        let file = Arc::new(std::fs::File::open(&path).unwrap());
-        std::fs::remove_file(&path).unwrap();
-        file.sync_all().unwrap();
-        // SAFETY: a plain advice call on a descriptor held open.
-        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        let file = prefetch::evicted("reply", &data);
         if prefetch::cached(&file, 0, len) != Some(false) {
             eprintln!("skipped: no cachestat, or the file system keeps files in memory");
             return;
