@@ -33,7 +33,7 @@ mod span;
 mod status;
 
 pub use error::MachineError;
-pub use program::{Links, Portable, Program};
+pub use program::{Cut, Links, Part, Portable, Program};
 pub use run::{MachineConfig, MachineRun};
 pub use span::{Replacements, Spanning, SpanningReport};
 pub use status::{GraphStatus, InstanceSummary, MachineStatus};

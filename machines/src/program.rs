@@ -5,7 +5,7 @@
 use crate::error::MachineError;
 use crate::link::{Broken, NetReceiver, NetSender};
 use crate::span::Replacements;
-use evoflow_net::{Endpoint, Health};
+use evoflow_net::{Health, Receiver, Sender, Transport, Unconnected};
 use evoflow_runtime::remote::{RemoteReceiver, RemoteSender};
 use evoflow_runtime::{Graph, Update};
 use serde::de::DeserializeOwned;
@@ -75,23 +75,69 @@ impl Program {
     pub fn machines(&self) -> impl Iterator<Item = (&str, usize)> {
         self.machines.iter().map(|(m, w)| (m.as_str(), *w))
     }
+
+    /// Builds the part on `machine` without running it or opening a
+    /// stream: what a rebuilt program would run there, to compare with
+    /// what runs. Its arcs to other machines go nowhere.
+    pub fn describe(self, machine: &str) -> Result<Part, MachineError> {
+        let names: Vec<String> = self.machines.iter().map(|(m, _)| m.clone()).collect();
+        if !names.iter().any(|m| m == machine) {
+            return Err(MachineError::UnknownMachine {
+                machine: machine.to_owned(),
+                machines: names,
+            });
+        }
+        // Any address will do: nothing connects.
+        let nowhere = SocketAddr::from(([0, 0, 0, 0], 0));
+        let mut links = Links {
+            transport: &Unconnected,
+            peers: names.into_iter().map(|m| (m, nowhere)).collect(),
+            watched: Vec::new(),
+        };
+        let graph = (self.build)(machine, &mut links)?;
+        let cut = links.watched.into_iter().map(|w| w.cut).collect();
+        Ok(Part { graph, cut })
+    }
+}
+
+/// A machine's part of a program, built but not run
+/// ([`Program::describe`]).
+pub struct Part {
+    /// The part's graph.
+    pub graph: Graph,
+    /// Its arcs to and from other machines.
+    pub cut: Vec<Cut>,
+}
+
+/// An arc between this machine and another, as the part sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cut {
+    /// `a.out -> b.inp`.
+    pub label: String,
+    /// The other machine.
+    pub peer: String,
+    /// This machine sends on it.
+    pub outgoing: bool,
+    /// The packet type's name (`std::any::type_name`).
+    pub packet: &'static str,
 }
 
 /// An arc to or from another machine, as the monitor watches it (a clone
 /// views the same arc).
 #[derive(Clone)]
 pub(crate) struct Watched {
-    pub label: String,
-    pub peer: String,
-    pub outgoing: bool,
+    pub cut: Cut,
     pub health: Health,
     pub broken: Broken,
 }
 
 /// The arcs between this machine and the others, made while its part of
 /// the graph is built: each is one stream through this machine's endpoint.
+/// The ends are made through `transport`'s vtable and typed here, so the
+/// code that opens streams is the host's also when the part is built by a
+/// component library (see [`Transport`]).
 pub struct Links<'a> {
-    pub(crate) endpoint: &'a Endpoint,
+    pub(crate) transport: &'a dyn Transport,
     pub(crate) peers: HashMap<String, SocketAddr>,
     pub(crate) watched: Vec<Watched>,
 }
@@ -118,11 +164,12 @@ impl Links<'_> {
     ) -> Result<Box<dyn RemoteSender<T>>, MachineError> {
         let peer = self.peer(machine)?;
         let end = self
-            .endpoint
-            .connect::<T>(peer, arc, capacity)
+            .transport
+            .connect_raw(peer, arc, capacity)
+            .map(Sender::<T>::from_raw)
             .map_err(|e| MachineError::Io(format!("arc {label} to `{machine}` ({peer})"), e))?;
         let broken = Broken::default();
-        self.watch(label, machine, true, end.health(), &broken);
+        self.watch::<T>(label, machine, true, end.health(), &broken);
         Ok(Box::new(NetSender { end, broken }))
     }
 
@@ -137,19 +184,23 @@ impl Links<'_> {
     ) -> Result<Box<dyn RemoteReceiver<T>>, MachineError> {
         self.peer(machine)?;
         let end = self
-            .endpoint
-            .accept::<T>(arc, capacity)
+            .transport
+            .accept_raw(arc, capacity)
+            .map(Receiver::<T>::from_raw)
             .map_err(|e| MachineError::Io(format!("arc {label} from `{machine}`"), e))?;
         let broken = Broken::default();
-        self.watch(label, machine, false, end.health(), &broken);
+        self.watch::<T>(label, machine, false, end.health(), &broken);
         Ok(Box::new(NetReceiver { end, broken }))
     }
 
-    fn watch(&mut self, label: &str, peer: &str, outgoing: bool, health: Health, broken: &Broken) {
+    fn watch<T>(&mut self, label: &str, peer: &str, outgoing: bool, health: Health, broken: &Broken) {
         self.watched.push(Watched {
-            label: label.to_owned(),
-            peer: peer.to_owned(),
-            outgoing,
+            cut: Cut {
+                label: label.to_owned(),
+                peer: peer.to_owned(),
+                outgoing,
+                packet: std::any::type_name::<T>(),
+            },
             health,
             broken: broken.clone(),
         });

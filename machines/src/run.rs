@@ -134,7 +134,7 @@ impl Program {
             peers.insert(m.machine.name.clone(), addr);
         }
         let mut links = Links {
-            endpoint: &endpoint,
+            transport: &endpoint,
             peers,
             watched: Vec::new(),
         };
@@ -340,7 +340,7 @@ fn failure(w: &Watched) -> Option<NetError> {
         .get()
         .cloned()
         .or_else(|| w.health.failure())
-        .filter(|e| !(w.outgoing && *e == NetError::Closed && w.health.finished()))
+        .filter(|e| !(w.cut.outgoing && *e == NetError::Closed && w.health.finished()))
 }
 
 /// What the monitor watches, and how it acts.
@@ -392,14 +392,14 @@ impl Watch {
             if let Some(w) = watched.iter().find(|w| late && !w.health.attached()) {
                 let why = format!(
                     "machine `{}` never connected the arc {} within {attach_within:?}: is its part stuck?",
-                    w.peer, w.label
+                    w.cut.peer, w.cut.label
                 );
                 tell(&format!("halted: {why}"));
                 stopper.halt(why);
                 return;
             }
             if let Some((w, e)) = watched.iter().find_map(|w| failure(w).map(|e| (w, e))) {
-                let (dir, m) = (if w.outgoing { "to" } else { "from" }, &w.peer);
+                let (dir, m) = (if w.cut.outgoing { "to" } else { "from" }, &w.cut.peer);
                 let wait = match e {
                     NetError::Closed | NetError::Truncated => CAUSE_WAIT,
                     _ => CAUSE_WAIT_BROKEN,
@@ -408,7 +408,7 @@ impl Watch {
                     Some(cause) => format!("machine `{m}` stopped: {cause}"),
                     None => format!(
                         "machine `{m}` is lost to `{me}`: the arc {} {dir} it failed: {e}",
-                        w.label
+                        w.cut.label
                     ),
                 };
                 tell(&format!("halted: {why}"));
@@ -430,7 +430,7 @@ impl Watch {
                         // leave: it finished its part.
                         let needed = watched
                             .iter()
-                            .any(|w| w.peer == m.machine.name && !w.health.finished());
+                            .any(|w| w.cut.peer == m.machine.name && !w.health.finished());
                         if !still && needed {
                             let why = format!(
                                 "machine `{}` left the graph (its etcd lease ended: it died, froze or was cut off)",
@@ -571,7 +571,7 @@ impl MachineRun {
             }
         };
         let start = Instant::now();
-        let unfinished = |w: &&Watched| w.outgoing && !w.health.finished();
+        let unfinished = |w: &&Watched| w.cut.outgoing && !w.health.finished();
         while start.elapsed() < self.drain_timeout
             && self
                 .watched
@@ -585,10 +585,10 @@ impl MachineRun {
             .iter()
             .filter(unfinished)
             .map(|w| match failure(w) {
-                Some(e) => format!("{} to `{}`: {e}", w.label, w.peer),
+                Some(e) => format!("{} to `{}`: {e}", w.cut.label, w.cut.peer),
                 None => format!(
                     "{} to `{}`: not taken within {:?}",
-                    w.label, w.peer, self.drain_timeout
+                    w.cut.label, w.cut.peer, self.drain_timeout
                 ),
             })
             .collect();

@@ -7,8 +7,9 @@
 use crate::codec::Raw;
 use crate::error::NetError;
 use crate::frame;
-use crate::receiver::{Inbox, Inboxes, Receiver};
-use crate::sender::{Outbox, Sender};
+use crate::receiver::{Inbox, Inboxes, RawReceiver, Receiver};
+use crate::sender::{Outbox, RawSender, Sender};
+use crate::transport::Transport;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -103,21 +104,7 @@ impl Endpoint {
         arc: u64,
         capacity: usize,
     ) -> std::io::Result<Receiver<T>> {
-        let inbox = Arc::new(Inbox::new()?);
-        let mut inboxes = crate::lock(&self.inboxes);
-        if inboxes.contains_key(&arc) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                format!("arc {arc} is received here already"),
-            ));
-        }
-        inboxes.insert(arc, inbox.clone());
-        Ok(Receiver::new(
-            inbox,
-            capacity.max(1),
-            arc,
-            self.inboxes.clone(),
-        ))
+        self.accept_raw(arc, capacity).map(Receiver::from_raw)
     }
 
     /// The sending end of arc `arc` to the machine at `peer`, with at most
@@ -130,6 +117,54 @@ impl Endpoint {
         arc: u64,
         capacity: usize,
     ) -> std::io::Result<Sender<T>> {
+        self.connect_raw(peer, arc, capacity).map(Sender::from_raw)
+    }
+
+    /// One HTTP/2 connection per peer, shared by the arcs to it.
+    fn channel(&self, peer: SocketAddr) -> std::io::Result<tonic::transport::Channel> {
+        let mut channels = crate::lock(&self.channels);
+        if let Some(c) = channels.get(&peer) {
+            return Ok(c.clone());
+        }
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{peer}"))
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(3))
+            .http2_keep_alive_interval(KEEPALIVE)
+            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+            .keep_alive_while_idle(true);
+        let _guard = self.runtime.as_ref().expect("running").enter();
+        let channel = endpoint.connect_lazy();
+        channels.insert(peer, channel.clone());
+        Ok(channel)
+    }
+}
+
+impl Transport for Endpoint {
+    fn accept_raw(&self, arc: u64, capacity: usize) -> std::io::Result<RawReceiver> {
+        let inbox = Arc::new(Inbox::new()?);
+        let mut inboxes = crate::lock(&self.inboxes);
+        if inboxes.contains_key(&arc) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("arc {arc} is received here already"),
+            ));
+        }
+        inboxes.insert(arc, inbox.clone());
+        Ok(RawReceiver {
+            inbox,
+            arc,
+            inboxes: self.inboxes.clone(),
+            capacity,
+        })
+    }
+
+    fn connect_raw(
+        &self,
+        peer: SocketAddr,
+        arc: u64,
+        capacity: usize,
+    ) -> std::io::Result<RawSender> {
         let outbox = Arc::new(Outbox::new()?);
         let channel = self.channel(peer)?;
         {
@@ -178,26 +213,11 @@ impl Endpoint {
                 state.fail(e);
             }
         });
-        Ok(Sender::new(outbox, out, capacity.max(1)))
-    }
-
-    /// One HTTP/2 connection per peer, shared by the arcs to it.
-    fn channel(&self, peer: SocketAddr) -> std::io::Result<tonic::transport::Channel> {
-        let mut channels = crate::lock(&self.channels);
-        if let Some(c) = channels.get(&peer) {
-            return Ok(c.clone());
-        }
-        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{peer}"))
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(3))
-            .http2_keep_alive_interval(KEEPALIVE)
-            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
-            .keep_alive_while_idle(true);
-        let _guard = self.runtime.as_ref().expect("running").enter();
-        let channel = endpoint.connect_lazy();
-        channels.insert(peer, channel.clone());
-        Ok(channel)
+        Ok(RawSender {
+            outbox,
+            out: Box::new(move |batch| out.send(batch).is_ok()),
+            capacity,
+        })
     }
 }
 
@@ -329,7 +349,7 @@ impl Service<tonic::Request<Streaming<Bytes>>> for Attach {
                     )));
                 }
                 arrived.attached = true;
-                arrived.credits = Some(credits);
+                arrived.credits = Some(Box::new(move |taken| credits.send(taken).is_ok()));
             }
             tokio::spawn(async move {
                 loop {

@@ -31,6 +31,7 @@ mod frame;
 mod notify;
 mod receiver;
 mod sender;
+mod transport;
 
 pub use endpoint::{Endpoint, ACCEPT_WAIT};
 
@@ -41,5 +42,6 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 pub use error::NetError;
 pub use frame::Item;
-pub use receiver::Receiver;
-pub use sender::{Health, SendError, Sender, BATCH, BATCH_BYTES};
+pub use receiver::{RawReceiver, Receiver};
+pub use sender::{Health, Outlet, RawSender, SendError, Sender, BATCH, BATCH_BYTES};
+pub use transport::{Transport, Unconnected};

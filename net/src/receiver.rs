@@ -12,14 +12,27 @@ use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::mpsc::UnboundedSender;
+
+/// Where a receiving end's credits go (packets taken so far): the
+/// transport's side, false once it has stopped. Called through its vtable,
+/// as [`crate::Outlet`].
+pub(crate) type Credits = Box<dyn Fn(u64) -> bool + Send>;
+
+/// A receiving end as the transport makes it, before a packet type is
+/// chosen: [`Receiver::from_raw`] types it.
+pub struct RawReceiver {
+    pub(crate) inbox: Arc<Inbox>,
+    pub(crate) arc: u64,
+    pub(crate) inboxes: Inboxes,
+    pub(crate) capacity: usize,
+}
 
 /// What the transport hands to a receiver.
 #[derive(Default)]
 pub(crate) struct Arrived {
     pub batches: VecDeque<Bytes>,
     /// Where credits go, once the sending side has attached.
-    pub credits: Option<UnboundedSender<u64>>,
+    pub credits: Option<Credits>,
     /// The stream ended (after its last batch).
     pub closed: bool,
     pub failed: Option<NetError>,
@@ -77,14 +90,16 @@ pub struct Receiver<T> {
 }
 
 impl<T: DeserializeOwned> Receiver<T> {
-    pub(crate) fn new(inbox: Arc<Inbox>, capacity: usize, arc: u64, inboxes: Inboxes) -> Self {
+    /// The typed end of `raw`. Runs no transport code (as
+    /// [`crate::Sender::from_raw`]).
+    pub fn from_raw(raw: RawReceiver) -> Self {
         Receiver {
-            inbox,
-            arc,
-            inboxes,
+            inbox: raw.inbox,
+            arc: raw.arc,
+            inboxes: raw.inboxes,
             batch: Bytes::new(),
             at: 0,
-            capacity: capacity as u64,
+            capacity: raw.capacity.max(1) as u64,
             taken: 0,
             reported: 0,
             ended: false,
@@ -190,7 +205,7 @@ impl<T: DeserializeOwned> Receiver<T> {
             return;
         }
         if let Some(credits) = &self.inbox.lock().credits {
-            let _ = credits.send(self.taken);
+            credits(self.taken);
             self.reported = self.taken;
         }
     }

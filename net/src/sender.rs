@@ -12,7 +12,22 @@ use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use tokio::sync::mpsc::UnboundedSender;
+
+/// Where a sending end's batches go: the transport's side of the arc,
+/// false once it has stopped. Called through its vtable, so the code that
+/// runs is the code that made it (the host's transport), also when the
+/// typed end was built by another copy of this crate (a component
+/// library's, which must never run tokio code of its own: its runtime
+/// context would be missing).
+pub type Outlet = Box<dyn Fn(Bytes) -> bool + Send>;
+
+/// A sending end as the transport makes it, before a packet type is
+/// chosen: [`Sender::from_raw`] types it.
+pub struct RawSender {
+    pub(crate) outbox: Arc<Outbox>,
+    pub(crate) out: Outlet,
+    pub(crate) capacity: usize,
+}
 
 /// Packets per batch at most: one message per packet costs ~25× the
 /// throughput (measured with tonic on loopback).
@@ -70,7 +85,7 @@ pub enum SendError<T> {
 /// The sending end of an arc to another machine.
 pub struct Sender<T> {
     outbox: Arc<Outbox>,
-    out: Option<UnboundedSender<Bytes>>,
+    out: Option<Outlet>,
     batch: Vec<u8>,
     in_batch: usize,
     /// Packets sent, the batch included.
@@ -80,14 +95,16 @@ pub struct Sender<T> {
 }
 
 impl<T: Serialize> Sender<T> {
-    pub(crate) fn new(outbox: Arc<Outbox>, out: UnboundedSender<Bytes>, capacity: usize) -> Self {
+    /// The typed end of `raw`. Runs no transport code: a component library
+    /// may type the ends its host's transport made.
+    pub fn from_raw(raw: RawSender) -> Self {
         Sender {
-            outbox,
-            out: Some(out),
+            outbox: raw.outbox,
+            out: Some(raw.out),
             batch: Vec::new(),
             in_batch: 0,
             sent: 0,
-            capacity: capacity as u64,
+            capacity: raw.capacity.max(1) as u64,
             _packets: PhantomData,
         }
     }
@@ -172,7 +189,7 @@ impl<T: Serialize> Sender<T> {
         let batch = Bytes::from(std::mem::replace(&mut self.batch, Vec::with_capacity(room)));
         self.in_batch = 0;
         if let Some(out) = &self.out {
-            if out.send(batch).is_err() {
+            if !out(batch) {
                 self.outbox
                     .fail(NetError::Disconnected("the transport stopped".into()));
             }
