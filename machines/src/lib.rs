@@ -35,5 +35,5 @@ mod status;
 pub use error::MachineError;
 pub use program::{Cut, Links, Part, Portable, Program};
 pub use run::{MachineConfig, MachineRun};
-pub use span::{Replacements, Spanning, SpanningReport};
+pub use span::{PartUpdates, Replacements, Spanning, SpanningReport};
 pub use status::{GraphStatus, InstanceSummary, MachineStatus};

@@ -4,10 +4,10 @@
 
 use crate::error::MachineError;
 use crate::link::{Broken, NetReceiver, NetSender};
-use crate::span::Replacements;
+use crate::span::{per_instance, PartUpdates, Replacements};
 use evoflow_net::{Health, Receiver, Sender, Transport, Unconnected};
 use evoflow_runtime::remote::{RemoteReceiver, RemoteSender};
-use evoflow_runtime::{Graph, Update};
+use evoflow_runtime::{Graph, Update, Updater};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -34,7 +34,7 @@ pub struct Program {
     pub(crate) name: String,
     pub(crate) machines: Vec<(String, usize)>,
     pub(crate) build: BuildPart,
-    pub(crate) replacements: Option<Replacements>,
+    pub(crate) parts: Option<PartUpdates>,
 }
 
 impl Program {
@@ -50,7 +50,7 @@ impl Program {
             name: name.into(),
             machines: machines.iter().map(|(m, w)| (m.to_string(), *w)).collect(),
             build: Box::new(build),
-            replacements: None,
+            parts: None,
         }
     }
 
@@ -62,7 +62,21 @@ impl Program {
         mut self,
         make: impl Fn(Update, &str, &str) -> Result<Update, String> + Send + Sync + 'static,
     ) -> Self {
-        self.replacements = Some(Arc::new(make));
+        let make: Replacements = Arc::new(make);
+        self.parts = Some(per_instance(make));
+        self
+    }
+
+    /// As [`Program::replacements`], building the machine's whole part at
+    /// once from the running part and all the request's replacements
+    /// (every machine the request names is asked, also one none of whose
+    /// instances is replaced, and may refuse). Replaces the hook set
+    /// before.
+    pub fn part_updates(
+        mut self,
+        make: impl Fn(&Updater, &[(String, String)]) -> Result<Update, String> + Send + Sync + 'static,
+    ) -> Self {
+        self.parts = Some(Arc::new(make));
         self
     }
 
@@ -193,7 +207,14 @@ impl Links<'_> {
         Ok(Box::new(NetReceiver { end, broken }))
     }
 
-    fn watch<T>(&mut self, label: &str, peer: &str, outgoing: bool, health: Health, broken: &Broken) {
+    fn watch<T>(
+        &mut self,
+        label: &str,
+        peer: &str,
+        outgoing: bool,
+        health: Health,
+        broken: &Broken,
+    ) {
         self.watched.push(Watched {
             cut: Cut {
                 label: label.to_owned(),

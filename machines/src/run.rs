@@ -161,7 +161,7 @@ impl Program {
                 c: coordination.clone(),
                 part: running.updater(),
                 stopper: running.stopper(),
-                replacements: self.replacements,
+                parts: self.parts,
                 stop: stop.clone(),
             };
             std::thread::Builder::new()
@@ -476,6 +476,11 @@ impl MachineRun {
     /// have no arc to another machine.
     pub fn running(&self) -> &Running {
         self.running.as_ref().expect("until join")
+    }
+
+    /// This part's arcs to and from other machines.
+    pub fn cut(&self) -> Vec<crate::Cut> {
+        self.watched.iter().map(|w| w.cut.clone()).collect()
     }
 
     /// Applies `update` to this machine's part (as [`Running::update`]),

@@ -86,6 +86,28 @@ impl Spanning {
 /// update (it then aborts everywhere).
 pub type Replacements = Arc<dyn Fn(Update, &str, &str) -> Result<Update, String> + Send + Sync>;
 
+/// Builds a machine's whole part of an update spanning machines at once:
+/// given the running part and the request's replacements (instance,
+/// with; of every machine: this one's are those of its instances, maybe
+/// none), the part's update — or why this machine refuses (it then aborts
+/// everywhere). Called on every machine the request names, so each can
+/// check what it is asked.
+pub type PartUpdates =
+    Arc<dyn Fn(&Updater, &[(String, String)]) -> Result<Update, String> + Send + Sync>;
+
+/// Per-instance [`Replacements`] as a [`PartUpdates`].
+pub(crate) fn per_instance(make: Replacements) -> PartUpdates {
+    Arc::new(move |part, replace| {
+        let mine: HashSet<String> = part.instances().into_iter().map(|i| i.name).collect();
+        let mut update = Update::new();
+        for (instance, with) in replace.iter().filter(|(i, _)| mine.contains(i)) {
+            update = make(update, instance, with)
+                .map_err(|why| format!("replacing `{instance}` by {with:?}: {why}"))?;
+        }
+        Ok(update)
+    })
+}
+
 /// An update spanning machines that committed everywhere.
 #[derive(Clone, Debug)]
 pub struct SpanningReport {
@@ -476,7 +498,7 @@ pub(crate) struct Participant {
     pub c: Arc<Coordination>,
     pub part: Updater,
     pub stopper: Stopper,
-    pub replacements: Option<Replacements>,
+    pub parts: Option<PartUpdates>,
     pub stop: Arc<AtomicBool>,
 }
 
@@ -558,29 +580,25 @@ impl Participant {
     /// This machine's part: the replacements of its instances the request
     /// names (none: it only passes markers on).
     fn build(&self, request: &Request) -> Result<Update, String> {
-        let mine: HashSet<String> = self.part.instances().into_iter().map(|i| i.name).collect();
-        let mut update = Update::new().deadline(request.deadline);
-        for (instance, with) in request.replace.iter().filter(|(i, _)| mine.contains(i)) {
-            let Some(make) = &self.replacements else {
-                return Err(format!(
+        let Some(parts) = &self.parts else {
+            let mine: HashSet<String> = self.part.instances().into_iter().map(|i| i.name).collect();
+            return match request.replace.iter().find(|(i, _)| mine.contains(i)) {
+                Some((instance, _)) => Err(format!(
                     "it cannot replace `{instance}`: its program gives no replacements (`Program::replacements`)"
-                ));
+                )),
+                None => Ok(Update::new().deadline(request.deadline)),
             };
-            let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                make(update, instance, with)
-            }));
-            update = match made {
-                Ok(Ok(u)) => u,
-                Ok(Err(why)) => return Err(format!("replacing `{instance}` by {with:?}: {why}")),
-                Err(p) => {
-                    return Err(format!(
-                        "replacing `{instance}` by {with:?} panicked: {}",
-                        panic_text(p.as_ref())
-                    ))
-                }
-            };
+        };
+        let replace = &request.replace;
+        let made =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parts(&self.part, replace)));
+        match made {
+            Ok(made) => made.map(|u| u.deadline(request.deadline)),
+            Err(p) => Err(format!(
+                "building this machine's part panicked: {}",
+                panic_text(p.as_ref())
+            )),
         }
-        Ok(update)
     }
 }
 

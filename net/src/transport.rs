@@ -18,8 +18,12 @@ use std::net::SocketAddr;
 pub trait Transport: Send + Sync {
     /// The sending end of arc `arc` to the machine at `peer`, with at most
     /// `capacity` packets in flight.
-    fn connect_raw(&self, peer: SocketAddr, arc: u64, capacity: usize)
-        -> std::io::Result<RawSender>;
+    fn connect_raw(
+        &self,
+        peer: SocketAddr,
+        arc: u64,
+        capacity: usize,
+    ) -> std::io::Result<RawSender>;
 
     /// The receiving end of arc `arc`, whose sender will connect here.
     fn accept_raw(&self, arc: u64, capacity: usize) -> std::io::Result<RawReceiver>;

@@ -30,7 +30,62 @@ thread_local! {
 pub struct Library {
     pub(crate) crate_name: &'static str,
     pub(crate) types: &'static [(&'static str, u64)],
-    pub(crate) graph: Graph,
+    pub(crate) built: Built,
+}
+
+/// What a library's graph function made.
+pub enum Built {
+    /// A graph on one machine.
+    Graph(Box<Graph>),
+    /// A graph over several machines, and how to make it again: the host
+    /// builds each machine's part of a rebuilt program to compare it with
+    /// what runs (the function runs in the library, which catches its
+    /// panics).
+    #[cfg(feature = "machines")]
+    Program {
+        /// The program, made as for a start.
+        first: evoflow_machines::Program,
+        /// Makes it again, as for a reload.
+        again: Again,
+    },
+}
+
+/// Makes a library's program again (see [`Built::Program`]).
+#[cfg(feature = "machines")]
+pub type Again = Box<dyn Fn() -> Result<evoflow_machines::Program, String> + Send + Sync>;
+
+/// What a graph function may return: a graph, or (with the `machines`
+/// feature) a program over several machines.
+pub trait Exported: Sized + 'static {
+    /// Runs `graph` (its first run: `first` tells [`crate::first_load`])
+    /// and wraps what it made.
+    fn export(graph: fn() -> Self, first: bool) -> Result<Built, String>;
+}
+
+/// Runs `graph` with [`crate::first_load`] telling `first`; a panic in it
+/// is caught here, by the library's own panic runtime, and only its message
+/// crosses to the host.
+fn run<G>(graph: fn() -> G, first: bool) -> Result<G, String> {
+    FIRST.with(|f| f.set(first));
+    let made = catch_unwind(graph);
+    FIRST.with(|f| f.set(false));
+    made.map_err(|p| panic_text(p.as_ref()))
+}
+
+impl Exported for Graph {
+    fn export(graph: fn() -> Self, first: bool) -> Result<Built, String> {
+        run(graph, first).map(|g| Built::Graph(Box::new(g)))
+    }
+}
+
+#[cfg(feature = "machines")]
+impl Exported for evoflow_machines::Program {
+    fn export(graph: fn() -> Self, first: bool) -> Result<Built, String> {
+        Ok(Built::Program {
+            first: run(graph, first)?,
+            again: Box::new(move || run(graph, false)),
+        })
+    }
 }
 
 /// The library's build info as a C string (`evoflow_build_info`):
@@ -57,11 +112,11 @@ pub fn build_info(sources: u64, marker: TypeId, aborts: bool) -> *const c_char {
 /// Builds the library's graph for the host (`evoflow_library_v1`). A panic
 /// in `graph` is caught here, by the library's own panic runtime; `Err`
 /// holds its message.
-pub fn export(
+pub fn export<G: Exported>(
     host: &HostContext,
     crate_name: &'static str,
     types: &'static [(&'static str, u64)],
-    graph: fn() -> Graph,
+    graph: fn() -> G,
 ) -> Result<Library, String> {
     // Fails only if already set: a library is initialised once per load.
     let _ = tracing::dispatcher::set_global_default(host.dispatch.clone());
@@ -70,14 +125,9 @@ pub fn export(
     // `OFF` (every event skipped) until its callsites' interest is rebuilt
     // against the global subscriber just set.
     tracing::callsite::rebuild_interest_cache();
-    FIRST.with(|f| f.set(host.first));
-    let graph = catch_unwind(graph);
-    FIRST.with(|f| f.set(false));
-    // The host says what failed: only the panic's message crosses.
-    let graph = graph.map_err(|p| panic_text(p.as_ref()))?;
     Ok(Library {
         crate_name,
         types,
-        graph,
+        built: G::export(graph, host.first)?,
     })
 }

@@ -2,6 +2,7 @@
 //! from rebuilt copies of it: the reload sequence (load, diff, check,
 //! update) and the record of which build runs which instance.
 
+use crate::__library::Built;
 use crate::build_info::BuildInfo;
 use crate::check::{check, CodeOf};
 use crate::error::{LibraryError, ReloadError, StartError};
@@ -146,7 +147,7 @@ impl Identity {
 }
 
 /// Hash of a file's bytes (SipHash with fixed keys: stable in a process).
-fn digest(path: &Path) -> Result<u64, LibraryError> {
+pub(crate) fn digest(path: &Path) -> Result<u64, LibraryError> {
     use std::hash::Hasher;
     use std::io::Read;
     let unreadable = |e: std::io::Error| LibraryError::Read {
@@ -164,6 +165,21 @@ fn digest(path: &Path) -> Result<u64, LibraryError> {
             Err(e) => return Err(unreadable(e)),
         }
     }
+}
+
+/// A fresh directory of a random name (mode 0700) for the copies of the
+/// libraries: no other user can take its place before the program starts.
+pub(crate) fn scratch() -> Result<tempfile::TempDir, ReloadError> {
+    tempfile::Builder::new()
+        .prefix(&format!("evoflow-{}-", std::process::id()))
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .map_err(|e| {
+            ReloadError::Start(StartError::Scratch {
+                dir: std::env::temp_dir(),
+                error: e.into(),
+            })
+        })
 }
 
 /// Where the code of instances came from before a reload: `None` for an
@@ -200,7 +216,17 @@ impl Builds {
         self.mapped.0 += 1;
         self.mapped.1 += mapped.size;
         let baseline = self.loaded.first().map(|l| l.deps);
-        let (lib, graph) = open(mapped, host, baseline)?;
+        let (lib, built) = open(mapped, host, baseline)?;
+        let graph = match built {
+            Built::Graph(graph) => *graph,
+            #[cfg(feature = "machines")]
+            Built::Program { .. } => {
+                return Err(LibraryError::Exports {
+                    path: path.to_owned(),
+                    program: true,
+                })
+            }
+        };
         let lib = Arc::new(lib);
         self.loaded.push(lib.clone());
         Ok((lib, graph))
@@ -253,18 +279,7 @@ impl App {
     /// Loads the library at `library`, builds its graph and starts it.
     pub fn start(library: impl AsRef<Path>) -> Result<App, ReloadError> {
         let library = library.as_ref().to_owned();
-        // A fresh directory of a random name (mode 0700): no other user
-        // can take its place before the program starts.
-        let scratch = tempfile::Builder::new()
-            .prefix(&format!("evoflow-{}-", std::process::id()))
-            .permissions(std::fs::Permissions::from_mode(0o700))
-            .tempdir()
-            .map_err(|e| {
-                ReloadError::Start(StartError::Scratch {
-                    dir: std::env::temp_dir(),
-                    error: e.into(),
-                })
-            })?;
+        let scratch = scratch()?;
         let host = BuildInfo::current();
         let mut builds = Builds {
             loaded: Vec::new(),

@@ -154,7 +154,7 @@ fn evo_meta(evo: &Evolution, name: &str) -> (&'static str, u32) {
 
 /// Names of the types of crate `krate` that a type name mentions, e.g.
 /// `Event` and `Tag` in `alloc::vec::Vec<app::Event<app::Tag>>` for `app`.
-fn own_types<'a>(type_name: &'a str, krate: &'a str) -> impl Iterator<Item = &'a str> {
+pub(crate) fn own_types<'a>(type_name: &'a str, krate: &'a str) -> impl Iterator<Item = &'a str> {
     type_name
         .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
         .filter(move |path| path.split("::").next() == Some(krate))

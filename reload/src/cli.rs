@@ -3,7 +3,7 @@
 //! control socket. A host's `main` is one call: [`main`].
 
 use crate::app::App;
-use crate::control::{request, ControlSocket};
+use crate::control::{request, ControlSocket, Controlled};
 use clap::{Parser, Subcommand};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -36,6 +36,25 @@ enum Command {
         /// that panics in that time is rolled back by itself.
         #[arg(long, value_parser = humantime::parse_duration)]
         watch: Option<Duration>,
+        /// Run this machine's part of a graph over several machines (a
+        /// library whose `graph!` has `machines = { .. }`). A reload then
+        /// updates every machine at once.
+        #[cfg(feature = "machines")]
+        #[arg(long, requires = "etcd")]
+        machine: Option<String>,
+        /// etcd endpoints, comma-separated (e.g. `http://10.0.0.1:2379`).
+        #[cfg(feature = "machines")]
+        #[arg(long, value_delimiter = ',', requires = "machine")]
+        etcd: Vec<String>,
+        /// Where this machine listens for the arcs from the others.
+        #[cfg(feature = "machines")]
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        /// The address the other machines reach this one at, if not
+        /// `--listen`'s.
+        #[cfg(feature = "machines")]
+        #[arg(long)]
+        advertise: Option<std::net::SocketAddr>,
     },
     /// Makes the running program load its library again (or `--library`)
     /// and apply what changed; prints the outcome.
@@ -72,8 +91,24 @@ pub fn main(library: &str) -> ExitCode {
             library: path,
             socket,
             watch,
-        } => socket_or_default(socket, library)
-            .and_then(|s| run(&path.unwrap_or_else(|| default_library(library)), &s, watch)),
+            #[cfg(feature = "machines")]
+            machine,
+            #[cfg(feature = "machines")]
+            etcd,
+            #[cfg(feature = "machines")]
+            listen,
+            #[cfg(feature = "machines")]
+            advertise,
+        } => socket_or_default(socket, library).and_then(|s| {
+            let path = path.unwrap_or_else(|| default_library(library));
+            #[cfg(feature = "machines")]
+            if let Some(machine) = machine {
+                let mut config = evoflow_machines::MachineConfig::new(etcd, listen);
+                config.advertise = advertise;
+                return run_machine(&path, &machine, &config, &s, watch);
+            }
+            run(&path, &s, watch)
+        }),
         Command::Reload {
             library: path,
             socket,
@@ -113,10 +148,56 @@ fn ask(socket: &Path, req: &str) -> Result<(), String> {
 
 fn run(library: &Path, socket: &Path, watch: Option<Duration>) -> Result<(), String> {
     // Registered first: a SIGHUP during start-up waits instead of killing.
-    let mut signals = Signals::new([SIGHUP, SIGINT, SIGTERM]).map_err(|e| e.to_string())?;
+    let signals = Signals::new([SIGHUP, SIGINT, SIGTERM]).map_err(|e| e.to_string())?;
     let mut app = App::start(library).map_err(|e| e.to_string())?;
     app.watch_reloads(watch);
-    let app = Arc::new(app);
+    let app = serve(
+        Arc::new(app),
+        socket,
+        signals,
+        |app| app.running().stop(),
+        |app| app.running().is_finished(),
+    )?;
+    app.join().map(drop).map_err(|e| e.to_string())
+}
+
+#[cfg(feature = "machines")]
+fn run_machine(
+    library: &Path,
+    machine: &str,
+    config: &evoflow_machines::MachineConfig,
+    socket: &Path,
+    watch: Option<Duration>,
+) -> Result<(), String> {
+    if watch.is_some() {
+        return Err("`--watch` is not available across machines yet; run without it".into());
+    }
+    let signals = Signals::new([SIGHUP, SIGINT, SIGTERM]).map_err(|e| e.to_string())?;
+    let app = crate::MachineApp::start(library, machine, config).map_err(|e| e.to_string())?;
+    let app = serve(
+        Arc::new(app),
+        socket,
+        signals,
+        |app| {
+            if let Err(e) = app.stop() {
+                tracing::warn!("could not tell the other machines to stop: {e}");
+            }
+        },
+        |app| app.running().is_finished(),
+    )?;
+    app.join().map(drop).map_err(|e| e.to_string())
+}
+
+/// Serves `app` on the control socket and the signals (SIGHUP reloads;
+/// SIGINT and SIGTERM `stop` it) until it has `finished`; then gives it
+/// back to be joined.
+fn serve<A: Controlled>(
+    app: Arc<A>,
+    socket: &Path,
+    mut signals: Signals,
+    stop: fn(&A),
+    finished: fn(&A) -> bool,
+) -> Result<A, String> {
     let control = ControlSocket::serve(app.clone(), socket)
         .map_err(|e| format!("cannot listen on `{}`: {e}", socket.display()))?;
     let signals_handle = signals.handle();
@@ -128,7 +209,7 @@ fn run(library: &Path, socket: &Path, watch: Option<Duration>) -> Result<(), Str
                 let _ = on_signal.reload(None, None);
             } else {
                 tracing::info!("stopping: sources end, then the graph drains");
-                on_signal.running().stop();
+                stop(&on_signal);
             }
         }
     });
@@ -139,14 +220,13 @@ fn run(library: &Path, socket: &Path, watch: Option<Duration>) -> Result<(), Str
         std::env::args().next().unwrap_or_default(),
         socket.display()
     );
-    while !app.running().is_finished() {
+    while !finished(&app) {
         std::thread::sleep(Duration::from_millis(20));
     }
     drop(control);
     signals_handle.close();
     let _ = signal_thread.join();
-    let app = Arc::into_inner(app).expect("the control and signal threads have ended");
-    app.join().map(drop).map_err(|e| e.to_string())
+    Ok(Arc::into_inner(app).expect("the control and signal threads have ended"))
 }
 
 fn default_library(name: &str) -> PathBuf {

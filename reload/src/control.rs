@@ -41,7 +41,7 @@ pub struct ControlSocket {
 impl ControlSocket {
     /// Listens on `path` (mode 0600; connections from other users are
     /// refused too) and serves `app` on a thread of its own.
-    pub fn serve(app: Arc<App>, path: &Path) -> io::Result<ControlSocket> {
+    pub fn serve(app: Arc<dyn Controlled>, path: &Path) -> io::Result<ControlSocket> {
         clear_stale(path)?;
         let listener = UnixListener::bind(path)?;
         // Connections in the moment before this are refused by the peer
@@ -70,7 +70,7 @@ impl ControlSocket {
                             let served = std::thread::Builder::new()
                                 .name("evoflow-control-client".into())
                                 .spawn(move || {
-                                    if let Err(e) = handle(&app, s) {
+                                    if let Err(e) = handle(app.as_ref(), s) {
                                         tracing::warn!("control connection failed: {e}");
                                     }
                                 });
@@ -135,7 +135,45 @@ fn clear_stale(path: &Path) -> io::Result<()> {
     std::fs::remove_file(path)
 }
 
-fn handle(app: &App, stream: UnixStream) -> io::Result<()> {
+/// What the control socket asks of a running program.
+pub trait Controlled: Send + Sync + 'static {
+    /// Reloads `library` (or the start library), watched for `watch`;
+    /// the report, or why not.
+    fn reload(&self, library: Option<&Path>, watch: Option<Duration>) -> Result<String, String>;
+    /// What runs, for people.
+    fn status(&self) -> String;
+}
+
+impl Controlled for App {
+    fn reload(&self, library: Option<&Path>, watch: Option<Duration>) -> Result<String, String> {
+        App::reload(self, library, watch)
+            .map(|r| r.to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    fn status(&self) -> String {
+        App::status(self)
+    }
+}
+
+#[cfg(feature = "machines")]
+impl Controlled for crate::MachineApp {
+    fn reload(&self, library: Option<&Path>, watch: Option<Duration>) -> Result<String, String> {
+        if watch.is_some() {
+            return Err(
+                "reload refused, nothing changed: watching a reload is not available across machines yet; reload without `--watch`"
+                    .into(),
+            );
+        }
+        crate::MachineApp::reload(self, library).map_err(|e| e.to_string())
+    }
+
+    fn status(&self) -> String {
+        crate::MachineApp::status(self)
+    }
+}
+
+fn handle(app: &dyn Controlled, stream: UnixStream) -> io::Result<()> {
     // A client that connects and says nothing must not block the others.
     stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
     let mut out = stream.try_clone()?;
@@ -152,8 +190,8 @@ fn handle(app: &App, stream: UnixStream) -> io::Result<()> {
     let (ok, text) = match line.split_once(' ').unwrap_or((line, "")) {
         ("reload", rest) => match reload_args(rest) {
             Ok((watch, path)) => match app.reload(path, watch) {
-                Ok(report) => (true, report.to_string()),
-                Err(e) => (false, e.to_string()),
+                Ok(report) => (true, report),
+                Err(e) => (false, e),
             },
             Err(why) => (false, why),
         },

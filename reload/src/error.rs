@@ -29,7 +29,133 @@ pub enum ReloadError {
     /// The reload itself panicked (a bug in evoflow); nothing changed. The
     /// panic's message.
     Internal(String),
+    /// A reload of a graph over several machines was refused or failed.
+    #[cfg(feature = "machines")]
+    Machines(AcrossMachines),
 }
+
+/// Why a reload of a graph over several machines did not happen (every
+/// machine keeps its versions), or failed after its commit.
+#[cfg(feature = "machines")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AcrossMachines {
+    /// The new build adds or removes instances on a machine (or moves one
+    /// between machines): a reload across machines replaces components;
+    /// the instances and the arcs between machines are fixed while the
+    /// program runs.
+    Instances {
+        /// The machine.
+        machine: String,
+        /// Instances only the new build has there.
+        added: Vec<String>,
+        /// Instances only the running part has.
+        removed: Vec<String>,
+    },
+    /// The new build's arcs between this machine and the others differ
+    /// from the running ones.
+    Arcs {
+        /// The machine.
+        machine: String,
+        /// The running arcs (`a.out -> b.inp`).
+        running: Vec<String>,
+        /// The new build's.
+        new: Vec<String>,
+    },
+    /// The definition of a packet type an arc between machines carries
+    /// changed: its ends were typed by the build the program started with.
+    PacketType {
+        /// The arc.
+        arc: String,
+        /// The type whose definition changed.
+        ty: String,
+    },
+    /// The file on this machine is not the build the request names.
+    OtherBuild {
+        /// The library path.
+        path: PathBuf,
+        /// Digest the request names.
+        asked: u64,
+        /// Digest of the file here.
+        found: u64,
+    },
+    /// This machine's part of the new build changes other instances than
+    /// the request names (the machines see different files or versions).
+    Disagree {
+        /// The machine.
+        machine: String,
+        /// Instances the request replaces here.
+        asked: Vec<String>,
+        /// Instances the build here changes.
+        changes: Vec<String>,
+    },
+    /// The library path cannot be named in a request (a tab or a line
+    /// break in it).
+    Path(PathBuf),
+    /// A machine refused, failed or was lost before the decision: every
+    /// machine keeps its versions. The machines' reasons.
+    Refused(String),
+    /// The update committed, then did not finish everywhere.
+    AfterCommit(String),
+}
+
+#[cfg(feature = "machines")]
+impl fmt::Display for AcrossMachines {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const FIXED: &str = "a reload across machines replaces components; instances and the arcs between machines are fixed while the program runs: restart every machine to change them";
+        match self {
+            AcrossMachines::Instances {
+                machine,
+                added,
+                removed,
+            } => write!(
+                f,
+                "the new build adds [{}] and removes [{}] on machine `{machine}`; {FIXED}",
+                added.join(", "),
+                removed.join(", ")
+            ),
+            AcrossMachines::Arcs {
+                machine,
+                running,
+                new,
+            } => write!(
+                f,
+                "the new build's arcs between machine `{machine}` and the others are [{}], the running ones [{}]; {FIXED}",
+                new.join(", "),
+                running.join(", ")
+            ),
+            AcrossMachines::PacketType { arc, ty } => write!(
+                f,
+                "the definition of `{ty}`, which arc `{arc}` carries between machines, changed: the arc's ends encode it as the build the program started with; keep the type (add a new one for new fields) or restart every machine"
+            ),
+            AcrossMachines::OtherBuild { path, asked, found } => write!(
+                f,
+                "`{}` on this machine is another build ({found:016x}) than the one the reload names ({asked:016x}): put the same build on every machine first",
+                path.display()
+            ),
+            AcrossMachines::Disagree {
+                machine,
+                asked,
+                changes,
+            } => write!(
+                f,
+                "on machine `{machine}` the new build changes [{}] but the reload replaces [{}] there: do all machines run the same build?",
+                changes.join(", "),
+                asked.join(", ")
+            ),
+            AcrossMachines::Path(path) => write!(
+                f,
+                "the library path `{}` has a tab or a line break, which a request across machines cannot carry: rename it",
+                path.display()
+            ),
+            AcrossMachines::Refused(why) => f.write_str(why),
+            AcrossMachines::AfterCommit(why) => f.write_str(why),
+        }
+    }
+}
+
+#[cfg(feature = "machines")]
+impl std::error::Error for AcrossMachines {}
 
 impl fmt::Display for ReloadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -46,6 +172,12 @@ impl fmt::Display for ReloadError {
                 write!(f, "reload applied, then failed: {e}")
             }
             ReloadError::Update(e) => write!(f, "reload not applied: {e}"),
+            #[cfg(feature = "machines")]
+            ReloadError::Machines(e @ AcrossMachines::AfterCommit(_)) => {
+                write!(f, "reload applied on every machine, then failed: {e}")
+            }
+            #[cfg(feature = "machines")]
+            ReloadError::Machines(e) => write!(f, "{REFUSED} on any machine: {e}"),
         }
     }
 }
@@ -59,6 +191,8 @@ impl std::error::Error for ReloadError {
             ReloadError::Evolution(e) => Some(e),
             ReloadError::Update(e) => Some(e.as_ref()),
             ReloadError::Internal(_) => None,
+            #[cfg(feature = "machines")]
+            ReloadError::Machines(e) => Some(e),
         }
     }
 }
@@ -197,6 +331,14 @@ pub enum LibraryError {
         /// Why not.
         why: CannotLoad,
     },
+    /// The library's graph function makes a graph over several machines
+    /// where one on one machine is run, or the other way round.
+    Exports {
+        /// The library path.
+        path: PathBuf,
+        /// It makes a program over machines (else a one-machine graph).
+        program: bool,
+    },
     /// The system's loader refused the file. Its text (`libloading`'s
     /// error can be neither cloned nor compared).
     NotLoadable {
@@ -247,6 +389,22 @@ impl fmt::Display for LibraryError {
                     path.display()
                 )
             }
+            LibraryError::Exports {
+                path,
+                program: true,
+            } => write!(
+                f,
+                "`{}` builds a graph over several machines (`machines = {{ .. }}` in `graph!`): run it on each machine with `run --machine NAME --etcd URL`",
+                path.display()
+            ),
+            LibraryError::Exports {
+                path,
+                program: false,
+            } => write!(
+                f,
+                "`{}` builds a graph on one machine: run it without `--machine`, or give its `graph!` `machines = {{ .. }}` and `#[machine(..)]` placements",
+                path.display()
+            ),
             LibraryError::OtherCrate {
                 path,
                 library,
@@ -267,6 +425,7 @@ impl std::error::Error for LibraryError {
             LibraryError::NotEvoflow { why, .. } => Some(why),
             LibraryError::CannotLoad { why, .. } => Some(why),
             LibraryError::NotAFile { .. }
+            | LibraryError::Exports { .. }
             | LibraryError::NotLoadable { .. }
             | LibraryError::OtherCrate { .. } => None,
         }

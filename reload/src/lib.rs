@@ -60,13 +60,19 @@ pub mod cli;
 mod control;
 mod error;
 mod loader;
+#[cfg(feature = "machines")]
+mod machines;
 
 pub use app::{App, ReloadReport};
-pub use control::{request, ControlSocket};
+pub use control::{request, ControlSocket, Controlled};
+#[cfg(feature = "machines")]
+pub use error::AcrossMachines;
 pub use error::{
     BuildField, CannotLoad, Incompatibility, IoError, LibraryError, NotEvoflow, ObjectKind,
     ReloadError, StartError, TypeChange,
 };
+#[cfg(feature = "machines")]
+pub use machines::MachineApp;
 
 /// Used by the code `evoflow::library!` generates. Not a public API.
 #[doc(hidden)]

@@ -5,10 +5,9 @@
 //! once any of its code has run, its statics and destructors may be
 //! referenced anywhere.
 
-use crate::__library::{HostContext, Library};
+use crate::__library::{Built, HostContext, Library};
 use crate::build_info::BuildInfo;
 use crate::error::{CannotLoad, IoError, LibraryError, NotEvoflow, ObjectKind as Kind};
-use evoflow_runtime::Graph;
 use object::{Object, ObjectKind, ObjectSection, ObjectSymbol};
 use std::ffi::{c_char, CStr};
 use std::fs::OpenOptions;
@@ -163,7 +162,7 @@ pub(crate) fn open(
     mapped: Mapped,
     host: &BuildInfo,
     baseline: Option<u64>,
-) -> Result<(Loaded, Graph), LibraryError> {
+) -> Result<(Loaded, Built), LibraryError> {
     let path = || mapped.path.clone();
     let not_evoflow = |why| LibraryError::NotEvoflow { path: path(), why };
     let cannot_load = |why| LibraryError::CannotLoad { path: path(), why };
@@ -207,7 +206,7 @@ pub(crate) fn open(
             types: exported.types,
             deps,
         },
-        exported.graph,
+        exported.built,
     ))
 }
 

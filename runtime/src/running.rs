@@ -750,6 +750,12 @@ impl Updater {
     pub fn instances(&self) -> Vec<InstanceStatus> {
         self.control.instances()
     }
+
+    /// How the running graph would become `target` (as
+    /// [`Running::evolution`]).
+    pub fn evolution(&self, target: Graph) -> Result<Evolution, EvolutionError> {
+        self.control.evolution(target.into_parts())
+    }
 }
 
 /// Stops or halts a running graph from another thread

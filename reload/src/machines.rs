@@ -1,0 +1,498 @@
+//! A graph over several machines whose components live in a library. Each
+//! machine's host loads the library and runs its part
+//! ([`MachineApp::start`]). A reload asked on any machine loads the
+//! rebuilt library there, finds the instances whose component or version
+//! changed on every machine, and replaces them all as one update spanning
+//! the machines: markers cross machines in-band, the decision is one etcd
+//! transaction. Every machine loads and checks the same build itself and
+//! votes; one that refuses it (another file, another change, a check that
+//! fails) aborts the update everywhere, and every machine keeps running
+//! its old code.
+//!
+//! What a reload across machines changes: components (new versions, state
+//! migrated as on one machine) and, within a machine, the queues of arcs
+//! whose packet type's definition changed. Instances, their machines and
+//! the arcs between machines stay as the program started: those arcs'
+//! ends were typed by the first build (their encoding), so a build that
+//! changes them, or the definition of a type they carry, is refused with
+//! the reason.
+
+use crate::__library::{Again, Built};
+use crate::app::{digest, scratch};
+use crate::build_info::BuildInfo;
+use crate::check::{check, own_types, CodeOf};
+use crate::error::{AcrossMachines, CannotLoad, LibraryError, ReloadError, StartError};
+use crate::loader::{map, open, Loaded};
+use evoflow_machines::{MachineConfig, MachineError, MachineRun, Spanning};
+use evoflow_runtime::{Fate, Report, Running, Update, Updater};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// This machine's part of a graph over several machines, loaded from a
+/// component library and updatable, on every machine at once, from
+/// rebuilt copies of it.
+pub struct MachineApp {
+    run: MachineRun,
+    library: PathBuf,
+    shared: Arc<Shared>,
+}
+
+/// What the reloads asked here and the parts built for updates asked
+/// anywhere (on the machine's update thread) share.
+struct Shared {
+    me: String,
+    host: BuildInfo,
+    /// The private directory of the library copies.
+    scratch: tempfile::TempDir,
+    builds: Mutex<Builds>,
+}
+
+struct Builds {
+    /// The library the program started with: it typed every arc between
+    /// machines, whose ends stay for the program's life.
+    first: Arc<Loaded>,
+    /// Every library loaded, by the digest of its file: a reload asked on
+    /// this machine and its part of the update load a build once.
+    loaded: HashMap<u64, (Arc<Loaded>, Arc<Again>)>,
+    /// Load attempts so far (each gets its own copy of the file).
+    attempts: usize,
+    /// Libraries mapped (never unmapped) and their size.
+    mapped: (usize, u64),
+    /// The library whose code runs each instance of this machine.
+    code_of: CodeOf,
+    /// The replacements of the last part built here, recorded in
+    /// `code_of` once they are seen installed (the decision is taken
+    /// elsewhere: an aborted part leaves the versions as they were).
+    pending: Vec<(String, Arc<Loaded>, &'static str, u32)>,
+}
+
+impl Builds {
+    fn settle(&mut self, part: &Updater) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let now = part.instances();
+        for (name, lib, component, version) in self.pending.drain(..) {
+            if now
+                .iter()
+                .any(|i| i.name == name && i.component == component && i.version == version)
+            {
+                self.code_of.insert(name, lib);
+            }
+        }
+    }
+}
+
+/// The name of a library in a request: its digest and path.
+fn with(digest: u64, path: &Path) -> Result<String, AcrossMachines> {
+    let text = path.display().to_string();
+    if text.contains(['\t', '\n']) {
+        return Err(AcrossMachines::Path(path.to_owned()));
+    }
+    Ok(format!("{digest:016x}:{text}"))
+}
+
+fn parse_with(with: &str) -> Option<(u64, PathBuf)> {
+    let (digest, path) = with.split_once(':')?;
+    Some((u64::from_str_radix(digest, 16).ok()?, PathBuf::from(path)))
+}
+
+fn refused(e: MachineError) -> ReloadError {
+    match e {
+        MachineError::SpanningUnfinished { .. } => {
+            ReloadError::Machines(AcrossMachines::AfterCommit(e.to_string()))
+        }
+        e => ReloadError::Machines(AcrossMachines::Refused(e.to_string())),
+    }
+}
+
+impl Shared {
+    /// The library at `path`, whose file has digest `digest`, loaded once.
+    fn library(
+        &self,
+        builds: &mut Builds,
+        path: &Path,
+        digest: u64,
+    ) -> Result<(Arc<Loaded>, Arc<Again>), ReloadError> {
+        if let Some(loaded) = builds.loaded.get(&digest) {
+            return Ok(loaded.clone());
+        }
+        let serial = builds.attempts;
+        builds.attempts += 1;
+        let mapped = map(path, self.scratch.path(), serial)?;
+        builds.mapped.0 += 1;
+        builds.mapped.1 += mapped.size;
+        let (lib, built) = open(mapped, &self.host, Some(builds.first.deps))?;
+        let again = match built {
+            Built::Program { again, .. } => Arc::new(again),
+            Built::Graph(_) => {
+                return Err(ReloadError::Library(LibraryError::Exports {
+                    path: path.to_owned(),
+                    program: false,
+                }))
+            }
+        };
+        if lib.crate_name != builds.first.crate_name {
+            return Err(ReloadError::Library(LibraryError::OtherCrate {
+                path: path.to_owned(),
+                library: lib.crate_name.to_owned(),
+                running: builds.first.crate_name.to_owned(),
+            }));
+        }
+        let lib = Arc::new(lib);
+        builds.loaded.insert(digest, (lib.clone(), again.clone()));
+        Ok((lib, again))
+    }
+
+    /// This machine's part of a reload spanning machines: the request's
+    /// replacements name the build (`with`); this machine loads it, checks
+    /// that its part changes exactly the instances the request replaces
+    /// here and nothing a reload across machines cannot change, and
+    /// returns the update of its part.
+    fn part(&self, running: &Updater, replace: &[(String, String)]) -> Result<Update, ReloadError> {
+        let withs: BTreeSet<&str> = replace.iter().map(|(_, w)| w.as_str()).collect();
+        let mut withs = withs.into_iter();
+        let (Some(with), None) = (withs.next(), withs.next()) else {
+            return Err(ReloadError::Machines(AcrossMachines::Refused(
+                "a reload names exactly one build; this request names none or several".into(),
+            )));
+        };
+        let Some((asked, path)) = parse_with(with) else {
+            return Err(ReloadError::Machines(AcrossMachines::Refused(format!(
+                "`{with}` does not name a build (digest:path)"
+            ))));
+        };
+        let found = digest(&path)?;
+        if found != asked {
+            return Err(ReloadError::Machines(AcrossMachines::OtherBuild {
+                path,
+                asked,
+                found,
+            }));
+        }
+        let mut builds = self.builds.lock().unwrap_or_else(|e| e.into_inner());
+        builds.settle(running);
+        let (lib, again) = self.library(&mut builds, &path, asked)?;
+        let program =
+            again()
+                .map_err(CannotLoad::GraphPanicked)
+                .map_err(|why| LibraryError::CannotLoad {
+                    path: path.clone(),
+                    why,
+                })?;
+        let part = program
+            .describe(&self.me)
+            .map_err(|e| ReloadError::Start(StartError::Run(e.to_string())))?;
+        let mut running_cut: Vec<(String, bool)> = running
+            .schedule()
+            .remote
+            .into_iter()
+            .map(|r| (r.label, r.incoming))
+            .collect();
+        let mut new_cut: Vec<(String, bool)> = part
+            .cut
+            .iter()
+            .map(|c| (c.label.clone(), !c.outgoing))
+            .collect();
+        running_cut.sort();
+        new_cut.sort();
+        if running_cut != new_cut {
+            let names = |c: Vec<(String, bool)>| c.into_iter().map(|(l, _)| l).collect();
+            return Err(ReloadError::Machines(AcrossMachines::Arcs {
+                machine: self.me.clone(),
+                running: names(running_cut),
+                new: names(new_cut),
+            }));
+        }
+        for cut in &part.cut {
+            if let Some(ty) = own_types(cut.packet, lib.crate_name)
+                .find(|ty| builds.first.type_hash(ty) != lib.type_hash(ty))
+            {
+                return Err(ReloadError::Machines(AcrossMachines::PacketType {
+                    arc: cut.label.clone(),
+                    ty: ty.to_owned(),
+                }));
+            }
+        }
+        let before = running.schedule().arcs;
+        let evolution = running.evolution(part.graph)?;
+        let names = |fate: fn(&Fate) -> bool| -> Vec<String> {
+            evolution
+                .instances
+                .iter()
+                .filter(|i| fate(&i.fate))
+                .map(|i| i.name.clone())
+                .collect()
+        };
+        let (added, removed) = (
+            names(|f| *f == Fate::Inserted),
+            names(|f| *f == Fate::Removed),
+        );
+        if !added.is_empty() || !removed.is_empty() {
+            return Err(ReloadError::Machines(AcrossMachines::Instances {
+                machine: self.me.clone(),
+                added,
+                removed,
+            }));
+        }
+        let changes = names(|f| matches!(f, Fate::Replaced { .. }));
+        let mine: BTreeSet<String> = running.instances().into_iter().map(|i| i.name).collect();
+        let mut asked: Vec<String> = replace
+            .iter()
+            .filter(|(i, _)| mine.contains(i))
+            .map(|(i, _)| i.clone())
+            .collect();
+        asked.sort();
+        let mut sorted = changes.clone();
+        sorted.sort();
+        if asked != sorted {
+            return Err(ReloadError::Machines(AcrossMachines::Disagree {
+                machine: self.me.clone(),
+                asked,
+                changes: sorted,
+            }));
+        }
+        let renewed = check(&evolution, &builds.code_of, &lib, &before)?;
+        builds.pending = evolution
+            .instances
+            .iter()
+            .filter(|i| changes.contains(&i.name))
+            .filter_map(|i| Some((i.name.clone(), lib.clone(), i.after?.name, i.after?.version)))
+            .collect();
+        let mut update = evolution.into_update();
+        for (from, to, capacity) in renewed {
+            tracing::info!(
+                "arc `{from} -> {to}` gets a new queue: the definition of its packet type changed"
+            );
+            update = update
+                .disconnect(&from, &to)
+                .connect_with_capacity(&from, &to, capacity);
+        }
+        Ok(update)
+    }
+}
+
+impl MachineApp {
+    /// Loads the library at `library`, whose graph function makes a
+    /// program over several machines, and runs its part on `machine`:
+    /// joins the graph in etcd (its build is this host and this library:
+    /// a machine with another is refused), waits for every machine and
+    /// starts.
+    pub fn start(
+        library: impl AsRef<Path>,
+        machine: &str,
+        config: &MachineConfig,
+    ) -> Result<MachineApp, ReloadError> {
+        let library = library.as_ref().to_owned();
+        let start = |e: LibraryError| ReloadError::Start(StartError::Library(e));
+        let scratch = scratch()?;
+        let host = BuildInfo::current();
+        let lib_digest = digest(&library).map_err(start)?;
+        let mapped = map(&library, scratch.path(), 0).map_err(start)?;
+        let size = mapped.size;
+        let (lib, built) = open(mapped, &host, None).map_err(start)?;
+        let (program, again) = match built {
+            Built::Program { first, again } => (first, Arc::new(again)),
+            Built::Graph(_) => {
+                return Err(start(LibraryError::Exports {
+                    path: library,
+                    program: false,
+                }))
+            }
+        };
+        let lib = Arc::new(lib);
+        let shared = Arc::new(Shared {
+            me: machine.to_owned(),
+            host,
+            scratch,
+            builds: Mutex::new(Builds {
+                first: lib.clone(),
+                loaded: HashMap::from([(lib_digest, (lib.clone(), again))]),
+                attempts: 1,
+                mapped: (1, size),
+                code_of: CodeOf::new(),
+                pending: Vec::new(),
+            }),
+        });
+        let mut config = config.clone();
+        if config.build.is_none() {
+            let exe = std::env::current_exe()
+                .map_err(|e| {
+                    start(LibraryError::Read {
+                        path: PathBuf::from("/proc/self/exe"),
+                        error: e.into(),
+                    })
+                })
+                .and_then(|exe| digest(&exe).map_err(start))?;
+            config.build = Some(format!("host {exe:016x}, library {lib_digest:016x}"));
+        }
+        let parts = shared.clone();
+        let run = program
+            .part_updates(move |running, replace| {
+                parts.part(running, replace).map_err(|e| e.to_string())
+            })
+            .run_on(machine, &config)
+            .map_err(|e| ReloadError::Start(StartError::Run(e.to_string())))?;
+        shared
+            .builds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .code_of = run
+            .running()
+            .instances()
+            .into_iter()
+            .map(|i| (i.name, lib.clone()))
+            .collect();
+        tracing::info!(
+            library = %library.display(),
+            "machine `{machine}` started its part of graph `{}`",
+            run.running().schedule().name
+        );
+        Ok(MachineApp {
+            run,
+            library,
+            shared,
+        })
+    }
+
+    /// This machine's running part.
+    pub fn running(&self) -> &Running {
+        self.run.running()
+    }
+
+    /// The library path reloads use unless given another.
+    pub fn library(&self) -> &Path {
+        &self.library
+    }
+
+    /// Loads `library` (or the start library's path again) here, finds
+    /// what changed on every machine and replaces it everywhere as one
+    /// update; says what it did. Every machine must have the same build
+    /// at that path.
+    pub fn reload(&self, library: Option<&Path>) -> Result<String, ReloadError> {
+        let start = Instant::now();
+        let path = library.unwrap_or(&self.library);
+        let outcome = self.apply(path, start);
+        match &outcome {
+            Ok(report) => tracing::info!("{report}"),
+            Err(e) => tracing::warn!("{e}"),
+        }
+        outcome
+    }
+
+    fn apply(&self, path: &Path, start: Instant) -> Result<String, ReloadError> {
+        let digest = digest(path)?;
+        let with = with(digest, path).map_err(ReloadError::Machines)?;
+        let again = {
+            let mut builds = self.shared.builds.lock().unwrap_or_else(|e| e.into_inner());
+            builds.settle(&self.run.running().updater());
+            self.shared.library(&mut builds, path, digest)?.1
+        };
+        let status = self.run.status().map_err(refused)?;
+        let mut replace = Vec::new();
+        for machine in &status.0 {
+            let program = again().map_err(|panic| {
+                ReloadError::Library(LibraryError::CannotLoad {
+                    path: path.to_owned(),
+                    why: CannotLoad::GraphPanicked(panic),
+                })
+            })?;
+            let part = program
+                .describe(&machine.machine)
+                .map_err(|e| ReloadError::Start(StartError::Run(e.to_string())))?;
+            let new: BTreeMap<String, (&str, u32)> = part
+                .graph
+                .schedule()
+                .sections
+                .into_iter()
+                .flatten()
+                .map(|i| (i.name, (i.component, i.version)))
+                .collect();
+            let running: BTreeMap<&str, (&str, u32)> = machine
+                .instances
+                .iter()
+                .map(|i| (i.name.as_str(), (i.component.as_str(), i.version)))
+                .collect();
+            let added: Vec<String> = new
+                .keys()
+                .filter(|n| !running.contains_key(n.as_str()))
+                .cloned()
+                .collect();
+            let removed: Vec<String> = running
+                .keys()
+                .filter(|n| !new.contains_key(**n))
+                .map(|n| n.to_string())
+                .collect();
+            if !added.is_empty() || !removed.is_empty() {
+                return Err(ReloadError::Machines(AcrossMachines::Instances {
+                    machine: machine.machine.clone(),
+                    added,
+                    removed,
+                }));
+            }
+            replace.extend(
+                new.iter()
+                    .filter(|(n, now)| running.get(n.as_str()) != Some(now))
+                    .map(|(n, _)| n.clone()),
+            );
+        }
+        if replace.is_empty() {
+            return Ok(format!(
+                "reloaded `{}` in {:.2?}: nothing changed (same components and versions on every machine)",
+                path.display(),
+                start.elapsed()
+            ));
+        }
+        let spanning = replace
+            .iter()
+            .fold(Spanning::new(), |s, instance| s.replace(instance, &with));
+        let report = self.run.update_everywhere(spanning).map_err(refused)?;
+        let machines: Vec<String> = report
+            .machines
+            .iter()
+            .map(|(m, r)| format!("`{m}`: {r}"))
+            .collect();
+        Ok(format!(
+            "reloaded `{}` on every machine in {:.2?} (update #{}, replaced {}): {}",
+            path.display(),
+            start.elapsed(),
+            report.id,
+            replace.join(", "),
+            machines.join("; ")
+        ))
+    }
+
+    /// Every machine with its instances and versions, and the libraries
+    /// this machine has loaded.
+    pub fn status(&self) -> String {
+        let (loaded, mapped) = {
+            let mut builds = self.shared.builds.lock().unwrap_or_else(|e| e.into_inner());
+            builds.settle(&self.run.running().updater());
+            (builds.loaded.len(), builds.mapped)
+        };
+        let graph = match self.run.status() {
+            Ok(status) => status.to_string(),
+            Err(e) => format!("(the other machines' status cannot be read: {e})\n"),
+        };
+        format!(
+            "graph `{}` on machine `{}`: {loaded} libraries loaded, {} mapped ({:.1} MiB)\n{graph}",
+            self.run.running().schedule().name,
+            self.shared.me,
+            mapped.0,
+            mapped.1 as f64 / (1 << 20) as f64,
+        )
+    }
+
+    /// Stops the graph on every machine (see [`MachineRun::stop`]).
+    pub fn stop(&self) -> Result<(), MachineError> {
+        self.run.stop()
+    }
+
+    /// Waits for this part to finish and leaves the graph (see
+    /// [`MachineRun::join`]).
+    pub fn join(self) -> Result<Report, MachineError> {
+        self.run.join()
+    }
+}
