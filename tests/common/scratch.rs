@@ -35,6 +35,14 @@ pub const WEBSERVER: Example = Example {
     library: "webserver_library",
 };
 
+/// `examples/machines`: a count over two machines.
+pub const MACHINES: Example = Example {
+    dir: "machines",
+    members: ["host", "components"],
+    host: "machines-host",
+    library: "machines_components",
+};
+
 /// The example's sources, copied to `target/<name>/ws`.
 pub struct Workspace {
     pub dir: PathBuf,
