@@ -99,6 +99,18 @@ fn parse_with(with: &str) -> Option<(u64, PathBuf)> {
     Some((u64::from_str_radix(digest, 16).ok()?, PathBuf::from(path)))
 }
 
+/// Why this machine refuses its part, without the "reload refused"
+/// its requester's error says already.
+fn reason(e: &ReloadError) -> String {
+    match e {
+        ReloadError::Library(e) => e.to_string(),
+        ReloadError::Incompatible(e) => e.to_string(),
+        ReloadError::Evolution(e) => e.to_string(),
+        ReloadError::Machines(e) => e.to_string(),
+        e => e.to_string(),
+    }
+}
+
 fn refused(e: MachineError) -> ReloadError {
     match e {
         MachineError::SpanningUnfinished { .. } => {
@@ -238,10 +250,14 @@ impl Shared {
             }));
         }
         let changes = names(|f| matches!(f, Fate::Replaced { .. }));
+        // An instance asked for that runs this build's version already (a
+        // reload asked on another machine at the same time applied it
+        // first) has nothing to do.
+        let kept: BTreeSet<String> = names(|f| *f == Fate::Kept).into_iter().collect();
         let mine: BTreeSet<String> = running.instances().into_iter().map(|i| i.name).collect();
         let mut asked: Vec<String> = replace
             .iter()
-            .filter(|(i, _)| mine.contains(i))
+            .filter(|(i, _)| mine.contains(i) && !kept.contains(i))
             .map(|(i, _)| i.clone())
             .collect();
         asked.sort();
@@ -331,7 +347,7 @@ impl MachineApp {
         let parts = shared.clone();
         let run = program
             .part_updates(move |running, replace| {
-                parts.part(running, replace).map_err(|e| e.to_string())
+                parts.part(running, replace).map_err(|e| reason(&e))
             })
             .run_on(machine, &config)
             .map_err(|e| ReloadError::Start(StartError::Run(e.to_string())))?;
@@ -455,7 +471,7 @@ impl MachineApp {
             .map(|(m, r)| format!("`{m}`: {r}"))
             .collect();
         Ok(format!(
-            "reloaded `{}` on every machine in {:.2?} (update #{}, replaced {}): {}",
+            "reloaded `{}` on every machine in {:.2?} (update #{}, new versions asked for {}): {}",
             path.display(),
             start.elapsed(),
             report.id,
