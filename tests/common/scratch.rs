@@ -35,12 +35,12 @@ pub const WEBSERVER: Example = Example {
     library: "webserver_library",
 };
 
-/// `examples/machines`: a count over two machines.
+/// `examples/machines_reload`: a count over two machines.
 pub const MACHINES: Example = Example {
-    dir: "machines",
+    dir: "machines_reload",
     members: ["host", "components"],
-    host: "machines-host",
-    library: "machines_components",
+    host: "machines-reload-host",
+    library: "machines_reload_components",
 };
 
 /// The example's sources, copied to `target/<name>/ws`.

@@ -3,5 +3,5 @@
 //! come from evoflow.
 
 fn main() -> std::process::ExitCode {
-    evoflow::reload::cli::main("machines_components")
+    evoflow::reload::cli::main("machines_reload_components")
 }
