@@ -10,9 +10,9 @@
 //! a build that changes the type crossing machines is refused on every
 //! machine while the old code keeps running.
 
+mod common;
 #[path = "../cluster/tests/support/etcd.rs"]
 mod etcd;
-mod common;
 
 use common::scratch::{Workspace, MACHINES};
 use etcd::Etcd;
@@ -37,7 +37,14 @@ impl Machine {
         let log = ws.dir.join(format!("{name}.log"));
         let socket = ws.dir.join(format!("{name}.sock"));
         let mut child = Command::new(ws.host())
-            .args(["run", "--machine", name, "--etcd", &etcd.endpoint, "--socket"])
+            .args([
+                "run",
+                "--machine",
+                name,
+                "--etcd",
+                &etcd.endpoint,
+                "--socket",
+            ])
             .arg(&socket)
             .arg("--library")
             .arg(ws.library())
@@ -172,7 +179,8 @@ fn rebuild_and_signal_updates_every_machine_in_one_update_and_refuses_what_canno
     read_until(&back, &mut all, |s| s.seq >= switched + 300);
     let status = text(&back.cli(&ws, &["status"]));
     assert!(
-        status.contains("numbers          Numbers v2") && status.contains("tally            Tally v2"),
+        status.contains("numbers          Numbers v2")
+            && status.contains("tally            Tally v2"),
         "{status}"
     );
 
@@ -242,7 +250,11 @@ fn rebuild_and_signal_updates_every_machine_in_one_update_and_refuses_what_canno
         assert_eq!(s.seq, i as u64, "packet {i} is {s:?}");
         assert_eq!(s.made_by == 1, s.tally == 1, "a mix of versions: {s:?}");
         if i > 0 {
-            assert!(s.made_by >= all[i - 1].made_by, "{:?} then {s:?}", all[i - 1]);
+            assert!(
+                s.made_by >= all[i - 1].made_by,
+                "{:?} then {s:?}",
+                all[i - 1]
+            );
         }
         sum += s.seq;
         assert_eq!(s.sum, sum, "{s:?}");

@@ -10,6 +10,13 @@
 //!   `evoflow::library!(graph)`;
 //! * a host binary whose `main` is `evoflow::reload::cli::main("crate_name")`.
 //!
+//! With the `machines` feature, the graph function may return a program
+//! over several machines (`graph!` with `machines = { .. }`): the host then
+//! runs one machine's part (`run --machine NAME --etcd URL`,
+//! `MachineApp`), and a reload asked on any machine replaces what
+//! changed on every machine as one update spanning them (see
+//! `machines.rs`).
+//!
 //! Both are built by one `cargo build`: Rust has no stable ABI, so the
 //! loader first checks (without running any of its code) that the file
 //! exports evoflow's entry point, then reads its build info through a C

@@ -512,3 +512,25 @@ impl MachineApp {
         self.run.join()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_names_a_build_by_digest_and_path() {
+        let path = Path::new("/opt/app/lib:x.so");
+        let named = with(0xfeed, path).unwrap();
+        assert_eq!(named, "000000000000feed:/opt/app/lib:x.so");
+        assert_eq!(parse_with(&named), Some((0xfeed, path.to_owned())));
+        assert_eq!(parse_with("not a build"), None);
+    }
+
+    #[test]
+    fn a_path_a_request_cannot_carry_is_refused_with_the_reason() {
+        let path = Path::new("/tmp/a\tb.so");
+        let refused = with(1, path).unwrap_err();
+        assert_eq!(refused, AcrossMachines::Path(path.to_owned()));
+        assert!(refused.to_string().contains("has a tab or a line break"));
+    }
+}
