@@ -208,13 +208,32 @@ fn rebuild_and_signal_updates_every_machine_in_one_update_and_refuses_what_canno
     let status = text(&front.cli(&ws, &["status"]));
     assert!(status.contains("Numbers v2"), "{status}");
 
-    // Two reloads of one build asked at once, on both machines: one
-    // applies it, the other finds nothing left to do; neither fails.
+    // A build whose constructor panics when a part is built again (as a
+    // reload does): refused, with the panic; both machines keep running.
     ws.restore("components/src/types.rs");
     ws.use_fixture("numbers_v2.rs", "components/src/numbers.rs");
     ws.edit("components/src/numbers.rs", "version = 2", "version = 3");
     ws.edit("components/src/numbers.rs", "from = 1", "from = 2");
     ws.edit("components/src/numbers.rs", "made_by: 2", "made_by: 3");
+    ws.edit(
+        "components/src/lib.rs",
+        "tally: tally::Tally;",
+        "tally: tally::Tally = {\n            assert!(evoflow::reload::first_load(), \"tally is built only once\");\n            tally::Tally::default()\n        };",
+    );
+    ws.build(false);
+    let refused = front.cli(&ws, &["reload"]);
+    let why = text(&refused);
+    assert!(!refused.status.success(), "{why}");
+    assert!(
+        why.contains("the new build's part on machine `back` cannot be built: building this machine's part panicked: tally is built only once"),
+        "{why}"
+    );
+    let last = all.last().unwrap().seq;
+    read_until(&back, &mut all, |s| s.seq >= last + 300);
+
+    // Two reloads of one build asked at once, on both machines: one
+    // applies it, the other finds nothing left to do; neither fails.
+    ws.restore("components/src/lib.rs");
     ws.build(false);
     front.signal("-HUP");
     back.signal("-HUP");
@@ -264,11 +283,14 @@ fn rebuild_and_signal_updates_every_machine_in_one_update_and_refuses_what_canno
     }
     let v2 = all.iter().filter(|s| s.tally == 2).count();
     assert!(v2 >= 900, "only {v2} packets after the first update");
-    for (m, what) in [(&front, "front"), (&back, "back")] {
+    // Each machine logged the one refusal asked of it, and its reloads.
+    for (m, what, reloads) in [(&front, "front", 2), (&back, "back", 1)] {
         let log = std::fs::read_to_string(&m.log).unwrap();
-        assert!(
-            !log.contains("WARN") || log.matches("WARN").count() == 1,
-            "{what} warned more than about the refused build:\n{log}"
+        assert_eq!(log.matches("WARN").count(), 1, "{what}:\n{log}");
+        assert_eq!(
+            log.matches("on every machine in").count(),
+            reloads,
+            "{what}:\n{log}"
         );
     }
 }

@@ -41,6 +41,9 @@ pub enum MachineError {
     Io(String, std::io::Error),
     /// This machine's part of the graph was refused.
     Build(BuildError),
+    /// Building this machine's part panicked (a constructor in `graph!`):
+    /// the panic's message.
+    BuildPanicked(String),
     /// The graph failed or was halted (a machine it runs with was lost).
     Run(RunError),
     /// This part finished, but other machines did not take all it sent
@@ -92,6 +95,9 @@ impl fmt::Display for MachineError {
             }
             MachineError::Io(what, e) => write!(f, "{what}: {e}"),
             MachineError::Build(e) => write!(f, "{e}"),
+            MachineError::BuildPanicked(why) => {
+                write!(f, "building this machine's part panicked: {why}")
+            }
             MachineError::Run(e) => write!(f, "{e}"),
             MachineError::Undelivered(arcs) => write!(
                 f,

@@ -90,6 +90,32 @@ impl Program {
         self.machines.iter().map(|(m, w)| (m.as_str(), *w))
     }
 
+    /// Runs each build of a part (the graph's constructors) inside
+    /// `around`, which gets the build to call once. `evoflow::library!`
+    /// uses it so that what must happen around the constructors — catching
+    /// their panics, telling them whether the program is starting — runs
+    /// in the component library's code: the host cannot catch a library's
+    /// panics (each has its own copy of std).
+    pub fn around_build(
+        mut self,
+        around: impl FnOnce(&mut dyn FnMut() -> Result<Graph, MachineError>) -> Result<Graph, MachineError>
+            + Send
+            + 'static,
+    ) -> Self {
+        let build = self.build;
+        self.build = Box::new(move |machine, links| {
+            let mut build = Some(build);
+            let mut once = || match build.take() {
+                Some(build) => build(machine, links),
+                None => Err(MachineError::BuildPanicked(
+                    "a part was built twice (a bug in evoflow)".into(),
+                )),
+            };
+            around(&mut once)
+        });
+        self
+    }
+
     /// Builds the part on `machine` without running it or opening a
     /// stream: what a rebuilt program would run there, to compare with
     /// what runs. Its arcs to other machines go nowhere.

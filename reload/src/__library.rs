@@ -72,6 +72,24 @@ fn run<G>(graph: fn() -> G, first: bool) -> Result<G, String> {
     made.map_err(|p| panic_text(p.as_ref()))
 }
 
+/// Builds a part of a program over machines as [`run`] runs a graph
+/// function: [`crate::first_load`] telling `first`, a panic in a
+/// constructor caught here and returned as the part's error.
+#[cfg(feature = "machines")]
+fn run_part(
+    build: &mut dyn FnMut() -> Result<Graph, evoflow_machines::MachineError>,
+    first: bool,
+) -> Result<Graph, evoflow_machines::MachineError> {
+    FIRST.with(|f| f.set(first));
+    let made = catch_unwind(std::panic::AssertUnwindSafe(build));
+    FIRST.with(|f| f.set(false));
+    made.unwrap_or_else(|p| {
+        Err(evoflow_machines::MachineError::BuildPanicked(panic_text(
+            p.as_ref(),
+        )))
+    })
+}
+
 impl Exported for Graph {
     fn export(graph: fn() -> Self, first: bool) -> Result<Built, String> {
         run(graph, first).map(|g| Built::Graph(Box::new(g)))
@@ -81,9 +99,13 @@ impl Exported for Graph {
 #[cfg(feature = "machines")]
 impl Exported for evoflow_machines::Program {
     fn export(graph: fn() -> Self, first: bool) -> Result<Built, String> {
+        // The parts are built later, called by the host: their
+        // constructors run inside `run_part`, in the library's code.
         Ok(Built::Program {
-            first: run(graph, first)?,
-            again: Box::new(move || run(graph, false)),
+            first: run(graph, first)?.around_build(move |b| run_part(b, first)),
+            again: Box::new(move || {
+                run(graph, false).map(|p| p.around_build(|b| run_part(b, false)))
+            }),
         })
     }
 }

@@ -92,11 +92,22 @@ pub enum AcrossMachines {
     /// The library path cannot be named in a request (a tab or a line
     /// break in it).
     Path(PathBuf),
+    /// The new build's part on a machine cannot be built (a constructor
+    /// panicked, say).
+    Part {
+        /// The machine.
+        machine: String,
+        /// Why.
+        why: String,
+    },
     /// A machine refused, failed or was lost before the decision: every
     /// machine keeps its versions. The machines' reasons.
     Refused(String),
     /// The update committed, then did not finish everywhere.
     AfterCommit(String),
+    /// Whether the update committed is not known (etcd could not be
+    /// read): `status` shows the versions each machine runs.
+    Unknown(String),
 }
 
 #[cfg(feature = "machines")]
@@ -148,8 +159,16 @@ impl fmt::Display for AcrossMachines {
                 "the library path `{}` has a tab or a line break, which a request across machines cannot carry: rename it",
                 path.display()
             ),
+            AcrossMachines::Part { machine, why } => write!(
+                f,
+                "the new build's part on machine `{machine}` cannot be built: {why}"
+            ),
             AcrossMachines::Refused(why) => f.write_str(why),
             AcrossMachines::AfterCommit(why) => f.write_str(why),
+            AcrossMachines::Unknown(why) => write!(
+                f,
+                "{why}; whether it applied is not known: `status` shows the versions every machine runs"
+            ),
         }
     }
 }
@@ -175,6 +194,10 @@ impl fmt::Display for ReloadError {
             #[cfg(feature = "machines")]
             ReloadError::Machines(e @ AcrossMachines::AfterCommit(_)) => {
                 write!(f, "reload applied on every machine, then failed: {e}")
+            }
+            #[cfg(feature = "machines")]
+            ReloadError::Machines(e @ AcrossMachines::Unknown(_)) => {
+                write!(f, "reload asked of every machine: {e}")
             }
             #[cfg(feature = "machines")]
             ReloadError::Machines(e) => write!(f, "{REFUSED} on any machine: {e}"),

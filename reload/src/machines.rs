@@ -21,7 +21,9 @@ use crate::__library::{Again, Built};
 use crate::app::{digest, scratch};
 use crate::build_info::BuildInfo;
 use crate::check::{check, own_types, CodeOf};
-use crate::error::{AcrossMachines, CannotLoad, LibraryError, ReloadError, StartError};
+use crate::error::{
+    AcrossMachines, CannotLoad, Incompatibility, LibraryError, ReloadError, StartError,
+};
 use crate::loader::{map, open, Loaded};
 use evoflow_machines::{MachineConfig, MachineError, MachineRun, Spanning};
 use evoflow_runtime::{Fate, Report, Running, Update, Updater};
@@ -65,10 +67,17 @@ struct Builds {
     /// The replacements of the last part built here, recorded in
     /// `code_of` once they are seen installed (the decision is taken
     /// elsewhere: an aborted part leaves the versions as they were).
-    pending: Vec<(String, Arc<Loaded>, &'static str, u32)>,
+    pending: Vec<Pending>,
 }
 
+/// A replacement to record once installed: instance, library, component
+/// and version.
+type Pending = (String, Arc<Loaded>, &'static str, u32);
+
 impl Builds {
+    /// Records which of the last part's replacements installed. Only when
+    /// that part's update is over: the update thread takes one update at a
+    /// time, so this runs there, before it builds the next part.
     fn settle(&mut self, part: &Updater) {
         if self.pending.is_empty() {
             return;
@@ -111,13 +120,29 @@ fn reason(e: &ReloadError) -> String {
     }
 }
 
+/// What an update spanning machines that did not complete means for the
+/// reload.
 fn refused(e: MachineError) -> ReloadError {
-    match e {
-        MachineError::SpanningUnfinished { .. } => {
-            ReloadError::Machines(AcrossMachines::AfterCommit(e.to_string()))
+    let text = e.to_string();
+    ReloadError::Machines(match e {
+        MachineError::SpanningRefused(_) | MachineError::SpanningAborted { .. } => {
+            AcrossMachines::Refused(text)
         }
-        e => ReloadError::Machines(AcrossMachines::Refused(e.to_string())),
-    }
+        MachineError::SpanningUnfinished { machines, .. }
+            if !machines.iter().any(|(m, _)| m == "etcd") =>
+        {
+            AcrossMachines::AfterCommit(text)
+        }
+        _ => AcrossMachines::Unknown(text),
+    })
+}
+
+/// Why a part of the new build cannot be built.
+fn unbuildable(machine: &str, e: MachineError) -> ReloadError {
+    ReloadError::Machines(AcrossMachines::Part {
+        machine: machine.to_owned(),
+        why: e.to_string(),
+    })
 }
 
 impl Shared {
@@ -136,6 +161,16 @@ impl Shared {
         let mapped = map(path, self.scratch.path(), serial)?;
         builds.mapped.0 += 1;
         builds.mapped.1 += mapped.size;
+        // The copy mapped is the build named only if the file did not
+        // change in between (a rebuild landing).
+        let after = crate::app::digest(path)?;
+        if after != digest {
+            return Err(ReloadError::Machines(AcrossMachines::OtherBuild {
+                path: path.to_owned(),
+                asked: digest,
+                found: after,
+            }));
+        }
         let (lib, built) = open(mapped, &self.host, Some(builds.first.deps))?;
         let again = match built {
             Built::Program { again, .. } => Arc::new(again),
@@ -187,16 +222,40 @@ impl Shared {
         let mut builds = self.builds.lock().unwrap_or_else(|e| e.into_inner());
         builds.settle(running);
         let (lib, again) = self.library(&mut builds, &path, asked)?;
+        let mine: BTreeSet<String> = running.instances().into_iter().map(|i| i.name).collect();
+        let asked: Vec<String> = replace
+            .iter()
+            .filter(|(i, _)| mine.contains(i))
+            .map(|(i, _)| i.clone())
+            .collect();
+        let (update, pending) = self.plan(&builds, running, &path, &lib, &again, Some(&asked))?;
+        builds.pending = pending;
+        Ok(update)
+    }
+
+    /// What the build `lib` changes in this machine's part, checked: the
+    /// update, and the replacements to record once it is installed. With
+    /// `asked`, the instances must be exactly those the request replaces
+    /// here (those already at the build's version aside).
+    fn plan(
+        &self,
+        builds: &Builds,
+        running: &Updater,
+        path: &Path,
+        lib: &Arc<Loaded>,
+        again: &Again,
+        asked: Option<&[String]>,
+    ) -> Result<(Update, Vec<Pending>), ReloadError> {
         let program =
             again()
                 .map_err(CannotLoad::GraphPanicked)
                 .map_err(|why| LibraryError::CannotLoad {
-                    path: path.clone(),
+                    path: path.to_owned(),
                     why,
                 })?;
         let part = program
             .describe(&self.me)
-            .map_err(|e| ReloadError::Start(StartError::Run(e.to_string())))?;
+            .map_err(|e| unbuildable(&self.me, e))?;
         let mut running_cut: Vec<(String, bool)> = running
             .schedule()
             .remote
@@ -218,14 +277,27 @@ impl Shared {
                 new: names(new_cut),
             }));
         }
+        // The arcs between machines were typed by the first build: each
+        // of the library's own types they carry must be defined as it was
+        // then, and known to both builds (else it cannot be compared).
         for cut in &part.cut {
-            if let Some(ty) = own_types(cut.packet, lib.crate_name)
-                .find(|ty| builds.first.type_hash(ty) != lib.type_hash(ty))
-            {
-                return Err(ReloadError::Machines(AcrossMachines::PacketType {
-                    arc: cut.label.clone(),
-                    ty: ty.to_owned(),
-                }));
+            for ty in own_types(cut.packet, lib.crate_name) {
+                let (then, now) = (builds.first.type_hash(ty), lib.type_hash(ty));
+                if then.is_none() || now.is_none() {
+                    let (from, to) = cut.label.split_once(" -> ").unwrap_or((&cut.label, ""));
+                    return Err(ReloadError::Incompatible(Incompatibility::Uncomparable {
+                        from: from.to_owned(),
+                        to: to.to_owned(),
+                        ty: ty.to_owned(),
+                        packet: cut.packet.to_owned(),
+                    }));
+                }
+                if then != now {
+                    return Err(ReloadError::Machines(AcrossMachines::PacketType {
+                        arc: cut.label.clone(),
+                        ty: ty.to_owned(),
+                    }));
+                }
             }
         }
         let before = running.schedule().arcs;
@@ -249,29 +321,29 @@ impl Shared {
                 removed,
             }));
         }
-        let changes = names(|f| matches!(f, Fate::Replaced { .. }));
-        // An instance asked for that runs this build's version already (a
-        // reload asked on another machine at the same time applied it
-        // first) has nothing to do.
-        let kept: BTreeSet<String> = names(|f| *f == Fate::Kept).into_iter().collect();
-        let mine: BTreeSet<String> = running.instances().into_iter().map(|i| i.name).collect();
-        let mut asked: Vec<String> = replace
-            .iter()
-            .filter(|(i, _)| mine.contains(i) && !kept.contains(i))
-            .map(|(i, _)| i.clone())
-            .collect();
-        asked.sort();
-        let mut sorted = changes.clone();
-        sorted.sort();
-        if asked != sorted {
-            return Err(ReloadError::Machines(AcrossMachines::Disagree {
-                machine: self.me.clone(),
-                asked,
-                changes: sorted,
-            }));
+        let mut changes = names(|f| matches!(f, Fate::Replaced { .. }));
+        changes.sort();
+        if let Some(asked) = asked {
+            // An instance asked for that runs this build's version already
+            // (a reload asked on another machine at the same time applied
+            // it first) has nothing to do.
+            let kept: BTreeSet<String> = names(|f| *f == Fate::Kept).into_iter().collect();
+            let mut asked: Vec<String> = asked
+                .iter()
+                .filter(|i| !kept.contains(*i))
+                .cloned()
+                .collect();
+            asked.sort();
+            if asked != changes {
+                return Err(ReloadError::Machines(AcrossMachines::Disagree {
+                    machine: self.me.clone(),
+                    asked,
+                    changes,
+                }));
+            }
         }
-        let renewed = check(&evolution, &builds.code_of, &lib, &before)?;
-        builds.pending = evolution
+        let renewed = check(&evolution, &builds.code_of, lib, &before)?;
+        let pending = evolution
             .instances
             .iter()
             .filter(|i| changes.contains(&i.name))
@@ -286,7 +358,7 @@ impl Shared {
                 .disconnect(&from, &to)
                 .connect_with_capacity(&from, &to, capacity);
         }
-        Ok(update)
+        Ok((update, pending))
     }
 }
 
@@ -301,7 +373,10 @@ impl MachineApp {
         machine: &str,
         config: &MachineConfig,
     ) -> Result<MachineApp, ReloadError> {
-        let library = library.as_ref().to_owned();
+        // Absolute: a request names it to machines whose working
+        // directories may differ.
+        let library =
+            std::path::absolute(library.as_ref()).unwrap_or_else(|_| library.as_ref().to_owned());
         let start = |e: LibraryError| ReloadError::Start(StartError::Library(e));
         let scratch = scratch()?;
         let host = BuildInfo::current();
@@ -345,22 +420,22 @@ impl MachineApp {
             config.build = Some(format!("host {exe:016x}, library {lib_digest:016x}"));
         }
         let parts = shared.clone();
+        // Held until the part runs and its code is recorded: a request
+        // for a part that comes at once waits for it.
+        let mut builds = shared.builds.lock().unwrap_or_else(|e| e.into_inner());
         let run = program
             .part_updates(move |running, replace| {
                 parts.part(running, replace).map_err(|e| reason(&e))
             })
             .run_on(machine, &config)
             .map_err(|e| ReloadError::Start(StartError::Run(e.to_string())))?;
-        shared
-            .builds
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .code_of = run
+        builds.code_of = run
             .running()
             .instances()
             .into_iter()
             .map(|i| (i.name, lib.clone()))
             .collect();
+        drop(builds);
         tracing::info!(
             library = %library.display(),
             "machine `{machine}` started its part of graph `{}`",
@@ -401,14 +476,22 @@ impl MachineApp {
     fn apply(&self, path: &Path, start: Instant) -> Result<String, ReloadError> {
         let digest = digest(path)?;
         let with = with(digest, path).map_err(ReloadError::Machines)?;
-        let again = {
+        let (lib, again) = {
             let mut builds = self.shared.builds.lock().unwrap_or_else(|e| e.into_inner());
-            builds.settle(&self.run.running().updater());
-            self.shared.library(&mut builds, path, digest)?.1
+            self.shared.library(&mut builds, path, digest)?
         };
-        let status = self.run.status().map_err(refused)?;
+        let status = self
+            .run
+            .status()
+            .map_err(|e| ReloadError::Machines(AcrossMachines::Refused(e.to_string())))?;
         let mut replace = Vec::new();
         for machine in &status.0 {
+            if machine.instances.is_empty() {
+                return Err(ReloadError::Machines(AcrossMachines::Refused(format!(
+                    "machine `{}` has not published what it runs (is it running?)",
+                    machine.machine
+                ))));
+            }
             let program = again().map_err(|panic| {
                 ReloadError::Library(LibraryError::CannotLoad {
                     path: path.to_owned(),
@@ -417,7 +500,7 @@ impl MachineApp {
             })?;
             let part = program
                 .describe(&machine.machine)
-                .map_err(|e| ReloadError::Start(StartError::Run(e.to_string())))?;
+                .map_err(|e| unbuildable(&machine.machine, e))?;
             let new: BTreeMap<String, (&str, u32)> = part
                 .graph
                 .schedule()
@@ -455,8 +538,16 @@ impl MachineApp {
             );
         }
         if replace.is_empty() {
+            // This machine's part gets the one-machine checks (a code
+            // change under an unchanged version is refused); the others'
+            // are checked when an update reaches them.
+            let builds = self.shared.builds.lock().unwrap_or_else(|e| e.into_inner());
+            let running = self.run.running().updater();
+            let (_unchanged, _) = self
+                .shared
+                .plan(&builds, &running, path, &lib, &again, None)?;
             return Ok(format!(
-                "reloaded `{}` in {:.2?}: nothing changed (same components and versions on every machine)",
+                "reloaded `{}` in {:.2?}: nothing changed (same components and versions on every machine; a change under an unchanged version is not applied: bump the version)",
                 path.display(),
                 start.elapsed()
             ));
@@ -484,8 +575,7 @@ impl MachineApp {
     /// this machine has loaded.
     pub fn status(&self) -> String {
         let (loaded, mapped) = {
-            let mut builds = self.shared.builds.lock().unwrap_or_else(|e| e.into_inner());
-            builds.settle(&self.run.running().updater());
+            let builds = self.shared.builds.lock().unwrap_or_else(|e| e.into_inner());
             (builds.loaded.len(), builds.mapped)
         };
         let graph = match self.run.status() {
