@@ -91,7 +91,7 @@ pub type Replacements = Arc<dyn Fn(Update, &str, &str) -> Result<Update, String>
 /// with; of every machine: this one's are those of its instances, maybe
 /// none), the part's update — or why this machine refuses (it then aborts
 /// everywhere). Called on every machine the request names, so each can
-/// check what it is asked.
+/// check what it is asked. The part's deadline is the request's.
 pub type PartUpdates =
     Arc<dyn Fn(&Updater, &[(String, String)]) -> Result<Update, String> + Send + Sync>;
 
