@@ -213,7 +213,6 @@ impl Program {
             requests: AtomicU64::new(0),
             endpoint: Some(endpoint),
             membership: Some(membership),
-            cause_told: None,
         };
         // etcd may be down by now: the status is published again by `status`.
         let _ = part.publish();
@@ -316,11 +315,6 @@ const CAUSE_WAIT: Duration = Duration::from_secs(3);
 /// … or the stream broke (the peer died or was cut off, and says nothing
 /// unless it was halted by a loss of its own).
 const CAUSE_WAIT_BROKEN: Duration = Duration::from_millis(200);
-/// How long a part that failed keeps its lease after its arcs broke: why
-/// it failed is told under the lease and goes with it, and the others
-/// read it only once they saw their arcs break (a test under load saw the
-/// cause gone and a "lost" machine reported instead).
-const CAUSE_KEPT: Duration = Duration::from_secs(1);
 
 /// Why `machine` stopped, as it told (a panic there, a loss it saw), if
 /// it does within `wait`.
@@ -475,8 +469,6 @@ pub struct MachineRun {
     pub(crate) requests: AtomicU64,
     endpoint: Option<Endpoint>,
     membership: Option<Arc<Membership>>,
-    /// When this part told why it failed (kept for the others to read).
-    cause_told: Option<Instant>,
 }
 
 impl MachineRun {
@@ -578,7 +570,6 @@ impl MachineRun {
                         .coordination
                         .cluster
                         .tell(member, &outcome, &e.to_string());
-                    self.cause_told = Some(Instant::now());
                 }
                 self.shut();
                 return Err(MachineError::Run(e));
@@ -626,9 +617,6 @@ impl MachineRun {
         }
         // The transport first: the peers' arcs break at once, and they halt.
         self.endpoint.take();
-        if let Some(told) = self.cause_told {
-            std::thread::sleep(CAUSE_KEPT.saturating_sub(told.elapsed()));
-        }
         // A part that finished at once must not leave before every machine
         // is past the barrier: one still at it would miss this one's
         // `ready` (it goes with the lease) and wait for it in vain.
