@@ -425,6 +425,23 @@ impl Cluster {
         self.tell_all(member, &[(key, value)])
     }
 
+    /// Tells `key` for `ttl` under a lease of its own, not the machine's:
+    /// it outlives the machine's leaving (whose lease takes its keys with
+    /// it), for the others to read after they saw it go.
+    pub fn tell_lasting(&self, key: &str, value: &str, ttl: Duration) -> Result<i64, ClusterError> {
+        let mut client = self.client.clone();
+        let lease = self
+            .runtime
+            .block_on(client.lease_grant(ttl.as_secs().max(1) as i64, None))?
+            .id();
+        let key = format!("/evoflow/{}/told/{key}", self.graph);
+        let put = TxnOp::put(key, value, Some(PutOptions::new().with_lease(lease)));
+        let done = self
+            .runtime
+            .block_on(client.txn(Txn::new().and_then([put])))?;
+        Ok(done.header().map_or(0, |h| h.revision()))
+    }
+
     /// Tells several keys at once, in one write ([`Cluster::tell`]).
     pub fn tell_all(
         &self,

@@ -123,6 +123,26 @@ fn a_name_taken_or_another_build_is_refused_with_the_reason() {
 /// was not: the cluster's runtime, gone first, took the task that revokes
 /// the lease with it, and a machine run again at once waited ~2 s for its
 /// own name.)
+/// What a machine tells under its lease goes when it leaves; what it
+/// tells lasting stays for the others to read after (why it failed: they
+/// read it only once they saw it go).
+#[test]
+fn a_lasting_key_outlives_the_machine_that_told_it() {
+    let Some(etcd) = Etcd::start() else { return };
+    let cluster = Cluster::connect(&etcd.endpoints(), "g").unwrap();
+    let front = cluster.join(&machine("front", "b1")).unwrap();
+    cluster.tell(&front, "leased", "gone with it").unwrap();
+    cluster
+        .tell_lasting("lasting", "still here", Duration::from_secs(10))
+        .unwrap();
+    drop(front);
+    assert_eq!(cluster.told("leased").unwrap(), vec![]);
+    assert_eq!(
+        cluster.told("lasting").unwrap(),
+        vec![(String::new(), "still here".to_owned())]
+    );
+}
+
 #[test]
 fn a_membership_dropped_after_its_cluster_still_leaves_at_once() {
     let Some(etcd) = Etcd::start() else { return };

@@ -172,7 +172,6 @@ impl Program {
         let monitor = {
             let watch = Watch {
                 attach_within: config.join_timeout,
-                membership: membership.clone(),
                 cluster: cluster.clone(),
                 run,
                 members,
@@ -315,6 +314,10 @@ const CAUSE_WAIT: Duration = Duration::from_secs(3);
 /// … or the stream broke (the peer died or was cut off, and says nothing
 /// unless it was halted by a loss of its own).
 const CAUSE_WAIT_BROKEN: Duration = Duration::from_millis(200);
+/// How long why a part failed stays in etcd. Not under the machine's
+/// lease: that goes when the machine leaves, which may be before the
+/// others, who read it only once they saw their arcs break, do.
+const CAUSE_KEPT: Duration = Duration::from_secs(10);
 
 /// Why `machine` stopped, as it told (a panic there, a loss it saw), if
 /// it does within `wait`.
@@ -347,7 +350,6 @@ fn failure(w: &Watched) -> Option<NetError> {
 struct Watch {
     /// How long an arc from another machine may take to connect.
     attach_within: Duration,
-    membership: Arc<Membership>,
     cluster: Arc<Cluster>,
     run: i64,
     members: Vec<Member>,
@@ -364,7 +366,6 @@ impl Watch {
     fn run(self) {
         let Watch {
             attach_within,
-            membership,
             cluster,
             run,
             members,
@@ -381,7 +382,7 @@ impl Watch {
         let mut told = false;
         let mut tell = |why: &str| {
             if !told {
-                told = cluster.tell(&membership, &outcome, why).is_ok();
+                told = cluster.tell_lasting(&outcome, why, CAUSE_KEPT).is_ok();
             }
         };
         while !stop.load(Ordering::Acquire) {
@@ -563,13 +564,14 @@ impl MachineRun {
             Err(e) => {
                 // The monitor may not have seen it (the panic is taken out
                 // by `join`): the others learn why from here.
-                if let Some(member) = &self.membership {
+                if self.membership.is_some() {
                     let outcome =
                         format!("outcome/{}/{}", self.coordination.run, self.coordination.me);
-                    let _ = self
-                        .coordination
-                        .cluster
-                        .tell(member, &outcome, &e.to_string());
+                    let _ = self.coordination.cluster.tell_lasting(
+                        &outcome,
+                        &e.to_string(),
+                        CAUSE_KEPT,
+                    );
                 }
                 self.shut();
                 return Err(MachineError::Run(e));
