@@ -11,75 +11,26 @@
 
 mod common;
 
+use common::host::Host as Program;
 use common::scratch::{Workspace, WORDCOUNT};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const WORDS: [&str; 3] = ["apple", "pear", "fig"];
 const WAIT: Duration = Duration::from_secs(60);
 
-/// The running example: its process, its output lines, its log.
-struct Program {
-    child: Child,
-    lines: Receiver<String>,
-    log: PathBuf,
-}
-
-impl Program {
-    fn start(ws: &Workspace) -> Program {
-        let log = ws.dir.join("host.log");
-        let mut child = Command::new(ws.host())
-            .args(["run", "--socket"])
-            .arg(ws.socket())
-            .env("RELOAD_EXAMPLE_ADDR", "127.0.0.1:0")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("the host starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Program { child, lines, log }
-    }
-
-    fn next_line(&self) -> String {
-        self.lines.recv_timeout(WAIT).unwrap_or_else(|_| {
-            panic!(
-                "no output from the program; its log:\n{}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            )
-        })
-    }
-
-    fn signal(&self, signal: &str) {
-        let ok = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("kill runs")
-            .success();
-        assert!(ok, "kill {signal} failed");
-    }
-}
-
-impl Drop for Program {
-    fn drop(&mut self) {
-        // Only does something if the test failed before the program ended.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts the example's host, answering on a free port.
+fn start(ws: &Workspace) -> Program {
+    let mut cmd = Command::new(ws.host());
+    cmd.args(["run", "--socket"])
+        .arg(ws.socket())
+        .env("RELOAD_EXAMPLE_ADDR", "127.0.0.1:0");
+    Program::spawn(cmd, ws.dir.join("host.log"))
 }
 
 /// Sends `<seq> <word>` lines without pause until stopped; returns the
@@ -181,7 +132,7 @@ fn text(out: &Output) -> String {
 fn rebuild_and_signal_updates_the_running_program_and_refuses_incompatible_builds() {
     let ws = Workspace::create("reload-e2e", &WORDCOUNT, false);
     ws.build(true);
-    let mut program = Program::start(&ws);
+    let mut program = start(&ws);
     let first = program.next_line();
     let addr = first
         .strip_prefix("listening on ")

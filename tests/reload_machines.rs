@@ -14,69 +14,36 @@ mod common;
 #[path = "../cluster/tests/support/etcd.rs"]
 mod etcd;
 
+use common::host::Host;
 use common::scratch::{Workspace, MACHINES};
 use etcd::Etcd;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::process::{Command, Output};
 use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(60);
-
-/// One machine's host process, its stdout lines and its log.
+/// One machine's host process and its control socket.
 struct Machine {
-    child: Child,
-    lines: Receiver<String>,
-    log: PathBuf,
+    host: Host,
     socket: PathBuf,
 }
 
 impl Machine {
     fn start(ws: &Workspace, name: &str, etcd: &Etcd) -> Machine {
-        let log = ws.dir.join(format!("{name}.log"));
         let socket = ws.dir.join(format!("{name}.sock"));
-        let mut child = Command::new(ws.host())
-            .args([
-                "run",
-                "--machine",
-                name,
-                "--etcd",
-                &etcd.endpoint,
-                "--socket",
-            ])
-            .arg(&socket)
-            .arg("--library")
-            .arg(ws.library())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("the host starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Machine {
-            child,
-            lines,
-            log,
-            socket,
-        }
-    }
-
-    fn next_line(&self) -> String {
-        self.lines.recv_timeout(WAIT).unwrap_or_else(|_| {
-            panic!(
-                "no output from the machine; its log:\n{}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            )
-        })
+        let mut cmd = Command::new(ws.host());
+        cmd.args([
+            "run",
+            "--machine",
+            name,
+            "--etcd",
+            &etcd.endpoint,
+            "--socket",
+        ])
+        .arg(&socket)
+        .arg("--library")
+        .arg(ws.library());
+        let host = Host::spawn(cmd, ws.dir.join(format!("{name}.log")));
+        Machine { host, socket }
     }
 
     fn cli(&self, ws: &Workspace, args: &[&str]) -> Output {
@@ -86,23 +53,6 @@ impl Machine {
             .arg(&self.socket)
             .output()
             .expect("the host binary runs")
-    }
-
-    fn signal(&self, signal: &str) {
-        let ok = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("kill runs")
-            .success();
-        assert!(ok, "kill {signal} failed");
-    }
-}
-
-impl Drop for Machine {
-    fn drop(&mut self) {
-        // Only does something if the test failed before the machine ended.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -141,7 +91,7 @@ fn seen(line: &str) -> Seen {
 
 fn read_until(m: &Machine, all: &mut Vec<Seen>, until: impl Fn(&Seen) -> bool) {
     loop {
-        let s = seen(&m.next_line());
+        let s = seen(&m.host.next_line());
         let done = until(&s);
         all.push(s);
         if done {
@@ -173,7 +123,7 @@ fn rebuild_and_signal_updates_every_machine_in_one_update_and_refuses_what_canno
     ws.use_fixture("numbers_v2.rs", "components/src/numbers.rs");
     ws.use_fixture("tally_v2.rs", "components/src/tally.rs");
     ws.build(false);
-    front.signal("-HUP");
+    front.host.signal("-HUP");
     read_until(&back, &mut all, |s| s.tally == 2);
     let switched = all.last().unwrap().seq;
     read_until(&back, &mut all, |s| s.seq >= switched + 300);
@@ -182,6 +132,15 @@ fn rebuild_and_signal_updates_every_machine_in_one_update_and_refuses_what_canno
         status.contains("numbers          Numbers v2")
             && status.contains("tally            Tally v2"),
         "{status}"
+    );
+    // The same build again, asked on `back`, whose `tally` it replaced (its
+    // state type changed): nothing to do, and no refusal (a review found
+    // it refused: the replacement was not yet recorded as this build's).
+    let again = back.cli(&ws, &["reload"]);
+    assert!(
+        again.status.success() && text(&again).contains("nothing changed"),
+        "{}",
+        text(&again)
     );
 
     // A build whose packet type crossing machines changed: refused on
@@ -235,8 +194,8 @@ fn rebuild_and_signal_updates_every_machine_in_one_update_and_refuses_what_canno
     // applies it, the other finds nothing left to do; neither fails.
     ws.restore("components/src/lib.rs");
     ws.build(false);
-    front.signal("-HUP");
-    back.signal("-HUP");
+    front.host.signal("-HUP");
+    back.host.signal("-HUP");
     read_until(&back, &mut all, |s| s.made_by == 3);
     let switched = all.last().unwrap().seq;
     read_until(&back, &mut all, |s| s.seq >= switched + 300);
@@ -246,18 +205,18 @@ fn rebuild_and_signal_updates_every_machine_in_one_update_and_refuses_what_canno
     }
 
     // SIGTERM on one machine stops the graph on both, drained.
-    front.signal("-TERM");
+    front.host.signal("-TERM");
     let mut back = back;
     let mut front = front;
     for (name, m) in [("front", &mut front), ("back", &mut back)] {
-        let status = m.child.wait().unwrap();
+        let status = m.host.child.wait().unwrap();
         assert!(
             status.success(),
             "{name} exited with {status}; its log:\n{}",
-            std::fs::read_to_string(&m.log).unwrap_or_default()
+            std::fs::read_to_string(&m.host.log).unwrap_or_default()
         );
     }
-    while let Ok(line) = back.lines.recv_timeout(Duration::from_secs(1)) {
+    while let Ok(line) = back.host.lines.recv_timeout(Duration::from_secs(1)) {
         all.push(seen(&line));
     }
 
@@ -285,7 +244,7 @@ fn rebuild_and_signal_updates_every_machine_in_one_update_and_refuses_what_canno
     assert!(v2 >= 900, "only {v2} packets after the first update");
     // Each machine logged the one refusal asked of it, and its reloads.
     for (m, what, reloads) in [(&front, "front", 2), (&back, "back", 1)] {
-        let log = std::fs::read_to_string(&m.log).unwrap();
+        let log = std::fs::read_to_string(&m.host.log).unwrap();
         assert_eq!(log.matches("WARN").count(), 1, "{what}:\n{log}");
         assert_eq!(
             log.matches("on every machine in").count(),

@@ -117,12 +117,6 @@ fn a_name_taken_or_another_build_is_refused_with_the_reason() {
     }
 }
 
-/// A membership that outlives the `Cluster` it joined through (as in a
-/// machine's run, whose parts drop in any order) still leaves when it is
-/// dropped: its name is free at once, not after its lease runs out. (It
-/// was not: the cluster's runtime, gone first, took the task that revokes
-/// the lease with it, and a machine run again at once waited ~2 s for its
-/// own name.)
 /// What a machine tells under its lease goes when it leaves; what it
 /// tells lasting stays for the others to read after (why it failed: they
 /// read it only once they saw it go).
@@ -143,6 +137,12 @@ fn a_lasting_key_outlives_the_machine_that_told_it() {
     );
 }
 
+/// A membership that outlives the `Cluster` it joined through (as in a
+/// machine's run, whose parts drop in any order) still leaves when it is
+/// dropped: its name is free at once, not after its lease runs out. (It
+/// was not: the cluster's runtime, gone first, took the task that revokes
+/// the lease with it, and a machine run again at once waited ~2 s for its
+/// own name.)
 #[test]
 fn a_membership_dropped_after_its_cluster_still_leaves_at_once() {
     let Some(etcd) = Etcd::start() else { return };

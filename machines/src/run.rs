@@ -138,7 +138,15 @@ impl Program {
             peers,
             watched: Vec::new(),
         };
-        let graph = (self.build)(machine, &mut links)?;
+        let graph = match (self.build)(machine, &mut links) {
+            Ok(graph) => graph,
+            Err(e) => {
+                // The others would see this machine leave, not why.
+                let why = format!("its part could not be built: {e}");
+                let _ = cluster.tell_lasting(&format!("outcome/{run}/{machine}"), &why, CAUSE_KEPT);
+                return Err(e);
+            }
+        };
         let graph = if config.pin_workers {
             graph.pin_workers()
         } else {
@@ -172,6 +180,7 @@ impl Program {
         let monitor = {
             let watch = Watch {
                 attach_within: config.join_timeout,
+                membership: membership.clone(),
                 cluster: cluster.clone(),
                 run,
                 members,
@@ -314,9 +323,12 @@ const CAUSE_WAIT: Duration = Duration::from_secs(3);
 /// … or the stream broke (the peer died or was cut off, and says nothing
 /// unless it was halted by a loss of its own).
 const CAUSE_WAIT_BROKEN: Duration = Duration::from_millis(200);
-/// How long why a part failed stays in etcd. Not under the machine's
-/// lease: that goes when the machine leaves, which may be before the
-/// others, who read it only once they saw their arcs break, do.
+/// How long why a part failed stays in etcd once it has left. The
+/// monitor tells it under the machine's lease at once (one write, before
+/// the part halts); that goes when the machine leaves, which may be
+/// before the others, who read it only once they saw their arcs break,
+/// do — so `join` and a failed start tell it again under a lease of its
+/// own.
 const CAUSE_KEPT: Duration = Duration::from_secs(10);
 
 /// Why `machine` stopped, as it told (a panic there, a loss it saw), if
@@ -350,6 +362,7 @@ fn failure(w: &Watched) -> Option<NetError> {
 struct Watch {
     /// How long an arc from another machine may take to connect.
     attach_within: Duration,
+    membership: Arc<Membership>,
     cluster: Arc<Cluster>,
     run: i64,
     members: Vec<Member>,
@@ -366,6 +379,7 @@ impl Watch {
     fn run(self) {
         let Watch {
             attach_within,
+            membership,
             cluster,
             run,
             members,
@@ -382,7 +396,7 @@ impl Watch {
         let mut told = false;
         let mut tell = |why: &str| {
             if !told {
-                told = cluster.tell_lasting(&outcome, why, CAUSE_KEPT).is_ok();
+                told = cluster.tell(&membership, &outcome, why).is_ok();
             }
         };
         while !stop.load(Ordering::Acquire) {

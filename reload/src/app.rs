@@ -4,7 +4,7 @@
 
 use crate::__library::Built;
 use crate::build_info::BuildInfo;
-use crate::check::{check, CodeOf};
+use crate::check::{check, renew, CodeOf};
 use crate::error::{LibraryError, ReloadError, StartError};
 use crate::loader::{map, open, Loaded};
 use arc_swap::ArcSwap;
@@ -430,15 +430,7 @@ impl App {
             .filter(|i| i.fate != Fate::Kept)
             .map(|i| (i.name.clone(), i.fate))
             .collect();
-        let mut update = evolution.into_update();
-        for (from, to, capacity) in renewed {
-            tracing::info!(
-                "arc `{from} -> {to}` gets a new queue: the definition of its packet type changed"
-            );
-            update = update
-                .disconnect(&from, &to)
-                .connect_with_capacity(&from, &to, capacity);
-        }
+        let mut update = renew(evolution.into_update(), renewed);
         if let Some(window) = watch {
             update = update.watch(window);
         }

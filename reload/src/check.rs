@@ -5,7 +5,7 @@
 
 use crate::error::{Incompatibility, TypeChange};
 use crate::loader::Loaded;
-use evoflow_runtime::{ArcInfo, Evolution, Fate};
+use evoflow_runtime::{ArcInfo, Evolution, Fate, Update};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -140,6 +140,20 @@ pub(crate) fn check(
         }
     }
     Ok(renewed)
+}
+
+/// `update` with each arc of `renewed` replaced by a new one of its
+/// capacity at the update's marker.
+pub(crate) fn renew(mut update: Update, renewed: Vec<Renewed>) -> Update {
+    for (from, to, capacity) in renewed {
+        tracing::info!(
+            "arc `{from} -> {to}` gets a new queue: the definition of its packet type changed"
+        );
+        update = update
+            .disconnect(&from, &to)
+            .connect_with_capacity(&from, &to, capacity);
+    }
+    update
 }
 
 fn evo_meta(evo: &Evolution, name: &str) -> (&'static str, u32) {

@@ -40,20 +40,22 @@ enum Command {
         /// library whose `graph!` has `machines = { .. }`). A reload then
         /// updates every machine at once.
         #[cfg(feature = "machines")]
-        #[arg(long, requires = "etcd")]
+        #[arg(long, requires = "etcd", conflicts_with = "watch")]
         machine: Option<String>,
         /// etcd endpoints, comma-separated (e.g. `http://10.0.0.1:2379`).
         #[cfg(feature = "machines")]
         #[arg(long, value_delimiter = ',', requires = "machine")]
         etcd: Vec<String>,
-        /// Where this machine listens for the arcs from the others.
+        /// Where this machine listens for the arcs from the others. The
+        /// default serves machines on this box only: across hosts, give
+        /// an address the others reach (or `--advertise` one).
         #[cfg(feature = "machines")]
-        #[arg(long, default_value = "127.0.0.1:0")]
+        #[arg(long, default_value = "127.0.0.1:0", requires = "machine")]
         listen: std::net::SocketAddr,
         /// The address the other machines reach this one at, if not
         /// `--listen`'s.
         #[cfg(feature = "machines")]
-        #[arg(long)]
+        #[arg(long, requires = "machine")]
         advertise: Option<std::net::SocketAddr>,
     },
     /// Makes the running program load its library again (or `--library`)
@@ -105,7 +107,7 @@ pub fn main(library: &str) -> ExitCode {
             if let Some(machine) = machine {
                 let mut config = evoflow_machines::MachineConfig::new(etcd, listen);
                 config.advertise = advertise;
-                return run_machine(&path, &machine, &config, &s, watch);
+                return run_machine(&path, &machine, &config, &s);
             }
             run(&path, &s, watch)
         }),
@@ -167,11 +169,7 @@ fn run_machine(
     machine: &str,
     config: &evoflow_machines::MachineConfig,
     socket: &Path,
-    watch: Option<Duration>,
 ) -> Result<(), String> {
-    if watch.is_some() {
-        return Err("`--watch` is not available across machines yet; run without it".into());
-    }
     let signals = Signals::new([SIGHUP, SIGINT, SIGTERM]).map_err(|e| e.to_string())?;
     let app = crate::MachineApp::start(library, machine, config).map_err(|e| e.to_string())?;
     let app = serve(

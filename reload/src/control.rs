@@ -41,7 +41,7 @@ pub struct ControlSocket {
 impl ControlSocket {
     /// Listens on `path` (mode 0600; connections from other users are
     /// refused too) and serves `app` on a thread of its own.
-    pub fn serve(app: Arc<dyn Controlled>, path: &Path) -> io::Result<ControlSocket> {
+    pub fn serve<A: Controlled>(app: Arc<A>, path: &Path) -> io::Result<ControlSocket> {
         clear_stale(path)?;
         let listener = UnixListener::bind(path)?;
         // Connections in the moment before this are refused by the peer

@@ -20,7 +20,7 @@
 use crate::__library::{Again, Built};
 use crate::app::{digest, scratch};
 use crate::build_info::BuildInfo;
-use crate::check::{check, own_types, CodeOf};
+use crate::check::{check, own_types, renew, CodeOf};
 use crate::error::{
     AcrossMachines, CannotLoad, Incompatibility, LibraryError, ReloadError, StartError,
 };
@@ -75,22 +75,34 @@ struct Builds {
 type Pending = (String, Arc<Loaded>, &'static str, u32);
 
 impl Builds {
-    /// Records which of the last part's replacements installed. Only when
-    /// that part's update is over: the update thread takes one update at a
-    /// time, so this runs there, before it builds the next part.
+    /// Records the replacements of the last part that are installed (an
+    /// entry matches only once its version runs); the others stay
+    /// pending, so this may run at any time.
     fn settle(&mut self, part: &Updater) {
         if self.pending.is_empty() {
             return;
         }
         let now = part.instances();
-        for (name, lib, component, version) in self.pending.drain(..) {
-            if now
-                .iter()
-                .any(|i| i.name == name && i.component == component && i.version == version)
-            {
-                self.code_of.insert(name, lib);
-            }
+        let installed = |(name, _, component, version): &Pending| {
+            now.iter()
+                .any(|i| &i.name == name && i.component == *component && i.version == *version)
+        };
+        let (done, waiting): (Vec<Pending>, Vec<Pending>) =
+            self.pending.drain(..).partition(installed);
+        self.pending = waiting;
+        for (name, lib, _, _) in done {
+            self.code_of.insert(name, lib);
         }
+    }
+
+    /// The library whose code runs each instance of `part` (the first
+    /// build for one not recorded yet: the part started from it).
+    fn code_of(&self, part: &Updater) -> CodeOf {
+        let mut code_of = self.code_of.clone();
+        for i in part.instances() {
+            code_of.entry(i.name).or_insert_with(|| self.first.clone());
+        }
+        code_of
     }
 }
 
@@ -342,23 +354,14 @@ impl Shared {
                 }));
             }
         }
-        let renewed = check(&evolution, &builds.code_of, lib, &before)?;
+        let renewed = check(&evolution, &builds.code_of(running), lib, &before)?;
         let pending = evolution
             .instances
             .iter()
             .filter(|i| changes.contains(&i.name))
             .filter_map(|i| Some((i.name.clone(), lib.clone(), i.after?.name, i.after?.version)))
             .collect();
-        let mut update = evolution.into_update();
-        for (from, to, capacity) in renewed {
-            tracing::info!(
-                "arc `{from} -> {to}` gets a new queue: the definition of its packet type changed"
-            );
-            update = update
-                .disconnect(&from, &to)
-                .connect_with_capacity(&from, &to, capacity);
-        }
-        Ok((update, pending))
+        Ok((renew(evolution.into_update(), renewed), pending))
     }
 }
 
@@ -420,22 +423,12 @@ impl MachineApp {
             config.build = Some(format!("host {exe:016x}, library {lib_digest:016x}"));
         }
         let parts = shared.clone();
-        // Held until the part runs and its code is recorded: a request
-        // for a part that comes at once waits for it.
-        let mut builds = shared.builds.lock().unwrap_or_else(|e| e.into_inner());
         let run = program
             .part_updates(move |running, replace| {
                 parts.part(running, replace).map_err(|e| reason(&e))
             })
             .run_on(machine, &config)
             .map_err(|e| ReloadError::Start(StartError::Run(e.to_string())))?;
-        builds.code_of = run
-            .running()
-            .instances()
-            .into_iter()
-            .map(|i| (i.name, lib.clone()))
-            .collect();
-        drop(builds);
         tracing::info!(
             library = %library.display(),
             "machine `{machine}` started its part of graph `{}`",
@@ -464,8 +457,12 @@ impl MachineApp {
     /// at that path.
     pub fn reload(&self, library: Option<&Path>) -> Result<String, ReloadError> {
         let start = Instant::now();
-        let path = library.unwrap_or(&self.library);
-        let outcome = self.apply(path, start);
+        // Absolute: the request names it to every machine.
+        let path = match library {
+            Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.to_owned()),
+            None => self.library.clone(),
+        };
+        let outcome = self.apply(&path, start);
         match &outcome {
             Ok(report) => tracing::info!("{report}"),
             Err(e) => tracing::warn!("{e}"),
@@ -478,6 +475,7 @@ impl MachineApp {
         let with = with(digest, path).map_err(ReloadError::Machines)?;
         let (lib, again) = {
             let mut builds = self.shared.builds.lock().unwrap_or_else(|e| e.into_inner());
+            builds.settle(&self.run.running().updater());
             self.shared.library(&mut builds, path, digest)?
         };
         let status = self

@@ -1,6 +1,7 @@
 //! Components and helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod host;
 pub mod http;
 pub mod keepalive;
 pub mod scratch;
