@@ -11,12 +11,12 @@
 
 mod common;
 
-use common::host::Host as Program;
+use common::host::{text, Host as Program};
 use common::scratch::{Workspace, WORDCOUNT};
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -118,14 +118,6 @@ fn libc_path() -> String {
         .find(|p| p.contains("/libc.so") || p.contains("/libc-"))
         .expect("the test process maps libc")
         .to_owned()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]

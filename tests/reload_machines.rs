@@ -14,7 +14,7 @@ mod common;
 #[path = "../cluster/tests/support/etcd.rs"]
 mod etcd;
 
-use common::host::Host;
+use common::host::{text, Host};
 use common::scratch::{Workspace, MACHINES};
 use etcd::Etcd;
 use std::path::PathBuf;
@@ -98,14 +98,6 @@ fn read_until(m: &Machine, all: &mut Vec<Seen>, until: impl Fn(&Seen) -> bool) {
             return;
         }
     }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]
