@@ -1378,7 +1378,13 @@ fn a_spanning_update_whose_decision_cannot_be_learned_halts_both_parts_unchanged
     };
     let t = Instant::now();
     while !(front.running().is_finished() && back.running().is_finished()) {
-        assert!(t.elapsed() < Duration::from_secs(20), "a part still runs");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "a part still runs (front finished: {}, back finished: {}; the update took {took:?}: {})",
+            front.running().is_finished(),
+            back.running().is_finished(),
+            outcome.as_ref().err().map(|e| e.to_string()).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(
