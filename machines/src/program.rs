@@ -90,6 +90,18 @@ impl Program {
         self.machines.iter().map(|(m, w)| (m.as_str(), *w))
     }
 
+    /// The machines' names, if `machine` is one of them.
+    pub(crate) fn names_with(&self, machine: &str) -> Result<Vec<String>, MachineError> {
+        let names: Vec<String> = self.machines.iter().map(|(m, _)| m.clone()).collect();
+        if !names.iter().any(|m| m == machine) {
+            return Err(MachineError::UnknownMachine {
+                machine: machine.to_owned(),
+                machines: names,
+            });
+        }
+        Ok(names)
+    }
+
     /// Runs each build of a part (the graph's constructors) inside
     /// `around`, which gets the build to call once. `evoflow::library!`
     /// uses it so that what must happen around the constructors — catching
@@ -120,13 +132,7 @@ impl Program {
     /// stream: what a rebuilt program would run there, to compare with
     /// what runs. Its arcs to other machines go nowhere.
     pub fn describe(self, machine: &str) -> Result<Part, MachineError> {
-        let names: Vec<String> = self.machines.iter().map(|(m, _)| m.clone()).collect();
-        if !names.iter().any(|m| m == machine) {
-            return Err(MachineError::UnknownMachine {
-                machine: machine.to_owned(),
-                machines: names,
-            });
-        }
+        let names = self.names_with(machine)?;
         // Any address will do: nothing connects.
         let nowhere = SocketAddr::from(([0, 0, 0, 0], 0));
         let mut links = Links {

@@ -93,13 +93,7 @@ impl Program {
     /// others and starts the part. Every machine runs the same program
     /// and calls this with its own name.
     pub fn run_on(self, machine: &str, config: &MachineConfig) -> Result<MachineRun, MachineError> {
-        let names: Vec<String> = self.machines.iter().map(|(m, _)| m.clone()).collect();
-        if !names.iter().any(|m| m == machine) {
-            return Err(MachineError::UnknownMachine {
-                machine: machine.to_owned(),
-                machines: names,
-            });
-        }
+        let names = self.names_with(machine)?;
         let endpoint = Endpoint::bind_waiting(config.listen, config.join_timeout)
             .map_err(|e| MachineError::Io(format!("listening on {}", config.listen), e))?;
         let addr = config.advertise.unwrap_or(endpoint.local_addr());
@@ -143,7 +137,7 @@ impl Program {
             Err(e) => {
                 // The others would see this machine leave, not why.
                 let why = format!("its part could not be built: {e}");
-                let _ = cluster.tell_lasting(&format!("outcome/{run}/{machine}"), &why, CAUSE_KEPT);
+                let _ = cluster.tell_lasting(&outcome_key(run, machine), &why, CAUSE_KEPT);
                 return Err(e);
             }
         };
@@ -331,12 +325,17 @@ const CAUSE_WAIT_BROKEN: Duration = Duration::from_millis(200);
 /// own.
 const CAUSE_KEPT: Duration = Duration::from_secs(10);
 
+/// Where a machine tells why its part of run `run` failed.
+fn outcome_key(run: i64, machine: &str) -> String {
+    format!("outcome/{run}/{machine}")
+}
+
 /// Why `machine` stopped, as it told (a panic there, a loss it saw), if
 /// it does within `wait`.
 fn told_outcome(cluster: &Cluster, run: i64, machine: &str, wait: Duration) -> Option<String> {
     let start = Instant::now();
     loop {
-        if let Ok(told) = cluster.told(&format!("outcome/{run}/{machine}")) {
+        if let Ok(told) = cluster.told(&outcome_key(run, machine)) {
             if let Some((_, why)) = told.into_iter().find(|(rest, _)| rest.is_empty()) {
                 return Some(why);
             }
@@ -392,7 +391,7 @@ impl Watch {
         let mut stopped = false;
         // The others learn why this part fails (a panic here, a loss
         // seen here) before its arcs break under them.
-        let outcome = format!("outcome/{run}/{me}");
+        let outcome = outcome_key(run, &me);
         let mut told = false;
         let mut tell = |why: &str| {
             if !told {
@@ -579,8 +578,7 @@ impl MachineRun {
                 // The monitor may not have seen it (the panic is taken out
                 // by `join`): the others learn why from here.
                 if self.membership.is_some() {
-                    let outcome =
-                        format!("outcome/{}/{}", self.coordination.run, self.coordination.me);
+                    let outcome = outcome_key(self.coordination.run, &self.coordination.me);
                     let _ = self.coordination.cluster.tell_lasting(
                         &outcome,
                         &e.to_string(),

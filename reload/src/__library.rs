@@ -65,29 +65,22 @@ pub trait Exported: Sized + 'static {
 /// Runs `graph` with [`crate::first_load`] telling `first`; a panic in it
 /// is caught here, by the library's own panic runtime, and only its message
 /// crosses to the host.
-fn run<G>(graph: fn() -> G, first: bool) -> Result<G, String> {
+fn run<G>(graph: impl FnOnce() -> G, first: bool) -> Result<G, String> {
     FIRST.with(|f| f.set(first));
-    let made = catch_unwind(graph);
+    let made = catch_unwind(std::panic::AssertUnwindSafe(graph));
     FIRST.with(|f| f.set(false));
     made.map_err(|p| panic_text(p.as_ref()))
 }
 
 /// Builds a part of a program over machines as [`run`] runs a graph
-/// function: [`crate::first_load`] telling `first`, a panic in a
-/// constructor caught here and returned as the part's error.
+/// function; a panic in a constructor is the part's error.
 #[cfg(feature = "machines")]
 fn run_part(
     build: &mut dyn FnMut() -> Result<Graph, evoflow_machines::MachineError>,
     first: bool,
 ) -> Result<Graph, evoflow_machines::MachineError> {
-    FIRST.with(|f| f.set(first));
-    let made = catch_unwind(std::panic::AssertUnwindSafe(build));
-    FIRST.with(|f| f.set(false));
-    made.unwrap_or_else(|p| {
-        Err(evoflow_machines::MachineError::BuildPanicked(panic_text(
-            p.as_ref(),
-        )))
-    })
+    run(build, first)
+        .unwrap_or_else(|panic| Err(evoflow_machines::MachineError::BuildPanicked(panic)))
 }
 
 impl Exported for Graph {

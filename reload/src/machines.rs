@@ -25,7 +25,7 @@ use crate::error::{
     AcrossMachines, CannotLoad, Incompatibility, LibraryError, ReloadError, StartError,
 };
 use crate::loader::{map, open, Loaded};
-use evoflow_machines::{MachineConfig, MachineError, MachineRun, Spanning};
+use evoflow_machines::{MachineConfig, MachineError, MachineRun, Part, Spanning};
 use evoflow_runtime::{Fate, Report, Running, Update, Updater};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -149,23 +149,30 @@ fn refused(e: MachineError) -> ReloadError {
     })
 }
 
-/// Why a part of the new build cannot be built.
-fn unbuildable(machine: &str, e: MachineError) -> ReloadError {
-    ReloadError::Machines(AcrossMachines::Part {
-        machine: machine.to_owned(),
-        why: e.to_string(),
+/// The part on `machine` of the program the library at `path` makes
+/// (`again`), built without running it.
+fn describe(again: &Again, path: &Path, machine: &str) -> Result<Part, ReloadError> {
+    let program = again().map_err(|panic| LibraryError::CannotLoad {
+        path: path.to_owned(),
+        why: CannotLoad::GraphPanicked(panic),
+    })?;
+    program.describe(machine).map_err(|e| {
+        ReloadError::Machines(AcrossMachines::Part {
+            machine: machine.to_owned(),
+            why: e.to_string(),
+        })
     })
 }
 
 impl Shared {
-    /// The library at `path`, whose file has digest `digest`, loaded once.
+    /// The library at `path`, whose file has digest `asked`, loaded once.
     fn library(
         &self,
         builds: &mut Builds,
         path: &Path,
-        digest: u64,
+        asked: u64,
     ) -> Result<(Arc<Loaded>, Arc<Again>), ReloadError> {
-        if let Some(loaded) = builds.loaded.get(&digest) {
+        if let Some(loaded) = builds.loaded.get(&asked) {
             return Ok(loaded.clone());
         }
         let serial = builds.attempts;
@@ -175,12 +182,12 @@ impl Shared {
         builds.mapped.1 += mapped.size;
         // The copy mapped is the build named only if the file did not
         // change in between (a rebuild landing).
-        let after = crate::app::digest(path)?;
-        if after != digest {
+        let found = digest(path)?;
+        if found != asked {
             return Err(ReloadError::Machines(AcrossMachines::OtherBuild {
                 path: path.to_owned(),
-                asked: digest,
-                found: after,
+                asked,
+                found,
             }));
         }
         let (lib, built) = open(mapped, &self.host, Some(builds.first.deps))?;
@@ -201,7 +208,7 @@ impl Shared {
             }));
         }
         let lib = Arc::new(lib);
-        builds.loaded.insert(digest, (lib.clone(), again.clone()));
+        builds.loaded.insert(asked, (lib.clone(), again.clone()));
         Ok((lib, again))
     }
 
@@ -258,16 +265,7 @@ impl Shared {
         again: &Again,
         asked: Option<&[String]>,
     ) -> Result<(Update, Vec<Pending>), ReloadError> {
-        let program =
-            again()
-                .map_err(CannotLoad::GraphPanicked)
-                .map_err(|why| LibraryError::CannotLoad {
-                    path: path.to_owned(),
-                    why,
-                })?;
-        let part = program
-            .describe(&self.me)
-            .map_err(|e| unbuildable(&self.me, e))?;
+        let part = describe(again, path, &self.me)?;
         let mut running_cut: Vec<(String, bool)> = running
             .schedule()
             .remote
@@ -490,15 +488,7 @@ impl MachineApp {
                     machine.machine
                 ))));
             }
-            let program = again().map_err(|panic| {
-                ReloadError::Library(LibraryError::CannotLoad {
-                    path: path.to_owned(),
-                    why: CannotLoad::GraphPanicked(panic),
-                })
-            })?;
-            let part = program
-                .describe(&machine.machine)
-                .map_err(|e| unbuildable(&machine.machine, e))?;
+            let part = describe(&again, path, &machine.machine)?;
             let new: BTreeMap<String, (&str, u32)> = part
                 .graph
                 .schedule()
