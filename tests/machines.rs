@@ -1363,7 +1363,20 @@ fn a_spanning_update_whose_decision_cannot_be_learned_halts_both_parts_unchanged
             (back.update_everywhere(spanning), t.elapsed())
         })
     };
-    std::thread::sleep(Duration::from_millis(400));
+    // etcd stops once front has voted (back's checker then migrates for
+    // a second more). Stopping it at a fixed time failed under load: when
+    // neither machine had voted yet, both rightly aborted and ran on.
+    let cluster = evoflow_cluster::Cluster::connect(&etcd.endpoints(), "spanning").unwrap();
+    let t = Instant::now();
+    while !cluster
+        .told("span/")
+        .unwrap()
+        .iter()
+        .any(|(k, v)| k.ends_with("/vote/front") && v == "yes")
+    {
+        assert!(t.elapsed() < Duration::from_secs(10), "front never voted");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     etcd.stop();
     let (outcome, took) = asking.join().unwrap();
     assert!(outcome.is_err(), "{:?}", outcome.map(|r| r.id));
@@ -1419,6 +1432,64 @@ struct Sink2;
 impl Sink2 {
     #[input]
     fn inp(&mut self, _x: (u32, u64)) {}
+}
+
+/// etcd gone just after a spanning update was asked, before any machine
+/// voted (front takes 1.5 s to build its part): no commit can be taken
+/// without their votes, so each aborts at the deadline and its part runs
+/// on unchanged — every packet once and in order — instead of halting.
+#[test]
+fn a_spanning_update_that_loses_etcd_before_any_vote_aborts_and_the_data_flows_on() {
+    let Some(mut etcd) = Etcd::start() else {
+        return;
+    };
+    let slow_front = slow_to_replace("x");
+    let front = machine_thread("front", tagged(slow_front), config(&etcd));
+    let back = std::sync::Arc::new(tagged(slow_front).run_on("back", &config(&etcd)).unwrap());
+    std::thread::sleep(Duration::from_millis(200));
+    let asking = {
+        let back = back.clone();
+        std::thread::spawn(move || {
+            let t = Instant::now();
+            let spanning = Spanning::new()
+                .replace("x", "v2")
+                .replace("y", "v2")
+                .deadline(Duration::from_secs(1));
+            (back.update_everywhere(spanning), t.elapsed())
+        })
+    };
+    let cluster = evoflow_cluster::Cluster::connect(&etcd.endpoints(), "spanning").unwrap();
+    let t = Instant::now();
+    while !cluster
+        .told("span/")
+        .unwrap()
+        .iter()
+        .any(|(k, _)| k.contains("/request/"))
+    {
+        assert!(t.elapsed() < Duration::from_secs(10), "no request");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    etcd.stop();
+    let (outcome, took) = asking.join().unwrap();
+    assert!(outcome.is_err(), "{:?}", outcome.map(|r| r.id));
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    // Front's build of its part and its refusal take 1.5 s.
+    std::thread::sleep(Duration::from_secs(2).saturating_sub(took));
+    assert!(!back.running().is_finished(), "back halted");
+    let local: Vec<u32> = back
+        .running()
+        .instances()
+        .iter()
+        .map(|i| i.version)
+        .collect();
+    assert_eq!(local, [1, 1]);
+    etcd.restart();
+    std::thread::sleep(evoflow_cluster::LEASE * 2);
+    let back = std::sync::Arc::into_inner(back).unwrap();
+    back.stop().unwrap();
+    let mut report = back.join().unwrap();
+    let sent = front.join().unwrap().unwrap().take::<Forever>("src");
+    report.take::<Seq<1>>("y").unwrap().saw_all(sent.unwrap().0);
 }
 
 /// Paths through machines are recorded when the graph starts, so an
@@ -1691,4 +1762,41 @@ fn a_machine_pins_its_workers_when_asked() {
     assert_eq!(seen.len(), 3, "{seen:?}");
     assert_eq!(pinned.len(), 2, "{seen:?}");
     assert_ne!(pinned[0], pinned[1], "{seen:?}");
+}
+
+/// A part that halts (here by its stopper; an update in doubt halts it
+/// the same way) breaks its arcs at once, so the other machine halts
+/// within a few seconds, naming it, even before anybody joins the halted
+/// one: its host may be slow to.
+#[test]
+fn a_halted_part_halts_the_others_before_it_is_joined() {
+    let Some(etcd) = Etcd::start() else { return };
+    for halting in ["front", "back"] {
+        let front = {
+            let config = config(&etcd);
+            std::thread::spawn(move || tagged(to_v2).run_on("front", &config).unwrap())
+        };
+        let back = tagged(to_v2).run_on("back", &config(&etcd)).unwrap();
+        let front = front.join().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let (halted, other) = if halting == "front" {
+            (&front, &back)
+        } else {
+            (&back, &front)
+        };
+        halted.running().stopper().halt("halted by the test");
+        let t = Instant::now();
+        while !other.running().is_finished() {
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "the other part still runs {:?} after `{halting}` halted",
+                t.elapsed()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (front, back) = (front.join(), back.join());
+        let why = if halting == "front" { back } else { front };
+        let why = why.err().expect("the other part halted").to_string();
+        assert!(why.contains(&format!("`{halting}`")), "{why}");
+    }
 }
