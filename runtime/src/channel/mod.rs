@@ -5,6 +5,7 @@
 //! Depends on `sync` only; knows nothing of components or updates.
 
 pub(crate) mod arc;
+mod item;
 pub(crate) mod port;
 pub(crate) mod queue;
 pub mod remote;

@@ -11,6 +11,8 @@
 //! sent, and control items (end of stream, later update markers) travel in that
 //! same order, which is what lets them mark a precise point in the flow.
 
+pub use crate::channel::item::Item;
+pub(crate) use crate::channel::item::Stop;
 use crate::channel::remote::{RemoteReceiver, RemoteSender};
 use crate::channel::slots::Slots;
 use crate::channel::wake::Waker;
@@ -18,30 +20,6 @@ use crate::sync::ring;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
-
-/// What travels on an arc.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Item<T> {
-    /// A packet.
-    Data(T),
-    /// The producer has finished; nothing follows.
-    End,
-    /// Update marker: everything before it belongs to the flow before
-    /// update `id`, everything after it to the flow after.
-    Marker(u64),
-}
-
-/// Why a drain stopped early.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Stop {
-    /// Budget used up or arc empty.
-    None,
-    /// End of stream reached.
-    End,
-    /// Marker of update `id` reached; the arc is held until the update
-    /// releases it.
-    Marker(u64),
-}
 
 /// A queue whose two ends run on the same worker thread.
 pub(crate) struct Local<T> {
@@ -106,10 +84,10 @@ pub(crate) fn remote_tx<T>(link: Box<dyn RemoteSender<T>>) -> Tx<T> {
     To::Remote(link).into()
 }
 
-/// True if `item`, the first staged, may go to `link` now: a packet needs
-/// a credit.
-fn may_send<T>(link: &dyn RemoteSender<T>, item: &Item<T>) -> bool {
-    !matches!(item, Item::Data(_)) || link.room() > 0
+/// True if the first staged item (a packet or not) may go to `link` now:
+/// a packet needs a credit.
+fn may_send<T>(link: &dyn RemoteSender<T>, packet: bool) -> bool {
+    !packet || link.room() > 0
 }
 
 /// Creates an arc between two nodes of the calling worker.
@@ -157,19 +135,20 @@ impl<T> Tx<T> {
                     return false;
                 }
                 let chunk = ring.write_chunk_uninit(n).expect("n <= free slots");
-                let mut front = staged.front();
-                chunk.fill_from_iter(std::iter::from_fn(|| front.take()).take(n));
-                drop(front);
+                chunk.fill_from_iter(std::iter::from_fn(|| staged.take()).take(n));
                 staged.cut();
                 consumer.notify();
                 true
             }
             To::Remote(link) => {
                 let mut moved = false;
-                while staged.first().is_some_and(|i| may_send(link.as_ref(), i)) {
+                while staged
+                    .first_is_packet()
+                    .is_some_and(|p| may_send(link.as_ref(), p))
+                {
                     // Taken before it is sent: if encoding it panics, it
                     // is the one lost, and the rest stays in order.
-                    let item = staged.front().take().expect("a first item");
+                    let item = staged.take().expect("a first item");
                     link.send(item);
                     moved = true;
                 }
@@ -191,7 +170,7 @@ impl<T> Tx<T> {
     /// would move them. Checked before parking, so that output held back
     /// by a full ring (an update marker among it) is never forgotten.
     pub(crate) fn can_flush(&self) -> bool {
-        let Some(first) = self.staged.first() else {
+        let Some(first) = self.staged.first_is_packet() else {
             return false;
         };
         match &self.to {
@@ -237,26 +216,12 @@ impl<T> Rx<T> {
             Rx::Local(q) => {
                 // The handler emits into other arcs only (graphs are
                 // acyclic), so this borrow never overlaps another of `q`.
-                let mut items = q.items.borrow_mut();
                 // If a handler panics, the packets handled and the one
                 // that panicked stay taken; the rest stays in order.
-                let mut front = items.front();
-                let stop = loop {
-                    if handled == budget {
-                        break Stop::None;
-                    }
-                    match front.take() {
-                        Some(Item::Data(x)) => {
-                            on_data(x);
-                            handled += 1;
-                        }
-                        Some(Item::End) => break Stop::End,
-                        Some(Item::Marker(id)) => break Stop::Marker(id),
-                        None => break Stop::None,
-                    }
-                };
-                drop(front);
+                let mut items = q.items.borrow_mut();
+                let (n, stop) = items.drain(budget, on_data);
                 items.cut();
+                handled = n;
                 stop
             }
             Rx::Ring(RingRx { ring, producer }) => {

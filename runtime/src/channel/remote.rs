@@ -5,7 +5,7 @@
 //! transport (evoflow-machines over evoflow-net) implements them for the
 //! packet types that cross machines.
 
-pub use crate::channel::queue::Item;
+pub use crate::channel::item::Item;
 
 /// The sending end of an arc to another machine, as its worker uses it.
 pub trait RemoteSender<T>: Send {
