@@ -305,16 +305,21 @@ mod tests {
         (n, stop)
     }
 
-    /// Packets 0..10 with a marker after every third and an end of stream.
+    /// A marker, then packets 0..10 with a marker after every third (two
+    /// after the sixth) and an end of stream.
     fn mixed() -> (Vec<Item<u32>>, Vec<Seen>) {
-        let mut items = Vec::new();
-        let mut expected = Vec::new();
+        let mut items = vec![Item::Marker(100)];
+        let mut expected = vec![Seen::Marker(100)];
         for i in 0..10 {
             items.push(Item::Data(i));
             expected.push(Seen::Data(i));
             if i % 3 == 2 {
                 items.push(Item::Marker(u64::from(i)));
                 expected.push(Seen::Marker(u64::from(i)));
+            }
+            if i == 5 {
+                items.push(Item::Marker(101));
+                expected.push(Seen::Marker(101));
             }
         }
         items.push(Item::End);

@@ -181,12 +181,13 @@ impl<T> Slots<T> {
 
 impl<T> Drop for Slots<T> {
     fn drop(&mut self) {
-        for x in &mut self.data[self.head..] {
-            // SAFETY: `data[head..]` are packets held here (the
-            // invariant), each dropped once; the vector then frees its
-            // buffer without dropping `MaybeUninit`s.
-            unsafe { x.assume_init_drop() };
-        }
+        let held: *mut [MaybeUninit<T>] = &mut self.data[self.head..];
+        // SAFETY: `data[head..]` are packets held here (the invariant),
+        // and `MaybeUninit<T>` has `T`'s layout. Dropped as one slice, so
+        // a packet whose drop panics does not keep the rest from being
+        // dropped; the vector then frees its buffer without dropping
+        // `MaybeUninit`s.
+        unsafe { std::ptr::drop_in_place(held as *mut [T]) };
     }
 }
 
@@ -267,8 +268,10 @@ mod tests {
 
     #[test]
     fn appending_keeps_controls_in_place_whatever_was_taken_on_either_side() {
-        for taken_q in 0..3 {
-            for taken_from in 0..3 {
+        // Taking all three of `q` makes `append` swap (with `from` partly
+        // taken); fewer, extend behind what is left.
+        for taken_q in 0..=3 {
+            for taken_from in 0..=4 {
                 let mut q = filled(2);
                 q.push(Item::Marker(7));
                 (0..taken_q).for_each(|_| {
@@ -354,13 +357,55 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_just_before_a_control_item_leaves_it_next() {
+        let mut s = filled(3);
+        s.push(Item::Marker(5));
+        s.push(Item::Data(3));
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            s.drain(10, |x| assert_ne!(x, 2, "boom"));
+        }));
+        assert!(r.is_err());
+        assert_eq!((s.len(), s.first_is_packet()), (2, Some(false)));
+        assert_eq!(drained(&mut s, 0), (vec![], Stop::None), "no budget: stays");
+        assert_eq!(drained(&mut s, 10), (vec![], Stop::Marker(5)));
+        assert_eq!(drained(&mut s, 10), (vec![3], Stop::None));
+    }
+
+    /// Counts its drops; panics in its drop if `loud`.
+    struct Loud(Rc<Cell<u32>>, bool);
+
+    impl Drop for Loud {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() + 1);
+            assert!(!self.1, "a packet's drop panics");
+        }
+    }
+
+    #[test]
+    fn dropping_a_queue_drops_every_packet_held_even_if_one_drop_panics() {
+        let drops = Rc::new(Cell::new(0));
+        let mut s = Slots::new();
+        for i in 0..6u64 {
+            s.push(Item::Data(Loud(drops.clone(), i == 3)));
+            s.push(Item::Marker(i));
+        }
+        assert!(matches!(s.take(), Some(Item::Data(_))));
+        assert_eq!(drops.get(), 1, "the taken one");
+        assert!(matches!(s.take(), Some(Item::Marker(0))));
+        let r = catch_unwind(AssertUnwindSafe(move || drop(s)));
+        assert!(r.is_err());
+        assert_eq!(drops.get(), 6, "the five held, the loud one among them");
+    }
+
+    #[test]
     fn append_swaps_into_an_empty_queue_and_appends_behind_items() {
         let mut q = filled(3);
         drained(&mut q, 3);
         let mut staged = Slots::new();
         (10..13).for_each(|i| staged.push(Item::Data(i)));
+        let buffer = staged.data.as_ptr();
         q.append(&mut staged);
-        assert_eq!(q.data.len(), 3, "swapped: the taken prefix is gone");
+        assert_eq!(q.data.as_ptr(), buffer, "swapped, not copied");
         assert!(staged.is_empty());
         staged.push(Item::Data(13));
         q.take();
