@@ -1335,6 +1335,35 @@ fn an_update_spanning_machines_over_a_slow_link_keeps_every_packet_in_order() {
     got.take::<Seq<2>>("y").unwrap().saw_all(sent.unwrap().0);
 }
 
+/// Asks `spanning` of `back` on a thread of its own: its outcome, and how
+/// long it took.
+fn ask_meanwhile(
+    back: &std::sync::Arc<evoflow::MachineRun>,
+    spanning: Spanning,
+) -> std::thread::JoinHandle<(Result<evoflow::SpanningReport, MachineError>, Duration)> {
+    let back = back.clone();
+    std::thread::spawn(move || {
+        let t = Instant::now();
+        (back.update_everywhere(spanning), t.elapsed())
+    })
+}
+
+/// Waits (at most 10 s) until a key of graph `graph`'s spanning updates
+/// and its value satisfy `told`: `what` names it if it never comes.
+fn wait_told(etcd: &Etcd, graph: &str, what: &str, told: impl Fn(&str, &str) -> bool) {
+    let cluster = evoflow_cluster::Cluster::connect(&etcd.endpoints(), graph).unwrap();
+    let t = Instant::now();
+    while !cluster
+        .told("span/")
+        .unwrap()
+        .iter()
+        .any(|(k, v)| told(k, v))
+    {
+        assert!(t.elapsed() < Duration::from_secs(10), "{what} never came");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// etcd gone while a spanning update waits for its decision (front voted
 /// to commit; back's checker is still migrating): no machine can learn
 /// the decision, so none installs anything; each halts its part once the
@@ -1352,31 +1381,19 @@ fn a_spanning_update_whose_decision_cannot_be_learned_halts_both_parts_unchanged
     let back = std::sync::Arc::new(tagged(to_v2).run_on("back", &config(&etcd)).unwrap());
     let front = front.join().unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    let asking = {
-        let back = back.clone();
-        std::thread::spawn(move || {
-            let t = Instant::now();
-            let spanning = Spanning::new()
-                .replace("x", "v2")
-                .replace("y", "slow")
-                .deadline(Duration::from_secs(3));
-            (back.update_everywhere(spanning), t.elapsed())
-        })
-    };
+    let asking = ask_meanwhile(
+        &back,
+        Spanning::new()
+            .replace("x", "v2")
+            .replace("y", "slow")
+            .deadline(Duration::from_secs(3)),
+    );
     // etcd stops once front has voted (back's checker then migrates for
     // a second more). Stopping it at a fixed time failed under load: when
     // neither machine had voted yet, both rightly aborted and ran on.
-    let cluster = evoflow_cluster::Cluster::connect(&etcd.endpoints(), "spanning").unwrap();
-    let t = Instant::now();
-    while !cluster
-        .told("span/")
-        .unwrap()
-        .iter()
-        .any(|(k, v)| k.ends_with("/vote/front") && v == "yes")
-    {
-        assert!(t.elapsed() < Duration::from_secs(10), "front never voted");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_told(&etcd, "spanning", "front's vote", |k, v| {
+        k.ends_with("/vote/front") && v == "yes"
+    });
     etcd.stop();
     let (outcome, took) = asking.join().unwrap();
     assert!(outcome.is_err(), "{:?}", outcome.map(|r| r.id));
@@ -1447,28 +1464,16 @@ fn a_spanning_update_that_loses_etcd_before_any_vote_aborts_and_the_data_flows_o
     let front = machine_thread("front", tagged(slow_front), config(&etcd));
     let back = std::sync::Arc::new(tagged(slow_front).run_on("back", &config(&etcd)).unwrap());
     std::thread::sleep(Duration::from_millis(200));
-    let asking = {
-        let back = back.clone();
-        std::thread::spawn(move || {
-            let t = Instant::now();
-            let spanning = Spanning::new()
-                .replace("x", "v2")
-                .replace("y", "v2")
-                .deadline(Duration::from_secs(1));
-            (back.update_everywhere(spanning), t.elapsed())
-        })
-    };
-    let cluster = evoflow_cluster::Cluster::connect(&etcd.endpoints(), "spanning").unwrap();
-    let t = Instant::now();
-    while !cluster
-        .told("span/")
-        .unwrap()
-        .iter()
-        .any(|(k, _)| k.contains("/request/"))
-    {
-        assert!(t.elapsed() < Duration::from_secs(10), "no request");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let asking = ask_meanwhile(
+        &back,
+        Spanning::new()
+            .replace("x", "v2")
+            .replace("y", "v2")
+            .deadline(Duration::from_secs(1)),
+    );
+    wait_told(&etcd, "spanning", "the request", |k, _| {
+        k.contains("/request/")
+    });
     etcd.stop();
     let (outcome, took) = asking.join().unwrap();
     assert!(outcome.is_err(), "{:?}", outcome.map(|r| r.id));
