@@ -123,6 +123,33 @@ fn machine_thread(
     std::thread::spawn(move || program.run_on(m, &config)?.join())
 }
 
+/// Asks `spanning` of `back` on a thread of its own: its outcome, and how
+/// long it took.
+fn ask_meanwhile(
+    back: &std::sync::Arc<evoflow::MachineRun>,
+    spanning: Spanning,
+) -> std::thread::JoinHandle<(Result<evoflow::SpanningReport, MachineError>, Duration)> {
+    let back = back.clone();
+    std::thread::spawn(move || {
+        let t = Instant::now();
+        (back.update_everywhere(spanning), t.elapsed())
+    })
+}
+
+/// Starts `program` on `front` (on a thread, as both must join at once)
+/// and on `back`: both parts, running.
+fn run_both(
+    etcd: &Etcd,
+    program: impl Fn() -> Program + Send + Clone + 'static,
+) -> (evoflow::MachineRun, evoflow::MachineRun) {
+    let front = {
+        let (config, program) = (config(etcd), program.clone());
+        std::thread::spawn(move || program().run_on("front", &config).unwrap())
+    };
+    let back = program().run_on("back", &config(etcd)).unwrap();
+    (front.join().unwrap(), back)
+}
+
 fn config(etcd: &Etcd) -> MachineConfig {
     MachineConfig::new(etcd.endpoints(), "127.0.0.1:0".parse().unwrap())
 }
@@ -1138,17 +1165,13 @@ fn a_participant_killed_during_a_spanning_update_aborts_it_and_nothing_changes()
         .unwrap();
     let back = std::sync::Arc::new(tagged(to_v2).run_on("back", &config(&etcd)).unwrap());
     std::thread::sleep(Duration::from_millis(200));
-    let asking = {
-        let back = back.clone();
-        std::thread::spawn(move || {
-            let t = Instant::now();
-            let spanning = Spanning::new()
-                .replace("x", "v2")
-                .replace("y", "v2")
-                .deadline(Duration::from_secs(20));
-            (back.update_everywhere(spanning), t.elapsed())
-        })
-    };
+    let asking = ask_meanwhile(
+        &back,
+        Spanning::new()
+            .replace("x", "v2")
+            .replace("y", "v2")
+            .deadline(Duration::from_secs(20)),
+    );
     // Front prints "building" when it starts its part: kill it then.
     let mut out = std::io::BufReader::new(front.stdout.take().unwrap());
     let mut line = String::new();
@@ -1188,12 +1211,7 @@ fn a_participant_killed_during_a_spanning_update_aborts_it_and_nothing_changes()
 #[test]
 fn a_spanning_update_computed_on_outdated_arcs_is_refused_then_goes_through() {
     let Some(etcd) = Etcd::start() else { return };
-    let front = {
-        let config = config(&etcd);
-        std::thread::spawn(move || tagged(to_v2).run_on("front", &config).unwrap())
-    };
-    let back = tagged(to_v2).run_on("back", &config(&etcd)).unwrap();
-    let front = front.join().unwrap();
+    let (front, back) = run_both(&etcd, || tagged(to_v2));
     std::thread::sleep(Duration::from_millis(200));
     back.running()
         .update(
@@ -1231,20 +1249,20 @@ fn a_spanning_update_asked_during_another_is_taken_up_after_it() {
     let front = machine_thread("front", tagged(slow_y), config(&etcd));
     let back = std::sync::Arc::new(tagged(slow_y).run_on("back", &config(&etcd)).unwrap());
     std::thread::sleep(Duration::from_millis(200));
-    let first = {
-        let back = back.clone();
-        std::thread::spawn(move || {
-            let both = Spanning::new().replace("x", "v2").replace("y", "v2");
-            back.update_everywhere(both.deadline(Duration::from_secs(5)))
-        })
-    };
+    let first = ask_meanwhile(
+        &back,
+        Spanning::new()
+            .replace("x", "v2")
+            .replace("y", "v2")
+            .deadline(Duration::from_secs(5)),
+    );
     std::thread::sleep(Duration::from_millis(400));
     let second = back.update_everywhere(
         Spanning::new()
             .replace("p", "again")
             .deadline(Duration::from_secs(2)),
     );
-    first.join().unwrap().unwrap();
+    first.join().unwrap().0.unwrap();
     let second = second.unwrap();
     assert!(
         second
@@ -1335,19 +1353,6 @@ fn an_update_spanning_machines_over_a_slow_link_keeps_every_packet_in_order() {
     got.take::<Seq<2>>("y").unwrap().saw_all(sent.unwrap().0);
 }
 
-/// Asks `spanning` of `back` on a thread of its own: its outcome, and how
-/// long it took.
-fn ask_meanwhile(
-    back: &std::sync::Arc<evoflow::MachineRun>,
-    spanning: Spanning,
-) -> std::thread::JoinHandle<(Result<evoflow::SpanningReport, MachineError>, Duration)> {
-    let back = back.clone();
-    std::thread::spawn(move || {
-        let t = Instant::now();
-        (back.update_everywhere(spanning), t.elapsed())
-    })
-}
-
 /// Waits (at most 10 s) until a key of graph `graph`'s spanning updates
 /// and its value satisfy `told`: `what` names it if it never comes.
 fn wait_told(etcd: &Etcd, graph: &str, what: &str, told: impl Fn(&str, &str) -> bool) {
@@ -1374,12 +1379,8 @@ fn a_spanning_update_whose_decision_cannot_be_learned_halts_both_parts_unchanged
     let Some(mut etcd) = Etcd::start() else {
         return;
     };
-    let front = {
-        let config = config(&etcd);
-        std::thread::spawn(move || tagged(to_v2).run_on("front", &config).unwrap())
-    };
-    let back = std::sync::Arc::new(tagged(to_v2).run_on("back", &config(&etcd)).unwrap());
-    let front = front.join().unwrap();
+    let (front, back) = run_both(&etcd, || tagged(to_v2));
+    let back = std::sync::Arc::new(back);
     std::thread::sleep(Duration::from_millis(200));
     let asking = ask_meanwhile(
         &back,
@@ -1528,12 +1529,7 @@ fn an_update_may_not_make_a_new_path_through_machines() {
         }
     };
     let Some(etcd) = Etcd::start() else { return };
-    let front = {
-        let config = config(&etcd);
-        std::thread::spawn(move || program().run_on("front", &config).unwrap())
-    };
-    let back = program().run_on("back", &config(&etcd)).unwrap();
-    let front = front.join().unwrap();
+    let (front, back) = run_both(&etcd, program);
     let join = Update::new()
         .remove("k")
         .remove("t")
@@ -1777,12 +1773,7 @@ fn a_machine_pins_its_workers_when_asked() {
 fn a_halted_part_halts_the_others_before_it_is_joined() {
     let Some(etcd) = Etcd::start() else { return };
     for halting in ["front", "back"] {
-        let front = {
-            let config = config(&etcd);
-            std::thread::spawn(move || tagged(to_v2).run_on("front", &config).unwrap())
-        };
-        let back = tagged(to_v2).run_on("back", &config(&etcd)).unwrap();
-        let front = front.join().unwrap();
+        let (front, back) = run_both(&etcd, || tagged(to_v2));
         std::thread::sleep(Duration::from_millis(300));
         let (halted, other) = if halting == "front" {
             (&front, &back)

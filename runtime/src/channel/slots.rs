@@ -64,13 +64,12 @@ impl<T> Slots<T> {
     /// Adds `item` at the back.
     #[inline]
     pub(crate) fn push(&mut self, item: Item<T>) {
-        match item {
-            Item::Data(x) => self.data.push(MaybeUninit::new(x)),
-            Item::End => self.controls.push_back((self.data.len(), Control::End)),
-            Item::Marker(id) => self
-                .controls
-                .push_back((self.data.len(), Control::Marker(id))),
-        }
+        let control = match item {
+            Item::Data(x) => return self.data.push(MaybeUninit::new(x)),
+            Item::End => Control::End,
+            Item::Marker(id) => Control::Marker(id),
+        };
+        self.controls.push_back((self.data.len(), control));
     }
 
     /// Number of items held.
