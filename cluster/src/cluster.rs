@@ -205,6 +205,11 @@ impl Cluster {
         format!("/evoflow/{}/decisions/{update}", self.graph)
     }
 
+    /// Where what the machines tell under `rest` (a key or a prefix) is.
+    fn told_key(&self, rest: &str) -> String {
+        format!("/evoflow/{}/told/{rest}", self.graph)
+    }
+
     /// The machines that have joined and whose leases are alive.
     pub fn machines(&self) -> Result<Vec<Machine>, ClusterError> {
         self.members()
@@ -386,7 +391,7 @@ impl Cluster {
         participants: &[Member],
     ) -> Result<bool, ClusterError> {
         let mut client = self.client.clone();
-        let told = |k: &str| format!("/evoflow/{}/told/{k}", self.graph);
+        let told = |k: &str| self.told_key(k);
         let decision = self.decision_key(update);
         let mut when = vec![Compare::create_revision(
             decision.clone(),
@@ -434,12 +439,7 @@ impl Cluster {
             .runtime
             .block_on(client.lease_grant(ttl.as_secs().max(1) as i64, None))?
             .id();
-        let key = format!("/evoflow/{}/told/{key}", self.graph);
-        let put = TxnOp::put(key, value, Some(PutOptions::new().with_lease(lease)));
-        let done = self
-            .runtime
-            .block_on(client.txn(Txn::new().and_then([put])))?;
-        Ok(done.header().map_or(0, |h| h.revision()))
+        self.tell_under(lease, &[(key, value)])
     }
 
     /// Tells several keys at once, in one write ([`Cluster::tell`]).
@@ -448,13 +448,18 @@ impl Cluster {
         member: &Membership,
         told: &[(&str, &str)],
     ) -> Result<i64, ClusterError> {
+        self.tell_under(member.lease, told)
+    }
+
+    /// Writes `told` in one transaction, each key under `lease`; the
+    /// store's revision after it.
+    fn tell_under(&self, lease: i64, told: &[(&str, &str)]) -> Result<i64, ClusterError> {
         let mut client = self.client.clone();
         let puts = told.iter().map(|(key, value)| {
-            let key = format!("/evoflow/{}/told/{key}", self.graph);
             TxnOp::put(
-                key,
+                self.told_key(key),
                 *value,
-                Some(PutOptions::new().with_lease(member.lease)),
+                Some(PutOptions::new().with_lease(lease)),
             )
         });
         let txn = Txn::new().and_then(puts.collect::<Vec<_>>());
@@ -467,7 +472,7 @@ impl Cluster {
     /// before with [`Cluster::told`].
     pub fn listen(&self, prefix: &str) -> Result<Listening, ClusterError> {
         let mut client = self.client.clone();
-        let prefix = format!("/evoflow/{}/told/{prefix}", self.graph);
+        let prefix = self.told_key(prefix);
         let options = WatchOptions::new().with_prefix();
         let stream = self
             .runtime
@@ -510,7 +515,7 @@ impl Cluster {
         update: u64,
     ) -> Result<(Vec<Told>, Option<Decision>), ClusterError> {
         let mut client = self.client.clone();
-        let prefix = format!("/evoflow/{}/told/{prefix}", self.graph);
+        let prefix = self.told_key(prefix);
         let txn = Txn::new().and_then([
             TxnOp::get(prefix.clone(), Some(GetOptions::new().with_prefix())),
             TxnOp::get(self.decision_key(update), None),
@@ -544,10 +549,7 @@ impl Cluster {
         let mut client = self.client.clone();
         let mut deletes: Vec<TxnOp> = prefixes
             .iter()
-            .map(|p| {
-                let key = format!("/evoflow/{}/told/{p}", self.graph);
-                TxnOp::delete(key, Some(DeleteOptions::new().with_prefix()))
-            })
+            .map(|p| TxnOp::delete(self.told_key(p), Some(DeleteOptions::new().with_prefix())))
             .collect();
         deletes.push(TxnOp::delete(self.decision_key(update), None));
         self.runtime
@@ -577,7 +579,7 @@ impl Cluster {
     /// As [`Cluster::told`], with the revision that created each key.
     pub fn told_all(&self, prefix: &str) -> Result<Vec<Told>, ClusterError> {
         let mut client = self.client.clone();
-        let prefix = format!("/evoflow/{}/told/{prefix}", self.graph);
+        let prefix = self.told_key(prefix);
         let found = self
             .runtime
             .block_on(client.get(prefix.clone(), Some(GetOptions::new().with_prefix())))?;

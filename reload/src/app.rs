@@ -146,6 +146,12 @@ impl Identity {
     }
 }
 
+/// `p` made absolute (as it is if that fails): a path named to another
+/// process or machine, whose working directory may differ.
+pub(crate) fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
+}
+
 /// Hash of a file's bytes (SipHash with fixed keys: stable in a process).
 pub(crate) fn digest(path: &Path) -> Result<u64, LibraryError> {
     use std::hash::Hasher;

@@ -2,7 +2,7 @@
 //! the program, `reload` and `status` talk to a running one over its
 //! control socket. A host's `main` is one call: [`main`].
 
-use crate::app::App;
+use crate::app::{absolute, App};
 use crate::control::{request, ControlSocket, Controlled};
 use clap::{Parser, Subcommand};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -259,8 +259,4 @@ fn socket_or_default(given: Option<PathBuf>, name: &str) -> Result<PathBuf, Stri
         ));
     }
     Ok(dir.join(format!("{name}.sock")))
-}
-
-fn absolute(p: &Path) -> PathBuf {
-    std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
 }

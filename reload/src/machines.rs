@@ -18,7 +18,7 @@
 //! the reason.
 
 use crate::__library::{Again, Built};
-use crate::app::{digest, scratch};
+use crate::app::{absolute, digest, scratch};
 use crate::build_info::BuildInfo;
 use crate::check::{check, own_types, renew, CodeOf};
 use crate::error::{
@@ -165,6 +165,12 @@ fn describe(again: &Again, path: &Path, machine: &str) -> Result<Part, ReloadErr
 }
 
 impl Shared {
+    /// The builds; a panic while they were held does not lock later
+    /// reloads out (the guard is taken back from the poison).
+    fn builds(&self) -> std::sync::MutexGuard<'_, Builds> {
+        self.builds.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The library at `path`, whose file has digest `asked`, loaded once.
     fn library(
         &self,
@@ -238,7 +244,7 @@ impl Shared {
                 found,
             }));
         }
-        let mut builds = self.builds.lock().unwrap_or_else(|e| e.into_inner());
+        let mut builds = self.builds();
         builds.settle(running);
         let (lib, again) = self.library(&mut builds, &path, asked)?;
         let mine: BTreeSet<String> = running.instances().into_iter().map(|i| i.name).collect();
@@ -376,8 +382,7 @@ impl MachineApp {
     ) -> Result<MachineApp, ReloadError> {
         // Absolute: a request names it to machines whose working
         // directories may differ.
-        let library =
-            std::path::absolute(library.as_ref()).unwrap_or_else(|_| library.as_ref().to_owned());
+        let library = absolute(library.as_ref());
         let start = |e: LibraryError| ReloadError::Start(StartError::Library(e));
         let scratch = scratch()?;
         let host = BuildInfo::current();
@@ -456,10 +461,7 @@ impl MachineApp {
     pub fn reload(&self, library: Option<&Path>) -> Result<String, ReloadError> {
         let start = Instant::now();
         // Absolute: the request names it to every machine.
-        let path = match library {
-            Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.to_owned()),
-            None => self.library.clone(),
-        };
+        let path = library.map_or_else(|| self.library.clone(), absolute);
         let outcome = self.apply(&path, start);
         match &outcome {
             Ok(report) => tracing::info!("{report}"),
@@ -472,7 +474,7 @@ impl MachineApp {
         let digest = digest(path)?;
         let with = with(digest, path).map_err(ReloadError::Machines)?;
         let (lib, again) = {
-            let mut builds = self.shared.builds.lock().unwrap_or_else(|e| e.into_inner());
+            let mut builds = self.shared.builds();
             builds.settle(&self.run.running().updater());
             self.shared.library(&mut builds, path, digest)?
         };
@@ -529,7 +531,7 @@ impl MachineApp {
             // This machine's part gets the one-machine checks (a code
             // change under an unchanged version is refused); the others'
             // are checked when an update reaches them.
-            let builds = self.shared.builds.lock().unwrap_or_else(|e| e.into_inner());
+            let builds = self.shared.builds();
             let running = self.run.running().updater();
             let (_unchanged, _) = self
                 .shared
@@ -563,7 +565,7 @@ impl MachineApp {
     /// this machine has loaded.
     pub fn status(&self) -> String {
         let (loaded, mapped) = {
-            let builds = self.shared.builds.lock().unwrap_or_else(|e| e.into_inner());
+            let builds = self.shared.builds();
             (builds.loaded.len(), builds.mapped)
         };
         let graph = match self.run.status() {
