@@ -12,8 +12,8 @@ use evoflow_graph::PlacementError;
 use crate::builder::GraphBuilder;
 pub use crate::channel::arc::ArcFactory;
 pub use crate::channel::port::{
-    ArcId, ArcState, Drained, End, ErasedInPort, ErasedOutPort, InPort, InputSet, Kept, NoInputs,
-    NoOutputs, OutPort, OutputSet,
+    with_local, ArcId, ArcState, Drained, End, ErasedInPort, ErasedOutPort, InPort, InputSet, Kept,
+    NoInputs, NoOutputs, OutPort, OutputSet,
 };
 use crate::graph::Graph;
 pub use crate::model::component::Assemble;

@@ -163,11 +163,13 @@ pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream, failed: bool) -> 
     } else {
         quote!(
             use #p::{DrainKeeping as _, DrainPlain as _};
-            let _ = &outputs;
-            match port {
-                #( #drain_arms )*
-                _ => ::core::unreachable!("no input port {}", port),
-            }
+            #p::with_local(outputs, |outputs| {
+                let _ = &outputs;
+                match port {
+                    #( #drain_arms )*
+                    _ => ::core::unreachable!("no input port {}", port),
+                }
+            })
         )
     };
     let hook_call = |h: &super::parse::Hook| {

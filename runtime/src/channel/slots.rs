@@ -65,11 +65,33 @@ impl<T> Slots<T> {
     #[inline]
     pub(crate) fn push(&mut self, item: Item<T>) {
         let control = match item {
-            Item::Data(x) => return self.data.push(MaybeUninit::new(x)),
+            Item::Data(x) => return self.push_packet(x),
             Item::End => Control::End,
             Item::Marker(id) => Control::Marker(id),
         };
         self.controls.push_back((self.data.len(), control));
+    }
+
+    /// Adds a packet at the back. The common case (room in the vector)
+    /// is a store and a length update; growing is a call of its own.
+    #[inline]
+    fn push_packet(&mut self, x: T) {
+        let len = self.data.len();
+        if len == self.data.capacity() {
+            return self.grow_push(x);
+        }
+        // SAFETY: `len < capacity`: the slot is allocated and unused.
+        unsafe {
+            self.data.as_mut_ptr().add(len).write(MaybeUninit::new(x));
+            self.data.set_len(len + 1);
+        }
+    }
+
+    #[inline(always)]
+    fn grow_push(&mut self, x: T) {
+        let mut data = std::mem::take(&mut self.data);
+        grow(&mut data, x);
+        self.data = data;
     }
 
     /// Number of items held.
@@ -152,7 +174,7 @@ impl<T> Slots<T> {
             // SAFETY: `head <= i < end <= data.len()`: a packet held here
             // (the invariant). `Taking` moves `head` past it also if
             // `on_data` unwinds, so it is never read or dropped again.
-            on_data(unsafe { data[i].assume_init_read() });
+            on_data(unsafe { data.get_unchecked(i).assume_init_read() });
         }
         let handled = end - start;
         drop(taking);
@@ -188,6 +210,14 @@ impl<T> Drop for Slots<T> {
         // `MaybeUninit`s.
         unsafe { std::ptr::drop_in_place(held as *mut [T]) };
     }
+}
+
+/// Pushes `x` onto `data`, a temporary: a call given the address of the
+/// caller's own vector would keep that vector in memory.
+#[cold]
+#[inline(never)]
+fn grow<T>(data: &mut Vec<MaybeUninit<T>>, x: T) {
+    data.push(MaybeUninit::new(x));
 }
 
 /// Moves a drain's position into `head` when the drain ends, also by a

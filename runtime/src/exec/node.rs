@@ -9,7 +9,7 @@
 //! emitted before.
 
 use crate::channel::arc::Locals;
-use crate::channel::port::{ArcId, ArcState, End, InputSet, OutputSet};
+use crate::channel::port::{with_local, ArcId, ArcState, End, InputSet, OutputSet};
 use crate::exec::contract::{
     Change, ComponentChange, Env, Incoming, Node, Reconfig, Step, Waiting, Watch,
 };
@@ -189,29 +189,37 @@ impl<C: Component> ComponentNode<C> {
         self.idle = false;
         self.waiting = None;
         self.site = Site::Generate;
-        for _ in 0..budget {
-            if self.env.stop.load(Ordering::Relaxed) {
-                return true;
-            }
-            match self.component.__generate(&mut self.outputs) {
-                Flow::Continue => step.progress = true,
-                Flow::Idle => {
-                    self.idle = true;
-                    step.polling = true;
-                    return false;
+        let (component, stop) = (&mut self.component, &self.env.stop);
+        let flow = with_local(&mut self.outputs, |outputs| {
+            for _ in 0..budget {
+                if stop.load(Ordering::Relaxed) {
+                    return Some(Flow::Done);
                 }
-                Flow::Wait(w) => {
-                    self.idle = true;
-                    self.waiting = Some(Waiting {
-                        fd: w.fd(),
-                        until: w.timeout().map(|t| std::time::Instant::now() + t),
-                    });
-                    return false;
+                match component.__generate(outputs) {
+                    Flow::Continue => step.progress = true,
+                    other => return Some(other),
                 }
-                Flow::Done => return true,
             }
+            None
+        });
+        match flow {
+            None => false,
+            Some(Flow::Idle) => {
+                self.idle = true;
+                step.polling = true;
+                false
+            }
+            Some(Flow::Wait(w)) => {
+                self.idle = true;
+                self.waiting = Some(Waiting {
+                    fd: w.fd(),
+                    until: w.timeout().map(|t| std::time::Instant::now() + t),
+                });
+                false
+            }
+            // Done, or the graph stops (`Continue` never ends the loop).
+            Some(Flow::Done | Flow::Continue) => true,
         }
-        false
     }
 
     /// True while a source sleeps: it waits for a time only (no
