@@ -76,22 +76,33 @@ impl<T> Slots<T> {
     /// is a store and a length update; growing is a call of its own.
     #[inline]
     fn push_packet(&mut self, x: T) {
-        let len = self.data.len();
-        if len == self.data.capacity() {
-            return self.grow_push(x);
+        if self.data.len() == self.data.capacity() {
+            self.grow_one();
         }
-        // SAFETY: `len < capacity`: the slot is allocated and unused.
+        let len = self.data.len();
+        // SAFETY: `len < capacity` (checked, or `grow_one` made room): the
+        // slot is allocated and unused.
         unsafe {
             self.data.as_mut_ptr().add(len).write(MaybeUninit::new(x));
             self.data.set_len(len + 1);
         }
     }
 
+    /// Makes room for one more packet, in a call given a temporary: a call
+    /// given the address of `self.data` would keep the caller's outputs in
+    /// memory (see `channel::port::with_local`). The vector is back in
+    /// place before a failure to grow panics, so the invariant holds after.
     #[inline(always)]
-    fn grow_push(&mut self, x: T) {
+    fn grow_one(&mut self) {
         let mut data = std::mem::take(&mut self.data);
-        grow(&mut data, x);
+        let grown = grow(&mut data);
         self.data = data;
+        if let Err(e) = grown {
+            panic!(
+                "an arc's buffer of {} packets cannot grow: {e}",
+                self.data.len()
+            );
+        }
     }
 
     /// Number of items held.
@@ -124,6 +135,10 @@ impl<T> Slots<T> {
             return;
         }
         let (len, head) = (self.data.len(), from.head);
+        // Room first: a failure to grow panics before anything moved, so
+        // no control item is left pointing past the packets.
+        self.data.reserve(from.data.len() - head);
+        self.controls.reserve(from.controls.len());
         self.controls
             .extend(from.controls.drain(..).map(|(at, c)| (at - head + len, c)));
         // Moves the held packets only (`MaybeUninit` moves are bitwise);
@@ -212,12 +227,11 @@ impl<T> Drop for Slots<T> {
     }
 }
 
-/// Pushes `x` onto `data`, a temporary: a call given the address of the
-/// caller's own vector would keep that vector in memory.
+/// Makes room for one more packet in `data`. Never panics.
 #[cold]
 #[inline(never)]
-fn grow<T>(data: &mut Vec<MaybeUninit<T>>, x: T) {
-    data.push(MaybeUninit::new(x));
+fn grow<T>(data: &mut Vec<MaybeUninit<T>>) -> Result<(), std::collections::TryReserveError> {
+    data.try_reserve(1)
 }
 
 /// Moves a drain's position into `head` when the drain ends, also by a
