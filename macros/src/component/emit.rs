@@ -150,26 +150,32 @@ pub(crate) fn emit(spec: &Spec, code: u64, root: &TokenStream, failed: bool) -> 
 
     let drain_arms = inputs.iter().enumerate().map(|(i, input)| {
         let name = &input.name;
-        let call = if input.takes_outputs {
-            quote!(self.#name(p, outputs))
-        } else {
-            quote!(self.#name(p))
-        };
         let ty = &input.ty;
-        quote!(#i => (&#p::DrainProbe::<#ty>::NEW).drain(&mut inputs.#name, arc, budget, |p| #call),)
+        if input.takes_outputs {
+            // The outputs are moved into a local (see `with_local`) only
+            // for a drain with something to hand over: an instance's
+            // idle visits copy nothing.
+            quote!(#i => if inputs.#name.may_have_items(arc) {
+                #p::with_local(outputs, |outputs| {
+                    (&#p::DrainProbe::<#ty>::NEW).drain(&mut inputs.#name, arc, budget, |p| self.#name(p, outputs))
+                })
+            } else {
+                #p::Drained::default()
+            },)
+        } else {
+            quote!(#i => (&#p::DrainProbe::<#ty>::NEW).drain(&mut inputs.#name, arc, budget, |p| self.#name(p)),)
+        }
     });
     let drain = if inputs.is_empty() {
         quote!(let _ = (inputs, outputs, arc, budget); ::core::unreachable!("a source has no input port {}", port))
     } else {
         quote!(
             use #p::{DrainKeeping as _, DrainPlain as _};
-            #p::with_local(outputs, |outputs| {
-                let _ = &outputs;
-                match port {
-                    #( #drain_arms )*
-                    _ => ::core::unreachable!("no input port {}", port),
-                }
-            })
+            let _ = &outputs;
+            match port {
+                #( #drain_arms )*
+                _ => ::core::unreachable!("no input port {}", port),
+            }
         )
     };
     let hook_call = |h: &super::parse::Hook| {

@@ -113,6 +113,16 @@ impl<T: Send + 'static> InPort<T> {
         Self::stopped(a, handled, stop)
     }
 
+    /// False when a drain of arc `arc` would do nothing now: the arc is
+    /// held or ended, or it is inside the machine and empty. (A drain of
+    /// an arc from another machine also gives credits back: always worth
+    /// one.)
+    #[inline]
+    pub fn may_have_items(&self, arc: usize) -> bool {
+        let a = &self.arcs[arc];
+        a.state == ArcState::Open && a.rx.may_have_items()
+    }
+
     fn stopped(a: &mut InArc<T>, handled: usize, stop: Stop) -> Drained {
         match stop {
             Stop::None => {}

@@ -270,6 +270,17 @@ impl<T> Rx<T> {
         (handled, stop)
     }
 
+    /// False when a drain would do nothing now (see
+    /// [`crate::channel::port::InPort::may_have_items`]).
+    #[inline]
+    pub(crate) fn may_have_items(&self) -> bool {
+        match self {
+            Rx::Local(q) => !q.items.borrow().is_empty(),
+            Rx::Ring(r) => !r.ring.is_empty(),
+            Rx::Remote(_) => true,
+        }
+    }
+
     /// True when an item is waiting (used before parking).
     pub(crate) fn has_item(&self) -> bool {
         match self {
