@@ -271,14 +271,11 @@ impl<T> Rx<T> {
     }
 
     /// False when a drain would do nothing now (see
-    /// [`crate::channel::port::InPort::may_have_items`]).
+    /// [`crate::channel::port::InPort::may_have_items`]): a remote arc's
+    /// drain is always worth one, any other's only with an item waiting.
     #[inline]
     pub(crate) fn may_have_items(&self) -> bool {
-        match self {
-            Rx::Local(q) => !q.items.borrow().is_empty(),
-            Rx::Ring(r) => !r.ring.is_empty(),
-            Rx::Remote(_) => true,
-        }
+        matches!(self, Rx::Remote(_)) || self.has_item()
     }
 
     /// True when an item is waiting (used before parking).
