@@ -22,7 +22,7 @@ use std::sync::Arc;
 /// What every node of a running graph shares.
 #[derive(Default)]
 pub(crate) struct Env {
-    /// Set by `Running::stop`: sources end at their next call.
+    /// Set by `Running::stop`: sources end within a few calls.
     pub stop: AtomicBool,
     /// Where panicking packets are recorded.
     pub dead_letters: DeadLetters,

@@ -29,6 +29,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+/// Calls of a source (or `#[poll]` method) between two looks at the
+/// graph's stop flag: a stop ends it within this many calls.
+const STOP_EVERY: usize = 16;
+
 #[derive(PartialEq, Eq)]
 enum Phase {
     Running,
@@ -112,30 +116,38 @@ impl<C: Component> ComponentNode<C> {
         (0..C::Outputs::LEN).any(|p| self.outputs.port(p).can_flush())
     }
 
-    /// Input arcs held at the marker of an update this instance has no
-    /// part in now. An instance's part is always delivered before a marker
-    /// of its update can reach it (the control side posts every part before
-    /// it arms the update, and a worker takes its mail before each step),
-    /// so such a marker belongs to an update whose part here already ended:
-    /// one aborted before its markers all arrived. It is passed over.
-    fn stale_markers(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+    /// True if an input arc is held at the marker of an update this
+    /// instance has no part in now. An instance's part is always delivered
+    /// before a marker of its update can reach it (the control side posts
+    /// every part before it arms the update, and a worker takes its mail
+    /// before each step), so such a marker belongs to an update whose part
+    /// here already ended: one aborted before its markers all arrived. It
+    /// is passed over.
+    fn is_stale(&self, state: ArcState) -> bool {
         let current = self.pending.as_ref().map(|(rc, _)| rc.update.id);
-        (0..C::Inputs::LEN).flat_map(move |p| {
+        matches!(state, ArcState::AtMarker(id) if Some(id) != current)
+    }
+
+    fn has_stale_markers(&self) -> bool {
+        (0..C::Inputs::LEN).any(|p| {
             let port = self.inputs.port(p);
-            (0..port.arc_count()).filter_map(move |a| match port.state(a) {
-                ArcState::AtMarker(id) if Some(id) != current => Some((p, a)),
-                _ => None,
-            })
+            (0..port.arc_count()).any(|a| self.is_stale(port.state(a)))
         })
     }
 
-    /// Lets arcs held at a given-up update's marker flow again.
+    /// Lets arcs held at a given-up update's marker flow again. Runs every
+    /// step, so it walks the arcs in place rather than collect them.
     fn pass_stale_markers(&mut self) -> bool {
-        let stale: Vec<_> = self.stale_markers().collect();
-        for &(p, a) in &stale {
-            self.inputs.port_mut(p).release(a);
+        let mut passed = false;
+        for p in 0..C::Inputs::LEN {
+            for a in 0..self.inputs.port(p).arc_count() {
+                if self.is_stale(self.inputs.port(p).state(a)) {
+                    self.inputs.port_mut(p).release(a);
+                    passed = true;
+                }
+            }
         }
-        !stale.is_empty()
+        passed
     }
 
     /// True if the instance could run a batch now (no update in the way).
@@ -191,13 +203,23 @@ impl<C: Component> ComponentNode<C> {
         self.site = Site::Generate;
         let (component, stop) = (&mut self.component, &self.env.stop);
         let flow = with_local(&mut self.outputs, |outputs| {
-            for _ in 0..budget {
+            let mut left = budget;
+            while left > 0 {
                 if stop.load(Ordering::Relaxed) {
                     return Some(Flow::Done);
                 }
-                match component.__generate(outputs) {
-                    Flow::Continue => step.progress = true,
-                    other => return Some(other),
+                // Runs of calls with no atomic load between them: the
+                // optimizer treats one as a possible write to memory, so
+                // a source's own state was stored and loaded back around
+                // every call (a store-to-load chain from one packet to
+                // the next).
+                let run = left.min(STOP_EVERY);
+                left -= run;
+                for _ in 0..run {
+                    match component.__generate(outputs) {
+                        Flow::Continue => step.progress = true,
+                        other => return Some(other),
+                    }
                 }
             }
             None
@@ -344,11 +366,24 @@ impl<C: Component> Participant for ComponentNode<C> {
 }
 
 impl<C: Component> ComponentNode<C> {
-    fn run_step(&mut self, budget: usize) -> Step {
-        let flushed = self.flush() | self.pass_stale_markers();
+    /// Advances the pending update ([`advance`], which needs the instance
+    /// and the update apart).
+    #[inline(never)]
+    fn advance_pending(&mut self) -> Advance {
         let mut pending = self.pending.take();
         let advanced = advance(&mut pending, self);
         self.pending = pending;
+        advanced
+    }
+
+    fn run_step(&mut self, budget: usize) -> Step {
+        let flushed = self.flush() | self.pass_stale_markers();
+        let advanced = match self.pending {
+            // Most steps: moving the update's state out and back in
+            // (three copies of it) cost a few percent of a hop.
+            None => Advance::Run,
+            Some(_) => self.advance_pending(),
+        };
         match advanced {
             Advance::Run => {}
             Advance::Pause => {
@@ -498,7 +533,7 @@ impl<C: Component> Node for ComponentNode<C> {
     /// markers to pass over are work in every stage; then the update's
     /// [`Gate`] decides, as in [`advance`]; then the instance's own phase.
     fn has_work(&mut self) -> bool {
-        if self.can_flush() || self.stale_markers().next().is_some() {
+        if self.can_flush() || self.has_stale_markers() {
             return true;
         }
         match gate(&self.pending, self) {
