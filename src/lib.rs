@@ -66,8 +66,8 @@ pub use evoflow_runtime::{
     Flow, Graph, GraphBuilder, GraphError, Hook, InstanceEvolution, InstanceFailure, InstanceId,
     InstanceInfo, InstanceStatus, Migration, NotRun, OnPanic, Outputs, PacketType, Panic, PortMeta,
     Recoverable, Refusal, RemoteArcInfo, Report, Resources, Rollback, RunError, Running, Schedule,
-    Side, State, StateError, Supervision, Update, UpdateError, UpdateReport, VersionChange, Wait,
-    DEAD_LETTERS, DEFAULT_DEADLINE, HISTORY,
+    Side, State, StateError, Stopper, Supervision, Update, UpdateError, UpdateReport,
+    VersionChange, Wait, DEAD_LETTERS, DEFAULT_DEADLINE, HISTORY,
 };
 
 /// One graph over several machines (the `machines` feature, on by

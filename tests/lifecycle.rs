@@ -3,9 +3,9 @@
 mod common;
 
 use common::*;
-use evoflow::{component, graph, Flow, Outputs, RunError};
+use evoflow::{component, graph, Flow, Outputs, RunError, Stopper};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -123,6 +123,65 @@ fn stop_drains_everything_already_emitted() {
     assert!(check.ended);
     assert!(check.received > 0);
     assert_eq!(check.received, emitted.load(Ordering::Relaxed));
+}
+
+/// Stops its own graph at call `at`, and goes on emitting if called again.
+struct SelfStopping {
+    calls: u64,
+    at: u64,
+    stopper: Arc<OnceLock<Stopper>>,
+}
+
+#[component(outputs(out: Seq))]
+impl SelfStopping {
+    #[source]
+    fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+        if self.calls == self.at {
+            match self.stopper.get() {
+                Some(s) => s.stop(),
+                // Not handed over yet: stop at a later call.
+                None => self.at += 1,
+            }
+        }
+        out.out(Seq {
+            stream: 0,
+            n: self.calls,
+        });
+        self.calls += 1;
+        Flow::Continue
+    }
+}
+
+/// `Running::stop` promises a source is called at most 16 more times once
+/// its worker is in a run of calls (the stop flag is read every 16 calls).
+#[test]
+fn a_source_is_called_at_most_16_times_after_a_stop() {
+    for at in [0, 1, 15, 16, 17, 1000, 4097] {
+        let stopper = Arc::new(OnceLock::new());
+        let s = stopper.clone();
+        let mut report = within(LIMIT, move || {
+            let running = graph! {
+                capacity = 8192;
+                src: SelfStopping = SelfStopping { calls: 0, at, stopper: s };
+                check: Check = Check::new(1, 0, 1);
+                src.out -> check.inp;
+            }
+            .run()
+            .unwrap();
+            let _ = stopper.set(running.stopper());
+            running.join().unwrap()
+        });
+        let src = report.take::<SelfStopping>("src").unwrap();
+        let check = report.take::<Check>("check").unwrap();
+        assert!(check.ended);
+        assert_eq!(check.received, src.calls, "everything emitted drained");
+        let after = src.calls - src.at - 1;
+        assert!(
+            after <= 16,
+            "stop at call {}: {after} calls after it",
+            src.at
+        );
+    }
 }
 
 /// Dropping the handle without `join` stops the graph (sources are not
