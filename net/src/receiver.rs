@@ -110,6 +110,7 @@ impl<T: DeserializeOwned> Receiver<T> {
     /// The next item, `Ok(None)` if none has arrived yet, or why the arc
     /// failed (after every item that arrived before the failure). After
     /// [`Item::End`] it returns `Ok(None)` for good.
+    #[inline]
     pub fn try_recv(&mut self) -> Result<Option<Item<T>>, NetError> {
         if self.ended {
             return Ok(None);
@@ -199,11 +200,19 @@ impl<T: DeserializeOwned> Receiver<T> {
     /// Gives credits back: in bulk (half the capacity at once), or all
     /// that are owed when `now` (nothing more to read: the sender may be
     /// waiting for exactly these).
+    #[inline]
     fn report(&mut self, now: bool) {
         let owed = self.taken - self.reported;
         if owed == 0 || (!now && owed < self.capacity.div_ceil(2)) {
             return;
         }
+        self.give_credits();
+    }
+
+    /// Sends the count of packets taken to the sender (a lock and a
+    /// message: once per half capacity, not per packet).
+    #[inline(never)]
+    fn give_credits(&mut self) {
         if let Some(credits) = &self.inbox.lock().credits {
             credits(self.taken);
             self.reported = self.taken;

@@ -66,6 +66,7 @@ impl Outbox {
         self.notify.signal();
     }
 
+    #[inline]
     pub(crate) fn failed(&self) -> Option<NetError> {
         self.failed.get().cloned()
     }
@@ -114,7 +115,50 @@ impl<T: Serialize> Sender<T> {
     /// data and are few), and go out at once with the batch before them.
     /// Packets wait in a batch until it is full or [`Sender::flush`]:
     /// call it when there is nothing more to send for now.
+    #[inline]
     pub fn try_send(&mut self, item: Item<T>) -> Result<(), SendError<T>> {
+        match item {
+            Item::Packet(p) if self.may_batch_packet() => self.batch_packet(&p),
+            item => self.send(item),
+        }
+    }
+
+    /// True if a packet goes into the batch now, with nothing else to
+    /// look at: the arc is up, open, and has a credit.
+    #[inline]
+    fn may_batch_packet(&self) -> bool {
+        self.outbox.failed.get().is_none()
+            && self.out.is_some()
+            && self.sent - self.outbox.taken.load(Ordering::Acquire) < self.capacity
+    }
+
+    /// [`Sender::send`] for a packet [`Sender::may_batch_packet`] let
+    /// through: the common case, kept small enough to inline.
+    #[inline]
+    fn batch_packet(&mut self, packet: &T) -> Result<(), SendError<T>> {
+        let before = self.batch.len();
+        if let Err(e) = frame::push_packet(&mut self.batch, packet) {
+            return Err(self.refuse_encoding(before, e));
+        }
+        self.in_batch += 1;
+        self.sent += 1;
+        if self.in_batch >= BATCH || self.batch.len() >= BATCH_BYTES {
+            self.flush();
+        }
+        Ok(())
+    }
+
+    /// A packet that cannot be encoded is refused alone: what it had
+    /// written is cut off, the batch before it stays whole.
+    #[cold]
+    fn refuse_encoding(&mut self, before: usize, e: postcard::Error) -> SendError<T> {
+        self.batch.truncate(before);
+        SendError::Failed(NetError::Encode(e.to_string()))
+    }
+
+    /// [`Sender::try_send`] for any item in any state of the arc.
+    #[inline(never)]
+    fn send(&mut self, item: Item<T>) -> Result<(), SendError<T>> {
         if let Some(e) = self.outbox.failed() {
             return Err(SendError::Failed(e));
         }
@@ -132,12 +176,9 @@ impl<T: Serialize> Sender<T> {
                 None => SendError::Full(item),
             });
         }
-        // A packet that cannot be encoded is refused alone: what it had
-        // written is cut off, the batch before it stays whole.
         let before = self.batch.len();
         if let Err(e) = frame::push(&mut self.batch, &item) {
-            self.batch.truncate(before);
-            return Err(SendError::Failed(NetError::Encode(e.to_string())));
+            return Err(self.refuse_encoding(before, e));
         }
         self.in_batch += 1;
         if packet {
