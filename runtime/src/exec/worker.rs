@@ -307,10 +307,6 @@ impl Worker {
     ) -> Result<(), Panicked> {
         let backoff = Backoff::new();
         let mut last_progress = Instant::now();
-        // Progress since `last_progress` was taken: the clock is read on
-        // the first pass without progress, not on every pass with it (a
-        // read of the clock was ~1% of a busy worker's time).
-        let mut progressed = false;
         let mut done = false;
         let graph_done = || shared.running.load(Ordering::Acquire) == 0;
         let mut fds: Vec<RawFd> = Vec::new();
@@ -366,13 +362,8 @@ impl Worker {
             }
             if progress {
                 backoff.reset();
-                progressed = true;
-                continue;
-            }
-            if std::mem::take(&mut progressed) {
                 last_progress = Instant::now();
-            }
-            if !backoff.is_completed() {
+            } else if !backoff.is_completed() {
                 backoff.snooze();
             } else {
                 let nodes = &mut s.nodes;
