@@ -127,9 +127,14 @@ impl<T: Serialize> Sender<T> {
     /// look at: the arc is up, open, and has a credit.
     #[inline]
     fn may_batch_packet(&self) -> bool {
-        self.outbox.failed.get().is_none()
-            && self.out.is_some()
-            && self.sent - self.outbox.taken.load(Ordering::Acquire) < self.capacity
+        self.outbox.failed.get().is_none() && self.out.is_some() && self.in_credit()
+    }
+
+    /// Fewer than `capacity` packets are in flight, as the receiver last
+    /// said.
+    #[inline]
+    fn in_credit(&self) -> bool {
+        self.sent - self.outbox.taken.load(Ordering::Acquire) < self.capacity
     }
 
     /// [`Sender::send`] for a packet [`Sender::may_batch_packet`] let
@@ -207,8 +212,7 @@ impl<T: Serialize> Sender<T> {
     /// descriptor becomes readable once credits come back or the arc
     /// fails.
     pub fn has_credit(&mut self) -> bool {
-        let credit = |s: &Self| s.sent - s.outbox.taken.load(Ordering::Acquire) < s.capacity;
-        if credit(self) {
+        if self.in_credit() {
             return true;
         }
         self.flush();
@@ -216,7 +220,7 @@ impl<T: Serialize> Sender<T> {
         // after the look leave the descriptor readable, and nothing else
         // does.
         self.outbox.notify.drain();
-        credit(self) || self.outbox.failed().is_some()
+        self.in_credit() || self.outbox.failed().is_some()
     }
 
     /// Sends what is batched.

@@ -450,11 +450,12 @@ impl Running {
 
     /// Asks the graph to finish: sources and `#[poll]` methods are not
     /// called again (a worker in the middle of a run of calls sees the
-    /// stop within 16 of them); the graph then drains (every packet already emitted is still
-    /// handled) and [`Running::join`] returns. Draining takes as long as
-    /// handling what is queued — behind a slow consumer, up to its arcs'
-    /// capacity times its time a packet; to end without draining, halt
-    /// ([`Stopper::halt`] through [`Running::stopper`]).
+    /// stop within 16 of them); the graph then drains (every packet
+    /// already emitted is still handled) and [`Running::join`] returns.
+    /// Draining takes as long as handling what is queued — behind a slow
+    /// consumer, up to its arcs' capacity times its time a packet; to end
+    /// without draining, halt ([`Stopper::halt`] through
+    /// [`Running::stopper`]).
     ///
     /// ```
     /// # use evoflow::{component, graph, Flow, Outputs, Update, UpdateError};
