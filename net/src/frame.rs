@@ -204,6 +204,86 @@ mod tests {
         assert!(rest.is_empty());
     }
 
+    use proptest::prelude::*;
+
+    fn item() -> impl Strategy<Value = Item<(u64, String)>> {
+        prop_oneof![
+            8 => (any::<u64>(), ".{0,40}").prop_map(Item::Packet),
+            1 => proptest::collection::vec(any::<u8>(), 0..20).prop_map(Item::Marker),
+        ]
+    }
+
+    proptest! {
+        /// What a peer of this build sends comes back whole, in order,
+        /// however packets and markers mix.
+        #[test]
+        fn any_mix_of_items_comes_back_in_order(items in proptest::collection::vec(item(), 0..60)) {
+            let mut batch = Vec::new();
+            for i in &items {
+                push(&mut batch, i).unwrap();
+            }
+            let mut rest = &batch[..];
+            for i in &items {
+                let (got, r) = take::<(u64, String)>(rest).unwrap();
+                prop_assert_eq!(&got, i);
+                rest = r;
+            }
+            prop_assert!(rest.is_empty());
+        }
+
+        /// Bytes from anywhere (a hostile peer, a corrupted batch): each
+        /// entry read is an item or `Malformed`, never a panic, and the
+        /// reader always moves forward.
+        #[test]
+        fn any_bytes_read_as_items_or_malformed_never_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                match take::<(u64, String)>(rest) {
+                    Ok((_, r)) => {
+                        prop_assert!(r.len() < rest.len());
+                        rest = r;
+                    }
+                    Err(Malformed(why)) => {
+                        prop_assert!(!why.is_empty());
+                        break;
+                    }
+                }
+            }
+        }
+
+        /// A valid batch with its bytes flipped or cut anywhere: still no
+        /// panic, and a cut last entry is never read as whole.
+        #[test]
+        fn a_damaged_batch_is_read_without_a_panic(
+            items in proptest::collection::vec(item(), 1..20),
+            flip in any::<proptest::sample::Index>(),
+            mask in 1u8..,
+        ) {
+            let mut batch = Vec::new();
+            for i in &items {
+                push(&mut batch, i).unwrap();
+            }
+            let mut damaged = batch.clone();
+            let at = flip.index(damaged.len());
+            damaged[at] ^= mask;
+            let mut rest = &damaged[..];
+            while let Ok((_, r)) = take::<(u64, String)>(rest) {
+                if r.is_empty() { break; }
+                rest = r;
+            }
+            // Cut one byte short: the last entry does not come back whole.
+            let cut = &batch[..batch.len() - 1];
+            let mut rest = cut;
+            let mut whole = 0;
+            while let Ok((_, r)) = take::<(u64, String)>(rest) {
+                whole += 1;
+                rest = r;
+                if rest.is_empty() { break; }
+            }
+            prop_assert!(whole < items.len());
+        }
+    }
+
     #[test]
     fn a_cut_or_unknown_entry_is_malformed_not_a_panic() {
         let mut batch = Vec::new();

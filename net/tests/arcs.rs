@@ -334,3 +334,28 @@ fn a_packet_of_many_mebibytes_arrives_whole() {
     assert_eq!(got.len(), 3);
     assert!(got[0] == [1] && got[1] == big && got[2] == [2]);
 }
+
+#[test]
+fn a_packet_this_end_cannot_read_fails_its_arc_alone_with_the_reason() {
+    let (a, b) = (endpoint(), endpoint());
+    // A peer that disagrees on the packet type: its bytes are a length,
+    // then a string length and a byte that is not UTF-8.
+    let mut rx = b.accept::<(u64, String)>(21, 64).unwrap();
+    let mut tx = a.connect::<Vec<u8>>(b.local_addr(), 21, 64).unwrap();
+    send(&mut tx, Item::Packet(vec![1, 0xC3])).unwrap();
+    tx.flush();
+    let why = match recv(&mut rx) {
+        Err(NetError::Malformed(why)) => why,
+        other => panic!("expected a malformed entry, got {other:?}"),
+    };
+    assert!(why.contains("entry 0"), "{why}");
+    // It stays failed: the same reason again, no item, no panic.
+    assert!(matches!(rx.try_recv(), Err(NetError::Malformed(_))));
+    // The endpoints go on carrying other arcs.
+    let mut rx2 = b.accept::<(u64, String)>(22, 64).unwrap();
+    let mut tx2 = a.connect::<(u64, String)>(b.local_addr(), 22, 64).unwrap();
+    send(&mut tx2, Item::Packet((5, "five".into()))).unwrap();
+    send(&mut tx2, Item::End).unwrap();
+    assert_eq!(recv(&mut rx2).unwrap(), Item::Packet((5, "five".into())));
+    assert_eq!(recv(&mut rx2).unwrap(), Item::End);
+}
