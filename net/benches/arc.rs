@@ -12,7 +12,9 @@
 //!
 //! `cargo bench -p evoflow-net --bench arc`: u64 packets and 1 KiB
 //! packets, 3 rounds, median [min, max] in M packets/s and ratios (the
-//! ratios are of the wide arc, whose credits do not bound the rate).
+//! ratios are of the wide arc, whose credits do not bound the rate), and
+//! the CPU time per packet of the threads that send and take, beside raw
+//! tonic's (the transport's threads not counted).
 
 use bytes::{Buf, BufMut, Bytes};
 use evoflow_net::{Endpoint, Item, SendError, BATCH, BATCH_BYTES};
@@ -36,12 +38,37 @@ fn wait_readable(fd: &impl AsRawFd) {
     unsafe { libc::poll(&mut p, 1, 100) };
 }
 
-/// Packets per second through an evoflow-net arc of `capacity`.
+/// CPU time this thread has used.
+fn thread_cpu() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes one timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// A run: packets per second, and CPU time per packet (ns) of the thread
+/// that makes and sends the packets and of the one that takes them (the
+/// transport's threads not counted): where a gap to raw tonic lies.
+struct Run {
+    rate: f64,
+    send: f64,
+    take: f64,
+}
+
+/// CPU time per packet since `from`, in ns.
+fn per_packet(from: Duration, n: u64) -> f64 {
+    (thread_cpu() - from).as_nanos() as f64 / n as f64
+}
+
+/// Through an evoflow-net arc of `capacity`.
 fn evoflow_net<T: Serialize + DeserializeOwned + Send + 'static>(
     n: u64,
     capacity: usize,
     make: fn(u64) -> T,
-) -> f64 {
+) -> Run {
     let (a, b) = (
         Endpoint::bind("127.0.0.1:0".parse().unwrap()).unwrap(),
         Endpoint::bind("127.0.0.1:0".parse().unwrap()).unwrap(),
@@ -50,6 +77,7 @@ fn evoflow_net<T: Serialize + DeserializeOwned + Send + 'static>(
     let mut tx = a.connect::<T>(b.local_addr(), 1, capacity).unwrap();
     let t = Instant::now();
     let sender = std::thread::spawn(move || {
+        let cpu = thread_cpu();
         for i in 0..n {
             let mut item = Item::Packet(make(i));
             loop {
@@ -64,8 +92,9 @@ fn evoflow_net<T: Serialize + DeserializeOwned + Send + 'static>(
             }
         }
         let _ = tx.try_send(Item::End);
+        per_packet(cpu, n)
     });
-    let mut got = 0;
+    let (mut got, cpu) = (0, thread_cpu());
     loop {
         match rx.try_recv().unwrap() {
             Some(Item::Packet(_)) => got += 1,
@@ -74,9 +103,11 @@ fn evoflow_net<T: Serialize + DeserializeOwned + Send + 'static>(
             None => wait_readable(&rx),
         }
     }
-    sender.join().unwrap();
+    let rate = n as f64 / t.elapsed().as_secs_f64();
+    let take = per_packet(cpu, n);
+    let send = sender.join().unwrap();
     assert_eq!(got, n);
-    n as f64 / t.elapsed().as_secs_f64()
+    Run { rate, send, take }
 }
 
 #[derive(Clone, Copy)]
@@ -166,7 +197,7 @@ where
     }
 }
 
-/// Packets per second through a raw tonic stream: batches of 512 packets
+/// Through a raw tonic stream: batches of 512 packets
 /// of `size` bytes, made by a sending thread and read packet by packet by
 /// a consuming thread, each side with a runtime of one thread, as
 /// evoflow-net's are.
@@ -174,7 +205,7 @@ fn raw_tonic<T: Serialize + DeserializeOwned + Send + 'static>(
     n: u64,
     size: usize,
     encoded: Option<fn(u64) -> T>,
-) -> f64 {
+) -> Run {
     let runtime = || {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -189,6 +220,7 @@ fn raw_tonic<T: Serialize + DeserializeOwned + Send + 'static>(
     let addr = listener.local_addr().unwrap();
     let (consumer, mut consumed) = tokio::sync::mpsc::channel::<Bytes>(4);
     let reader = std::thread::spawn(move || {
+        let cpu = thread_cpu();
         let mut packets = 0u64;
         let mut sum = 0u64;
         while let Some(b) = consumed.blocking_recv() {
@@ -206,7 +238,8 @@ fn raw_tonic<T: Serialize + DeserializeOwned + Send + 'static>(
                 }
             }
         }
-        (packets, sum)
+        std::hint::black_box(sum);
+        (packets, per_packet(cpu, packets.max(1)))
     });
     server.spawn(async move {
         tonic::transport::Server::builder()
@@ -223,6 +256,7 @@ fn raw_tonic<T: Serialize + DeserializeOwned + Send + 'static>(
     let (tx, batches) = tokio::sync::mpsc::channel::<Bytes>(4);
     let t = Instant::now();
     let maker = std::thread::spawn(move || {
+        let cpu = thread_cpu();
         let packet = vec![7u8; size];
         let mut sent = 0;
         while sent < n {
@@ -240,6 +274,7 @@ fn raw_tonic<T: Serialize + DeserializeOwned + Send + 'static>(
             tx.blocking_send(Bytes::from(batch)).unwrap();
             sent += k;
         }
+        per_packet(cpu, n)
     });
     let total = rt.block_on(async move {
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
@@ -260,12 +295,13 @@ fn raw_tonic<T: Serialize + DeserializeOwned + Send + 'static>(
         let total = answer.next().await.unwrap().unwrap();
         u64::from_le_bytes(total[..8].try_into().unwrap())
     });
-    maker.join().unwrap();
+    let send = maker.join().unwrap();
     drop(server);
-    let (packets, _) = reader.join().unwrap();
+    let (packets, take) = reader.join().unwrap();
+    let rate = n as f64 / t.elapsed().as_secs_f64();
     assert_eq!(packets, n);
     assert!(encoded.is_some() || total == n * size as u64);
-    n as f64 / t.elapsed().as_secs_f64()
+    Run { rate, send, take }
 }
 
 /// Packets per second through an `rtrb` ring (capacity 1024) between two
@@ -407,32 +443,40 @@ fn main() {
         }
         let (mut net, mut small, mut raw, mut coded, mut local) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        // CPU per packet of the sending and taking threads: evoflow-net's
+        // wide arc, raw tonic's.
+        let (mut net_cpu, mut raw_cpu) = (Vec::new(), Vec::new());
+        let wide = |run: Run, rates: &mut Vec<f64>, cpu: &mut Vec<(f64, f64)>| {
+            rates.push(run.rate);
+            cpu.push((run.send, run.take));
+        };
         for _ in 0..rounds {
             if size == 8 {
-                net.push(evoflow_net(n, WIDE, |i| i));
-                small.push(evoflow_net(n, 1024, |i| i));
+                wide(evoflow_net(n, WIDE, |i| i), &mut net, &mut net_cpu);
+                small.push(evoflow_net(n, 1024, |i| i).rate);
                 local.push(in_process(n, |i| i));
             } else {
                 // Bytes as a user would send them: `serde_bytes` (a plain
                 // `Vec<u8>` is a sequence to serde, encoded byte by byte).
-                net.push(evoflow_net(n, WIDE, |_| {
-                    serde_bytes::ByteBuf::from(vec![7u8; 1024])
-                }));
-                small.push(evoflow_net(n, 1024, |_| {
-                    serde_bytes::ByteBuf::from(vec![7u8; 1024])
-                }));
+                let bytes = |_| serde_bytes::ByteBuf::from(vec![7u8; 1024]);
+                wide(evoflow_net(n, WIDE, bytes), &mut net, &mut net_cpu);
+                small.push(evoflow_net(n, 1024, bytes).rate);
                 local.push(in_process(n, |_| vec![7u8; 1024]));
             }
             if size == 8 {
-                raw.push(raw_tonic::<u64>(n, size, None));
-                coded.push(raw_tonic(n, size, Some(|i| i)));
+                wide(raw_tonic::<u64>(n, size, None), &mut raw, &mut raw_cpu);
+                coded.push(raw_tonic(n, size, Some(|i| i)).rate);
             } else {
-                raw.push(raw_tonic::<serde_bytes::ByteBuf>(n, size, None));
-                coded.push(raw_tonic(
-                    n,
-                    size,
-                    Some(|_| serde_bytes::ByteBuf::from(vec![7u8; 1024])),
-                ));
+                let raw_run = raw_tonic::<serde_bytes::ByteBuf>(n, size, None);
+                wide(raw_run, &mut raw, &mut raw_cpu);
+                coded.push(
+                    raw_tonic(
+                        n,
+                        size,
+                        Some(|_| serde_bytes::ByteBuf::from(vec![7u8; 1024])),
+                    )
+                    .rate,
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -467,5 +511,15 @@ fn main() {
         println!("  raw tonic stream, same batches  {:>7.2} [{:.2}, {:.2}]   evoflow-net / raw: {a:.2}x [{alo:.2}, {ahi:.2}]", rm / 1e6, rlo / 1e6, rhi / 1e6);
         println!("  raw tonic + postcard per packet {:>7.2} [{:.2}, {:.2}]   evoflow-net / raw+postcard: {c:.2}x [{cmin:.2}, {cmax:.2}]", cm / 1e6, clo / 1e6, chi / 1e6);
         println!("  in-process rtrb ring            {:>7.2} [{:.2}, {:.2}]   evoflow-net / in-process: {b:.3}x [{blo:.3}, {bhi:.3}]", lm / 1e6, llo / 1e6, lhi / 1e6);
+        let median = |cpu: &[(f64, f64)], side: fn(&(f64, f64)) -> f64| {
+            stats(&mut cpu.iter().map(side).collect::<Vec<f64>>()).0
+        };
+        println!(
+            "  CPU per packet, median (ns; the transport's threads not counted): evoflow-net sender {:.0}, receiver {:.0}; raw tonic maker {:.0}, reader {:.0}",
+            median(&net_cpu, |c| c.0),
+            median(&net_cpu, |c| c.1),
+            median(&raw_cpu, |c| c.0),
+            median(&raw_cpu, |c| c.1),
+        );
     }
 }
