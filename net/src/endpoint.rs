@@ -177,7 +177,12 @@ impl Transport for Endpoint {
         let state = outbox.clone();
         runtime.spawn(async move {
             let hello = tokio_stream::once(Bytes::from(frame::hello(arc)));
-            let requests = hello.chain(UnboundedReceiverStream::new(batches));
+            let taker = state.clone();
+            let batches = UnboundedReceiverStream::new(batches).map(move |b: Bytes| {
+                taker.taken_on(b.len());
+                b
+            });
+            let requests = hello.chain(batches);
             let mut grpc = tonic::client::Grpc::new(channel);
             let call = async {
                 grpc.ready()

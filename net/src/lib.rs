@@ -10,7 +10,9 @@
 //! most `capacity` packets in flight, and the [`Receiver`] gives credits
 //! back as the packets are taken — so a capacity means the same across
 //! machines as within one, whatever the packets' sizes (byte windows
-//! alone skew that).
+//! alone skew that). A sender also waits while the transport has
+//! [`QUEUED_BYTES`] of its batches still to take on, so that a fast
+//! sender does not pile a capacity's worth of batches up in memory.
 //!
 //! Neither end blocks: a worker sends until [`SendError::Full`] and takes
 //! until `Ok(None)`, then waits for the end's descriptor to become
@@ -43,5 +45,5 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub use error::NetError;
 pub use frame::Item;
 pub use receiver::{RawReceiver, Receiver};
-pub use sender::{Health, Outlet, RawSender, SendError, Sender, BATCH, BATCH_BYTES};
+pub use sender::{Health, Outlet, RawSender, SendError, Sender, BATCH, BATCH_BYTES, QUEUED_BYTES};
 pub use transport::{Transport, Unconnected};

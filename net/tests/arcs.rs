@@ -359,3 +359,40 @@ fn a_packet_this_end_cannot_read_fails_its_arc_alone_with_the_reason() {
     assert_eq!(recv(&mut rx2).unwrap(), Item::Packet((5, "five".into())));
     assert_eq!(recv(&mut rx2).unwrap(), Item::End);
 }
+
+#[test]
+fn a_sender_whose_transport_is_stalled_waits_after_a_few_batches_whatever_its_credits() {
+    // A peer that accepts the connection and never reads: the transport
+    // takes on what its HTTP/2 window allows, then nothing.
+    let stalled = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer = stalled.local_addr().unwrap();
+    let held = std::thread::spawn(move || stalled.accept().map(|(s, _)| s));
+    let a = endpoint();
+    let mut tx = a.connect::<Vec<u8>>(peer, 1, 10_000_000).unwrap();
+    let packet = vec![7u8; 1024];
+    let limit = 2 * evoflow_net::QUEUED_BYTES / packet.len();
+    let t = Instant::now();
+    let mut sent = 0;
+    let full = loop {
+        match tx.try_send(Item::Packet(packet.clone())) {
+            Ok(()) => sent += 1,
+            Err(SendError::Full(_)) => break true,
+            Err(SendError::Failed(e)) => panic!("{e}"),
+        }
+        if sent == limit {
+            break false;
+        }
+        if sent % 64 == 0 {
+            // Give the transport time to take on what it can.
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(t.elapsed() < Duration::from_secs(10));
+    };
+    // Millions of credits, yet the sender holds a few batches, not all
+    // it may have in flight (before: on past twice the bound).
+    assert!(full, "{sent} packets taken with the transport stalled");
+    assert_eq!(tx.credit(), 0);
+    assert!(!tx.has_credit());
+    drop(tx);
+    drop(held);
+}
