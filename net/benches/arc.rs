@@ -334,6 +334,9 @@ fn in_process<T: Send + 'static>(n: u64, make: fn(u64) -> T) -> f64 {
     n as f64 / t.elapsed().as_secs_f64()
 }
 
+/// The bytes of each 1 KiB packet.
+static KIB: [u8; 1024] = [7; 1024];
+
 /// A capacity wide enough to cover the round trip on loopback (its
 /// bandwidth-delay product), so the transport's own rate shows.
 const WIDE: usize = 65_536;
@@ -446,6 +449,8 @@ fn main() {
         // CPU per packet of the sending and taking threads: evoflow-net's
         // wide arc, raw tonic's.
         let (mut net_cpu, mut raw_cpu) = (Vec::new(), Vec::new());
+        // 1 KiB: packets allocated one by one.
+        let mut owned = Vec::new();
         let wide = |run: Run, rates: &mut Vec<f64>, cpu: &mut Vec<(f64, f64)>| {
             rates.push(run.rate);
             cpu.push((run.send, run.take));
@@ -456,11 +461,15 @@ fn main() {
                 small.push(evoflow_net(n, 1024, |i| i).rate);
                 local.push(in_process(n, |i| i));
             } else {
-                // Bytes as a user would send them: `serde_bytes` (a plain
+                // The same bytes each time, shared (a cached body): no
+                // allocation to make a packet, as raw tonic's maker.
+                let shared = |_| Bytes::from_static(&KIB);
+                wide(evoflow_net(n, WIDE, shared), &mut net, &mut net_cpu);
+                small.push(evoflow_net(n, 1024, shared).rate);
+                // Bytes made anew for each packet: `serde_bytes` (a plain
                 // `Vec<u8>` is a sequence to serde, encoded byte by byte).
-                let bytes = |_| serde_bytes::ByteBuf::from(vec![7u8; 1024]);
-                wide(evoflow_net(n, WIDE, bytes), &mut net, &mut net_cpu);
-                small.push(evoflow_net(n, 1024, bytes).rate);
+                let made = |_| serde_bytes::ByteBuf::from(vec![7u8; 1024]);
+                owned.push(evoflow_net(n, WIDE, made).rate);
                 local.push(in_process(n, |_| vec![7u8; 1024]));
             }
             if size == 8 {
@@ -488,6 +497,7 @@ fn main() {
             .collect();
         let (mut to_raw, mut to_local): (Vec<f64>, Vec<f64>) = ratios.into_iter().unzip();
         let mut to_coded: Vec<f64> = net.iter().zip(&coded).map(|(n, c)| n / c).collect();
+        let mut owned_to_raw: Vec<f64> = owned.iter().zip(&raw).map(|(o, r)| o / r).collect();
         let ((cm, clo, chi), (c, cmin, cmax)) = (stats(&mut coded), stats(&mut to_coded));
         let ((nm, nlo, nhi), (rm, rlo, rhi), (lm, llo, lhi)) =
             (stats(&mut net), stats(&mut raw), stats(&mut local));
@@ -508,6 +518,10 @@ fn main() {
             slo / 1e6,
             shi / 1e6
         );
+        if !owned.is_empty() {
+            let ((om, olo, ohi), (o, omin, omax)) = (stats(&mut owned), stats(&mut owned_to_raw));
+            println!("  evoflow-net arc, each made anew {:>7.2} [{:.2}, {:.2}]   (capacity 65536) / raw: {o:.2}x [{omin:.2}, {omax:.2}]", om / 1e6, olo / 1e6, ohi / 1e6);
+        }
         println!("  raw tonic stream, same batches  {:>7.2} [{:.2}, {:.2}]   evoflow-net / raw: {a:.2}x [{alo:.2}, {ahi:.2}]", rm / 1e6, rlo / 1e6, rhi / 1e6);
         println!("  raw tonic + postcard per packet {:>7.2} [{:.2}, {:.2}]   evoflow-net / raw+postcard: {c:.2}x [{cmin:.2}, {cmax:.2}]", cm / 1e6, clo / 1e6, chi / 1e6);
         println!("  in-process rtrb ring            {:>7.2} [{:.2}, {:.2}]   evoflow-net / in-process: {b:.3}x [{blo:.3}, {bhi:.3}]", lm / 1e6, llo / 1e6, lhi / 1e6);

@@ -396,3 +396,50 @@ fn a_sender_whose_transport_is_stalled_waits_after_a_few_batches_whatever_its_cr
     drop(tx);
     drop(held);
 }
+
+#[test]
+fn a_sender_held_by_its_transport_is_woken_when_the_transport_catches_up() {
+    const N: u32 = 30_000;
+    let (a, b) = (endpoint(), endpoint());
+    // Credits never run out: every wait is for the transport.
+    let mut rx = b
+        .accept::<(u32, serde_bytes::ByteBuf)>(31, 10_000_000)
+        .unwrap();
+    let mut tx = a
+        .connect::<(u32, serde_bytes::ByteBuf)>(b.local_addr(), 31, 10_000_000)
+        .unwrap();
+    let sender = std::thread::spawn(move || {
+        let (mut waits, mut longest) = (0, Duration::ZERO);
+        for i in 0..N {
+            let mut item = Item::Packet((i, serde_bytes::ByteBuf::from(vec![i as u8; 1024])));
+            loop {
+                match tx.try_send(item) {
+                    Ok(()) => break,
+                    Err(SendError::Full(back)) => {
+                        item = back;
+                        // Long enough that only a wake-up ends it early.
+                        let t = Instant::now();
+                        wait_readable(&tx, Duration::from_secs(5));
+                        waits += 1;
+                        longest = longest.max(t.elapsed());
+                    }
+                    Err(SendError::Failed(e)) => panic!("{e}"),
+                }
+            }
+        }
+        send(&mut tx, Item::End).unwrap();
+        (waits, longest)
+    });
+    let mut next = 0;
+    while let Item::Packet((i, bytes)) = recv(&mut rx).unwrap() {
+        assert_eq!(i, next);
+        assert!(bytes.len() == 1024 && bytes.iter().all(|&b| b == i as u8));
+        next += 1;
+    }
+    assert_eq!(next, N);
+    let (waits, longest) = sender.join().unwrap();
+    // 30 MiB through a 1 MiB bound: the sender waited, and each wait
+    // ended with a wake-up, not the timeout.
+    assert!(waits > 0, "the sender never waited for its transport");
+    assert!(longest < Duration::from_secs(2), "a wait of {longest:?}");
+}
