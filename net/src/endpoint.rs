@@ -176,7 +176,7 @@ impl Transport for Endpoint {
         let runtime = self.runtime.as_ref().expect("running");
         let state = outbox.clone();
         runtime.spawn(async move {
-            let hello = tokio_stream::once(Bytes::from(frame::hello(arc)));
+            let hello = tokio_stream::once(Bytes::from(frame::hello(arc, capacity as u64)));
             let taker = state.clone();
             let batches = UnboundedReceiverStream::new(batches).map(move |b: Bytes| {
                 taker.taken_on(b.len());
@@ -327,7 +327,7 @@ impl Service<tonic::Request<Streaming<Bytes>>> for Attach {
                 .message()
                 .await?
                 .ok_or_else(|| Status::invalid_argument("a stream without its hello"))?;
-            let arc = frame::arc_of(&hello)
+            let (arc, capacity) = frame::read_hello(&hello)
                 .ok_or_else(|| Status::invalid_argument("a malformed hello"))?;
             // The receiving side may not have accepted the arc yet.
             let waited = tokio::time::Instant::now();
@@ -354,6 +354,7 @@ impl Service<tonic::Request<Streaming<Bytes>>> for Attach {
                     )));
                 }
                 arrived.attached = true;
+                arrived.sender_capacity = Some(capacity);
                 arrived.credits = Some(Box::new(move |taken| credits.send(taken).is_ok()));
             }
             tokio::spawn(async move {

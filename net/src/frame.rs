@@ -133,14 +133,19 @@ pub(crate) fn take<T: DeserializeOwned>(bytes: &[u8]) -> Result<(Item<T>, &[u8])
     }
 }
 
-/// The first message of a stream: which arc it carries.
-pub(crate) fn hello(arc: u64) -> Vec<u8> {
-    arc.to_le_bytes().to_vec()
+/// The first message of a stream: which arc it carries, and the sender's
+/// capacity (the receiver gives credits back by the smaller of the two).
+pub(crate) fn hello(arc: u64, capacity: u64) -> Vec<u8> {
+    [arc.to_le_bytes(), capacity.to_le_bytes()].concat()
 }
 
-/// The arc a first message names.
-pub(crate) fn arc_of(hello: &[u8]) -> Option<u64> {
-    Some(u64::from_le_bytes(hello.try_into().ok()?))
+/// The arc and the sender's capacity a first message names.
+pub(crate) fn read_hello(hello: &[u8]) -> Option<(u64, u64)> {
+    let (arc, capacity) = hello.split_first_chunk::<8>()?;
+    Some((
+        u64::from_le_bytes(*arc),
+        u64::from_le_bytes(capacity.try_into().ok()?),
+    ))
 }
 
 /// A credit message: packets taken so far.

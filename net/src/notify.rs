@@ -14,15 +14,35 @@ use std::sync::OnceLock;
 /// (`armed`): on a busy arc the transport signals every batch while the
 /// worker is still reading earlier ones, and a write and a read per batch
 /// were two system calls each way for nothing.
+///
+/// That holds for an end that waits for one thing (a receiver: items).
+/// An end that waits for either of two (a sender: credits, or room in
+/// its transport) is made with [`Notify::for_two_conditions`] and has
+/// every signal written: a `drain` may consume a signal for one, after
+/// which the waiter's look fails on the other and it waits; with `armed`
+/// cleared by the consumed signal, the next one would not write, and the
+/// waiter would sleep through it.
 pub(crate) struct Notify {
     fd: OwnedFd,
     /// No signal has written the descriptor since the last `clear`.
     armed: AtomicBool,
+    /// Every signal writes the descriptor, armed or not.
+    every: bool,
     wake: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl Notify {
     pub(crate) fn new() -> std::io::Result<Self> {
+        Notify::make(false)
+    }
+
+    /// A notify whose every signal writes the descriptor: for an end
+    /// that waits for either of two conditions (see [`Notify`]).
+    pub(crate) fn for_two_conditions() -> std::io::Result<Self> {
+        Notify::make(true)
+    }
+
+    fn make(every: bool) -> std::io::Result<Self> {
         // SAFETY: a plain syscall; the descriptor is owned from here on.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if fd < 0 {
@@ -32,8 +52,15 @@ impl Notify {
         Ok(Notify {
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
             armed: AtomicBool::new(true),
+            every,
             wake: OnceLock::new(),
         })
+    }
+
+    /// True if every signal writes the descriptor.
+    #[cfg(test)]
+    pub(crate) fn writes_every_signal(&self) -> bool {
+        self.every
     }
 
     /// Makes the descriptor readable. Call after publishing what the
@@ -43,10 +70,11 @@ impl Notify {
         // if `clear`'s comes first, this one writes; if this one comes
         // first, `clear`'s acquires it, so the look that follows `clear`
         // sees what was published before this signal.
-        if self.armed.swap(false, Ordering::AcqRel) {
+        if self.armed.swap(false, Ordering::AcqRel) || self.every {
             let one: u64 = 1;
             // SAFETY: writes 8 bytes from a valid u64 to our eventfd; a
-            // full counter (it never is: `clear` resets it) would only fail.
+            // full counter (it never is: a wait is followed by a `drain`
+            // or `clear`, which reset it) would only fail.
             unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
         }
         // The runtime's worker is told every time: it does not `clear`
@@ -100,6 +128,30 @@ impl AsRawFd for Notify {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `drain` with a signal landing between its two steps, replayed by
+    /// hand: the signal is consumed, the waiter's look fails on another
+    /// condition, and it waits for the next signal.
+    fn next_signal_after_a_consumed_one_is_seen(n: &Notify) -> bool {
+        n.armed.swap(true, Ordering::AcqRel);
+        n.signal();
+        n.reset();
+        n.signal();
+        readable(n)
+    }
+
+    #[test]
+    fn with_two_conditions_a_signal_consumed_by_a_drain_does_not_silence_the_next() {
+        assert!(next_signal_after_a_consumed_one_is_seen(
+            &Notify::for_two_conditions().unwrap()
+        ));
+        // The one-condition notify does silence it: fine for a receiver,
+        // whose look after the drain finds what the consumed signal was
+        // about; a lost wake-up for a sender.
+        assert!(!next_signal_after_a_consumed_one_is_seen(
+            &Notify::new().unwrap()
+        ));
+    }
 
     fn readable(n: &Notify) -> bool {
         let mut p = libc::pollfd {

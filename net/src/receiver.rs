@@ -38,6 +38,8 @@ pub(crate) struct Arrived {
     pub failed: Option<NetError>,
     /// A stream has attached (one per arc).
     pub attached: bool,
+    /// The capacity its sender has, once attached.
+    pub sender_capacity: Option<u64>,
 }
 
 /// Receiving ends waiting for (or attached to) their stream, by arc id.
@@ -134,6 +136,12 @@ impl<T: DeserializeOwned> Receiver<T> {
                 Some(b) => {
                     self.batch = b;
                     self.at = 0;
+                    // Credits go back by the smaller capacity: a sender of
+                    // a smaller one, out of credit, owes less than half
+                    // of this end's.
+                    if let Some(c) = arrived.sender_capacity {
+                        self.capacity = self.capacity.min(c.max(1));
+                    }
                 }
                 None => {
                     let failed = arrived.failed.clone();
@@ -199,9 +207,10 @@ impl<T: DeserializeOwned> Receiver<T> {
     /// Gives credits back: in bulk (half the capacity at once), or all
     /// that are owed when `now` (at the end of the stream).
     ///
-    /// Not when the receiver runs dry: a sender out of credit has
-    /// `capacity` packets in flight, all sent, so taking them owes it at
-    /// least half the capacity, which goes back in bulk. On an arc whose
+    /// Not when the receiver runs dry: a sender out of credit has its
+    /// capacity in flight, all sent, so taking them owes it at least half
+    /// of that (the smaller of the two ends' capacities, which this end
+    /// uses once the stream has attached), which goes back in bulk. On an arc whose
     /// receiver keeps up, a credit message at every dry spell (every
     /// batch) woke the sending side each time: a third of the sender's
     /// CPU on 1 KiB packets.

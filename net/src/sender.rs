@@ -74,7 +74,8 @@ impl Outbox {
             ended: AtomicBool::new(false),
             finished: AtomicBool::new(false),
             failed: OnceLock::new(),
-            notify: Notify::new()?,
+            // Credits or room in the transport: a sender waits for either.
+            notify: Notify::for_two_conditions()?,
         })
     }
 
@@ -90,9 +91,11 @@ impl Outbox {
 
     /// The transport took on a batch of `len` bytes: a sender waiting for
     /// room may go on once it is down to [`QUEUED_LOW`]. No wake-up is
-    /// lost: a sender waits only after seeing [`QUEUED_BYTES`] or more
-    /// queued, and only this decrements, so the one that crosses below
-    /// the low mark comes after its look.
+    /// lost: a sender waiting for room saw [`QUEUED_BYTES`] or more
+    /// queued, and only this decrements, so the crossing below the low
+    /// mark comes after its look; and every signal of an outbox writes
+    /// its descriptor (see [`Notify`]), so a drain that consumed a credit
+    /// signal does not silence this one.
     pub(crate) fn taken_on(&self, len: usize) {
         let before = self.queued.fetch_sub(len, Ordering::AcqRel);
         if before >= QUEUED_LOW && before - len < QUEUED_LOW {
@@ -246,8 +249,8 @@ impl<T: Serialize> Sender<T> {
     /// True if a packet may be sent now, or the arc has failed (then
     /// [`Sender::try_send`] says why). When false, what is batched has
     /// been sent (the receiver may be waiting for exactly that), and the
-    /// descriptor becomes readable once credits come back or the arc
-    /// fails.
+    /// descriptor becomes readable once credits come back, the transport
+    /// is down to half of [`QUEUED_BYTES`], or the arc fails.
     pub fn has_credit(&mut self) -> bool {
         if self.in_credit() {
             return true;
@@ -287,8 +290,8 @@ impl<T: Serialize> Sender<T> {
     /// Packets that may be sent now without waiting for credits (none
     /// while the transport is behind). Not a reason to wait on the
     /// descriptor: wait after [`Sender::has_credit`] said false, which
-    /// leaves it unreadable until credits come back, the transport takes
-    /// on a batch, or the arc fails.
+    /// leaves it unreadable until credits come back, the transport is down
+    /// to half of [`QUEUED_BYTES`], or the arc fails.
     pub fn credit(&self) -> usize {
         if !self.outbox.has_room() {
             return 0;
@@ -298,7 +301,8 @@ impl<T: Serialize> Sender<T> {
     }
 
     /// Also calls `wake` (on the transport's thread) whenever this end
-    /// becomes readable: credits came back or the arc failed. For a
+    /// becomes readable: credits came back, the transport caught up (down
+    /// to half of [`QUEUED_BYTES`]) or the arc failed. For a
     /// runtime that drives the end itself rather than waiting on its
     /// descriptor. Once per end; a later call is ignored.
     pub fn wake_with(&self, wake: impl Fn() + Send + Sync + 'static) {
@@ -357,7 +361,8 @@ impl Health {
 }
 
 impl<T> AsRawFd for Sender<T> {
-    /// Readable when credits came back or the arc failed.
+    /// Readable when credits came back, the transport caught up or the
+    /// arc failed.
     fn as_raw_fd(&self) -> RawFd {
         self.outbox.notify.as_raw_fd()
     }
@@ -384,6 +389,9 @@ mod tests {
         let handed = Arc::new(Mutex::new(Vec::<Bytes>::new()));
         let into = handed.clone();
         let outbox = Arc::new(Outbox::new().unwrap());
+        // It waits for credits or room: a signal for one consumed while it
+        // looks must not silence the next.
+        assert!(outbox.notify.writes_every_signal());
         let mut tx = Sender::<serde_bytes::ByteBuf>::from_raw(RawSender {
             outbox: outbox.clone(),
             out: Box::new(move |b| {

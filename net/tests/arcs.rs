@@ -443,3 +443,19 @@ fn a_sender_held_by_its_transport_is_woken_when_the_transport_catches_up() {
     assert!(waits > 0, "the sender never waited for its transport");
     assert!(longest < Duration::from_secs(2), "a wait of {longest:?}");
 }
+
+#[test]
+fn ends_of_different_capacities_give_credits_back_by_the_smaller() {
+    let (a, b) = (endpoint(), endpoint());
+    // The receiver's half capacity (32) is more than the sender can ever
+    // have in flight (1): credits by the receiver's alone never came.
+    let mut rx = b.accept::<u64>(41, 64).unwrap();
+    let mut tx = a.connect::<u64>(b.local_addr(), 41, 1).unwrap();
+    for i in 0..100 {
+        send(&mut tx, Item::Packet(i)).unwrap();
+        tx.flush();
+        assert_eq!(recv(&mut rx).unwrap(), Item::Packet(i));
+    }
+    send(&mut tx, Item::End).unwrap();
+    assert_eq!(recv(&mut rx).unwrap(), Item::End);
+}

@@ -9,7 +9,8 @@ pub use crate::channel::item::Item;
 
 /// The sending end of an arc to another machine, as its worker uses it.
 pub trait RemoteSender<T>: Send {
-    /// Packets that may be sent now (credits).
+    /// Packets that may be sent now (credits; none while the transport is
+    /// behind).
     fn room(&self) -> usize;
     /// Sends `item` after every item before it (it may wait in a batch
     /// until [`RemoteSender::flush`]). A packet is only sent with room
