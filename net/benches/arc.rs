@@ -478,14 +478,9 @@ fn main() {
             } else {
                 let raw_run = raw_tonic::<serde_bytes::ByteBuf>(n, size, None);
                 wide(raw_run, &mut raw, &mut raw_cpu);
-                coded.push(
-                    raw_tonic(
-                        n,
-                        size,
-                        Some(|_| serde_bytes::ByteBuf::from(vec![7u8; 1024])),
-                    )
-                    .rate,
-                );
+                // The shared packets of the arc's first row, encoded and
+                // decoded (into new bytes) as the arc does.
+                coded.push(raw_tonic(n, size, Some(|_| Bytes::from_static(&KIB))).rate);
             }
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -98,7 +98,7 @@ impl Endpoint {
 
     /// The receiving end of arc `arc`, whose sender will connect here.
     /// `capacity` is the arc's (the sender's bounds what is in flight;
-    /// this end gives credits back in halves of it).
+    /// this end gives credits back in halves of the smaller of the two).
     pub fn accept<T: DeserializeOwned>(
         &self,
         arc: u64,

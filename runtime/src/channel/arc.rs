@@ -100,7 +100,8 @@ fn make_ring<T: Send + 'static>(
 }
 
 /// Plans the end of arc `id` that sends to another machine through `link`;
-/// the worker behind `waker` is woken when credits come back.
+/// the worker behind `waker` is woken when room comes back (credits, or
+/// the transport catching up).
 pub(crate) fn remote_sender<T: Send + 'static>(
     id: ArcId,
     mut link: Box<dyn RemoteSender<T>>,
