@@ -179,6 +179,73 @@ fn a_graph_over_two_machines_delivers_every_packet_once_in_order() {
     assert_eq!(report.take::<Count>("count").unwrap().next, N);
 }
 
+#[test]
+fn large_packets_over_a_wide_arc_wait_for_the_transport_and_all_arrive_in_order() {
+    // 64 KiB packets on an arc of capacity 4,096: credits allow all 300
+    // (19 MiB) in flight and come back only at the end (half the capacity
+    // is more than there are packets), so the worker on front is held by
+    // its transport alone (1 MiB) and only the transport catching up can
+    // wake it.
+    const N: u64 = 300;
+    const SIZE: usize = 64 * 1024;
+
+    struct Big(u64);
+    #[component(outputs(out: serde_bytes::ByteBuf))]
+    impl Big {
+        #[source]
+        fn emit(&mut self, out: &mut Outputs<Self>) -> Flow {
+            if self.0 == N {
+                return Flow::Done;
+            }
+            let mut p = vec![self.0 as u8; SIZE];
+            p[..8].copy_from_slice(&self.0.to_le_bytes());
+            out.out(serde_bytes::ByteBuf::from(p));
+            self.0 += 1;
+            Flow::Continue
+        }
+    }
+    #[derive(Default)]
+    struct Whole(u64);
+    #[component]
+    impl Whole {
+        #[input]
+        fn inp(&mut self, p: serde_bytes::ByteBuf) {
+            let seq = u64::from_le_bytes(p[..8].try_into().unwrap());
+            assert_eq!(seq, self.0, "out of order");
+            assert!(p.len() == SIZE && p[8..].iter().all(|&b| b == seq as u8));
+            self.0 += 1;
+        }
+    }
+    let program = || {
+        graph! {
+            name = "big";
+            machines = { front: 1, back: 1 };
+            #[machine(front)] big: Big = Big(0);
+            #[machine(back)] whole: Whole;
+            #[capacity(4096)]
+            big.out -> whole.inp;
+        }
+    };
+    let Some(etcd) = Etcd::start() else { return };
+    // A worker never woken would hang both machines: a deadline instead.
+    let (done, finished) = std::sync::mpsc::channel();
+    let endpoints = config(&etcd);
+    std::thread::spawn(move || {
+        let front = machine_thread("front", program(), endpoints.clone());
+        let mut report = program()
+            .run_on("back", &endpoints)
+            .unwrap()
+            .join()
+            .unwrap();
+        front.join().unwrap().unwrap();
+        let _ = done.send(report.take::<Whole>("whole").unwrap().0);
+    });
+    let whole = finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the graph did not finish within 60 s (a worker held by its transport not woken?)");
+    assert_eq!(whole, N);
+}
+
 /// An instance with an arc to another machine may be replaced by an
 /// update of its machine alone (the stream is kept: before, the update was
 /// refused, as its change would have dropped the arc), but not removed or
