@@ -1868,6 +1868,82 @@ fn a_halted_part_halts_the_others_before_it_is_joined() {
 /// a slow consumer (markers wait behind full arcs on both machines): each
 /// one completes — none hangs or times out — and every packet arrives
 /// once and in order across all of them.
+/// Tags each packet with its version and makes it 64 KiB.
+#[derive(Default)]
+struct BigTag;
+
+#[component(outputs(out: (u32, serde_bytes::ByteBuf)))]
+impl BigTag {
+    #[input]
+    fn inp(&mut self, n: u64, out: &mut Outputs<Self>) {
+        let mut p = vec![n as u8; 64 * 1024];
+        p[..8].copy_from_slice(&n.to_le_bytes());
+        out.out((1, serde_bytes::ByteBuf::from(p)));
+    }
+}
+
+/// Checks that 64 KiB packets come once, in order, whole.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct BigSeq {
+    next: u64,
+    wrong: u64,
+}
+
+#[component(state)]
+impl BigSeq {
+    #[input]
+    fn inp(&mut self, (tag, p): (u32, serde_bytes::ByteBuf)) {
+        let n = u64::from_le_bytes(p[..8].try_into().unwrap());
+        let whole = p.len() == 64 * 1024 && p[p.len() - 1] == n as u8;
+        self.wrong += u64::from(tag != 1 || n != self.next || !whole);
+        self.next = n + 1;
+    }
+}
+
+#[test]
+fn spanning_updates_while_large_packets_hold_the_sender_on_its_transport_lose_nothing() {
+    // 64 KiB packets, capacity 256: 16 MiB in flight by credits, more
+    // than a sender may leave its transport (1 MiB), so the front worker
+    // is held by its transport while update markers cross.
+    let program = || {
+        graph! {
+            name = "big-churn";
+            machines = { front: 1, back: 1 };
+            #[machine(front)] src: Forever = Forever(0);
+            #[machine(front)] x: BigTag;
+            #[machine(back)] y: BigSeq;
+            src.out -> x.inp;
+            #[capacity(256)]
+            x.out -> y.inp;
+        }
+        .replacements(|u, instance, _| match instance {
+            "x" => Ok(u.replace_with("x", BigTag)),
+            _ => Ok(u.replace::<BigSeq>("y")),
+        })
+    };
+    let Some(etcd) = Etcd::start() else { return };
+    let front = machine_thread("front", program(), config(&etcd));
+    let back = program().run_on("back", &config(&etcd)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    for i in 0..10 {
+        let spanning = Spanning::new().replace("x", "again").replace("y", "again");
+        back.update_everywhere(spanning)
+            .unwrap_or_else(|e| panic!("update {i}: {e}"));
+    }
+    back.stop().unwrap();
+    let mut report = back.join().unwrap();
+    let sent = front
+        .join()
+        .unwrap()
+        .unwrap()
+        .take::<Forever>("src")
+        .unwrap()
+        .0;
+    let seen = report.take::<BigSeq>("y").unwrap();
+    assert!(sent > 0);
+    assert_eq!((seen.next, seen.wrong), (sent, 0));
+}
+
 #[test]
 fn fifty_spanning_updates_over_capacity_one_arcs_lose_nothing() {
     let program = || {
