@@ -125,6 +125,19 @@ impl AsRawFd for Notify {
     }
 }
 
+/// True if `fd` is readable now (a look, no wait): what a waiter on a
+/// notify's descriptor would see.
+#[cfg(test)]
+pub(crate) fn readable(fd: &impl AsRawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no wait.
+    unsafe { libc::poll(&mut p, 1, 0) == 1 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,16 +164,6 @@ mod tests {
         assert!(!next_signal_after_a_consumed_one_is_seen(
             &Notify::new().unwrap()
         ));
-    }
-
-    fn readable(n: &Notify) -> bool {
-        let mut p = libc::pollfd {
-            fd: n.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd, no wait.
-        unsafe { libc::poll(&mut p, 1, 0) == 1 }
     }
 
     #[test]

@@ -210,10 +210,10 @@ impl<T: DeserializeOwned> Receiver<T> {
     /// Not when the receiver runs dry: a sender out of credit has its
     /// capacity in flight, all sent, so taking them owes it at least half
     /// of that (the smaller of the two ends' capacities, which this end
-    /// uses once the stream has attached), which goes back in bulk. On an arc whose
-    /// receiver keeps up, a credit message at every dry spell (every
-    /// batch) woke the sending side each time: a third of the sender's
-    /// CPU on 1 KiB packets.
+    /// uses once the stream has attached), which goes back in bulk. On an
+    /// arc whose receiver keeps up, a credit message at every dry spell
+    /// (every batch) woke the sending side each time: a third of the
+    /// sender's CPU on 1 KiB packets.
     #[inline]
     fn report(&mut self, now: bool) {
         let owed = self.taken - self.reported;

@@ -371,17 +371,8 @@ impl<T> AsRawFd for Sender<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::readable;
     use std::sync::Mutex;
-
-    fn readable(fd: RawFd) -> bool {
-        let mut p = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd; a zero timeout only looks.
-        unsafe { libc::poll(&mut p, 1, 0) == 1 }
-    }
 
     #[test]
     fn a_sender_held_by_its_transport_is_woken_once_the_transport_is_down_to_the_low_mark() {
@@ -407,7 +398,7 @@ mod tests {
             assert!(sent < 10 * QUEUED_BYTES / 1000, "never held");
         }
         assert!(!tx.has_credit() && tx.credit() == 0);
-        assert!(!readable(tx.as_raw_fd()), "nothing to wake for yet");
+        assert!(!readable(&tx), "nothing to wake for yet");
         // The transport takes its batches on, oldest first: the sender is
         // woken exactly when what is left drops below the low mark.
         let batches: Vec<Bytes> = std::mem::take(&mut *handed.lock().unwrap());
@@ -416,7 +407,7 @@ mod tests {
         for b in &batches {
             outbox.taken_on(b.len());
             left -= b.len();
-            assert_eq!(readable(tx.as_raw_fd()), left < QUEUED_LOW, "{left} left");
+            assert_eq!(readable(&tx), left < QUEUED_LOW, "{left} left");
             if left < QUEUED_LOW {
                 break;
             }
