@@ -338,7 +338,8 @@ fn main() {
         .unwrap_or(5);
     let (n64, nkib) = (5_000_000, 500_000);
     let (mut r64, mut rkib) = (Vec::new(), Vec::new());
-    for round in 0..rounds {
+    let only = std::env::var("EVOFLOW_MACHINES_ONLY").unwrap_or_default();
+    for round in (0..rounds).filter(|_| only != "updates") {
         let (w, a) = (within_u64(n64), across_u64(&etcd, n64));
         println!(
             "round {round} u64:   within {:>6.2} M/s  across {:>6.2} M/s  across/within {:.2}",
@@ -357,7 +358,10 @@ fn main() {
         rkib.push(a / w);
         std::thread::sleep(Duration::from_millis(200));
     }
-    for (what, r) in [("u64", r64), ("1 KiB", rkib)] {
+    for (what, r) in [("u64", r64), ("1 KiB", rkib)]
+        .into_iter()
+        .filter(|_| only != "updates")
+    {
         let (m, lo, hi) = median(r);
         println!("{what}: across/within median {m:.2} [{lo:.2}, {hi:.2}] over {rounds} rounds");
     }

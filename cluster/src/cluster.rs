@@ -4,7 +4,7 @@
 use crate::error::ClusterError;
 use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, DeleteOptions, EventType, GetOptions, KeyValue,
-    PutOptions, Txn, TxnOp, TxnOpResponse, WatchOptions, WatchStream,
+    PutOptions, Txn, TxnOp, TxnOpResponse, WatchOptions, WatchResponse, WatchStream,
 };
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -54,6 +54,16 @@ pub enum Decision {
 pub struct Listening {
     prefix: String,
     stream: WatchStream,
+}
+
+/// What was told and decided, as [`Cluster::listen`] and
+/// [`Cluster::heard`] give it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Heard {
+    /// The keys told.
+    pub told: Vec<Told>,
+    /// The decisions taken: update, decision.
+    pub decided: Vec<(u64, Decision)>,
 }
 
 /// A key a machine told, as [`Cluster::heard`] gives it.
@@ -201,8 +211,12 @@ impl Cluster {
         format!("{}{machine}", self.machines_prefix())
     }
 
+    fn decisions_prefix(&self) -> String {
+        format!("/evoflow/{}/decisions/", self.graph)
+    }
+
     fn decision_key(&self, update: u64) -> String {
-        format!("/evoflow/{}/decisions/{update}", self.graph)
+        format!("{}{update}", self.decisions_prefix())
     }
 
     /// Where what the machines tell under `rest` (a key or a prefix) is.
@@ -467,94 +481,151 @@ impl Cluster {
         Ok(done.header().map_or(0, |h| h.revision()))
     }
 
-    /// Listens to what the machines tell under `prefix` from now on (an
-    /// etcd watch): [`Cluster::heard`] waits for it. Read what was told
-    /// before with [`Cluster::told`].
-    pub fn listen(&self, prefix: &str) -> Result<Listening, ClusterError> {
+    /// What was told under each of `prefixes` ([`Cluster::told`]), read
+    /// at one revision in one request.
+    pub fn told_each<const N: usize>(
+        &self,
+        prefixes: [&str; N],
+    ) -> Result<[Vec<(String, String)>; N], ClusterError> {
         let mut client = self.client.clone();
-        let prefix = self.told_key(prefix);
-        let options = WatchOptions::new().with_prefix();
-        let stream = self
+        let prefixes = prefixes.map(|p| self.told_key(p));
+        let reads: Vec<TxnOp> = prefixes
+            .iter()
+            .map(|p| TxnOp::get(p.clone(), Some(GetOptions::new().with_prefix())))
+            .collect();
+        let r = self
             .runtime
-            .block_on(client.watch(prefix.clone(), Some(options)))?;
-        Ok(Listening { prefix, stream })
+            .block_on(client.txn(Txn::new().and_then(reads)))?;
+        let found: [Vec<KeyValue>; N] = gets(&r.op_responses())?;
+        let mut told = Vec::with_capacity(N);
+        for (kvs, prefix) in found.iter().zip(&prefixes) {
+            let kvs = kvs
+                .iter()
+                .map(|kv| told_kv(prefix, kv).map(|t| (t.key, t.value)));
+            told.push(kvs.collect::<Result<Vec<_>, _>>()?);
+        }
+        Ok(told.try_into().expect("one a prefix"))
     }
 
-    /// What was told under the listened prefix since the last call — each
-    /// key (the prefix cut off), value and the revision that created it —
-    /// waiting at most `wait` for something. Empty if nothing came. An
-    /// error (etcd restarted, say) ends the listening: listen again, and
-    /// read what was missed with [`Cluster::told`].
-    pub fn heard(&self, l: &mut Listening, wait: Duration) -> Result<Vec<Told>, ClusterError> {
+    /// Listens to what the machines tell under `prefix` and to every
+    /// decision (one etcd watch stream, on both), and reads what was told
+    /// and decided before: nothing falls between. [`Cluster::heard`]
+    /// waits for what comes next.
+    ///
+    /// The watches start at the present, once etcd has said they exist,
+    /// and the read follows: a watch from a past revision would have etcd
+    /// catch it up in the background, up to 100 ms late. What both the
+    /// read and the watches give is given twice.
+    pub fn listen(&self, prefix: &str) -> Result<(Listening, Heard), ClusterError> {
+        let mut client = self.client.clone();
+        let prefix = self.told_key(prefix);
+        let decisions = self.decisions_prefix();
+        let mut heard = Heard::default();
+        let all = || Some(WatchOptions::new().with_prefix());
+        let stream = self.runtime.block_on(async {
+            let mut stream = client.watch(prefix.clone(), all()).await?;
+            stream.watch(decisions.clone(), all()).await?;
+            let mut created = 0;
+            while created < 2 {
+                let next = tokio::time::timeout(TIMEOUT, stream.message()).await;
+                let response = next
+                    .map_err(|_| ClusterError::Malformed("etcd did not start the watch".into()))?
+                    .map_err(ClusterError::from)?
+                    .ok_or_else(|| ClusterError::Malformed("the watch ended".into()))?;
+                created += usize::from(response.created());
+                self.take_events(&prefix, &response, &mut heard)?;
+            }
+            Ok::<_, ClusterError>(stream)
+        })?;
+        let read = Txn::new().and_then([
+            TxnOp::get(prefix.clone(), all_keys()),
+            TxnOp::get(decisions, all_keys()),
+        ]);
+        let r = self.runtime.block_on(client.txn(read))?;
+        let [told, decided] = gets(&r.op_responses())?;
+        for kv in &told {
+            heard.told.push(told_kv(&prefix, kv)?);
+        }
+        for kv in &decided {
+            heard.decided.extend(self.decided_kv(kv)?);
+        }
+        Ok((Listening { prefix, stream }, heard))
+    }
+
+    /// What was told and decided since the last call ([`Cluster::listen`])
+    /// — each key told (the prefix cut off), value and the revision that
+    /// created it — waiting at most `wait` for something. Empty if nothing
+    /// came. An error (etcd restarted, say) ends the listening: listen
+    /// again, which reads what was missed.
+    pub fn heard(&self, l: &mut Listening, wait: Duration) -> Result<Heard, ClusterError> {
         let next = self
             .runtime
             .block_on(async { tokio::time::timeout(wait, l.stream.message()).await });
         let Ok(next) = next else {
-            return Ok(Vec::new());
+            return Ok(Heard::default());
         };
         let Some(response) = next? else {
             return Err(ClusterError::Malformed("the watch ended".into()));
         };
+        let mut heard = Heard::default();
+        self.take_events(&l.prefix, &response, &mut heard)?;
+        Ok(heard)
+    }
+
+    /// Adds what a watch response tells to `heard`.
+    fn take_events(
+        &self,
+        prefix: &str,
+        response: &WatchResponse,
+        heard: &mut Heard,
+    ) -> Result<(), ClusterError> {
         if response.canceled() {
             return Err(ClusterError::Malformed("etcd cancelled the watch".into()));
         }
-        response
+        let puts = response
             .events()
             .iter()
-            .filter(|e| e.event_type() == EventType::Put)
-            .filter_map(|e| e.kv())
-            .map(|kv| told_kv(&l.prefix, kv))
-            .collect()
+            .filter(|e| e.event_type() == EventType::Put);
+        for kv in puts.filter_map(|e| e.kv()) {
+            if kv.key().starts_with(prefix.as_bytes()) {
+                heard.told.push(told_kv(prefix, kv)?);
+            } else {
+                heard.decided.extend(self.decided_kv(kv)?);
+            }
+        }
+        Ok(())
     }
 
-    /// What was told under `prefix` and the decision of `update`, read at
-    /// one revision in one request ([`Cluster::told`], [`Cluster::decision`]).
-    pub fn told_and_decision(
-        &self,
-        prefix: &str,
-        update: u64,
-    ) -> Result<(Vec<Told>, Option<Decision>), ClusterError> {
-        let mut client = self.client.clone();
-        let prefix = self.told_key(prefix);
-        let txn = Txn::new().and_then([
-            TxnOp::get(prefix.clone(), Some(GetOptions::new().with_prefix())),
-            TxnOp::get(self.decision_key(update), None),
-        ]);
-        let r = self.runtime.block_on(client.txn(txn))?;
-        let mut gets = r.op_responses().into_iter().filter_map(|op| match op {
-            TxnOpResponse::Get(g) => Some(g),
-            _ => None,
-        });
-        let (Some(told), Some(decision)) = (gets.next(), gets.next()) else {
-            return Err(ClusterError::Malformed(
-                "a read answered without its values".into(),
-            ));
+    /// A decision's key and value as (update, decision); `None` for
+    /// another key.
+    fn decided_kv(&self, kv: &KeyValue) -> Result<Option<(u64, Decision)>, ClusterError> {
+        let key = kv.key_str()?;
+        let Some(update) = key.strip_prefix(&self.decisions_prefix()) else {
+            return Ok(None);
         };
-        let told = told
-            .kvs()
-            .iter()
-            .map(|kv| told_kv(&prefix, kv))
-            .collect::<Result<_, ClusterError>>()?;
-        let decision = match decision.kvs().first() {
-            Some(kv) => Some(parse(kv.value_str()?)?),
-            None => None,
-        };
-        Ok((told, decision))
+        let update = update
+            .parse()
+            .map_err(|_| ClusterError::Malformed(format!("decision key {key:?}")))?;
+        Ok(Some((update, parse(kv.value_str()?)?)))
     }
 
     /// Deletes, in one write, the keys told under each of `prefixes` and
     /// the decision of `update`: what an update left once every machine
-    /// is done with it.
-    pub fn forget(&self, prefixes: &[&str], update: u64) -> Result<(), ClusterError> {
+    /// is done with it. Returns at once: nobody waits for the write. If
+    /// it fails (logged), or the process ends first, the keys stay, under
+    /// a run that is over or an update that is.
+    pub fn forget(&self, prefixes: &[&str], update: u64) {
         let mut client = self.client.clone();
         let mut deletes: Vec<TxnOp> = prefixes
             .iter()
             .map(|p| TxnOp::delete(self.told_key(p), Some(DeleteOptions::new().with_prefix())))
             .collect();
         deletes.push(TxnOp::delete(self.decision_key(update), None));
-        self.runtime
-            .block_on(client.txn(Txn::new().and_then(deletes)))?;
-        Ok(())
+        self.runtime.spawn(async move {
+            if let Err(e) = client.txn(Txn::new().and_then(deletes)).await {
+                tracing::warn!(update, "could not delete what an update left in etcd: {e}");
+            }
+        });
     }
 
     /// The decision of `update`, if one was taken ([`Cluster::decide`]).
@@ -595,6 +666,25 @@ fn told_kv(prefix: &str, kv: &KeyValue) -> Result<Told, ClusterError> {
         value: kv.value_str()?.to_owned(),
         created: kv.create_revision(),
     })
+}
+
+/// A read of every key under the key read.
+fn all_keys() -> Option<GetOptions> {
+    Some(GetOptions::new().with_prefix())
+}
+
+/// What each of a read transaction's `N` gets found.
+fn gets<const N: usize>(responses: &[TxnOpResponse]) -> Result<[Vec<KeyValue>; N], ClusterError> {
+    let found: Vec<Vec<KeyValue>> = responses
+        .iter()
+        .filter_map(|op| match op {
+            TxnOpResponse::Get(g) => Some(g.kvs().to_vec()),
+            _ => None,
+        })
+        .collect();
+    found
+        .try_into()
+        .map_err(|_| ClusterError::Malformed("a read answered without its values".into()))
 }
 
 /// The value of the first key a transaction's `get` found.

@@ -22,5 +22,5 @@
 mod cluster;
 mod error;
 
-pub use cluster::{Cluster, Decision, Listening, Machine, Member, Membership, Told, LEASE};
+pub use cluster::{Cluster, Decision, Heard, Listening, Machine, Member, Membership, Told, LEASE};
 pub use error::ClusterError;

@@ -3,6 +3,7 @@
 //! not passed silently, where it is missing).
 
 use evoflow_cluster::{Cluster, ClusterError, Decision, Machine, Member, LEASE};
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -243,6 +244,61 @@ fn every_proposer_reads_the_one_decision_of_an_update() {
         cluster.decide(103, &again, Decision::Commit).unwrap(),
         Decision::Commit
     );
+}
+
+/// A listening misses nothing: while another machine tells keys and
+/// takes decisions, what the listening read at its start and what it
+/// hears after hold every one, whenever it started — and what is told
+/// after it is heard.
+#[test]
+fn a_listening_reads_what_came_before_and_hears_all_that_comes_after() {
+    let Some(etcd) = Etcd::start() else { return };
+    let cluster = Cluster::connect(&etcd.endpoints(), "g").unwrap();
+    let me = cluster.join(&machine("a", "b1")).unwrap();
+    let members = cluster.members().unwrap();
+    const N: u64 = 300;
+    let (told, decided) = std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let c = Cluster::connect(&etcd.endpoints(), "g").unwrap();
+            for i in 0..N {
+                c.tell(&me, &format!("p/{i}"), &i.to_string()).unwrap();
+                if i % 10 == 0 {
+                    c.decide(i, &members, Decision::Commit).unwrap();
+                }
+            }
+        });
+        // Start listening in the middle of the writes.
+        while cluster.told("p/").unwrap().len() < (N / 3) as usize {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let (mut l, before) = cluster.listen("p/").unwrap();
+        let mut told: BTreeSet<String> = before.told.into_iter().map(|t| t.key).collect();
+        let mut decided: BTreeSet<(u64, bool)> = BTreeSet::new();
+        let decide = |decided: &mut BTreeSet<_>, d: Vec<(u64, Decision)>| {
+            decided.extend(d.into_iter().map(|(u, d)| (u, d == Decision::Commit)))
+        };
+        decide(&mut decided, before.decided);
+        writer.join().unwrap();
+        let (until, mut last) = (Instant::now() + Duration::from_secs(10), false);
+        while !(told.contains("last") && decided.contains(&(N, false))) && Instant::now() < until {
+            if told.len() == N as usize && !last {
+                // After every write: one more key and one more decision.
+                cluster.tell(&me, "p/last", "").unwrap();
+                cluster.decide(N, &members, Decision::Abort).unwrap();
+                last = true;
+            }
+            let heard = cluster.heard(&mut l, Duration::from_millis(200)).unwrap();
+            told.extend(heard.told.into_iter().map(|t| t.key));
+            decide(&mut decided, heard.decided);
+        }
+        (told, decided)
+    });
+    let mut want: BTreeSet<String> = (0..N).map(|i| i.to_string()).collect();
+    want.insert("last".into());
+    assert_eq!(told, want);
+    let mut want: BTreeSet<(u64, bool)> = (0..N).step_by(10).map(|i| (i, true)).collect();
+    want.insert((N, false));
+    assert_eq!(decided, want);
 }
 
 #[test]

@@ -27,6 +27,7 @@
 
 mod error;
 mod link;
+mod news;
 mod program;
 mod run;
 mod span;

@@ -157,6 +157,7 @@ impl Program {
             me: machine.to_owned(),
             members: members.clone(),
             published: Default::default(),
+            book: Default::default(),
         });
         let participant = {
             let p = Participant {
@@ -544,6 +545,7 @@ impl MachineRun {
             &self.coordination.me,
             &self.running().updater(),
             &self.coordination.published,
+            &[],
         )
     }
 

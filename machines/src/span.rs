@@ -17,15 +17,16 @@
 //! [`IN_DOUBT`] after it halts its part (the others may have committed).
 
 use crate::error::MachineError;
+use crate::news::{Book, News, Said};
 use crate::run::MachineRun;
 use crate::status;
-use evoflow_cluster::{Cluster, Decision, Listening, Member, Membership, Told, LEASE};
+use evoflow_cluster::{Cluster, Decision, Member, Membership, LEASE};
 use evoflow_graph::reachable;
 use evoflow_runtime::{
     panic_text, Coordinator, Schedule, Stopper, Update, UpdateError, Updater, Verdict,
     DEFAULT_DEADLINE, SPANNING_IDS,
 };
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -35,8 +36,8 @@ use std::time::{Duration, Instant};
 /// lease, so a lost participant has left by then and an abort can be
 /// taken.
 const IN_DOUBT: Duration = Duration::from_secs(3 * LEASE.as_secs());
-/// How long a wait for news from etcd lasts before the state is read
-/// again (news wakes it at once).
+/// How long a wait for news from etcd lasts before what was heard is
+/// looked at again (news wakes it at once).
 const REREAD: Duration = Duration::from_millis(50);
 /// How long the parts get, after the decision, to install it and say so.
 const FINISH: Duration = Duration::from_secs(2);
@@ -201,23 +202,6 @@ fn region(changing: &HashSet<String>, arcs: &[(String, String)]) -> HashSet<Stri
     down.intersection(&up).cloned().collect()
 }
 
-/// What the participants of one update said so far.
-struct Said {
-    posted: BTreeSet<String>,
-    votes: BTreeMap<String, Result<(), String>>,
-    decision: Option<Decision>,
-}
-
-impl Said {
-    /// The first refusal, as a reason.
-    fn refusal(&self) -> Option<String> {
-        self.votes.iter().find_map(|(m, v)| match v {
-            Err(why) => Some(format!("machine `{m}`: {why}")),
-            Ok(()) => None,
-        })
-    }
-}
-
 /// What every machine's coordination of spanning updates shares.
 pub(crate) struct Coordination {
     pub cluster: Arc<Cluster>,
@@ -228,75 +212,13 @@ pub(crate) struct Coordination {
     pub members: Vec<Member>,
     /// What this machine last published: its instances and its arcs.
     pub published: Mutex<(String, String)>,
+    /// What this machine heard of the spanning updates of the run.
+    pub book: Book,
 }
 
 impl Coordination {
     fn key(&self, id: u64, rest: &str) -> String {
         format!("span/{}/{id}/{rest}", self.run)
-    }
-
-    fn said(&self, id: u64) -> Result<Said, MachineError> {
-        let (told, decision) = self.cluster.told_and_decision(&self.key(id, ""), id)?;
-        let mut said = Said {
-            posted: BTreeSet::new(),
-            votes: BTreeMap::new(),
-            decision,
-        };
-        for Told { key, value, .. } in told {
-            if let Some(m) = key.strip_prefix("posted/") {
-                said.posted.insert(m.to_owned());
-            } else if let Some(m) = key.strip_prefix("vote/") {
-                let vote = match value.strip_prefix("no\t") {
-                    Some(why) => Err(why.to_owned()),
-                    None => Ok(()),
-                };
-                said.votes.insert(m.to_owned(), vote);
-            }
-        }
-        Ok(said)
-    }
-}
-
-/// News of the spanning updates of a run, as etcd tells it: a watch, and
-/// the requests heard and not yet taken up. Whatever waits on it — a
-/// part in the middle of an update too — keeps the requests it hears.
-#[derive(Default)]
-struct News {
-    listening: Option<Listening>,
-    requests: BTreeMap<u64, String>,
-}
-
-impl News {
-    /// Waits for news (at most until `until`, and [`REREAD`]). Listens
-    /// again if the listening ended, and then reads again what was asked
-    /// meanwhile.
-    fn wait(&mut self, c: &Coordination, until: Instant) {
-        let wait = until.saturating_duration_since(Instant::now()).min(REREAD);
-        let prefix = format!("span/{}/", c.run);
-        if self.listening.is_none() {
-            self.listening = c.cluster.listen(&prefix).ok();
-            if self.listening.is_none() {
-                std::thread::sleep(wait);
-                return;
-            }
-            // Keys as the watch gives them: from `request/` on.
-            if let Ok(mut all) = c.cluster.told_all(&format!("{prefix}request/")) {
-                all.iter_mut().for_each(|t| t.key.insert_str(0, "request/"));
-                self.queue(all);
-            }
-        }
-        let l = self.listening.as_mut().expect("listening");
-        match c.cluster.heard(l, wait) {
-            Ok(news) => self.queue(news),
-            Err(_) => self.listening = None,
-        }
-    }
-
-    fn queue(&mut self, told: Vec<Told>) {
-        for t in told.into_iter().filter(|t| t.key.starts_with("request/")) {
-            self.requests
-                .insert(SPANNING_IDS | t.created as u64, t.value);
-        }
     }
 }
 
@@ -360,6 +282,12 @@ impl Part<'_> {
         })
     }
 
+    /// Waits for news, at most until `until`.
+    fn hear(&mut self, until: Instant) {
+        let c = self.c;
+        self.news.hear(&c.cluster, &c.book, until, REREAD);
+    }
+
     /// The participants of which `has` is not true, for messages.
     fn missing(&self, has: impl Fn(&str) -> bool) -> String {
         let missing: Vec<&str> = self
@@ -397,28 +325,28 @@ impl Coordinator for Part<'_> {
             return Err(self.refuse(&format!("could not say it posted its part: {e}")));
         }
         loop {
-            if let Ok(said) = self.c.said(self.id) {
-                if said.decision.is_some() || said.refusal().is_some() {
-                    // Only ever an abort: this machine has not voted.
-                    return Err(self.aborted(&said));
-                }
-                if self.machines.iter().all(|m| said.posted.contains(m)) {
-                    return Ok(());
-                }
-                if let Some(why) = self.lost() {
-                    return Err(self.refuse(&why));
-                }
-                if Instant::now() >= self.deadline {
-                    let why = format!(
+            let said = self.c.book.said(self.id);
+            if said.decision.is_some() || said.refusal().is_some() {
+                // Only ever an abort: this machine has not voted.
+                return Err(self.aborted(&said));
+            }
+            if self.machines.iter().all(|m| said.posted.contains(m)) {
+                return Ok(());
+            }
+            if let Some(why) = self.lost() {
+                return Err(self.refuse(&why));
+            }
+            if Instant::now() >= self.deadline {
+                let why = match self.c.book.hears() {
+                    true => format!(
                         "machine(s) {} did not post their part by the deadline",
                         self.missing(|m| said.posted.contains(m))
-                    );
-                    return Err(self.refuse(&why));
-                }
-            } else if Instant::now() >= self.deadline {
-                return Err(self.refuse("etcd could not be read"));
+                    ),
+                    false => "etcd could not be heard".to_owned(),
+                };
+                return Err(self.refuse(&why));
             }
-            self.news.wait(self.c, self.deadline);
+            self.hear(self.deadline);
         }
     }
 
@@ -453,42 +381,38 @@ impl Coordinator for Part<'_> {
                     Err(e) => trouble = e.to_string(),
                 }
             }
-            match self.c.said(self.id) {
-                Ok(said) => {
-                    match said.decision {
-                        Some(Decision::Commit) => return Verdict::Commit,
-                        Some(Decision::Abort) => return Verdict::Abort(self.aborted(&said)),
-                        None => {}
-                    }
-                    let all_yes = self
-                        .machines
-                        .iter()
-                        .all(|m| matches!(said.votes.get(m), Some(Ok(()))));
-                    let late = Instant::now() >= self.deadline;
-                    let propose = if said.refusal().is_some() || late || self.lost().is_some() {
-                        Some(Decision::Abort)
-                    } else if all_yes {
-                        Some(Decision::Commit)
-                    } else {
-                        None
-                    };
-                    if let Some(p) = propose {
-                        match self.c.cluster.decide(self.id, &self.members, p) {
-                            Ok(Decision::Commit) => return Verdict::Commit,
-                            Ok(Decision::Abort) => {
-                                let said = self.c.said(self.id).unwrap_or(said);
-                                return Verdict::Abort(self.aborted(&said));
-                            }
-                            Err(e) => trouble = e.to_string(),
-                        }
-                    }
+            let said = self.c.book.said(self.id);
+            match said.decision {
+                Some(Decision::Commit) => return Verdict::Commit,
+                Some(Decision::Abort) => return Verdict::Abort(self.aborted(&said)),
+                None => {}
+            }
+            let all_yes = self
+                .machines
+                .iter()
+                .all(|m| matches!(said.votes.get(m), Some(Ok(()))));
+            let late = Instant::now() >= self.deadline;
+            let propose = if said.refusal().is_some() || late || self.lost().is_some() {
+                Some(Decision::Abort)
+            } else if all_yes {
+                Some(Decision::Commit)
+            } else {
+                None
+            };
+            if let Some(p) = propose {
+                match self.c.cluster.decide(self.id, &self.members, p) {
+                    Ok(Decision::Commit) => return Verdict::Commit,
+                    Ok(Decision::Abort) => return Verdict::Abort(self.aborted(&said)),
+                    Err(e) => trouble = e.to_string(),
                 }
-                Err(e) => trouble = e.to_string(),
+            }
+            if !self.c.book.hears() {
+                trouble = "etcd could not be heard".to_owned();
             }
             if Instant::now() >= give_up {
                 return Verdict::Unknown(trouble);
             }
-            self.news.wait(self.c, give_up);
+            self.hear(give_up);
         }
     }
 }
@@ -506,14 +430,14 @@ impl Participant {
     /// Takes part in every spanning update asked, in the order etcd
     /// ordered the requests (the same on every machine), until `stop`.
     pub(crate) fn run(self) {
-        let mut news = News::default();
-        let mut handled: BTreeSet<u64> = BTreeSet::new();
+        let (c, mut news) = (&self.c, News::of_run(self.c.run));
         while !self.stop.load(Ordering::Acquire) {
-            news.wait(&self.c, Instant::now() + REREAD * 2);
-            while let Some((id, text)) = news.requests.pop_first() {
-                if handled.insert(id) {
+            news.hear(&c.cluster, &c.book, Instant::now() + REREAD * 2, REREAD);
+            while let Some((id, text)) = c.book.next_request() {
+                if c.book.take_up(id) {
                     self.handle(&mut news, id, &text);
                 }
+                c.book.part_done(id);
             }
         }
     }
@@ -571,10 +495,19 @@ impl Participant {
             Ok(report) => format!("ok\t{report}"),
             Err(why) => format!("err\t{why}"),
         };
-        let key = self.c.key(id, &format!("done/{}", self.c.me));
-        let _ = self.c.cluster.tell(&self.c.membership, &key, &said);
+        // With what this machine runs now, in one write: an asker that
+        // hears every machine done reads every new arc.
         let c = &self.c;
-        let _ = status::publish(&c.cluster, &c.membership, &c.me, &self.part, &c.published);
+        let key = c.key(id, &format!("done/{}", c.me));
+        let done = [(key.as_str(), said.as_str())];
+        let _ = status::publish(
+            &c.cluster,
+            &c.membership,
+            &c.me,
+            &self.part,
+            &c.published,
+            &done,
+        );
     }
 
     /// This machine's part: the replacements of its instances the request
@@ -614,7 +547,9 @@ impl MachineRun {
         let refused = |why: String| Err(MachineError::SpanningRefused(why));
         let c = &self.coordination;
         self.publish()?;
-        let owner = status::owners(&c.cluster)?;
+        // Who runs what, and the arcs, as of one revision.
+        let [status, published] = c.cluster.told_each(["status/", "arcs/"])?;
+        let owner = status::owners(status)?;
         if spanning.replace.is_empty() {
             return refused("it names no instance to replace".into());
         }
@@ -638,7 +573,6 @@ impl MachineRun {
                 return refused(format!("it replaces `{instance}` twice"));
             }
         }
-        let published = status::arcs(&c.cluster)?;
         let (mut arcs, mut shapes) = (Vec::new(), Vec::new());
         for m in &self.machines {
             let Some((_, text)) = published.iter().find(|(k, _)| k == m) else {
@@ -656,14 +590,10 @@ impl MachineRun {
             region,
             replace: spanning.replace,
         };
-        // Listening before the request goes out, to hear every answer (the
-        // requests asked before are the participants' business).
-        let mut news = News {
-            listening: Some(c.cluster.listen(&format!("span/{}/", c.run))?),
-            requests: BTreeMap::new(),
-        };
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
         let key = format!("span/{}/request/{}/{n}", c.run, c.me);
+        // What is said of it is kept for this asker until it returns.
+        let mut asking = Asking::new(&c.book, format!("{}/{n}", c.me));
         let created = match c.cluster.tell(&c.membership, &key, &request.encode()) {
             Ok(created) => created,
             // The write may have happened though its answer was lost: then
@@ -676,25 +606,21 @@ impl MachineRun {
                 Err(_) => return Err(e.into()),
             },
         };
-        let id = SPANNING_IDS | created as u64;
+        let id = asking.id(SPANNING_IDS | created as u64);
         let until = Instant::now() + spanning.deadline + IN_DOUBT + FINISH;
         // Every participant says how its part ended — or, once the update
         // is decided, has left the graph (it will not say).
         let mut asked = Instant::now();
         let mut gone: Vec<String> = Vec::new();
-        let (done, mut decision) = loop {
-            let (done, decision) = c
-                .cluster
-                .told_and_decision(&c.key(id, "done/"), id)
-                .unwrap_or_default();
-            let said = |m: &String| done.iter().any(|t| &t.key == m);
-            let decided = decision.is_some();
+        let said = loop {
+            let (said, mark) = c.book.said_and_mark(id);
+            let decided = said.decision.is_some();
             if machines
                 .iter()
-                .all(|m| said(m) || (decided && gone.contains(m)))
+                .all(|m| said.done.contains_key(m) || (decided && gone.contains(m)))
                 || Instant::now() >= until
             {
-                break (done, decision);
+                break said;
             }
             if decided && asked.elapsed() >= REREAD * 5 {
                 asked = Instant::now();
@@ -706,19 +632,20 @@ impl MachineRun {
                         .collect();
                 }
             }
-            news.wait(c, until);
+            c.book.wait(mark, until.min(Instant::now() + REREAD));
         };
         // Given up on undecided: abort it, so that no machine takes it up
         // later (a request replayed after a lost watch) and commits it.
-        if decision.is_none() {
-            decision = c.cluster.decide(id, &c.members, Decision::Abort).ok();
-        }
+        let decision = match said.decision {
+            None => c.cluster.decide(id, &c.members, Decision::Abort).ok(),
+            decided => decided,
+        };
         // Every machine is done with it: what it left in etcd goes (a
         // machine that did not say keeps it there, for its sake).
-        if decision.is_some() && machines.iter().all(|m| done.iter().any(|t| &t.key == m)) {
-            let _ = c.cluster.forget(&[&c.key(id, ""), &key], id);
+        if decision.is_some() && machines.iter().all(|m| said.done.contains_key(m)) {
+            c.cluster.forget(&[&c.key(id, ""), &key], id);
         }
-        let outcome = |m: &str| match done.iter().find(|t| t.key == m).map(|t| &t.value) {
+        let outcome = |m: &str| match said.done.get(m) {
             Some(v) => match v.split_once('\t') {
                 Some(("ok", report)) => Ok(report.to_owned()),
                 Some((_, why)) => Err(why.to_owned()),
@@ -729,7 +656,7 @@ impl MachineRun {
         match decision {
             Some(Decision::Abort) => {
                 // The first refusal, else the first failure a machine said.
-                let votes = c.said(id).ok().and_then(|s| s.refusal());
+                let votes = said.refusal();
                 let why = votes
                     .or_else(|| machines.iter().find_map(|m| outcome(m).err()))
                     .unwrap_or_else(|| "aborted".to_owned());
@@ -764,49 +691,34 @@ impl MachineRun {
     }
 }
 
-/// A real etcd for the tests (started by each test).
-#[cfg(test)]
-#[path = "../../cluster/tests/support/etcd.rs"]
-mod etcd;
+/// An update asked on this machine, while its asker waits: what is said
+/// of it is kept in the book until then.
+struct Asking<'a> {
+    book: &'a Book,
+    /// After `request/`.
+    key: String,
+    id: Option<u64>,
+}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use evoflow_cluster::Machine;
+impl<'a> Asking<'a> {
+    fn new(book: &'a Book, key: String) -> Self {
+        book.asking(&key);
+        Asking {
+            book,
+            key,
+            id: None,
+        }
+    }
 
-    /// A request told while a machine did not listen (before its first
-    /// listening, or while etcd restarted) is read again when it listens
-    /// (the keys read back lacked `request/`, and nothing was queued:
-    /// found by review).
-    #[test]
-    fn a_request_told_before_listening_is_queued_when_listening_starts() {
-        let Some(etcd) = etcd::Etcd::start() else {
-            return;
-        };
-        let cluster = Arc::new(Cluster::connect(&etcd.endpoints(), "news").unwrap());
-        let me = Machine {
-            name: "m".into(),
-            addr: "127.0.0.1:1".into(),
-            build: "b".into(),
-        };
-        let membership = Arc::new(cluster.join(&me).unwrap());
-        let created = cluster
-            .tell(&membership, "span/7/request/m/0", "asked")
-            .unwrap();
-        let c = Coordination {
-            cluster,
-            membership,
-            run: 7,
-            me: "m".into(),
-            members: Vec::new(),
-            published: Mutex::default(),
-        };
-        let mut news = News::default();
-        news.wait(&c, Instant::now() + REREAD);
-        let queued: Vec<(u64, String)> = news.requests.into_iter().collect();
-        assert_eq!(
-            queued,
-            [(SPANNING_IDS | created as u64, "asked".to_owned())]
-        );
+    /// Its id, once asked.
+    fn id(&mut self, id: u64) -> u64 {
+        self.id = Some(id);
+        id
+    }
+}
+
+impl Drop for Asking<'_> {
+    fn drop(&mut self) {
+        self.book.asker_done(&self.key, self.id);
     }
 }

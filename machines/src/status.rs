@@ -42,30 +42,39 @@ pub struct GraphStatus(pub Vec<MachineStatus>);
 /// Publishes what `part` runs on `machine`: its instances (for
 /// `status`) and its arcs, instance to instance, with those leaving for
 /// other machines (for the region of an update spanning machines).
-/// Writes only what changed since `last` (what was last written).
+/// Writes only what changed since `last` (what was last written), and
+/// `with` (always) in the same write.
 pub(crate) fn publish(
     cluster: &Cluster,
     member: &Membership,
     machine: &str,
     part: &Updater,
     last: &Mutex<(String, String)>,
+    with: &[(&str, &str)],
 ) -> Result<(), MachineError> {
     let arcs = arcs_text(&part.schedule());
     let now = (encode(&part.instances()), arcs);
     let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
-    if *last == now {
+    let (status, arcs) = (format!("status/{machine}"), format!("arcs/{machine}"));
+    let mut told = with.to_vec();
+    if *last != now {
+        told.extend([(status.as_str(), now.0.as_str()), (&arcs, &now.1)]);
+    }
+    if told.is_empty() {
         return Ok(());
     }
-    let (status, arcs) = (format!("status/{machine}"), format!("arcs/{machine}"));
-    cluster.tell_all(member, &[(&status, &now.0), (&arcs, &now.1)])?;
+    cluster.tell_all(member, &told)?;
     *last = now;
     Ok(())
 }
 
-/// Which machine runs each instance, as every machine published it.
-pub(crate) fn owners(cluster: &Cluster) -> Result<HashMap<String, String>, MachineError> {
+/// Which machine runs each instance, from what every machine published
+/// (the keys under `status/`: machine, instances).
+pub(crate) fn owners(
+    published: Vec<(String, String)>,
+) -> Result<HashMap<String, String>, MachineError> {
     let mut owner = HashMap::new();
-    for (machine, text) in cluster.told("status/")? {
+    for (machine, text) in published {
         for i in decode(&machine, &text)? {
             owner.insert(i.name, machine.clone());
         }
@@ -94,11 +103,6 @@ pub(crate) fn digest(arcs: &str) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
     h.write(arcs.as_bytes());
     h.finish()
-}
-
-/// The arcs each machine published (its arcs text).
-pub(crate) fn arcs(cluster: &Cluster) -> Result<Vec<(String, String)>, MachineError> {
-    Ok(cluster.told("arcs/")?)
 }
 
 /// The arcs of an arcs text, instance to instance.
