@@ -211,8 +211,12 @@ impl Cluster {
         format!("{}{machine}", self.machines_prefix())
     }
 
+    fn graph_prefix(&self) -> String {
+        format!("/evoflow/{}/", self.graph)
+    }
+
     fn decisions_prefix(&self) -> String {
-        format!("/evoflow/{}/decisions/", self.graph)
+        format!("{}decisions/", self.graph_prefix())
     }
 
     fn decision_key(&self, update: u64) -> String {
@@ -482,7 +486,10 @@ impl Cluster {
     }
 
     /// What was told under each of `prefixes` ([`Cluster::told`]), read
-    /// at one revision in one request.
+    /// at one revision in one request, from the etcd member asked
+    /// (serializable: no round through the leader, so it may lag the
+    /// cluster by what that member has not applied yet — never what it
+    /// has already sent to a watch of this client).
     pub fn told_each<const N: usize>(
         &self,
         prefixes: [&str; N],
@@ -491,7 +498,12 @@ impl Cluster {
         let prefixes = prefixes.map(|p| self.told_key(p));
         let reads: Vec<TxnOp> = prefixes
             .iter()
-            .map(|p| TxnOp::get(p.clone(), Some(GetOptions::new().with_prefix())))
+            .map(|p| {
+                TxnOp::get(
+                    p.clone(),
+                    Some(GetOptions::new().with_prefix().with_serializable()),
+                )
+            })
             .collect();
         let r = self
             .runtime
@@ -508,34 +520,34 @@ impl Cluster {
     }
 
     /// Listens to what the machines tell under `prefix` and to every
-    /// decision (one etcd watch stream, on both), and reads what was told
-    /// and decided before: nothing falls between. [`Cluster::heard`]
-    /// waits for what comes next.
+    /// decision, and reads what was told and decided before: nothing falls
+    /// between. [`Cluster::heard`] waits for what comes next.
     ///
-    /// The watches start at the present, once etcd has said they exist,
-    /// and the read follows: a watch from a past revision would have etcd
-    /// catch it up in the background, up to 100 ms late. What both the
-    /// read and the watches give is given twice.
+    /// One watch on the graph's keys, kept to those: what one transaction
+    /// wrote comes in one piece (a vote with the decision it took). The
+    /// watch starts at the present, once etcd has said it exists, and the
+    /// read follows: a watch from a past revision would have etcd catch it
+    /// up in the background, up to 100 ms late. What both the read and
+    /// the watch give is given twice.
     pub fn listen(&self, prefix: &str) -> Result<(Listening, Heard), ClusterError> {
         let mut client = self.client.clone();
         let prefix = self.told_key(prefix);
         let decisions = self.decisions_prefix();
         let mut heard = Heard::default();
-        let all = || Some(WatchOptions::new().with_prefix());
+        let graph = Some(WatchOptions::new().with_prefix());
         let stream = self.runtime.block_on(async {
-            let mut stream = client.watch(prefix.clone(), all()).await?;
-            stream.watch(decisions.clone(), all()).await?;
-            let mut created = 0;
-            while created < 2 {
+            let mut stream = client.watch(self.graph_prefix(), graph).await?;
+            loop {
                 let next = tokio::time::timeout(TIMEOUT, stream.message()).await;
                 let response = next
                     .map_err(|_| ClusterError::Malformed("etcd did not start the watch".into()))?
                     .map_err(ClusterError::from)?
                     .ok_or_else(|| ClusterError::Malformed("the watch ended".into()))?;
-                created += usize::from(response.created());
                 self.take_events(&prefix, &response, &mut heard)?;
+                if response.created() {
+                    break Ok::<_, ClusterError>(stream);
+                }
             }
-            Ok::<_, ClusterError>(stream)
         })?;
         let read = Txn::new().and_then([
             TxnOp::get(prefix.clone(), all_keys()),

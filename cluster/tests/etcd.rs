@@ -301,6 +301,31 @@ fn a_listening_reads_what_came_before_and_hears_all_that_comes_after() {
     assert_eq!(decided, want);
 }
 
+/// The last vote and the decision it takes are one write, and are heard
+/// together: a voter that heard every vote hears the decision with it,
+/// and need not propose one of its own (a round to etcd).
+#[test]
+fn a_vote_that_decides_is_heard_with_its_decision() {
+    let Some(etcd) = Etcd::start() else { return };
+    let cluster = Cluster::connect(&etcd.endpoints(), "g").unwrap();
+    let a = cluster.join(&machine("a", "b1")).unwrap();
+    let members = cluster.members().unwrap();
+    let (mut l, _) = cluster.listen("v/").unwrap();
+    for update in 1..=20u64 {
+        let (mine, other) = (format!("v/{update}/a"), format!("v/{update}/b"));
+        cluster.tell(&a, &other, "yes").unwrap();
+        assert!(cluster
+            .vote_and_decide(&a, &mine, "yes", &[other], update, &members)
+            .unwrap());
+        let mut heard = cluster.heard(&mut l, Duration::from_secs(5)).unwrap();
+        while heard.told.iter().all(|t| t.key != format!("{update}/a")) {
+            assert!(heard.decided.is_empty(), "{heard:?}");
+            heard = cluster.heard(&mut l, Duration::from_secs(5)).unwrap();
+        }
+        assert_eq!(heard.decided, [(update, Decision::Commit)], "{heard:?}");
+    }
+}
+
 #[test]
 fn with_etcd_down_no_decision_is_taken() {
     let Some(mut etcd) = Etcd::start() else {

@@ -547,7 +547,9 @@ impl MachineRun {
         let refused = |why: String| Err(MachineError::SpanningRefused(why));
         let c = &self.coordination;
         self.publish()?;
-        // Who runs what, and the arcs, as of one revision.
+        // Who runs what, and the arcs, as of one revision. A lagging read
+        // costs no safety: each machine checks its arcs against what the
+        // region was computed on, and refuses if they differ.
         let [status, published] = c.cluster.told_each(["status/", "arcs/"])?;
         let owner = status::owners(status)?;
         if spanning.replace.is_empty() {
