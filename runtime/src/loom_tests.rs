@@ -566,6 +566,79 @@ fn loom_alignment_holds_what_follows_the_marker_until_both_arrived() {
     });
 }
 
+/// A marker of an update spanning machines that reaches `y` before `y`'s
+/// part (another machine armed first): while this machine hears of such
+/// updates, `y` holds the arc at it — the packet behind it waits — until
+/// its part comes, then aligns on it; once this machine stops hearing
+/// (set from another thread, which wakes the workers), `y` passes it over
+/// and the packet flows, never slept through.
+#[test]
+fn loom_a_marker_before_its_part_waits_for_it_while_this_machine_hears() {
+    use crate::update::span::SPANNING_IDS;
+    for deaf in [false, true] {
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(2);
+        model.check(move || {
+            let sy = Sleeper::new();
+            let sp = Sleeper::new();
+            let (tx, rx) = queue::ring::<u64>(1, sp.waker(), sy.waker());
+            let producer = thread::spawn(move || {
+                let mut tx = Tx::from(tx);
+                tx.send(Item::Data(10));
+                tx.send(Item::Marker(SPANNING_IDS + 1));
+                tx.send(Item::Data(20));
+                while !tx.is_flushed() {
+                    if !tx.flush() {
+                        sp.park_unless(None, || tx.can_flush());
+                    }
+                }
+            });
+            let env = StdArc::new(Env::default());
+            env.awaited.hearing(true);
+            let count = Arc::new(AtomicUsize::new(0));
+            let y = node(
+                "y",
+                Sink {
+                    seen: Vec::new(),
+                    count: count.clone(),
+                },
+                In1::from_ends(vec![vec![in_end(0, rx)]]),
+                NoOutputs,
+                &env,
+            );
+            let y = if deaf {
+                let (env, waker) = (env.clone(), sy.waker());
+                let deafening = thread::spawn(move || {
+                    if env.awaited.hearing(false) {
+                        waker.force();
+                    }
+                });
+                let y = work(Box::new(y), &sy, |_| count.load(Ordering::SeqCst) == 2);
+                deafening.join().unwrap();
+                y
+            } else {
+                // Held: the packet behind the marker waits for the part.
+                let mut y = work(Box::new(y), &sy, |_| count.load(Ordering::SeqCst) == 1);
+                let sync = StdArc::new(UpdateSync::new(
+                    SPANNING_IDS + 1,
+                    false,
+                    Vec::new(),
+                    names(&["y"]),
+                    vec![sy.waker()],
+                ));
+                y.set_pending(part(&sync, vec![0], vec![], None), None);
+                sync.arm();
+                work(y, &sy, |_| {
+                    finished(&sync) && count.load(Ordering::SeqCst) == 2
+                })
+            };
+            producer.join().unwrap();
+            let sink = y.into_component().downcast::<Sink>().ok().unwrap();
+            assert_eq!(sink.seen, [10, 20]);
+        });
+    }
+}
+
 /// The mailbox against its worker: a part posted while the worker is about
 /// to park is never slept through; and a part posted while the worker exits
 /// (closes its mailbox) is handled exactly once, by the worker or returned
