@@ -1136,17 +1136,9 @@ fn an_update_spanning_two_machines_changes_both_at_one_packet_boundary() {
         matches!(&unknown, MachineError::SpanningRefused(why) if why.contains("`z`")),
         "{unknown}"
     );
-    let asked = Instant::now();
     let refused = back
         .update_everywhere(Spanning::new().replace("x", "v3").replace("y", "v2"))
         .unwrap_err();
-    // Back's part, armed at once, ends when front's refusal is heard, not
-    // at its deadline (its markers would never come).
-    assert!(
-        asked.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        asked.elapsed()
-    );
     assert!(
         matches!(&refused, MachineError::SpanningAborted { why, .. }
             if why.contains("front") && why.contains("v3")),
@@ -1173,42 +1165,6 @@ fn an_update_spanning_two_machines_changes_both_at_one_packet_boundary() {
     }
     assert_eq!(cluster.told("span/").unwrap(), []);
     assert_eq!(cluster.decision(report.id).unwrap(), None);
-    assert_eq!(
-        versions(&back),
-        [
-            ("p".to_owned(), 1),
-            ("src".to_owned(), 1),
-            ("x".to_owned(), 2),
-            ("y".to_owned(), 2)
-        ]
-    );
-    std::thread::sleep(Duration::from_millis(200));
-    back.stop().unwrap();
-    let mut report = back.join().unwrap();
-    let sent = front.join().unwrap().unwrap().take::<Forever>("src");
-    report.take::<Seq<2>>("y").unwrap().saw_all(sent.unwrap().0);
-}
-
-/// Each machine arms its part as soon as it has posted it to its workers,
-/// without waiting for the others (a round through etcd), so a marker may
-/// reach a machine before its part. Back takes 1.5 s to build the
-/// replacement of `y`: front's marker reaches `p` long before `p` and `y`
-/// have their parts. It waits for them there, and the update commits,
-/// every packet once and in order — passed over, it left `p` waiting for
-/// a marker gone by, and the update aborted at its deadline.
-#[test]
-fn a_marker_that_reaches_a_machine_before_its_part_waits_for_it() {
-    let Some(etcd) = Etcd::start() else { return };
-    let slow_back = slow_to_replace("y");
-    let front = machine_thread("front", tagged(slow_back), config(&etcd));
-    let back = tagged(slow_back).run_on("back", &config(&etcd)).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    let spanning = Spanning::new()
-        .replace("x", "v2")
-        .replace("y", "v2")
-        .deadline(Duration::from_secs(5));
-    let report = back.update_everywhere(spanning).unwrap();
-    assert!(report.duration >= Duration::from_millis(1500), "{report:?}");
     assert_eq!(
         versions(&back),
         [
@@ -1268,9 +1224,8 @@ fn an_update_spanning_machines_aborts_everywhere_when_one_is_late() {
 
 /// A participant killed in the middle of an update spanning machines
 /// (while it builds its part) leaves the other on its old versions: the
-/// update aborts — once the other machine's part stops on the failed arcs
-/// from the dead one, well before the deadline — and that part halts,
-/// naming the machine.
+/// update aborts — once the dead machine's lease has ended, well before
+/// the deadline — and the other machine's part halts, naming the machine.
 #[test]
 fn a_participant_killed_during_a_spanning_update_aborts_it_and_nothing_changes() {
     let Some(etcd) = Etcd::start() else { return };

@@ -8,7 +8,7 @@
 //! catches such a watch up only every 100 ms.
 
 use evoflow_cluster::{Cluster, Decision, Heard, Listening};
-use evoflow_runtime::{Abandon, SPANNING_IDS};
+use evoflow_runtime::SPANNING_IDS;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 /// What the participants of one update said so far.
 #[derive(Clone, Default)]
 pub(crate) struct Said {
+    pub posted: BTreeSet<String>,
     pub votes: BTreeMap<String, Result<(), String>>,
     /// How each machine's part ended: `ok\t<report>` or `err\t<why>`.
     pub done: BTreeMap<String, String>,
@@ -33,6 +34,9 @@ impl Said {
         };
         let machine = machine.to_owned();
         match kind {
+            "posted" => {
+                self.posted.insert(machine);
+            }
             "vote" => {
                 let vote = match value.strip_prefix("no\t") {
                     Some(why) => Err(why.to_owned()),
@@ -73,33 +77,6 @@ struct Ledger {
     /// Counts what was heard, so that a waiter knows whether it missed
     /// something since it looked.
     heard: u64,
-    /// The update whose part here waits for its instances, and how to end
-    /// it if the update aborts elsewhere.
-    handling: Option<(u64, Abandon)>,
-}
-
-impl Ledger {
-    /// Ends the part handled here if its update aborted elsewhere: a
-    /// machine refused, or the decision is to abort.
-    fn abandon_if_aborted(&mut self) {
-        let Some((id, _)) = &self.handling else {
-            return;
-        };
-        let Some(said) = self.said.get(id) else {
-            return;
-        };
-        let why = match (said.refusal(), said.decision) {
-            (Some(why), _) => why,
-            (None, Some(Decision::Abort)) => {
-                "another machine decided to abort (its deadline passed, or a machine was lost)"
-                    .to_owned()
-            }
-            _ => return,
-        };
-        if let Some((_, abandon)) = self.handling.take() {
-            abandon.abandon(&why);
-        }
-    }
 }
 
 /// The ledger, shared.
@@ -125,21 +102,6 @@ impl Book {
         self.lock().said.get(&id).cloned().unwrap_or_default()
     }
 
-    /// What was heard so far, to wait from ([`Book::wait`]).
-    pub fn mark(&self) -> u64 {
-        self.lock().heard
-    }
-
-    /// This machine's part of `id` waits for its instances: if the update
-    /// is heard to abort elsewhere before it votes, `abandon` ends it (its
-    /// instances would wait for markers that never come). Until
-    /// [`Book::part_done`].
-    pub fn handling(&self, id: u64, abandon: Abandon) {
-        let mut l = self.lock();
-        l.handling = Some((id, abandon));
-        l.abandon_if_aborted();
-    }
-
     /// The next request not yet taken up, in the order etcd gave them.
     pub fn next_request(&self) -> Option<(u64, String)> {
         self.lock().requests.pop_first()
@@ -154,7 +116,6 @@ impl Book {
     /// unless its asker still waits.
     pub fn part_done(&self, id: u64) {
         let mut l = self.lock();
-        l.handling = None;
         if l.said.get(&id).is_some_and(|s| !s.asked) {
             l.said.remove(&id);
         }
@@ -231,7 +192,6 @@ impl Book {
                 said.decision = Some(decision);
             }
         }
-        l.abandon_if_aborted();
         drop(l);
         self.changed.notify_all();
     }
@@ -338,13 +298,13 @@ mod tests {
         assert_eq!(book.next_request(), Some((id, "asked".to_owned())));
         // What is said of it after the listening started is heard too.
         cluster
-            .tell(&membership, &format!("span/7/{id}/vote/m"), "yes")
+            .tell(&membership, &format!("span/7/{id}/posted/m"), "")
             .unwrap();
         let until = Instant::now() + Duration::from_secs(5);
-        while book.said(id).votes.is_empty() && Instant::now() < until {
+        while book.said(id).posted.is_empty() && Instant::now() < until {
             news.hear(&cluster, &book, until, Duration::from_millis(100));
         }
-        assert_eq!(book.said(id).votes.get("m"), Some(&Ok(())));
+        assert!(book.said(id).posted.contains("m"));
         assert!(book.hears());
     }
 
@@ -420,14 +380,14 @@ mod tests {
         book.asking("m/1");
         book.take(heard(vec![told("request/m/1", "r", 11)], vec![]));
         book.take(heard(
-            vec![told(&format!("{third}/vote/m"), "yes", 12)],
+            vec![told(&format!("{third}/posted/m"), "", 12)],
             vec![],
         ));
         book.asker_done("m/1", Some(third));
-        assert!(book.said(third).votes.contains_key("m"));
+        assert!(book.said(third).posted.contains("m"));
         assert_eq!(book.next_request().map(|r| r.0), Some(third));
         assert!(book.take_up(third));
         book.part_done(third);
-        assert!(book.said(third).votes.is_empty());
+        assert!(book.said(third).posted.is_empty());
     }
 }

@@ -6,11 +6,10 @@
 //! part: under its update lock it checks that its arcs are those the
 //! region was computed on, builds its part from the request (with the
 //! program's [`Replacements`]; a machine without instances in the region
-//! has an empty part), posts it to its workers and arms it at once;
-//! markers cross machines in-band on the arcs, and one that reaches a
-//! machine before its part waits for it there (while that machine hears
-//! etcd; one that does not passes it over, and the update aborts). Each
-//! votes once its changing instances have prepared. The decision is one etcd
+//! has an empty part), posts it, and arms it once every machine has
+//! posted, so no marker reaches a machine before its part; markers cross
+//! machines in-band on the arcs. Each votes
+//! once its changing instances have prepared. The decision is one etcd
 //! transaction, taken by whichever machine sees it due first: commit only
 //! if every participant voted to and still holds its lease, else abort;
 //! every participant applies it. Every wait ends at the update's deadline;
@@ -24,7 +23,7 @@ use crate::status;
 use evoflow_cluster::{Cluster, Decision, Member, Membership, LEASE};
 use evoflow_graph::reachable;
 use evoflow_runtime::{
-    panic_text, Abandon, Coordinator, Schedule, Stopper, Update, UpdateError, Updater, Verdict,
+    panic_text, Coordinator, Schedule, Stopper, Update, UpdateError, Updater, Verdict,
     DEFAULT_DEADLINE, SPANNING_IDS,
 };
 use std::collections::HashSet;
@@ -226,8 +225,7 @@ impl Coordination {
 /// This machine's side of one spanning update, for the runtime.
 struct Part<'a> {
     c: &'a Coordination,
-    /// Why this machine's part stopped, if it did.
-    stopper: &'a Stopper,
+    news: &'a mut News,
     id: u64,
     region: HashSet<String>,
     /// The participants.
@@ -285,9 +283,9 @@ impl Part<'_> {
     }
 
     /// Waits for news, at most until `until`.
-    /// Waits for news after `mark`, at most until `until`.
-    fn hear(&self, mark: u64, until: Instant) {
-        self.c.book.wait(mark, until.min(Instant::now() + REREAD));
+    fn hear(&mut self, until: Instant) {
+        let c = self.c;
+        self.news.hear(&c.cluster, &c.book, until, REREAD);
     }
 
     /// The participants of which `has` is not true, for messages.
@@ -321,34 +319,40 @@ impl Coordinator for Part<'_> {
         ))
     }
 
-    fn posted(&mut self, abandon: Abandon) -> Result<(), String> {
-        // No round through etcd: a marker that reaches another machine
-        // before its part waits for it there. If the update aborts
-        // elsewhere meanwhile, the listening abandons this part.
-        self.c.book.handling(self.id, abandon);
-        let said = self.c.book.said(self.id);
-        if said.decision.is_some() || said.refusal().is_some() {
-            // Only ever an abort: this machine has not voted.
-            return Err(self.aborted(&said));
+    fn posted(&mut self) -> Result<(), String> {
+        let key = self.c.key(self.id, &format!("posted/{}", self.c.me));
+        if let Err(e) = self.c.cluster.tell(&self.c.membership, &key, "") {
+            return Err(self.refuse(&format!("could not say it posted its part: {e}")));
         }
-        if Instant::now() >= self.deadline {
-            return Err(self.refuse("it built its part after the deadline"));
+        loop {
+            let said = self.c.book.said(self.id);
+            if said.decision.is_some() || said.refusal().is_some() {
+                // Only ever an abort: this machine has not voted.
+                return Err(self.aborted(&said));
+            }
+            if self.machines.iter().all(|m| said.posted.contains(m)) {
+                return Ok(());
+            }
+            if let Some(why) = self.lost() {
+                return Err(self.refuse(&why));
+            }
+            if Instant::now() >= self.deadline {
+                let why = match self.c.book.hears() {
+                    true => format!(
+                        "machine(s) {} did not post their part by the deadline",
+                        self.missing(|m| said.posted.contains(m))
+                    ),
+                    false => "etcd could not be heard".to_owned(),
+                };
+                return Err(self.refuse(&why));
+            }
+            self.hear(self.deadline);
         }
-        Ok(())
     }
 
     fn vote(&mut self, vote: Result<(), String>) -> Verdict {
         if let Err(why) = vote {
-            // Its instances gave up because the part stopped: say why.
-            let why = match self.stopper.failure() {
-                Some(stopped) => format!("its part stopped ({stopped}): {why}"),
-                None => why,
-            };
             return Verdict::Abort(self.refuse(&why));
-        }
-        if Instant::now() >= self.deadline {
-            // Too late to count: the others may have given up on it.
-            return Verdict::Abort(self.refuse("it prepared after the deadline"));
         }
         self.voted = true;
         let key = self.c.key(self.id, &format!("vote/{}", self.c.me));
@@ -377,7 +381,7 @@ impl Coordinator for Part<'_> {
                     Err(e) => trouble = e.to_string(),
                 }
             }
-            let (said, mark) = self.c.book.said_and_mark(self.id);
+            let said = self.c.book.said(self.id);
             match said.decision {
                 Some(Decision::Commit) => return Verdict::Commit,
                 Some(Decision::Abort) => return Verdict::Abort(self.aborted(&said)),
@@ -408,7 +412,7 @@ impl Coordinator for Part<'_> {
             if Instant::now() >= give_up {
                 return Verdict::Unknown(trouble);
             }
-            self.hear(mark, give_up);
+            self.hear(give_up);
         }
     }
 }
@@ -426,50 +430,19 @@ impl Participant {
     /// Takes part in every spanning update asked, in the order etcd
     /// ordered the requests (the same on every machine), until `stop`.
     pub(crate) fn run(self) {
-        std::thread::scope(|s| {
-            let listening = std::thread::Builder::new()
-                .name(format!("evoflow-news-{}", self.c.me))
-                .spawn_scoped(s, || self.listen());
-            if let Err(e) = listening {
-                self.stopper
-                    .halt(format!("the thread that hears etcd could not start: {e}"));
-                return;
-            }
-            self.take_part();
-        });
-    }
-
-    /// Hears news of the spanning updates into the book until `stop`, and
-    /// tells the runtime whether markers of updates not yet taken up may
-    /// wait for their parts: only while this machine hears etcd (and is a
-    /// member), which it needs to take them up.
-    fn listen(&self) {
         let (c, mut news) = (&self.c, News::of_run(self.c.run));
         while !self.stop.load(Ordering::Acquire) {
             news.hear(&c.cluster, &c.book, Instant::now() + REREAD * 2, REREAD);
-            let hearing = c.book.hears() && c.membership.lost().is_none();
-            self.part.spanning_hearing(hearing);
-        }
-    }
-
-    /// Takes part in each update asked, in id order, until `stop`.
-    fn take_part(&self) {
-        let c = &self.c;
-        while !self.stop.load(Ordering::Acquire) {
-            let mark = c.book.mark();
             while let Some((id, text)) = c.book.next_request() {
                 if c.book.take_up(id) {
-                    self.handle(id, &text);
+                    self.handle(&mut news, id, &text);
                 }
                 c.book.part_done(id);
-                // Whatever its end: its markers still on their way pass.
-                self.part.spanning_done_up_to(id);
             }
-            c.book.wait(mark, Instant::now() + REREAD * 2);
         }
     }
 
-    fn handle(&self, id: u64, text: &str) {
+    fn handle(&self, news: &mut News, id: u64, text: &str) {
         let Some(request) = Request::decode(text) else {
             tracing::warn!(
                 update = id,
@@ -482,7 +455,7 @@ impl Participant {
         }
         let mut part = Part {
             c: &self.c,
-            stopper: &self.stopper,
+            news,
             id,
             members: self
                 .c

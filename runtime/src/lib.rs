@@ -62,4 +62,4 @@ pub use running::{Report, RunError, Running, Stopper, Updater};
 pub use update::evolve::{Evolution, EvolutionError, Fate, InstanceEvolution};
 pub use update::refusal::Refusal;
 pub use update::request::{Rollback, Update, UpdateError, UpdateReport, DEFAULT_DEADLINE};
-pub use update::span::{Abandon, Coordinator, Verdict, SPANNING_IDS};
+pub use update::span::{Coordinator, Verdict, SPANNING_IDS};

@@ -157,55 +157,6 @@ fn loom_a_spanning_part_votes_once_and_reports_a_late_failure_as_after_commit() 
     }
 }
 
-/// A machine's part of an update spanning machines, abandoned from the
-/// coordination's thread (the update aborted elsewhere) while it waits for
-/// its instance or votes: the wait for the standing ends either way, and
-/// either the vote to commit comes first and the abandon does nothing, or
-/// the abandon does and the vote is to abort — never a vote to commit on
-/// an update aborted here.
-#[test]
-fn loom_an_abandoned_spanning_part_stops_waiting_and_never_votes_to_commit_aborted() {
-    use crate::exec::decision::{Failure, Standing};
-    let mut model = loom::model::Builder::new();
-    model.preemption_bound = Some(3);
-    model.check(|| {
-        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect();
-        let sync = Arc::new(UpdateSync::new(
-            crate::update::span::SPANNING_IDS,
-            true,
-            names(&["a"]),
-            names(&["a"]),
-            Vec::new(),
-        ));
-        let a = {
-            let sync = sync.clone();
-            thread::spawn(move || sync.prepared("a"))
-        };
-        let abandoning = {
-            let sync = sync.clone();
-            thread::spawn(move || sync.abandon("a machine refused"))
-        };
-        sync.arm();
-        let voted = match sync.wait_standing(far_future()) {
-            Standing::Prepared => sync.vote_commit(),
-            Standing::Failed => false,
-            Standing::Late(_) => unreachable!("no deadline in the model"),
-        };
-        abandoning.join().unwrap();
-        match voted {
-            true => {
-                assert_eq!(sync.decision(), Decision::Undecided);
-                assert!(sync.failure().is_none());
-            }
-            false => {
-                assert_eq!(sync.decision(), Decision::Abort);
-                assert!(matches!(sync.failure(), Some(Failure::Elsewhere { .. })));
-            }
-        }
-        a.join().unwrap();
-    });
-}
-
 fn far_future() -> std::time::Instant {
     std::time::Instant::now() + std::time::Duration::from_secs(3600)
 }

@@ -728,7 +728,7 @@ pub struct Updater {
 impl Updater {
     /// Applies `update` as this machine's part of an update that spans
     /// machines, which `coordinator` ties to the others' parts. Its region
-    /// is the whole graph's; markers that come before the part wait for
+    /// is the whole graph's; every machine posts its part before any arms
     /// it, and the decision is the machines' one. After
     /// [`UpdateError::InDoubt`] the changing instances stay paused: halt
     /// the part.
@@ -741,28 +741,6 @@ impl Updater {
             return Err(UpdateError::NotRunning);
         }
         self.control.apply_spanning(update, coordinator)
-    }
-
-    /// This machine is done with every update spanning machines up to
-    /// `id` (it took part, refused, or had no part): markers of those
-    /// still on their way are passed over. Call it in id order, after each
-    /// update taken up, whatever its end.
-    pub fn spanning_done_up_to(&self, id: u64) {
-        if self.shared.env.awaited.done_up_to(id) {
-            self.shared.wake_all();
-        }
-    }
-
-    /// Whether this machine hears of updates spanning machines (their
-    /// requests, through etcd). While it does, a marker of one it has not
-    /// taken up yet waits for its part where it arrives; while it does
-    /// not, such markers are passed over — it could not take part, and
-    /// those updates abort — so the arcs keep flowing. Not hearing at
-    /// first.
-    pub fn spanning_hearing(&self, hearing: bool) {
-        if self.shared.env.awaited.hearing(hearing) {
-            self.shared.wake_all();
-        }
     }
 
     /// The schedule the graph runs with now (as [`Running::schedule`]).

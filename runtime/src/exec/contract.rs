@@ -6,7 +6,6 @@
 
 use crate::channel::arc::{EndPlan, Locals};
 use crate::channel::port::{ArcId, End};
-use crate::exec::awaited::Awaited;
 use crate::exec::decision::UpdateSync;
 use crate::exec::migrate::Migrator;
 use crate::exec::restart::Fatal;
@@ -29,8 +28,6 @@ pub(crate) struct Env {
     pub dead_letters: DeadLetters,
     /// The supervision of instances an update inserts.
     pub supervision: Supervision,
-    /// Which markers of spanning updates wait for this machine's part.
-    pub awaited: Awaited,
 }
 
 /// What a step did.

@@ -212,26 +212,6 @@ impl UpdateSync {
         }
     }
 
-    /// The update aborted elsewhere before this machine voted (coordinated
-    /// updates): the wait for the standing ends at once. Nothing once it
-    /// voted to commit: the decision settles the part then.
-    pub(crate) fn abandon(&self, why: &str) {
-        // Under the lock `vote_commit` holds: either the vote comes first
-        // (then nothing happens here) or the abort does (then the vote is
-        // to abort).
-        let mut failure = lock(&self.failure);
-        if self.voted.load(Ordering::Acquire) || !self.decide(ABORT) {
-            return;
-        }
-        failure.get_or_insert(Failure::Elsewhere {
-            why: why.to_owned(),
-        });
-        drop(failure);
-        self.wake();
-        drop(lock(&self.unprepared));
-        self.standing_cv.notify_all();
-    }
-
     /// Reports how `instance`'s preparation ended.
     pub(crate) fn report_prepared(&self, instance: &str, outcome: Result<(), InstanceFailure>) {
         match outcome {

@@ -5,9 +5,8 @@
 //!
 //! Depends on `model`, `channel` and `sync`. Inside, `contract` holds the
 //! few types that refer to one another (it uses only the leaf modules
-//! `awaited`, `decision`, `migrate`, `restart`, `watch`); the rest build on it.
+//! `decision`, `migrate`, `restart`, `watch`); the rest build on it.
 
-pub(crate) mod awaited;
 pub(crate) mod contract;
 pub(crate) mod decision;
 pub(crate) mod guard;

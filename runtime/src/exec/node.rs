@@ -117,18 +117,15 @@ impl<C: Component> ComponentNode<C> {
     }
 
     /// True if an input arc is held at the marker of an update this
-    /// instance has no part in now, and none to come. Within a machine, an
-    /// instance's part is always delivered before a marker of its update
-    /// can reach it (the control side posts every part before it arms the
-    /// update, and a worker takes its mail before each step), so such a
-    /// marker belongs to an update whose part here already ended: one
-    /// aborted before its markers all arrived. It is passed over. A marker
-    /// from another machine may overtake its part: it waits for it while
-    /// the part may come (see `awaited`).
+    /// instance has no part in now. An instance's part is always delivered
+    /// before a marker of its update can reach it (the control side posts
+    /// every part before it arms the update, and a worker takes its mail
+    /// before each step), so such a marker belongs to an update whose part
+    /// here already ended: one aborted before its markers all arrived. It
+    /// is passed over.
     fn is_stale(&self, state: ArcState) -> bool {
         let current = self.pending.as_ref().map(|(rc, _)| rc.update.id);
-        matches!(state, ArcState::AtMarker(id)
-            if Some(id) != current && !self.env.awaited.awaits(id))
+        matches!(state, ArcState::AtMarker(id) if Some(id) != current)
     }
 
     fn has_stale_markers(&self) -> bool {

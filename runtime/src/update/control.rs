@@ -18,7 +18,7 @@ use crate::update::draft::Draft;
 use crate::update::evolve::{Evolution, EvolutionError};
 use crate::update::refusal::Refusal;
 use crate::update::request::{Edit, Rollback, Update, UpdateError, UpdateReport};
-use crate::update::span::{Abandon, Coordinator, Verdict, SPANNING_IDS};
+use crate::update::span::{Coordinator, Verdict, SPANNING_IDS};
 use evoflow_graph::reachable;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::mpsc::Sender;
@@ -419,9 +419,9 @@ impl Control {
             });
         }
         // Every part is posted before the update is armed, so an instance
-        // has its part before any marker of the update from this machine
-        // can reach it (see `ComponentNode::is_stale`); a marker from
-        // another machine that comes first waits for it (`exec::awaited`).
+        // has its part before any marker of the update can reach it (see
+        // `ComponentNode::stale_markers`); across machines, every machine
+        // posts before any arms.
         for (worker, command) in commands {
             if let Err(command) = self.mailboxes[worker].post(command) {
                 refuse(*command, NotRun::WorkerStopped(worker));
@@ -431,7 +431,7 @@ impl Control {
         holding.lingering = Some(sync.clone());
         let mut finish_by = deadline;
         if let Some(c) = spanning {
-            match c.posted(Abandon(sync.clone())) {
+            match c.posted() {
                 // Armed aborted, the parts end at once.
                 Err(why) => sync.settle(false, &why),
                 Ok(()) => {

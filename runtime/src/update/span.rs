@@ -1,16 +1,16 @@
 //! Updates that span machines: what this machine's part needs from the
 //! coordination between machines (which the machines layer provides, over
 //! etcd). The runtime plans and runs its part exactly as a local update,
-//! except that a marker from another machine may come before the part it
-//! belongs to (it waits for it: see `exec::awaited`), and the decision is
-//! taken across machines instead of by the last instance here to prepare.
+//! except that every machine posts its part before any arms it, and the
+//! decision is taken across machines instead of by the last instance here
+//! to prepare.
 
-use crate::exec::decision::UpdateSync;
 use crate::model::schedule::Schedule;
 use std::collections::HashSet;
-use std::sync::Arc;
 
-pub use crate::exec::awaited::SPANNING_IDS;
+/// Ids of updates that span machines start here: their markers travel
+/// between machines, and must not be taken for a local update's.
+pub const SPANNING_IDS: u64 = 1 << 63;
 
 /// The decision every machine applies, as this machine learned it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,22 +25,6 @@ pub enum Verdict {
     Unknown(String),
 }
 
-/// Aborts this machine's part of an update spanning machines from any
-/// thread while the part waits for its instances to prepare: for a
-/// coordination that heard the update abort elsewhere (a machine refused),
-/// so that the part does not wait out its deadline for markers that will
-/// never come. No effect once this machine voted to commit: the decision
-/// settles the part then.
-#[derive(Clone)]
-pub struct Abandon(pub(crate) Arc<UpdateSync>);
-
-impl Abandon {
-    /// The update aborted elsewhere, for `why`.
-    pub fn abandon(&self, why: &str) {
-        self.0.abandon(why);
-    }
-}
-
 /// One machine's view of an update that spans machines.
 pub trait Coordinator {
     /// The update's id, the same on every machine (at least
@@ -52,13 +36,10 @@ pub trait Coordinator {
     /// Whether the region was computed on this machine's part as it is
     /// now (asked while no other update can change it): if not, why.
     fn agrees(&self, now: &Schedule) -> Result<(), String>;
-    /// This machine has posted its part (not armed yet): `Ok` to arm it,
-    /// or why the update is abandoned. Markers reaching another machine
-    /// before its part wait for it there (while it hears of the update:
-    /// [`Updater::spanning_hearing`](crate::Updater::spanning_hearing)).
-    /// Until it votes, `abandon` ends the part if the update aborts
-    /// elsewhere.
-    fn posted(&mut self, abandon: Abandon) -> Result<(), String>;
+    /// This machine has posted its part (not armed yet): returns when
+    /// every machine has (`Ok`: arm), or why the update is abandoned.
+    /// Arming only then means no marker reaches a machine before its part.
+    fn posted(&mut self) -> Result<(), String>;
     /// This machine's vote — `Ok` if every instance it changes has
     /// prepared, else why not — and the decision.
     fn vote(&mut self, vote: Result<(), String>) -> Verdict;
