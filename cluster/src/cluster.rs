@@ -487,9 +487,8 @@ impl Cluster {
 
     /// What was told under each of `prefixes` ([`Cluster::told`]), read
     /// at one revision in one request, from the etcd member asked
-    /// (serializable: no round through the leader, so it may lag the
-    /// cluster by what that member has not applied yet — never what it
-    /// has already sent to a watch of this client).
+    /// (serializable: no round through the leader, so it may lag what the
+    /// cluster has committed — callers must bear an old answer).
     pub fn told_each<const N: usize>(
         &self,
         prefixes: [&str; N],
@@ -621,17 +620,19 @@ impl Cluster {
         Ok(Some((update, parse(kv.value_str()?)?)))
     }
 
-    /// Deletes, in one write, the keys told under each of `prefixes` and
-    /// the decision of `update`: what an update left once every machine
-    /// is done with it. Returns at once: nobody waits for the write. If
-    /// it fails (logged), or the process ends first, the keys stay, under
-    /// a run that is over or an update that is.
-    pub fn forget(&self, prefixes: &[&str], update: u64) {
+    /// Deletes, in one write, the keys told under each of `prefixes`, each
+    /// of `keys` (exactly that key) and the decision of `update`: what an
+    /// update left once every machine is done with it. Returns at once:
+    /// nobody waits for the write. If it fails (logged), or the process
+    /// ends first, the keys stay, under a run that is over or an update
+    /// that is.
+    pub fn forget(&self, prefixes: &[&str], keys: &[&str], update: u64) {
         let mut client = self.client.clone();
-        let mut deletes: Vec<TxnOp> = prefixes
-            .iter()
-            .map(|p| TxnOp::delete(self.told_key(p), Some(DeleteOptions::new().with_prefix())))
-            .collect();
+        let under =
+            |p: &&str| TxnOp::delete(self.told_key(p), Some(DeleteOptions::new().with_prefix()));
+        let exactly = |k: &&str| TxnOp::delete(self.told_key(k), None);
+        let mut deletes: Vec<TxnOp> = prefixes.iter().map(under).collect();
+        deletes.extend(keys.iter().map(exactly));
         deletes.push(TxnOp::delete(self.decision_key(update), None));
         self.runtime.spawn(async move {
             if let Err(e) = client.txn(Txn::new().and_then(deletes)).await {

@@ -326,6 +326,39 @@ fn a_vote_that_decides_is_heard_with_its_decision() {
     }
 }
 
+/// Forgetting an update takes what it left — the keys under its prefix,
+/// its request, its decision — and nothing else: not another request
+/// whose key starts with this one's (`request/m/1` and `request/m/10`:
+/// the request was deleted as a prefix, found by review).
+#[test]
+fn forgetting_an_update_takes_its_keys_and_decision_and_nothing_else() {
+    let Some(etcd) = Etcd::start() else { return };
+    let cluster = Cluster::connect(&etcd.endpoints(), "g").unwrap();
+    let a = cluster.join(&machine("a", "b1")).unwrap();
+    let members = cluster.members().unwrap();
+    for key in [
+        "request/m/1",
+        "request/m/10",
+        "7/vote/a",
+        "7/done/a",
+        "70/vote/a",
+    ] {
+        cluster.tell(&a, key, "x").unwrap();
+    }
+    cluster.decide(7, &members, Decision::Commit).unwrap();
+    cluster.decide(70, &members, Decision::Commit).unwrap();
+    cluster.forget(&["7/"], &["request/m/1"], 7);
+    let until = Instant::now() + Duration::from_secs(5);
+    while cluster.decision(7).unwrap().is_some() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(cluster.decision(7).unwrap(), None);
+    let mut left: Vec<String> = cluster.told("").unwrap().into_iter().map(|t| t.0).collect();
+    left.sort();
+    assert_eq!(left, ["70/vote/a", "request/m/10"]);
+    assert_eq!(cluster.decision(70).unwrap(), Some(Decision::Commit));
+}
+
 #[test]
 fn with_etcd_down_no_decision_is_taken() {
     let Some(mut etcd) = Etcd::start() else {

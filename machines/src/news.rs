@@ -21,8 +21,8 @@ pub(crate) struct Said {
     /// How each machine's part ended: `ok\t<report>` or `err\t<why>`.
     pub done: BTreeMap<String, String>,
     pub decision: Option<Decision>,
-    /// Asked on this machine, whose asker still waits on it.
-    asked: bool,
+    /// Its request's key, after `request/`.
+    key: String,
 }
 
 impl Said {
@@ -72,8 +72,11 @@ struct Ledger {
     said: BTreeMap<u64, Said>,
     /// Keys of the requests asked here whose askers wait.
     asking: HashSet<String>,
-    /// Updates whose part here ended.
-    handled: BTreeSet<u64>,
+    /// This machine's part has been taken up for every update up to this
+    /// id (they are taken up in id order, which is the order heard).
+    taken_up_to: u64,
+    /// The update whose part runs here now.
+    running: Option<u64>,
     /// Counts what was heard, so that a waiter knows whether it missed
     /// something since it looked.
     heard: u64,
@@ -107,16 +110,26 @@ impl Book {
         self.lock().requests.pop_first()
     }
 
-    /// Whether `id` is new to this machine's part: once only.
+    /// Whether `id` is new to this machine's part (once only): its part
+    /// then runs until [`Book::part_done`].
     pub fn take_up(&self, id: u64) -> bool {
-        self.lock().handled.insert(id)
+        let mut l = self.lock();
+        if id <= l.taken_up_to {
+            return false;
+        }
+        l.taken_up_to = id;
+        l.running = Some(id);
+        true
     }
 
     /// This machine's part is done with `id`: what was said of it goes,
     /// unless its asker still waits.
     pub fn part_done(&self, id: u64) {
         let mut l = self.lock();
-        if l.said.get(&id).is_some_and(|s| !s.asked) {
+        if l.running == Some(id) {
+            l.running = None;
+        }
+        if l.said.get(&id).is_some_and(|s| !l.asking.contains(&s.key)) {
             l.said.remove(&id);
         }
     }
@@ -127,18 +140,16 @@ impl Book {
         self.lock().asking.insert(key.to_owned());
     }
 
-    /// The asker of `id` (asked under `key`; no id if the asking failed)
-    /// is done with it.
-    pub fn asker_done(&self, key: &str, id: Option<u64>) {
+    /// The asker of the update asked under `key` is done with it: what
+    /// was said of it goes, unless this machine's part still needs it.
+    pub fn asker_done(&self, key: &str) {
         let mut l = self.lock();
         l.asking.remove(key);
-        let Some(id) = id else {
-            return;
-        };
-        if l.handled.contains(&id) {
-            l.said.remove(&id);
-        } else if let Some(s) = l.said.get_mut(&id) {
-            s.asked = false;
+        let found = l.said.iter().find(|(_, s)| s.key == key).map(|(id, _)| *id);
+        if let Some(id) = found {
+            if id <= l.taken_up_to && l.running != Some(id) {
+                l.said.remove(&id);
+            }
         }
     }
 
@@ -170,14 +181,18 @@ impl Book {
                 continue;
             };
             let id = SPANNING_IDS | t.created as u64;
-            let asked = l.asking.contains(key);
-            if l.handled.contains(&id) && !asked {
+            let taken = id <= l.taken_up_to;
+            if taken && !l.asking.contains(key) {
+                // Heard again (a new listening reads all): done with.
                 continue;
             }
-            if !l.handled.contains(&id) {
+            if !taken {
                 l.requests.insert(id, t.value.clone());
             }
-            l.said.entry(id).or_default().asked = asked;
+            l.said.entry(id).or_insert_with(|| Said {
+                key: key.to_owned(),
+                ..Said::default()
+            });
         }
         for t in heard.told {
             let Some((id, what)) = t.key.split_once('/') else {
@@ -334,8 +349,10 @@ mod tests {
     }
 
     /// What is said of an update asked here outlives this machine's part
-    /// in it until the asker is done, and the other way round; a request
-    /// heard again after its part ended is not taken up again.
+    /// in it until the asker is done, and the other way round — also when
+    /// the asker gives up while the part still runs (it used to take the
+    /// part's news away: found by review); a request heard again after its
+    /// part ended is not taken up again.
     #[test]
     fn what_is_said_is_kept_while_the_part_or_the_asker_needs_it() {
         let book = Book::default();
@@ -352,11 +369,12 @@ mod tests {
         let said = book.said(id);
         assert_eq!(said.decision, Some(Decision::Commit));
         assert_eq!(said.done.get("m").map(String::as_str), Some("ok\tfine"));
-        book.asker_done("m/0", Some(id));
+        book.asker_done("m/0");
         assert!(book.said(id).decision.is_none());
         // Listening again reads the request again: not taken up again.
         book.take(heard(vec![told("request/m/0", "r", 5)], vec![]));
         assert_eq!(book.next_request(), None);
+        assert!(!book.take_up(id));
         assert!(book.said(id).done.is_empty());
 
         // Asked elsewhere: gone when the part is done.
@@ -375,19 +393,34 @@ mod tests {
         book.part_done(other);
         assert!(book.said(other).votes.is_empty());
 
-        // The asker done first: kept until the part is.
+        // The asker done (given up) while the part runs: kept until the
+        // part is done.
         let third = SPANNING_IDS | 11;
         book.asking("m/1");
         book.take(heard(vec![told("request/m/1", "r", 11)], vec![]));
+        assert_eq!(book.next_request().map(|r| r.0), Some(third));
+        assert!(book.take_up(third));
         book.take(heard(
             vec![told(&format!("{third}/posted/m"), "", 12)],
             vec![],
         ));
-        book.asker_done("m/1", Some(third));
-        assert!(book.said(third).posted.contains("m"));
-        assert_eq!(book.next_request().map(|r| r.0), Some(third));
-        assert!(book.take_up(third));
+        book.asker_done("m/1");
+        book.take(heard(vec![], vec![(third, Decision::Commit)]));
+        let said = book.said(third);
+        assert!(said.posted.contains("m"));
+        assert_eq!(said.decision, Some(Decision::Commit));
         book.part_done(third);
         assert!(book.said(third).posted.is_empty());
+
+        // The asker done before its request was heard (its write's answer
+        // was lost): nothing is kept for it once the part is done.
+        let fourth = SPANNING_IDS | 13;
+        book.asking("m/2");
+        book.asker_done("m/2");
+        book.take(heard(vec![told("request/m/2", "r", 13)], vec![]));
+        assert_eq!(book.next_request().map(|r| r.0), Some(fourth));
+        assert!(book.take_up(fourth));
+        book.part_done(fourth);
+        assert!(book.lock().said.is_empty());
     }
 }

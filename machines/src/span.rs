@@ -595,7 +595,7 @@ impl MachineRun {
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
         let key = format!("span/{}/request/{}/{n}", c.run, c.me);
         // What is said of it is kept for this asker until it returns.
-        let mut asking = Asking::new(&c.book, format!("{}/{n}", c.me));
+        let _asking = Asking::new(&c.book, format!("{}/{n}", c.me));
         let created = match c.cluster.tell(&c.membership, &key, &request.encode()) {
             Ok(created) => created,
             // The write may have happened though its answer was lost: then
@@ -608,7 +608,7 @@ impl MachineRun {
                 Err(_) => return Err(e.into()),
             },
         };
-        let id = asking.id(SPANNING_IDS | created as u64);
+        let id = SPANNING_IDS | created as u64;
         let until = Instant::now() + spanning.deadline + IN_DOUBT + FINISH;
         // Every participant says how its part ended — or, once the update
         // is decided, has left the graph (it will not say).
@@ -645,7 +645,7 @@ impl MachineRun {
         // Every machine is done with it: what it left in etcd goes (a
         // machine that did not say keeps it there, for its sake).
         if decision.is_some() && machines.iter().all(|m| said.done.contains_key(m)) {
-            c.cluster.forget(&[&c.key(id, ""), &key], id);
+            c.cluster.forget(&[&c.key(id, "")], &[&key], id);
         }
         let outcome = |m: &str| match said.done.get(m) {
             Some(v) => match v.split_once('\t') {
@@ -699,28 +699,17 @@ struct Asking<'a> {
     book: &'a Book,
     /// After `request/`.
     key: String,
-    id: Option<u64>,
 }
 
 impl<'a> Asking<'a> {
     fn new(book: &'a Book, key: String) -> Self {
         book.asking(&key);
-        Asking {
-            book,
-            key,
-            id: None,
-        }
-    }
-
-    /// Its id, once asked.
-    fn id(&mut self, id: u64) -> u64 {
-        self.id = Some(id);
-        id
+        Asking { book, key }
     }
 }
 
 impl Drop for Asking<'_> {
     fn drop(&mut self) {
-        self.book.asker_done(&self.key, self.id);
+        self.book.asker_done(&self.key);
     }
 }

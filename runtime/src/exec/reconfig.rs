@@ -171,7 +171,7 @@ pub(crate) fn advance(pending: &mut Option<(Reconfig, Stage)>, p: &mut dyn Parti
     if let Stage::Align = stage {
         if sync.decision() == Decision::Abort {
             // Markers of this update still on their way are passed over
-            // when they arrive (see `ComponentNode::stale_markers`).
+            // when they arrive (see `ComponentNode::is_stale`).
             return done(pending, p, &sync);
         }
         p.forward(&rc.forward, sync.id);

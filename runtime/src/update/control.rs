@@ -420,7 +420,7 @@ impl Control {
         }
         // Every part is posted before the update is armed, so an instance
         // has its part before any marker of the update can reach it (see
-        // `ComponentNode::stale_markers`); across machines, every machine
+        // `ComponentNode::is_stale`); across machines, every machine
         // posts before any arms.
         for (worker, command) in commands {
             if let Err(command) = self.mailboxes[worker].post(command) {
