@@ -6,6 +6,7 @@
 //! `etcd-server`): the bench starts one.
 //!
 //!     cargo bench --bench machines      # EVOFLOW_MACHINES_ROUNDS=5 by default
+//!     EVOFLOW_MACHINES_ONLY=updates cargo bench --bench machines  # updates only
 //!
 //! Prints packets/s per round and the ratio across/within of each round,
 //! then the median and range of the ratios. Then the latency of an update
