@@ -1181,6 +1181,62 @@ fn an_update_spanning_two_machines_changes_both_at_one_packet_boundary() {
     report.take::<Seq<2>>("y").unwrap().saw_all(sent.unwrap().0);
 }
 
+/// A machine whose program hangs building its part (a library load that
+/// never returns) refuses that update at the deadline, and takes part in
+/// the next one: its participant used to wait for the build forever, the
+/// asker waited 9 s for it, and every later spanning update aborted.
+#[test]
+fn a_part_whose_build_hangs_is_refused_at_the_deadline_and_the_next_update_goes_through() {
+    let Some(etcd) = Etcd::start() else { return };
+    let make = |u: Update, instance: &str, with: &str| {
+        if with == "hang" {
+            std::thread::sleep(Duration::from_secs(30));
+        }
+        to_v2(u, instance, with)
+    };
+    let front = machine_thread("front", tagged(make), config(&etcd));
+    let back = tagged(make).run_on("back", &config(&etcd)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let asked = Instant::now();
+    let hung = back
+        .update_everywhere(
+            Spanning::new()
+                .replace("x", "v2")
+                .replace("y", "hang")
+                .deadline(Duration::from_secs(1)),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&hung, MachineError::SpanningAborted { why, .. } if why.contains("deadline")),
+        "{hung}"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    back.update_everywhere(
+        Spanning::new()
+            .replace("x", "v2")
+            .replace("y", "v2")
+            .deadline(Duration::from_secs(5)),
+    )
+    .unwrap();
+    assert_eq!(
+        versions(&back),
+        [
+            ("p".to_owned(), 1),
+            ("src".to_owned(), 1),
+            ("x".to_owned(), 2),
+            ("y".to_owned(), 2)
+        ]
+    );
+    back.stop().unwrap();
+    let mut report = back.join().unwrap();
+    let sent = front.join().unwrap().unwrap().take::<Forever>("src");
+    report.take::<Seq<2>>("y").unwrap().saw_all(sent.unwrap().0);
+}
+
 /// A participant that is late to build its part (here: its replacements
 /// take longer than the deadline) leaves both machines on their old
 /// versions: the update aborts at the deadline everywhere.

@@ -475,7 +475,7 @@ impl Participant {
             voted: false,
             asked: Instant::now(),
         };
-        let outcome = match self.build(&request) {
+        let outcome = match self.build(&request, part.deadline) {
             Err(why) => Err(part.refuse(&why)),
             Ok(update) => match self.part.update_spanning(update, &mut part) {
                 Ok(report) => Ok(report.to_string()),
@@ -511,8 +511,11 @@ impl Participant {
     }
 
     /// This machine's part: the replacements of its instances the request
-    /// names (none: it only passes markers on).
-    fn build(&self, request: &Request) -> Result<Update, String> {
+    /// names (none: it only passes markers on). The program's code builds
+    /// it on a thread of its own, waited for until `deadline`: a build
+    /// that hangs (a library load that never returns) refuses this update
+    /// and leaves the participant free for the next ones.
+    fn build(&self, request: &Request, deadline: Instant) -> Result<Update, String> {
         let Some(parts) = &self.parts else {
             let mine: HashSet<String> = self.part.instances().into_iter().map(|i| i.name).collect();
             return match request.replace.iter().find(|(i, _)| mine.contains(i)) {
@@ -522,14 +525,28 @@ impl Participant {
                 None => Ok(Update::new().deadline(request.deadline)),
             };
         };
-        let replace = &request.replace;
-        let made =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parts(&self.part, replace)));
-        match made {
-            Ok(made) => made.map(|u| u.deadline(request.deadline)),
-            Err(p) => Err(format!(
-                "building this machine's part panicked: {}",
-                panic_text(p.as_ref())
+        let (parts, part, replace) = (parts.clone(), self.part.clone(), request.replace.clone());
+        let (made_tx, made) = std::sync::mpsc::channel();
+        let building = std::thread::Builder::new()
+            .name(format!("evoflow-build-{}", self.c.me))
+            .spawn(move || {
+                let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    parts(&part, &replace)
+                }));
+                let _ = made_tx.send(made.map_err(|p| panic_text(p.as_ref())));
+            });
+        if let Err(e) = building {
+            return Err(format!(
+                "it could not start a thread to build its part: {e}"
+            ));
+        }
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match made.recv_timeout(wait) {
+            Ok(Ok(made)) => made.map(|u| u.deadline(request.deadline)),
+            Ok(Err(panic)) => Err(format!("building this machine's part panicked: {panic}")),
+            Err(_) => Err(format!(
+                "building its part took longer than the update's deadline of {:?} (left to finish on its own)",
+                request.deadline
             )),
         }
     }
