@@ -166,6 +166,7 @@ impl Program {
                 stopper: running.stopper(),
                 parts: self.parts,
                 stop: stop.clone(),
+                building: Default::default(),
             };
             std::thread::Builder::new()
                 .name(format!("evoflow-updates-{machine}"))

@@ -26,9 +26,12 @@ use evoflow_runtime::{
     panic_text, Coordinator, Schedule, Stopper, Update, UpdateError, Updater, Verdict,
     DEFAULT_DEADLINE, SPANNING_IDS,
 };
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long after the deadline a machine that voted to commit keeps
@@ -424,6 +427,9 @@ pub(crate) struct Participant {
     pub stopper: Stopper,
     pub parts: Option<PartUpdates>,
     pub stop: Arc<AtomicBool>,
+    /// The thread that builds this machine's part of an update, once one
+    /// was built: the program builds one part at a time.
+    pub building: RefCell<Option<JoinHandle<()>>>,
 }
 
 impl Participant {
@@ -514,7 +520,10 @@ impl Participant {
     /// names (none: it only passes markers on). The program's code builds
     /// it on a thread of its own, waited for until `deadline`: a build
     /// that hangs (a library load that never returns) refuses this update
-    /// and leaves the participant free for the next ones.
+    /// and leaves the participant free. The program builds one part at a
+    /// time (its code may hold locks across a build): until that build
+    /// returns, later updates are refused at once; a part it builds late is
+    /// dropped on its thread.
     fn build(&self, request: &Request, deadline: Instant) -> Result<Update, String> {
         let Some(parts) = &self.parts else {
             let mine: HashSet<String> = self.part.instances().into_iter().map(|i| i.name).collect();
@@ -525,29 +534,47 @@ impl Participant {
                 None => Ok(Update::new().deadline(request.deadline)),
             };
         };
+        let mut building = self.building.borrow_mut();
+        if building.as_ref().is_some_and(|b| !b.is_finished()) {
+            return Err(
+                "the build of an earlier update's part, past its deadline, has not returned yet (its program builds one part at a time)"
+                    .to_owned(),
+            );
+        }
         let (parts, part, replace) = (parts.clone(), self.part.clone(), request.replace.clone());
         let (made_tx, made) = std::sync::mpsc::channel();
-        let building = std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name(format!("evoflow-build-{}", self.c.me))
             .spawn(move || {
-                let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     parts(&part, &replace)
                 }));
-                let _ = made_tx.send(made.map_err(|p| panic_text(p.as_ref())));
+                if made_tx
+                    .send(built.map_err(|p| panic_text(p.as_ref())))
+                    .is_err()
+                {
+                    tracing::warn!("a part built after its update's deadline was dropped");
+                }
             });
-        if let Err(e) = building {
-            return Err(format!(
-                "it could not start a thread to build its part: {e}"
-            ));
-        }
+        *building = match spawned {
+            Ok(thread) => Some(thread),
+            Err(e) => {
+                return Err(format!(
+                    "it could not start a thread to build its part: {e}"
+                ))
+            }
+        };
         let wait = deadline.saturating_duration_since(Instant::now());
         match made.recv_timeout(wait) {
             Ok(Ok(made)) => made.map(|u| u.deadline(request.deadline)),
             Ok(Err(panic)) => Err(format!("building this machine's part panicked: {panic}")),
-            Err(_) => Err(format!(
+            Err(RecvTimeoutError::Timeout) => Err(format!(
                 "building its part took longer than the update's deadline of {:?} (left to finish on its own)",
                 request.deadline
             )),
+            Err(RecvTimeoutError::Disconnected) => {
+                Err("building its part ended without an answer".to_owned())
+            }
         }
     }
 }
