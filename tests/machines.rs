@@ -1106,6 +1106,15 @@ fn slow_to_replace(
     }
 }
 
+/// What [`versions`] gives for [`tagged`] with `x` and `y` at these
+/// versions (its other instances stay at 1).
+fn tagged_versions(x: u32, y: u32) -> Vec<(String, u32)> {
+    [("p", 1), ("src", 1), ("x", x), ("y", y)]
+        .into_iter()
+        .map(|(i, v)| (i.to_owned(), v))
+        .collect()
+}
+
 fn versions(run: &evoflow::MachineRun) -> Vec<(String, u32)> {
     let status = run.status().unwrap();
     let mut all: Vec<(String, u32)> = status
@@ -1144,13 +1153,7 @@ fn an_update_spanning_two_machines_changes_both_at_one_packet_boundary() {
             if why.contains("front") && why.contains("v3")),
         "{refused}"
     );
-    let v1 = [
-        ("p".to_owned(), 1),
-        ("src".to_owned(), 1),
-        ("x".to_owned(), 1),
-        ("y".to_owned(), 1),
-    ];
-    assert_eq!(versions(&back), v1);
+    assert_eq!(versions(&back), tagged_versions(1, 1));
     let report = back
         .update_everywhere(Spanning::new().replace("x", "v2").replace("y", "v2"))
         .unwrap();
@@ -1165,15 +1168,7 @@ fn an_update_spanning_two_machines_changes_both_at_one_packet_boundary() {
     }
     assert_eq!(cluster.told("span/").unwrap(), []);
     assert_eq!(cluster.decision(report.id).unwrap(), None);
-    assert_eq!(
-        versions(&back),
-        [
-            ("p".to_owned(), 1),
-            ("src".to_owned(), 1),
-            ("x".to_owned(), 2),
-            ("y".to_owned(), 2)
-        ]
-    );
+    assert_eq!(versions(&back), tagged_versions(2, 2));
     std::thread::sleep(Duration::from_millis(200));
     back.stop().unwrap();
     let mut report = back.join().unwrap();
@@ -1223,15 +1218,7 @@ fn a_part_whose_build_hangs_is_refused_at_the_deadline_and_the_next_update_goes_
     );
     std::thread::sleep(Duration::from_millis(6500).saturating_sub(asked.elapsed()));
     back.update_everywhere(spanning("v2", 10)).unwrap();
-    assert_eq!(
-        versions(&back),
-        [
-            ("p".to_owned(), 1),
-            ("src".to_owned(), 1),
-            ("x".to_owned(), 2),
-            ("y".to_owned(), 2)
-        ]
-    );
+    assert_eq!(versions(&back), tagged_versions(2, 2));
     back.stop().unwrap();
     let mut report = back.join().unwrap();
     let sent = front.join().unwrap().unwrap().take::<Forever>("src");
@@ -1266,13 +1253,7 @@ fn an_update_spanning_machines_aborts_everywhere_when_one_is_late() {
         "{:?}",
         start.elapsed()
     );
-    let v1 = [
-        ("p".to_owned(), 1),
-        ("src".to_owned(), 1),
-        ("x".to_owned(), 1),
-        ("y".to_owned(), 1),
-    ];
-    assert_eq!(versions(&back), v1);
+    assert_eq!(versions(&back), tagged_versions(1, 1));
     back.stop().unwrap();
     let mut report = back.join().unwrap();
     let sent = front.join().unwrap().unwrap().take::<Forever>("src");

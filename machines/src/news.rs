@@ -102,7 +102,7 @@ impl Book {
 
     /// What was said of update `id` so far.
     pub fn said(&self, id: u64) -> Said {
-        self.lock().said.get(&id).cloned().unwrap_or_default()
+        self.said_and_mark(id).0
     }
 
     /// The next request not yet taken up, in the order etcd gave them.
