@@ -24,3 +24,29 @@ pub(crate) enum Stop {
     /// releases it.
     Marker(u64),
 }
+
+/// An item that is not a packet, kept apart from packets (with its
+/// position among them) by the buffers and rings that hold items.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Control {
+    End,
+    Marker(u64),
+}
+
+impl<T> From<Control> for Item<T> {
+    fn from(c: Control) -> Self {
+        match c {
+            Control::End => Item::End,
+            Control::Marker(id) => Item::Marker(id),
+        }
+    }
+}
+
+impl From<Control> for Stop {
+    fn from(c: Control) -> Self {
+        match c {
+            Control::End => Stop::End,
+            Control::Marker(id) => Stop::Marker(id),
+        }
+    }
+}

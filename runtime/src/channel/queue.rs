@@ -4,13 +4,15 @@
 //! worker, which builds it on its own thread, so it is a plain `Rc<RefCell>`
 //! vector with no atomics, and a drain takes items in place ([`Slots`]): no
 //! shared queue state is written per packet. An arc between sections is a
-//! lock-free SPSC ring (rtrb), and each side wakes the other's worker.
+//! lock-free SPSC ring (rtrb) of packets with a small one of control items
+//! beside it, and each side wakes the other's worker.
 //! Whatever the arc, a handler's emits are pushed onto a vector its sending
 //! end owns (one code path, no dispatch per packet) and moved into the arc
 //! once per batch. Either way the consumer sees items in the order they were
 //! sent, and control items (end of stream, later update markers) travel in that
 //! same order, which is what lets them mark a precise point in the flow.
 
+use crate::channel::item::Control;
 pub use crate::channel::item::Item;
 pub(crate) use crate::channel::item::Stop;
 use crate::channel::remote::{RemoteReceiver, RemoteSender};
@@ -27,15 +29,29 @@ pub(crate) struct Local<T> {
     capacity: usize,
 }
 
-/// The producing side of a ring.
+/// Control items a ring holds at once (beside its packets): one end of
+/// stream and markers, which are rare; a flush that finds them all taken
+/// leaves the next one staged, as for packets.
+const RING_CONTROLS: usize = 8;
+
+/// The producing side of a ring: packets in a ring of their own, stored
+/// as themselves (a `u64` takes 8 bytes, not the 16 of an `Item<u64>`:
+/// half the cache lines cross between cores), control items in a small
+/// ring beside it with their position among the packets.
 pub(crate) struct RingTx<T> {
-    ring: ring::Producer<Item<T>>,
+    packets: ring::Producer<T>,
+    controls: ring::Producer<(u64, Control)>,
+    /// Packets published so far: the position of a control item sent now.
+    sent: u64,
     consumer: Arc<Waker>,
 }
 
 /// The receiving end of a ring.
 pub(crate) struct RingRx<T> {
-    ring: ring::Consumer<Item<T>>,
+    packets: ring::Consumer<T>,
+    controls: ring::Consumer<(u64, Control)>,
+    /// Packets taken so far.
+    taken: u64,
     producer: Arc<Waker>,
 }
 
@@ -105,8 +121,22 @@ pub(crate) fn ring<T: Send + 'static>(
     producer: Arc<Waker>,
     consumer: Arc<Waker>,
 ) -> (RingTx<T>, RingRx<T>) {
-    let (p, c) = ring::RingBuffer::new(capacity.max(1));
-    (RingTx { ring: p, consumer }, RingRx { ring: c, producer })
+    let (packets_tx, packets_rx) = ring::RingBuffer::new(capacity.max(1));
+    let (controls_tx, controls_rx) = ring::RingBuffer::new(RING_CONTROLS);
+    (
+        RingTx {
+            packets: packets_tx,
+            controls: controls_tx,
+            sent: 0,
+            consumer,
+        },
+        RingRx {
+            packets: packets_rx,
+            controls: controls_rx,
+            taken: 0,
+            producer,
+        },
+    )
 }
 
 impl<T> Tx<T> {
@@ -129,16 +159,13 @@ impl<T> Tx<T> {
                 q.items.borrow_mut().append(staged);
                 true
             }
-            To::Ring(RingTx { ring, consumer }) => {
-                let n = ring.slots().min(staged.len());
-                if n == 0 {
-                    return false;
-                }
-                let chunk = ring.write_chunk_uninit(n).expect("n <= free slots");
-                chunk.fill_from_iter(std::iter::from_fn(|| staged.take()).take(n));
+            To::Ring(ring) => {
+                let moved = ring.publish(staged);
                 staged.cut();
-                consumer.notify();
-                true
+                if moved {
+                    ring.consumer.notify();
+                }
+                moved
             }
             To::Remote(link) => {
                 let mut moved = false;
@@ -175,7 +202,8 @@ impl<T> Tx<T> {
         };
         match &self.to {
             To::Local(_) => true,
-            To::Ring(r) => !r.ring.is_full(),
+            To::Ring(r) if first => !r.packets.is_full(),
+            To::Ring(r) => !r.controls.is_full(),
             To::Remote(link) => may_send(link.as_ref(), first),
         }
     }
@@ -190,9 +218,100 @@ impl<T> Tx<T> {
         }
         match &self.to {
             To::Local(q) => q.capacity.saturating_sub(q.items.borrow().len()),
-            To::Ring(r) => r.ring.slots(),
+            To::Ring(r) => r.packets.slots(),
             To::Remote(link) => link.room(),
         }
+    }
+}
+
+impl<T> RingTx<T> {
+    /// Moves staged items into the rings, in order, as far as they have
+    /// room. Packets before a control item are published before it is,
+    /// and it before the packets after it: a consumer that sees a packet
+    /// then sees every control item before it (see [`RingRx::take`]).
+    /// Returns whether any moved.
+    fn publish(&mut self, staged: &mut Slots<T>) -> bool {
+        let mut moved = false;
+        loop {
+            match staged.first_is_packet() {
+                None => return moved,
+                Some(true) => {
+                    let n = self.packets.slots().min(staged.packets_ahead());
+                    if n == 0 {
+                        return moved;
+                    }
+                    let chunk = self.packets.write_chunk_uninit(n).expect("n <= free slots");
+                    chunk.fill_from_iter(staged.take_packets(n));
+                    self.sent += n as u64;
+                }
+                Some(false) => {
+                    if self.controls.is_full() {
+                        return moved;
+                    }
+                    let c = staged.take_control().expect("a control item first");
+                    let chunk = self.controls.write_chunk_uninit(1).expect("a free slot");
+                    chunk.fill_from_iter([(self.sent, c)]);
+                }
+            }
+            moved = true;
+        }
+    }
+}
+
+impl<T> RingRx<T> {
+    /// Hands up to `budget` packets to `on_data`, stopping at a control
+    /// item (taken and returned as the stop; not when the budget ran out
+    /// on the packet before it, as for a local queue).
+    ///
+    /// The packets' ring is read before the controls': a packet published
+    /// after a control item makes that item visible too (the producer
+    /// published it first), so no packet behind a control item is taken
+    /// before it. A control item seen without the packets before it (they
+    /// were published before it, but read here earlier) waits for them.
+    #[inline]
+    fn take(&mut self, budget: usize, mut on_data: impl FnMut(T)) -> (usize, Stop) {
+        let ready = self.packets.slots();
+        let next = self.controls.peek().ok().copied();
+        let before = next.map_or(usize::MAX, |(at, _)| {
+            let before = at.checked_sub(self.taken);
+            before.expect("a control item is never behind packets already taken") as usize
+        });
+        let n = ready.min(before).min(budget);
+        let stop = match next {
+            Some((_, c)) if n == before && n < budget => c.into(),
+            _ => Stop::None,
+        };
+        // Also if a handler panics: the slots read so far are freed (the
+        // chunk commits them as it drops), and a producer parked on a
+        // full ring must hear of it.
+        let _notify = (n > 0 || stop != Stop::None).then(|| NotifyOnDrop(&self.producer));
+        if n > 0 {
+            let mut count = Count {
+                taken: &mut self.taken,
+                n: 0,
+            };
+            for x in self.packets.read_chunk(n).expect("n <= ready slots") {
+                count.n += 1;
+                on_data(x);
+            }
+        }
+        if stop != Stop::None {
+            let _ = self.controls.pop();
+        }
+        (n, stop)
+    }
+}
+
+/// Adds the packets taken by a drain to a ring's count when the drain
+/// ends, also by a panic of the handler.
+struct Count<'a> {
+    taken: &'a mut u64,
+    n: u64,
+}
+
+impl Drop for Count<'_> {
+    fn drop(&mut self) {
+        *self.taken += self.n;
     }
 }
 
@@ -224,32 +343,9 @@ impl<T> Rx<T> {
                 handled = n;
                 stop
             }
-            Rx::Ring(RingRx { ring, producer }) => {
-                let n = ring.slots().min(budget);
-                let mut stop = Stop::None;
-                if n > 0 {
-                    // Also if a handler panics: the slots read so far are
-                    // freed (the chunk commits them as it drops), and a
-                    // producer parked on the full ring must hear of it.
-                    let _notify = NotifyOnDrop(producer);
-                    let chunk = ring.read_chunk(n).expect("n <= available slots");
-                    for item in chunk {
-                        match item {
-                            Item::Data(x) => {
-                                on_data(x);
-                                handled += 1;
-                            }
-                            Item::End => {
-                                stop = Stop::End;
-                                break;
-                            }
-                            Item::Marker(id) => {
-                                stop = Stop::Marker(id);
-                                break;
-                            }
-                        }
-                    }
-                }
+            Rx::Ring(ring) => {
+                let (n, stop) = ring.take(budget, on_data);
+                handled = n;
                 stop
             }
             Rx::Remote(link) => loop {
@@ -282,7 +378,7 @@ impl<T> Rx<T> {
     pub(crate) fn has_item(&self) -> bool {
         match self {
             Rx::Local(q) => !q.items.borrow().is_empty(),
-            Rx::Ring(r) => !r.ring.is_empty(),
+            Rx::Ring(r) => !r.packets.is_empty() || !r.controls.is_empty(),
             Rx::Remote(link) => link.has_item(),
         }
     }
@@ -484,6 +580,44 @@ mod tests {
                 "capacity {capacity}, budget {budget}"
             );
         }
+    }
+
+    #[test]
+    fn a_ring_passes_more_control_items_in_a_row_than_it_holds_in_order() {
+        let mut items = vec![Item::Data(1)];
+        let mut expected = vec![Seen::Data(1)];
+        for id in 0..3 * RING_CONTROLS as u64 {
+            items.push(Item::Marker(id));
+            expected.push(Seen::Marker(id));
+        }
+        items.extend([Item::Data(2), Item::End]);
+        expected.extend([Seen::Data(2), Seen::End]);
+        for (capacity, budget) in [(1, 1), (4, 100)] {
+            let items = items.iter().map(|i| match i {
+                Item::Data(x) => Item::Data(*x),
+                Item::End => Item::End,
+                Item::Marker(id) => Item::Marker(*id),
+            });
+            assert_eq!(through_ring(capacity, budget, items.collect()), expected);
+        }
+    }
+
+    #[test]
+    fn a_ring_full_of_control_items_says_so_until_one_is_taken() {
+        let (mut tx, mut rx, _p, _c) = ring_ends(4);
+        for id in 0..=RING_CONTROLS as u64 {
+            tx.send(Item::Marker(id));
+        }
+        assert!(tx.flush());
+        assert!(
+            !tx.is_flushed() && !tx.can_flush(),
+            "one marker left, no room"
+        );
+        assert_eq!(tx.room(), 0);
+        let mut seen = Vec::new();
+        assert_eq!(drain_into(&mut rx, 100, &mut seen), (0, Stop::Marker(0)));
+        assert!(tx.can_flush() && tx.flush() && tx.is_flushed());
+        assert_eq!(tx.room(), 4);
     }
 
     #[test]

@@ -12,34 +12,9 @@
 //! long as what is left, so each packet is moved O(1) times however the
 //! queue is drained.
 
-use crate::channel::item::{Item, Stop};
+use crate::channel::item::{Control, Item, Stop};
 use std::collections::VecDeque;
 use std::mem::MaybeUninit;
-
-/// An item that is not a packet.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum Control {
-    End,
-    Marker(u64),
-}
-
-impl<T> From<Control> for Item<T> {
-    fn from(c: Control) -> Self {
-        match c {
-            Control::End => Item::End,
-            Control::Marker(id) => Item::Marker(id),
-        }
-    }
-}
-
-impl From<Control> for Stop {
-    fn from(c: Control) -> Self {
-        match c {
-            Control::End => Stop::End,
-            Control::Marker(id) => Stop::Marker(id),
-        }
-    }
-}
 
 /// Items in order. Invariant (what the `unsafe` reads rely on):
 /// `data[head..]` are initialized packets held here, `data[..head]` were
@@ -119,6 +94,41 @@ impl<T> Slots<T> {
         match self.controls.front() {
             Some(&(at, _)) => Some(at > self.head),
             None => (self.head < self.data.len()).then_some(true),
+        }
+    }
+
+    /// Packets before the first control item (all of them if there is
+    /// none).
+    pub(crate) fn packets_ahead(&self) -> usize {
+        self.controls.front().map_or(self.data.len(), |&(at, _)| at) - self.head
+    }
+
+    /// Takes the first `n` packets, which must come before any control
+    /// item (`n <= packets_ahead()`), as an iterator: `head` moves past
+    /// them at once, and the iterator owns them (those it does not yield
+    /// are dropped with it).
+    #[inline]
+    pub(crate) fn take_packets(&mut self, n: usize) -> Packets<'_, T> {
+        assert!(
+            n <= self.packets_ahead(),
+            "packets taken past a control item"
+        );
+        let start = self.head;
+        self.head += n;
+        Packets {
+            taken: &mut self.data[start..start + n],
+            at: 0,
+        }
+    }
+
+    /// Takes the first item if it is a control item.
+    pub(crate) fn take_control(&mut self) -> Option<Control> {
+        match self.controls.front() {
+            Some(&(at, c)) if at == self.head => {
+                self.controls.pop_front();
+                Some(c)
+            }
+            _ => None,
         }
     }
 
@@ -232,6 +242,40 @@ impl<T> Drop for Slots<T> {
 #[inline(never)]
 fn grow<T>(data: &mut Vec<MaybeUninit<T>>) -> Result<(), std::collections::TryReserveError> {
     data.try_reserve(1)
+}
+
+/// Packets taken by [`Slots::take_packets`], moved out one by one.
+pub(crate) struct Packets<'a, T> {
+    /// `taken[at..]` are packets owned here: moved out of the slots (their
+    /// `head` is past them), not yet yielded.
+    taken: &'a mut [MaybeUninit<T>],
+    at: usize,
+}
+
+impl<T> Iterator for Packets<'_, T> {
+    type Item = T;
+    #[inline]
+    fn next(&mut self) -> Option<T> {
+        let x = self.taken.get(self.at)?;
+        self.at += 1;
+        // SAFETY: a packet owned here (see `taken`), and `at` moved past
+        // it: read once.
+        Some(unsafe { x.assume_init_read() })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.taken.len() - self.at;
+        (n, Some(n))
+    }
+}
+
+impl<T> Drop for Packets<'_, T> {
+    fn drop(&mut self) {
+        let rest: *mut [MaybeUninit<T>] = &mut self.taken[self.at..];
+        // SAFETY: packets owned here and never yielded (see `taken`);
+        // `MaybeUninit<T>` has `T`'s layout. Nothing reads them after.
+        unsafe { std::ptr::drop_in_place(rest as *mut [T]) };
+    }
 }
 
 /// Moves a drain's position into `head` when the drain ends, also by a
@@ -397,6 +441,47 @@ mod tests {
         drop(q);
         drop(staged);
         assert_eq!(drops.get(), 7, "the two still held, dropped with the queue");
+    }
+
+    #[test]
+    fn packets_taken_as_a_run_are_each_yielded_or_dropped_once() {
+        let drops = Rc::new(Cell::new(0));
+        let mut s = Slots::new();
+        (0..5).for_each(|_| s.push(Item::Data(Counted(drops.clone()))));
+        s.push(Item::Marker(7));
+        s.push(Item::Data(Counted(drops.clone())));
+        assert_eq!(s.packets_ahead(), 5);
+        assert_eq!(s.take_control(), None, "a packet comes first");
+        let mut run = s.take_packets(3);
+        drop(run.next());
+        assert_eq!(drops.get(), 1);
+        drop(run);
+        assert_eq!(
+            drops.get(),
+            3,
+            "the two never yielded, dropped with the run"
+        );
+        assert_eq!(s.packets_ahead(), 2);
+        assert_eq!(s.take_packets(2).count(), 2);
+        assert_eq!(drops.get(), 5);
+        assert_eq!(s.packets_ahead(), 0);
+        assert_eq!(s.take_control(), Some(Control::Marker(7)));
+        assert_eq!(s.packets_ahead(), 1);
+        drop(s);
+        assert_eq!(
+            drops.get(),
+            6,
+            "the packet behind the marker, with the queue"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "past a control item")]
+    fn packets_are_never_taken_past_a_control_item() {
+        let mut s = filled(2);
+        s.push(Item::End);
+        s.push(Item::Data(9));
+        let _ = s.take_packets(3);
     }
 
     #[test]

@@ -102,6 +102,24 @@ impl<T> Consumer<T> {
         self.slots() == 0
     }
 
+    /// The first item, left in place (as `rtrb::Consumer::peek`).
+    pub(crate) fn peek(&self) -> Result<&T, ChunkError> {
+        if self.slots() == 0 {
+            return Err(ChunkError);
+        }
+        let head = self.0.head.load(Ordering::Relaxed);
+        // SAFETY: published (`slots` read the tail with Acquire) and only
+        // this consumer takes it.
+        let item = self.0.slot(head).with(|slot| unsafe { (*slot).as_ref() });
+        Ok(item.expect("a published slot holds an item"))
+    }
+
+    /// Takes the first item (as `rtrb::Consumer::pop`).
+    pub(crate) fn pop(&mut self) -> Result<T, ChunkError> {
+        let item = self.read_chunk(1)?.into_iter().next();
+        Ok(item.expect("a published slot holds an item"))
+    }
+
     pub(crate) fn read_chunk(&mut self, n: usize) -> Result<ReadChunk<'_, T>, ChunkError> {
         if n > self.slots() {
             return Err(ChunkError);
