@@ -172,7 +172,7 @@ use crate::channel::port::{
     ArcId, Drained, End, ErasedInPort, ErasedOutPort, InPort, InputSet, NoInputs, NoOutputs,
     OutPort, OutputSet,
 };
-use crate::channel::queue::{self, Item, RingRx, RingTx, Rx, Tx};
+use crate::channel::queue::{self, Item, RingRx, RingTx, Rx, Stop, Tx};
 use crate::exec::contract::{ArcSpec, Change, ComponentChange, Reconfig};
 use crate::exec::contract::{Env, Node};
 use crate::exec::migrate::Migrator;
@@ -614,5 +614,50 @@ fn loom_a_watch_ends_in_a_rollback_or_at_its_window_never_both() {
         assert_ne!(expired, rolling_back, "exactly one of them wins");
         assert_eq!(rx.try_iter().count(), usize::from(rolling_back));
         assert_eq!(w.kept(), usize::from(rolling_back));
+    });
+}
+
+/// A ring whose control items fill their ring (one slot under loom): two
+/// markers in a row, then a packet and the end of stream, with both sides
+/// parking. The producer, parked on the full control ring, must be woken
+/// by the consumer taking a marker alone (no packet); every item arrives
+/// once and in order.
+#[test]
+fn loom_a_full_ring_of_control_items_is_never_slept_through() {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(3);
+    model.check(|| {
+        let (sp, sc) = (Sleeper::new(), Sleeper::new());
+        let (tx, rx) = queue::ring::<u64>(1, sp.waker(), sc.waker());
+        let producer = thread::spawn(move || {
+            let mut tx = Tx::from(tx);
+            let items = [Item::Data(1), Item::Marker(1), Item::Marker(2)];
+            for item in items.into_iter().chain([Item::Data(2), Item::End]) {
+                tx.send(item);
+            }
+            while !tx.is_flushed() {
+                if !tx.flush() {
+                    sp.park_unless(None, || tx.can_flush());
+                }
+            }
+        });
+        let mut rx = Rx::Ring(rx);
+        let mut seen = Vec::new();
+        loop {
+            let (_, stop) = rx.drain(4, |x| seen.push(Item::Data(x)));
+            match stop {
+                Stop::None => sc.park_unless(None, || rx.has_item()),
+                Stop::Marker(id) => seen.push(Item::Marker(id)),
+                Stop::End => break,
+            }
+        }
+        producer.join().unwrap();
+        let expected = [
+            Item::Data(1),
+            Item::Marker(1),
+            Item::Marker(2),
+            Item::Data(2),
+        ];
+        assert_eq!(seen, expected);
     });
 }

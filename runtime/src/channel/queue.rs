@@ -30,9 +30,13 @@ pub(crate) struct Local<T> {
 }
 
 /// Control items a ring holds at once (beside its packets): one end of
-/// stream and markers, which are rare; a flush that finds them all taken
-/// leaves the next one staged, as for packets.
+/// stream and markers, which are rare; a flush that finds every slot in
+/// use leaves the next one staged, as for packets. One under loom, so
+/// that the models reach a full control ring.
+#[cfg(not(loom))]
 const RING_CONTROLS: usize = 8;
+#[cfg(loom)]
+const RING_CONTROLS: usize = 1;
 
 /// The producing side of a ring: packets in a ring of their own, stored
 /// as themselves (a `u64` takes 8 bytes, not the 16 of an `Item<u64>`:
@@ -618,6 +622,123 @@ mod tests {
         assert_eq!(drain_into(&mut rx, 100, &mut seen), (0, Stop::Marker(0)));
         assert!(tx.can_flush() && tx.flush() && tx.is_flushed());
         assert_eq!(tx.room(), 4);
+    }
+
+    #[test]
+    fn taking_only_a_control_item_wakes_a_producer_waiting_for_room_for_one() {
+        let (mut tx, mut rx, producer, _c) = ring_ends(4);
+        for id in 0..=RING_CONTROLS as u64 {
+            tx.send(Item::Marker(id));
+        }
+        assert!(tx.flush() && !tx.can_flush());
+        let start = Instant::now();
+        producer.park_unless(Some(Duration::from_secs(5)), || {
+            // The consumer takes a marker (and no packet) right after the
+            // producer's last look.
+            assert_eq!(rx.drain(100, |_| {}), (0, Stop::Marker(0)));
+            false
+        });
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "the producer slept through the freed slot"
+        );
+    }
+
+    #[test]
+    fn a_ring_handler_panicking_before_two_markers_leaves_them_next_in_order() {
+        let (mut tx, mut rx, _p, _c) = ring_ends(8);
+        let items = [
+            Item::Data(1),
+            Item::Data(2),
+            Item::Marker(5),
+            Item::Marker(6),
+        ];
+        for item in items.into_iter().chain([Item::Data(3), Item::End]) {
+            tx.send(item);
+        }
+        assert!(tx.flush() && tx.is_flushed());
+        let mut seen = Vec::new();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rx.drain(10, |x| {
+                assert_ne!(x, 2, "fails on 2");
+                seen.push(x);
+            })
+        }));
+        assert!(r.is_err());
+        assert_eq!(seen, [1]);
+        assert_eq!(rx.drain(10, |_| unreachable!()), (0, Stop::Marker(5)));
+        assert_eq!(rx.drain(0, |_| unreachable!()), (0, Stop::None));
+        assert_eq!(rx.drain(10, |_| unreachable!()), (0, Stop::Marker(6)));
+        assert_eq!(rx.drain(1, |x| seen.push(x)), (1, Stop::None));
+        assert_eq!(rx.drain(1, |_| unreachable!()), (0, Stop::End));
+        assert_eq!(seen, [1, 3]);
+        assert!(!rx.has_item());
+    }
+
+    /// A xorshift generator: the same sequence on every run.
+    fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
+
+    #[test]
+    fn a_ring_between_threads_keeps_random_mixes_in_order_whatever_the_budget() {
+        for capacity in [1, 2, 3, 7] {
+            let (producer, consumer) = (Sleeper::new(), Sleeper::new());
+            let (tx, rx) = ring::<u32>(capacity, producer.waker(), consumer.waker());
+            let mut rx = Rx::Ring(rx);
+            let n = 50_000;
+            // The ring's end crosses to the thread; a `Tx` is made there.
+            let sending = std::thread::spawn(move || {
+                let (mut tx, mut rnd, mut markers) =
+                    (Tx::from(tx), xorshift(12345 ^ capacity as u64), 0);
+                let mut flush = |tx: &mut Tx<u32>| {
+                    while !tx.is_flushed() {
+                        if !tx.flush() {
+                            producer.park_unless(None, || tx.can_flush());
+                        }
+                    }
+                };
+                for i in 0..n {
+                    tx.send(Item::Data(i));
+                    while rnd() % 5 == 0 {
+                        tx.send(Item::Marker(markers));
+                        markers += 1;
+                    }
+                    if rnd() % 3 == 0 {
+                        flush(&mut tx);
+                    }
+                }
+                tx.send(Item::End);
+                flush(&mut tx);
+                markers
+            });
+            let mut rnd = xorshift(999);
+            let (mut next, mut markers) = (0, 0);
+            loop {
+                let budget = (rnd() % 6) as usize;
+                let (k, stop) = rx.drain(budget, |x| {
+                    assert_eq!(x, next, "capacity {capacity}");
+                    next += 1;
+                });
+                assert!(k <= budget);
+                match stop {
+                    Stop::None if k == 0 => consumer.park_unless(None, || rx.has_item()),
+                    Stop::None => {}
+                    Stop::Marker(id) => {
+                        assert_eq!(id, markers, "capacity {capacity}");
+                        markers += 1;
+                    }
+                    Stop::End => break,
+                }
+            }
+            assert_eq!(next, n);
+            assert_eq!(sending.join().unwrap(), markers);
+        }
     }
 
     #[test]
