@@ -31,11 +31,14 @@ const POLL_QUIET: Duration = Duration::from_millis(1);
 /// How long after its last progress a worker still counts as busy.
 const BUSY_FOR: Duration = Duration::from_millis(20);
 /// How long after its last progress an idle worker keeps yielding its CPU
-/// before it parks. Two workers that feed each other run out of work for a
-/// few microseconds at a time (one is a little faster); parked, each wakes
-/// through the kernel: with cheap stages, `perf` showed a third of the
-/// time in futex wake-ups and task switches, and two pinned workers were
-/// 0.4x one. A yield gives the CPU to whoever needs it meanwhile.
+/// before it parks, when it waits for other workers only. Two workers that
+/// feed each other run out of work for a few microseconds at a time (one
+/// is a little faster); parked, each wakes through the kernel: with cheap
+/// stages, `perf` showed a third of the time in futex wake-ups and task
+/// switches. A yield gives the CPU to whoever needs it meanwhile. A worker
+/// whose instances wait for I/O or a timer (a server's) parks at once, as
+/// before: its work comes from outside, at no worker's pace, and spinning
+/// would cost it CPU (and system calls to poll) after every request.
 const SPIN_FOR: Duration = Duration::from_micros(50);
 
 /// A panic inside an instance that stopped the graph: which one and what
@@ -372,7 +375,11 @@ impl Worker {
                 last_progress = Instant::now();
             } else if !backoff.is_completed() {
                 backoff.snooze();
-            } else if last_progress.elapsed() < SPIN_FOR {
+            } else if fds.is_empty()
+                && until.is_none()
+                && !polling
+                && last_progress.elapsed() < SPIN_FOR
+            {
                 std::thread::yield_now();
             } else {
                 let nodes = &mut s.nodes;
