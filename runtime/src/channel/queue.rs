@@ -696,7 +696,7 @@ mod tests {
             let sending = std::thread::spawn(move || {
                 let (mut tx, mut rnd, mut markers) =
                     (Tx::from(tx), xorshift(12345 ^ capacity as u64), 0);
-                let mut flush = |tx: &mut Tx<u32>| {
+                let flush = |tx: &mut Tx<u32>| {
                     while !tx.is_flushed() {
                         if !tx.flush() {
                             producer.park_unless(None, || tx.can_flush());
