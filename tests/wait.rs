@@ -89,6 +89,41 @@ fn a_source_waiting_for_a_descriptor_sleeps_and_wakes_when_it_is_readable() {
     assert!(ticks <= 1, "the waiting worker used {ticks} ticks");
 }
 
+/// The consumer on a worker of its own waits for the other worker only:
+/// after each byte it yields for a moment (see the runtime's `SPIN_FOR`),
+/// then sleeps. Both workers together stay as idle as one.
+#[test]
+fn a_worker_fed_by_another_sleeps_between_packets() {
+    let (mut tx, rx) = UnixStream::pair().unwrap();
+    rx.set_nonblocking(true).unwrap();
+    let (mut report, ticks) = within(LIMIT, move || {
+        let running = graph! {
+            name = "w2";
+            workers = 2;
+            #[worker(0)]
+            src: Bytes = Bytes { socket: rx };
+            #[worker(1)]
+            keep: Keep;
+            src.out -> keep.inp;
+        }
+        .run()
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let before = cpu_ticks("evoflow-w2-");
+        for i in 0..10u8 {
+            std::thread::sleep(Duration::from_millis(100));
+            tx.write_all(&[i]).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let ticks = cpu_ticks("evoflow-w2-") - before;
+        drop(tx);
+        (running.join().unwrap(), ticks)
+    });
+    let got = report.take::<Keep>("keep").unwrap().got;
+    assert_eq!(got.len(), 10);
+    assert!(ticks <= 1, "the two workers used {ticks} ticks");
+}
+
 /// Emits a tick each time its timeout passes, `n` times.
 struct Ticker {
     left: u32,
