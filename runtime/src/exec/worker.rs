@@ -31,14 +31,16 @@ const POLL_QUIET: Duration = Duration::from_millis(1);
 /// How long after its last progress a worker still counts as busy.
 const BUSY_FOR: Duration = Duration::from_millis(20);
 /// How long after its last progress an idle worker keeps yielding its CPU
-/// before it parks, when it waits for other workers only. Two workers that
-/// feed each other run out of work for a few microseconds at a time (one
-/// is a little faster); parked, each wakes through the kernel: with cheap
-/// stages, `perf` showed a third of the time in futex wake-ups and task
-/// switches. A yield gives the CPU to whoever needs it meanwhile. A worker
-/// whose instances wait for I/O or a timer (a server's) parks at once, as
-/// before: its work comes from outside, at no worker's pace, and spinning
-/// would cost it CPU (and system calls to poll) after every request.
+/// before it parks, when its last park was shorter than that and nothing
+/// it runs waits for a descriptor or a timer. Two workers that feed each
+/// other run out of work for a few microseconds at a time (one is a little
+/// faster); parked, each wakes through the kernel: with cheap stages,
+/// `perf` showed a third of the time in futex wake-ups and task switches.
+/// A yield gives the CPU to whoever needs it meanwhile. Work that comes at
+/// no worker's pace (requests, packets from another machine) mostly finds
+/// the worker parked for longer than this, and then the next idle spell
+/// parks at once: spinning there would cost CPU, and a pass's system calls
+/// (polls, a network arc's drain), after every request.
 const SPIN_FOR: Duration = Duration::from_micros(50);
 
 /// A panic inside an instance that stopped the graph: which one and what
@@ -316,6 +318,8 @@ impl Worker {
         shared: &Shared,
     ) -> Result<(), Panicked> {
         let backoff = Backoff::new();
+        // Whether the last park was short: then the next idle spell spins.
+        let mut spin = false;
         let mut last_progress = Instant::now();
         let mut done = false;
         let graph_done = || shared.running.load(Ordering::Acquire) == 0;
@@ -375,7 +379,8 @@ impl Worker {
                 last_progress = Instant::now();
             } else if !backoff.is_completed() {
                 backoff.snooze();
-            } else if fds.is_empty()
+            } else if spin
+                && fds.is_empty()
                 && until.is_none()
                 && !polling
                 && last_progress.elapsed() < SPIN_FOR
@@ -403,12 +408,14 @@ impl Worker {
                 } else {
                     until.map(|u| u.saturating_duration_since(Instant::now()))
                 };
+                let parked = Instant::now();
                 sleeper.park_unless(timeout, || {
                     shared.abort.load(Ordering::Acquire)
                         || mailbox.has_mail()
                         || (done && graph_done())
                         || nodes.iter_mut().any(|n| n.has_work())
                 });
+                spin = parked.elapsed() < SPIN_FOR;
             }
         }
         Ok(())
