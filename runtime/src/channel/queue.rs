@@ -588,21 +588,17 @@ mod tests {
 
     #[test]
     fn a_ring_passes_more_control_items_in_a_row_than_it_holds_in_order() {
-        let mut items = vec![Item::Data(1)];
+        let markers = 0..3 * RING_CONTROLS as u64;
+        let items = || {
+            let middle = markers.clone().map(Item::Marker);
+            let items = [Item::Data(1)].into_iter().chain(middle);
+            items.chain([Item::Data(2), Item::End]).collect()
+        };
         let mut expected = vec![Seen::Data(1)];
-        for id in 0..3 * RING_CONTROLS as u64 {
-            items.push(Item::Marker(id));
-            expected.push(Seen::Marker(id));
-        }
-        items.extend([Item::Data(2), Item::End]);
+        expected.extend(markers.clone().map(Seen::Marker));
         expected.extend([Seen::Data(2), Seen::End]);
         for (capacity, budget) in [(1, 1), (4, 100)] {
-            let items = items.iter().map(|i| match i {
-                Item::Data(x) => Item::Data(*x),
-                Item::End => Item::End,
-                Item::Marker(id) => Item::Marker(*id),
-            });
-            assert_eq!(through_ring(capacity, budget, items.collect()), expected);
+            assert_eq!(through_ring(capacity, budget, items()), expected);
         }
     }
 

@@ -161,21 +161,13 @@ impl<T> Slots<T> {
     /// Takes the first item, if any.
     #[inline]
     pub(crate) fn take(&mut self) -> Option<Item<T>> {
-        if let Some(&(at, c)) = self.controls.front() {
-            if at == self.head {
-                self.controls.pop_front();
-                return Some(c.into());
-            }
+        if let Some(c) = self.take_control() {
+            return Some(c.into());
         }
-        if self.head == self.data.len() {
+        if self.packets_ahead() == 0 {
             return None;
         }
-        // SAFETY: `head < data.len()`, so the slot holds a packet (the
-        // invariant); `head` moves past it at once, so it is never read
-        // or dropped again.
-        let x = unsafe { self.data[self.head].assume_init_read() };
-        self.head += 1;
-        Some(Item::Data(x))
+        self.take_packets(1).next().map(Item::Data)
     }
 
     /// Hands up to `budget` packets to `on_data`, stopping at a control
